@@ -1,0 +1,255 @@
+"""Block Kit messages for lookups, built with slack_sdk's models so Slack's limits are checked.
+
+Every string a user typed is passed through ``escape`` before it is shown, so "<!channel>"
+in a query can never ping a channel. Content text is escaped too: it is plain prose, and an
+"&" or "<" in it must display as written.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.content import Corpus, Point
+from bot.lookup import PAGE_SIZE, Answer
+
+MAX_BLOCKS = 50
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+
+ACTION_SHARE = "scr_share"
+ACTION_ANOTHER = "scr_another"
+ACTION_SHOW = "scr_show"
+ACTION_MORE = "scr_more"
+ACTION_REFLECT = "scr_reflect"
+ACTION_READ_MORE = "scr_read_more"
+
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters (&, <, >) so user text cannot form mentions or links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=_clip(text, SECTION_LIMIT), verbatim=True)
+
+
+def _nav_value(query: str, offset: int) -> str:
+    return json.dumps({"q": query[:500], "o": offset}, ensure_ascii=False)
+
+
+def point_blocks(
+    corpus: Corpus,
+    point: Point,
+    *,
+    questions: int = 1,
+    reflect_button: bool = False,
+    share_button: bool = True,
+    another: tuple[str, int] | None = None,
+    header: str | None = None,
+    extra_intro: str | None = None,
+) -> list[Block]:
+    """A learning point in full: content note first, then title, summary, key messages, quote,
+    reflective question(s) and the citation."""
+    blocks: list[Block] = []
+    if header:
+        blocks.append(HeaderBlock(text=PlainTextObject(text=_clip(header, HEADER_LIMIT), emoji=True)))
+    if point.content_note:
+        blocks.append(
+            ContextBlock(elements=[_md(f":information_source: *Content note:* {escape(point.content_note)}")])
+        )
+    title_block = (
+        SectionBlock(text=_md(f"*{escape(point.title)}*"))
+        if header
+        else HeaderBlock(text=PlainTextObject(text=_clip(point.title, HEADER_LIMIT), emoji=False))
+    )
+    blocks.append(title_block)
+    if extra_intro:
+        blocks.append(SectionBlock(text=_md(extra_intro)))
+    blocks.append(SectionBlock(text=_md(escape(point.summary))))
+    bullets = "\n".join(f"• {escape(m)}" for m in point.key_messages)
+    blocks.append(SectionBlock(text=_md(f"*Key messages*\n{bullets}")))
+    if point.quote:
+        blocks.append(SectionBlock(text=_md(f"*From the briefing:*\n>“{escape(point.quote)}”")))
+    qs = point.questions[:questions]
+    label = "Reflect" if len(qs) == 1 else "Questions for your team"
+    q_text = "\n".join(f"• {escape(q)}" for q in qs) if len(qs) > 1 else f"_{escape(qs[0])}_"
+    blocks.append(SectionBlock(text=_md(f":thought_balloon: *{label}*\n{q_text}")))
+    themes = ", ".join(corpus.themes[t].label for t in point.themes if t in corpus.themes)
+    blocks.append(
+        ContextBlock(
+            elements=[_md(f":books: {escape(corpus.citation(point))}"), _md(f"Themes: {escape(themes)} · `{point.id}`")]
+        )
+    )
+    buttons = []
+    if share_button:
+        buttons.append(ButtonElement(text="Share in channel", action_id=ACTION_SHARE, value=point.id))
+    if another is not None:
+        buttons.append(ButtonElement(text="Another", action_id=ACTION_ANOTHER, value=_nav_value(*another)))
+    if reflect_button:
+        buttons.append(ButtonElement(text="Reflect", action_id=ACTION_REFLECT, value=point.id, style="primary"))
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    return blocks
+
+
+def help_blocks(corpus: Corpus) -> list[Block]:
+    themes = sorted(corpus.themes.values(), key=lambda t: t.label)
+    counts = {t.id: len(corpus.points_for(theme=t.id)) for t in themes}
+    theme_lines = ", ".join(f"{t.label} (`{t.id}`)" for t in themes)
+    sectors = ", ".join(f"{s.label} (`{s.id}`)" for s in corpus.sectors.values())
+    examples = "\n".join(
+        [
+            "• `/scr neglect`: the best points on a theme",
+            "• `/scr police`: points for a sector, grouped by theme",
+            "• `/scr health dv`: a sector and a theme together",
+            "• `/scr search was not brought`: free-text search",
+            "• `/scr week`: this channel's learning point of the week",
+            "• `/scr random`, `/scr themes`, `/scr sectors`",
+            "• `/scr subscribe`, `/scr schedule`, `/scr unsubscribe`: the weekly post in this channel",
+        ]
+    )
+    return [
+        HeaderBlock(text=PlainTextObject(text="Learning from Serious Case Reviews")),
+        SectionBlock(
+            text=_md(
+                f"I bring short, cited learning points from the national analyses of Serious Case Reviews "
+                f"({len(corpus.points)} points from {len(corpus.briefings)} briefings) into your team's week, "
+                "and help you look learning up when you need it. Answers are visible only to you unless you share them."
+            )
+        ),
+        SectionBlock(text=_md(f"*Try*\n{examples}")),
+        SectionBlock(text=_md(_clip(f"*Themes*\n{theme_lines}", SECTION_LIMIT))),
+        SectionBlock(text=_md(f"*Sectors*\n{sectors}")),
+        ContextBlock(
+            elements=[
+                _md(
+                    f"{sum(1 for c in counts.values() if c)} themes · Sources: Research in Practice / "
+                    "University of East Anglia briefings. If this material brings up difficult feelings, "
+                    "talk to your supervisor or your employer's support service."
+                )
+            ]
+        ),
+    ]
+
+
+def list_blocks(corpus: Corpus, kind: str) -> list[Block]:
+    if kind == "themes":
+        rows = [
+            (t.label, t.id, len(corpus.points_for(theme=t.id)), t.description)
+            for t in sorted(corpus.themes.values(), key=lambda t: t.label)
+        ]
+        title = "Themes"
+    else:
+        rows = [(s.label, s.id, len(corpus.points_for(sector=s.id)), ", ".join(s.words[:6])) for s in corpus.sectors.values()]
+        title = "Sectors"
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=title))]
+    chunk: list[str] = []
+    for label, ident, n, desc in rows:
+        line = f"*{escape(label)}* (`/scr {ident}`): {n} point{'s' if n != 1 else ''}\n{escape(desc)}"
+        if sum(len(x) + 2 for x in chunk) + len(line) > SECTION_LIMIT - 50:
+            blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(SectionBlock(text=_md("\n".join(chunk))))
+    return blocks
+
+
+def not_found_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
+    typed = escape(answer.query) if answer.query else "that"
+    suggestions = [corpus.themes[t] for t in answer.suggestions if t in corpus.themes]
+    lines = "\n".join(f"• *{escape(t.label)}*: `/scr {t.id}`" for t in suggestions)
+    where = f" for *{escape(answer.heading)}*" if answer.heading else ""
+    return [
+        SectionBlock(text=_md(f"I couldn't find learning points matching “{typed}”{where}.")),
+        SectionBlock(text=_md(f"*Closest themes*\n{lines}" if lines else "Try a theme such as `/scr neglect`.")),
+        ContextBlock(elements=[_md("Try `/scr themes` for every theme, or `/scr search` with a few words, e.g. `/scr search was not brought`.")]),
+    ]
+
+
+def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block]:
+    """The ephemeral reply to a lookup: the top point in full, then up to four more, then paging."""
+    if answer.kind == "help":
+        return help_blocks(corpus)
+    if answer.kind in ("themes", "sectors"):
+        return list_blocks(corpus, answer.kind)
+    if answer.kind == "week" and answer.top is None:
+        return [
+            SectionBlock(
+                text=_md(
+                    "No learning point of the week has been posted in this channel yet. "
+                    "A team lead can start one with `/scr subscribe` (for example `/scr subscribe monday 09:30`)."
+                )
+            )
+        ]
+    top = answer.top
+    if top is None:
+        return not_found_blocks(corpus, answer)
+    blocks: list[Block] = []
+    if answer.notice:
+        blocks.append(ContextBlock(elements=[_md(escape(answer.notice))]))
+    total = len(answer.results)
+    if answer.kind in ("theme", "sector", "intersection", "search"):
+        where = f"{answer.offset + 1} of {total}"
+        blocks.append(ContextBlock(elements=[_md(f"*{escape(answer.heading)}* · result {where}")]))
+    another = (answer.query, answer.offset + 1) if answer.offset + 1 < total else None
+    if answer.kind == "random":
+        another = ("random", 0)
+    blocks += point_blocks(corpus, top, reflect_button=reflect_button, another=another)
+    rest = answer.rest
+    if rest:
+        blocks.append(DividerBlock())
+        blocks.append(SectionBlock(text=_md("*More learning*")))
+        for i, p in enumerate(rest, start=answer.offset + 1):
+            group = answer.labels.get(p.id)
+            prefix = f"_{escape(group)}_ · " if group else ""
+            blocks.append(
+                SectionBlock(
+                    text=_md(f"{prefix}{escape(p.title)}"),
+                    accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value=_nav_value(answer.query, i)),
+                )
+            )
+    nav = []
+    if answer.offset > 0:
+        nav.append(
+            ButtonElement(text="Back", action_id=ACTION_MORE, value=_nav_value(answer.query, max(0, answer.offset - PAGE_SIZE)))
+        )
+    if answer.has_more:
+        nav.append(ButtonElement(text="More", action_id=ACTION_MORE, value=_nav_value(answer.query, answer.offset + PAGE_SIZE)))
+    if nav:
+        blocks.append(ActionsBlock(elements=nav))
+    return blocks[:MAX_BLOCKS]
+
+
+def fallback_text(answer: Answer) -> str:
+    """The notification / screen-reader text that accompanies the blocks."""
+    top = answer.top
+    if answer.kind == "help":
+        return "How to use /scr: learning from Serious Case Reviews"
+    if top is not None:
+        return escape(top.title)
+    if answer.kind in ("themes", "sectors"):
+        return answer.kind.capitalize()
+    return f"No learning points matched “{escape(answer.query)}”"
+
+
+def message(blocks: list[Block], text: str) -> dict[str, Any]:
+    """Blocks as dicts (validated by slack_sdk) plus the fallback text Slack requires."""
+    return {"text": text, "blocks": [b.to_dict() for b in blocks]}

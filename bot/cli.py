@@ -1,0 +1,247 @@
+"""The ``scr-bot`` command line: run the bot, the clock, the shell, lookups and content checks.
+
+Errors are one clear line (or one line per content problem), never a traceback: the people
+running this are curators and IT admins, not the bot's developers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.embedded_redis import EmbeddedRedisError
+from bot.yamlfile import ProblemsError
+
+log = logging.getLogger("scr-bot")
+
+
+def _setup_logging(settings: Settings, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help fast
+    from bot.services import Services
+
+    return Services.create(settings)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    mode = settings.mode
+    if mode == "shell":
+        print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
+        print("starting the offline shell. See README.md to connect the bot to Slack.\n")
+        return cmd_shell(args, settings)
+    _setup_logging(settings)
+    services = _services(settings)
+    services.store.start()
+    from bot.app import build_app
+
+    bolt_app = build_app(services)
+    clock = None
+    if not args.no_scheduler:
+        from bot.clock import Clock
+
+        clock = Clock(services, bolt_app.client)
+    if mode == "socket":
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        if clock:
+            clock.start()
+        log.info("connecting to Slack in Socket Mode")
+        try:
+            SocketModeHandler(bolt_app, settings.slack_app_token).start()
+        finally:
+            if clock:
+                clock.stop()
+            services.store.close()
+        return 0
+    from bot.web import serve
+
+    def when_ready(server: Any) -> None:
+        log.info("scr-bot %s listening on port %s", __version__, settings.port)
+        if clock:
+            clock.start()
+
+    try:
+        serve(services, bolt_app, on_ready=when_ready)
+    finally:
+        if clock:
+            clock.stop()
+        services.store.close()
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    _setup_logging(settings)
+    services = _services(settings)
+    services.store.start()
+    from bot.app import make_client
+    from bot.clock import Clock
+
+    clock = Clock(services, make_client(settings.slack_bot_token, settings.slack_api_url))
+    try:
+        clock.run_forever()
+    finally:
+        services.store.close()
+    return 0
+
+
+def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    from bot.shell import run_shell
+
+    try:
+        return run_shell(services)
+    finally:
+        services.store.close()
+
+
+def point_json(services: Any, point: Any) -> dict[str, Any]:
+    return {
+        "id": point.id,
+        "title": point.title,
+        "summary": point.summary,
+        "themes": list(point.themes),
+        "sectors": list(point.sectors),
+        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages)},
+    }
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    query = " ".join(args.query)
+    answer = services.lookup.answer(query)
+    if args.json:
+        out = {
+            "query": answer.query,
+            "kind": answer.kind,
+            "results": [point_json(services, p) for p in answer.results],
+        }
+        if answer.suggestions:
+            out["suggestions"] = answer.suggestions
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    from bot import blocks
+    from bot.textrender import render
+
+    msg = blocks.message(blocks.answer_blocks(services.corpus, answer), blocks.fallback_text(answer))
+    print(render(msg)[0])
+    return 0
+
+
+def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.content import load_corpus
+
+    corpus = load_corpus(settings.content_dir)  # ProblemsError -> file:line lines, exit 1
+    if args.action == "check":
+        uncovered = corpus.uncovered()
+        empty = [t for t in corpus.themes if not corpus.points_for(theme=t)]
+        print(
+            f"content OK: {len(corpus.points)} points, {len(corpus.themes)} themes, "
+            f"{len(corpus.sectors)} sectors, {len(corpus.briefings)} briefings"
+        )
+        for b, heading in uncovered:
+            print(f"warning: briefing {b}: heading {heading!r} has no learning point")
+        for t in empty:
+            print(f"warning: theme {t!r} has no learning points")
+        return 0
+    if args.action == "coverage":
+        cover = corpus.coverage()
+        if args.json:
+            print(json.dumps(cover, indent=2, ensure_ascii=False))
+        else:
+            for b, table in cover.items():
+                print(f"\n{corpus.briefings[b].short_title} ({b})")
+                for heading, ids in table.items():
+                    print(f"  {heading}: {', '.join(ids) if ids else '(no point)'}")
+        return 0
+    # stats
+    def table(title: str, counts: Counter[str], names: dict[str, str]) -> None:
+        print(f"\n{title}")
+        width = max((len(n) for n in names.values()), default=10)
+        for key, name in sorted(names.items(), key=lambda kv: (-counts[kv[0]], kv[1])):
+            n = counts[key]
+            flag = "  <- no points" if n == 0 else ""
+            print(f"  {name:<{width}}  {n:>4}  {'█' * n}{flag}")
+
+    by_briefing = Counter(p.source.briefing for p in corpus.points)
+    by_sector = Counter(s for p in corpus.points for s in p.sectors)
+    by_theme = Counter(t for p in corpus.points for t in p.themes)
+    print(f"{len(corpus.points)} learning points")
+    table("Points per briefing", by_briefing, {b.id: b.short_title for b in corpus.briefings.values()})
+    table("Points per sector", by_sector, {s.id: s.label for s in corpus.sectors.values()})
+    table("Points per theme", by_theme, {t.id: t.label for t in corpus.themes.values()})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scr-bot",
+        description="Learning from Serious Case Reviews, brought into your team's Slack week.",
+    )
+    parser.add_argument("--version", action="version", version=f"scr-bot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the bot (Socket Mode, HTTP, or the offline shell when no Slack tokens are set)",
+        description="Run the bot. SLACK_BOT_TOKEN + SLACK_APP_TOKEN: Socket Mode. SLACK_BOT_TOKEN + "
+        "SLACK_SIGNING_SECRET: HTTP on $PORT. No tokens: the offline shell.",
+    )
+    run.add_argument("--no-scheduler", action="store_true", help="do not run the weekly-post scheduler in this process")
+    run.set_defaults(func=cmd_run)
+
+    clock = sub.add_parser("clock", help="run only the scheduler (the Procfile's clock process)")
+    clock.set_defaults(func=cmd_clock)
+
+    shell = sub.add_parser("shell", help="offline console: type /scr commands and see the answers")
+    shell.set_defaults(func=cmd_shell)
+
+    ask = sub.add_parser("ask", help="answer one /scr query and print it")
+    ask.add_argument("query", nargs="+", help="what you would type after /scr")
+    ask.add_argument("--json", action="store_true", help="print results as JSON, best first")
+    ask.set_defaults(func=cmd_ask)
+
+    content = sub.add_parser("content", help="check the learning content and see what it covers")
+    csub = content.add_subparsers(dest="action", metavar="ACTION", required=True)
+    csub.add_parser("check", help="validate all content; exit 1 with file:line: message on error")
+    csub.add_parser("stats", help="points per briefing, sector and theme")
+    cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
+    cov.add_argument("--json", action="store_true", help="machine-readable map")
+    content.set_defaults(func=cmd_content)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        settings = load_settings()
+        return int(args.func(args, settings) or 0)
+    except ProblemsError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found; the bot will not start until they are fixed.", file=sys.stderr)
+        return 1
+    except (ConfigError, EmbeddedRedisError) as exc:
+        print(f"scr-bot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,104 @@
+"""Every setting the bot reads, from the environment, in one place.
+
+Keeping configuration in one frozen object means the rest of the code never touches
+``os.environ`` and tests can build a ``Settings`` for exactly the situation they need.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _project_root() -> Path:
+    """The checkout the bot runs from: content/ and schedules/ default to folders here."""
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    redis_url: str | None = None
+    port: int = 3000
+    content_dir: Path = field(default_factory=lambda: _project_root() / "content")
+    schedules_dir: Path = field(default_factory=lambda: _project_root() / "schedules")
+    timezone: str = "Europe/London"
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    retention_days: int = 365
+    web_concurrency: int = 2
+    log_level: str = "INFO"
+
+    @property
+    def mode(self) -> str:
+        """Which way ``scr-bot run`` talks to Slack: socket, http or offline shell."""
+        if self.slack_bot_token and self.slack_app_token:
+            return "socket"
+        if self.slack_bot_token and self.slack_signing_secret:
+            return "http"
+        return "shell"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the bot cannot use; the message says which and why."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name, "").strip()
+    return Path(raw).expanduser() if raw else default
+
+
+def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
+    """Read settings from ``env`` (default: the process environment plus a ``.env`` file)."""
+    if env is None:
+        if dotenv:
+            from dotenv import load_dotenv
+
+            # Values already in the environment win over .env, as on Heroku.
+            load_dotenv(Path.cwd() / ".env", override=False)
+        env = os.environ
+    defaults = Settings()
+    timezone = env.get("SCR_TIMEZONE", "").strip() or defaults.timezone
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:
+        raise ConfigError(f"SCR_TIMEZONE={timezone!r} is not a known time zone (try Europe/London)") from None
+    api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return Settings(
+        slack_bot_token=env.get("SLACK_BOT_TOKEN", "").strip() or None,
+        slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
+        slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
+        slack_api_url=api_url,
+        redis_url=env.get("REDIS_URL", "").strip() or None,
+        port=_int(env, "PORT", defaults.port, minimum=0),
+        content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
+        schedules_dir=_path(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir),
+        timezone=timezone,
+        data_dir=_path(env, "SCR_DATA_DIR", defaults.data_dir),
+        retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
+        log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
+    )

@@ -1,0 +1,1 @@
+"""Slack listeners grouped by kind, each module registering itself with ``register(app, services)``."""

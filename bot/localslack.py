@@ -1,0 +1,278 @@
+"""A small local server that speaks Slack's Web API over real HTTP on 127.0.0.1.
+
+Two users: the test suite, which points the bot's ``SLACK_API_URL`` here to see exactly what
+the bot would send to Slack (and to make Slack answer 429 or 500 on purpose), and the offline
+shell, which runs the real Bolt handlers with this server standing in for Slack. It keeps
+channels' messages and threads in memory, records every call, and serves ``response_url``s.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+TEAM_ID = "T0LOCAL"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Failure:
+    status: int = 429
+    retry_after: int | None = 1
+    error: str = "ratelimited"
+    remaining: int = 1
+    channel: str | None = None
+
+
+class LocalSlack:
+    """The Web API state and behaviour; ``serve()`` puts it on a port."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.calls: list[Call] = []
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_urls
+        self.views: list[dict[str, Any]] = []
+        self.files: list[dict[str, Any]] = []
+        self.failures: dict[str, list[Failure]] = {}
+        self.channel_errors: dict[str, str] = {}  # channel -> permanent error (e.g. not_in_channel)
+        self.members: dict[str, set[str]] = {}  # channel -> user ids; missing = everyone
+        self.users: dict[str, dict[str, Any]] = {}
+        self.delay: dict[str, float] = {}
+        self._ts = itertools.count(1)
+        self._ids = itertools.count(1)
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    # ----- control, for tests -------------------------------------------------------------
+    def fail(self, method: str, status: int = 429, retry_after: int | None = 1, error: str = "ratelimited",
+             times: int = 1, channel: str | None = None) -> None:
+        with self.lock:
+            self.failures.setdefault(method, []).append(Failure(status, retry_after, error, times, channel))
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    def ok_calls(self, method: str) -> list[Call]:
+        return [c for c in self.calls_to(method) if c.status == 200]
+
+    def channel_messages(self, channel: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.messages.get(channel, []) if "thread_ts" not in m or m["thread_ts"] == m["ts"]]
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.messages.get(channel, []) if m.get("thread_ts", m["ts"]) == ts]
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def response_url(self) -> str:
+        return self.url.replace("/api/", f"/response/{next(self._ids)}")
+
+    # ----- serving ------------------------------------------------------------------------
+    def serve(self, port: int = 0) -> LocalSlack:
+        slack = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                slack._handle(self)
+
+            do_GET = do_POST  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="local-slack", daemon=True)
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        parsed = urlparse(h.path)
+        length = int(h.headers.get("content-length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        ctype = h.headers.get("content-type", "")
+        params: dict[str, Any] = {}
+        if raw:
+            if "json" in ctype:
+                try:
+                    params = json.loads(raw)
+                except ValueError:
+                    params = {}
+            elif "multipart" not in ctype:
+                params = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        params.update({k: v[0] for k, v in parse_qs(parsed.query).items()})
+        if parsed.path.startswith("/response/"):
+            with self.lock:
+                self.responses.append(params)
+                self.calls.append(Call("response_url", params, 200))
+            for listener in list(self.listeners):
+                listener("response_url", params)
+            self._send(h, 200, {"ok": True}, raw_text="ok")
+            return
+        if parsed.path.startswith("/upload/"):
+            with self.lock:
+                self.files.append({"id": parsed.path.rsplit("/", 1)[-1], "content": raw})
+            self._send(h, 200, {"ok": True}, raw_text="OK - 0")
+            return
+        method = parsed.path.rsplit("/", 1)[-1]
+        auth = h.headers.get("authorization", "")
+        if not params.get("token") and not auth.startswith("Bearer xox"):
+            self._record(method, params, 200)
+            self._send(h, 200, {"ok": False, "error": "not_authed"})
+            return
+        for key in ("blocks", "metadata", "view", "attachments", "files"):
+            if isinstance(params.get(key), str):
+                try:
+                    params[key] = json.loads(params[key])
+                except ValueError:
+                    pass
+        if method in self.delay:
+            time.sleep(self.delay[method])
+        failure = self._take_failure(method, params)
+        if failure:
+            self._record(method, params, failure.status)
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            self._send(h, failure.status, {"ok": False, "error": failure.error}, headers=headers)
+            return
+        try:
+            body = self._api(method, params)
+        except Exception as exc:  # a bug here must show in tests, not hang them
+            body = {"ok": False, "error": f"local_slack_error: {exc}"}
+        self._record(method, params, 200)
+        self._send(h, 200, body)
+        if body.get("ok"):
+            for listener in list(self.listeners):
+                listener(method, {**params, "_result": body})
+
+    def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
+        with self.lock:
+            queue = self.failures.get(method) or []
+            for failure in queue:
+                if failure.channel and failure.channel != params.get("channel"):
+                    continue
+                failure.remaining -= 1
+                if failure.remaining <= 0:
+                    queue.remove(failure)
+                return failure
+        return None
+
+    def _record(self, method: str, params: dict[str, Any], status: int) -> None:
+        with self.lock:
+            self.calls.append(Call(method, params, status))
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str] | None = None,
+              raw_text: str | None = None) -> None:
+        data = (raw_text if raw_text is not None else json.dumps(body)).encode()
+        h.send_response(status)
+        h.send_header("content-type", "text/plain" if raw_text is not None else "application/json; charset=utf-8")
+        h.send_header("content-length", str(len(data)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    # ----- the Web API --------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        n = next(self._ts)
+        return f"{1700000000 + n}.{n:06d}"
+
+    def _api(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if method == "auth.test":
+                return {"ok": True, "url": "https://local.slack/", "team": "Local", "user": "scr",
+                        "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+            channel = p.get("channel") or p.get("channel_id")
+            if method in ("chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history",
+                          "conversations.replies", "conversations.info") and channel in self.channel_errors:
+                return {"ok": False, "error": self.channel_errors[channel]}
+            if method == "chat.postMessage":
+                if not channel:
+                    return {"ok": False, "error": "channel_not_found"}
+                msg = {"type": "message", "ts": self._next_ts(), "user": BOT_USER_ID, "bot_id": BOT_ID,
+                       "text": p.get("text", ""), "blocks": p.get("blocks", []), "channel": channel}
+                if p.get("thread_ts"):
+                    msg["thread_ts"] = p["thread_ts"]
+                if p.get("metadata"):
+                    msg["metadata"] = p["metadata"]
+                self.messages.setdefault(channel, []).append(msg)
+                return {"ok": True, "channel": channel, "ts": msg["ts"], "message": msg}
+            if method == "chat.postEphemeral":
+                if channel in self.members and p.get("user") not in self.members[channel]:
+                    return {"ok": False, "error": "user_not_in_channel"}
+                return {"ok": True, "message_ts": self._next_ts()}
+            if method == "chat.update":
+                for msg in self.messages.get(channel, []):
+                    if msg["ts"] == p.get("ts"):
+                        msg.update({k: p[k] for k in ("text", "blocks", "metadata") if k in p})
+                        return {"ok": True, "channel": channel, "ts": msg["ts"], "message": msg}
+                return {"ok": False, "error": "message_not_found"}
+            if method == "conversations.history":
+                oldest = float(p.get("oldest") or 0)
+                msgs = [dict(m) for m in self.channel_messages(channel) if float(m["ts"]) >= oldest]
+                if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
+                    for m in msgs:
+                        m.pop("metadata", None)
+                return {"ok": True, "messages": list(reversed(msgs)), "has_more": False}
+            if method == "conversations.replies":
+                return {"ok": True, "messages": self.thread(channel, p.get("ts", "")), "has_more": False}
+            if method == "conversations.info":
+                members = self.members.get(channel)
+                return {"ok": True, "channel": {"id": channel, "is_member": members is None or BOT_USER_ID in members}}
+            if method in ("views.open", "views.publish", "views.update", "views.push"):
+                view = p.get("view") or {}
+                record = {"method": method, "user_id": p.get("user_id"), "trigger_id": p.get("trigger_id"),
+                          "view": view, "id": f"V{next(self._ids):06d}"}
+                self.views.append(record)
+                return {"ok": True, "view": {**view, "id": record["id"]}}
+            if method == "users.info":
+                uid = p.get("user", "")
+                user = self.users.get(uid) or {"id": uid, "name": uid.lower(), "real_name": f"User {uid}",
+                                                "tz": "Europe/London", "team_id": TEAM_ID}
+                return {"ok": True, "user": user}
+            if method == "conversations.open":
+                return {"ok": True, "channel": {"id": "D" + str(p.get("users", "U")).split(",")[0]}}
+            if method == "files.getUploadURLExternal":
+                fid = f"F{next(self._ids):06d}"
+                return {"ok": True, "upload_url": self.url.replace("/api/", f"/upload/{fid}"), "file_id": fid}
+            if method == "files.completeUploadExternal":
+                files = p.get("files") or []
+                ids = {f.get("id") for f in files}
+                for rec in self.files:
+                    if rec["id"] in ids:
+                        rec.update({"channel": p.get("channel_id"), "comment": p.get("initial_comment"),
+                                    "title": next((f.get("title") for f in files if f.get("id") == rec["id"]), None)})
+                return {"ok": True, "files": [{"id": f.get("id"), "title": f.get("title")} for f in files]}
+            return {"ok": True}

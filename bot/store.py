@@ -1,0 +1,108 @@
+"""The one way the bot reaches Redis, and how keys are namespaced per Slack workspace.
+
+Everything the bot keeps (schedules, posts, rotation, reflections) goes through a ``redis.Redis``
+handed out here, and every workspace's data lives under its own key prefix, so no command can
+reach another workspace's data by accident.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from bot.config import Settings
+from bot.embedded_redis import EmbeddedRedis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "scr"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A Slack workspace (``team_id``), inside an Enterprise Grid org when ``enterprise_id`` is set."""
+
+    team_id: str
+    enterprise_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.team_id or ":" in self.team_id or ":" in (self.enterprise_id or ""):
+            raise ValueError(f"invalid workspace id {self.team_id!r}")
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX}:{self.enterprise_id or '-'}:{self.team_id}"
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+
+def global_key(*parts: str) -> str:
+    """Keys that belong to no single workspace (e.g. the admin's YAML schedules' bookkeeping)."""
+    return ":".join((PREFIX, "_", *parts))
+
+
+def make_client(url: str) -> redis.Redis:
+    """A client that fails fast: a lookup must never hang for long because Redis is away."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=3,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        health_check_interval=30,
+    )
+
+
+class Store:
+    """Owns the Redis connection, starting the embedded server when no ``REDIS_URL`` is set."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.embedded: EmbeddedRedis | None = None
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+        self.url = settings.redis_url
+
+    def start(self) -> Store:
+        """Resolve the server: REDIS_URL, or start (or join) the embedded one. Idempotent."""
+        with self._lock:
+            if self.url is None:
+                self.embedded = EmbeddedRedis(self.settings.data_dir)
+                self.url = self.embedded.start()
+                atexit.register(self.close)
+        return self
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            if self.url is None:
+                self.start()
+            assert self.url is not None
+            self._client = make_client(self.url)
+        return self._client
+
+    def health(self) -> dict[str, object]:
+        """What /healthz reports: whether Redis answers, and which kind it is."""
+        kind = "embedded" if self.embedded else "external"
+        try:
+            self.client.ping()
+            return {"ok": True, "kind": kind}
+        except (redis.RedisError, OSError) as exc:
+            return {"ok": False, "kind": kind, "error": type(exc).__name__}
+
+    def close(self) -> None:
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # pragma: no cover - closing a dead connection
+                pass
+            self._client = None
+        if self.embedded is not None:
+            self.embedded.stop()

@@ -1,0 +1,86 @@
+"""Render a Block Kit message as readable terminal text, for the offline shell.
+
+The shell shows exactly what Slack would show: it renders the same blocks the bot sends,
+numbering the buttons so they can be "clicked" by typing their number.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+_LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
+_MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action_id: str
+    value: str
+    block_id: str | None
+
+
+def mrkdwn_to_text(text: str) -> str:
+    text = _LINK.sub(r"\2 (\1)", text)
+    text = _MENTION.sub(lambda m: ("@" if m.group(1) != "#" else "#") + m.group(2), text)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
+    text = re.sub(r"^>", "  │ ", text, flags=re.M)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _text(obj: dict[str, Any] | None) -> str:
+    if not obj:
+        return ""
+    raw = obj.get("text", "")
+    return mrkdwn_to_text(raw) if obj.get("type") == "mrkdwn" else raw
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    out: list[str] = []
+    for line in text.splitlines() or [""]:
+        bullet = line.startswith("• ")
+        out += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + ("  " if bullet else "")) or [""]
+    return out
+
+
+def render(message: dict[str, Any], width: int = 78, buttons: list[Button] | None = None) -> tuple[str, list[Button]]:
+    """Return the message as text and the buttons in it, numbered from ``len(buttons)+1``."""
+    buttons = list(buttons or [])
+    lines: list[str] = []
+    blocks = message.get("blocks") or []
+    if not blocks:
+        lines += _wrap(mrkdwn_to_text(message.get("text", "")), width)
+
+    def add_button(el: dict[str, Any], block_id: str | None) -> str:
+        buttons.append(Button(_text(el.get("text")), el.get("action_id", ""), el.get("value", ""), block_id))
+        return f"[{len(buttons)}] {_text(el.get('text'))}"
+
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = _text(block.get("text"))
+            lines += ["", title.upper() if len(title) < 40 else title, "─" * min(width, len(title))]
+        elif kind == "section":
+            if block.get("text"):
+                lines += _wrap(_text(block["text"]), width)
+            for f in block.get("fields") or []:
+                lines += _wrap(_text(f), width, "  ")
+            acc = block.get("accessory")
+            if acc and acc.get("type") == "button":
+                lines[-1] = lines[-1] + "  " + add_button(acc, block.get("block_id"))
+        elif kind == "context":
+            for el in block.get("elements") or []:
+                lines += _wrap(_text(el), width, "  ")
+        elif kind == "divider":
+            lines.append("·" * min(width, 40))
+        elif kind == "actions":
+            labels = [add_button(el, block.get("block_id")) for el in block.get("elements") or [] if el.get("type") == "button"]
+            if labels:
+                lines.append("   ".join(labels))
+        elif kind == "input":
+            lines.append(f"{_text(block.get('label'))}: ____")
+    return "\n".join(lines).strip("\n"), buttons

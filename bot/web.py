@@ -1,0 +1,90 @@
+"""HTTP mode: Flask serving Bolt at /slack/events and a health check, under gunicorn.
+
+Bolt's own ``app.start()`` is a development server; gunicorn (threaded workers) is the
+production server. The app object is built once in the gunicorn master, before workers fork,
+so content is loaded and validated once and a bad deploy fails before it binds the port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from gunicorn.app.base import BaseApplication
+from slack_bolt import App
+from slack_bolt.adapter.flask import SlackRequestHandler
+
+from bot import __version__
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_web_app(services: Services, bolt_app: App) -> Flask:
+    web = Flask("scr-bot")
+    handler = SlackRequestHandler(bolt_app)
+
+    @web.post("/slack/events")
+    def slack_events() -> Response:
+        response = handler.handle(request)
+        if response.status_code == 404:
+            # Bolt answers 404 when no listener matched. Slack would retry such an event up to three
+            # times, so acknowledge it: the bot simply has nothing to do with it.
+            log.debug("acknowledging an unhandled Slack request")
+            return Response("", status=200)
+        return response
+
+    @web.get("/healthz")
+    def healthz() -> Response:
+        redis_status = services.store.health()
+        body: dict[str, Any] = {
+            "ok": bool(redis_status["ok"]),
+            "version": __version__,
+            "redis": redis_status,
+            "content": {
+                "ok": True,
+                "points": len(services.corpus.points),
+                "themes": len(services.corpus.themes),
+                "briefings": len(services.corpus.briefings),
+            },
+        }
+        return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
+
+    return web
+
+
+class GunicornServer(BaseApplication):
+    """Run a ready-made WSGI app under gunicorn without a config file."""
+
+    def __init__(self, application: Flask, options: dict[str, Any]):
+        self.application = application
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def serve(services: Services, bolt_app: App, *, on_ready: Any = None) -> None:
+    settings = services.settings
+    options: dict[str, Any] = {
+        "bind": f"0.0.0.0:{settings.port}",
+        "workers": settings.web_concurrency,
+        "worker_class": "gthread",
+        "threads": 8,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "proc_name": "scr-bot",
+    }
+    if on_ready is not None:
+        options["when_ready"] = on_ready
+    GunicornServer(create_web_app(services, bolt_app), options).run()

@@ -1,0 +1,98 @@
+"""Load YAML and remember where every value came from, so errors can say ``file:line``.
+
+Curators edit content and schedules by hand; a message that names the exact line is the
+difference between a two-second fix and a hunt. PyYAML's node tree keeps the marks, so we
+compose the tree once, build plain Python data from it, and keep the tree to look lines up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file, located as precisely as we can."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class ProblemsError(ValueError):
+    """Raised with every problem found, so a curator can fix them all in one pass."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class YamlDoc:
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, loc: Sequence[str | int]) -> int:
+        """The 1-based line of the value at ``loc`` (keys and list indexes), or its nearest parent."""
+        node = self.root
+        if node is None:
+            return 1
+        line = node.start_mark.line + 1
+        for part in loc:
+            nxt: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if key_node.value == part:
+                        nxt = value_node
+                        line = key_node.start_mark.line + 1
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                nxt = node.value[part]
+                line = nxt.start_mark.line + 1
+            if nxt is None:
+                break
+            node = nxt
+        return line
+
+
+def load_yaml(path: Path) -> YamlDoc:
+    """Parse one file; a syntax error becomes a ``ProblemsError`` naming the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProblemsError([Problem(path, 1, f"cannot read file: {exc}")]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = exc.problem or "invalid YAML"
+        raise ProblemsError([Problem(path, line, f"YAML syntax error: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise ProblemsError([Problem(path, 1, f"YAML error: {exc}")]) from None
+    return YamlDoc(path=path, data=data, root=root)
+
+
+def pydantic_problems(doc: YamlDoc, base: Sequence[str | int], error: Any) -> list[Problem]:
+    """Turn a pydantic ``ValidationError`` for the object at ``base`` into located problems."""
+    problems = []
+    for item in error.errors():
+        loc = [*base, *item["loc"]]
+        where = ".".join(str(p) for p in item["loc"]) or "entry"
+        msg = item["msg"]
+        if item["type"] == "missing":
+            msg = "is required"
+        elif item["type"] == "extra_forbidden":
+            msg = "is not a known field"
+        problems.append(Problem(doc.path, doc.line_of(loc), f"{where}: {msg}"))
+    return problems
