@@ -11,6 +11,7 @@ with an explicit ``SHUTDOWN`` (append-only file on, so nothing is lost).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -145,10 +146,8 @@ class EmbeddedRedis:
             return
         self.process = None
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(redis.RedisError, OSError):
                 self._client().shutdown(nosave=False)
-            except (redis.RedisError, OSError):
-                pass
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:

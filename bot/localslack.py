@@ -8,6 +8,7 @@ channels' messages and threads in memory, records every call, and serves ``respo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -154,10 +155,8 @@ class LocalSlack:
             return
         for key in ("blocks", "metadata", "view", "attachments", "files"):
             if isinstance(params.get(key), str):
-                try:
+                with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
-                except ValueError:
-                    pass
         if method in self.delay:
             time.sleep(self.delay[method])
         failure = self._take_failure(method, params)

@@ -15,6 +15,8 @@ from bot.query import Query, Vocabulary, parse
 from bot.search import SearchIndex
 
 PAGE_SIZE = 5
+EVERYONE = "multi-agency"
+BACKGROUND = "case-reviews"
 
 
 @dataclass
@@ -108,9 +110,18 @@ class Lookup:
             return self._not_found(q)
         return Answer(query=q.text, kind=q.kind)
 
+    @staticmethod
+    def _for_sectors(point: Point, sectors: list[str]) -> bool:
+        """A point is for a sector when tagged with it, or tagged for everyone (multi-agency)."""
+        return all(s in point.sectors or EVERYONE in point.sectors for s in sectors)
+
+    @staticmethod
+    def _specific(point: Point, sectors: list[str]) -> int:
+        return sum(1 for s in sectors if s in point.sectors)
+
     def _lookup(self, q: Query) -> Answer:
         c = self.corpus
-        pool = [p for p in c.points if all(s in p.sectors for s in q.sectors)]
+        pool = [p for p in c.points if self._for_sectors(p, q.sectors)]
         names = [c.sectors[s].label for s in q.sectors] + [c.themes[t].label for t in q.themes]
         heading = " · ".join(names)
         if q.themes:
@@ -120,14 +131,20 @@ class Lookup:
             if not matching:
                 return self._not_found(q, heading=heading)
             kind = "intersection" if q.sectors or len(q.themes) > 1 else "theme"
-            return Answer(query=q.text, kind=kind, heading=heading, results=self._ranked_by_theme(matching, q.themes))
+            ranked = self._ranked_by_theme(matching, q.themes)
+            ranked.sort(key=lambda p: -self._specific(p, q.sectors))  # stable: sector's own points first
+            return Answer(query=q.text, kind=kind, heading=heading, results=ranked)
         if not pool:
             return self._not_found(q, heading=heading)
         # Sector: grouped by each point's main theme, biggest groups first.
         groups: dict[str, list[Point]] = {}
+        pool.sort(key=lambda p: -self._specific(p, q.sectors))
         for p in pool:
             groups.setdefault(p.themes[0], []).append(p)
-        ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), c.themes[kv[0]].label))
+        # Background points (what reviews are, national figures) go last: practice learning first.
+        ordered = sorted(
+            groups.items(), key=lambda kv: (kv[0] == BACKGROUND, -len(kv[1]), c.themes[kv[0]].label)
+        )
         results = [p for _, ps in ordered for p in ps]
         labels = {p.id: c.themes[tid].label for tid, ps in ordered for p in ps}
         return Answer(query=q.text, kind="sector", heading=heading, results=results, labels=labels)
@@ -137,7 +154,7 @@ class Lookup:
         text = q.free_text or q.text
         hits = []
         if q.sectors:
-            pool = [p for p in c.points if any(s in p.sectors for s in q.sectors)]
+            pool = [p for p in c.points if self._for_sectors(p, q.sectors)]
             hits = self.index.search(text, within=pool)
         if not hits:
             hits = self.index.search(text)

@@ -21,9 +21,7 @@ from bot.content import Corpus, Point
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 STOPWORDS = frozenset(
-    """a about an and are as at be by can could did do does for from had has have how i if in into is it
-    its me my of on or our should so than that the their them then there these they this to us was we
-    were what when where which who why will with would you your""".split()
+    ["a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"]
 )
 # Words that carry meaning in safeguarding even though they look like stopwords.
 KEEP = frozenset({"not", "no", "brought", "attend"})

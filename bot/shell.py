@@ -145,7 +145,7 @@ class Shell:
         elif line.isdigit():
             self.click(int(line))
         elif line.startswith("/"):
-            if not line.split()[0] == "/scr":
+            if line.split()[0] != "/scr":
                 self._print(f"Unknown command {line.split()[0]}: this bot answers /scr.")
             else:
                 self.command(line)

