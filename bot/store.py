@@ -8,6 +8,7 @@ reach another workspace's data by accident.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -99,10 +100,8 @@ class Store:
 
     def close(self) -> None:
         if self._client is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection
                 self._client.close()
-            except Exception:  # pragma: no cover - closing a dead connection
-                pass
             self._client = None
         if self.embedded is not None:
             self.embedded.stop()
