@@ -13,6 +13,9 @@ from typing import Any
 
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|[^>]*)?>")
+EMOJI = {":information_source:": "ℹ️", ":thought_balloon:": "💭", ":books:": "📚", ":calendar:": "📅",
+         ":speech_balloon:": "💬", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️"}
+_EMOJI = re.compile(r":[a-z_]+:")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ def mrkdwn_to_text(text: str) -> str:
     text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)
     text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"\1", text)
     text = re.sub(r"^>", "  │ ", text, flags=re.M)
+    text = _EMOJI.sub(lambda m: EMOJI.get(m.group(0), m.group(0)), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
@@ -42,8 +46,8 @@ def _text(obj: dict[str, Any] | None) -> str:
 def _wrap(text: str, width: int, indent: str = "") -> list[str]:
     out: list[str] = []
     for line in text.splitlines() or [""]:
-        bullet = line.startswith("• ")
-        out += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + ("  " if bullet else "")) or [""]
+        hang = "  " if line.startswith("• ") else "  │ " if line.startswith("  │ ") else ""
+        out += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + hang) or [""]
     return out
 
 
