@@ -135,6 +135,7 @@ class LocalSlack:
                 params = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
         params.update({k: v[0] for k, v in parse_qs(parsed.query).items()})
         if parsed.path.startswith("/response/"):
+            params["_url"] = self.url.replace("/api/", parsed.path)
             with self.lock:
                 self.responses.append(params)
                 self.calls.append(Call("response_url", params, 200))

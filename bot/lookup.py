@@ -17,6 +17,7 @@ from bot.search import SearchIndex
 PAGE_SIZE = 5
 EVERYONE = "multi-agency"
 BACKGROUND = "case-reviews"
+PRIMARY_WEIGHT = 0.35  # how much being "mainly about" the theme counts, relative to the best text match
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Lookup:
     def __init__(self, corpus: Corpus, rng: random.Random | None = None):
         self.corpus = corpus
         self.index = SearchIndex(corpus)
+        self.content_index = SearchIndex(corpus, theme_words=False)
         self.vocab = Vocabulary(corpus)
         self.rng = rng or random.Random()
 
@@ -72,21 +74,22 @@ class Lookup:
             ans.notice = f"Showing results for what we think you meant ({fixed})."
         return ans
 
-    def _ranked_by_theme(self, points: list[Point], theme_ids: list[str]) -> list[Point]:
-        """Points whose first theme is the one asked for come first, then by relevance to it."""
-        words = " ".join(
+    def _ranked_by_theme(self, points: list[Point], theme_ids: list[str], typed: str) -> list[Point]:
+        """Rank a theme's points: what was typed first (an alias such as "sarah's law" picks out the
+        point about it), then points whose main theme this is, then relevance to the theme's words."""
+        typed_scores = {id(h.point): h.score for h in self.content_index.search(typed, within=points)}
+        theme_words = " ".join(
             " ".join([t.label, *t.aliases]) for tid in theme_ids if (t := self.corpus.themes.get(tid))
         )
-        scores = {id(h.point): h.score for h in self.index.search(words, within=points)}
+        theme_scores = {id(h.point): h.score for h in self.index.search(theme_words, within=points)}
+        top = max(typed_scores.values(), default=0.0)
         order = {id(p): i for i, p in enumerate(points)}
-        return sorted(
-            points,
-            key=lambda p: (
-                -sum(1 for t in theme_ids if p.themes and p.themes[0] == t),
-                -scores.get(id(p), 0.0),
-                order[id(p)],
-            ),
-        )
+
+        def key(p: Point) -> tuple[float, float, int]:
+            primary = sum(1 for t in theme_ids if p.themes and p.themes[0] == t)
+            return (-(typed_scores.get(id(p), 0.0) + PRIMARY_WEIGHT * top * primary), -theme_scores.get(id(p), 0.0), order[id(p)])
+
+        return sorted(points, key=key)
 
     def _answer(self, q: Query, week_point: Callable[[], str | None] | None) -> Answer:
         c = self.corpus
@@ -131,19 +134,28 @@ class Lookup:
             if not matching:
                 return self._not_found(q, heading=heading)
             kind = "intersection" if q.sectors or len(q.themes) > 1 else "theme"
-            ranked = self._ranked_by_theme(matching, q.themes)
+            ranked = self._ranked_by_theme(matching, q.themes, q.understood)
             ranked.sort(key=lambda p: -self._specific(p, q.sectors))  # stable: sector's own points first
             return Answer(query=q.text, kind=kind, heading=heading, results=ranked)
         if not pool:
             return self._not_found(q, heading=heading)
         # Sector: grouped by each point's main theme, biggest groups first.
+        # Within the sector, the words typed ("camhs", "school nurse") pick the most relevant points;
+        # the sector's own points come before those written for everyone.
+        typed = {id(h.point): h.score for h in self.content_index.search(q.understood, within=pool)}
+        pool.sort(key=lambda p: (-self._specific(p, q.sectors), -typed.get(id(p), 0.0)))
         groups: dict[str, list[Point]] = {}
-        pool.sort(key=lambda p: -self._specific(p, q.sectors))
         for p in pool:
             groups.setdefault(p.themes[0], []).append(p)
-        # Background points (what reviews are, national figures) go last: practice learning first.
+        # Groups with the best match first; background (what reviews are, national figures) last.
         ordered = sorted(
-            groups.items(), key=lambda kv: (kv[0] == BACKGROUND, -len(kv[1]), c.themes[kv[0]].label)
+            groups.items(),
+            key=lambda kv: (
+                kv[0] == BACKGROUND,
+                -max(typed.get(id(p), 0.0) for p in kv[1]),
+                -len(kv[1]),
+                c.themes[kv[0]].label,
+            ),
         )
         results = [p for _, ps in ordered for p in ps]
         labels = {p.id: c.themes[tid].label for tid, ps in ordered for p in ps}

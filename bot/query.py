@@ -59,6 +59,14 @@ class Query:
     args: list[str] = field(default_factory=list)
     corrections: dict[str, str] = field(default_factory=dict)  # what was typed -> what we understood
 
+    @property
+    def understood(self) -> str:
+        """The query with typos replaced by what we understood ("neglet" -> "neglect"), for ranking."""
+        text = " ".join(words(self.text))
+        for typed, meant in self.corrections.items():
+            text = text.replace(typed, meant)
+        return text
+
 
 def clean(text: str) -> str:
     """Normalise user input: NFKC, no control characters, single spaces, bounded length."""
@@ -114,6 +122,9 @@ class Vocabulary:
                 out.append(term.id)
             if len(out) == limit:
                 break
+        if len(out) < limit:  # nothing spelled alike (e.g. only punctuation): offer the best-covered themes
+            by_size = sorted(self.corpus.themes, key=lambda t: -len(self.corpus.points_for(theme=t)))
+            out += [t for t in by_size if t not in out and t != "case-reviews"][: limit - len(out)]
         return out
 
 

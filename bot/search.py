@@ -65,8 +65,11 @@ class Hit:
 class SearchIndex:
     """An inverted index of weighted term frequencies, one document per learning point."""
 
-    def __init__(self, corpus: Corpus):
+    def __init__(self, corpus: Corpus, *, theme_words: bool = True):
+        """``theme_words=False`` leaves out each point's theme labels and aliases: used to rank points
+        *within* a theme, where every point shares those words and only its own text tells them apart."""
         self.corpus = corpus
+        self.theme_words = theme_words
         self.docs: list[Point] = list(corpus.points)
         self.tf: list[dict[str, float]] = []
         self.lengths: list[float] = []
@@ -90,7 +93,7 @@ class SearchIndex:
 
     def _fields(self, point: Point) -> dict[str, str]:
         theme_words = []
-        for tid in point.themes:
+        for tid in point.themes if self.theme_words else ():
             theme = self.corpus.themes.get(tid)
             if theme:
                 theme_words += [theme.label, *theme.aliases]
