@@ -8,10 +8,10 @@ in a query can never ping a channel. Content text is escaped too: it is plain pr
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     ButtonElement,
     ContextBlock,
@@ -28,6 +28,7 @@ from bot.lookup import PAGE_SIZE, Answer
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
+BUTTON_VALUE_LIMIT = 2000
 
 ACTION_SHARE = "scr_share"
 ACTION_ANOTHER = "scr_another"
@@ -51,7 +52,31 @@ def _md(text: str) -> MarkdownTextObject:
 
 
 def _nav_value(query: str, offset: int) -> str:
-    return json.dumps({"q": query[:500], "o": offset}, ensure_ascii=False)
+    return json.dumps({"q": query[:500], "o": offset}, ensure_ascii=False)[:BUTTON_VALUE_LIMIT]
+
+
+@lru_cache(maxsize=64)
+def _button_template(text: str, action_id: str, style: str | None) -> dict[str, Any]:
+    return ButtonElement(text=text, action_id=action_id, value="-", style=style).to_dict()
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    """A button validated by slack_sdk once per kind, with this message's value filled in."""
+    if len(value) > BUTTON_VALUE_LIMIT:
+        raise ValueError("button value over Slack's 2000-character limit")
+    return {**_button_template(text, action_id, style), "value": value}
+
+
+def actions(*buttons: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "actions", "elements": list(buttons)}
+
+
+@lru_cache(maxsize=4096)
+def _entry_template(point_id: str, title: str, group: str | None) -> dict[str, Any]:
+    prefix = f"_{escape(group)}_ · " if group else ""
+    return SectionBlock(
+        text=_md(f"{prefix}{escape(title)}"), accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value="-")
+    ).to_dict()
 
 
 def point_blocks(
@@ -64,9 +89,27 @@ def point_blocks(
     another: tuple[str, int] | None = None,
     header: str | None = None,
     extra_intro: str | None = None,
-) -> list[Block]:
+) -> list[Block | dict[str, Any]]:
     """A learning point in full: content note first, then title, summary, key messages, quote,
-    reflective question(s) and the citation."""
+    reflective question(s), the citation, and the buttons asked for."""
+    out: list[Block | dict[str, Any]] = list(_point_body(corpus, point.id, questions, header, extra_intro))
+    buttons = []
+    if share_button:
+        buttons.append(button("Share in channel", ACTION_SHARE, point.id))
+    if another is not None:
+        buttons.append(button("Another", ACTION_ANOTHER, _nav_value(*another)))
+    if reflect_button:
+        buttons.append(button("Reflect", ACTION_REFLECT, point.id, style="primary"))
+    if buttons:
+        out.append(actions(*buttons))
+    return out
+
+
+@lru_cache(maxsize=2048)
+def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | None, extra_intro: str | None) -> tuple[dict[str, Any], ...]:
+    """The unchanging part of a point's message, validated by slack_sdk once and then reused:
+    validation is most of the cost of an answer, and content does not change while the bot runs."""
+    point = corpus.by_id[point_id]
     blocks: list[Block] = []
     if header:
         blocks.append(HeaderBlock(text=PlainTextObject(text=_clip(header, HEADER_LIMIT), emoji=True)))
@@ -97,16 +140,7 @@ def point_blocks(
             elements=[_md(f":books: {escape(corpus.citation(point))}"), _md(f"Themes: {escape(themes)} · `{point.id}`")]
         )
     )
-    buttons = []
-    if share_button:
-        buttons.append(ButtonElement(text="Share in channel", action_id=ACTION_SHARE, value=point.id))
-    if another is not None:
-        buttons.append(ButtonElement(text="Another", action_id=ACTION_ANOTHER, value=_nav_value(*another)))
-    if reflect_button:
-        buttons.append(ButtonElement(text="Reflect", action_id=ACTION_REFLECT, value=point.id, style="primary"))
-    if buttons:
-        blocks.append(ActionsBlock(elements=buttons))
-    return blocks
+    return tuple(b.to_dict() for b in blocks)
 
 
 def help_blocks(corpus: Corpus) -> list[Block]:
@@ -184,7 +218,7 @@ def not_found_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
     ]
 
 
-def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block]:
+def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block | dict[str, Any]]:
     """The ephemeral reply to a lookup: the top point in full, then up to four more, then paging."""
     if answer.kind == "help":
         return help_blocks(corpus)
@@ -202,7 +236,7 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
     top = answer.top
     if top is None:
         return not_found_blocks(corpus, answer)
-    blocks: list[Block] = []
+    blocks: list[Block | dict[str, Any]] = []
     if answer.notice:
         blocks.append(ContextBlock(elements=[_md(escape(answer.notice))]))
     total = len(answer.results)
@@ -218,23 +252,15 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
         blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=_md("*More learning*")))
         for i, p in enumerate(rest, start=answer.offset + 1):
-            group = answer.labels.get(p.id)
-            prefix = f"_{escape(group)}_ · " if group else ""
-            blocks.append(
-                SectionBlock(
-                    text=_md(f"{prefix}{escape(p.title)}"),
-                    accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value=_nav_value(answer.query, i)),
-                )
-            )
+            entry = _entry_template(p.id, p.title, answer.labels.get(p.id))
+            blocks.append({**entry, "accessory": {**entry["accessory"], "value": _nav_value(answer.query, i)}})
     nav = []
     if answer.offset > 0:
-        nav.append(
-            ButtonElement(text="Back", action_id=ACTION_MORE, value=_nav_value(answer.query, max(0, answer.offset - PAGE_SIZE)))
-        )
+        nav.append(button("Back", ACTION_MORE, _nav_value(answer.query, max(0, answer.offset - PAGE_SIZE))))
     if answer.has_more:
-        nav.append(ButtonElement(text="More", action_id=ACTION_MORE, value=_nav_value(answer.query, answer.offset + PAGE_SIZE)))
+        nav.append(button("More", ACTION_MORE, _nav_value(answer.query, answer.offset + PAGE_SIZE)))
     if nav:
-        blocks.append(ActionsBlock(elements=nav))
+        blocks.append(actions(*nav))
     return blocks[:MAX_BLOCKS]
 
 
@@ -250,6 +276,6 @@ def fallback_text(answer: Answer) -> str:
     return f"No learning points matched “{escape(answer.query)}”"
 
 
-def message(blocks: list[Block], text: str) -> dict[str, Any]:
+def message(blocks: list[Block | dict[str, Any]], text: str) -> dict[str, Any]:
     """Blocks as dicts (validated by slack_sdk) plus the fallback text Slack requires."""
-    return {"text": text, "blocks": [b.to_dict() for b in blocks]}
+    return {"text": text, "blocks": [b.to_dict() if isinstance(b, Block) else dict(b) for b in blocks]}

@@ -119,7 +119,7 @@ class Point(_Model):
         return value
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one loaded corpus, used as a cache key
 class Corpus:
     """All content, indexed; built only from content that passed validation."""
 
