@@ -8,6 +8,7 @@ in a query can never ping a channel. Content text is escaped too: it is plain pr
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -279,3 +280,23 @@ def fallback_text(answer: Answer) -> str:
 def message(blocks: list[Block | dict[str, Any]], text: str) -> dict[str, Any]:
     """Blocks as dicts (validated by slack_sdk) plus the fallback text Slack requires."""
     return {"text": text, "blocks": [b.to_dict() if isinstance(b, Block) else dict(b) for b in blocks]}
+
+
+def weekly_post(corpus: Corpus, point: Point, week_start: date, summary_when: str, *, reflect_button: bool = False) -> dict[str, Any]:
+    """The learning point of the week: the point in full with questions for the team, the source, an
+    invitation to reflect in the thread, and buttons to read more (and to reflect privately)."""
+    body = point_blocks(corpus, point, questions=3, share_button=False, header="Learning point of the week")
+    intro = ContextBlock(elements=[_md(f":calendar: Week commencing {week_start.day} {week_start:%B %Y}")])
+    invitation = SectionBlock(
+        text=_md(
+            ":speech_balloon: *Talk it through in this thread.* Reply with what stood out for you and what it means "
+            f"for your practice. On {summary_when} I'll post a short summary of the discussion: numbers and "
+            "questions only, never anyone's words. Please leave out names and details of the families you work with."
+        )
+    )
+    theme = corpus.themes.get(point.themes[0])
+    buttons = [button("Read more on this theme", ACTION_READ_MORE, theme.id if theme else point.id)]
+    if reflect_button:
+        buttons.insert(0, button("Reflect", ACTION_REFLECT, point.id, style="primary"))
+    out: list[Block | dict[str, Any]] = [body[0], intro, *body[1:], invitation, actions(*buttons)]
+    return message(out, f"Learning point of the week: {escape(point.title)}")

@@ -106,6 +106,94 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
         services.store.close()
 
 
+def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: ANN202
+    """Services, the store, a Slack client (if tokens are set) and the bot's own workspace id."""
+    from bot.app import make_client
+    from bot.localslack import TEAM_ID
+
+    services = _services(settings)
+    services.store.start()
+    client = None
+    team = ""
+    if settings.slack_bot_token:
+        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+        try:
+            team = str(client.auth_test().get("team_id") or "")
+        except Exception as exc:  # noqa: BLE001 - reported, then carry on offline
+            print(f"warning: could not reach Slack ({exc}); showing schedules offline", file=sys.stderr)
+    elif need_slack:
+        raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
+    if not team:
+        team = TEAM_ID  # offline: the shell's workspace
+    return services, client, team
+
+
+def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
+    every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+    for s in every:
+        if s.id == schedule_id:
+            return s
+    known = ", ".join(s.id for s in every) or "none"
+    raise ConfigError(f"no schedule called {schedule_id!r} (known: {known})")
+
+
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.schedules import describe
+    from bot.weekly import WeeklyPoster, utcnow
+
+    _setup_logging(settings, quiet=True)
+    need_slack = args.action in ("post-now", "run-due")
+    services, client, team = _schedule_context(settings, need_slack=need_slack)
+    try:
+        poster = WeeklyPoster(services.store.client, client, services.corpus,
+                              lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
+                              reflect_button=services.reflections_enabled)  # fmt: skip
+        now = utcnow()
+        if args.action == "list":
+            every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+            if not every:
+                print("No schedules. Add one to schedules/*.yaml, or use /scr subscribe in a channel.")
+            for s in every:
+                nxt = s.post_trigger().get_next_fire_time(None, now)
+                status = services.store.client.hgetall(WeeklyPoster.status_key(s))
+                last = f"{status['last_week']} {status.get('last_point', '')}" if status.get("last_ts") else "never"
+                state = "disabled" if not s.enabled else (f"error: {status['last_error']}" if status.get("last_error") else "ok")
+                print(f"{s.id}  [{s.source}]  channel {s.channel}  {describe(s.post)} {s.timezone}")
+                print(f"    next: {nxt.astimezone(s.tz):%a %d %b %Y %H:%M %Z}" if nxt else "    next: never")
+                print(f"    last post: {last}   status: {state}")
+            return 0
+        schedule = _find_schedule(services, team, args.id) if args.action != "run-due" else None
+        if args.action == "preview":
+            for i, point in enumerate(poster.rotation.preview(schedule, args.weeks), start=1):
+                nxt = schedule.post_trigger()
+                when = nxt.get_next_fire_time(None, now)
+                for _ in range(i - 1):
+                    when = nxt.get_next_fire_time(when, when) if when else None
+                date = f"{when.astimezone(schedule.tz):%a %d %b %Y}" if when else f"week {i}"
+                print(f"{date}  {point.id:<32} {point.title}")
+            return 0
+        if args.action == "post-now":
+            if not schedule.enabled and not args.force:
+                raise ConfigError(f"schedule {schedule.id} is disabled (enabled: false); use --force to post anyway")
+            result = poster.deliver(schedule, ignore_time=True, force=args.force)
+            print(f"{result.schedule} {result.week}: {result.outcome}"
+                  + (f" ts={result.ts}" if result.ts else "") + (f" point={result.point}" if result.point else "")
+                  + (f" error={result.error}" if result.error else ""))  # fmt: skip
+            return 0 if result.outcome in ("posted", "recovered", "already") else 1
+        # run-due
+        from datetime import datetime
+
+        at = datetime.fromisoformat(args.now) if args.now else now
+        if at.tzinfo is None:
+            raise ConfigError("--now needs a time zone, e.g. 2026-11-23T09:30:00+00:00")
+        results = poster.deliver_all(services.all_schedules(team), at)
+        for r in results:
+            print(f"{r.schedule} {r.week}: {r.outcome}" + (f" ts={r.ts}" if r.ts else "") + (f" error={r.error}" if r.error else ""))
+        return 0 if all(r.outcome not in ("failed", "retry") for r in results) else 1
+    finally:
+        services.store.close()
+
+
 def point_json(services: Any, point: Any) -> dict[str, Any]:
     return {
         "id": point.id,
@@ -220,6 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
     cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
     cov.add_argument("--json", action="store_true", help="machine-readable map")
     content.set_defaults(func=cmd_content)
+
+    schedule = sub.add_parser("schedule", help="weekly-post schedules: list, preview, post now")
+    ssub = schedule.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ssub.add_parser("list", help="every schedule, its next post in local time, last post and status")
+    prev = ssub.add_parser("preview", help="the learning points the next weeks will bring")
+    prev.add_argument("id", help="schedule id (see `scr-bot schedule list`)")
+    prev.add_argument("--weeks", type=int, default=8, help="how many weeks (default 8)")
+    now_p = ssub.add_parser("post-now", help="post this week's point now (once per week unless --force)")
+    now_p.add_argument("id", help="schedule id")
+    now_p.add_argument("--force", action="store_true", help="post even if this week's point was already posted")
+    due = ssub.add_parser("run-due", help="post every schedule that is due (catch-up); what the clock does")
+    due.add_argument("--now", help="act as if it were this time (ISO 8601 with zone), for testing and catch-up")
+    schedule.set_defaults(func=cmd_schedule)
     return parser
 
 

@@ -1,28 +1,119 @@
-"""The scheduler process: runs the weekly posts (filled in by the weekly-post feature)."""
+"""The scheduler: APScheduler cron jobs post each schedule's learning point on time.
+
+Jobs live in APScheduler's in-memory store and are rebuilt from the schedules on every start and
+every minute (new ``/scr subscribe`` channels are picked up that way). Duplicate protection is not
+the scheduler's job: every run goes through ``WeeklyPoster.deliver``, which is safe to call from any
+number of processes at any time. A sweep at start-up and every few minutes catches up a week that
+was missed while no process was running, and retries transient failures.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import redis
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk.errors import SlackApiError
 
+from bot.schedules import Schedule
 from bot.services import Services
+from bot.weekly import Result, WeeklyPoster, utcnow
 
 log = logging.getLogger(__name__)
 
 
 class Clock:
-    def __init__(self, services: Services, client: Any):
+    def __init__(self, services: Services, client: Any, clock: Callable[[], datetime] = utcnow):
         self.services = services
         self.client = client
-        self.scheduler = BackgroundScheduler(timezone=services.settings.timezone)
+        self.clock = clock
+        settings = services.settings
+        self.poster = WeeklyPoster(
+            services.store.client,
+            client,
+            services.corpus,
+            lease_seconds=settings.claim_lease_seconds,
+            retention_days=settings.retention_days,
+            reflect_button=services.reflections_enabled,
+            clock=clock,
+        )
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(20)},
+            # 1 s is APScheduler's default grace: a busy pool would silently drop a week's post.
+            job_defaults={"misfire_grace_time": 3600, "coalesce": True, "max_instances": 1},
+        )
+        self.default_team = ""
+        self._schedules: dict[str, Schedule] = {}
+        self._crons: dict[str, str] = {}
         self._stopped = threading.Event()
 
+    def resolve_team(self) -> str:
+        """The bot's own workspace, for admin schedules that name no ``team``."""
+        if not self.default_team:
+            try:
+                self.default_team = str(self.client.auth_test().get("team_id") or "")
+            except (SlackApiError, OSError) as exc:
+                log.error("could not ask Slack which workspace this is (%s); admin schedules wait", exc)
+        return self.default_team
+
+    def schedules(self) -> list[Schedule]:
+        team = self.resolve_team()
+        try:
+            found = self.services.all_schedules(team) if team else [
+                s for s in self.services.subscriptions.all() if s.enabled
+            ]
+        except redis.RedisError as exc:
+            log.error("Redis unavailable while reading schedules (%s); keeping the last known list", exc)
+            return list(self._schedules.values())
+        return found
+
+    def sync(self) -> None:
+        """Make the scheduler's jobs match the schedules (add new, change moved, drop removed)."""
+        current = {s.id: s for s in self.schedules()}
+        for sid in set(self._schedules) - set(current):
+            if self.scheduler.get_job(f"post:{sid}"):
+                self.scheduler.remove_job(f"post:{sid}")
+            self._crons.pop(sid, None)
+        for sid, schedule in current.items():
+            signature = f"{schedule.post}|{schedule.timezone}"
+            if self._crons.get(sid) != signature:
+                self.scheduler.add_job(self.run, schedule.post_trigger(), args=[sid], id=f"post:{sid}",
+                                       replace_existing=True, name=f"weekly post {sid}")
+                self._crons[sid] = signature
+        self._schedules = current
+
+    def run(self, schedule_id: str) -> Result | None:
+        schedule = self._schedules.get(schedule_id)
+        if schedule is None:
+            return None
+        result = self.poster.deliver(schedule)
+        log.info("schedule %s: %s", schedule_id, result.outcome)
+        return result
+
+    def sweep(self) -> list[Result]:
+        """Deliver anything due and not yet posted: catch-up after downtime, retries after failures."""
+        results = self.poster.deliver_all(self._schedules.values() or self.schedules())
+        for r in results:
+            if r.outcome not in ("not_due", "stale", "already"):
+                log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
+        return results
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs() if job.id.startswith("post:")}
+
     def start(self) -> None:
+        self.sync()
+        self.scheduler.add_job(self.sync, "interval", seconds=60, id="sync", replace_existing=True)
+        self.scheduler.add_job(self.sweep, "interval", minutes=self.services.settings.sweep_minutes, id="sweep",
+                               replace_existing=True, next_run_time=datetime.now(UTC))
         self.scheduler.start()
-        log.info("scheduler started")
+        log.info("scheduler started with %d schedule(s)", len(self._schedules))
 
     def stop(self) -> None:
         if self.scheduler.running:

@@ -34,6 +34,8 @@ class Settings:
     retention_days: int = 365
     web_concurrency: int = 2
     log_level: str = "INFO"
+    claim_lease_seconds: int = 300
+    sweep_minutes: int = 10
 
     @property
     def mode(self) -> str:
@@ -101,4 +103,6 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
         log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
+        claim_lease_seconds=_int(env, "SCR_CLAIM_LEASE_SECONDS", defaults.claim_lease_seconds, minimum=1),
+        sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +32,47 @@ class Call:
     params: dict[str, Any]
     status: int
     at: float = field(default_factory=time.time)
+
+
+@dataclass
+class RateLimits:
+    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a
+    workspace-wide cap, and (for testing retries) a chance of a 429 on any call."""
+
+    per_channel: float = 1.0
+    burst: int = 3
+    workspace_per_second: float | None = None
+    random_429: float = 0.0
+    retry_after: int = 1
+    seed: int = 7
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    limited: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _take(self, key: str, rate: float, burst: float, now: float) -> bool:
+        tokens, at = self.buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return False
+        self.buckets[key] = (tokens - 1, now)
+        return True
+
+    def allow(self, channel: str) -> bool:
+        now = time.monotonic()
+        if self.random_429 and self.rng.random() < self.random_429:
+            self.limited += 1
+            return False
+        if self.workspace_per_second and not self._take("_workspace", self.workspace_per_second,
+                                                        max(1.0, self.workspace_per_second), now):
+            self.limited += 1
+            return False
+        if not self._take(channel, self.per_channel, self.burst, now):
+            self.limited += 1
+            return False
+        return True
 
 
 @dataclass
@@ -55,7 +98,11 @@ class LocalSlack:
         self.channel_errors: dict[str, str] = {}  # channel -> permanent error (e.g. not_in_channel)
         self.members: dict[str, set[str]] = {}  # channel -> user ids; missing = everyone
         self.users: dict[str, dict[str, Any]] = {}
-        self.delay: dict[str, float] = {}
+        self.delay: dict[str, float] = {}  # method -> seconds to wait before acting (then act anyway)
+        self.hold: dict[str, float] = {}  # method -> seconds to wait; if the caller hung up meanwhile, drop it
+        self.started: list[tuple[str, dict[str, Any]]] = []  # calls as they arrive, before any delay
+        self.limits: RateLimits | None = None
+        self.clock: Callable[[], float] = time.time  # message ts come from here (tests may set a fixed time)
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -158,8 +205,21 @@ class LocalSlack:
             if isinstance(params.get(key), str):
                 with contextlib.suppress(ValueError):
                     params[key] = json.loads(params[key])
+        with self.lock:
+            self.started.append((method, params))
         if method in self.delay:
             time.sleep(self.delay[method])
+        if method in self.hold and self._caller_gone(h, self.hold[method]):
+            self._record(method, params, 499)  # the caller hung up before "Slack" acted: nothing happens
+            return
+        if method == "chat.postMessage" and self.limits is not None:
+            with self.lock:
+                allowed = self.limits.allow(str(params.get("channel")))
+            if not allowed:
+                self._record(method, params, 429)
+                self._send(h, 429, {"ok": False, "error": "ratelimited"},
+                           headers={"Retry-After": str(self.limits.retry_after)})
+                return
         failure = self._take_failure(method, params)
         if failure:
             self._record(method, params, failure.status)
@@ -175,6 +235,20 @@ class LocalSlack:
         if body.get("ok"):
             for listener in list(self.listeners):
                 listener(method, {**params, "_result": body})
+
+    @staticmethod
+    def _caller_gone(h: BaseHTTPRequestHandler, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    return True
+            except BlockingIOError:
+                pass
+            except OSError:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _take_failure(self, method: str, params: dict[str, Any]) -> Failure | None:
         with self.lock:
@@ -207,7 +281,7 @@ class LocalSlack:
     # ----- the Web API --------------------------------------------------------------------
     def _next_ts(self) -> str:
         n = next(self._ts)
-        return f"{1700000000 + n}.{n:06d}"
+        return f"{int(self.clock())}.{n:06d}"
 
     def _api(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -1,12 +1,13 @@
-"""What the handlers need, built once at start-up and shared (content, search, store)."""
+"""What the handlers need, built once at start-up and shared (content, search, schedules, store)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.content import Corpus, load_corpus
 from bot.lookup import Lookup
+from bot.schedules import Schedule, Subscriptions, load_yaml_schedules
 from bot.store import Store
 
 
@@ -16,9 +17,39 @@ class Services:
     store: Store
     corpus: Corpus
     lookup: Lookup
+    yaml_schedules: list[Schedule] = field(default_factory=list)
+    reflections_enabled: bool = False
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
-        """Load and validate content (raises ``ProblemsError``), and prepare the store."""
+        """Load and validate content and schedules (raises ``ProblemsError`` naming file and line)."""
         corpus = load_corpus(settings.content_dir)
-        return cls(settings=settings, store=store or Store(settings), corpus=corpus, lookup=Lookup(corpus))
+        schedules = load_yaml_schedules(settings.schedules_dir, corpus, settings.timezone, None)
+        return cls(
+            settings=settings,
+            store=store or Store(settings),
+            corpus=corpus,
+            lookup=Lookup(corpus),
+            yaml_schedules=schedules,
+        )
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(self.store.client)
+
+    def yaml_schedule_for(self, team: str, channel: str) -> Schedule | None:
+        for s in self.yaml_schedules:
+            if s.channel == channel and s.team in ("", team):
+                return s.in_team(team)
+        return None
+
+    def schedule_for(self, team: str, enterprise: str | None, channel: str) -> Schedule | None:
+        from bot.store import Workspace
+
+        return self.yaml_schedule_for(team, channel) or self.subscriptions.get(Workspace(team, enterprise), channel)
+
+    def all_schedules(self, default_team: str) -> list[Schedule]:
+        """Every enabled schedule: the admin's YAML ones and the channels' own subscriptions."""
+        yaml = [s.in_team(default_team) for s in self.yaml_schedules if s.enabled]
+        taken = {(s.team, s.channel) for s in yaml}
+        return yaml + [s for s in self.subscriptions.all() if (s.team, s.channel) not in taken and s.enabled]

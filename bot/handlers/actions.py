@@ -34,6 +34,12 @@ def register(app: App, services: Services) -> None:
     for action_id in (blocks.ACTION_ANOTHER, blocks.ACTION_SHOW, blocks.ACTION_MORE):
         app.action(action_id)(navigate)
 
+    @app.action(blocks.ACTION_READ_MORE)
+    def read_more(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        """From a weekly post: more learning on its theme, shown only to the person who asked."""
+        ack()
+        respond(replace_original=False, response_type="ephemeral", **lookup_message(services, action.get("value") or ""))
+
     @app.action(blocks.ACTION_SHARE)
     def share(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()

@@ -1,33 +1,205 @@
-"""The ``/scr`` slash command."""
+"""The ``/scr`` slash command: lookups, and a channel's weekly-post subscription."""
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 from typing import Any
 
+import redis
 from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import blocks
+from bot.blocks import escape
+from bot.schedules import (
+    DEFAULT_SUMMARY,
+    Schedule,
+    check_cron,
+    cron_for,
+    describe,
+    parse_subscribe,
+    subscription_id,
+)
 from bot.services import Services
+from bot.slack_context import workspace_of
+from bot.store import Workspace
+from bot.weekly import WeeklyPoster, utcnow
 
 log = logging.getLogger(__name__)
 
+STORAGE_DOWN = (
+    "I can't reach my storage just now, so I couldn't {what}. Nothing was changed; please try again in a minute. "
+    "Lookups such as `/scr neglect` still work."
+)
+NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
-def lookup_message(services: Services, text: str, offset: int = 0) -> dict[str, Any]:
+
+def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
     """Answer a lookup query as a Slack message payload (ephemeral by default)."""
-    answer = services.lookup.answer(text, offset=offset)
-    rendered = blocks.answer_blocks(services.corpus, answer)
+    answer = services.lookup.answer(text, offset=offset, week_point=week_point)
+    rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
     return blocks.message(rendered, blocks.fallback_text(answer))
 
 
+def ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _resolver(services: Services):  # noqa: ANN202
+    vocab = services.lookup.vocab
+
+    def resolve(word: str) -> tuple[str, str] | None:
+        from bot.query import _key
+
+        term = vocab.exact.get(_key(word))
+        if term is None:
+            found = vocab.fuzzy(word)
+            term = found[0] if found else None
+        return (term.kind, term.id) if term else None
+
+    return resolve
+
+
+def _filters(services: Services, schedule: Schedule) -> str:
+    names = [services.corpus.sectors[s].label for s in schedule.sectors if s in services.corpus.sectors]
+    names += [services.corpus.themes[t].label for t in schedule.themes if t in services.corpus.themes]
+    return ", ".join(names) if names else "all sectors and themes"
+
+
+def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
+    nxt = schedule.post_trigger().get_next_fire_time(None, now)
+    lines = [
+        f"*Weekly learning point here:* {describe(schedule.post)} ({schedule.timezone})",
+        f"*Next post:* {nxt.astimezone(schedule.tz):%A %-d %B %Y at %H:%M}" if nxt else "*Next post:* none",
+        f"*Summary in the thread:* {describe(schedule.summary)}",
+        f"*Drawing on:* {escape(_filters(services, schedule))}",
+        "*Set by:* "
+        + ("your safeguarding lead (schedules file)" if schedule.source == "yaml" else f"<@{schedule.created_by}> with `/scr subscribe`"),
+    ]
+    if not schedule.enabled:
+        lines.append(":pause_button: This schedule is switched off.")
+    status = services.store.client.hgetall(WeeklyPoster.status_key(schedule))
+    if status.get("last_ts"):
+        point = services.corpus.point(status.get("last_point", ""))
+        lines.append(f"*Last post:* {status.get('last_week')}: {escape(point.title) if point else status.get('last_point')}")
+    if status.get("last_error"):
+        hint = " Invite me with `/invite @scr`." if status["last_error"] in ("not_in_channel", "channel_not_found") else ""
+        lines.append(f":warning: *Last attempt failed* ({status.get('last_error_week')}): Slack said `{status['last_error']}`.{hint}")
+    return "\n".join(lines)
+
+
 def register(app: App, services: Services) -> None:
+    settings = services.settings
+
+    def week_point(ws: Workspace, channel: str) -> str | None:
+        raw = services.store.client.get(ws.key("channel-week", channel))
+        return json.loads(raw)["point"] if raw else None
+
+    def subscribe(command: dict[str, Any], args: list[str], client: WebClient) -> dict[str, Any]:
+        ws = workspace_of(command)
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        if not channel.startswith(("C", "G")):
+            return ephemeral("Weekly posts go to a team channel. Run `/scr subscribe` in the channel you want them in.")
+        req = parse_subscribe(args, _resolver(services))
+        if req.unknown:
+            words = ", ".join(f"“{escape(w)}”" for w in req.unknown[:5])
+            return ephemeral(
+                f"I didn't understand {words}. Try `/scr subscribe health monday 09:30` "
+                "(any sectors or themes, a weekday and a time, all optional)."
+            )
+        try:
+            info = client.conversations_info(channel=channel)
+            member = bool((info.get("channel") or {}).get("is_member", False))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
+                raise
+            member = False
+        if not member:
+            return ephemeral(NOT_IN_CHANNEL)
+        admin = services.yaml_schedule_for(ws.team_id, channel)
+        if admin:
+            return ephemeral(
+                f"This channel's weekly post is set up by your safeguarding lead (schedule `{admin.id}`), "
+                "so it can't be changed from Slack. `/scr schedule` shows it."
+            )
+        tz = req.timezone or settings.timezone
+        try:
+            cron = check_cron(cron_for(req.day, req.time), tz)
+        except ValueError as exc:
+            return ephemeral(f"I can't use that time: {exc}.")
+        schedule = Schedule(
+            id=subscription_id(ws, channel), team=ws.team_id, enterprise=ws.enterprise_id, channel=channel,
+            post=cron, summary=DEFAULT_SUMMARY, timezone=tz, sectors=tuple(req.sectors), themes=tuple(req.themes),
+            source="slack", origin=f"/scr subscribe by {user}", created_by=user,
+        )  # fmt: skip
+        if not any(schedule.matches(p) for p in services.corpus.points):
+            return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")
+        try:
+            existed = services.subscriptions.get(ws, channel) is not None
+            services.subscriptions.save(schedule)
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
+        verb = "updated" if existed else "set up"
+        return {
+            "response_type": "in_channel",
+            "text": f"<@{user}> {verb} a weekly learning point for this channel.\n"
+            + describe_schedule(services, schedule, utcnow())
+            + "\nEach week's post invites the team to reflect in its thread. `/scr unsubscribe` stops it.",
+        }
+
+    def unsubscribe(command: dict[str, Any]) -> dict[str, Any]:
+        ws = workspace_of(command)
+        channel = command.get("channel_id", "")
+        admin = services.yaml_schedule_for(ws.team_id, channel)
+        if admin:
+            return ephemeral(f"This channel's weekly post is managed by your safeguarding lead (schedule `{admin.id}`).")
+        try:
+            removed = services.subscriptions.delete(ws, channel)
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="remove the schedule"))
+        if not removed:
+            return ephemeral("There's no weekly learning point set up in this channel.")
+        return {"response_type": "in_channel",
+                "text": f"<@{command.get('user_id')}> stopped the weekly learning point in this channel. "
+                        "Past reflections are kept as before."}  # fmt: skip
+
+    def show_schedule(command: dict[str, Any]) -> dict[str, Any]:
+        ws = workspace_of(command)
+        try:
+            schedule = services.schedule_for(ws.team_id, ws.enterprise_id, command.get("channel_id", ""))
+            if schedule is None:
+                return ephemeral(
+                    "No weekly learning point is set up in this channel. A team lead can start one with "
+                    "`/scr subscribe` (for example `/scr subscribe health monday 09:30`)."
+                )
+            return ephemeral(describe_schedule(services, schedule, utcnow()))
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="look up this channel's schedule"))
+
     @app.command("/scr")
-    def scr(ack: Ack, command: dict[str, Any]) -> None:
+    def scr(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         text = command.get("text") or ""
         try:
-            msg = lookup_message(services, text)
+            parsed = services.lookup.parse(text)
+            if parsed.kind == "subscribe":
+                ack(**subscribe(command, parsed.args, client))
+            elif parsed.kind == "unsubscribe":
+                ack(**unsubscribe(command))
+            elif parsed.kind == "schedule":
+                ack(**show_schedule(command))
+            elif parsed.kind == "week":
+                ws = workspace_of(command)
+                try:
+                    pid = week_point(ws, command.get("channel_id", ""))
+                except redis.RedisError:
+                    ack(**ephemeral(STORAGE_DOWN.format(what="find this week's learning point")))
+                    return
+                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
+            else:
+                ack(response_type="ephemeral", **lookup_message(services, text))
         except Exception:
-            log.exception("lookup failed for %r", text[:200])
-            ack(response_type="ephemeral", text="Sorry, I couldn't answer that just now. Please try again in a minute.")
-            return
-        ack(response_type="ephemeral", **msg)
+            log.exception("/scr failed for %r", text[:200])
+            ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))

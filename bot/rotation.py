@@ -1,0 +1,92 @@
+"""Which learning point a schedule posts next.
+
+Each schedule walks through the points matching its filters with no repeat until all have been
+posted, then starts a new cycle in a new order. Consecutive weeks avoid the same main theme where
+another point is available. The order comes from a hash of (schedule, cycle, point), so it is the
+same in every process and after every restart; what has been posted is kept in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import redis
+
+from bot.content import Corpus, Point
+from bot.schedules import Schedule
+
+
+@dataclass(frozen=True)
+class RotationState:
+    cycle: int
+    posted: frozenset[str]
+    last_theme: str | None
+
+
+def _rank(schedule_id: str, cycle: int, point_id: str) -> str:
+    return hashlib.sha256(f"{schedule_id}\x00{cycle}\x00{point_id}".encode()).hexdigest()
+
+
+class Rotation:
+    def __init__(self, client: redis.Redis, corpus: Corpus):
+        self.r = client
+        self.corpus = corpus
+
+    def _keys(self, schedule: Schedule) -> tuple[str, str]:
+        ws = schedule.workspace
+        return ws.key("rotation", schedule.id), ws.key("rotation", schedule.id, "posted")
+
+    def candidates(self, schedule: Schedule) -> list[Point]:
+        return [p for p in self.corpus.points if schedule.matches(p)]
+
+    def state(self, schedule: Schedule) -> RotationState:
+        meta_key, posted_key = self._keys(schedule)
+        with self.r.pipeline() as pipe:
+            pipe.hgetall(meta_key)
+            pipe.smembers(posted_key)
+            meta, posted = pipe.execute()
+        return RotationState(int(meta.get("cycle", 0)), frozenset(posted), meta.get("last_theme") or None)
+
+    def pick(self, schedule: Schedule, state: RotationState) -> tuple[Point, RotationState]:
+        """The next point and the state after posting it (pure: nothing is written)."""
+        pool = self.candidates(schedule)
+        if not pool:
+            raise LookupError(f"schedule {schedule.id} matches no learning points")
+        cycle, posted = state.cycle, set(state.posted)
+        remaining = [p for p in pool if p.id not in posted]
+        if not remaining:
+            cycle, posted = cycle + 1, set()
+            remaining = pool
+        remaining.sort(key=lambda p: _rank(schedule.id, cycle, p.id))
+        choice = next((p for p in remaining if p.themes[0] != state.last_theme), remaining[0])
+        return choice, RotationState(cycle, frozenset(posted | {choice.id}), choice.themes[0])
+
+    def next_point(self, schedule: Schedule) -> Point:
+        return self.pick(schedule, self.state(schedule))[0]
+
+    def commit(self, schedule: Schedule, point: Point, week: str) -> None:
+        """Record that ``point`` was posted in ``week``. Idempotent per week, so the recovery path after a
+        crash can call it again without advancing the rotation twice."""
+        meta_key, posted_key = self._keys(schedule)
+        if self.r.hget(meta_key, "week") == week:
+            return
+        state = self.state(schedule)
+        cycle = state.cycle
+        pool = {p.id for p in self.candidates(schedule)}
+        new_cycle = pool <= set(state.posted)  # everything posted: this post opens the next cycle
+        with self.r.pipeline() as pipe:
+            if new_cycle:
+                cycle += 1
+                pipe.delete(posted_key)
+            pipe.hset(meta_key, mapping={"cycle": cycle, "last_theme": point.themes[0], "week": week})
+            pipe.sadd(posted_key, point.id)
+            pipe.execute()
+
+    def preview(self, schedule: Schedule, weeks: int) -> list[Point]:
+        state = self.state(schedule)
+        out = []
+        for _ in range(weeks):
+            point, state = self.pick(schedule, state)
+            out.append(point)
+        return out

@@ -1,0 +1,293 @@
+"""Post each schedule's learning point of the week exactly once, whatever happens to the processes.
+
+Any number of processes may call ``deliver`` for the same schedule at the same time, or again after
+a crash; the protocol below makes that safe:
+
+1. Claim the (schedule, ISO week) with ``SET NX PX`` (a lease, so a dead claimant's claim lapses).
+   Someone else holds it: it is posted (done), failed (reported), or in progress (leave it).
+2. If an earlier attempt for this week was recorded, it may have reached Slack before its process
+   died: look for our message in the channel's history by its ``metadata`` key, and if it is there,
+   record it as posted instead of posting again.
+3. Record the attempt, then ``chat.postMessage`` with metadata (schedule, week, point, key).
+4. Success: advance the rotation (idempotent per week) and mark the week posted, compare-and-set on
+   our claim. Slack said no for good (``not_in_channel``…): mark the week failed for an hour, and
+   report it. Transient failure: release the claim so the next sweep retries.
+
+Timing: a week is due from its post time until its summary time (or the week's end); a process that
+was down at post time catches up once within that window, and never posts a stale week after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.error import URLError
+
+import redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks
+from bot.content import Corpus, Point
+from bot.rotation import Rotation
+from bot.schedules import Schedule, describe
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "scr_weekly_post"
+PERMANENT_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "invalid_auth", "account_inactive",
+     "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
+     "invalid_blocks", "msg_too_long"}
+)  # fmt: skip
+FAILED_RETRY_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
+POSTED_KEEP_DAYS = 60
+ATTEMPT_KEEP_DAYS = 14
+
+_CAS = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, obj = pcall(cjson.decode, cur)
+if not ok or obj['owner'] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Week:
+    key: str  # ISO week, e.g. "2026-W48" (ISO year: 2027-01-01 is in 2026-W53)
+    start: datetime  # Monday 00:00 in the schedule's time zone
+    end: datetime
+    post_at: datetime | None
+    summary_at: datetime
+
+
+def week_for(schedule: Schedule, now: datetime) -> Week:
+    local = now.astimezone(schedule.tz)
+    monday = local.date() - timedelta(days=local.weekday())
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=schedule.tz)
+    end = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=schedule.tz)
+    post_at = schedule.post_trigger().get_next_fire_time(None, start)
+    if post_at is not None and post_at >= end:
+        post_at = None
+    summary_at = schedule.summary_trigger().get_next_fire_time(None, start)
+    if summary_at is None or summary_at >= end or (post_at is not None and summary_at <= post_at):
+        summary_at = end
+    iso = monday.isocalendar()
+    return Week(f"{iso.year}-W{iso.week:02d}", start, end, post_at, summary_at)
+
+
+@dataclass(frozen=True)
+class Result:
+    schedule: str
+    week: str
+    outcome: str  # posted, recovered, already, busy, not_due, stale, failed, retry
+    ts: str | None = None
+    point: str | None = None
+    error: str | None = None
+
+
+class WeeklyPoster:
+    def __init__(
+        self,
+        client: redis.Redis,
+        slack: WebClient,
+        corpus: Corpus,
+        *,
+        lease_seconds: int = 300,
+        retention_days: int = 365,
+        reflect_button: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.r = client
+        self.slack = slack
+        self.corpus = corpus
+        self.rotation = Rotation(client, corpus)
+        self.lease_ms = lease_seconds * 1000
+        self.retention = retention_days * 86400
+        self.reflect_button = reflect_button
+        self.clock = clock
+        self._cas = client.register_script(_CAS)
+
+    # ----- keys ------------------------------------------------------------------------------
+    @staticmethod
+    def claim_key(schedule: Schedule, week: str) -> str:
+        return schedule.workspace.key("weekly", schedule.id, week)
+
+    @staticmethod
+    def status_key(schedule: Schedule) -> str:
+        return schedule.workspace.key("schedule-status", schedule.id)
+
+    def status(self, schedule: Schedule) -> dict[str, str]:
+        return self.r.hgetall(self.status_key(schedule))
+
+    def current_point(self, ws_key: str) -> dict[str, Any] | None:
+        raw = self.r.get(ws_key)
+        return json.loads(raw) if raw else None
+
+    # ----- the protocol ---------------------------------------------------------------------
+    def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
+                force: bool = False) -> Result:
+        now = now or self.clock()
+        week = week_for(schedule, now)
+        if not ignore_time and not force:
+            if week.post_at is None or now < week.post_at:
+                return Result(schedule.id, week.key, "not_due")
+            if now >= week.summary_at:
+                return Result(schedule.id, week.key, "stale")
+        key = self.claim_key(schedule, week.key)
+        attempt_key = key + ":attempt"
+        token = uuid.uuid4().hex
+        claim = json.dumps({"state": "claimed", "owner": token, "at": now.isoformat()})
+        if force:
+            self.r.set(key, claim, px=self.lease_ms)
+        elif not self.r.set(key, claim, nx=True, px=self.lease_ms):
+            current = json.loads(self.r.get(key) or "{}")
+            state = current.get("state")
+            if state == "posted":
+                return Result(schedule.id, week.key, "already", current.get("ts"), current.get("point"))
+            if state == "failed":
+                return Result(schedule.id, week.key, "failed", error=current.get("error"))
+            return Result(schedule.id, week.key, "busy")
+
+        attempt = json.loads(self.r.get(attempt_key) or "null")
+        point: Point | None = None
+        if attempt and not force:
+            found = self._find_in_history(schedule, week, key)
+            if found is not None:
+                point = self.corpus.point(found["point"]) or self.rotation.next_point(schedule)
+                self._record_posted(schedule, week, key, token, point, found["ts"])
+                log.info("schedule %s %s: found the earlier post in Slack (ts %s); not posting again",
+                         schedule.id, week.key, found["ts"])
+                return Result(schedule.id, week.key, "recovered", found["ts"], point.id)
+            point = self.corpus.point(attempt.get("point", ""))
+        if point is None:
+            point = self.rotation.next_point(schedule)
+        self.r.set(attempt_key, json.dumps({"point": point.id, "owner": token, "at": now.isoformat()}),
+                   ex=ATTEMPT_KEEP_DAYS * 86400)
+        message = self.render(schedule, point, week)
+        try:
+            resp = self.slack.chat_postMessage(
+                channel=schedule.channel,
+                metadata={"event_type": EVENT_TYPE,
+                          "event_payload": {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}},
+                unfurl_links=False,
+                unfurl_media=False,
+                **message,
+            )  # fmt: skip
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
+            status = exc.response.status_code
+            if error in PERMANENT_ERRORS:
+                self._cas(keys=[key], args=[token, json.dumps({"state": "failed", "owner": token, "error": error}),
+                                            FAILED_RETRY_SECONDS])
+                self.r.delete(attempt_key)
+                self._set_status(schedule, last_error=error, last_error_at=now.isoformat(), last_error_week=week.key)
+                log.warning("schedule %s: cannot post to %s: %s", schedule.id, schedule.channel, error)
+                return Result(schedule.id, week.key, "failed", point=point.id, error=error)
+            if status < 500:  # Slack answered and did not post (e.g. still rate limited after retries)
+                self.r.delete(attempt_key)
+            self._cas(keys=[key], args=[token, "", 0])
+            log.warning("schedule %s: transient failure (%s); will retry", schedule.id, error)
+            return Result(schedule.id, week.key, "retry", point=point.id, error=error)
+        except (URLError, TimeoutError, ConnectionError, OSError) as exc:
+            # The result is unknown: keep the attempt so the next try checks Slack before posting.
+            self._cas(keys=[key], args=[token, "", 0])
+            log.warning("schedule %s: no answer from Slack (%s); will check and retry", schedule.id, exc)
+            return Result(schedule.id, week.key, "retry", point=point.id, error=type(exc).__name__)
+        ts = str(resp["ts"])
+        self._record_posted(schedule, week, key, token, point, ts)
+        log.info("schedule %s %s: posted %s to %s (ts %s)", schedule.id, week.key, point.id, schedule.channel, ts)
+        return Result(schedule.id, week.key, "posted", ts, point.id)
+
+    def _record_posted(self, schedule: Schedule, week: Any, key: str, token: str, point: Point, ts: str) -> None:
+        ws = schedule.workspace
+        self.rotation.commit(schedule, point, week.key)
+        record = {"schedule": schedule.id, "week": week.key, "point": point.id, "ts": ts, "channel": schedule.channel,
+                  "summary_at": week.summary_at.isoformat(), "posted_at": self.clock().isoformat()}
+        with self.r.pipeline() as pipe:
+            pipe.set(ws.key("thread", schedule.channel, ts), json.dumps(record), ex=self.retention)
+            pipe.set(ws.key("channel-week", schedule.channel), json.dumps(record), ex=self.retention)
+            pipe.hset(self.status_key(schedule), mapping={"last_week": week.key, "last_ts": ts, "last_point": point.id,
+                                                          "last_posted_at": record["posted_at"], "last_error": "",
+                                                          "last_error_at": "", "last_error_week": ""})
+            pipe.delete(key + ":attempt")
+            pipe.execute()
+        posted = json.dumps({"state": "posted", "owner": token, "ts": ts, "point": point.id})
+        if not self._cas(keys=[key], args=[token, posted, POSTED_KEEP_DAYS * 86400]):
+            # Our lease lapsed (a very slow Slack); the week is still posted, so record it regardless.
+            self.r.set(key, posted, ex=POSTED_KEEP_DAYS * 86400)
+
+    def _set_status(self, schedule: Schedule, **fields: str) -> None:
+        self.r.hset(self.status_key(schedule), mapping=fields)
+
+    def _find_in_history(self, schedule: Schedule, week: Week, key: str) -> dict[str, str] | None:
+        cursor = None
+        for _ in range(10):
+            resp = self.slack.conversations_history(
+                channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
+                cursor=cursor,
+            )  # fmt: skip
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == EVENT_TYPE and payload.get("key") == key:
+                    return {"ts": msg["ts"], "point": payload.get("point", "")}
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    def render(self, schedule: Schedule, point: Point, week: Week) -> dict[str, Any]:
+        local = week.summary_at.astimezone(schedule.tz)
+        summary = f"{local:%A} at {local:%H:%M}" if week.summary_at < week.end else "at the end of the week"
+        return blocks.weekly_post(self.corpus, point, week.start.date(), summary, reflect_button=self.reflect_button)
+
+    # ----- many schedules ---------------------------------------------------------------------
+    def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,
+                    **kw: Any) -> list[Result]:
+        """Fan out across channels in parallel, so one slow or rate-limited channel delays no other."""
+        schedules = list(schedules)
+        if not schedules:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(schedules)))) as pool:
+            return list(pool.map(lambda s: self._safe_deliver(s, now, **kw), schedules))
+
+    def _safe_deliver(self, schedule: Schedule, now: datetime | None, **kw: Any) -> Result:
+        try:
+            return self.deliver(schedule, now, **kw)
+        except redis.RedisError as exc:
+            log.error("schedule %s: Redis unavailable (%s); will retry", schedule.id, exc)
+            return Result(schedule.id, "", "retry", error="redis_unavailable")
+        except Exception as exc:  # one bad schedule must not stop the others
+            log.exception("schedule %s: unexpected error", schedule.id)
+            return Result(schedule.id, "", "retry", error=type(exc).__name__)
+
+
+def next_post_time(schedule: Schedule, now: datetime) -> datetime | None:
+    return schedule.post_trigger().get_next_fire_time(None, now)
+
+
+def schedule_summary(schedule: Schedule, now: datetime) -> str:
+    nxt = next_post_time(schedule, now)
+    when = describe(schedule.post)
+    nxt_text = f"{nxt.astimezone(schedule.tz):%a %d %b %Y %H:%M}" if nxt else "never"
+    return f"{when} ({schedule.timezone}); next post {nxt_text}"
+

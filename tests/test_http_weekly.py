@@ -1,0 +1,157 @@
+"""Self-service schedules in Slack, end to end over signed HTTP, and the bot with Redis down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from blockkit import assert_valid_message, dumps
+from bot.app import make_client
+from bot.content import load_corpus
+from bot.localslack import LocalSlack
+from bot.schedules import Subscriptions
+from bot.store import Workspace
+from bot.weekly import WeeklyPoster
+from conftest import CONTENT_DIR, BotProcess, RedisServer, bot_env, free_port, http, start_bot, stop_bot
+
+TEAM = "T0AAA"
+
+
+@pytest.fixture
+def store(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    yield client
+    for key in client.scan_iter("scr:*"):
+        client.delete(key)
+
+
+def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: LocalSlack,
+                                                                    store: redis.Redis) -> None:
+    module_slack.members["C0NOTIN"] = set()
+    msg = bot.command("subscribe health monday 09:30", channel="C0NOTIN").json()
+    assert msg["response_type"] == "ephemeral"
+    assert "/invite @scr" in msg["text"]
+    assert Subscriptions(store).get(Workspace(TEAM), "C0NOTIN") is None
+
+
+def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, store: redis.Redis) -> None:
+    msg = bot.command("subscribe health sudi tuesday 8:45am", channel="C0SUB", user="U0LEAD").json()
+    assert msg["response_type"] == "in_channel", msg
+    assert "<@U0LEAD> set up a weekly learning point" in msg["text"]
+    assert "Tuesday 08:45 (Europe/London)" in msg["text"]
+    assert "Health, SUDI &amp; safer sleep" in msg["text"]
+    saved = Subscriptions(store).get(Workspace(TEAM), "C0SUB")
+    assert (saved.post, saved.sectors, saved.themes, saved.created_by) == ("45 8 * * tue", ("health",), ("sudi",), "U0LEAD")
+    assert Subscriptions(store).all() == [saved]
+
+    shown = bot.command("schedule", channel="C0SUB").json()
+    assert shown["response_type"] == "ephemeral"
+    nxt = saved.post_trigger().get_next_fire_time(None, datetime.now(ZoneInfo("Europe/London")))
+    assert f"{nxt:%A %-d %B %Y at %H:%M}" in shown["text"]
+
+    again = bot.command("subscribe friday 14:00", channel="C0SUB", user="U0LEAD").json()
+    assert "updated" in again["text"] and "Friday 14:00" in again["text"]
+
+    gone = bot.command("unsubscribe", channel="C0SUB", user="U0LEAD").json()
+    assert gone["response_type"] == "in_channel" and "stopped" in gone["text"]
+    assert Subscriptions(store).get(Workspace(TEAM), "C0SUB") is None
+    assert "No weekly learning point" in bot.command("schedule", channel="C0SUB").json()["text"]
+    assert "no weekly learning point" in bot.command("unsubscribe", channel="C0SUB").json()["text"].lower()
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        ("subscribe funday", "didn't understand “funday”"),
+        ("subscribe <!channel>", "“&lt;!channel&gt;”"),
+        ("subscribe 01:30 sunday", "01:00 and 02:00"),
+    ],
+)
+def test_subscribe_explains_what_it_cannot_use(bot: BotProcess, store: redis.Redis, args: str, expect: str) -> None:
+    msg = bot.command(args, channel="C0BAD").json()
+    assert msg["response_type"] == "ephemeral"
+    assert expect in msg["text"], msg["text"]
+    assert "<!channel>" not in msg["text"]
+    assert Subscriptions(store).get(Workspace(TEAM), "C0BAD") is None
+
+
+def test_subscribe_in_a_dm_is_refused(bot: BotProcess) -> None:
+    assert "team channel" in bot.command("subscribe", channel="D0DM").json()["text"]
+
+
+def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures(
+        bot: BotProcess, module_slack: LocalSlack, store: redis.Redis) -> None:  # fmt: skip
+    assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())
+    bot.command("subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
+    schedule = Subscriptions(store).get(Workspace(TEAM), "C0WEEK")
+    poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
+    monday = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
+    result = poster.deliver(schedule, monday)
+    assert result.outcome == "posted"
+    week = bot.command("week", channel="C0WEEK").json()
+    assert_valid_message(week)
+    assert f"`{result.point}`" in dumps(week)
+
+    module_slack.channel_errors["C0WEEK"] = "is_archived"
+    assert poster.deliver(schedule, monday + timedelta(days=7)).outcome == "failed"
+    shown = bot.command("schedule", channel="C0WEEK").json()["text"]
+    assert "Last attempt failed" in shown and "is_archived" in shown
+    del module_slack.channel_errors["C0WEEK"]
+
+
+def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: LocalSlack) -> None:
+    url = module_slack.response_url()
+    assert bot.action("scr_read_more", "sudi", response_url=url, message_ts="1.2").status == 200
+    body = next(r for r in module_slack.responses if r.get("_url") == url)
+    assert body["response_type"] == "ephemeral" and body["replace_original"] is False
+    assert "SUDI" in dumps(body)
+
+
+@pytest.fixture(scope="module")
+def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    tmp = tmp_path_factory.mktemp("noredis")
+    env = bot_env(module_slack, f"redis://127.0.0.1:{free_port()}/0", tmp)
+    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess) -> None:
+    resp = bot_without_redis.command("neglect")
+    assert resp.status == 200
+    assert "Neglect" in dumps(resp.json())
+    week = bot_without_redis.command("week", channel="C0X").json()
+    assert "can't reach my storage" in week["text"]
+    sub = bot_without_redis.command("subscribe", channel="C0X").json()
+    assert "can't reach my storage" in sub["text"] and "Nothing was changed" in sub["text"]
+    health = http("GET", bot_without_redis.url + "/healthz")
+    assert health.status == 503
+    assert health.json()["redis"]["ok"] is False
+
+
+def test_example_schedule_is_listed_and_previewed_offline(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {"PATH": os.environ["PATH"], "SCR_DATA_DIR": str(tmp_path / "var"), "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "example-health-team" in out.stdout and "disabled" in out.stdout and "next:" in out.stdout
+    prev = subprocess.run([sys.executable, "-m", "bot", "schedule", "preview", "example-health-team", "--weeks", "8"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert prev.returncode == 0, prev.stderr
+    lines = prev.stdout.strip().splitlines()
+    assert len(lines) == 8
+    ids = [line.split()[4] for line in lines]
+    assert len(set(ids)) == 8  # no repeats
+    corpus = load_corpus(CONTENT_DIR)
+    assert all("health" in corpus.by_id[i].sectors or "multi-agency" in corpus.by_id[i].sectors for i in ids)
