@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,8 +35,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.content import Corpus, Point
+from bot.once import Once, Permanent, Transient
 from bot.rotation import Rotation
-from bot.schedules import Schedule, describe
+from bot.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +45,27 @@ EVENT_TYPE = "scr_weekly_post"
 PERMANENT_ERRORS = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "invalid_auth", "account_inactive",
      "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
-     "invalid_blocks", "msg_too_long"}
+     "invalid_blocks", "msg_too_long", "thread_not_found"}
 )  # fmt: skip
+
 FAILED_RETRY_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
 POSTED_KEEP_DAYS = 60
 ATTEMPT_KEEP_DAYS = 14
 
-_CAS = """
-local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
-local ok, obj = pcall(cjson.decode, cur)
-if not ok or obj['owner'] ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then
-  redis.call('DEL', KEYS[1])
-elseif tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-else
-  redis.call('SET', KEYS[1], ARGV[2])
-end
-return 1
-"""
+
+@contextmanager
+def slack_errors() -> Iterator[None]:
+    """Classify a Web API failure: permanent (Slack said no for good) or transient (try again)."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
+        if error in PERMANENT_ERRORS:
+            raise Permanent(error) from None
+        # Slack answered without posting (e.g. still rate limited after retries), unless it was a 5xx.
+        raise Transient(error, maybe_sent=exc.response.status_code >= 500) from None
+    except (URLError, TimeoutError, ConnectionError, OSError) as exc:
+        raise Transient(type(exc).__name__, maybe_sent=True) from None
 
 
 def utcnow() -> datetime:
@@ -120,11 +122,11 @@ class WeeklyPoster:
         self.slack = slack
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
-        self.lease_ms = lease_seconds * 1000
+        self.once = Once(client, lease_seconds, done_days=POSTED_KEEP_DAYS, failed_seconds=FAILED_RETRY_SECONDS,
+                         attempt_days=ATTEMPT_KEEP_DAYS)  # fmt: skip
         self.retention = retention_days * 86400
         self.reflect_button = reflect_button
         self.clock = clock
-        self._cas = client.register_script(_CAS)
 
     # ----- keys ------------------------------------------------------------------------------
     @staticmethod
@@ -138,10 +140,6 @@ class WeeklyPoster:
     def status(self, schedule: Schedule) -> dict[str, str]:
         return self.r.hgetall(self.status_key(schedule))
 
-    def current_point(self, ws_key: str) -> dict[str, Any] | None:
-        raw = self.r.get(ws_key)
-        return json.loads(raw) if raw else None
-
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
                 force: bool = False) -> Result:
@@ -153,71 +151,44 @@ class WeeklyPoster:
             if now >= week.summary_at:
                 return Result(schedule.id, week.key, "stale")
         key = self.claim_key(schedule, week.key)
-        attempt_key = key + ":attempt"
-        token = uuid.uuid4().hex
-        claim = json.dumps({"state": "claimed", "owner": token, "at": now.isoformat()})
-        if force:
-            self.r.set(key, claim, px=self.lease_ms)
-        elif not self.r.set(key, claim, nx=True, px=self.lease_ms):
-            current = json.loads(self.r.get(key) or "{}")
-            state = current.get("state")
-            if state == "posted":
-                return Result(schedule.id, week.key, "already", current.get("ts"), current.get("point"))
-            if state == "failed":
-                return Result(schedule.id, week.key, "failed", error=current.get("error"))
-            return Result(schedule.id, week.key, "busy")
 
-        attempt = json.loads(self.r.get(attempt_key) or "null")
-        point: Point | None = None
-        if attempt and not force:
+        def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
+            point = self.corpus.point((previous or {}).get("point", "")) or self.rotation.next_point(schedule)
+            return {"point": point.id, "at": now.isoformat()}
+
+        def send(attempt: dict[str, Any]) -> dict[str, Any]:
+            point = self.corpus.by_id[attempt["point"]]
+            payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
+            with slack_errors():
+                resp = self.slack.chat_postMessage(
+                    channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
+                    unfurl_links=False, unfurl_media=False, **self.render(schedule, point, week),
+                )  # fmt: skip
+            return {"ts": str(resp["ts"]), "point": point.id}
+
+        def find(previous: dict[str, Any]) -> dict[str, Any] | None:
             found = self._find_in_history(schedule, week, key)
-            if found is not None:
-                point = self.corpus.point(found["point"]) or self.rotation.next_point(schedule)
-                self._record_posted(schedule, week, key, token, point, found["ts"])
-                log.info("schedule %s %s: found the earlier post in Slack (ts %s); not posting again",
-                         schedule.id, week.key, found["ts"])
-                return Result(schedule.id, week.key, "recovered", found["ts"], point.id)
-            point = self.corpus.point(attempt.get("point", ""))
-        if point is None:
-            point = self.rotation.next_point(schedule)
-        self.r.set(attempt_key, json.dumps({"point": point.id, "owner": token, "at": now.isoformat()}),
-                   ex=ATTEMPT_KEEP_DAYS * 86400)
-        message = self.render(schedule, point, week)
-        try:
-            resp = self.slack.chat_postMessage(
-                channel=schedule.channel,
-                metadata={"event_type": EVENT_TYPE,
-                          "event_payload": {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}},
-                unfurl_links=False,
-                unfurl_media=False,
-                **message,
-            )  # fmt: skip
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
-            status = exc.response.status_code
-            if error in PERMANENT_ERRORS:
-                self._cas(keys=[key], args=[token, json.dumps({"state": "failed", "owner": token, "error": error}),
-                                            FAILED_RETRY_SECONDS])
-                self.r.delete(attempt_key)
-                self._set_status(schedule, last_error=error, last_error_at=now.isoformat(), last_error_week=week.key)
-                log.warning("schedule %s: cannot post to %s: %s", schedule.id, schedule.channel, error)
-                return Result(schedule.id, week.key, "failed", point=point.id, error=error)
-            if status < 500:  # Slack answered and did not post (e.g. still rate limited after retries)
-                self.r.delete(attempt_key)
-            self._cas(keys=[key], args=[token, "", 0])
-            log.warning("schedule %s: transient failure (%s); will retry", schedule.id, error)
-            return Result(schedule.id, week.key, "retry", point=point.id, error=error)
-        except (URLError, TimeoutError, ConnectionError, OSError) as exc:
-            # The result is unknown: keep the attempt so the next try checks Slack before posting.
-            self._cas(keys=[key], args=[token, "", 0])
-            log.warning("schedule %s: no answer from Slack (%s); will check and retry", schedule.id, exc)
-            return Result(schedule.id, week.key, "retry", point=point.id, error=type(exc).__name__)
-        ts = str(resp["ts"])
-        self._record_posted(schedule, week, key, token, point, ts)
-        log.info("schedule %s %s: posted %s to %s (ts %s)", schedule.id, week.key, point.id, schedule.channel, ts)
-        return Result(schedule.id, week.key, "posted", ts, point.id)
+            return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
 
-    def _record_posted(self, schedule: Schedule, week: Any, key: str, token: str, point: Point, ts: str) -> None:
+        def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
+            point = self.corpus.point(result.get("point") or "") or self.corpus.by_id[attempt["point"]]
+            self._record_posted(schedule, week, point, result["ts"])
+
+        out = self.once.run(key, prepare=prepare, send=send, find=find, finish=finish, force=force)
+        result = out.result or {}
+        point = result.get("point") or (out.attempt or {}).get("point")
+        outcome = {"sent": "posted"}.get(out.state, out.state)
+        if out.state == "failed" and out.attempt is not None:  # a fresh permanent failure: report it
+            self._set_status(schedule, last_error=out.error or "", last_error_at=now.isoformat(), last_error_week=week.key)
+            log.warning("schedule %s: cannot post to %s: %s", schedule.id, schedule.channel, out.error)
+        elif out.state == "retry":
+            log.warning("schedule %s: transient failure (%s); will retry", schedule.id, out.error)
+        elif out.state in ("sent", "recovered"):
+            log.info("schedule %s %s: %s %s in %s (ts %s)", schedule.id, week.key, outcome, point, schedule.channel,
+                     result.get("ts"))  # fmt: skip
+        return Result(schedule.id, week.key, outcome, result.get("ts"), point, out.error)
+
+    def _record_posted(self, schedule: Schedule, week: Week, point: Point, ts: str) -> None:
         ws = schedule.workspace
         self.rotation.commit(schedule, point, week.key)
         record = {"schedule": schedule.id, "week": week.key, "point": point.id, "ts": ts, "channel": schedule.channel,
@@ -225,15 +196,11 @@ class WeeklyPoster:
         with self.r.pipeline() as pipe:
             pipe.set(ws.key("thread", schedule.channel, ts), json.dumps(record), ex=self.retention)
             pipe.set(ws.key("channel-week", schedule.channel), json.dumps(record), ex=self.retention)
+            pipe.zadd(ws.key("channel-posts", schedule.channel), {ts: float(ts.split(".")[0])})
             pipe.hset(self.status_key(schedule), mapping={"last_week": week.key, "last_ts": ts, "last_point": point.id,
                                                           "last_posted_at": record["posted_at"], "last_error": "",
                                                           "last_error_at": "", "last_error_week": ""})
-            pipe.delete(key + ":attempt")
             pipe.execute()
-        posted = json.dumps({"state": "posted", "owner": token, "ts": ts, "point": point.id})
-        if not self._cas(keys=[key], args=[token, posted, POSTED_KEEP_DAYS * 86400]):
-            # Our lease lapsed (a very slow Slack); the week is still posted, so record it regardless.
-            self.r.set(key, posted, ex=POSTED_KEEP_DAYS * 86400)
 
     def _set_status(self, schedule: Schedule, **fields: str) -> None:
         self.r.hset(self.status_key(schedule), mapping=fields)
@@ -279,15 +246,4 @@ class WeeklyPoster:
         except Exception as exc:  # one bad schedule must not stop the others
             log.exception("schedule %s: unexpected error", schedule.id)
             return Result(schedule.id, "", "retry", error=type(exc).__name__)
-
-
-def next_post_time(schedule: Schedule, now: datetime) -> datetime | None:
-    return schedule.post_trigger().get_next_fire_time(None, now)
-
-
-def schedule_summary(schedule: Schedule, now: datetime) -> str:
-    nxt = next_post_time(schedule, now)
-    when = describe(schedule.post)
-    nxt_text = f"{nxt.astimezone(schedule.tz):%a %d %b %Y %H:%M}" if nxt else "never"
-    return f"{when} ({schedule.timezone}); next post {nxt_text}"
 
