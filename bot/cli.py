@@ -7,6 +7,7 @@ running this are curators and IT admins, not the bot's developers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -186,10 +187,52 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         at = datetime.fromisoformat(args.now) if args.now else now
         if at.tzinfo is None:
             raise ConfigError("--now needs a time zone, e.g. 2026-11-23T09:30:00+00:00")
-        results = poster.deliver_all(services.all_schedules(team), at)
+        from bot.reflections import ReflectionStore
+        from bot.summary import SummaryPoster
+
+        schedules = services.all_schedules(team)
+        results = poster.deliver_all(schedules, at)
+        summaries = SummaryPoster(poster, ReflectionStore(services.store.client, settings.retention_days), client,
+                                  services.corpus)  # fmt: skip
+        for s in schedules:
+            r = summaries.deliver(s, at)
+            if r.outcome not in ("not_due", "no_post"):
+                results.append(dataclasses.replace(r, schedule=f"{s.id} summary"))
         for r in results:
             print(f"{r.schedule} {r.week}: {r.outcome}" + (f" ts={r.ts}" if r.ts else "") + (f" error={r.error}" if r.error else ""))
         return 0 if all(r.outcome not in ("failed", "retry") for r in results) else 1
+    finally:
+        services.store.close()
+
+
+def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
+    """Admin export of one person's record (what "Export my record" sends them), to stdout or a file."""
+    from datetime import UTC, datetime
+
+    from bot import cpd
+    from bot.store import Workspace
+
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    services.store.start()
+    try:
+        try:
+            ws = Workspace(args.team, args.enterprise)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        mine = services.reflections.for_user(ws, args.user)
+        if args.format == "csv":
+            text = cpd.to_csv(services.corpus, mine)
+        else:
+            text = cpd.to_markdown(services.corpus, mine, who=f"Slack user {args.user} in workspace {args.team}",
+                                   exported=datetime.now(UTC))  # fmt: skip
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            print(f"wrote {len(mine)} reflection(s) to {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
     finally:
         services.store.close()
 
@@ -321,6 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     due = ssub.add_parser("run-due", help="post every schedule that is due (catch-up); what the clock does")
     due.add_argument("--now", help="act as if it were this time (ISO 8601 with zone), for testing and catch-up")
     schedule.set_defaults(func=cmd_schedule)
+
+    refl = sub.add_parser("reflections", help="people's reflective-practice records (admin)")
+    rsub = refl.add_subparsers(dest="action", metavar="ACTION", required=True)
+    exp = rsub.add_parser("export", help="one person's reflections as Markdown or CSV (their CPD record)")
+    exp.add_argument("--team", required=True, help="workspace id (T...)")
+    exp.add_argument("--user", required=True, help="Slack user id (U...)")
+    exp.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    exp.add_argument("--format", choices=("md", "csv"), default="md")
+    exp.add_argument("--output", help="write to this file instead of standard output")
+    refl.set_defaults(func=cmd_reflections)
     return parser
 
 

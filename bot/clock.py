@@ -20,8 +20,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
+from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
+from bot.summary import SummaryPoster
 from bot.weekly import Result, WeeklyPoster, utcnow
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ class Clock:
             reflect_button=services.reflections_enabled,
             clock=clock,
         )
+        self.summaries = SummaryPoster(
+            self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
+            client, services.corpus,
+        )  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},
@@ -77,14 +83,17 @@ class Clock:
         """Make the scheduler's jobs match the schedules (add new, change moved, drop removed)."""
         current = {s.id: s for s in self.schedules()}
         for sid in set(self._schedules) - set(current):
-            if self.scheduler.get_job(f"post:{sid}"):
-                self.scheduler.remove_job(f"post:{sid}")
+            for kind in ("post", "summary"):
+                if self.scheduler.get_job(f"{kind}:{sid}"):
+                    self.scheduler.remove_job(f"{kind}:{sid}")
             self._crons.pop(sid, None)
         for sid, schedule in current.items():
-            signature = f"{schedule.post}|{schedule.timezone}"
+            signature = f"{schedule.post}|{schedule.summary}|{schedule.timezone}"
             if self._crons.get(sid) != signature:
                 self.scheduler.add_job(self.run, schedule.post_trigger(), args=[sid], id=f"post:{sid}",
                                        replace_existing=True, name=f"weekly post {sid}")
+                self.scheduler.add_job(self.run_summary, schedule.summary_trigger(), args=[sid], id=f"summary:{sid}",
+                                       replace_existing=True, name=f"weekly summary {sid}")
                 self._crons[sid] = signature
         self._schedules = current
 
@@ -96,9 +105,23 @@ class Clock:
         log.info("schedule %s: %s", schedule_id, result.outcome)
         return result
 
+    def run_summary(self, schedule_id: str) -> Result | None:
+        schedule = self._schedules.get(schedule_id)
+        if schedule is None:
+            return None
+        result = self.summaries.deliver(schedule)
+        log.info("schedule %s: summary %s", schedule_id, result.outcome)
+        return result
+
     def sweep(self) -> list[Result]:
         """Deliver anything due and not yet posted: catch-up after downtime, retries after failures."""
-        results = self.poster.deliver_all(self._schedules.values() or self.schedules())
+        schedules = list(self._schedules.values()) or self.schedules()
+        results = self.poster.deliver_all(schedules)
+        for schedule in schedules:
+            try:
+                results.append(self.summaries.deliver(schedule))
+            except Exception:  # one schedule's summary must not stop the others
+                log.exception("schedule %s: summary failed", schedule.id)
         for r in results:
             if r.outcome not in ("not_due", "stale", "already"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")

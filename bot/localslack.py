@@ -336,6 +336,11 @@ class LocalSlack:
                 user = self.users.get(uid) or {"id": uid, "name": uid.lower(), "real_name": f"User {uid}",
                                                 "tz": "Europe/London", "team_id": TEAM_ID}
                 return {"ok": True, "user": user}
+            if method == "users.conversations":
+                user = p.get("user", "")
+                known = set(self.messages) | set(self.members)
+                chans = sorted(c for c in known if c not in self.members or user in self.members[c])
+                return {"ok": True, "channels": [{"id": c} for c in chans], "response_metadata": {"next_cursor": ""}}
             if method == "conversations.open":
                 return {"ok": True, "channel": {"id": "D" + str(p.get("users", "U")).split(",")[0]}}
             if method == "files.getUploadURLExternal":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.content import Corpus, load_corpus
 from bot.lookup import Lookup
+from bot.reflections import ReflectionStore
 from bot.schedules import Schedule, Subscriptions, load_yaml_schedules
 from bot.store import Store
 
@@ -18,7 +19,7 @@ class Services:
     corpus: Corpus
     lookup: Lookup
     yaml_schedules: list[Schedule] = field(default_factory=list)
-    reflections_enabled: bool = False
+    reflections_enabled: bool = True
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -36,6 +37,10 @@ class Services:
     @property
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(self.store.client)
+
+    @property
+    def reflections(self) -> ReflectionStore:
+        return ReflectionStore(self.store.client, self.settings.retention_days)
 
     def yaml_schedule_for(self, team: str, channel: str) -> Schedule | None:
         for s in self.yaml_schedules:

@@ -1,4 +1,5 @@
-"""Buttons on lookup answers: Share in channel, Another, Show and More."""
+"""Buttons: on lookup answers (Share, Another, Show, More), on weekly posts (Read more, Reflect),
+and on the App Home tab (Reflect, Export my record, Delete my record)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ import json
 import logging
 from typing import Any
 
+import redis
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.handlers.commands import lookup_message
+from bot.home import publish_home, send_export
+from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 from bot.services import Services
+from bot.slack_context import workspace_of
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +74,63 @@ def register(app: App, services: Services) -> None:
             respond(replace_original=False, text=f"I couldn't share that here. {hint}")
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
+
+    @app.action(blocks.ACTION_REFLECT)
+    def reflect(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread."""
+        ack()
+        ws = workspace_of(body)
+        value = action.get("value") or ""
+        container = body.get("container") or {}
+        if value.startswith("{"):
+            data = json.loads(value)
+            point_id, channel, thread_ts = data.get("point", ""), data.get("channel"), data.get("thread_ts")
+        else:
+            point_id = value
+            channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+            thread_ts = None
+            message_ts = container.get("message_ts")
+            if channel and message_ts and not container.get("is_ephemeral"):
+                try:
+                    if services.reflections.thread_record(ws, channel, message_ts):
+                        thread_ts = message_ts
+                except redis.RedisError:
+                    thread_ts = None  # can still reflect privately; saving reports any storage problem
+        point = services.corpus.point(point_id)
+        if point is None:
+            return
+        view = reflection_modal(services.corpus, point, channel=channel, thread_ts=thread_ts,
+                                retention_days=services.settings.retention_days)  # fmt: skip
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackApiError as exc:
+            log.warning("could not open the Reflect modal: %s", exc.response.get("error"))
+            if body.get("response_url"):
+                respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
+
+    @app.action(ACTION_EXPORT)
+    def export(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        ws, user = workspace_of(body), body["user"]["id"]
+        try:
+            send_export(services, client, ws, user)
+        except redis.RedisError:
+            dm = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=dm, text="I can't reach my storage just now, so I couldn't export your "
+                                                     "record. Please try again in a minute.")  # fmt: skip
+
+    @app.action(ACTION_FORGET)
+    def forget(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Delete all of this person's reflections in this workspace (the button asks to confirm first)."""
+        ack()
+        ws, user = workspace_of(body), body["user"]["id"]
+        try:
+            removed = services.reflections.delete_user(ws, user)
+        except redis.RedisError:
+            message = "I can't reach my storage just now, so nothing was deleted. Please try again in a minute."
+        else:
+            message = f"Deleted {removed} reflection{'s' if removed != 1 else ''}. Your record in this workspace is now empty."
+        if body.get("response_url"):
+            respond(replace_original=True, text=message)
+        if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
+            publish_home(services, client, ws, user)

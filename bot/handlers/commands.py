@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.blocks import escape
+from bot.home import EIGHT_WEEKS, send_export
+from bot.reflect_blocks import ACTION_FORGET, participation_message
 from bot.schedules import (
     DEFAULT_SUMMARY,
     Schedule,
@@ -179,6 +182,42 @@ def register(app: App, services: Services) -> None:
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="look up this channel's schedule"))
 
+    def reflections_summary(command: dict[str, Any]) -> dict[str, Any]:
+        ws = workspace_of(command)
+        try:
+            weeks = services.reflections.channel_weeks(ws, command.get("channel_id", ""), time.time() - EIGHT_WEEKS)
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="count this channel's reflections"))
+        return participation_message(services.corpus, weeks)
+
+    def export_record(command: dict[str, Any], client: WebClient) -> dict[str, Any]:
+        try:
+            count = send_export(services, client, workspace_of(command), command.get("user_id", ""))
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="export your record"))
+        if count == 0:
+            return ephemeral("You have no reflections saved yet. Reply in a weekly post's thread, or press Reflect.")
+        return ephemeral(f"I've sent your record ({count} reflection{'s' if count != 1 else ''}) to you in a direct message.")
+
+    def forget_me() -> dict[str, Any]:
+        danger = blocks.button("Delete all my reflections", ACTION_FORGET, "all", style="danger")
+        danger["confirm"] = {
+            "title": {"type": "plain_text", "text": "Delete your record?"},
+            "text": {"type": "plain_text", "text": "All your reflections in this workspace will be deleted. This can't be undone."},
+            "confirm": {"type": "plain_text", "text": "Delete everything"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        }
+        return {
+            "response_type": "ephemeral",
+            "text": "Delete all your reflections in this workspace?",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": "This deletes every reflection you have saved in "
+                 "this workspace: thread replies and private ones. Messages you posted in Slack threads stay where they are; "
+                 "delete those in Slack if you wish. You can export your record first with `/scr export`."}},
+                blocks.actions(danger),
+            ],
+        }  # fmt: skip
+
     @app.command("/scr")
     def scr(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
         text = command.get("text") or ""
@@ -190,6 +229,12 @@ def register(app: App, services: Services) -> None:
                 ack(**unsubscribe(command))
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
+            elif parsed.kind == "reflections":
+                ack(**reflections_summary(command))
+            elif parsed.kind == "export":
+                ack(**export_record(command, client))
+            elif parsed.kind == "forget":
+                ack(**forget_me())
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 try:

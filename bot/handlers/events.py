@@ -1,18 +1,79 @@
-"""Events API listeners.
+"""Events API listeners: thread replies to weekly posts become reflections; the App Home tab.
 
 Slack retries any event that does not get a 2xx, and Bolt answers 404 to an event no listener
-matches; the web layer turns those into 200s (see ``bot.web``), and the listeners here are the
-events the bot acts on.
+matches; the web layer turns those 404s into 200s (see ``bot.web``). When Redis is down a reply
+cannot be stored, so the listener raises: Bolt then answers 500 and Slack retries the event later,
+rather than the reflection being silently dropped.
 """
 
 from __future__ import annotations
 
-from slack_bolt import App
+import logging
+from typing import Any
 
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.home import publish_home
+from bot.privacy import mask
+from bot.reflections import SHARED, THREAD, Reflection, message_id
 from bot.services import Services
+from bot.slack_context import workspace_of
+
+log = logging.getLogger(__name__)
+USER_CONTENT = (None, "thread_broadcast", "file_share")
+
+MASKED_NOTE = (
+    "To keep reflections anonymous, I removed {what} from your reply before saving it to your record. "
+    "Your message in the thread is unchanged, so you may want to edit it. Please keep names and details of "
+    "children and families out of Slack."
+)
 
 
 def register(app: App, services: Services) -> None:
     @app.event("message")
-    def on_message(ack) -> None:  # noqa: ANN001 - Bolt injects by name
-        ack()
+    def on_message(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+        ws = workspace_of(body)
+        store = services.reflections
+        channel = event.get("channel", "")
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            msg = event.get("message") or {}
+            if msg.get("bot_id") or not msg.get("ts"):
+                return
+            masked = mask(msg.get("text", ""))
+            store.update(ws, message_id(channel, msg["ts"]), text=masked.text, masked=sorted(masked.found))
+            return
+        if subtype == "message_deleted":
+            deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+            if deleted:
+                store.delete(ws, message_id(channel, deleted))
+            return
+        if event.get("bot_id") or subtype not in USER_CONTENT or not event.get("user"):
+            return
+        ts, thread_ts = event.get("ts", ""), event.get("thread_ts")
+        if not thread_ts or thread_ts == ts:
+            return  # not a reply
+        post = store.thread_record(ws, channel, thread_ts)
+        if post is None:
+            return  # a reply to something other than a weekly post
+        masked = mask(event.get("text", ""))
+        refl = Reflection(
+            id=message_id(channel, ts), user=event["user"], point=post["point"], kind=THREAD, visibility=SHARED,
+            created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
+            week=post.get("week"), text=masked.text, masked=sorted(masked.found),
+        )  # fmt: skip
+        created = store.add(ws, refl)  # idempotent: a retried or duplicated event stores nothing new
+        if created and masked.changed:
+            try:
+                client.chat_postEphemeral(channel=channel, user=event["user"], thread_ts=thread_ts,
+                                          text=MASKED_NOTE.format(what=masked.explanation()))  # fmt: skip
+            except SlackApiError as exc:
+                log.warning("could not tell %s what was masked: %s", event["user"], exc.response.get("error"))
+
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        publish_home(services, client, workspace_of(body), event["user"])

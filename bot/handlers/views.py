@@ -1,11 +1,90 @@
-"""Modal submissions and App Home views."""
+"""The Reflect modal's submission."""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import json
+import logging
+import time
+from typing import Any
 
+import redis
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.privacy import mask
+from bot.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
+from bot.reflections import MODAL, PRIVATE, SHARED, Reflection, view_id
 from bot.services import Services
+from bot.slack_context import workspace_of
+
+log = logging.getLogger(__name__)
+
+SAVE_FAILED = ("I couldn't save your reflection just now (my storage is unavailable). Your words are still here: "
+               "please press Save again in a minute.")  # fmt: skip
+
+
+def _value(values: dict[str, Any], block: str) -> str:
+    return ((values.get(block) or {}).get("value") or {}).get("value") or ""
+
+
+def _selected(values: dict[str, Any], block: str, default: str) -> str:
+    option = ((values.get(block) or {}).get("value") or {}).get("selected_option") or {}
+    return option.get("value") or default
 
 
 def register(app: App, services: Services) -> None:
-    """No modals or Home tab yet: the reflection modal and App Home arrive with reflections."""
+    @app.view(CALLBACK_REFLECTION)
+    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        values = view["state"]["values"]
+        stood_out = _value(values, "stood_out").strip()
+        if not stood_out:
+            ack(response_action="errors", errors={"stood_out": "Write a few words about what stood out for you."})
+            return
+        meta = json.loads(view.get("private_metadata") or "{}")
+        point = services.corpus.point(meta.get("point", ""))
+        if point is None:
+            ack(response_action="errors", errors={"stood_out": "That learning point is no longer available."})
+            return
+        ws = workspace_of(body)
+        user = body["user"]["id"]
+        channel, thread_ts = meta.get("channel"), meta.get("thread_ts")
+        visibility = _selected(values, "visibility", PRIVATE)
+        if not (channel and thread_ts):
+            visibility = PRIVATE
+        fields = {name: mask(_value(values, name).strip()) for name in ("practice", "action")}
+        fields["stood_out"] = mask(stood_out)
+        found = sorted({k for m in fields.values() for k in m.found})
+        now = time.time()
+        store = services.reflections
+        refl = Reflection(
+            id=view_id(view["id"]), user=user, point=point.id, kind=MODAL, visibility=visibility, created_at=now,
+            updated_at=now, channel=channel, thread_ts=thread_ts, week=None,
+            stood_out=fields["stood_out"].text, practice=fields["practice"].text, action=fields["action"].text,
+            minutes=int(_selected(values, "minutes", "10")), masked=found,
+        )  # fmt: skip
+        try:
+            if thread_ts and channel:
+                post = store.thread_record(ws, channel, thread_ts)
+                refl.week = post.get("week") if post else None
+            store.add(ws, refl)
+        except redis.RedisError:
+            log.error("could not store a reflection for %s: Redis unavailable", user)
+            ack(response_action="errors", errors={"stood_out": SAVE_FAILED})
+            return
+        note = ":white_check_mark: Saved to your record."
+        if visibility == SHARED:
+            try:
+                resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                               **shared_reflection_message(user, refl))  # fmt: skip
+                store.update(ws, refl.id, message_ts=str(resp["ts"]))
+                note += " It's shared in the thread too."
+            except SlackApiError as exc:
+                log.warning("could not share a reflection in %s: %s", channel, exc.response.get("error"))
+                store.update(ws, refl.id, visibility=PRIVATE)
+                note += " I couldn't post it in the thread, so it's kept private."
+        if found:
+            explanation = ", ".join(sorted({m.explanation() for m in fields.values() if m.changed}))
+            note += f"\n\n:lock: To keep it anonymous I removed {explanation} before saving."
+        note += "\n\nYou can see, export or delete your reflections from my Home tab."
+        ack(response_action="update", view=saved_view(note))

@@ -1,0 +1,70 @@
+"""Slack glue for a person's own record: the App Home tab and the export sent by DM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import cpd
+from bot.reflect_blocks import home_view
+from bot.services import Services
+from bot.store import Workspace
+
+log = logging.getLogger(__name__)
+EIGHT_WEEKS = 8 * 7 * 86400
+
+
+def user_channels(services: Services, client: WebClient, ws: Workspace, user: str) -> list[str]:
+    """Channels with a weekly post that this person is in (all of the workspace's, if Slack won't say)."""
+    scheduled = [s.channel for s in services.all_schedules(ws.team_id) if s.team == ws.team_id]
+    try:
+        resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=500)
+        member_of = {c["id"] for c in resp.get("channels", [])}
+        return [c for c in scheduled if c in member_of]
+    except SlackApiError as exc:
+        log.info("users.conversations unavailable (%s); showing all scheduled channels", exc.response.get("error"))
+        return scheduled
+
+
+def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
+    store = services.reflections
+    r = services.store.client
+    channels = user_channels(services, client, ws, user)
+    this_week = []
+    for channel in channels:
+        raw = r.get(ws.key("channel-week", channel))
+        if raw:
+            this_week.append((channel, json.loads(raw)))
+    since = time.time() - EIGHT_WEEKS
+    team = [(c, store.channel_weeks(ws, c, since)) for c in channels]
+    view = home_view(services.corpus, this_week=this_week, mine=store.for_user(ws, user),
+                     team=[t for t in team if t[1]], retention_days=services.settings.retention_days)  # fmt: skip
+    client.views_publish(user_id=user, view=view)
+
+
+def send_export(services: Services, client: WebClient, ws: Workspace, user: str) -> int:
+    """DM the person their record as Markdown and CSV files; returns how many reflections it held."""
+    mine = services.reflections.for_user(ws, user)
+    dm = client.conversations_open(users=user)["channel"]["id"]
+    if not mine:
+        client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
+        return 0
+    now = datetime.now(UTC)
+    md = cpd.to_markdown(services.corpus, mine, who=f"<@{user}>".replace("<@", "Slack user ").rstrip(">"), exported=now)
+    csv_text = cpd.to_csv(services.corpus, mine)
+    stamp = now.strftime("%Y-%m-%d")
+    client.files_upload_v2(
+        channel=dm,
+        initial_comment=(f"Your reflective-practice record: {len(mine)} reflection{'s' if len(mine) != 1 else ''}, "
+                         "as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
+        file_uploads=[
+            {"content": md, "filename": f"scr-reflections-{stamp}.md", "title": f"Reflective practice record {stamp}"},
+            {"content": csv_text, "filename": f"scr-reflections-{stamp}.csv", "title": f"Reflections {stamp} (CSV)"},
+        ],
+    )  # fmt: skip
+    return len(mine)
