@@ -20,8 +20,8 @@ EIGHT_WEEKS = 8 * 7 * 86400
 
 
 def user_channels(services: Services, client: WebClient, ws: Workspace, user: str) -> list[str]:
-    """Channels with a weekly post that this person is in (all of the workspace's, if Slack won't say)."""
-    scheduled = [s.channel for s in services.all_schedules(ws.team_id) if s.team == ws.team_id]
+    """Channels with weekly posts that this person is in (all of the workspace's, if Slack won't say)."""
+    scheduled = sorted(services.store.client.smembers(ws.key("posted-channels")))
     try:
         resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=500)
         member_of = {c["id"] for c in resp.get("channels", [])}

@@ -107,7 +107,7 @@ class LocalSlack:
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.server: ThreadingHTTPServer | None = None
-        self.thread: threading.Thread | None = None
+        self._server_thread: threading.Thread | None = None
 
     # ----- control, for tests -------------------------------------------------------------
     def fail(self, method: str, status: int = 429, retry_after: int | None = 1, error: str = "ratelimited",
@@ -156,8 +156,8 @@ class LocalSlack:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="local-slack", daemon=True)
-        self.thread.start()
+        self._server_thread = threading.Thread(target=self.server.serve_forever, name="local-slack", daemon=True)
+        self._server_thread.start()
         return self
 
     def close(self) -> None:

@@ -143,7 +143,7 @@ class ReflectionStore:
         return current
 
     def delete(self, ws: Workspace, rid: str) -> Reflection | None:
-        current = self.get(ws, rid)
+        current = self._raw(ws, rid)
         if current is None:
             return None
         with self.r.pipeline() as pipe:
@@ -165,11 +165,14 @@ class ReflectionStore:
         return int(created_at + self.retention - self.clock())
 
     # ----- reading ----------------------------------------------------------------------------
-    def get(self, ws: Workspace, rid: str) -> Reflection | None:
+    def _raw(self, ws: Workspace, rid: str) -> Reflection | None:
         raw = self.r.get(self._key(ws, rid))
-        if raw is None:
+        return Reflection.from_json(raw) if raw is not None else None
+
+    def get(self, ws: Workspace, rid: str) -> Reflection | None:
+        refl = self._raw(ws, rid)
+        if refl is None:
             return None
-        refl = Reflection.from_json(raw)
         if refl.created_at + self.retention <= self.clock():
             self.delete(ws, rid)  # past retention (Redis's TTL normally got there first)
             return None
