@@ -1,4 +1,4 @@
-"""A bare Bolt app whose /scr listener only acks: the baseline for bench_lookup.py.
+"""A bare Bolt app whose listeners only ack: the baseline for bench_lookup.py and bench_ingest.py.
 
 Served exactly like the bot (Flask adapter under gunicorn, one gthread worker), so the comparison
 isolates what the bot's own work adds. BARE_PROCESS_BEFORE_RESPONSE picks Bolt's ack mode.
@@ -26,6 +26,10 @@ def main() -> None:
     @app.command("/scr")
     def scr(ack):  # noqa: ANN001, ANN202
         ack(text="ok")
+
+    @app.event("message")
+    def message(ack):  # noqa: ANN001, ANN202
+        ack()
 
     web = Flask("bare")
     handler = SlackRequestHandler(app)
