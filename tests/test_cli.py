@@ -23,7 +23,8 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
 @pytest.mark.parametrize(
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
-     ["content", "coverage"]],
+     ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")
