@@ -10,6 +10,7 @@ was missed while no process was running, and retries transient failures.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ class Clock:
         self._schedules: dict[str, Schedule] = {}
         self._crons: dict[str, str] = {}
         self._stopped = threading.Event()
+        self._owner_pid = os.getpid()
 
     def resolve_team(self) -> str:
         """The bot's own workspace, for admin schedules that name no ``team``."""
@@ -98,19 +100,19 @@ class Clock:
         self._schedules = current
 
     def run(self, schedule_id: str) -> Result | None:
-        schedule = self._schedules.get(schedule_id)
-        if schedule is None:
-            return None
-        result = self.poster.deliver(schedule)
-        log.info("schedule %s: %s", schedule_id, result.outcome)
-        return result
+        """The post job: this week's learning point for one schedule."""
+        return self._run(schedule_id, self.poster.deliver, "post")
 
     def run_summary(self, schedule_id: str) -> Result | None:
+        """The summary job: this week's reflection summary in the post's thread."""
+        return self._run(schedule_id, self.summaries.deliver, "summary")
+
+    def _run(self, schedule_id: str, deliver: Callable[[Schedule], Result], what: str) -> Result | None:
         schedule = self._schedules.get(schedule_id)
         if schedule is None:
             return None
-        result = self.summaries.deliver(schedule)
-        log.info("schedule %s: summary %s", schedule_id, result.outcome)
+        result = deliver(schedule)
+        log.info("schedule %s: %s %s", schedule_id, what, result.outcome)
         return result
 
     def sweep(self) -> list[Result]:
@@ -131,6 +133,7 @@ class Clock:
         return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs() if job.id.startswith("post:")}
 
     def start(self) -> None:
+        self._owner_pid = os.getpid()
         self.sync()
         self.scheduler.add_job(self.sync, "interval", seconds=60, id="sync", replace_existing=True)
         self.scheduler.add_job(self.sweep, "interval", minutes=self.services.settings.sweep_minutes, id="sweep",
@@ -139,6 +142,9 @@ class Clock:
         log.info("scheduler started with %d schedule(s)", len(self._schedules))
 
     def stop(self) -> None:
+        # Forked gunicorn workers unwind through the same code; only the process that started it stops it.
+        if os.getpid() != self._owner_pid:
+            return
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self._stopped.set()

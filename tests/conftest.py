@@ -26,7 +26,6 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from bot.config import load_settings
 from bot.content import Corpus, load_corpus
 from bot.embedded_redis import find_redis_server
 from bot.localslack import LocalSlack
@@ -264,10 +263,11 @@ def bot(module_slack: LocalSlack, redis_server: RedisServer, tmp_path_factory: p
     stop_bot(proc)
 
 
-@pytest.fixture
-def settings_env(tmp_path: Path) -> dict[str, str]:
-    return {"SCR_CONTENT_DIR": str(CONTENT_DIR), "SCR_DATA_DIR": str(tmp_path / "var")}
-
-
-def settings_for(**env: str):  # noqa: ANN201
-    return load_settings(env, dotenv=False)
+@pytest.fixture(scope="module")
+def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    """The bot with REDIS_URL pointing at a port where nothing listens: Redis is down."""
+    tmp = tmp_path_factory.mktemp("noredis")
+    env = bot_env(module_slack, f"redis://127.0.0.1:{free_port()}/0", tmp)
+    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)

@@ -21,7 +21,7 @@ from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.summary import SummaryPoster
 from bot.weekly import WeeklyPoster
-from conftest import CONTENT_DIR, BotProcess, RedisServer, bot_env, free_port, start_bot, stop_bot
+from conftest import CONTENT_DIR, BotProcess, RedisServer
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
@@ -294,15 +294,6 @@ def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: Loc
 
 
 # ----- Redis down ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    tmp = tmp_path_factory.mktemp("noredis-refl")
-    env = bot_env(module_slack, f"redis://127.0.0.1:{free_port()}/0", tmp)
-    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
-    yield proc
-    stop_bot(proc)
-
-
 def test_redis_down_never_drops_a_reflection_silently(bot_without_redis: BotProcess, module_slack: LocalSlack) -> None:
     resp, _ = reply(bot_without_redis, "C0TEAM", "1800000000.000100", "a reflection while storage is down")
     assert resp.status >= 500  # Slack will retry the event later

@@ -17,7 +17,7 @@ from bot.localslack import LocalSlack
 from bot.schedules import Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
-from conftest import CONTENT_DIR, BotProcess, RedisServer, bot_env, free_port, http, start_bot, stop_bot
+from conftest import CONTENT_DIR, BotProcess, RedisServer, http
 
 TEAM = "T0AAA"
 
@@ -110,15 +110,6 @@ def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_sl
     body = next(r for r in module_slack.responses if r.get("_url") == url)
     assert body["response_type"] == "ephemeral" and body["replace_original"] is False
     assert "SUDI" in dumps(body)
-
-
-@pytest.fixture(scope="module")
-def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    tmp = tmp_path_factory.mktemp("noredis")
-    env = bot_env(module_slack, f"redis://127.0.0.1:{free_port()}/0", tmp)
-    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
-    yield proc
-    stop_bot(proc)
 
 
 def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess) -> None:
