@@ -89,11 +89,10 @@ def point_blocks(
     share_button: bool = True,
     another: tuple[str, int] | None = None,
     header: str | None = None,
-    extra_intro: str | None = None,
 ) -> list[Block | dict[str, Any]]:
     """A learning point in full: content note first, then title, summary, key messages, quote,
     reflective question(s), the citation, and the buttons asked for."""
-    out: list[Block | dict[str, Any]] = list(_point_body(corpus, point.id, questions, header, extra_intro))
+    out: list[Block | dict[str, Any]] = list(_point_body(corpus, point.id, questions, header))
     buttons = []
     if share_button:
         buttons.append(button("Share in channel", ACTION_SHARE, point.id))
@@ -107,7 +106,7 @@ def point_blocks(
 
 
 @lru_cache(maxsize=2048)
-def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | None, extra_intro: str | None) -> tuple[dict[str, Any], ...]:
+def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | None) -> tuple[dict[str, Any], ...]:
     """The unchanging part of a point's message, validated by slack_sdk once and then reused:
     validation is most of the cost of an answer, and content does not change while the bot runs."""
     point = corpus.by_id[point_id]
@@ -124,8 +123,6 @@ def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | Non
         else HeaderBlock(text=PlainTextObject(text=_clip(point.title, HEADER_LIMIT), emoji=False))
     )
     blocks.append(title_block)
-    if extra_intro:
-        blocks.append(SectionBlock(text=_md(extra_intro)))
     blocks.append(SectionBlock(text=_md(escape(point.summary))))
     bullets = "\n".join(f"• {escape(m)}" for m in point.key_messages)
     blocks.append(SectionBlock(text=_md(f"*Key messages*\n{bullets}")))

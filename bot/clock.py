@@ -129,9 +129,6 @@ class Clock:
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
         return results
 
-    def next_runs(self) -> dict[str, datetime | None]:
-        return {job.id.split(":", 1)[1]: job.next_run_time for job in self.scheduler.get_jobs() if job.id.startswith("post:")}
-
     def start(self) -> None:
         self._owner_pid = os.getpid()
         self.sync()

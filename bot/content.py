@@ -60,20 +60,6 @@ class Briefing(_Model):
         walk(self.sections, "")
         return out
 
-    def leaf_paths(self) -> list[str]:
-        out: list[str] = []
-
-        def walk(sections: list[Section], prefix: str) -> None:
-            for section in sections:
-                path = prefix + section.heading
-                if section.children:
-                    walk(section.children, path + SECTION_SEPARATOR)
-                else:
-                    out.append(path)
-
-        walk(self.sections, "")
-        return out
-
 
 class Sector(_Model):
     id: Slug

@@ -55,7 +55,7 @@ def send_export(services: Services, client: WebClient, ws: Workspace, user: str)
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
         return 0
     now = datetime.now(UTC)
-    md = cpd.to_markdown(services.corpus, mine, who=f"<@{user}>".replace("<@", "Slack user ").rstrip(">"), exported=now)
+    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now)
     csv_text = cpd.to_csv(services.corpus, mine)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(

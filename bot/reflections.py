@@ -232,9 +232,6 @@ class ReflectionStore:
         raw = self.r.get(ws.key("thread", channel, thread_ts))
         return json.loads(raw) if raw else None
 
-    def first_seen(self, ws: Workspace, event_id: str) -> bool:
-        """Slack retries events it thinks were missed; True only the first time an event id is seen."""
-        return bool(self.r.set(ws.key("event", event_id), "1", nx=True, ex=3600))
 
 
 _COMMON = frozenset(terms("we our us team what how do does did would could should can practice think"))

@@ -340,6 +340,3 @@ def parse_subscribe(args: list[str], resolve: Any) -> SubscribeRequest:
             req.unknown.append(word)
     return req
 
-
-def with_defaults(schedule: Schedule, **changes: Any) -> Schedule:
-    return replace(schedule, **changes)
