@@ -99,6 +99,16 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture
+def shared_redis(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """The Redis a module's running bot also uses: the bot's data is cleared after each test, not flushed
+    under it while it runs (unlike ``redis_client``)."""
+    client = redis_server.client()
+    yield client
+    for key in client.scan_iter("scr:*"):
+        client.delete(key)
+
+
 # ----- Content ------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def corpus() -> Corpus:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -21,7 +20,7 @@ from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.summary import SummaryPoster
 from bot.weekly import WeeklyPoster
-from conftest import CONTENT_DIR, BotProcess, RedisServer
+from conftest import CONTENT_DIR, BotProcess
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
@@ -29,11 +28,8 @@ T1, T2 = "T0ONE", "T0TWO"
 
 
 @pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis_server.client()
-    yield client
-    for key in client.scan_iter("scr:*"):
-        client.delete(key)
+def r(shared_redis: redis.Redis) -> redis.Redis:
+    return shared_redis
 
 
 @pytest.fixture(scope="module")

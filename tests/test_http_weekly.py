@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,17 +16,14 @@ from bot.localslack import LocalSlack
 from bot.schedules import Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
-from conftest import CONTENT_DIR, BotProcess, RedisServer, http
+from conftest import CONTENT_DIR, BotProcess, http
 
 TEAM = "T0AAA"
 
 
 @pytest.fixture
-def store(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis_server.client()
-    yield client
-    for key in client.scan_iter("scr:*"):
-        client.delete(key)
+def store(shared_redis: redis.Redis) -> redis.Redis:
+    return shared_redis
 
 
 def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: LocalSlack,
