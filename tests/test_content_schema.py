@@ -125,3 +125,17 @@ def test_sensitive_points_carry_a_content_note(corpus: Corpus) -> None:
     sensitive = {"suicide", "csa", "cse", "sudi", "nai"}
     missing = [p.id for p in corpus.points if sensitive & set(p.themes) and not p.content_note]
     assert not missing, f"points needing a content note: {missing}"
+
+
+def test_points_that_speak_of_death_abuse_or_suicide_carry_a_content_note(corpus: Corpus) -> None:
+    """Trauma-informed delivery, judged by what a point says (not only its themes)."""
+    import re
+
+    sensitive = re.compile(r"\b(died|death|deaths|dead|killed|suicides?|self-harm|self harm|sexual abuse|sexually|"
+                           r"raped?|fatal|filicide|homicide)\b", re.IGNORECASE)  # fmt: skip
+    missing = []
+    for p in corpus.points:
+        text = " ".join([p.title, p.summary, *p.key_messages, p.quote or ""]).replace("Child Death Overview Panel", "")
+        if sensitive.search(text) and not p.content_note:
+            missing.append(p.id)
+    assert not missing, f"points needing a content note: {missing}"
