@@ -155,6 +155,8 @@ def help_blocks(corpus: Corpus) -> list[Block]:
             "• `/scr week`: this channel's learning point of the week",
             "• `/scr random`, `/scr themes`, `/scr sectors`",
             "• `/scr subscribe`, `/scr schedule`, `/scr unsubscribe`: the weekly post in this channel",
+            "• `/scr reflections`: this channel's reflection over the last 8 weeks",
+            "• `/scr export`, `/scr forget me`: your own reflective-practice record",
         ]
     )
     return [

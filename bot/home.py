@@ -47,9 +47,12 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     client.views_publish(user_id=user, view=view)
 
 
-def send_export(services: Services, client: WebClient, ws: Workspace, user: str) -> int:
-    """DM the person their record as Markdown and CSV files; returns how many reflections it held."""
+def send_export(services: Services, client: WebClient, ws: Workspace, user: str, *, say_if_empty: bool = True) -> int:
+    """DM the person their record as Markdown and CSV files; returns how many reflections it held.
+    ``say_if_empty``: with nothing to export, say so by DM (the Home button has no other way to answer)."""
     mine = services.reflections.for_user(ws, user)
+    if not mine and not say_if_empty:
+        return 0
     dm = client.conversations_open(users=user)["channel"]["id"]
     if not mine:
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")

@@ -70,6 +70,9 @@ class Shell:
         elif method == "chat.postMessage":
             where = f"#{params.get('channel')}" + (" (in thread)" if params.get("thread_ts") else "")
             self._show(params, f"\n── posted in {where} ──\n")
+        elif method == "files.completeUploadExternal":
+            names = ", ".join(str(f.get("title") or f.get("id")) for f in params.get("files") or [])
+            self._print(f"\n── sent to your direct messages: {names} ──")
         else:
             return
         self._printed.set()

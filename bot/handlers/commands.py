@@ -192,7 +192,7 @@ def register(app: App, services: Services) -> None:
 
     def export_record(command: dict[str, Any], client: WebClient) -> dict[str, Any]:
         try:
-            count = send_export(services, client, workspace_of(command), command.get("user_id", ""))
+            count = send_export(services, client, workspace_of(command), command.get("user_id", ""), say_if_empty=False)
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="export your record"))
         if count == 0:
