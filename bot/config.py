@@ -14,9 +14,13 @@ from pathlib import Path
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
-def _project_root() -> Path:
-    """The checkout the bot runs from: content/ and schedules/ default to folders here."""
-    return Path(__file__).resolve().parent.parent
+def _default_dir(name: str) -> Path:
+    """``content/`` and ``schedules/`` in the working directory (as the Procfile runs from the app's root),
+    falling back to the checkout this package lives in (an editable install run from elsewhere)."""
+    here = Path.cwd() / name
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / name
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     redis_url: str | None = None
     port: int = 3000
-    content_dir: Path = field(default_factory=lambda: _project_root() / "content")
-    schedules_dir: Path = field(default_factory=lambda: _project_root() / "schedules")
+    content_dir: Path = field(default_factory=lambda: _default_dir("content"))
+    schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
     timezone: str = "Europe/London"
     data_dir: Path = field(default_factory=lambda: Path("var"))
     retention_days: int = 365

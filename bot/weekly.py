@@ -196,7 +196,9 @@ class WeeklyPoster:
         with self.r.pipeline() as pipe:
             pipe.set(ws.key("thread", schedule.channel, ts), json.dumps(record), ex=self.retention)
             pipe.set(ws.key("channel-week", schedule.channel), json.dumps(record), ex=self.retention)
-            pipe.zadd(ws.key("channel-posts", schedule.channel), {ts: float(ts.split(".")[0])})
+            posts = ws.key("channel-posts", schedule.channel)
+            pipe.zadd(posts, {ts: float(ts.split(".")[0])})
+            pipe.zremrangebyscore(posts, "-inf", float(ts.split(".")[0]) - self.retention)  # keep it bounded
             pipe.sadd(ws.key("posted-channels"), schedule.channel)
             pipe.hset(self.status_key(schedule), mapping={"last_week": week.key, "last_ts": ts, "last_point": point.id,
                                                           "last_posted_at": record["posted_at"], "last_error": "",
