@@ -9,8 +9,9 @@ that cannot store a reflection answer with an error status so that Slack retries
 from __future__ import annotations
 
 import logging
+import re
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -64,4 +65,23 @@ def build_app(
 
     for module in (commands, events, actions, views):
         module.register(app, services)
+    _acknowledge_everything_else(app)
     return app
+
+
+def _acknowledge_everything_else(app: App) -> None:
+    """Registered last, so they only see what no other listener matched.
+
+    Bolt answers 404 to a request no listener matches; over HTTP Slack then retries the event up to
+    three times, and in Socket Mode Bolt sends no acknowledgement at all. Events and interactions the
+    bot has no use for are acknowledged here instead, in both transports.
+    """
+    anything = re.compile(".*")
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    app.event(anything)(ack_only)
+    app.action(anything)(ack_only)
+    app.view(anything)(ack_only)
+    app.shortcut(anything)(ack_only)

@@ -8,7 +8,9 @@ channels' messages and threads in memory, records every call, and serves ``respo
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import random
@@ -32,6 +34,124 @@ class Call:
     params: dict[str, Any]
     status: int
     at: float = field(default_factory=time.time)
+
+
+class LocalSocketMode:
+    """A WebSocket endpoint speaking Slack's Socket Mode: hello, envelopes out, acks (and pongs) in.
+
+    Just enough of RFC 6455 for slack_sdk's built-in client on loopback: text frames, masked client
+    frames, ping/pong and close.
+    """
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.conn: socket.socket | None = None
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.connected = threading.Event()
+        self.cond = threading.Condition()
+        self.send_lock = threading.Lock()
+        threading.Thread(target=self._accept, name="local-socket-mode", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.sock.getsockname()[1]}/link/?ticket=local"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(":") for line in data.decode("latin-1").split("\r\n")[1:] if ":" in line)}
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + self.GUID).encode()).digest()).decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        self.conn = conn
+        self._send_frame(0x1, json.dumps({"type": "hello", "num_connections": 1,
+                                          "connection_info": {"app_id": "A0LOCAL"},
+                                          "debug_info": {"host": "local", "approximate_connection_time": 3600}}).encode())
+        self.connected.set()
+        buffer = data.split(b"\r\n\r\n", 1)[1]
+        try:
+            while True:
+                frame, buffer = self._read_frame(conn, buffer)
+                if frame is None:
+                    return
+                opcode, payload = frame
+                if opcode == 0x8:
+                    return
+                if opcode == 0x9:
+                    self._send_frame(0xA, payload)
+                elif opcode == 0x1:
+                    message = json.loads(payload)
+                    with self.cond:
+                        self.acks[message.get("envelope_id", "")] = message
+                        self.cond.notify_all()
+        except (OSError, ValueError):
+            return
+
+    @staticmethod
+    def _read_frame(conn: socket.socket, buffer: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
+        def need(n: int) -> bytes:
+            nonlocal buffer
+            while len(buffer) < n:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buffer += chunk
+            out, buffer = buffer[:n], buffer[n:]
+            return out
+
+        try:
+            b1, b2 = need(2)
+        except OSError:
+            return None, buffer
+        opcode, masked, length = b1 & 0x0F, b2 & 0x80, b2 & 0x7F
+        if length == 126:
+            length = int.from_bytes(need(2), "big")
+        elif length == 127:
+            length = int.from_bytes(need(8), "big")
+        mask = need(4) if masked else b"\x00\x00\x00\x00"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(need(length)))
+        return (opcode, payload), buffer
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        header = bytes([0x80 | opcode])
+        if n < 126:
+            header += bytes([n])
+        elif n < 65536:
+            header += bytes([126]) + n.to_bytes(2, "big")
+        else:
+            header += bytes([127]) + n.to_bytes(8, "big")
+        assert self.conn is not None
+        with self.send_lock:
+            self.conn.sendall(header + payload)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        self._send_frame(0x1, json.dumps(envelope).encode())
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict[str, Any] | None:
+        with self.cond:
+            self.cond.wait_for(lambda: envelope_id in self.acks, timeout)
+            return self.acks.get(envelope_id)
+
+    def close(self) -> None:
+        for s in (self.conn, self.sock):
+            if s is not None:
+                s.close()
 
 
 @dataclass
@@ -103,6 +223,7 @@ class LocalSlack:
         self.started: list[tuple[str, dict[str, Any]]] = []  # calls as they arrive, before any delay
         self.limits: RateLimits | None = None
         self.clock: Callable[[], float] = time.time  # message ts come from here (tests may set a fixed time)
+        self.socket_mode: LocalSocketMode | None = None
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -161,6 +282,8 @@ class LocalSlack:
         return self
 
     def close(self) -> None:
+        if self.socket_mode:
+            self.socket_mode.close()
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -197,7 +320,7 @@ class LocalSlack:
             return
         method = parsed.path.rsplit("/", 1)[-1]
         auth = h.headers.get("authorization", "")
-        if not params.get("token") and not auth.startswith("Bearer xox"):
+        if not params.get("token") and not auth.startswith(("Bearer xox", "Bearer xapp-")):
             self._record(method, params, 200)
             self._send(h, 200, {"ok": False, "error": "not_authed"})
             return
@@ -285,6 +408,10 @@ class LocalSlack:
 
     def _api(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
+            if method == "apps.connections.open":
+                if self.socket_mode is None:
+                    self.socket_mode = LocalSocketMode()
+                return {"ok": True, "url": self.socket_mode.url}
             if method == "auth.test":
                 return {"ok": True, "url": "https://local.slack/", "team": "Local", "user": "scr",
                         "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}

@@ -28,13 +28,8 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events() -> Response:
-        response = handler.handle(request)
-        if response.status_code == 404:
-            # Bolt answers 404 when no listener matched. Slack would retry such an event up to three
-            # times, so acknowledge it: the bot simply has nothing to do with it.
-            log.debug("acknowledging an unhandled Slack request")
-            return Response("", status=200)
-        return response
+        # Requests no feature handles are acknowledged by catch-all listeners (see bot.app).
+        return handler.handle(request)
 
     @web.get("/healthz")
     def healthz() -> Response:

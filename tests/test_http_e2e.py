@@ -65,6 +65,10 @@ def test_events_the_bot_ignores_are_still_acknowledged(bot: BotProcess) -> None:
     assert resp.status == 200
 
 
+def test_buttons_the_bot_does_not_know_are_acknowledged(bot: BotProcess) -> None:
+    assert bot.action("some_other_apps_button", "x").status == 200
+
+
 def test_url_verification_challenge(bot: BotProcess) -> None:
     body = json.dumps({"token": "x", "challenge": "abc123", "type": "url_verification"})
     resp = bot.post(body, "application/json")

@@ -1,9 +1,9 @@
 """Events API listeners: thread replies to weekly posts become reflections; the App Home tab.
 
-Slack retries any event that does not get a 2xx, and Bolt answers 404 to an event no listener
-matches; the web layer turns those 404s into 200s (see ``bot.web``). When Redis is down a reply
-cannot be stored, so the listener raises: Bolt then answers 500 and Slack retries the event later,
-rather than the reflection being silently dropped.
+Slack retries any event that does not get a 2xx; events no listener here wants are acknowledged by
+the catch-all listeners in ``bot.app``. When Redis is down a reply cannot be stored, so the listener
+raises: Bolt then answers 500 and Slack retries the event later, rather than the reflection being
+silently dropped.
 """
 
 from __future__ import annotations
