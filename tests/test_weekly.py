@@ -20,6 +20,7 @@ from bot.content import Corpus
 from bot.localslack import LocalSlack
 from bot.rotation import Rotation
 from bot.schedules import Schedule, check_cron, load_yaml_schedules
+from bot.store import Workspace
 from bot.weekly import WeeklyPoster, week_for
 from bot.yamlfile import ProblemsError
 
@@ -276,3 +277,54 @@ def test_shipped_example_schedule_is_valid(corpus: Corpus) -> None:
 
     (example,) = load_yaml_schedules(ROOT / "schedules", corpus, "Europe/London", None)
     assert example.enabled is False and example.channel.startswith("C")
+
+
+# ----- the summary's recovery, and the clock's jobs -------------------------------------------------
+def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: WeeklyPoster, slack: LocalSlack,
+                                                                       redis_client: redis.Redis, corpus: Corpus) -> None:
+    from bot.reflections import ReflectionStore
+    from bot.summary import EVENT_TYPE, SummaryPoster
+
+    s = schedule()
+    slack.clock = at("2026-11-23 09:30").timestamp
+    posted = poster.deliver(s, at("2026-11-23 09:30"))
+    summaries = SummaryPoster(poster, ReflectionStore(redis_client, 365), make_client("xoxb-test", slack.url), corpus)
+    key = "scr:-:T0AAA:summary:team-a:2026-W48"
+    redis_client.set(key + ":attempt", json.dumps({"thread_ts": posted.ts}))  # a process died mid-summary...
+    make_client("xoxb-test", slack.url).chat_postMessage(  # ...after Slack had accepted it
+        channel="C0AAA", thread_ts=posted.ts, text="summary", metadata={"event_type": EVENT_TYPE,
+                                                                        "event_payload": {"key": key}})  # fmt: skip
+    result = summaries.deliver(s, at("2026-11-27 16:05"))
+    assert result.outcome == "recovered"
+    assert len([m for m in slack.thread("C0AAA", posted.ts) if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE]) == 1
+    assert summaries.deliver(s, at("2026-11-27 16:10")).outcome == "already"
+
+
+def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis.Redis, slack: LocalSlack,
+                                                            redis_server, tmp_path: Path) -> None:  # noqa: ANN001
+    from bot.clock import Clock
+    from bot.config import load_settings
+    from bot.schedules import Subscriptions
+    from bot.services import Services
+
+    settings = load_settings({"REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
+    services = Services.create(settings)
+    clock = Clock(services, make_client("xoxb-test", slack.url))
+    subs = Subscriptions(redis_client)
+    subs.save(schedule(id="slack-a", channel="C0A", source="slack"))
+    clock.sync()
+    clock.scheduler.start(paused=True)
+    try:
+        post, summary = clock.scheduler.get_job("post:slack-a"), clock.scheduler.get_job("summary:slack-a")
+        assert post.next_run_time.astimezone(LONDON).strftime("%a %H:%M") == "Mon 09:30"
+        assert summary.next_run_time.astimezone(LONDON).strftime("%a %H:%M") == "Fri 16:00"
+        assert post.misfire_grace_time == 3600 and post.coalesce is True and post.max_instances == 1
+        subs.save(schedule(id="slack-a", channel="C0A", source="slack", post="45 8 * * tue"))
+        clock.sync()
+        assert clock.scheduler.get_job("post:slack-a").next_run_time.astimezone(LONDON).strftime("%a %H:%M") == "Tue 08:45"
+        subs.delete(Workspace("T0AAA"), "C0A")
+        clock.sync()
+        assert clock.scheduler.get_job("post:slack-a") is None and clock.scheduler.get_job("summary:slack-a") is None
+    finally:
+        clock.scheduler.shutdown(wait=False)
+        services.store.close()
