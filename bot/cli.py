@@ -156,7 +156,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
                 print("No schedules. Add one to schedules/*.yaml, or use /scr subscribe in a channel.")
             for s in every:
                 nxt = s.post_trigger().get_next_fire_time(None, now)
-                status = services.store.client.hgetall(WeeklyPoster.status_key(s))
+                status = poster.status(s)
                 last = f"{status['last_week']} {status.get('last_point', '')}" if status.get("last_ts") else "never"
                 state = "disabled" if not s.enabled else (f"error: {status['last_error']}" if status.get("last_error") else "ok")
                 print(f"{s.id}  [{s.source}]  channel {s.channel}  {describe(s.post)} {s.timezone}")

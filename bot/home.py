@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -33,13 +32,8 @@ def user_channels(services: Services, client: WebClient, ws: Workspace, user: st
 
 def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
     store = services.reflections
-    r = services.store.client
     channels = user_channels(services, client, ws, user)
-    this_week = []
-    for channel in channels:
-        raw = r.get(ws.key("channel-week", channel))
-        if raw:
-            this_week.append((channel, json.loads(raw)))
+    this_week = [(c, latest) for c in channels if (latest := store.latest_post(ws, c))]
     since = time.time() - EIGHT_WEEKS
     team = [(c, store.channel_weeks(ws, c, since)) for c in channels]
     view = home_view(services.corpus, this_week=this_week, mine=store.for_user(ws, user),

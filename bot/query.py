@@ -111,6 +111,14 @@ class Vocabulary:
             return None
         return self.exact[found[0]], self.display[found[0]]
 
+    def resolve(self, phrase: str) -> Term | None:
+        """A theme or sector by any of its names, exactly or (for a near miss) by spelling."""
+        term = self.exact.get(_key(phrase))
+        if term is None:
+            found = self.fuzzy(phrase)
+            term = found[0] if found else None
+        return term
+
     def closest_themes(self, text: str, limit: int = 3) -> list[str]:
         """Theme ids nearest to ``text`` by spelling, for "did you mean" suggestions."""
         key = _key(text) or text.lower()

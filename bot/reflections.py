@@ -202,9 +202,12 @@ class ReflectionStore:
     def for_thread(self, ws: Workspace, channel: str, thread_ts: str) -> list[Reflection]:
         return self._load(ws, self._thread_key(ws, channel, thread_ts))
 
+    def _shared(self, ws: Workspace, channel: str, thread_ts: str) -> list[Reflection]:
+        """What the team shared in a thread: private reflections are never shown or counted."""
+        return [r for r in self.for_thread(ws, channel, thread_ts) if r.shared]
+
     def thread_stats(self, ws: Workspace, channel: str, thread_ts: str, questions: Iterable[str]) -> ThreadStats:
-        """What the team shared in a thread (private reflections are never counted)."""
-        shared = [r for r in self.for_thread(ws, channel, thread_ts) if r.shared]
+        shared = self._shared(ws, channel, thread_ts)
         counts = Counter()
         q_terms = {q: set(content_terms(q)) for q in questions}
         for refl in shared:
@@ -219,17 +222,21 @@ class ReflectionStore:
         """Weekly posts in a channel since ``since`` (epoch), newest first, with what the team shared."""
         out = []
         for ts in self.r.zrevrangebyscore(ws.key("channel-posts", channel), "+inf", since):
-            record = self.r.get(ws.key("thread", channel, ts))
-            if record is None:
+            info = self.thread_record(ws, channel, ts)
+            if info is None:
                 continue
-            info = json.loads(record)
-            shared = [r for r in self.for_thread(ws, channel, ts) if r.shared]
+            shared = self._shared(ws, channel, ts)
             out.append(WeekStats(info["week"], info["point"], ts, len(shared), len({r.user for r in shared})))
         return out
 
     def thread_record(self, ws: Workspace, channel: str, thread_ts: str) -> dict | None:
-        """The weekly post a thread belongs to, if ``thread_ts`` is one of ours."""
+        """The weekly post a thread belongs to, if ``thread_ts`` is one of ours (written by ``bot.weekly``)."""
         raw = self.r.get(ws.key("thread", channel, thread_ts))
+        return json.loads(raw) if raw else None
+
+    def latest_post(self, ws: Workspace, channel: str) -> dict | None:
+        """The channel's latest weekly post, the one `/scr week` and App Home show (written by ``bot.weekly``)."""
+        raw = self.r.get(ws.key("channel-week", channel))
         return json.loads(raw) if raw else None
 
 

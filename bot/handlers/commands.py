@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime
@@ -52,15 +51,8 @@ def ephemeral(text: str) -> dict[str, Any]:
 
 
 def _resolver(services: Services):  # noqa: ANN202
-    vocab = services.lookup.vocab
-
     def resolve(word: str) -> tuple[str, str] | None:
-        from bot.query import _key
-
-        term = vocab.exact.get(_key(word))
-        if term is None:
-            found = vocab.fuzzy(word)
-            term = found[0] if found else None
+        term = services.lookup.vocab.resolve(word)
         return (term.kind, term.id) if term else None
 
     return resolve
@@ -98,8 +90,8 @@ def register(app: App, services: Services) -> None:
     settings = services.settings
 
     def week_point(ws: Workspace, channel: str) -> str | None:
-        raw = services.store.client.get(ws.key("channel-week", channel))
-        return json.loads(raw)["point"] if raw else None
+        latest = services.reflections.latest_post(ws, channel)
+        return latest["point"] if latest else None
 
     def subscribe(command: dict[str, Any], args: list[str], client: WebClient) -> dict[str, Any]:
         ws = workspace_of(command)

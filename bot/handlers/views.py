@@ -50,8 +50,6 @@ def register(app: App, services: Services) -> None:
         user = body["user"]["id"]
         channel, thread_ts = meta.get("channel"), meta.get("thread_ts")
         visibility = _selected(values, "visibility", PRIVATE)
-        if not (channel and thread_ts):
-            visibility = PRIVATE
         fields = {name: mask(_value(values, name).strip()) for name in ("practice", "action")}
         fields["stood_out"] = mask(stood_out)
         found = sorted({k for m in fields.values() for k in m.found})
@@ -64,9 +62,12 @@ def register(app: App, services: Services) -> None:
             minutes=int(_selected(values, "minutes", "10")), masked=found,
         )  # fmt: skip
         try:
-            if thread_ts and channel:
-                post = store.thread_record(ws, channel, thread_ts)
-                refl.week = post.get("week") if post else None
+            post = store.thread_record(ws, channel, thread_ts) if (channel and thread_ts) else None
+            if post is None:  # not (or no longer) one of this workspace's weekly posts: keep it private
+                refl.channel, refl.thread_ts, refl.visibility = None, None, PRIVATE
+                visibility = PRIVATE
+            else:
+                refl.week = post.get("week")
             store.add(ws, refl)
         except redis.RedisError:
             log.error("could not store a reflection for %s: Redis unavailable", user)
