@@ -49,13 +49,22 @@ def build_app(
 ) -> App:
     """The Bolt app with every listener; ``token``/``api_url`` override settings (offline shell)."""
     settings = services.settings
+    distributed = settings.distributed and token is None
+    oauth: dict = {}
+    if distributed:
+        # Many workspaces: no token of our own; Bolt serves "Add to Slack" and authorizes each request
+        # with its workspace's token from the installation store (see bot.oauth).
+        from bot.oauth import oauth_settings
+
+        oauth["oauth_settings"] = oauth_settings(settings, services.installations, services.oauth_states)
     app = App(
-        client=make_client(token or settings.slack_bot_token, api_url or settings.slack_api_url),
+        client=make_client(None if distributed else token or settings.slack_bot_token, api_url or settings.slack_api_url),
         signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
         request_verification_enabled=verify_requests,
         token_verification_enabled=token_verification,
         process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
+        **oauth,
     )
 
     @app.error

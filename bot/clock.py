@@ -21,6 +21,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
+from bot.oauth import WorkspaceClients, workspace_clients
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
@@ -31,11 +32,13 @@ log = logging.getLogger(__name__)
 
 
 class Clock:
-    def __init__(self, services: Services, client: Any, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, services: Services, client: Any, clock: Callable[[], datetime] = utcnow,
+                 clients: WorkspaceClients | None = None):  # fmt: skip
         self.services = services
         self.client = client
         self.clock = clock
         settings = services.settings
+        self.clients = clients or workspace_clients(services, client)
         self.poster = WeeklyPoster(
             services.store.client,
             client,
@@ -44,6 +47,7 @@ class Clock:
             retention_days=settings.retention_days,
             reflect_button=services.reflections_enabled,
             clock=clock,
+            clients=self.clients if self.clients.distributed else None,
         )
         self.summaries = SummaryPoster(
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
@@ -62,7 +66,9 @@ class Clock:
         self._owner_pid = os.getpid()
 
     def resolve_team(self) -> str:
-        """The bot's own workspace, for admin schedules that name no ``team``."""
+        """The bot's own workspace, for admin schedules that name no ``team`` (none when distributed)."""
+        if self.clients.distributed:
+            return ""
         if not self.default_team:
             try:
                 self.default_team = str(self.client.auth_test().get("team_id") or "")
@@ -73,9 +79,7 @@ class Clock:
     def schedules(self) -> list[Schedule]:
         team = self.resolve_team()
         try:
-            found = self.services.all_schedules(team) if team else [
-                s for s in self.services.subscriptions.all() if s.enabled
-            ]
+            found = self.services.all_schedules(team)
         except redis.RedisError as exc:
             log.error("Redis unavailable while reading schedules (%s); keeping the last known list", exc)
             return list(self._schedules.values())

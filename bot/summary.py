@@ -52,8 +52,9 @@ class SummaryPoster:
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
+            slack = self.poster.slack_for(schedule)
             with slack_errors():
-                resp = self.slack.chat_postMessage(
+                resp = slack.chat_postMessage(
                     channel=schedule.channel, thread_ts=thread_ts,
                     metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key, "week": week.key}},
                     **summary_message(point, stats),
@@ -61,8 +62,9 @@ class SummaryPoster:
             return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
+            slack = self.poster.slack_for(schedule)
             with slack_errors():
-                resp = self.slack.conversations_replies(channel=schedule.channel, ts=thread_ts,
+                resp = slack.conversations_replies(channel=schedule.channel, ts=thread_ts,
                                                         include_all_metadata=True, limit=200)  # fmt: skip
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}

@@ -38,6 +38,7 @@ from bot.content import Corpus, Point
 from bot.once import Once, Permanent, Transient
 from bot.rotation import Rotation
 from bot.schedules import Schedule
+from bot.store import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,11 @@ class WeeklyPoster:
         retention_days: int = 365,
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        clients: Callable[[Workspace], WebClient] | None = None,
     ):
         self.r = client
         self.slack = slack
+        self.clients = clients  # distributed mode: each workspace's own (rotated) token, see bot.oauth
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
         self.once = Once(client, lease_seconds, done_days=POSTED_KEEP_DAYS, failed_seconds=FAILED_RETRY_SECONDS,
@@ -140,6 +143,19 @@ class WeeklyPoster:
     def status(self, schedule: Schedule) -> dict[str, str]:
         return self.r.hgetall(self.status_key(schedule))
 
+    def slack_for(self, schedule: Schedule) -> WebClient:
+        """The client to post with: the workspace's own token when the app is installed in many workspaces.
+
+        Raises ``Permanent("not_installed")`` when the workspace has no bot token (uninstalled, revoked)."""
+        if self.clients is None:
+            return self.slack
+        from bot.oauth import NotInstalled
+
+        try:
+            return self.clients(schedule.workspace)
+        except NotInstalled:
+            raise Permanent("not_installed") from None
+
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
                 force: bool = False) -> Result:
@@ -159,8 +175,9 @@ class WeeklyPoster:
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             point = self.corpus.by_id[attempt["point"]]
             payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
+            slack = self.slack_for(schedule)
             with slack_errors():
-                resp = self.slack.chat_postMessage(
+                resp = slack.chat_postMessage(
                     channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
                     unfurl_links=False, unfurl_media=False, **self.render(schedule, point, week),
                 )  # fmt: skip
@@ -210,8 +227,9 @@ class WeeklyPoster:
 
     def _find_in_history(self, schedule: Schedule, week: Week, key: str) -> dict[str, str] | None:
         cursor = None
+        slack = self.slack_for(schedule)
         for _ in range(10):
-            resp = self.slack.conversations_history(
+            resp = slack.conversations_history(
                 channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
                 cursor=cursor,
             )  # fmt: skip

@@ -1,0 +1,117 @@
+"""Forget a workspace: its tokens and everything stored for it, in bounded batches.
+
+Called when Slack says the app was uninstalled or its bot token revoked, and by
+``scr-bot workspace purge``. Every key of a workspace carries its hash tag, so one ``SCAN`` per
+tag (on the cluster node that owns its slot) finds them all; they are unlinked ``batch`` at a time,
+so a large workspace never blocks Redis. Entries in the global indexes (the subscriptions the clock
+walks, the list of installations) are removed first, so nothing schedules new work for it meanwhile.
+
+Crash safety: the workspace is added to a pending set before anything is deleted and removed from
+it only after a pass that finds nothing left; the clock's sweep finishes any purge a dead process
+left half done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import redis
+
+from bot import _install_keys as keys
+from bot.installations import RedisInstallationStore
+from bot.schedules import INDEX as SUBSCRIPTIONS_INDEX
+from bot.store import Workspace
+
+log = logging.getLogger(__name__)
+BATCH = 500
+PENDING = "scr:{_}:purge-pending"
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    workspace: Workspace
+    keys_deleted: int
+    subscriptions_removed: int
+
+
+def _entry(ws: Workspace) -> str:
+    return f"{ws.enterprise_id or '-'}|{ws.team_id}"
+
+
+def _from_entry(entry: str) -> Workspace:
+    enterprise, team = entry.split("|", 1)
+    return Workspace(team, None if enterprise == "-" else enterprise)
+
+
+class Purger:
+    def __init__(self, client: redis.Redis, batch: int = BATCH):
+        self.r = client
+        self.batch = batch
+
+    def _org_wide(self, ws: Workspace) -> bool:
+        return ws.enterprise_id is not None and ws.team_id == ws.enterprise_id
+
+    def _patterns(self, ws: Workspace) -> list[str]:
+        """Glob patterns that match every key of the workspace (an org-wide install: every workspace of the org)."""
+        if self._org_wide(ws):
+            return [f"scr:{{{ws.enterprise_id}:*", f"scr:{ws.enterprise_id}:*"]
+        return [f"scr:{{{keys.workspace_tag(ws)}}}:*", f"{ws.prefix}:*"]
+
+    def _scan(self, pattern: str) -> Iterator[str]:
+        target = {}
+        if hasattr(self.r, "get_node_from_key") and pattern.startswith("scr:{") and "*}" not in pattern \
+                and "}" in pattern:  # fmt: skip
+            target = {"target_nodes": self.r.get_node_from_key(pattern.replace("*", "x"))}  # type: ignore[attr-defined]
+        yield from self.r.scan_iter(match=pattern, count=self.batch, **target)
+
+    def _delete(self, batch: list[str]) -> int:
+        # One key per command: a batch may span slots on a cluster (an org's workspaces), and the
+        # cluster client's pipeline sends each node its own keys.
+        with self.r.pipeline(transaction=False) as pipe:
+            for key in batch:
+                pipe.unlink(key)
+            return sum(int(n) for n in pipe.execute())
+
+    def _drop_subscriptions(self, ws: Workspace) -> int:
+        """Remove the workspace's entries from the global subscriptions index ("enterprise|team|channel")."""
+        prefix = f"{ws.enterprise_id}|" if self._org_wide(ws) else f"{_entry(ws)}|"
+        gone = [m for m in self.r.sscan_iter(SUBSCRIPTIONS_INDEX, match=prefix + "*", count=self.batch)]
+        for i in range(0, len(gone), self.batch):
+            self.r.srem(SUBSCRIPTIONS_INDEX, *gone[i:i + self.batch])
+        return len(gone)
+
+    def purge(self, ws: Workspace) -> PurgeReport:
+        """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes."""
+        self.r.sadd(PENDING, _entry(ws))
+        installations = RedisInstallationStore(self.r)
+        installations.delete_all(enterprise_id=ws.enterprise_id,
+                                 team_id=None if self._org_wide(ws) else ws.team_id)  # fmt: skip
+        subscriptions = self._drop_subscriptions(ws)
+        deleted = 0
+        while True:
+            found = 0
+            for pattern in self._patterns(ws):
+                batch: list[str] = []
+                for key in self._scan(pattern):
+                    batch.append(key)
+                    if len(batch) >= self.batch:
+                        found += len(batch)
+                        deleted += self._delete(batch)
+                        batch = []
+                if batch:
+                    found += len(batch)
+                    deleted += self._delete(batch)
+            if not found:
+                break  # a pass that found nothing: no late writer slipped a key in behind the scan
+        self.r.srem(PENDING, _entry(ws))
+        log.info("workspace %s: purged %d key(s) and %d subscription(s)", ws.team_id, deleted, subscriptions)
+        return PurgeReport(ws, deleted, subscriptions)
+
+    def pending(self) -> list[Workspace]:
+        """Purges a process started and did not finish (it died): the clock finishes them."""
+        return [_from_entry(e) for e in sorted(self.r.smembers(PENDING))]
+
+    def resume(self) -> list[PurgeReport]:
+        return [self.purge(ws) for ws in self.pending()]
