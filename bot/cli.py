@@ -237,6 +237,50 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
         services.store.close()
 
 
+def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
+    """Installed workspaces (distributed mode), and an admin's purge of everything kept for one of them."""
+    from datetime import UTC, datetime
+
+    from bot.purge import Purger
+    from bot.store import Workspace
+
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    services.store.start()
+    try:
+        purger = Purger(services.store.client)
+        if args.action == "list":
+            installs = services.installations.installed()
+            subs = Counter((s.enterprise, s.team) for s in services.subscriptions.all())
+            if not installs:
+                print("No workspaces have installed the app through /slack/install"
+                      + (" (single-token mode: SLACK_BOT_TOKEN)." if settings.slack_bot_token else "."))  # fmt: skip
+            for rec in installs:
+                ws = rec.workspace
+                when = datetime.fromtimestamp(rec.installed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                kind = "org-wide" if rec.is_enterprise_install else "workspace"
+                org = f"  enterprise {ws.enterprise_id}" if ws.enterprise_id else ""
+                print(f"{ws.team_id}{org}  {rec.team_name or rec.enterprise_name or '?'}  [{kind}]  installed {when}"
+                      f"  token: {'rotating' if rec.rotating else 'long-lived'}"
+                      f"  subscriptions: {subs.get((ws.enterprise_id, ws.team_id), 0)}")  # fmt: skip
+            for ws in purger.pending():
+                print(f"{ws.team_id}  purge pending (the clock finishes it)")
+            return 0
+        try:
+            ws = Workspace(args.team, args.enterprise)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not args.yes:
+            raise ConfigError(f"this deletes the tokens and everything stored for workspace {ws.team_id} "
+                              "(reflections, schedules, posts' records); re-run with --yes to do it")  # fmt: skip
+        report = purger.purge(ws)
+        print(f"workspace {ws.team_id}: deleted {report.keys_deleted} key(s), "
+              f"{report.subscriptions_removed} subscription(s); tokens removed")  # fmt: skip
+        return 0
+    finally:
+        services.store.close()
+
+
 def point_json(services: Any, point: Any) -> dict[str, Any]:
     return {
         "id": point.id,
@@ -374,6 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=("md", "csv"), default="md")
     exp.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
+
+    wsp = sub.add_parser("workspace", help="installed workspaces (Add to Slack): list, purge (admin)")
+    wsub = wsp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    wsub.add_parser("list", help="every installation: workspace, org, when, token kind, subscriptions")
+    purge = wsub.add_parser("purge", help="delete a workspace's tokens and everything stored for it")
+    purge.add_argument("team", help="workspace id (T...), or the org id (E...) for an org-wide install")
+    purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
+    wsp.set_defaults(func=cmd_workspace)
     return parser
 
 

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
 from bot.oauth import WorkspaceClients, workspace_clients
+from bot.purge import Purger
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
@@ -121,6 +122,10 @@ class Clock:
 
     def sweep(self) -> list[Result]:
         """Deliver anything due and not yet posted: catch-up after downtime, retries after failures."""
+        try:
+            Purger(self.services.store.client).resume()  # uninstalls a dead process left half purged
+        except redis.RedisError as exc:
+            log.error("Redis unavailable while finishing purges (%s); will retry", exc)
         schedules = list(self._schedules.values()) or self.schedules()
         results = self.poster.deliver_all(schedules)
         for schedule in schedules:

@@ -82,12 +82,15 @@ class Purger:
             self.r.srem(SUBSCRIPTIONS_INDEX, *gone[i:i + self.batch])
         return len(gone)
 
+    def begin(self, ws: Workspace) -> None:
+        """The quick part, done before answering Slack: mark the purge pending, delete the tokens."""
+        self.r.sadd(PENDING, _entry(ws))
+        RedisInstallationStore(self.r).delete_all(enterprise_id=ws.enterprise_id,
+                                                  team_id=None if self._org_wide(ws) else ws.team_id)  # fmt: skip
+
     def purge(self, ws: Workspace) -> PurgeReport:
         """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes."""
-        self.r.sadd(PENDING, _entry(ws))
-        installations = RedisInstallationStore(self.r)
-        installations.delete_all(enterprise_id=ws.enterprise_id,
-                                 team_id=None if self._org_wide(ws) else ws.team_id)  # fmt: skip
+        self.begin(ws)
         subscriptions = self._drop_subscriptions(ws)
         deleted = 0
         while True:

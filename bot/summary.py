@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.content import Corpus
-from bot.once import Once
+from bot.once import Once, Permanent
 from bot.reflect_blocks import summary_message
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
@@ -46,13 +46,16 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "no_post")
         ws = schedule.workspace
         key = ws.key("summary", schedule.id, week.key)
+        try:
+            slack = self.poster.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             return {"thread_ts": thread_ts}
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
-            slack = self.poster.slack_for(schedule)
             with slack_errors():
                 resp = slack.chat_postMessage(
                     channel=schedule.channel, thread_ts=thread_ts,
@@ -62,7 +65,6 @@ class SummaryPoster:
             return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            slack = self.poster.slack_for(schedule)
             with slack_errors():
                 resp = slack.conversations_replies(channel=schedule.channel, ts=thread_ts,
                                                         include_all_metadata=True, limit=200)  # fmt: skip

@@ -167,6 +167,12 @@ class WeeklyPoster:
             if now >= week.summary_at:
                 return Result(schedule.id, week.key, "stale")
         key = self.claim_key(schedule, week.key)
+        try:
+            # Distributed: this workspace's token (refreshed if it is about to expire), looked up before
+            # claiming, so a workspace that has uninstalled gets nothing written for it.
+            slack = self.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             point = self.corpus.point((previous or {}).get("point", "")) or self.rotation.next_point(schedule)
@@ -175,7 +181,6 @@ class WeeklyPoster:
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             point = self.corpus.by_id[attempt["point"]]
             payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
-            slack = self.slack_for(schedule)
             with slack_errors():
                 resp = slack.chat_postMessage(
                     channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
@@ -184,7 +189,7 @@ class WeeklyPoster:
             return {"ts": str(resp["ts"]), "point": point.id}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            found = self._find_in_history(schedule, week, key)
+            found = self._find_in_history(schedule, week, key, slack)
             return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
 
         def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
@@ -225,9 +230,8 @@ class WeeklyPoster:
     def _set_status(self, schedule: Schedule, **fields: str) -> None:
         self.r.hset(self.status_key(schedule), mapping=fields)
 
-    def _find_in_history(self, schedule: Schedule, week: Week, key: str) -> dict[str, str] | None:
+    def _find_in_history(self, schedule: Schedule, week: Week, key: str, slack: WebClient) -> dict[str, str] | None:
         cursor = None
-        slack = self.slack_for(schedule)
         for _ in range(10):
             resp = slack.conversations_history(
                 channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
