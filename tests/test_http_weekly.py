@@ -12,11 +12,11 @@ import redis
 from blockkit import assert_valid_message, dumps
 from bot.app import make_client
 from bot.content import load_corpus
-from bot.localslack import LocalSlack
 from bot.schedules import Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
 from conftest import CONTENT_DIR, BotProcess, http
+from fakeslack import FakeSlack
 
 TEAM = "T0AAA"
 
@@ -26,7 +26,7 @@ def store(shared_redis: redis.Redis) -> redis.Redis:
     return shared_redis
 
 
-def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: LocalSlack,
+def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: FakeSlack,
                                                                     store: redis.Redis) -> None:
     module_slack.members["C0NOTIN"] = set()
     msg = bot.command("subscribe health monday 09:30", channel="C0NOTIN").json()
@@ -81,7 +81,7 @@ def test_subscribe_in_a_dm_is_refused(bot: BotProcess) -> None:
 
 
 def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures(
-        bot: BotProcess, module_slack: LocalSlack, store: redis.Redis) -> None:  # fmt: skip
+        bot: BotProcess, module_slack: FakeSlack, store: redis.Redis) -> None:  # fmt: skip
     assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())
     bot.command("subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0WEEK")
@@ -100,7 +100,7 @@ def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures
     del module_slack.channel_errors["C0WEEK"]
 
 
-def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: FakeSlack) -> None:
     url = module_slack.response_url()
     assert bot.action("scr_read_more", "sudi", response_url=url, message_ts="1.2").status == 200
     body = next(r for r in module_slack.responses if r.get("_url") == url)
