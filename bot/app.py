@@ -56,7 +56,11 @@ def build_app(
         # with its workspace's token from the installation store (see bot.oauth).
         from bot.oauth import oauth_settings
 
-        oauth["oauth_settings"] = oauth_settings(settings, services.installations, services.oauth_states)
+        installations = services.installations
+        oauth["oauth_settings"] = oauth_settings(settings, installations, services.oauth_states)
+        # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
+        # built from OAuthSettings alone, it would rotate through a default client for slack.com.
+        oauth["installation_store"] = installations
     app = App(
         client=make_client(None if distributed else token or settings.slack_bot_token, api_url or settings.slack_api_url),
         signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",

@@ -116,6 +116,8 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     services.store.start()
     client = None
     team = ""
+    if settings.distributed:
+        return services, None, ""  # each workspace's own token (bot.oauth); admin schedules must name a team
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         try:
@@ -129,8 +131,13 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     return services, client, team
 
 
+def _every_schedule(services: Any, team: str) -> list[Any]:
+    """Admin and channel schedules; a team-less admin schedule belongs to ``team`` (none when distributed)."""
+    return [s.in_team(team) for s in services.yaml_schedules if s.team or team] + services.subscriptions.all()
+
+
 def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
-    every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+    every = _every_schedule(services, team)
     for s in every:
         if s.id == schedule_id:
             return s
@@ -146,12 +153,15 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     need_slack = args.action in ("post-now", "run-due")
     services, client, team = _schedule_context(settings, need_slack=need_slack)
     try:
+        from bot.oauth import workspace_clients
+
+        clients = workspace_clients(services) if settings.distributed else None
         poster = WeeklyPoster(services.store.client, client, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled)  # fmt: skip
+                              reflect_button=services.reflections_enabled, clients=clients)  # fmt: skip
         now = utcnow()
         if args.action == "list":
-            every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+            every = _every_schedule(services, team)
             if not every:
                 print("No schedules. Add one to schedules/*.yaml, or use /scr subscribe in a channel.")
             for s in every:

@@ -115,18 +115,18 @@ class RedisInstallationStore(InstallationStore):
         if not raw:
             return None
         installation = Installation(**json.loads(raw))
-        if user_id is not None or installation.bot_token is None:
-            # The latest bot token, as slack_sdk's stores do (bolt-python#664): a rotation or a newer
-            # install by someone else may have replaced the one in this user's record.
-            bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id,
-                                is_enterprise_install=is_enterprise_install)  # fmt: skip
-            if bot is not None and bot.bot_token != installation.bot_token:
-                installation.bot_id = bot.bot_id
-                installation.bot_user_id = bot.bot_user_id
-                installation.bot_token = bot.bot_token
-                installation.bot_scopes = bot.bot_scopes
-                installation.bot_refresh_token = bot.bot_refresh_token
-                installation.bot_token_expires_at = bot.bot_token_expires_at
+        # The latest bot token, as slack_sdk's stores do for a user's record (bolt-python#664), and here
+        # for the workspace's latest record too: the clock rotates with ``save_bot`` alone, so the bot
+        # record is always the newest (a stale refresh token would fail with invalid_refresh_token).
+        bot = self.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                            is_enterprise_install=is_enterprise_install)  # fmt: skip
+        if bot is not None and bot.bot_token != installation.bot_token:
+            installation.bot_id = bot.bot_id
+            installation.bot_user_id = bot.bot_user_id
+            installation.bot_token = bot.bot_token
+            installation.bot_scopes = bot.bot_scopes
+            installation.bot_refresh_token = bot.bot_refresh_token
+            installation.bot_token_expires_at = bot.bot_token_expires_at
         return installation
 
     # ----- deleting -------------------------------------------------------------------------

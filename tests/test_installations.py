@@ -35,7 +35,7 @@ def test_save_then_find_bot_and_installation(any_redis: redis.Redis) -> None:
     assert store.find_installation(enterprise_id=None, team_id="T0TWO") is None
 
 
-def test_a_users_installation_carries_the_latest_bot_token(any_redis: redis.Redis) -> None:
+def test_every_installation_record_carries_the_latest_bot_token(any_redis: redis.Redis) -> None:
     store = RedisInstallationStore(any_redis)
     store.save(installation(user="U0A", user_token="xoxp-a", rotating=True))
     bot = store.find_bot(enterprise_id=None, team_id="T0ONE")
@@ -43,6 +43,8 @@ def test_a_users_installation_carries_the_latest_bot_token(any_redis: redis.Redi
     store.save_bot(bot)
     mine = store.find_installation(enterprise_id=None, team_id="T0ONE", user_id="U0A")
     assert mine.user_token == "xoxp-a" and mine.bot_token == "xoxb-rotated"
+    latest = store.find_installation(enterprise_id=None, team_id="T0ONE")  # what Bolt's authorize reads
+    assert latest.bot_token == "xoxb-rotated" and latest.bot_refresh_token == "xoxe-1-refresh"
     assert store.find_installation(enterprise_id=None, team_id="T0ONE", user_id="U0NOBODY") is None
 
 
