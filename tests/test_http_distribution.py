@@ -22,6 +22,7 @@ import pytest
 import redis
 
 from blockkit import dumps
+from bot.oauth import manifest_scopes
 from conftest import ROOT, BotProcess, RedisServer, bot_env, free_port, http, start_bot, stop_bot
 from fakeslack import FakeSlack, Install
 
@@ -51,7 +52,7 @@ def install(bot: BotProcess, slack: FakeSlack, code: str, team: str, **kw: Any) 
     cookie = {k.lower(): v for k, v in page.headers.items()}["set-cookie"].split(";", 1)[0]
     state = re.search(r"state=([0-9a-f]+)", page.body.decode()).group(1)
     assert f"client_id={slack.oauth.client_id}" in page.body.decode()
-    assert "scope=commands,chat:write" in page.body.decode()  # the manifest's bot scopes
+    assert f"scope={','.join(manifest_scopes(ROOT / 'manifest.yml')[0])}" in page.body.decode()
     slack.oauth.add_install(code, Install(team, f"Team {team}", rotating=True, **kw))
     done = http("GET", f"{bot.url}/slack/oauth_redirect?code={code}&state={state}", headers={"Cookie": cookie})
     assert done.status == 200, done.body
