@@ -30,7 +30,7 @@ import redis
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
-from bot import _install_keys as keys
+from bot import keys
 from bot.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class RedisInstallationStore(InstallationStore):
                org: bool) -> None:  # fmt: skip
         record = {"enterprise_id": ws.enterprise_id, "team_id": ws.team_id, "team_name": team_name or "",
                   "enterprise_name": enterprise_name or "", "installed_at": installed_at, "org": bool(org)}  # fmt: skip
-        self.r.hset(keys.installations_index(), keys.workspace_tag(ws), json.dumps(record))
+        self.r.hset(keys.INSTALLATIONS, keys.workspace_entry(ws), json.dumps(record))
 
     # ----- finding --------------------------------------------------------------------------
     def find_bot(self, *, enterprise_id: str | None, team_id: str | None,
@@ -165,7 +165,7 @@ class RedisInstallationStore(InstallationStore):
             ws = install_workspace(enterprise_id, team_id, None)
         except ValueError:
             return
-        self.r.hdel(keys.installations_index(), keys.workspace_tag(ws))
+        self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))
 
     def _strip(self, ws: Workspace, applies: Any, fields: tuple[str, ...]) -> None:
         """Blank ``fields`` in the workspace's installation records where ``applies(record)``."""
@@ -183,7 +183,7 @@ class RedisInstallationStore(InstallationStore):
     def installed(self) -> list[InstallRecord]:
         """Every workspace (or org) with a bot token, oldest install first."""
         out = []
-        for raw in self.r.hvals(keys.installations_index()):
+        for raw in self.r.hvals(keys.INSTALLATIONS):
             data = json.loads(raw)
             ws = Workspace(data["team_id"], data.get("enterprise_id") or None)
             bot = self.r.get(keys.install_bot(ws))
@@ -196,7 +196,7 @@ class RedisInstallationStore(InstallationStore):
 class RedisOAuthStateStore(OAuthStateStore):
     """OAuth ``state`` values: single use (``GETDEL``) and expiring (``EX``), shared by every web process."""
 
-    def __init__(self, client: redis.Redis, expiration_seconds: int = 600, logger: Logger | None = None):
+    def __init__(self, client: redis.Redis, expiration_seconds: int = keys.OAUTH_STATE_TTL, logger: Logger | None = None):
         self.r = client
         self.expiration_seconds = expiration_seconds
         self._logger = logger or log

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.token_rotation import TokenRotator
 
-from bot import _install_keys as keys
+from bot import keys
 from bot.config import ConfigError, Settings
 from bot.installations import RedisInstallationStore, RedisOAuthStateStore
 from bot.store import Workspace

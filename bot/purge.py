@@ -19,14 +19,12 @@ from dataclasses import dataclass
 
 import redis
 
-from bot import _install_keys as keys
+from bot import keys
 from bot.installations import RedisInstallationStore
-from bot.schedules import INDEX as SUBSCRIPTIONS_INDEX
 from bot.store import Workspace
 
 log = logging.getLogger(__name__)
 BATCH = 500
-PENDING = "scr:{_}:purge-pending"
 
 
 @dataclass(frozen=True)
@@ -34,15 +32,6 @@ class PurgeReport:
     workspace: Workspace
     keys_deleted: int
     subscriptions_removed: int
-
-
-def _entry(ws: Workspace) -> str:
-    return f"{ws.enterprise_id or '-'}|{ws.team_id}"
-
-
-def _from_entry(entry: str) -> Workspace:
-    enterprise, team = entry.split("|", 1)
-    return Workspace(team, None if enterprise == "-" else enterprise)
 
 
 class Purger:
@@ -53,18 +42,16 @@ class Purger:
     def _org_wide(self, ws: Workspace) -> bool:
         return ws.enterprise_id is not None and ws.team_id == ws.enterprise_id
 
-    def _patterns(self, ws: Workspace) -> list[str]:
-        """Glob patterns that match every key of the workspace (an org-wide install: every workspace of the org)."""
+    def _scan(self, ws: Workspace) -> Iterator[str]:
+        """Every key of the workspace; for an org-wide install, of every workspace of the org."""
         if self._org_wide(ws):
-            return [f"scr:{{{ws.enterprise_id}:*", f"scr:{ws.enterprise_id}:*"]
-        return [f"scr:{{{keys.workspace_tag(ws)}}}:*", f"{ws.prefix}:*"]
-
-    def _scan(self, pattern: str) -> Iterator[str]:
+            assert ws.enterprise_id is not None
+            yield from self.r.scan_iter(match=keys.org_pattern(ws.enterprise_id), count=self.batch)  # every node
+            return
         target = {}
-        if hasattr(self.r, "get_node_from_key") and pattern.startswith("scr:{") and "*}" not in pattern \
-                and "}" in pattern:  # fmt: skip
-            target = {"target_nodes": self.r.get_node_from_key(pattern.replace("*", "x"))}  # type: ignore[attr-defined]
-        yield from self.r.scan_iter(match=pattern, count=self.batch, **target)
+        if hasattr(self.r, "get_node_from_key"):  # a Cluster: only the node that owns the workspace's slot
+            target = {"target_nodes": self.r.get_node_from_key(keys.install_bot(ws))}
+        yield from self.r.scan_iter(match=keys.workspace_pattern(ws), count=self.batch, **target)
 
     def _delete(self, batch: list[str]) -> int:
         # One key per command: a batch may span slots on a cluster (an org's workspaces), and the
@@ -76,15 +63,15 @@ class Purger:
 
     def _drop_subscriptions(self, ws: Workspace) -> int:
         """Remove the workspace's entries from the global subscriptions index ("enterprise|team|channel")."""
-        prefix = f"{ws.enterprise_id}|" if self._org_wide(ws) else f"{_entry(ws)}|"
-        gone = [m for m in self.r.sscan_iter(SUBSCRIPTIONS_INDEX, match=prefix + "*", count=self.batch)]
+        prefix = f"{ws.enterprise_id}|" if self._org_wide(ws) else f"{keys.workspace_entry(ws)}|"
+        gone = list(self.r.sscan_iter(keys.SUBSCRIPTIONS, match=prefix + "*", count=self.batch))
         for i in range(0, len(gone), self.batch):
-            self.r.srem(SUBSCRIPTIONS_INDEX, *gone[i:i + self.batch])
+            self.r.srem(keys.SUBSCRIPTIONS, *gone[i:i + self.batch])
         return len(gone)
 
     def begin(self, ws: Workspace) -> None:
         """The quick part, done before answering Slack: mark the purge pending, delete the tokens."""
-        self.r.sadd(PENDING, _entry(ws))
+        self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
         RedisInstallationStore(self.r).delete_all(enterprise_id=ws.enterprise_id,
                                                   team_id=None if self._org_wide(ws) else ws.team_id)  # fmt: skip
 
@@ -95,26 +82,25 @@ class Purger:
         deleted = 0
         while True:
             found = 0
-            for pattern in self._patterns(ws):
-                batch: list[str] = []
-                for key in self._scan(pattern):
-                    batch.append(key)
-                    if len(batch) >= self.batch:
-                        found += len(batch)
-                        deleted += self._delete(batch)
-                        batch = []
-                if batch:
+            batch: list[str] = []
+            for key in self._scan(ws):
+                batch.append(key)
+                if len(batch) >= self.batch:
                     found += len(batch)
                     deleted += self._delete(batch)
+                    batch = []
+            if batch:
+                found += len(batch)
+                deleted += self._delete(batch)
             if not found:
                 break  # a pass that found nothing: no late writer slipped a key in behind the scan
-        self.r.srem(PENDING, _entry(ws))
+        self.r.srem(keys.PURGE_PENDING, keys.workspace_entry(ws))
         log.info("workspace %s: purged %d key(s) and %d subscription(s)", ws.team_id, deleted, subscriptions)
         return PurgeReport(ws, deleted, subscriptions)
 
     def pending(self) -> list[Workspace]:
         """Purges a process started and did not finish (it died): the clock finishes them."""
-        return [_from_entry(e) for e in sorted(self.r.smembers(PENDING))]
+        return [keys.parse_workspace_entry(e) for e in sorted(self.r.smembers(keys.PURGE_PENDING))]
 
     def resume(self) -> list[PurgeReport]:
         return [self.purge(ws) for ws in self.pending()]

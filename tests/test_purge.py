@@ -8,6 +8,7 @@ import pytest
 import redis
 from test_installations import installation
 
+from bot import keys
 from bot.app import make_client
 from bot.content import Corpus
 from bot.installations import RedisInstallationStore
@@ -74,7 +75,7 @@ def test_purge_is_repeatable_and_resumes_after_a_crash(any_redis: redis.Redis, s
     fill(any_redis, slack, corpus, one, channels=1)
     purger = Purger(any_redis)
     # A process that died mid-purge left the workspace pending and some keys behind.
-    any_redis.sadd("scr:{_}:purge-pending", "-|T0ONE")
+    any_redis.sadd(keys.PURGE_PENDING, "-|T0ONE")
     assert purger.pending() == [one]
     reports = purger.resume()
     assert [r.workspace for r in reports] == [one] and purger.pending() == []
