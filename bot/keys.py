@@ -223,7 +223,8 @@ def forget_subscription(pipe: Any, ws: Workspace, channel: str, schedule_id: str
     and the week's claim stays, so subscribing again the same week does not post that week twice."""
     pipe.delete(subscription(ws, channel))
     pipe.srem(SUBSCRIPTIONS, subscription_entry(ws, channel))
-    pipe.delete(*rotation(ws, schedule_id), schedule_status(ws, schedule_id), channel_week(ws, channel))
+    for key in (*rotation(ws, schedule_id), schedule_status(ws, schedule_id), channel_week(ws, channel)):
+        pipe.delete(key)  # one key per DEL: a Redis Cluster pipeline refuses multi-key DEL
     pipe.srem(posted_channels(ws), channel)
 
 

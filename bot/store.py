@@ -11,9 +11,11 @@ import atexit
 import contextlib
 import logging
 import threading
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from bot.config import Settings
@@ -42,10 +44,42 @@ def make_client(url: str, cluster: bool = False) -> redis.Redis:
         "health_check_interval": 30,
     }
     if cluster:
-        from redis.cluster import RedisCluster
-
-        return RedisCluster.from_url(url, **options)  # type: ignore[return-value]
+        return LazyCluster(url, options)  # type: ignore[return-value]
     return redis.Redis.from_url(url, **options)
+
+
+class LazyCluster:
+    """A ``redis.cluster.RedisCluster``, built on first use.
+
+    The cluster client asks a node for the slot map as soon as it is built. Building it lazily, and
+    turning "no node reachable" into the ``redis.ConnectionError`` every caller already handles, keeps
+    the bot's promise with Redis away: it starts, lookups work, and the next use tries again.
+    """
+
+    def __init__(self, url: str, options: dict[str, object]):
+        self._url = url
+        self._options = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from redis.cluster import RedisCluster
+
+                    try:
+                        self._client = RedisCluster.from_url(self._url, **self._options)
+                    except RedisClusterException as exc:
+                        raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from None
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 class Store:
