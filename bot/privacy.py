@@ -155,9 +155,9 @@ _SUFFIX_ALL = (
     r"|Terrace|Grove|Walk|Mews|Square|Sq|Row|Hill|Park|View|Rise"
 )
 _SUFFIX_STRONG = r"Street|Road|Avenue|Lane|Crescent|Drive|Gardens|Terrace|Grove|Mews|Close"
-STREET_NUMBERED = re.compile(rf"\b\d{{1,4}}[a-zA-Z]?,?\s+(?:[A-Z][a-z'’]+\s+){{1,3}}(?:{_SUFFIX_ALL})\b\.?")
+STREET_NUMBERED = re.compile(rf"\b\d{{1,4}}[a-zA-Z]?,?\s+(?:[A-Z][a-z'’]+\s+){{1,3}}(?:{_SUFFIX_ALL})\b")
 STREET_ANY_CASE = re.compile(
-    rf"\b\d{{1,4}}[a-z]?,?\s+(?P<words>(?:[a-z'’]+\s+){{1,2}})(?:{_SUFFIX_STRONG}|rd|ave|st)\b\.?", re.IGNORECASE
+    rf"\b\d{{1,4}}[a-z]?,?\s+(?P<words>(?:[a-z'’]+\s+){{1,2}})(?:{_SUFFIX_STRONG}|rd|ave|st)\b", re.IGNORECASE
 )
 STREET_UNNUMBERED = re.compile(rf"\b(?P<words>(?:[A-Z][a-z'’]+\s+){{1,2}})(?:{_SUFFIX_STRONG})\b")
 FLAT = re.compile(r"\bflat\s+\d{1,4}[a-z]?\b", re.IGNORECASE)
@@ -364,11 +364,17 @@ def _is_name_word(low: str, names: Gazetteer) -> bool:
     return low in names.first or low in names.last
 
 
-def _is_first_name(low: str, names: Gazetteer) -> bool:
+def _is_first_name(low: str, names: Gazetteer, *, cap: bool) -> bool:
     if low in names.first:
         return True
-    parts = low.split("-")  # "Ellie-Mae"; an apostrophe is a name only whole ("O'Neill"), never "Don't"
-    return len(parts) > 1 and all(p in names.first or p in names.last for p in parts)
+    # "Ellie-Mae", "Smith-Jones", but not "street-wise"; an apostrophe counts only in a whole name
+    # the gazetteer knows ("O'Neill"), never "Don't"
+    parts = low.split("-")
+    return (
+        len(parts) > 1
+        and all(p in names.first or p in names.last for p in parts)
+        and (cap or not any(p in ORDINARY_FIRST_NAMES or p in ORDINARY_SURNAMES for p in parts))
+    )
 
 
 def _names(text: str, names: Gazetteer, taken: list[Span]) -> Iterator[Span]:
@@ -393,7 +399,7 @@ def _names(text: str, names: Gazetteer, taken: list[Span]) -> Iterator[Span]:
             continue
         cap = word[0].isupper()
         nxt = _adjacent_after(text, tokens, i - 1)
-        if _is_first_name(low, names):
+        if _is_first_name(low, names, cap=cap):
             if cap:
                 ordinary = low in ORDINARY_FIRST_NAMES
                 is_name = not ordinary or (
