@@ -7,6 +7,10 @@ names of families UK practitioners work with. No network, no model, ~0.2 s to lo
 alternatives were worse fits: `names-dataset` is hundreds of MB in memory; `gender-guesser` is GPLv3
 (this project is MIT) and unchanged since 2016; `names` holds only the 1990 US census.
 
+Faker's modules cost ~27 MB of resident memory once imported, and the lists we keep ~5 MB, so the
+lists are read in a short-lived child process (`python -m bot.gazetteer`) and only the result comes
+back; if that cannot run, they are read in this process instead.
+
 Only Latin-script names are kept (reflections are written in English). Names that are also
 ordinary English words ("Will", "May", "Hope", "Grace", "Mark", "Baker") are listed in
 `bot.name_words`; the masking treats them as names only with other evidence.
@@ -15,9 +19,12 @@ ordinary English words ("Will", "May", "Hope", "Grace", "Mark", "Baker") are lis
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import pkgutil
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -45,7 +52,7 @@ def _names(provider: type, attrs: tuple[str, ...]) -> set[str]:
     return out
 
 
-def _load() -> Gazetteer:
+def _read_faker() -> tuple[set[str], set[str]]:
     import faker.providers.person as person  # imported here: only masking needs it
 
     first: set[str] = set()
@@ -57,6 +64,17 @@ def _load() -> Gazetteer:
             continue
         first |= _names(provider, _FIRST_ATTRS)
         last |= _names(provider, _LAST_ATTRS)
+    return first, last
+
+
+def _load() -> Gazetteer:
+    try:
+        child = subprocess.run([sys.executable, "-m", __name__], capture_output=True, timeout=60, check=True)
+        lists = json.loads(child.stdout)
+        first, last = set(lists["first"]), set(lists["last"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+        log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
+        first, last = _read_faker()
     if len(first) < 5000:  # Faker changed shape: say so loudly rather than silently masking fewer names
         log.error("only %d first names loaded from Faker: name masking will miss names", len(first))
     return Gazetteer(frozenset(first), frozenset(last))
@@ -74,3 +92,8 @@ def gazetteer() -> Gazetteer:
             if _cached is None:
                 _cached = _load()
     return _cached
+
+
+if __name__ == "__main__":  # the child process of _load(): print the lists as JSON
+    _first, _last = _read_faker()
+    json.dump({"first": sorted(_first), "last": sorted(_last)}, sys.stdout)

@@ -232,18 +232,18 @@ def mask(text: str) -> Masked:
     """The text with identifying details replaced, and a count of what was replaced, by kind."""
     text = text or ""
     names = gazetteer()
-    taken: list[Span] = []
+    taken = _Taken(len(text))
     detectors: tuple[Callable[[str], Iterator[Span]], ...] = (
         _protected, _emails, _handles, _nhs_numbers, _dates, _phones, _addresses, _postcodes, _schools,
         _titled_names,
     )  # fmt: skip
     for detector in detectors:
-        _take(taken, detector(text))
-    _take(taken, _names(text, names, taken))
-    _take(taken, _family_names(text, names))
+        taken.take(detector(text))
+    taken.take(_names(text, names, taken))
+    taken.take(_family_names(text, names))
     found: Counter[str] = Counter()
     out, pos = [], 0
-    for start, end, kind in sorted(taken):
+    for start, end, kind in sorted(taken.spans):
         if kind == KEEP:
             continue
         out += [text[pos:start], REPLACEMENT[kind]]
@@ -253,11 +253,22 @@ def mask(text: str) -> Masked:
     return Masked("".join(out), found)
 
 
-def _take(taken: list[Span], candidates: Iterator[Span]) -> None:
-    for span in candidates:
-        start, end, _ = span
-        if start < end and all(end <= s or start >= e for s, e, _ in taken):
-            taken.append(span)
+class _Taken:
+    """Spans accepted so far; a character map makes the overlap test O(span), not O(spans)."""
+
+    def __init__(self, length: int) -> None:
+        self.spans: list[Span] = []
+        self.used = bytearray(length)
+
+    def free(self, start: int, end: int) -> bool:
+        return self.used.find(1, start, end) == -1
+
+    def take(self, candidates: Iterator[Span]) -> None:
+        for span in candidates:
+            start, end, _ = span
+            if start < end and self.free(start, end):
+                self.spans.append(span)
+                self.used[start:end] = b"\x01" * (end - start)
 
 
 # ----- detectors -------------------------------------------------------------------------------
@@ -377,7 +388,7 @@ def _is_first_name(low: str, names: Gazetteer, *, cap: bool) -> bool:
     )
 
 
-def _names(text: str, names: Gazetteer, taken: list[Span]) -> Iterator[Span]:
+def _names(text: str, names: Gazetteer, taken: _Taken) -> Iterator[Span]:
     """First names from the gazetteer, with what marks an ambiguous one as a name, and the surname after."""
     tokens = list(TOKEN.finditer(text))
     i = 0
@@ -391,7 +402,7 @@ def _names(text: str, names: Gazetteer, taken: list[Span]) -> Iterator[Span]:
         i += 1
         if (len(word) > 1 and word.isupper()) or low in VOCABULARY or low in FUNCTION_WORDS:
             continue
-        if any(s <= start < e for s, e, _ in taken):
+        if not taken.free(start, end):
             continue
         prev = _adjacent_before(text, tokens, i - 1)
         prev_low = prev.lower() if prev else ""
