@@ -72,6 +72,7 @@ VOCABULARY = _words(
     centre service services board partnership trust council authority agency panel lscb lscp scr cspr
     serious protection need needs looked care theres al ras mosovo et midwife nurse paediatrician consultant
     health-visitor teacher head headteacher designated lead officer constable sergeant inspector detective
+    nicu scbu picu
     """
 )
 FUNCTION_WORDS = _words(
@@ -400,8 +401,8 @@ def _names(text: str, names: Gazetteer, taken: _Taken) -> Iterator[Span]:
             word, end = word[:-2], end - 2
         low = word.lower()
         i += 1
-        if (len(word) > 1 and word.isupper()) or low in VOCABULARY or low in FUNCTION_WORDS:
-            continue
+        if (len(word) > 1 and word.isupper()) or low in VOCABULARY or low in FUNCTION_WORDS or low in KIN:
+            continue  # "nana", "nan" and "sister" are family words here, not names
         if not taken.free(start, end):
             continue
         prev = _adjacent_before(text, tokens, i - 1)

@@ -105,6 +105,8 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("education", "Our team of 12 reviewed page 15 of the briefing together.", [], []),
     ("health", "NHS number 943 476 5910 is not a valid NHS number.", [], []),
     ("social care", "The family court made a care order in June.", [], []),
+    ("health", "nana said the baby had been in nicu for a week after the birth", [], []),
+    ("health", "Sister Jones on the ward was worried about the bruising.", ["Jones"], ["on the ward", "bruising"]),
     ("police", "Rather than label a young person street-wise, ask what is driving them.", [], []),
 ]  # fmt: skip
 
