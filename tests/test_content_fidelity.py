@@ -67,7 +67,7 @@ def test_every_section_term_occurs_in_its_cited_section(corpus: Corpus, sources:
 # ----- sections are cut where the briefing puts them ------------------------------------------------
 def test_a_section_is_its_own_text_not_the_whole_briefing(corpus: Corpus, sources: Sources) -> None:
     health = corpus.briefings["health-2011-14"]
-    suicide = sources.section_text(health, "Recognising risk and vulnerability: Groups of children at particular risk > Suicide")
+    suicide = sources.section_text(health, "Recognising risk and vulnerability: Groups of children at particular risk > Adolescents > Suicide")
     assert suicide is not None
     assert "In all but two of the 17 suicide cases" in suicide
     # the two-column extraction printed the suicide findings' last paragraph after the CSE heading: the window keeps it
@@ -108,7 +108,7 @@ BASE = """\
     content_note: Refers to suicide.
     source: {{briefing: health-2011-14, section: "{section}", pages: [{pages}]}}
 """
-SUICIDE = "Recognising risk and vulnerability: Groups of children at particular risk > Suicide"
+SUICIDE = "Recognising risk and vulnerability: Groups of children at particular risk > Adolescents > Suicide"
 SUPERVISION = "Supervision, information sharing and multi-agency coordination > Supervision and training"
 
 
