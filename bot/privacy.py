@@ -395,29 +395,32 @@ def _names(text: str, names: Gazetteer, taken: _Taken) -> Iterator[Span]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        start, end = tok.span()
-        word = tok.group(0)
-        if word[-2:] in ("'s", "’s"):
-            word, end = word[:-2], end - 2
-        low = word.lower()
         i += 1
+        word = tok.group(0)
+        cap = word[0].isupper()
+        low = word.lower()
+        if not cap and low not in names.first and "-" not in low and "'" not in low and "’" not in low:
+            continue  # most words: cheap way out
+        start, end = tok.span()
+        if word[-2:] in ("'s", "’s"):
+            word, low, end = word[:-2], low[:-2], end - 2
         if (len(word) > 1 and word.isupper()) or low in VOCABULARY or low in FUNCTION_WORDS or low in KIN:
             continue  # "nana", "nan" and "sister" are family words here, not names
-        if not taken.free(start, end):
-            continue
+        known = _is_first_name(low, names, cap=cap)
         prev = _adjacent_before(text, tokens, i - 1)
         prev_low = prev.lower() if prev else ""
+        if not known and not (cap and prev_low in KIN):
+            continue
+        if not taken.free(start, end):
+            continue
         if prev_low in ORG_PREFIX or PSEUDONYM_AFTER.match(text, end) or ET_AL_AFTER.match(text, end):
             continue
-        cap = word[0].isupper()
-        nxt = _adjacent_after(text, tokens, i - 1)
-        if _is_first_name(low, names, cap=cap):
+        if known:
             if cap:
-                ordinary = low in ORDINARY_FIRST_NAMES
-                is_name = not ordinary or (
+                is_name = low not in ORDINARY_FIRST_NAMES or (
                     prev_low in CUES
                     or bool(AGE_AFTER.match(text, end))
-                    or (nxt is not None and _known_surname(nxt.group(0), names))
+                    or ((nxt := _adjacent_after(text, tokens, i - 1)) is not None and _known_surname(nxt.group(0), names))
                     or (end < tok.end() and low not in PLACES_AND_DATES)  # "Hope's"
                 )
             elif low in ORDINARY_FIRST_NAMES:
@@ -427,7 +430,7 @@ def _names(text: str, names: Gazetteer, taken: _Taken) -> Iterator[Span]:
             else:
                 is_name = True
         else:  # not in the gazetteer: a capitalised word right after a family word ("mum Kayleigh")
-            is_name = cap and prev_low in KIN and low not in ORDINARY_FIRST_NAMES | NATIONALITIES
+            is_name = low not in ORDINARY_FIRST_NAMES and low not in NATIONALITIES
         if not is_name:
             continue
         # the surname(s) after it
