@@ -55,22 +55,32 @@ _TOKEN_FIXES = {
 }
 
 
+APP_TOKEN_FIX = ("create an app-level token with the connections:write scope (your app's Basic Information > "
+                 "App-Level Tokens) and turn Socket Mode on")
+
+
 class SlackUnavailable(ConfigError):
     """Slack rejected the bot's token, or could not be reached; the message says which and what to do."""
 
 
-def check_slack(client: WebClient, api_url: str) -> dict[str, Any]:
-    """Call ``auth.test`` once, so a wrong token or no network is one clear line rather than a
-    traceback from deep inside Bolt (or a clock that retries for ever). Returns Slack's answer."""
+def check_slack(client: WebClient, api_url: str, app_token: str | None = None) -> dict[str, Any]:
+    """Call ``auth.test`` once (and, for Socket Mode, ``apps.connections.open`` with the app-level
+    token), so a wrong token or no network is one clear line rather than a traceback from deep
+    inside Bolt (or a clock that retries for ever). Returns Slack's auth.test answer."""
     sdk_log = logging.getLogger("slack_sdk.web.base_client")
     level = sdk_log.level
     sdk_log.setLevel(logging.CRITICAL)  # its retry chatter would bury the one line that matters
+    which = "SLACK_BOT_TOKEN"
     try:
-        return dict(client.auth_test().data)  # type: ignore[arg-type]
+        auth = dict(client.auth_test().data)  # type: ignore[arg-type]
+        if app_token:
+            which = "SLACK_APP_TOKEN"
+            client.apps_connections_open(app_token=app_token)  # the URL it issues expires unused
+        return auth
     except SlackApiError as exc:
         error = str(exc.response.get("error") or exc.response.status_code)
-        fix = _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
-        raise SlackUnavailable(f"Slack rejected SLACK_BOT_TOKEN ({error}): {fix}") from None
+        fix = APP_TOKEN_FIX if which == "SLACK_APP_TOKEN" else _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
+        raise SlackUnavailable(f"Slack rejected {which} ({error}): {fix}") from None
     except OSError as exc:  # URLError, connection refused, DNS, timeouts
         reason = getattr(exc, "reason", None) or exc
         raise SlackUnavailable(

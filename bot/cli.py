@@ -13,6 +13,7 @@ import logging
 import re
 import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -65,6 +66,19 @@ def _check_port_free(port: int) -> None:
             raise ConfigError(f"cannot listen on port {port} ({exc.strerror}): set PORT to another port") from None
 
 
+def _connect_socket_mode(handler: Any) -> None:
+    """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import APP_TOKEN_FIX
+
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        error = exc.response.get("error") or exc.response.status_code
+        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     problem = _half_set_tokens(settings)
     if problem:
@@ -79,7 +93,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings)
     from bot.app import build_app, check_slack, make_client
 
-    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url)
+    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+                app_token=settings.slack_app_token if mode == "socket" else None)
     services = _services(settings)
     services.store.start()
     bolt_app = build_app(services)
@@ -94,8 +109,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
+        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
         try:
-            SocketModeHandler(bolt_app, settings.slack_app_token).start()
+            _connect_socket_mode(handler)
+            log.info("connected to Slack in Socket Mode")
+            threading.Event().wait()
         finally:
             if clock:
                 clock.stop()

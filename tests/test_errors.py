@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +34,7 @@ class Case:
     says: str
     exit_code: int = 1
     files: dict[str, str] = field(default_factory=dict)  # path under tmp -> text
-    setup: Callable[[Path], object] | None = None
+    rejects: str = "auth.test"  # with {bad_slack}: the Web API method that answers invalid_auth
 
 
 def _schedule_file(body: str) -> dict[str, str]:
@@ -55,6 +54,9 @@ CASES: dict[str, Case] = {
         ["clock"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"}, "Slack rejected SLACK_BOT_TOKEN (invalid_auth)"),
     "invalid token (schedule list)": Case(
         ["schedule", "list"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"}, "Slack rejected SLACK_BOT_TOKEN"),
+    "invalid app-level token (Socket Mode)": Case(
+        ["run", "--no-scheduler"], {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "{bad_slack}"},
+        "Slack rejected SLACK_APP_TOKEN (invalid_auth): create an app-level token", rejects="apps.connections.open"),
     "Slack unreachable": Case(
         ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "http://127.0.0.1:{port}/api/", "PORT": "{port2}"},
         "cannot reach Slack at http://127.0.0.1:"),
@@ -116,7 +118,7 @@ def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, 
     case = CASES[name]
     if any("{bad_slack}" in v for v in case.env.values()):
         # Slack's answer to a wrong token: HTTP 200, ok false, error invalid_auth.
-        slack.fail("auth.test", status=200, retry_after=None, error="invalid_auth", times=1000)
+        slack.fail(case.rejects, status=200, retry_after=None, error="invalid_auth", times=1000)
     for rel, text in case.files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
