@@ -79,6 +79,14 @@ def _connect_socket_mode(handler: Any) -> None:
         raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
 
 
+def _start_store(services: Any) -> None:
+    """For admin commands, which cannot do anything without Redis: an unreachable REDIS_URL stops the
+    command with one line (from ``main``) before anything else is tried or logged."""
+    if services.settings.redis_url:
+        services.store.client.ping()
+    services.store.start()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     problem = _half_set_tokens(settings)
     if problem:
@@ -181,7 +189,7 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     if not team:
         team = TEAM_ID  # offline: the shell's workspace
     services = _services(settings)
-    services.store.start()
+    _start_store(services)
     return services, client, team
 
 
@@ -270,7 +278,7 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
 
     _setup_logging(settings, quiet=True)
     services = _services(settings)
-    services.store.start()
+    _start_store(services)
     try:
         try:
             ws = Workspace(args.team, args.enterprise)
