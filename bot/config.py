@@ -39,6 +39,8 @@ class Settings:
     port: int = 3000
     content_dir: Path = field(default_factory=lambda: _default_dir("content"))
     schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
+    # The briefings' extracted texts, for `scr-bot content check` to prove fidelity; unset = not checked.
+    sources_dir: Path | None = None
     timezone: str = "Europe/London"
     data_dir: Path = field(default_factory=lambda: Path("var"))
     retention_days: int = 365
@@ -58,7 +60,6 @@ class Settings:
             return "http"
         return "shell"
 
-
     @property
     def distributed(self) -> bool:
         """Installed by many workspaces through "Add to Slack": tokens come from the installation store."""
@@ -69,7 +70,7 @@ class ConfigError(ValueError):
     """A setting has a value the bot cannot use; the message says which and why."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -77,6 +78,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be from {minimum} to {maximum}, got {value}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -91,6 +94,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """``localhost:6379`` is a common slip; redis-py would fail later with a traceback."""
+    raw = env.get("REDIS_URL", "").strip()
+    if raw and "://" not in raw:
+        raise ConfigError(
+            f"REDIS_URL must be a URL such as redis://{raw if ':' in raw else raw + ':6379'}/0 "
+            f"(or rediss:// for TLS, unix:///path/to/redis.sock), got {raw!r}"
+        )
+    return raw or None
+
+
+def _existing_dir(env: Mapping[str, str], name: str, default: Path, hint: str) -> Path:
+    """A folder the operator named must exist: a typo would otherwise look like an empty folder."""
+    path = _path(env, name, default)
+    if env.get(name, "").strip() and not path.is_dir():
+        raise ConfigError(f"{name}={str(path)!r} is not a folder: {hint}")
+    return path
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -128,11 +150,13 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         token_rotation_minutes=_int(env, "SLACK_TOKEN_ROTATION_MINUTES", defaults.token_rotation_minutes, minimum=1),
         manifest_path=_path(env, "SCR_MANIFEST", defaults.manifest_path),
         slack_api_url=api_url,
-        redis_url=env.get("REDIS_URL", "").strip() or None,
+        redis_url=_redis_url(env),
         redis_cluster=_bool(env, "REDIS_CLUSTER", defaults.redis_cluster),
-        port=_int(env, "PORT", defaults.port, minimum=0),
+        port=_int(env, "PORT", defaults.port, minimum=1, maximum=65535),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
-        schedules_dir=_path(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir),
+        schedules_dir=_existing_dir(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir,
+                                    "create it (an empty folder means no admin schedules) or unset it"),
+        sources_dir=Path(env["SCR_SOURCES_DIR"].strip()).expanduser() if env.get("SCR_SOURCES_DIR", "").strip() else None,
         timezone=timezone,
         data_dir=_path(env, "SCR_DATA_DIR", defaults.data_dir),
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
