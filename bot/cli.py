@@ -235,7 +235,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         clients = workspace_clients(services) if settings.distributed else None
         poster = WeeklyPoster(services.store.client, client, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled, clients=clients)  # fmt: skip
+                              reflect_button=services.reflections_enabled, clients=clients,
+                              parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":
             every = _every_schedule(services, team)

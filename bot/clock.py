@@ -27,7 +27,7 @@ from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
 from bot.summary import SummaryPoster
-from bot.weekly import Result, WeeklyPoster, utcnow
+from bot.weekly import Result, WeeklyPoster, fan_out, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Clock:
             reflect_button=services.reflections_enabled,
             clock=clock,
             clients=self.clients if self.clients.distributed else None,
+            parallel_workspaces=settings.fanout_workspaces,
         )
         self.summaries = SummaryPoster(
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
@@ -128,15 +129,18 @@ class Clock:
             log.error("Redis unavailable while finishing purges (%s); will retry", exc)
         schedules = list(self._schedules.values()) or self.schedules()
         results = self.poster.deliver_all(schedules)
-        for schedule in schedules:
-            try:
-                results.append(self.summaries.deliver(schedule))
-            except Exception:  # one schedule's summary must not stop the others
-                log.exception("schedule %s: summary failed", schedule.id)
+        results += fan_out(schedules, self._safe_summary, workspaces=self.poster.parallel_workspaces)
         for r in results:
             if r.outcome not in ("not_due", "stale", "already"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
         return results
+
+    def _safe_summary(self, schedule: Schedule) -> Result:
+        try:
+            return self.summaries.deliver(schedule)
+        except Exception as exc:  # one schedule's summary must not stop the others
+            log.exception("schedule %s: summary failed", schedule.id)
+            return Result(schedule.id, "", "retry", error=type(exc).__name__)
 
     def start(self) -> None:
         self._owner_pid = os.getpid()

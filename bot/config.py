@@ -36,6 +36,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     redis_url: str | None = None
     redis_cluster: bool = False
+    redis_max_connections: int = 64
+    fanout_workspaces: int = 32
     port: int = 3000
     content_dir: Path = field(default_factory=lambda: _default_dir("content"))
     schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
@@ -152,6 +154,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         slack_api_url=api_url,
         redis_url=_redis_url(env),
         redis_cluster=_bool(env, "REDIS_CLUSTER", defaults.redis_cluster),
+        redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", defaults.redis_max_connections, minimum=4),
+        fanout_workspaces=_int(env, "SCR_FANOUT_WORKSPACES", defaults.fanout_workspaces, minimum=1),
         port=_int(env, "PORT", defaults.port, minimum=1, maximum=65535),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
         schedules_dir=_existing_dir(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir,

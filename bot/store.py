@@ -27,7 +27,7 @@ __all__ = ["Store", "Workspace", "make_client"]
 log = logging.getLogger(__name__)
 
 
-def make_client(url: str, cluster: bool = False) -> redis.Redis:
+def make_client(url: str, cluster: bool = False, max_connections: int = 64) -> redis.Redis:
     """A client that fails fast: a lookup must never hang for long because Redis is away.
 
     ``cluster`` (``REDIS_CLUSTER=1``) gives a ``redis.cluster.RedisCluster`` that discovers the other
@@ -35,6 +35,9 @@ def make_client(url: str, cluster: bool = False) -> redis.Redis:
     multi-key command, transaction and script stays in one slot. ``rediss://`` URLs use TLS, and their
     query parameters pass through to redis-py (``?ssl_cert_reqs=none`` for a managed service's
     self-signed certificate, ``ssl_ca_certs=/path/ca.pem`` to pin its CA instead).
+
+    ``max_connections`` (``REDIS_MAX_CONNECTIONS``) bounds the connections one process opens (small
+    managed plans allow few); threads beyond it wait up to 5 s for a free one instead of failing.
     """
     options: dict[str, object] = {
         "decode_responses": True,
@@ -44,8 +47,10 @@ def make_client(url: str, cluster: bool = False) -> redis.Redis:
         "health_check_interval": 30,
     }
     if cluster:
-        return LazyCluster(url, options)  # type: ignore[return-value]
-    return redis.Redis.from_url(url, **options)
+        # One pool per node; the cluster client has no blocking pool, so the bound is per node.
+        return LazyCluster(url, {**options, "max_connections": max_connections})  # type: ignore[return-value]
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5, **options)
+    return redis.Redis(connection_pool=pool)
 
 
 class LazyCluster:
@@ -115,7 +120,8 @@ class Store:
             if self.url is None:
                 self.start()
             assert self.url is not None
-            self._client = make_client(self.url, cluster=self.settings.redis_cluster)
+            self._client = make_client(self.url, cluster=self.settings.redis_cluster,
+                                       max_connections=self.settings.redis_max_connections)
         return self._client
 
     def health(self) -> dict[str, object]:

@@ -48,7 +48,8 @@ PERMANENT_ERRORS = frozenset(
      "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
      "invalid_blocks", "msg_too_long", "thread_not_found"}
 )  # fmt: skip
-
+PARALLEL_WORKSPACES = 32  # workspaces posted to at once (each has its own rate limits); SCR_FANOUT_WORKSPACES
+RATE_LIMITED_ROUNDS = 3  # re-tries, within one run, of posts Slack still rate-limited after the client's retries
 
 
 @contextmanager
@@ -69,6 +70,42 @@ def slack_errors() -> Iterator[None]:
 def status(client: redis.Redis, schedule: Schedule) -> dict[str, str]:
     """A schedule's last post and last error."""
     return client.hgetall(keys.schedule_status(schedule.workspace, schedule.id))
+
+
+def fan_out(schedules: list[Schedule], deliver: Callable[[Schedule], Result], *, workers: int = 8,
+            workspaces: int = PARALLEL_WORKSPACES) -> list[Result]:
+    """Run ``deliver`` for every schedule: workspaces in parallel, and up to ``workers`` channels at a time
+    within each workspace.
+
+    Slack's rate limits are per workspace (and per channel), so workspaces never wait for each other: a
+    busy or rate-limited workspace holds up only itself, and one slow channel holds up no other. A post
+    Slack still rate-limited after slack-sdk's retries (which honour Retry-After) is tried again in the
+    same run, up to ``RATE_LIMITED_ROUNDS`` times; that is safe because Slack did not post it (a 429
+    never acts, so ``bot.once`` released the claim). Results come back in the order of ``schedules``.
+    """
+    if not schedules:
+        return []
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for i, s in enumerate(schedules):
+        groups.setdefault((s.enterprise, s.team), []).append(i)
+    results: list[Result | None] = [None] * len(schedules)
+
+    def one_workspace(indexes: list[int]) -> None:
+        pending = indexes
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(indexes)))) as pool:
+            for _ in range(1 + RATE_LIMITED_ROUNDS):
+                for i, result in zip(pending, pool.map(lambda i: deliver(schedules[i]), pending), strict=True):
+                    results[i] = result
+                pending = [i for i in pending if results[i].outcome == "retry" and results[i].error == "ratelimited"]
+                if not pending:
+                    break
+
+    if len(groups) == 1:
+        one_workspace(next(iter(groups.values())))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(workspaces, len(groups)))) as pool:
+            list(pool.map(one_workspace, groups.values()))
+    return [r for r in results if r is not None]
 
 
 def utcnow() -> datetime:
@@ -121,10 +158,12 @@ class WeeklyPoster:
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
         clients: Callable[[Workspace], WebClient] | None = None,
+        parallel_workspaces: int = PARALLEL_WORKSPACES,
     ):
         self.r = client
         self.slack = slack
         self.clients = clients  # distributed mode: each workspace's own (rotated) token, see bot.oauth
+        self.parallel_workspaces = parallel_workspaces
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
         self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
@@ -249,12 +288,9 @@ class WeeklyPoster:
     # ----- many schedules ---------------------------------------------------------------------
     def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,
                     **kw: Any) -> list[Result]:
-        """Fan out across channels in parallel, so one slow or rate-limited channel delays no other."""
-        schedules = list(schedules)
-        if not schedules:
-            return []
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(schedules)))) as pool:
-            return list(pool.map(lambda s: self._safe_deliver(s, now, **kw), schedules))
+        """This week's posts for many schedules (see ``fan_out``)."""
+        return fan_out(list(schedules), lambda s: self._safe_deliver(s, now, **kw), workers=workers,
+                       workspaces=self.parallel_workspaces)  # fmt: skip
 
     def _safe_deliver(self, schedule: Schedule, now: datetime | None, **kw: Any) -> Result:
         try:

@@ -27,7 +27,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot.localslack import BOT_USER_ID, LocalSlack
@@ -166,8 +166,9 @@ class LocalSocketMode:
 
 @dataclass
 class RateLimits:
-    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a
-    workspace-wide cap, and (for testing retries) a chance of a 429 on any call."""
+    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a cap per
+    workspace (by the calling token's team; tokens the OAuth server never issued share one), and (for
+    testing retries) a chance of a 429 on any call."""
 
     per_channel: float = 1.0
     burst: int = 3
@@ -190,12 +191,13 @@ class RateLimits:
         self.buckets[key] = (tokens - 1, now)
         return True
 
-    def allow(self, channel: str) -> bool:
+    def allow(self, channel: str, workspace: str = "") -> bool:
+        """``workspace``: the team of the calling token; each workspace has its own bucket, as in Slack."""
         now = time.monotonic()
         if self.random_429 and self.rng.random() < self.random_429:
             self.limited += 1
             return False
-        if self.workspace_per_second and not self._take("_workspace", self.workspace_per_second,
+        if self.workspace_per_second and not self._take(f"_workspace:{workspace}", self.workspace_per_second,
                                                         max(1.0, self.workspace_per_second), now):
             self.limited += 1
             return False
@@ -328,8 +330,17 @@ class OAuthServer:
                 "bot_id": "B0BOT", "is_enterprise_install": grant.org}  # fmt: skip
 
 
+class _BusyServer(ThreadingHTTPServer):
+    """Slack takes hundreds of connections at once; the standard library's listen backlog of 5 would
+    reset them (benchmarks fan out across many workspaces)."""
+
+    request_queue_size = 1024
+
+
 class FakeSlack(LocalSlack):
     """``LocalSlack`` with call recording, fault injection, rate limits, channel membership and Socket Mode."""
+
+    server_class = _BusyServer
 
     def __init__(self) -> None:
         super().__init__()
@@ -407,7 +418,8 @@ class FakeSlack(LocalSlack):
             return
         if method == "chat.postMessage" and self.limits is not None:
             with self.lock:
-                allowed = self.limits.allow(self._channel(params))
+                grant = self.oauth.grants.get(str(params.get("_token") or ""))
+                allowed = self.limits.allow(self._channel(params), grant.team_id or "" if grant else "")
             if not allowed:
                 self._record(method, params, 429)
                 self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(self.limits.retry_after)})
