@@ -279,7 +279,7 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
         uncovered = corpus.uncovered()
         empty = [t for t in corpus.themes if not corpus.points_for(theme=t)]
         print(
-            f"content OK: {len(corpus.points)} points, {len(corpus.themes)} themes, "
+            f"content OK: {len(corpus.points)} points, {len(corpus.checks)} knowledge checks, {len(corpus.themes)} themes, "
             f"{len(corpus.sectors)} sectors, {len(corpus.briefings)} briefings"
         )
         for b, heading in uncovered:
