@@ -291,6 +291,19 @@ class QuizStore:
         self.r.delete(self.day_key(ws, user, day))
 
     # answers
+    @staticmethod
+    def month_key(ws: Workspace, channel: str, month: str) -> str:
+        return ws.key("quiz", "agg-month", channel, month)
+
+    @staticmethod
+    def month_people_key(ws: Workspace, channel: str, month: str) -> str:
+        return ws.key("quiz", "agg-month-people", channel, month)
+
+    def month_counts(self, ws: Workspace, channel: str, month: str) -> tuple[int, int]:
+        """(checks answered, people) in a channel's team in a month ("2026-11"), for the digest."""
+        answered = int(self.r.hget(self.month_key(ws, channel, month), "answered") or 0)
+        return answered, int(self.r.scard(self.month_people_key(ws, channel, month)))
+
     def record_answer(self, ws: Workspace, user: str, answer: Answer, week: str) -> Card | None:
         """Record one answer to one sent check; a second click or a retried request changes nothing (None)."""
         key = self.answers_key(ws, user)
@@ -298,6 +311,8 @@ class QuizStore:
             return None
         card = after_answer(self.cards(ws, user).get(answer.check), answer.check, answer.correct, answer.answered_at)
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
+        month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
+        month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
         with self.r.pipeline() as pipe:
             pipe.expire(key, self.retention)
             pipe.hset(self.cards_key(ws, user), card.check, card.to_json())
@@ -307,7 +322,9 @@ class QuizStore:
                 pipe.hincrby(agg, "right", 1)
                 pipe.hincrby(agg, f"r:{answer.check}", 1)
             pipe.sadd(people, user)
-            for k in (agg, people):
+            pipe.hincrby(month_agg, "answered", 1)
+            pipe.sadd(month_people, user)
+            for k in (agg, people, month_agg, month_people):
                 pipe.expire(k, AGGREGATE_DAYS * DAY)
             pipe.execute()
         return card
