@@ -205,7 +205,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         from bot.quiz_sender import QuizSender
 
         hours = settings.working_hours()
-        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days), client, services.corpus, hours)
+        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
         learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         digests = DigestSender(services.store.client, client, services.corpus, hours,
                                DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip

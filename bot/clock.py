@@ -54,7 +54,7 @@ class Clock:
         )  # fmt: skip
         hours = settings.working_hours()
         redis_client = services.store.client
-        self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days), client, services.corpus, hours)
+        self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
         self.digests = DigestSender(redis_client, client, services.corpus, hours,
                                     DigestReaders(redis_client, settings.digest_users), settings.retention_days)  # fmt: skip
         self.scheduler = BackgroundScheduler(

@@ -58,15 +58,22 @@ def interval(box: int) -> float:
     return BOX_DAYS[max(1, min(box, len(BOX_DAYS))) - 1] * DAY
 
 
-def after_sending(card: Card | None, check: str, now: float) -> Card:
+def due_after(now: float, box: int, tz: str) -> float:
+    """The start (local midnight) of the day ``interval(box)`` days after ``now``: "back in 3 days" means any
+    time that day, whatever time of day the check was answered."""
+    local = datetime.fromtimestamp(now, ZoneInfo(tz)).date() + timedelta(seconds=interval(box))
+    return datetime(local.year, local.month, local.day, tzinfo=ZoneInfo(tz)).timestamp()
+
+
+def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/London") -> Card:
     """A check just sent: until it is answered it counts as missed, so it returns after box 1's interval."""
     card = card or Card(check=check)
     card.sent = now
-    card.due = now + interval(1)
+    card.due = due_after(now, 1, tz)
     return card
 
 
-def after_answer(card: Card | None, check: str, correct: bool, now: float) -> Card:
+def after_answer(card: Card | None, check: str, correct: bool, now: float, tz: str = "Europe/London") -> Card:
     """Known: up one box, back later. Missed: back to box 1, back the next quiz day."""
     card = card or Card(check=check)
     if correct:
@@ -76,7 +83,7 @@ def after_answer(card: Card | None, check: str, correct: bool, now: float) -> Ca
         card.box = 1
         card.wrong += 1
     card.answered = now
-    card.due = now + interval(card.box)
+    card.due = due_after(now, card.box, tz)
     return card
 
 
@@ -91,10 +98,12 @@ def choose(cards: dict[str, Card], candidates: Sequence[str], now: float) -> str
     return None
 
 
-def candidate_order(corpus: Corpus, user: str, first_points: Iterable[str] = ()) -> list[str]:
-    """Checks on the team's recent weekly points first, then every other check in a stable per-person order."""
+def candidate_order(corpus: Corpus, seed: str, first_points: Iterable[str] = ()) -> list[str]:
+    """New checks in the order they are offered: those on the team's recent weekly point first, then every other
+    check in a stable order per ``seed``. The seed is the team's channel, so a team meets the same new check on
+    the same day (something to talk about, and enough answers per check for the team's "which were hard")."""
     first = [c.id for p in first_points for c in corpus.checks_for(p)]
-    rest = sorted((c.id for c in corpus.checks if c.id not in first), key=lambda cid: zlib.crc32(f"{user}:{cid}".encode()))
+    rest = sorted((c.id for c in corpus.checks if c.id not in first), key=lambda cid: zlib.crc32(f"{seed}:{cid}".encode()))
     return list(dict.fromkeys(first)) + rest
 
 
@@ -206,8 +215,10 @@ class Person:
 
 # ----- Redis ---------------------------------------------------------------------------------------
 class QuizStore:
-    def __init__(self, client: redis.Redis, retention_days: int = 365, clock: Callable[[], float] | None = None):
+    def __init__(self, client: redis.Redis, retention_days: int = 365, clock: Callable[[], float] | None = None,
+                 timezone: str = "Europe/London"):  # fmt: skip
         self.r = client
+        self.timezone = timezone
         self.retention = retention_days * DAY
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
 
@@ -309,7 +320,8 @@ class QuizStore:
         key = self.answers_key(ws, user)
         if not self.r.hsetnx(key, f"{answer.sent_day}:{answer.check}", answer.to_json()):
             return None
-        card = after_answer(self.cards(ws, user).get(answer.check), answer.check, answer.correct, answer.answered_at)
+        card = after_answer(self.cards(ws, user).get(answer.check), answer.check, answer.correct, answer.answered_at,
+                            self.timezone)  # fmt: skip
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
         month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)

@@ -72,7 +72,8 @@ class QuizSender:
         if not self.store.claim_day(ws, person.user, day):
             return Sent(ws.team_id, person.user, "already")
         cards = self.store.cards(ws, person.user)
-        check_id = choose(cards, candidate_order(self.corpus, person.user, self._recent_points(ws, person)), now.timestamp())
+        check_id = choose(cards, candidate_order(self.corpus, person.user if person.channel == DM else person.channel,
+                                                  self._recent_points(ws, person)), now.timestamp())
         check = self.corpus.check(check_id or "")
         if check is None:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
@@ -93,7 +94,7 @@ class QuizSender:
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,
                         "" if not exc.maybe_sent else "; not retried today in case it arrived")  # fmt: skip
             return Sent(ws.team_id, person.user, "retry", check.id, str(exc))
-        self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp()))
+        self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp(), self.hours.timezone))
         self.store.sent_today(ws, person.user, day, check.id, str(resp.get("ts", "")))
         log.info("quiz: sent %s to %s", check.id, person.user)
         return Sent(ws.team_id, person.user, "sent", check.id)

@@ -45,7 +45,7 @@ class Services:
 
     @property
     def quiz(self) -> QuizStore:
-        return QuizStore(self.store.client, self.settings.retention_days)
+        return QuizStore(self.store.client, self.settings.retention_days, timezone=self.settings.timezone)
 
     def yaml_schedule_for(self, team: str, channel: str) -> Schedule | None:
         for s in self.yaml_schedules:

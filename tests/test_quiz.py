@@ -15,7 +15,6 @@ from bot.content import Corpus
 from bot.localslack import LocalSlack
 from bot.quiz import (
     BOX_DAYS,
-    DAY,
     Answer,
     Card,
     QuizStore,
@@ -38,22 +37,26 @@ WS = Workspace("T0QUIZ")
 
 
 # ----- the Leitner schedule ---------------------------------------------------------------------
+def midnight(d: datetime) -> float:
+    return d.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
 def test_known_checks_move_up_and_come_back_later_missed_ones_go_back_to_box_one() -> None:
-    now = 1_000_000.0
+    now = TUESDAY.replace(hour=16, minute=45).timestamp()  # late in the day: it is still due that morning
     card = after_answer(None, "k", True, now)
-    assert (card.box, card.due) == (2, now + BOX_DAYS[1] * DAY)
+    assert (card.box, card.due) == (2, midnight(TUESDAY + timedelta(days=BOX_DAYS[1])))
     card = after_answer(card, "k", True, now)
     card = after_answer(card, "k", True, now)
     card = after_answer(card, "k", True, now)
     card = after_answer(card, "k", True, now)  # stays in the top box
-    assert (card.box, card.due, card.right) == (5, now + BOX_DAYS[4] * DAY, 5)
+    assert (card.box, card.due, card.right) == (5, midnight(TUESDAY + timedelta(days=BOX_DAYS[4])), 5)
     card = after_answer(card, "k", False, now)
-    assert (card.box, card.due, card.wrong) == (1, now + DAY, 1)
+    assert (card.box, card.due, card.wrong) == (1, midnight(TUESDAY + timedelta(days=1)), 1)
 
 
 def test_a_check_sent_but_not_answered_counts_as_missed() -> None:
-    card = after_sending(Card("k", box=4, due=0), "k", 100.0)
-    assert (card.box, card.due, card.sent) == (4, 100.0 + DAY, 100.0)
+    card = after_sending(Card("k", box=4, due=0), "k", TUESDAY.timestamp())
+    assert (card.box, card.due, card.sent) == (4, midnight(TUESDAY + timedelta(days=1)), TUESDAY.timestamp())
 
 
 def test_choose_prefers_due_checks_in_the_lowest_box_then_new_ones() -> None:
@@ -63,12 +66,12 @@ def test_choose_prefers_due_checks_in_the_lowest_box_then_new_ones() -> None:
     assert choose({"c": cards["c"]}, ["c"], now=100) is None  # everything known and not yet due
 
 
-def test_candidates_start_with_the_teams_weekly_point_and_are_stable_per_person(corpus: Corpus) -> None:
-    order = candidate_order(corpus, "U1", ["p19-data-social-care"])
+def test_candidates_start_with_the_teams_weekly_point_and_are_stable_per_team(corpus: Corpus) -> None:
+    order = candidate_order(corpus, "C0TEAM", ["p19-data-social-care"])
     assert set(order[:3]) == {c.id for c in corpus.checks_for("p19-data-social-care")}
     assert sorted(order) == sorted(c.id for c in corpus.checks)
-    assert order == candidate_order(corpus, "U1", ["p19-data-social-care"])
-    assert candidate_order(corpus, "U1") != candidate_order(corpus, "U2")
+    assert order == candidate_order(corpus, "C0TEAM", ["p19-data-social-care"])
+    assert candidate_order(corpus, "C0TEAM") != candidate_order(corpus, "C0OTHER")
 
 
 # ----- working hours ----------------------------------------------------------------------------
