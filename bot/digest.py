@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from bot import keys
 from bot.content import Corpus
 from bot.quiz import MIN_GROUP, QuizStore, suppress
 from bot.reflections import ReflectionStore
@@ -90,7 +91,7 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
     posts: list[PostRow] = []
     per_month: dict[str, dict[str, set | int]] = {m: {"posts": 0, "refl": 0, "people": set()} for m in months}
     themes: Counter[str] = Counter()
-    for ts in client.zrangebyscore(ws.key("channel-posts", channel), "-inf", "+inf"):
+    for ts in client.zrangebyscore(keys.channel_posts(ws, channel), "-inf", "+inf"):
         record = reflections.thread_record(ws, channel, ts)
         month = month_of(float(ts))
         if record is None or not first <= month <= last:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import redis
 from slack_sdk import WebClient
 
+from bot import keys
 from bot.content import Corpus
 from bot.digest import Digest, build, digest_text, last_months
 from bot.once import Permanent, Transient
@@ -28,7 +29,6 @@ from bot.store import Workspace
 from bot.weekly import slack_errors
 
 log = logging.getLogger(__name__)
-CLAIM_DAYS = 40
 
 
 class DigestReaders:
@@ -36,9 +36,7 @@ class DigestReaders:
         self.r = client
         self.configured = tuple(configured)
 
-    @staticmethod
-    def key(ws: Workspace, channel: str) -> str:
-        return ws.key("digest", "readers", channel)
+    key = staticmethod(keys.digest_readers)
 
     def readers(self, ws: Workspace, channel: str) -> list[str]:
         return sorted(set(self.configured) | self.r.smembers(self.key(ws, channel)))
@@ -78,9 +76,7 @@ class DigestSender:
         self.readers = readers
         self.retention_days = retention_days
 
-    @staticmethod
-    def claim_key(ws: Workspace, channel: str, month: str, user: str) -> str:
-        return ws.key("digest", "sent", channel, month, user)
+    claim_key = staticmethod(keys.digest_claim)
 
     def deliver_due(self, schedules: Iterable[Schedule], now: datetime) -> list[DigestSent]:
         if not due(self.hours, now):
@@ -103,7 +99,7 @@ class DigestSender:
         out = []
         for user in self.readers.readers(ws, channel):
             key = self.claim_key(ws, channel, month, user)
-            if not self.r.set(key, "claimed", nx=True, ex=CLAIM_DAYS * 86400):
+            if not self.r.set(key, "claimed", nx=True, ex=keys.DIGEST_CLAIM_SECONDS):
                 out.append(DigestSent(channel, user, "already"))
                 continue
             if digest is None:
@@ -130,7 +126,7 @@ class DigestSender:
                     self.r.delete(key)
                 out.append(DigestSent(channel, user, "retry", str(exc)))
                 continue
-            self.r.set(key, "sent", ex=CLAIM_DAYS * 86400)
+            self.r.set(key, "sent", ex=keys.DIGEST_CLAIM_SECONDS)
             log.info("digest: sent %s %s to %s", channel, month, user)
             out.append(DigestSent(channel, user, "sent"))
         return out

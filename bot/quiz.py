@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from bot import keys
 from bot.content import Corpus
-from bot.store import Workspace, global_key
+from bot.store import Workspace
 
 BOX_DAYS = (1, 3, 7, 14, 30)  # box 1 comes back the next day; box 5 (well known) after a month
 MIN_GROUP = 3  # below this, a count could identify people: suppressed everywhere a group is shown
 DAY = 86400
-AGGREGATE_DAYS = 400  # long enough for a year of monthly digests
 DM = "-"  # the aggregate bucket of people who opted in from a DM rather than a team channel
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -223,33 +223,23 @@ class QuizStore:
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
 
     # keys
-    @staticmethod
-    def people_key(ws: Workspace) -> str:
-        return ws.key("quiz", "people")
-
-    @staticmethod
-    def cards_key(ws: Workspace, user: str) -> str:
-        return ws.key("quiz", "cards", user)
-
-    @staticmethod
-    def day_key(ws: Workspace, user: str, day: str) -> str:
-        return ws.key("quiz", "day", user, day)
-
-    @staticmethod
-    def answers_key(ws: Workspace, user: str) -> str:
-        return ws.key("quiz", "answers", user)
+    # keys (all built in bot.keys)
+    people_key = staticmethod(keys.quiz_people)
+    cards_key = staticmethod(keys.quiz_cards)
+    day_key = staticmethod(keys.quiz_day)
+    answers_key = staticmethod(keys.quiz_answers)
 
     @staticmethod
     def agg_key(ws: Workspace, channel: str, week: str) -> str:
-        return ws.key("quiz", "agg", channel, week)
+        return keys.quiz_week(ws, channel, week)[0]
 
     @staticmethod
     def agg_people_key(ws: Workspace, channel: str, week: str) -> str:
-        return ws.key("quiz", "agg-people", channel, week)
+        return keys.quiz_week(ws, channel, week)[1]
 
     @staticmethod
     def workspaces_key() -> str:
-        return global_key("quiz", "workspaces")
+        return keys.QUIZ_WORKSPACES
 
     # opting in and out
     def opt_in(self, ws: Workspace, user: str, channel: str | None) -> bool:
@@ -258,7 +248,7 @@ class QuizStore:
         existed = self.r.hexists(self.people_key(ws), user)
         with self.r.pipeline() as pipe:
             pipe.hset(self.people_key(ws), user, json.dumps(asdict(person)))
-            pipe.sadd(self.workspaces_key(), f"{ws.enterprise_id or '-'}:{ws.team_id}")
+            pipe.sadd(self.workspaces_key(), keys.workspace_entry(ws))
             pipe.execute()
         return not existed
 
@@ -273,11 +263,7 @@ class QuizStore:
         return [Person(**json.loads(v)) for v in self.r.hgetall(self.people_key(ws)).values()]
 
     def workspaces(self) -> list[Workspace]:
-        out = []
-        for member in sorted(self.r.smembers(self.workspaces_key())):
-            enterprise, _, team = member.partition(":")
-            out.append(Workspace(team, None if enterprise == "-" else enterprise))
-        return out
+        return [keys.parse_workspace_entry(m) for m in sorted(self.r.smembers(self.workspaces_key()))]
 
     # cards
     def cards(self, ws: Workspace, user: str) -> dict[str, Card]:
@@ -293,10 +279,10 @@ class QuizStore:
     # one a day
     def claim_day(self, ws: Workspace, user: str, day: str) -> bool:
         """At most one check per person per day, across every process: the first claim wins."""
-        return bool(self.r.set(self.day_key(ws, user, day), "claimed", nx=True, ex=2 * DAY))
+        return bool(self.r.set(self.day_key(ws, user, day), "claimed", nx=True, ex=keys.QUIZ_DAY_SECONDS))
 
     def sent_today(self, ws: Workspace, user: str, day: str, check: str, ts: str) -> None:
-        self.r.set(self.day_key(ws, user, day), json.dumps({"check": check, "ts": ts}), ex=2 * DAY)
+        self.r.set(self.day_key(ws, user, day), json.dumps({"check": check, "ts": ts}), ex=keys.QUIZ_DAY_SECONDS)
 
     def release_day(self, ws: Workspace, user: str, day: str) -> None:
         self.r.delete(self.day_key(ws, user, day))
@@ -304,11 +290,11 @@ class QuizStore:
     # answers
     @staticmethod
     def month_key(ws: Workspace, channel: str, month: str) -> str:
-        return ws.key("quiz", "agg-month", channel, month)
+        return keys.quiz_month(ws, channel, month)[0]
 
     @staticmethod
     def month_people_key(ws: Workspace, channel: str, month: str) -> str:
-        return ws.key("quiz", "agg-month-people", channel, month)
+        return keys.quiz_month(ws, channel, month)[1]
 
     def month_counts(self, ws: Workspace, channel: str, month: str) -> tuple[int, int]:
         """(checks answered, people) in a channel's team in a month ("2026-11"), for the digest."""
@@ -337,7 +323,7 @@ class QuizStore:
             pipe.hincrby(month_agg, "answered", 1)
             pipe.sadd(month_people, user)
             for k in (agg, people, month_agg, month_people):
-                pipe.expire(k, AGGREGATE_DAYS * DAY)
+                pipe.expire(k, keys.QUIZ_AGGREGATE_SECONDS)
             pipe.execute()
         return card
 

@@ -21,9 +21,11 @@ import pytest
 import redis
 
 from blockkit import dumps
+from bot import keys
 from bot.content import Corpus
-from bot.localslack import LocalSlack
+from bot.store import Workspace
 from conftest import ROOT, BotProcess, RedisServer, bot_env
+from fakeslack import FakeSlack as LocalSlack
 
 LONDON = ZoneInfo("Europe/London")
 TEAM, CHANNEL, LEAD = "T0AAA", "C0LEARN", "U0LEAD"
@@ -199,7 +201,7 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     # The partnership's audit report: counts, themes, dates; never anyone's words.
     since = (now - timedelta(days=40)).date().isoformat()
     md = cli("reflections", "report", "--team", TEAM, "--since", since, "--format", "md").stdout
-    point = corpus.point(json.loads(r.get(f"scr:-:{TEAM}:channel-week:{CHANNEL}"))["point"])
+    point = corpus.point(json.loads(r.get(keys.channel_week(Workspace(TEAM), CHANNEL)))["point"])
     assert f"## Channel {CHANNEL}" in md and point.id in md and "| 3 | 3 |" in md
     assert "Private thought" not in md and not any(p in md for p in PEOPLE)
     csv_text = cli("reflections", "report", "--team", TEAM, "--since", since, "--format", "csv").stdout

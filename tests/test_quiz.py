@@ -12,7 +12,6 @@ import redis
 
 from bot.app import make_client
 from bot.content import Corpus
-from bot.localslack import LocalSlack
 from bot.quiz import (
     BOX_DAYS,
     Answer,
@@ -30,6 +29,7 @@ from bot.quiz import (
 from bot.quiz_blocks import parse_answer_value, summary_lines
 from bot.quiz_sender import QuizSender
 from bot.store import Workspace
+from fakeslack import FakeSlack as LocalSlack
 
 LONDON = ZoneInfo("Europe/London")
 TUESDAY = datetime(2026, 11, 24, 11, 0, tzinfo=LONDON)  # a quiz day, within working hours
