@@ -24,7 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
      ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
-     ["schedule", "run-due"], ["reflections"], ["reflections", "export"]],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")

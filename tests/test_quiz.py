@@ -201,3 +201,21 @@ def test_a_send_slack_refused_is_retried_but_an_unknown_outcome_is_not_resent(st
     local_slack.fail("chat.postMessage", status=500, error="internal_error")
     assert [s.outcome for s in sender.deliver_due(TUESDAY + timedelta(days=1))] == ["retry"]
     assert [s.outcome for s in sender.deliver_due(TUESDAY + timedelta(days=1))] == ["already"]  # might have arrived
+
+
+def test_the_clocks_sweep_sends_checks_when_its_clock_says_so(redis_server, redis_client: redis.Redis,  # noqa: ANN001
+                                                              local_slack: LocalSlack, tmp_path) -> None:  # noqa: ANN001
+    from bot.clock import Clock
+    from bot.config import load_settings
+    from bot.services import Services
+
+    settings = load_settings({"REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
+    now = [TUESDAY.replace(hour=9)]
+    clock = Clock(Services.create(settings), make_client("xoxb-test", local_slack.url), clock=lambda: now[0])
+    QuizStore(redis_client).opt_in(WS, "U1", "C0TEAM")
+    clock.sweep()
+    assert local_slack.channel_messages("DU1") == []  # 09:00 on a Tuesday: before the quiz time
+    now[0] = TUESDAY
+    clock.sweep()
+    clock.sweep()
+    assert len(local_slack.channel_messages("DU1")) == 1  # sent once, whatever the number of sweeps
