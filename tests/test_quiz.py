@@ -209,6 +209,7 @@ def test_the_clocks_sweep_sends_checks_when_its_clock_says_so(redis_server, redi
     from bot.config import load_settings
     from bot.services import Services
 
+    (tmp_path / "none").mkdir()
     settings = load_settings({"REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
     now = [TUESDAY.replace(hour=9)]
     clock = Clock(Services.create(settings), make_client("xoxb-test", local_slack.url), clock=lambda: now[0])
