@@ -40,8 +40,8 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
                      team=[t for t in team if t[1]], retention_days=services.settings.retention_days)  # fmt: skip
     quiz = services.quiz
     extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), quiz.person(ws, user) is not None)
-    view["blocks"] = (view["blocks"][:-2] + [{"type": "divider"}, *[b.to_dict() for b in extra]] + view["blocks"][-2:]
-                      if len(view["blocks"]) + len(extra) < 99 else view["blocks"])  # fmt: skip
+    if len(view["blocks"]) + len(extra) < 100:  # Slack's limit for a Home view
+        view["blocks"] += [{"type": "divider"}, *[b.to_dict() for b in extra]]
     client.views_publish(user_id=user, view=view)
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from blockkit import dumps
+from blockkit import assert_valid_message, dumps
 from bot import keys
 from bot.content import Corpus
 from bot.store import Workspace
@@ -141,6 +141,7 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     assert {check_of(m[0]) for m in first.values()} == {check_id}
     check = corpus.check(check_id)
     assert check.question in dumps(first[PEOPLE[0]][0]["blocks"])
+    assert_valid_message(first[PEOPLE[0]][0])
 
     # Two miss it, one knows it; the answer shows the explanation and the point.
     answered = tuesday + timedelta(minutes=5)
@@ -148,6 +149,7 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     assert ann["replace_original"] in (True, "true")
     shown = dumps(ann["blocks"])
     assert "Not quite" in shown and check.explanation.split(".")[0] in shown
+    assert_valid_message(ann)
     assert corpus.point(check.point).title in shown and "Read the point" in shown
     answer_click(bot, module_slack, "U0BEN", first["U0BEN"][0], option_index(corpus, check_id, False), answered)
     cat = answer_click(bot, module_slack, "U0CAT", first["U0CAT"][0], option_index(corpus, check_id, True), answered)
