@@ -21,12 +21,14 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import re
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,11 @@ def _read_faker() -> tuple[set[str], set[str]]:
 
 def _load() -> Gazetteer:
     try:
-        child = subprocess.run([sys.executable, "-m", __name__], capture_output=True, timeout=60, check=True)
+        # the child must import this package even when it is run from a checkout, not installed
+        here = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        child = subprocess.run([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL, capture_output=True,
+                               env=env, timeout=60, check=True)  # fmt: skip
         lists = json.loads(child.stdout)
         first, last = set(lists["first"]), set(lists["last"])
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:

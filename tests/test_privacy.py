@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot import gazetteer as gazetteer_module
 from bot.content import load_corpus
-from bot.gazetteer import gazetteer
+from bot.gazetteer import _read_faker, gazetteer
 from bot.name_words import DICTIONARY_FIRST_NAMES, MOSTLY_NAMES, ORDINARY_SURNAMES
 from bot.privacy import mask
 
@@ -176,3 +177,21 @@ def test_the_gazetteer_knows_common_uk_names() -> None:
     assert len(names.first) > 10_000 and len(names.last) > 10_000
     for name in ("kayleigh", "tyler", "jayden", "aisha", "muhammad", "oliver", "amelia", "zainab", "kacper"):
         assert name in names.first, name
+
+
+def test_the_child_process_reads_the_same_lists_as_an_import_would() -> None:
+    """The lists come from a short-lived child process (to keep Faker's modules out of the bot's
+    memory); reading them in this process, the fallback, must give the same names."""
+    first, last = _read_faker()
+    names = gazetteer()
+    assert names.first == frozenset(first) and names.last == frozenset(last)
+
+
+def test_the_lists_still_load_when_no_child_process_can_run(monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(gazetteer_module, "_cached", None)
+    monkeypatch.setattr("sys.executable", "/nonexistent/python3")
+    names = gazetteer()
+    assert "kayleigh" in names.first and len(names.first) > 10_000
+    assert "reading them here" in caplog.text
+    assert mask("mum Kayleigh").text == "mum [name removed]"
