@@ -48,6 +48,7 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("health", "Zainab's mum was worried about her weight.", ["Zainab"], ["mum was worried"]),
     ("social care", "Brandon and Chantelle have a new baby due in the spring.", ["Brandon", "Chantelle"], ["new baby", "spring"]),
     ("police", "I took a statement from Liam Thompson, the lodger.", ["Liam", "Thompson"], ["took a statement", "the lodger"]),
+    ("police", "Jordan's dad is in HMP Leeds and the family didn't tell school.", ["Jordan"], ["HMP Leeds"]),
     # ----- titles in any case ------------------------------------------------------------------------
     ("social care", "Mrs Okafor was not told about the strategy meeting.", ["Okafor"], ["strategy meeting"]),
     ("health", "dr patel at the surgery made the referral to CAMHS.", ["patel"], ["surgery", "CAMHS"]),
@@ -91,6 +92,8 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("social care", "It reminded me of the Arthur Labinjo-Hughes and Star Hobson review.", [], []),
     ("police", "Sarah's Law and Clare's Law requests were not made in any case.", [], []),
     ("health", "Safer sleep advice was given at every contact, as Brandon et al. recommend.", [], []),
+    ("police", "Does the Lucy Faithfull Foundation run sessions in our area?", [], []),
+    ("education", "May's training day and the June INSET both covered this.", [], []),
     ("social care", "The GP, the DSL, the social worker and the IRO all attended the RCPC.", [], []),
     ("education", "We met 3 times in 2017 and again in April 2019 when the review was published.", [], []),
     ("police", "The 2011-14 review found 293 cases; 66 in depth.", [], []),
