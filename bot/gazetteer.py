@@ -32,6 +32,20 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# First names common in the UK that Faker's lists lack (Welsh, Scottish and Irish names, recent ONS
+# top-100 names, and West African, Polish, Romanian, South Asian and Somali names), checked against
+# the loaded lists when this was written: only those missing are here.
+UK_EXTRA_FIRST_NAMES = frozenset(
+    """
+    adebayo adeola ailsa albie aled babajide bartosz cadi cai carys cerys chidi chidinma chioma dafydd
+    darcey deio eabha eesa efa efua eilidh eleri emyr esme fadumo faisal ffion finlay fionn funmi gabija
+    gethin gruffydd guto hamdi haniya hefin hibo hodan huw ifan ionut jenson kairo llywelyn lowri lyra
+    mabli macsen maisie mali mhairi morag nala olamide oliwia oluwadamilare oluwaseun oluwatobi osian
+    owain rayyan rhodri ruaridh sana seren sion sioned struan sumaiya temitope tolu tomos ubah warsame
+    wiktoria zayn zuzanna
+    """.split()  # noqa: SIM905
+)
+
 _LATIN = re.compile(r"^[^\W\d_]+(?:['’\-][^\W\d_]+)*$")
 _FIRST_ATTRS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
 _LAST_ATTRS = ("last_names", "last_names_male", "last_names_female", "last_names_nonbinary")
@@ -81,6 +95,7 @@ def _load() -> Gazetteer:
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
         log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
         first, last = _read_faker()
+    first |= UK_EXTRA_FIRST_NAMES
     if len(first) < 5000:  # Faker changed shape: say so loudly rather than silently masking fewer names
         log.error("only %d first names loaded from Faker: name masking will miss names", len(first))
     return Gazetteer(frozenset(first), frozenset(last))

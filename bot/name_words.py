@@ -107,7 +107,7 @@ PLACES_AND_DATES = frozenset(
 # first name; in lower case they are left alone unless a family word comes first ("mum dawn").
 MOSTLY_NAMES = frozenset(
     """
-    barney basil beau belle beryl billy bob bobby bonnie brad carol clement colleen daisy dawn dean
+    aria barney basil beau belle beryl billy bob bobby bonnie brad carol clement colleen daisy dawn dean
     derrick dolly dotty dusty eddy felicity fern flora gene glen harry hazel heather hector holly
     iris ivy jack jade jasmine jasper jay jimmy john josh ken kitty laurel lee lily maria marina martin
     mason matt max meg mickey mike myrtle nick noel olive patsy patty pearl peter phoebe poppy rhea rick
