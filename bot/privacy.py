@@ -197,6 +197,7 @@ SCHOOL_GENERIC = _words(
     current old mainstream alternative residential day home private state faith girls boys mixed all
     through upper lower middle first welsh english each every same different other another both which what
     whose at in to from when after before if as on then so but and we i she he they it while where because
+    police policing nursing social work safeguarding training leadership national regional county city
     """
 )
 ADDRESS_STOP = _words(

@@ -103,6 +103,7 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("health", "Don't assume another agency is already acting on it.", [], []),
     ("social care", "Referred to the LADO after the allegation against the childminder.", [], []),
     ("education", "The Virtual School Head and the SENCO agreed an EHCP review.", [], []),
+    ("police", "The College of Policing and the Police Academy both cover this in training.", [], []),
     ("health", "SUDI and SIDS risk factors were discussed with both parents.", [], []),
     ("police", "Over 2 hours at the address, we saw no food in the house.", [], []),
     ("social care", "Joy and sadness were both present in the room.", [], []),
