@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -100,8 +100,14 @@ class Source(_Model):
     pages: list[Text] = []
 
 
+KINDS = {"practice": "Practice learning", "key-data": "Key data", "background": "Background"}
+
+
 class Point(_Model):
     id: Slug
+    # What the weekly post picks: practice learning and key data rotate; background (what an SCR is, who a
+    # briefing is for, how the study was done) only where a team asks for it.
+    kind: Literal["practice", "key-data", "background"]
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
     key_messages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]] = (
