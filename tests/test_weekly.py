@@ -289,6 +289,15 @@ def test_yaml_schedules_load(tmp_path: Path, corpus: Corpus) -> None:
     (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
     assert (s.post, s.summary, s.sectors, s.themes, s.team) == ("45 8 * * tue", "0 15 * * thu", ("health",),
                                                                 ("sudi", "infants"), "")  # fmt: skip
+    assert s.background is False
+
+
+def test_a_yaml_schedule_can_ask_for_background_points(tmp_path: Path, corpus: Corpus, redis_client: redis.Redis) -> None:
+    d = write(tmp_path, "schedules:\n  - id: induction\n    channel: C0NEW\n    when: {day: monday, time: '09:30'}\n"
+                        "    themes: [case-reviews]\n    background: true\n")  # fmt: skip
+    (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
+    kinds = {p.kind for p in Rotation(redis_client, corpus).candidates(s)}
+    assert s.background and "background" in kinds
 
 
 @pytest.mark.parametrize(
