@@ -25,6 +25,7 @@ from bot.schedules import (
     describe,
     parse_subscribe,
     subscription_id,
+    timezone_hint,
 )
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -109,10 +110,13 @@ def register(app: App, services: Services) -> None:
         req = parse_subscribe(args, _resolver(services))
         if req.unknown:
             words = ", ".join(f"“{escape(w)}”" for w in req.unknown[:5])
+            hint = timezone_hint(req.unknown, settings.timezone)
             return ephemeral(
-                f"I didn't understand {words}. Try `/scr subscribe health monday 09:30` "
-                "(any sectors or themes, a weekday and a time, all optional; add `background` to include points "
-                "on what an SCR is and how the studies were done)."
+                f"I didn't understand {words}. "
+                + (f"{escape(hint)} " if hint else "")
+                + "Try `/scr subscribe health monday 09:30` "
+                "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
+                "to include points on what an SCR is and how the studies were done)."
             )
         try:
             info = client.conversations_info(channel=channel)

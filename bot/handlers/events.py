@@ -15,6 +15,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.gazetteer import gazetteer
 from bot.home import publish_home
 from bot.privacy import mask
 from bot.reflections import SHARED, THREAD, Reflection, message_id
@@ -32,6 +33,7 @@ MASKED_NOTE = (
 
 
 def register(app: App, services: Services) -> None:
+    gazetteer()  # load the name lists for masking now (~0.3 s, once per process), not inside the first reply
     @app.event("message")
     def on_message(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
         ws = workspace_of(body)
