@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.home import publish_home
 from bot.privacy import mask
-from bot.reflections import SHARED, THREAD, Reflection, message_id
+from bot.reflections import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
 from bot.slack_context import workspace_of
 
@@ -42,7 +42,7 @@ def register(app: App, services: Services) -> None:
             msg = event.get("message") or {}
             if msg.get("bot_id") or not msg.get("ts"):
                 return
-            masked = mask(msg.get("text", ""))
+            masked = mask(cap(str(msg.get("text") or "")))
             store.update(ws, message_id(channel, msg["ts"]), text=masked.text, masked=sorted(masked.found))
             return
         if subtype == "message_deleted":
@@ -58,7 +58,7 @@ def register(app: App, services: Services) -> None:
         post = store.thread_record(ws, channel, thread_ts)
         if post is None:
             return  # a reply to something other than a weekly post
-        masked = mask(event.get("text", ""))
+        masked = mask(cap(str(event.get("text") or "")))
         refl = Reflection(
             id=message_id(channel, ts), user=event["user"], point=post["point"], kind=THREAD, visibility=SHARED,
             created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
