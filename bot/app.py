@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
+import redis
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -60,6 +61,11 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, redis.RedisError):
+            # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
+            logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
+                         body.get("type", "Slack"), type(error).__name__)  # fmt: skip
+            return BoltResponse(status=503, body="")
         logger.exception("unhandled error in a listener: %s", error)
         return BoltResponse(status=500, body="")
 
