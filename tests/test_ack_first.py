@@ -19,12 +19,12 @@ from test_http_reflections import submission
 from blockkit import dumps
 from bot.app import make_client
 from bot.content import Corpus
-from bot.localslack import LocalSlack
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule, Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
 from conftest import BotProcess, HttpResponse, wait_for
+from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
 ACK_BUDGET = 3.0
@@ -33,10 +33,10 @@ TEAM = "T0AAA"
 
 
 @pytest.fixture(autouse=True)
-def healthy_slack_afterwards(module_slack: LocalSlack) -> Iterator[None]:
+def healthy_slack_afterwards(module_slack: FakeSlack) -> Iterator[None]:
     yield
     module_slack.delay.clear()
-    module_slack.failures.clear()
+    module_slack.faults.clear()
 
 
 def timed(call: Any) -> tuple[HttpResponse, float]:
@@ -45,11 +45,11 @@ def timed(call: Any) -> tuple[HttpResponse, float]:
     return resp, time.monotonic() - started
 
 
-def response_at(slack: LocalSlack, url: str, timeout: float = 15) -> dict:
+def response_at(slack: FakeSlack, url: str, timeout: float = 15) -> dict:
     return wait_for(lambda: next((r for r in slack.responses if r.get("_url") == url), None), timeout)
 
 
-def weekly_post(slack: LocalSlack, r: redis.Redis, corpus: Corpus, channel: str) -> tuple[str, str]:
+def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, channel: str) -> tuple[str, str]:
     schedule = Schedule(id=f"s-{channel.lower()}", team=TEAM, channel=channel, sectors=("health",))
     result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
     assert result.outcome == "posted"
@@ -57,7 +57,7 @@ def weekly_post(slack: LocalSlack, r: redis.Redis, corpus: Corpus, channel: str)
 
 
 @pytest.mark.parametrize("fault", ["slow", "429"])
-def test_subscribe_acks_before_asking_slack_about_the_channel(bot: BotProcess, module_slack: LocalSlack,
+def test_subscribe_acks_before_asking_slack_about_the_channel(bot: BotProcess, module_slack: FakeSlack,
                                                               shared_redis: redis.Redis, fault: str) -> None:  # fmt: skip
     channel = f"C0ACK{fault}"
     if fault == "slow":
@@ -73,7 +73,7 @@ def test_subscribe_acks_before_asking_slack_about_the_channel(bot: BotProcess, m
     assert Subscriptions(shared_redis).get(Workspace(TEAM), channel) is not None
 
 
-def test_export_acks_before_the_dm_and_upload(bot: BotProcess, module_slack: LocalSlack, shared_redis: redis.Redis,
+def test_export_acks_before_the_dm_and_upload(bot: BotProcess, module_slack: FakeSlack, shared_redis: redis.Redis,
                                               corpus: Corpus) -> None:  # fmt: skip
     thread, _ = weekly_post(module_slack, shared_redis, corpus, "C0ACKEXP")
     ts = f"{time.time():.6f}"
@@ -91,7 +91,7 @@ def test_export_acks_before_the_dm_and_upload(bot: BotProcess, module_slack: Loc
     assert "Something to export" in md["content"].decode()
 
 
-def test_reflect_form_acks_before_posting_in_the_thread(bot: BotProcess, module_slack: LocalSlack,
+def test_reflect_form_acks_before_posting_in_the_thread(bot: BotProcess, module_slack: FakeSlack,
                                                         shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
     thread, point = weekly_post(module_slack, shared_redis, corpus, "C0ACKREF")
     n = len(module_slack.views)
@@ -120,7 +120,7 @@ def test_reflect_form_acks_before_posting_in_the_thread(bot: BotProcess, module_
     assert len([m for m in module_slack.thread("C0ACKREF", thread) if "<@U0REF>" in m["text"]]) == 1
 
 
-def test_app_home_acks_before_reading_and_publishing(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_app_home_acks_before_reading_and_publishing(bot: BotProcess, module_slack: FakeSlack) -> None:
     module_slack.fail("users.conversations", 429, retry_after=2)
     module_slack.delay["views.publish"] = SLOW
     n = len(module_slack.views)
@@ -131,7 +131,7 @@ def test_app_home_acks_before_reading_and_publishing(bot: BotProcess, module_sla
     assert published[0]["method"] == "views.publish"
 
 
-def test_share_and_masking_note_ack_before_their_web_api_calls(bot: BotProcess, module_slack: LocalSlack,
+def test_share_and_masking_note_ack_before_their_web_api_calls(bot: BotProcess, module_slack: FakeSlack,
                                                                shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
     module_slack.fail("chat.postMessage", 429, retry_after=int(SLOW), channel="C0ACKSHR")
     answer = bot.command("co-sleeping", channel="C0ACKSHR").json()

@@ -12,8 +12,8 @@ from pathlib import Path
 import redis
 
 from bot.embedded_redis import EmbeddedRedis
-from bot.localslack import LocalSlack
 from conftest import ROOT, bot_env, free_port, start_bot
+from fakeslack import FakeSlack
 
 
 def _alive(pid: int) -> bool:
@@ -52,7 +52,7 @@ def _server_pid(data_dir: Path) -> int:
 def test_an_orphaned_server_is_adopted_and_stopped_by_the_next_command(tmp_path: Path) -> None:
     """SIGKILL the bot: its redis-server lives on. The next scr-bot command adopts it and stops it on exit."""
     data = tmp_path / "var"
-    slack = LocalSlack().serve()
+    slack = FakeSlack().serve()
     env = bot_env(slack, "", tmp_path)  # no REDIS_URL: the bot starts its own server under var/
     bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
     orphan = _server_pid(data)

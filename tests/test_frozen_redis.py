@@ -19,7 +19,6 @@ import pytest
 
 from bot.app import make_client
 from bot.content import Corpus
-from bot.localslack import LocalSlack
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.store import Workspace
@@ -35,6 +34,7 @@ from conftest import (
     start_redis,
     stop_bot,
 )
+from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
 BUDGET = 2.5  # seconds: Slack gives 3, and the network needs some
@@ -52,7 +52,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def frozen_bot(own_redis: RedisServer, slack: LocalSlack, tmp_path: Path) -> Iterator[BotProcess]:
+def frozen_bot(own_redis: RedisServer, slack: FakeSlack, tmp_path: Path) -> Iterator[BotProcess]:
     env = bot_env(slack, own_redis.url, tmp_path, SCR_REDIS_BREAKER_SECONDS="1")
     proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
     yield proc
@@ -71,7 +71,7 @@ def timed(call: Callable[[], HttpResponse]) -> tuple[HttpResponse, float]:
 
 
 def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotProcess, own_redis: RedisServer,
-                                                                slack: LocalSlack, corpus: Corpus) -> None:  # fmt: skip
+                                                                slack: FakeSlack, corpus: Corpus) -> None:  # fmt: skip
     r = own_redis.client()
     schedule = Schedule(id="s-frozen", team="T0AAA", channel="C0FROZEN", sectors=("health",))
     thread = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True).ts

@@ -16,12 +16,12 @@ import redis
 
 from bot.app import make_client
 from bot.content import Corpus
-from bot.localslack import LocalSlack
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
 from conftest import BotProcess, command_body, event_body, http, sign
+from fakeslack import FakeSlack
 
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
 HELLO = json.dumps({"type": "event_callback", "team_id": "T0AAA", "event": {"type": "reaction_added"}})
@@ -123,7 +123,7 @@ def test_a_body_over_the_cap_is_refused(bot: BotProcess) -> None:
     assert resp.status == 413
 
 
-def test_a_stored_reflection_is_capped_at_slacks_message_limit(bot: BotProcess, module_slack: LocalSlack,
+def test_a_stored_reflection_is_capped_at_slacks_message_limit(bot: BotProcess, module_slack: FakeSlack,
                                                                shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
     schedule = Schedule(id="s-cap", team="T0AAA", channel="C0CAP", sectors=("health",))
     post = WeeklyPoster(shared_redis, make_client("xoxb-test", module_slack.url), corpus).deliver(schedule, ignore_time=True)
