@@ -162,7 +162,15 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 15.0) -> str:
         """Start the server (or join or adopt one already serving this data dir) and return its URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.data_dir, prefix=".write-test-")  # noqa: SIM115
+            probe.close()
+        except OSError as exc:
+            raise EmbeddedRedisError(
+                f"SCR_DATA_DIR {str(self.data_dir)!r} cannot be used ({exc.strerror or exc}): point SCR_DATA_DIR at "
+                "a folder the bot can write, or set REDIS_URL to use a Redis server of your own"
+            ) from None
         running = self._already_running()
         if running is not None:
             if running > 0 and not self._owner_alive(running):

@@ -109,16 +109,18 @@ def test_identifying_details_are_masked_and_the_author_told_privately(bot: BotPr
                                                                       r: redis.Redis, corpus: Corpus) -> None:
     _, thread, _ = weekly_post(module_slack, r, corpus)
     before = len(module_slack.ok_calls("chat.postEphemeral"))
-    reply(bot, "C0TEAM", thread, "Like Mrs Jones at NR4 7TJ, DOB 12/03/2015, NHS 943 476 5919", user="U0HV")
+    reply(bot, "C0TEAM", thread, "Like Mrs Jones at NR4 7TJ, DOB 12/03/2015, NHS 943 476 5919; "
+                                 "mum Kayleigh born 2019-04-03 on (020) 7946 0958", user="U0HV")  # fmt: skip
     (saved,) = store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)
-    assert "Jones" not in saved.text and "NR4" not in saved.text and "2015" not in saved.text and "5919" not in saved.text
-    assert set(saved.masked) == {"name", "postcode", "date", "nhs"}
+    assert saved.text == ("Like [name removed] at [postcode removed], DOB [date removed], NHS [NHS number removed]; "
+                          "mum [name removed] born [date removed] on [phone number removed]")  # fmt: skip
+    assert set(saved.masked) == {"name", "postcode", "date", "nhs", "phone"}
     notes = wait_for(lambda: module_slack.ok_calls("chat.postEphemeral")[before:])  # sent after the ack
     assert len(notes) == 1
     note = notes[0].params
     assert note["user"] == "U0HV" and note["thread_ts"] == thread
-    assert "a name with a title" in note["text"] and "an NHS number" in note["text"]
-    assert "Jones" not in note["text"]
+    assert "a name (×2)" in note["text"] and "an NHS number" in note["text"]
+    assert "Jones" not in note["text"] and "Kayleigh" not in note["text"]
 
 
 # ----- the Reflect modal ----------------------------------------------------------------------------

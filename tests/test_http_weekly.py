@@ -66,7 +66,12 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, module_slack:
     [
         ("subscribe funday", "didn't understand “funday”"),
         ("subscribe <!channel>", "“&lt;!channel&gt;”"),
-        ("subscribe 01:30 sunday", "01:00 and 02:00"),
+        ("subscribe 01:30 sunday", "does not exist in Europe/London"),
+        ("subscribe sunday 02:30 America/New_York", "02:30 does not exist in America/New_York on Sunday"),
+        ("subscribe sunday 01:30 america/new_york", "01:30 happens twice in America/New_York on Sunday"),
+        ("subscribe health monday Manchester", "I need a time zone rather than a town, such as `Europe/London`"),
+        ("subscribe monday 09:30 Paris", "Did you mean the time zone `Europe/Paris`?"),
+        ("subscribe monday Europe/Lodnon", "did you mean `Europe/London`?"),
     ],
 )
 def test_subscribe_explains_what_it_cannot_use(bot: BotProcess, store: redis.Redis, args: str, expect: str) -> None:

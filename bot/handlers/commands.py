@@ -24,6 +24,7 @@ from bot.schedules import (
     describe,
     parse_subscribe,
     subscription_id,
+    timezone_hint,
 )
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -103,9 +104,12 @@ def register(app: App, services: Services) -> None:
         req = parse_subscribe(args, _resolver(services))
         if req.unknown:
             words = ", ".join(f"“{escape(w)}”" for w in req.unknown[:5])
+            hint = timezone_hint(req.unknown, settings.timezone)
             return ephemeral(
-                f"I didn't understand {words}. Try `/scr subscribe health monday 09:30` "
-                "(any sectors or themes, a weekday and a time, all optional)."
+                f"I didn't understand {words}. "
+                + (f"{escape(hint)} " if hint else "")
+                + "Try `/scr subscribe health monday 09:30` "
+                "(any sectors or themes, a weekday, a time and a time zone, all optional)."
             )
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:

@@ -17,6 +17,7 @@ from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.gazetteer import gazetteer
 from bot.home import publish_home
 from bot.privacy import mask
 from bot.reflections import SHARED, THREAD, Reflection, cap, message_id
@@ -34,6 +35,8 @@ MASKED_NOTE = (
 
 
 def register(app: App, services: Services) -> None:
+    gazetteer()  # load the name lists for masking now (~0.3 s, once per process), not inside the first reply
+
     def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         ws = workspace_of(body)
         store = services.reflections
