@@ -62,7 +62,7 @@ class Breaker:
             self._open_until = self.clock() + self.cooldown
             self._probe = None
         if not was_open:
-            log.error("Redis unavailable (%s: %s); failing fast for %.0f s", type(error).__name__, error, self.cooldown)
+            log.info("Redis unavailable (%s: %s); failing fast for %.0f s", type(error).__name__, error, self.cooldown)
 
     def success(self) -> None:
         if not self._open_until:
