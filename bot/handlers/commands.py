@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -102,7 +102,8 @@ def register(app: App, services: Services) -> None:
         latest = services.reflections.latest_post(ws, channel)
         return latest["point"] if latest else None
 
-    def subscribe(command: dict[str, Any], args: list[str], client: WebClient) -> dict[str, Any]:
+    def plan_subscribe(command: dict[str, Any], args: list[str]) -> dict[str, Any] | Schedule:
+        """The checks that need neither Slack nor Redis: a reply now, or the schedule to save."""
         ws = workspace_of(command)
         channel, user = command.get("channel_id", ""), command.get("user_id", "")
         if not channel.startswith(("C", "G")):
@@ -118,15 +119,6 @@ def register(app: App, services: Services) -> None:
                 "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
                 "to include points on what an SCR is and how the studies were done)."
             )
-        try:
-            info = client.conversations_info(channel=channel)
-            member = bool((info.get("channel") or {}).get("is_member", False))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
-                raise
-            member = False
-        if not member:
-            return ephemeral(NOT_IN_CHANNEL)
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
             return ephemeral(
@@ -145,6 +137,21 @@ def register(app: App, services: Services) -> None:
         )  # fmt: skip
         if not any(schedule.matches(p) for p in services.corpus.points):
             return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")
+        return schedule
+
+    def save_subscription(command: dict[str, Any], schedule: Schedule, client: WebClient) -> dict[str, Any]:
+        """After the ack: ask Slack whether the bot is in the channel, then save (the answer goes to response_url)."""
+        ws = workspace_of(command)
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        try:
+            info = client.conversations_info(channel=channel)
+            member = bool((info.get("channel") or {}).get("is_member", False))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
+                raise
+            member = False
+        if not member:
+            return ephemeral(NOT_IN_CHANNEL)
         try:
             existed = services.subscriptions.get(ws, channel) is not None
             services.subscriptions.save(schedule)
@@ -226,21 +233,27 @@ def register(app: App, services: Services) -> None:
             ],
         }  # fmt: skip
 
-    @app.command("/scr")
-    def scr(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def scr(ack: Ack, command: dict[str, Any]) -> None:
+        """Answer at once: lookups, and anything needing only Redis (bounded by its timeout and breaker).
+        ``/scr subscribe`` and ``/scr export`` call Slack, so they are acknowledged empty here and
+        answered by ``scr_after_ack`` through the command's response_url."""
         text = command.get("text") or ""
         try:
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
-                ack(**subscribe(command, parsed.args, client))
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    ack(**plan)  # a mistake in the command: say so at once
+                else:
+                    ack()
+            elif parsed.kind == "export":
+                ack()
             elif parsed.kind == "unsubscribe":
                 ack(**unsubscribe(command))
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
             elif parsed.kind == "reflections":
                 ack(**reflections_summary(command))
-            elif parsed.kind == "export":
-                ack(**export_record(command, client))
             elif parsed.kind == "forget":
                 ack(**forget_me())
             elif parsed.kind == "week":
@@ -256,3 +269,23 @@ def register(app: App, services: Services) -> None:
         except Exception:
             log.exception("/scr failed for %r", text[:200])
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
+
+    def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls), after Slack has its ack."""
+        text = command.get("text") or ""
+        parsed = services.lookup.parse(text)
+        if parsed.kind not in ("subscribe", "export"):
+            return
+        try:
+            if parsed.kind == "subscribe":
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    return  # already answered in the ack
+                respond(**save_subscription(command, plan, client))
+            else:
+                respond(**export_record(command, client))
+        except Exception:
+            log.exception("/scr %s failed", parsed.kind)
+            respond(**ephemeral("Sorry, I couldn't do that just now. Please try again in a minute."))
+
+    app.command("/scr")(ack=scr, lazy=[scr_after_ack])
