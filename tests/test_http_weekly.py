@@ -61,22 +61,24 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, module_slack:
     assert "no weekly learning point" in bot.command("unsubscribe", channel="C0SUB").json()["text"].lower()
 
 
-def test_subscribe_to_few_points_warns_how_soon_they_repeat(bot: BotProcess, store: redis.Redis) -> None:
+def test_subscribe_to_few_points_warns_how_soon_they_repeat(bot: BotProcess, module_slack: FakeSlack,
+                                                            store: redis.Redis) -> None:
     corpus = load_corpus(CONTENT_DIR)
-    msg = bot.command("subscribe police cse monday 09:30", channel="C0FEW", user="U0LEAD").json()
+    msg = command_answer(bot, module_slack, "subscribe police cse monday 09:30", channel="C0FEW", user="U0LEAD")
     saved = Subscriptions(store).get(Workspace(TEAM), "C0FEW")
     n = len([p for p in corpus.points if saved.matches(p) and p.kind != "background"])
     assert f":warning: Only {n} learning points match these filters" in msg["text"]
     assert f"start repeating after {n} weeks" in msg["text"]
     assert f"({n} learning points in rotation)" in msg["text"]
-    broad = bot.command("subscribe police monday 09:30", channel="C0FEW", user="U0LEAD").json()
+    broad = command_answer(bot, module_slack, "subscribe police monday 09:30", channel="C0FEW", user="U0LEAD")
     assert "repeating" not in broad["text"]
 
 
-def test_subscribe_background_brings_background_points_into_rotation(bot: BotProcess, store: redis.Redis) -> None:
+def test_subscribe_background_brings_background_points_into_rotation(bot: BotProcess, module_slack: FakeSlack,
+                                                                    store: redis.Redis) -> None:
     corpus = load_corpus(CONTENT_DIR)
-    plain = bot.command("subscribe police", channel="C0BG", user="U0LEAD").json()
-    with_bg = bot.command("subscribe police background", channel="C0BG", user="U0LEAD").json()
+    plain = command_answer(bot, module_slack, "subscribe police", channel="C0BG", user="U0LEAD")
+    with_bg = command_answer(bot, module_slack, "subscribe police background", channel="C0BG", user="U0LEAD")
     saved = Subscriptions(store).get(Workspace(TEAM), "C0BG")
     assert saved.background is True
     every = [p for p in corpus.points if saved.matches(p)]

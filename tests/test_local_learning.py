@@ -19,7 +19,17 @@ from blockkit import assert_valid_message
 from bot import blocks
 from bot.content import load_corpus
 from bot.yamlfile import ProblemsError
-from conftest import CONTENT_DIR, ROOT, BotProcess, RedisServer, bot_env, free_port, start_bot, stop_bot
+from conftest import (
+    CONTENT_DIR,
+    ROOT,
+    BotProcess,
+    RedisServer,
+    bot_env,
+    command_answer,
+    free_port,
+    start_bot,
+    stop_bot,
+)
 from fakeslack import FakeSlack
 
 EXAMPLE = ROOT / "examples" / "local-learning"
@@ -97,13 +107,13 @@ def local_bot(module_slack: FakeSlack, redis_server: RedisServer,
     stop_bot(proc)
 
 
-def test_scr_shows_the_local_point_labelled_in_block_kit(local_bot: BotProcess) -> None:
-    msg = local_bot.command(POINT).json()
+def test_scr_shows_the_local_point_labelled_in_block_kit(local_bot: BotProcess, module_slack: FakeSlack) -> None:
+    msg = command_answer(local_bot, module_slack, POINT)
     assert_valid_message(msg)
     flat = json.dumps(msg["blocks"], ensure_ascii=False)
     assert ":round_pushpin: *Local learning* · from Anytown Safeguarding Children Partnership (example)" in flat
     assert "Local learning · Anytown SCP 7-minute briefing (example)" in flat
-    listed = local_bot.command("search record each step working days").json()
+    listed = command_answer(local_bot, module_slack, "search record each step working days")
     texts = json.dumps(listed["blocks"], ensure_ascii=False)
     assert "Talk first, then take it up a level after 2 working days" in texts
 
