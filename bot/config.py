@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     claim_lease_seconds: int = 300
     sweep_minutes: int = 10
+    redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
+    redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
 
     @property
     def mode(self) -> str:
@@ -134,4 +136,6 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
         claim_lease_seconds=_int(env, "SCR_CLAIM_LEASE_SECONDS", defaults.claim_lease_seconds, minimum=1),
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
+        redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
+        redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),
     )
