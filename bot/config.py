@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     claim_lease_seconds: int = 300
     sweep_minutes: int = 10
+    redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
+    redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
     work_hours: str = "09:00-17:00"
     work_days: str = "mon-fri"
     quiz_days: str = "tue-thu"
@@ -153,6 +155,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
         claim_lease_seconds=_int(env, "SCR_CLAIM_LEASE_SECONDS", defaults.claim_lease_seconds, minimum=1),
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
+        redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
+        redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),
         work_hours=env.get("SCR_WORK_HOURS", "").strip() or defaults.work_hours,
         work_days=env.get("SCR_WORK_DAYS", "").strip() or defaults.work_days,
         quiz_days=env.get("SCR_QUIZ_DAYS", "").strip() or defaults.quiz_days,
