@@ -51,7 +51,7 @@ def test_mistakes_name_file_and_line(content: Path) -> None:
     path, found = problems_for(content, GOOD.replace("point: h14-was-not-brought", "point: no-such-point"))
     assert found == [f"{path}:3: unknown point 'no-such-point'"]
     path, found = problems_for(content, GOOD.replace("What does WNB stand for?", "What does WNB stand for"))
-    assert found == [f"{path}:4: question: Value error, a check's question should end with '?'"]
+    assert found == [f"{path}:4: question: a check's question should end with '?'"]
 
 
 def test_answer_among_distractors_and_too_few_distractors_are_refused(content: Path) -> None:

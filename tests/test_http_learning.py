@@ -24,7 +24,7 @@ from blockkit import assert_valid_message, dumps
 from bot import keys
 from bot.content import Corpus
 from bot.store import Workspace
-from conftest import ROOT, BotProcess, RedisServer, bot_env
+from conftest import ROOT, BotProcess, RedisServer, bot_env, command_answer, wait_for
 from fakeslack import FakeSlack as LocalSlack
 
 LONDON = ZoneInfo("Europe/London")
@@ -114,7 +114,7 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     digest_day = first_working_day_of_next_month(tuesday)
 
     # A team lead sets up the weekly post; the clock posts it; three people reflect in its thread.
-    assert bot.command("subscribe", channel=CHANNEL, user=LEAD).json()["response_type"] == "in_channel"
+    assert command_answer(bot, module_slack, "subscribe", channel=CHANNEL, user=LEAD)["response_type"] == "in_channel"
     posted = cli("schedule", "run-due", "--now", monday.isoformat()).stdout
     assert "posted" in posted, posted
     (post,) = module_slack.channel_messages(CHANNEL)
@@ -174,10 +174,10 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     # A person's own history on App Home; their answers in their CPD export.
     n = len(module_slack.views)
     bot.event({"type": "app_home_opened", "user": "U0ANN", "tab": "home", "event_ts": "1"}, team=TEAM, event_id="EvLH")
-    home = dumps(module_slack.views[n]["view"])
+    home = dumps(wait_for(lambda: module_slack.views[n] if len(module_slack.views) > n else None)["view"])
     assert "Your knowledge checks* (1 answered, 0 right)" in home
     files_before = len(module_slack.files)
-    assert "sent your record" in bot.command("export", channel=CHANNEL, user="U0ANN").json()["text"]
+    assert "sent your record" in command_answer(bot, module_slack, "export", channel=CHANNEL, user="U0ANN")["text"]
     export = [f for f in module_slack.files[files_before:] if str(f.get("comment", "")).startswith("Your reflective")]
     md = next(f["content"].decode() for f in module_slack.files[files_before:] if b"# Reflective practice" in f["content"])
     assert export and "## Knowledge checks" in md and check.question in md and "not right; the answer is" in md
