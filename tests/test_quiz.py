@@ -220,3 +220,24 @@ def test_the_clocks_sweep_sends_checks_when_its_clock_says_so(redis_server, redi
     clock.sweep()
     clock.sweep()
     assert len(local_slack.channel_messages("DU1")) == 1  # sent once, whatever the number of sweeps
+
+
+def test_simultaneous_presses_in_two_processes_record_one_answer(store: QuizStore) -> None:
+    """Two requests for the same answer at once (a double click served by two workers): one answer, one count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [QuizStore(redis.Redis(connection_pool=store.r.connection_pool), 365) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda s: s.record_answer(WS, "U1", answer("k1", False), "2026-W48"), clients))
+    assert sum(r is not None for r in results) == 1
+    agg = store.aggregate(WS, ["C0TEAM"], ["2026-W48"])
+    assert (agg.answered, store.cards(WS, "U1")["k1"].wrong) == (1, 1)
+
+
+def test_another_workspace_sees_nothing_of_this_ones_checks(store: QuizStore) -> None:
+    store.opt_in(WS, "U1", "C0TEAM")
+    for user in ("U1", "U2", "U3"):
+        store.record_answer(WS, user, answer("k1", True), "2026-W48")
+    other = Workspace("T0OTHER")
+    assert store.aggregate(other, ["C0TEAM"], ["2026-W48"]).answered == 0
+    assert store.answers(other, "U1") == [] and store.person(other, "U1") is None
