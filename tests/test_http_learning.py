@@ -181,6 +181,8 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     export = [f for f in module_slack.files[files_before:] if str(f.get("comment", "")).startswith("Your reflective")]
     md = next(f["content"].decode() for f in module_slack.files[files_before:] if b"# Reflective practice" in f["content"])
     assert export and "## Knowledge checks" in md and check.question in md and "not right; the answer is" in md
+    admin_csv = cli("reflections", "export", "--team", TEAM, "--user", "U0ANN", "--format", "csv").stdout
+    assert "Knowledge check (self-assessment" in admin_csv and check.point in admin_csv
 
     # The learning lead's digest: readers are named in the channel; the monthly DM brings a chart.
     assert "Only this channel's digest readers" in bot.command("digest add <@U0NOPE|nope>", channel=CHANNEL,
