@@ -37,8 +37,10 @@ def parse_answer_value(value: str) -> tuple[str, str, int] | None:
 
 
 def check_message(corpus: Corpus, check: Check, sent_day: str) -> dict[str, Any]:
-    """The DM a person gets: the question, lettered options and a button for each."""
+    """The DM a person gets: the question, lettered options and a button for each. The point's title is not
+    shown until after answering: some titles would give the answer away."""
     point = corpus.point(check.point)
+    source = corpus.briefings[point.source.briefing].short_title if point else "the briefings"
     options = "\n".join(f"*{LETTERS[i]}.* {escape(o)}" for i, o in enumerate(check.options))
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Your knowledge check")),
@@ -48,7 +50,7 @@ def check_message(corpus: Corpus, check: Check, sent_day: str) -> dict[str, Any]
             for i in range(len(check.options))
         ]),
         ContextBlock(elements=[_md(
-            f"From the learning point “{escape(point.title) if point else check.point}”. Only you see your answers; "
+            f"From the {escape(source)}; the learning point comes with the answer. Only you see your answers; "
             "your team sees only totals. `/scr quiz off` stops these."
         )]),
     ]  # fmt: skip

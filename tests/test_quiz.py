@@ -241,3 +241,14 @@ def test_another_workspace_sees_nothing_of_this_ones_checks(store: QuizStore) ->
     other = Workspace("T0OTHER")
     assert store.aggregate(other, ["C0TEAM"], ["2026-W48"]).answered == 0
     assert store.answers(other, "U1") == [] and store.person(other, "U1") is None
+
+
+def test_a_person_slack_will_not_dm_is_not_retried_all_day(store: QuizStore, local_slack: LocalSlack,
+                                                          corpus: Corpus) -> None:
+    client = make_client("xoxb-test", local_slack.url)
+    sender = QuizSender(store, client, corpus, WorkingHours())
+    store.opt_in(WS, "U1", "C0TEAM")
+    local_slack.fail("conversations.open", status=200, error="user_not_found")
+    assert [s.outcome for s in sender.deliver_due(TUESDAY)] == ["failed"]
+    assert [s.outcome for s in sender.deliver_due(TUESDAY + timedelta(minutes=10))] == ["already"]
+    assert local_slack.channel_messages("DU1") == []
