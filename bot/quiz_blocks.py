@@ -42,8 +42,11 @@ def check_message(corpus: Corpus, check: Check, sent_day: str) -> dict[str, Any]
     point = corpus.point(check.point)
     source = corpus.briefings[point.source.briefing].short_title if point else "the briefings"
     options = "\n".join(f"*{LETTERS[i]}.* {escape(o)}" for i, o in enumerate(check.options))
+    note = [ContextBlock(elements=[_md(f":information_source: *Content note:* {escape(point.content_note)}")])] \
+        if point and point.content_note else []
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Your knowledge check")),
+        *note,  # before the question, as on the point itself
         SectionBlock(text=_md(f"*{escape(check.question)}*\n{options}")),
         ActionsBlock(block_id=f"quiz-{check.id}", elements=[
             ButtonElement(text=LETTERS[i], action_id=f"{ACTION_ANSWER}_{i}", value=answer_value(check, sent_day, i))

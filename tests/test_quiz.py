@@ -252,3 +252,20 @@ def test_a_person_slack_will_not_dm_is_not_retried_all_day(store: QuizStore, loc
     assert [s.outcome for s in sender.deliver_due(TUESDAY)] == ["failed"]
     assert [s.outcome for s in sender.deliver_due(TUESDAY + timedelta(minutes=10))] == ["already"]
     assert local_slack.channel_messages("DU1") == []
+
+
+def test_a_check_on_a_point_with_a_content_note_shows_it_before_the_question(corpus: Corpus) -> None:
+    from blockkit import assert_valid_message, dumps
+    from bot.quiz_blocks import check_message
+
+    noted = next(c for c in corpus.checks if corpus.point(c.point).content_note)
+    msg = check_message(corpus, noted, "2026-11-24")
+    assert_valid_message(msg)
+    texts = [dumps(b) for b in msg["blocks"]]
+    note_at = next(i for i, t in enumerate(texts) if "Content note" in t)
+    question_at = next(i for i, t in enumerate(texts) if "A.*" in t)  # the block with the question and options
+    assert note_at < question_at
+    text = dumps(msg["blocks"])
+    assert corpus.point(noted.point).title not in text  # the point comes with the answer, not before
+    plain = next(c for c in corpus.checks if not corpus.point(c.point).content_note)
+    assert "Content note" not in dumps(check_message(corpus, plain, "2026-11-24")["blocks"])
