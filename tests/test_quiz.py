@@ -269,3 +269,18 @@ def test_a_check_on_a_point_with_a_content_note_shows_it_before_the_question(cor
     assert corpus.point(noted.point).title not in text  # the point comes with the answer, not before
     plain = next(c for c in corpus.checks if not corpus.point(c.point).content_note)
     assert "Content note" not in dumps(check_message(corpus, plain, "2026-11-24")["blocks"])
+
+
+def test_many_processes_sweeping_at_once_send_one_check(store: QuizStore, local_slack: LocalSlack,
+                                                        corpus: Corpus) -> None:
+    """Several clock processes (or web dynos running the scheduler) at the same moment: one DM, not several."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.opt_in(WS, "U1", "C0TEAM")
+    local_slack.delay["chat.postMessage"] = 0.2  # a slow Slack widens the window for a double send
+    senders = [QuizSender(QuizStore(redis.Redis(connection_pool=store.r.connection_pool)),
+                          make_client("xoxb-test", local_slack.url), corpus, WorkingHours()) for _ in range(6)]  # fmt: skip
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = [s.outcome for result in pool.map(lambda s: s.deliver_due(TUESDAY), senders) for s in result]
+    assert sorted(outcomes) == ["already"] * 5 + ["sent"]
+    assert len(local_slack.channel_messages("DU1")) == 1
