@@ -88,6 +88,12 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
     return "\n".join(lines)
 
 
+def not_posted_yet(services: Services, schedule: Schedule, now: datetime) -> str:
+    """`/scr week` in a channel that is subscribed but has had no post yet: say when the first comes."""
+    return ("This channel is subscribed, but its first learning point of the week hasn't been posted yet.\n"
+            + describe_schedule(services, schedule, now))
+
+
 def register(app: App, services: Services) -> None:
     settings = services.settings
 
@@ -234,10 +240,15 @@ def register(app: App, services: Services) -> None:
                 ack(**forget_me())
             elif parsed.kind == "week":
                 ws = workspace_of(command)
+                channel = command.get("channel_id", "")
                 try:
-                    pid = week_point(ws, command.get("channel_id", ""))
+                    pid = week_point(ws, channel)
+                    waiting = None if pid else services.schedule_for(ws.team_id, ws.enterprise_id, channel)
                 except redis.RedisError:
                     ack(**ephemeral(STORAGE_DOWN.format(what="find this week's learning point")))
+                    return
+                if waiting is not None and waiting.enabled:
+                    ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
                 ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
             else:
