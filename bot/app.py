@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+import redis
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -130,6 +131,11 @@ def build_app(
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, redis.RedisError):
+            # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
+            logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
+                         body.get("type", "Slack"), type(error).__name__)  # fmt: skip
+            return BoltResponse(status=503, body="")
         logger.exception("unhandled error in a listener: %s", error)
         return BoltResponse(status=500, body="")
 
