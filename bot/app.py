@@ -13,8 +13,10 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from typing import Any
 
+import redis
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -113,8 +115,10 @@ def build_app(
     token_verification: bool = True,
     token: str | None = None,
     api_url: str | None = None,
+    listener_executor: Executor | None = None,
 ) -> App:
-    """The Bolt app with every listener; ``token``/``api_url`` override settings (offline shell)."""
+    """The Bolt app with every listener; ``token``/``api_url`` override settings, and ``listener_executor``
+    runs work done after the ack (the offline shell passes one it can wait on)."""
     settings = services.settings
     distributed = settings.distributed and token is None
     oauth: dict = {}
@@ -138,10 +142,16 @@ def build_app(
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
             **oauth,
+            **({"listener_executor": listener_executor} if listener_executor else {}),
         )
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, redis.RedisError):
+            # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
+            logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
+                         body.get("type", "Slack"), type(error).__name__)  # fmt: skip
+            return BoltResponse(status=503, body="")
         logger.exception("unhandled error in a listener: %s", error)
         return BoltResponse(status=500, body="")
 

@@ -83,6 +83,19 @@ def workspace_clients(services: Services, single: WebClient | None = None) -> Wo
     return WorkspaceClients(settings, client, single=single or client(settings.slack_bot_token))
 
 
+def client_for(ws: Workspace, single: WebClient, clients: Callable[[Workspace], WebClient] | None) -> WebClient:
+    """The client to reach ``ws`` with: its own token when distributed (``clients``), else ``single``.
+    A workspace with no bot token is a permanent failure for this send (``Permanent("not_installed")``)."""
+    if clients is None:
+        return single
+    from bot.once import Permanent
+
+    try:
+        return clients(ws)
+    except NotInstalled:
+        raise Permanent("not_installed") from None
+
+
 class NotInstalled(Exception):  # noqa: N818 - reads as "raise NotInstalled(ws)"
     """No bot token for this workspace: it never installed the app, uninstalled it, or revoked the token."""
 

@@ -69,6 +69,15 @@ class Purger:
             self.r.srem(keys.SUBSCRIPTIONS, *gone[i:i + self.batch])
         return len(gone)
 
+    def _drop_from_indexes(self, ws: Workspace) -> None:
+        """Other global "enterprise|team" indexes (knowledge checks' opted-in workspaces)."""
+        if self._org_wide(ws):
+            entries = [e for e in self.r.smembers(keys.QUIZ_WORKSPACES) if e.startswith(f"{ws.enterprise_id}|")]
+        else:
+            entries = [keys.workspace_entry(ws)]
+        if entries:
+            self.r.srem(keys.QUIZ_WORKSPACES, *entries)
+
     def begin(self, ws: Workspace) -> None:
         """The quick part, done before answering Slack: mark the purge pending, delete the tokens."""
         self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
@@ -79,6 +88,7 @@ class Purger:
         """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes."""
         self.begin(ws)
         subscriptions = self._drop_subscriptions(ws)
+        self._drop_from_indexes(ws)
         deleted = 0
         while True:
             found = 0

@@ -24,8 +24,8 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
      ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
-     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["workspace"], ["workspace", "list"],
-     ["workspace", "purge"]],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"], ["workspace"],
+     ["workspace", "list"], ["workspace", "purge"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")
@@ -73,8 +73,10 @@ def test_ask_json_contract() -> None:
     assert data["kind"] == "intersection"
     assert data["results"], "expected results"
     first = data["results"][0]
-    assert set(first) == {"id", "title", "summary", "themes", "sectors", "source"}
-    assert set(first["source"]) == {"briefing", "section", "pages"}
+    assert set(first) == {"id", "title", "summary", "kind", "themes", "sectors", "source"}
+    assert set(first["source"]) == {"briefing", "section", "pages", "local", "label"}
+    assert first["kind"] in ("practice", "key-data", "background")
+    assert first["source"]["local"] is False and first["source"]["label"] == "National SCR briefing"
     assert all("neglect" in r["themes"] for r in data["results"])
 
 
@@ -94,8 +96,8 @@ def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
     assert "LEARNING FROM SERIOUS CASE REVIEWS" in out
     assert "“neglet” → neglect" in out
     # Button 1 on the neglect answer is "Share in channel": the real handler posts via the local Slack.
-    assert "posted in #C0TEAM" in out
-    assert "Shared by @U0YOU" in out
+    assert "── @scr in #team ──" in out
+    assert "Shared by @you" in out
     assert "Bye." in out
 
 
