@@ -23,7 +23,17 @@ import redis
 
 from blockkit import dumps
 from bot.oauth import manifest_scopes
-from conftest import ROOT, BotProcess, RedisServer, bot_env, free_port, http, start_bot, stop_bot
+from conftest import (
+    ROOT,
+    BotProcess,
+    RedisServer,
+    bot_env,
+    command_answer,
+    free_port,
+    http,
+    start_bot,
+    stop_bot,
+)
 from fakeslack import FakeSlack, Install
 
 ONE, TWO = "T0ONE", "T0TWO"
@@ -82,7 +92,7 @@ def test_two_workspaces_install_answer_post_with_their_own_rotated_tokens_and_un
     for team in (ONE, TWO):
         answer = oauth_bot.command("neglect", team=team, channel=CHANNEL[team])
         assert answer.status == 200 and "Neglect" in dumps(answer.json())
-        sub = oauth_bot.command("subscribe monday 09:30", team=team, channel=CHANNEL[team], user="U0LEAD").json()
+        sub = command_answer(oauth_bot, slack, "subscribe monday 09:30", team=team, channel=CHANNEL[team], user="U0LEAD")
         assert sub["response_type"] == "in_channel", sub
     # A workspace that never installed is not answered.
     assert "Neglect" not in oauth_bot.command("neglect", team="T0NEVER").body.decode()
