@@ -353,7 +353,8 @@ class QuizStore:
         """Delete one person's quiz record (answers, boxes, opt-in). Team aggregates keep only counts."""
         n = len(self.r.hkeys(self.answers_key(ws, user)))
         with self.r.pipeline() as pipe:
-            pipe.delete(self.answers_key(ws, user), self.cards_key(ws, user))
+            pipe.delete(self.answers_key(ws, user))  # one key per DEL: a Redis Cluster pipeline refuses more
+            pipe.delete(self.cards_key(ws, user))
             pipe.hdel(self.people_key(ws), user)
             pipe.execute()
         return n
