@@ -27,6 +27,8 @@ log = logging.getLogger("scr-bot")
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if quiet:  # a command's own one-line report says what failed; slack_sdk would log each try as well
+        logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
 
 def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help fast
@@ -108,25 +110,43 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: ANN202
-    """Services, the store, a Slack client (if tokens are set) and the bot's own workspace id."""
+    """Services, the store, a Slack client (if a token is set) and the workspace whose schedules these are.
+
+    With a token, the workspace is the bot's own, from ``auth.test``; if Slack cannot say, this stops with
+    one line rather than guess (a guess would read and write another workspace's keys, and a post made
+    under them would be made again by the clock). With no token at all, the offline shell's workspace."""
     from bot.app import make_client
     from bot.localslack import TEAM_ID
 
-    services = _services(settings)
-    services.store.start()
+    if need_slack and not settings.slack_bot_token:
+        raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
     client = None
-    team = ""
+    team = TEAM_ID  # offline: the shell's workspace
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        try:
-            team = str(client.auth_test().get("team_id") or "")
-        except Exception as exc:  # noqa: BLE001 - reported, then carry on offline
-            print(f"warning: could not reach Slack ({exc}); showing schedules offline", file=sys.stderr)
-    elif need_slack:
-        raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
-    if not team:
-        team = TEAM_ID  # offline: the shell's workspace
+        team = _bot_workspace(client, settings.slack_api_url)
+    services = _services(settings)
+    services.store.start()
     return services, client, team
+
+
+def _bot_workspace(client: Any, api_url: str) -> str:
+    """The bot's workspace id from ``auth.test``, or ConfigError naming what went wrong."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        team = str(client.auth_test().get("team_id") or "")
+    except SlackApiError as exc:
+        error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+        hint = " (check SLACK_BOT_TOKEN)" if error in ("invalid_auth", "not_authed", "token_revoked",
+                                                      "account_inactive") else ""  # fmt: skip
+        raise ConfigError(f"Slack refused auth.test: {error}{hint}; nothing was done") from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ConfigError(f"cannot reach Slack at {api_url} ({reason}); nothing was done") from None
+    if not team:
+        raise ConfigError("Slack's auth.test named no workspace; nothing was done")
+    return team
 
 
 def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
