@@ -161,9 +161,10 @@ def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, modul
     shared = [m for m in module_slack.thread("C0TEAM", thread) if "Reflection shared by <@U0NURSE>" in m["text"]]
     assert len(shared) == 1 and "Ask about sleep each visit" in dumps(shared[0])
     assert saved.message_ts == shared[0]["ts"]
-    # Submitting the same view twice stores it once.
-    bot.post(body, "application/x-www-form-urlencoded")
+    # Submitting the same view twice stores it once and shares it in the thread once.
+    assert bot.post(body, "application/x-www-form-urlencoded").json()["response_action"] == "update"
     assert len(store_for(r).for_user(Workspace(T1), "U0NURSE")) == 1
+    assert len([m for m in module_slack.thread("C0TEAM", thread) if "Reflection shared by" in m["text"]]) == 1
 
 
 def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis) -> None:

@@ -68,13 +68,13 @@ def register(app: App, services: Services) -> None:
                 visibility = PRIVATE
             else:
                 refl.week = post.get("week")
-            store.add(ws, refl)
+            created = store.add(ws, refl)  # False: this view was submitted before (a double click)
         except redis.RedisError:
             log.error("could not store a reflection for %s: Redis unavailable", user)
             ack(response_action="errors", errors={"stood_out": SAVE_FAILED})
             return
         note = ":white_check_mark: Saved to your record."
-        if visibility == SHARED:
+        if visibility == SHARED and created:  # shared in the thread once, however often it is submitted
             try:
                 resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                                **shared_reflection_message(user, refl))  # fmt: skip
