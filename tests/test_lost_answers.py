@@ -133,3 +133,21 @@ def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack
         clock.terminate()
         log = clock.communicate(timeout=20)[0]
     assert "recovered" in log, log
+
+
+def test_the_summary_is_found_past_the_first_page_of_a_busy_thread(redis_client: redis.Redis, slack: FakeSlack,
+                                                                   corpus: Corpus) -> None:  # fmt: skip
+    from bot.reflections import ReflectionStore
+    from bot.summary import SummaryPoster
+
+    slack.clock = MONDAY_0930.timestamp
+    client = make_client("xoxb-test", slack.url)
+    sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
+    poster = WeeklyPoster(redis_client, client, corpus)
+    thread = poster.deliver(sched, MONDAY_0930).ts
+    for i in range(250):  # a busy week: more replies than one page of conversations.replies
+        client.chat_postMessage(channel="C0WARD7", thread_ts=thread, text=f"reply {i}")
+    slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
+    summary = SummaryPoster(poster, ReflectionStore(redis_client, 365), client, corpus).deliver(sched, FRIDAY_1600)
+    assert summary.outcome == "recovered"
+    assert len(summaries(slack, "C0WARD7")) == 1
