@@ -10,15 +10,20 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
+
+import redis
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.embedded_redis import EmbeddedRedisError
+from bot.yamlfile import Problem as ProblemLine
 from bot.yamlfile import ProblemsError
 
 log = logging.getLogger("scr-bot")
@@ -37,17 +42,72 @@ def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --h
     return Services.create(settings)
 
 
+def _half_set_tokens(settings: Settings) -> str | None:
+    """Some Slack settings but not a usable pair: say what is missing rather than open the shell."""
+    if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
+        return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is: "
+                "set one of them, or unset SLACK_BOT_TOKEN to use the offline shell")
+    if not settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
+        given = "SLACK_SIGNING_SECRET" if settings.slack_signing_secret else "SLACK_APP_TOKEN"
+        return (f"{given} is set but SLACK_BOT_TOKEN is not: copy the Bot User OAuth Token (xoxb-...) "
+                "into SLACK_BOT_TOKEN, or unset both to use the offline shell")
+    return None
+
+
+def _check_port_free(port: int) -> None:
+    """gunicorn retries a taken port five times and then prints a traceback-like log; say it once."""
+    import errno
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} is already in use (another scr-bot?): stop that process or set PORT") from None
+            raise ConfigError(f"cannot listen on port {port} ({exc.strerror}): set PORT to another port") from None
+
+
+def _connect_socket_mode(handler: Any) -> None:
+    """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import APP_TOKEN_FIX
+
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        error = exc.response.get("error") or exc.response.status_code
+        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+
+
+def _start_store(services: Any) -> None:
+    """For admin commands, which cannot do anything without Redis: an unreachable REDIS_URL stops the
+    command with one line (from ``main``) before anything else is tried or logged."""
+    if services.settings.redis_url:
+        services.store.client.ping()
+    services.store.start()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _half_set_tokens(settings)
+    if problem:
+        raise ConfigError(problem)
     mode = settings.mode
     if mode == "shell":
         print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
         print("starting the offline shell. See README.md to connect the bot to Slack.\n")
         return cmd_shell(args, settings)
+    if mode == "http":
+        _check_port_free(settings.port)
     _setup_logging(settings)
+    from bot.app import build_app, check_slack, make_client
+
+    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+                app_token=settings.slack_app_token if mode == "socket" else None)
     services = _services(settings)
     services.store.start()
-    from bot.app import build_app
-
     bolt_app = build_app(services)
     clock = None
     if not args.no_scheduler:
@@ -60,8 +120,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
+        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
         try:
-            SocketModeHandler(bolt_app, settings.slack_app_token).start()
+            _connect_socket_mode(handler)
+            log.info("connected to Slack in Socket Mode")
+            threading.Event().wait()
         finally:
             if clock:
                 clock.stop()
@@ -84,13 +147,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.slack_bot_token:
+        raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
-    services = _services(settings)
-    services.store.start()
-    from bot.app import make_client
+    from bot.app import check_slack, make_client
     from bot.clock import Clock
 
-    clock = Clock(services, make_client(settings.slack_bot_token, settings.slack_api_url))
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
+    services = _services(settings)
+    services.store.start()
+    clock = Clock(services, client)
     try:
         clock.run_forever()
     finally:
@@ -110,43 +177,24 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: ANN202
-    """Services, the store, a Slack client (if a token is set) and the workspace whose schedules these are.
-
-    With a token, the workspace is the bot's own, from ``auth.test``; if Slack cannot say, this stops with
-    one line rather than guess (a guess would read and write another workspace's keys, and a post made
-    under them would be made again by the clock). With no token at all, the offline shell's workspace."""
-    from bot.app import make_client
+    """Services, the store, a Slack client (if tokens are set) and the bot's own workspace id."""
+    from bot.app import check_slack, make_client
     from bot.localslack import TEAM_ID
 
-    if need_slack and not settings.slack_bot_token:
-        raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
     client = None
-    team = TEAM_ID  # offline: the shell's workspace
+    team = TEAM_ID  # no token at all: offline, the shell's workspace
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        team = _bot_workspace(client, settings.slack_api_url)
+        # Guessing the workspace would read (and write) another workspace's records, and a post made under
+        # them would be made again by the clock: stop instead.
+        team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")
+        if not team:
+            raise ConfigError("Slack's auth.test named no workspace; nothing was done")
+    elif need_slack:
+        raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
     services = _services(settings)
-    services.store.start()
+    _start_store(services)
     return services, client, team
-
-
-def _bot_workspace(client: Any, api_url: str) -> str:
-    """The bot's workspace id from ``auth.test``, or ConfigError naming what went wrong."""
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        team = str(client.auth_test().get("team_id") or "")
-    except SlackApiError as exc:
-        error = exc.response.get("error") or f"HTTP {exc.response.status_code}"
-        hint = " (check SLACK_BOT_TOKEN)" if error in ("invalid_auth", "not_authed", "token_revoked",
-                                                      "account_inactive") else ""  # fmt: skip
-        raise ConfigError(f"Slack refused auth.test: {error}{hint}; nothing was done") from None
-    except OSError as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise ConfigError(f"cannot reach Slack at {api_url} ({reason}); nothing was done") from None
-    if not team:
-        raise ConfigError("Slack's auth.test named no workspace; nothing was done")
-    return team
 
 
 def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
@@ -220,7 +268,20 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
                 results.append(dataclasses.replace(r, schedule=f"{s.id} summary"))
         for r in results:
             print(f"{r.schedule} {r.week}: {r.outcome}" + (f" ts={r.ts}" if r.ts else "") + (f" error={r.error}" if r.error else ""))
-        return 0 if all(r.outcome not in ("failed", "retry") for r in results) else 1
+        from bot.digest_sender import DigestReaders, DigestSender
+        from bot.quiz import QuizStore
+        from bot.quiz_sender import QuizSender
+
+        hours = settings.working_hours()
+        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
+        learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
+        digests = DigestSender(services.store.client, client, services.corpus, hours,
+                               DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip
+        learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
+        for kind, who, outcome, check, error in learning:
+            print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))
+        failed = [r.outcome for r in results] + [x[2] for x in learning]
+        return 0 if all(o not in ("failed", "retry") for o in failed) else 1
     finally:
         services.store.close()
 
@@ -234,12 +295,14 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
 
     _setup_logging(settings, quiet=True)
     services = _services(settings)
-    services.store.start()
+    _start_store(services)
     try:
         try:
             ws = Workspace(args.team, args.enterprise)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if args.action == "report":
+            return _report(services, settings, ws, args)
         mine = services.reflections.for_user(ws, args.user)
         if args.format == "csv":
             text = cpd.to_csv(services.corpus, mine)
@@ -257,6 +320,45 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
         services.store.close()
 
 
+def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace) -> int:
+    """The partnership's audit evidence: counts, themes and dates per channel; never anyone's words."""
+    from datetime import UTC, date, datetime
+
+    from bot import digest, keys
+
+    try:
+        since = date.fromisoformat(args.since)
+    except ValueError:
+        raise ConfigError(f"--since {args.since!r} should be a date such as 2026-06-01") from None
+    now = datetime.now(UTC)
+    months = []
+    y, m = since.year, since.month
+    while (y, m) <= (now.year, now.month):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m + 1) if m < 12 else (y + 1, 1)
+    if not months:
+        raise ConfigError(f"--since {args.since} is in the future")
+    channels = [args.channel] if args.channel else sorted(services.store.client.smembers(keys.posted_channels(ws)))
+    digests = []
+    for channel in channels:
+        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days)
+        d.posts = [p for p in d.posts if p.date >= since.isoformat()]
+        digests.append(d)
+    if args.format == "csv":
+        text = digest.report_csv(services.corpus, digests)
+    else:
+        text = digest.report_markdown(services.corpus, digests, since.isoformat())
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        print(f"wrote the report for {len(digests)} channel(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if not channels:
+        print(f"no weekly posts found in workspace {ws.team_id}", file=sys.stderr)
+    return 0
+
+
 def point_json(services: Any, point: Any) -> dict[str, Any]:
     return {
         "id": point.id,
@@ -264,7 +366,9 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
         "summary": point.summary,
         "themes": list(point.themes),
         "sectors": list(point.sectors),
-        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages)},
+        "kind": point.kind,
+        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages),
+                   "local": services.corpus.is_local(point), "label": services.corpus.source_label(point)},
     }
 
 
@@ -291,6 +395,49 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
+    """Compare every point with the text of the section it cites; print problems as file:line: message."""
+    from pathlib import Path
+
+    from bot.fidelity import check_corpus, sources_hint
+    from bot.sources import Sources
+
+    directory = Path(sources_arg).expanduser() if sources_arg else settings.sources_dir
+    if directory is not None and not directory.is_dir():
+        raise ConfigError(f"sources folder {directory} not found (--sources DIR or SCR_SOURCES_DIR)")
+    report = check_corpus(corpus, Sources(directory))
+    problems = list(report.problems)
+    national = [b for b in report.unchecked if not b.local]
+    if directory is not None:
+        for b in national:  # asked for a check, so a missing text is a failure, not a skip
+            path, line = corpus.where("briefings", b.id, "seed")
+            problems.append(ProblemLine(path, line, f"{b.id}: source text {b.seed!r} not found in {directory}"))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} fidelity problem(s): each point must say only what its cited section says, "
+              "in our own words.", file=sys.stderr)
+        return 1
+    national_checked = [b for b in report.checked if not corpus.briefings[b].local]
+    local_checked = [b for b in report.checked if corpus.briefings[b].local]
+    if national_checked:
+        print(f"fidelity OK: numbers, quotes, pages, headings and wording checked against the cited sections "
+              f"of {len(national_checked)} briefing text(s) in {directory}")  # fmt: skip
+    if local_checked:
+        print(f"local learning OK: points checked against the section text of {', '.join(local_checked)}")
+    if report.untexted:
+        print(f"note: {len(report.untexted)} local point(s) cite a section with no text, so their numbers and "
+              f"wording were not checked ({', '.join(report.untexted[:5])}); add the section's `text:` to check them")  # fmt: skip
+    if directory is None and national:
+        print("fidelity NOT checked: the briefings' texts were not given, so numbers, quotes, pages and wording "
+              "were not compared with the cited sections.")  # fmt: skip
+        print("To check them, save each briefing's text (the PDFs from these public addresses, as plain text) "
+              "in one folder and run `scr-bot content check --sources DIR` (or set SCR_SOURCES_DIR):")  # fmt: skip
+        for line in sources_hint(corpus):
+            print(line)
+    return 0
+
+
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import load_corpus
 
@@ -299,14 +446,14 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
         uncovered = corpus.uncovered()
         empty = [t for t in corpus.themes if not corpus.points_for(theme=t)]
         print(
-            f"content OK: {len(corpus.points)} points, {len(corpus.themes)} themes, "
+            f"content OK: {len(corpus.points)} points, {len(corpus.checks)} knowledge checks, {len(corpus.themes)} themes, "
             f"{len(corpus.sectors)} sectors, {len(corpus.briefings)} briefings"
         )
         for b, heading in uncovered:
             print(f"warning: briefing {b}: heading {heading!r} has no learning point")
         for t in empty:
             print(f"warning: theme {t!r} has no learning points")
-        return 0
+        return _fidelity(corpus, settings, args.sources)
     if args.action == "coverage":
         cover = corpus.coverage()
         if args.json:
@@ -336,13 +483,30 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (usage stays one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _weeks(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number of weeks, got {raw!r}") from None
+    if not 1 <= value <= 520:
+        raise argparse.ArgumentTypeError(f"give a number of weeks from 1 to 520, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scr-bot",
         description="Learning from Serious Case Reviews, brought into your team's Slack week.",
     )
     parser.add_argument("--version", action="version", version=f"scr-bot {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser(
         "run",
@@ -366,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     content = sub.add_parser("content", help="check the learning content and see what it covers")
     csub = content.add_subparsers(dest="action", metavar="ACTION", required=True)
-    csub.add_parser("check", help="validate all content; exit 1 with file:line: message on error")
+    chk = csub.add_parser("check", help="validate all content; exit 1 with file:line: message on error")
+    chk.add_argument("--sources", metavar="DIR", help="folder of the briefings' texts: also check every point's numbers, "
+                     "quotes, pages and wording against its cited section (default: $SCR_SOURCES_DIR)")
     csub.add_parser("stats", help="points per briefing, sector and theme")
     cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
     cov.add_argument("--json", action="store_true", help="machine-readable map")
@@ -377,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.add_parser("list", help="every schedule, its next post in local time, last post and status")
     prev = ssub.add_parser("preview", help="the learning points the next weeks will bring")
     prev.add_argument("id", help="schedule id (see `scr-bot schedule list`)")
-    prev.add_argument("--weeks", type=int, default=8, help="how many weeks (default 8)")
+    prev.add_argument("--weeks", type=_weeks, default=8, help="how many weeks (default 8)")
     now_p = ssub.add_parser("post-now", help="post this week's point now (once per week unless --force)")
     now_p.add_argument("id", help="schedule id")
     now_p.add_argument("--force", action="store_true", help="post even if this week's point was already posted")
@@ -393,8 +559,24 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     exp.add_argument("--format", choices=("md", "csv"), default="md")
     exp.add_argument("--output", help="write to this file instead of standard output")
+    rep = rsub.add_parser("report", help="how a team used the learning: counts, themes, dates (never anyone's words)")
+    rep.add_argument("--team", required=True, help="workspace id (T...)")
+    rep.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    rep.add_argument("--channel", help="one channel (C...); default: every channel with weekly posts")
+    rep.add_argument("--since", required=True, help="first day to include, e.g. 2026-06-01")
+    rep.add_argument("--format", choices=("md", "csv"), default="md")
+    rep.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
     return parser
+
+
+def _redacted(url: str) -> str:
+    """A Redis URL fit to print: any password replaced by ***."""
+    return re.sub(r"//([^@/]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -404,16 +586,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings: Settings | None = None
     try:
         settings = load_settings()
         return int(args.func(args, settings) or 0)
     except ProblemsError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found; the bot will not start until they are fixed.", file=sys.stderr)
+        if len(exc.problems) > 1:  # one problem is one line; many get a count to work through
+            print(f"{len(exc.problems)} problems found; the bot will not start until they are fixed.", file=sys.stderr)
         return 1
     except (ConfigError, EmbeddedRedisError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
+        return 1
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        where = _redacted(settings.redis_url) if settings and settings.redis_url else "the embedded Redis"
+        print(f"scr-bot: cannot reach Redis at {where} ({_first_line(exc)}): start it, fix REDIS_URL, "
+              "or unset REDIS_URL to let the bot run its own", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

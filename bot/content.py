@@ -8,11 +8,20 @@ files beside the shipped ones.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.yamlfile import Problem, ProblemsError, YamlDoc, load_yaml, pydantic_problems
 
@@ -20,7 +29,10 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 
 SECTION_SEPARATOR = " > "
-TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points")
+LOCAL_LABEL = "Local learning"
+NATIONAL_LABEL = "National SCR briefing"
+TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks")
+OPTION_MAX = 150
 
 
 class _Model(BaseModel):
@@ -30,6 +42,8 @@ class _Model(BaseModel):
 class Section(_Model):
     heading: Text
     pages: list[Text] = []
+    # A local briefing's own words for this section (optional): what its points are checked against.
+    text: Text | None = None
     children: list[Section] = []
 
 
@@ -43,9 +57,19 @@ class Briefing(_Model):
     period: Text
     sector: Slug
     url: Text | None = None
-    seed: Text
+    # The national briefings' extracted text, a file name in the sources folder (--sources / SCR_SOURCES_DIR).
+    seed: Text | None = None
+    # A local partnership's own learning (a 7-minute briefing, a rapid review): no seed file, answers say
+    # "Local learning", and its sections may carry their own ``text``.
+    local: bool = False
     page_refs: Annotated[str, StringConstraints(pattern=r"^(report|briefing|none)$")] = "report"
     sections: list[Section] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _seed_unless_local(self) -> Briefing:
+        if not self.local and not self.seed:
+            raise ValueError("a national briefing needs 'seed' (its text file); mark your own source 'local: true'")
+        return self
 
     def section_paths(self) -> list[str]:
         """Every heading as a path ("Parent > Child"), parents before their children."""
@@ -80,8 +104,14 @@ class Source(_Model):
     pages: list[Text] = []
 
 
+KINDS = {"practice": "Practice learning", "key-data": "Key data", "background": "Background"}
+
+
 class Point(_Model):
     id: Slug
+    # What the weekly post picks: practice learning and key data rotate; background (what an SCR is, who a
+    # briefing is for, how the study was done) only where a team asks for it.
+    kind: Literal["practice", "key-data", "background"]
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
     key_messages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]] = (
@@ -105,6 +135,47 @@ class Point(_Model):
         return value
 
 
+Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=OPTION_MAX)]
+
+
+class Check(_Model):
+    """A multiple-choice knowledge check on one learning point.
+
+    ``evidence`` is a short excerpt, word for word, from the section the point cites: it is what
+    makes the right answer checkable against the briefing (see tests/test_checks_fidelity.py).
+    """
+
+    id: Slug
+    point: Slug
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    answer: Option
+    distractors: list[Option] = Field(min_length=2, max_length=3)
+    explanation: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    evidence: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+
+    @field_validator("question")
+    @classmethod
+    def _is_a_question(cls, value: str) -> str:
+        if not value.endswith("?"):
+            raise ValueError("a check's question should end with '?'")
+        return value
+
+    @field_validator("distractors")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        folded = [v.casefold() for v in value]
+        if len(set(folded)) != len(folded):
+            raise ValueError("distractors must all be different")
+        return value
+
+    @property
+    def options(self) -> list[str]:
+        """The answer and distractors in a fixed order per check (so the right answer is not always first)."""
+        opts = [self.answer, *self.distractors]
+        start = zlib.crc32(self.id.encode()) % len(opts)
+        return opts[start:] + opts[:start]
+
+
 @dataclass(eq=False)  # compared and hashed by identity: one loaded corpus, used as a cache key
 class Corpus:
     """All content, indexed; built only from content that passed validation."""
@@ -114,9 +185,20 @@ class Corpus:
     themes: dict[str, Theme]
     points: list[Point]
     origin: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    # Where each briefing, point and check was written ("briefings"/"points"/"checks", id) -> (document, list
+    # index), so later checks (source fidelity) can name the exact line of the field they object to.
+    located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_id: dict[str, Point] = {p.id: p for p in self.points}
+        self.check_by_id: dict[str, Check] = {c.id: c for c in self.checks}
+
+    def check(self, check_id: str) -> Check | None:
+        return self.check_by_id.get(check_id)
+
+    def checks_for(self, point_id: str) -> list[Check]:
+        return [c for c in self.checks if c.point == point_id]
 
     def point(self, point_id: str) -> Point | None:
         return self.by_id.get(point_id)
@@ -128,10 +210,30 @@ class Corpus:
             if (theme is None or theme in p.themes) and (sector is None or sector in p.sectors)
         ]
 
+    def where(self, kind: str, oid: str, *loc: str | int) -> tuple[Path, int]:
+        """``file, line`` of a field of a briefing or point (``kind`` is "briefings" or "points")."""
+        found = self.located.get((kind, oid))
+        if found is None:
+            return self.origin.get(oid, (Path(kind), 1))
+        doc, index = found
+        return doc.path, doc.line_of([kind, index, *loc])
+
+    def is_local(self, point: Point) -> bool:
+        """Learning from a partnership's own source rather than the national briefings."""
+        briefing = self.briefings.get(point.source.briefing)
+        return bool(briefing and briefing.local)
+
+    def source_label(self, point: Point) -> str:
+        """What kind of source a point comes from, as every answer labels it."""
+        return LOCAL_LABEL if self.is_local(point) else NATIONAL_LABEL
+
     def citation(self, point: Point) -> str:
-        """A one-line citation: briefing, section, and the page references the briefing gives."""
+        """A one-line citation: briefing, section, and the page references the briefing gives; a local
+        source is labelled "Local learning" so nobody mistakes it for the national analysis."""
         briefing = self.briefings[point.source.briefing]
         parts = [f"{briefing.short_title}", f"section “{point.source.section}”"]
+        if briefing.local:
+            parts.insert(0, LOCAL_LABEL)
         if point.source.pages:
             label = "report" if briefing.page_refs == "report" else "briefing"
             parts.append(f"{label} {', '.join(point.source.pages)}")
@@ -186,8 +288,9 @@ def load_corpus(content_dir: Path) -> Corpus:
         except ProblemsError as exc:
             problems.extend(exc.problems)
 
-    models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point}
+    models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point, "checks": Check}
     found: dict[str, list[tuple[YamlDoc, int, BaseModel]]] = {k: [] for k in TOP_LEVEL_KEYS}
+    located: dict[tuple[str, str], tuple[YamlDoc, int]] = {}
     for doc in docs:
         if doc.data is None:
             continue
@@ -203,6 +306,7 @@ def load_corpus(content_dir: Path) -> Corpus:
             for index, raw in _list_section(doc, key, problems):
                 try:
                     found[key].append((doc, index, model.model_validate(raw)))
+                    located.setdefault((key, str(getattr(found[key][-1][2], "id", ""))), (doc, index))
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(doc, [key, index], exc))
 
@@ -225,6 +329,7 @@ def load_corpus(content_dir: Path) -> Corpus:
     sectors = unique("sectors")
     themes = unique("themes")
     points_map = unique("points")
+    checks_map = unique("checks")
 
     for doc, index, b in found["briefings"]:
         if b.sector not in sectors:  # type: ignore[attr-defined]
@@ -253,6 +358,13 @@ def load_corpus(content_dir: Path) -> Corpus:
                     f"section {p.source.section!r} is not a heading of briefing {briefing.id!r}",  # type: ignore[attr-defined]
                 )
             )
+    for doc, index, c in found["checks"]:
+        assert isinstance(c, Check)
+        if c.point not in points_map:
+            problems.append(Problem(doc.path, doc.line_of(["checks", index, "point"]), f"unknown point {c.point!r}"))
+        if c.answer.casefold() in (d.casefold() for d in c.distractors):
+            problems.append(Problem(doc.path, doc.line_of(["checks", index, "answer"]),
+                                    "the answer is also listed as a distractor"))  # fmt: skip
     if not found["points"] and not problems:
         problems.append(Problem(content_dir, 1, "no learning points found (expected points: in a YAML file)"))
     if problems:
@@ -263,4 +375,6 @@ def load_corpus(content_dir: Path) -> Corpus:
         themes=themes,  # type: ignore[arg-type]
         points=list(points_map.values()),  # type: ignore[arg-type]
         origin=origin,
+        located=located,
+        checks=list(checks_map.values()),  # type: ignore[arg-type]
     )

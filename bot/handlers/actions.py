@@ -1,10 +1,19 @@
 """Buttons: on lookup answers (Share, Another, Show, More), on weekly posts (Read more, Reflect),
-and on the App Home tab (Reflect, Export my record, Delete my record)."""
+and on the App Home tab (Reflect, Export my record, Delete my record).
+
+Ack first: with ``process_before_response=True`` Slack gets its answer only when the ack function
+returns, so every button is acknowledged by ``acknowledge`` and its work (Web API calls, response_url
+posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack (a 429's
+Retry-After is slept in that thread) never delays the ack.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -15,6 +24,8 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.handlers.commands import lookup_message
 from bot.home import publish_home, send_export, user_in_channel
+from bot.quiz import DM, Answer
+from bot.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
 from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -38,24 +49,24 @@ def _json_object(value: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def acknowledge(ack: Ack) -> None:
+    """The whole of every button's ack: an empty 200, at once."""
+    ack()
+
+
 def register(app: App, services: Services) -> None:
-    def navigate(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def navigate(action: dict[str, Any], respond: Respond) -> None:
         query, offset = _nav(action)
         respond(replace_original=True, response_type="ephemeral", **lookup_message(services, query, offset))
 
     for action_id in (blocks.ACTION_ANOTHER, blocks.ACTION_SHOW, blocks.ACTION_MORE):
-        app.action(action_id)(navigate)
+        app.action(action_id)(ack=acknowledge, lazy=[navigate])
 
-    @app.action(blocks.ACTION_READ_MORE)
-    def read_more(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def read_more(action: dict[str, Any], respond: Respond) -> None:
         """From a weekly post: more learning on its theme, shown only to the person who asked."""
-        ack()
         respond(replace_original=False, response_type="ephemeral", **lookup_message(services, action.get("value") or ""))
 
-    @app.action(blocks.ACTION_SHARE)
-    def share(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+    def share(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         point = services.corpus.point(action.get("value") or "")
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         user = (body.get("user") or {}).get("id", "")
@@ -83,10 +94,9 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
 
-    @app.action(blocks.ACTION_REFLECT)
-    def reflect(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread."""
-        ack()
+    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
+        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
         ws = workspace_of(body)
         user = (body.get("user") or {}).get("id", "")
         value = action.get("value") or ""
@@ -126,9 +136,38 @@ def register(app: App, services: Services) -> None:
             if body.get("response_url"):
                 respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
 
-    @app.action(ACTION_EXPORT)
-    def export(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """A knowledge check answered: record it once, then show the explanation and the point in its place."""
+        ws, user = workspace_of(body), body["user"]["id"]
+        parsed = parse_answer_value(action.get("value") or "")
+        check = services.corpus.check(parsed[0]) if parsed else None
+        if parsed is None or check is None or not 0 <= parsed[2] < len(check.options):
+            respond(replace_original=False, text="Sorry, that knowledge check is no longer available.")
+            return
+        _, sent_day, chosen = parsed
+        try:  # Slack's own timestamp of the click: a retried or queued request keeps the time it was answered
+            answered_at = float(action.get("action_ts") or time.time())
+        except ValueError:
+            answered_at = time.time()
+        store, hours = services.quiz, services.settings.working_hours()
+        try:
+            person = store.person(ws, user)
+            answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
+                            chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
+                            channel=person.channel if person else DM)  # fmt: skip
+            card = store.record_answer(ws, user, answer, hours.week(datetime.fromtimestamp(answered_at, UTC)))
+            if card is None:  # answered before: show the first answer, which is the one kept
+                first = store.previous_answer(ws, user, sent_day, check.id)
+                kept = check.options.index(first.chosen) if first and first.chosen in check.options else chosen
+                respond(replace_original=True, **answered_message(services.corpus, check, kept, card=None, already=True))
+                return
+        except redis.RedisError:
+            respond(replace_original=False, text="I can't reach my storage just now, so your answer wasn't saved. "
+                                                 "Please press it again in a minute.")  # fmt: skip
+            return
+        respond(replace_original=True, **answered_message(services.corpus, check, chosen, card=card))
+
+    def export(body: dict[str, Any], client: WebClient) -> None:
         ws, user = workspace_of(body), body["user"]["id"]
         try:
             send_export(services, client, ws, user)
@@ -137,18 +176,26 @@ def register(app: App, services: Services) -> None:
             client.chat_postMessage(channel=dm, text="I can't reach my storage just now, so I couldn't export your "
                                                      "record. Please try again in a minute.")  # fmt: skip
 
-    @app.action(ACTION_FORGET)
-    def forget(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def forget(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Delete all of this person's reflections in this workspace (the button asks to confirm first)."""
-        ack()
         ws, user = workspace_of(body), body["user"]["id"]
         try:
             removed = services.reflections.delete_user(ws, user)
+            answers = services.quiz.forget(ws, user)
         except redis.RedisError:
             message = "I can't reach my storage just now, so nothing was deleted. Please try again in a minute."
         else:
-            message = f"Deleted {removed} reflection{'s' if removed != 1 else ''}. Your record in this workspace is now empty."
+            message = (f"Deleted {removed} reflection{'s' if removed != 1 else ''}"
+                       + (f" and {answers} knowledge-check answer{'s' if answers != 1 else ''}" if answers else "")
+                       + ". Your record in this workspace is now empty.")  # fmt: skip
         if body.get("response_url"):
             respond(replace_original=True, text=message)
         if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
             publish_home(services, client, ws, user)
+
+    app.action(blocks.ACTION_READ_MORE)(ack=acknowledge, lazy=[read_more])
+    app.action(blocks.ACTION_SHARE)(ack=acknowledge, lazy=[share])
+    app.action(blocks.ACTION_REFLECT)(ack=acknowledge, lazy=[reflect])
+    app.action(ACTION_EXPORT)(ack=acknowledge, lazy=[export])
+    app.action(ACTION_FORGET)(ack=acknowledge, lazy=[forget])
+    app.action(re.compile(rf"^{ACTION_ANSWER}_\d$"))(ack=acknowledge, lazy=[quiz_answer])

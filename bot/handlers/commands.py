@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.blocks import escape
+from bot.digest import build as build_digest
+from bot.digest import digest_text, last_months
+from bot.digest_sender import DigestReaders
 from bot.home import EIGHT_WEEKS, send_export
 from bot.reflect_blocks import ACTION_FORGET, participation_message
+from bot.rotation import repeat_warning, weekly_pool
 from bot.schedules import (
     DEFAULT_SUMMARY,
     Schedule,
@@ -24,6 +29,7 @@ from bot.schedules import (
     describe,
     parse_subscribe,
     subscription_id,
+    timezone_hint,
 )
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -62,7 +68,13 @@ def _resolver(services: Services):  # noqa: ANN202
 def _filters(services: Services, schedule: Schedule) -> str:
     names = [services.corpus.sectors[s].label for s in schedule.sectors if s in services.corpus.sectors]
     names += [services.corpus.themes[t].label for t in schedule.themes if t in services.corpus.themes]
-    return ", ".join(names) if names else "all sectors and themes"
+    text = ", ".join(names) if names else "all sectors and themes"
+    return text + (", with background points" if schedule.background else "")
+
+
+def _in_rotation(services: Services, schedule: Schedule) -> str:
+    n = len(weekly_pool(services.corpus, schedule))
+    return f"{n} learning point{'s' if n != 1 else ''} in rotation"
 
 
 def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
@@ -71,7 +83,7 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
         f"*Weekly learning point here:* {describe(schedule.post)} ({schedule.timezone})",
         f"*Next post:* {nxt.astimezone(schedule.tz):%A %-d %B %Y at %H:%M}" if nxt else "*Next post:* none",
         f"*Summary in the thread:* {describe(schedule.summary)}",
-        f"*Drawing on:* {escape(_filters(services, schedule))}",
+        f"*Drawing on:* {escape(_filters(services, schedule))} ({_in_rotation(services, schedule)})",
         "*Set by:* "
         + ("your safeguarding lead (schedules file)" if schedule.source == "yaml" else f"<@{schedule.created_by}> with `/scr subscribe`"),
     ]
@@ -87,6 +99,88 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
     return "\n".join(lines)
 
 
+def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """``/scr quiz on|off``: opt in or out of spaced knowledge checks by DM; ``/scr quiz``: where I stand."""
+    ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
+    hours = services.settings.working_hours()
+    when = (f"{days_text(hours.quiz_days & hours.days)} between {max(hours.start, hours.send_from):%H:%M} and "
+            f"{hours.end:%H:%M} ({hours.timezone})")  # fmt: skip
+    word = (args[0].lower() if args else "").strip()
+    store = services.quiz
+    try:
+        if word in ("on", "start", "yes"):
+            store.opt_in(ws, user, channel)
+            return ephemeral(
+                f"You're in. I'll DM you one short knowledge check on {when}, never more than one a day. "
+                "Checks you miss come back sooner and ones you know come back later. Only you see your answers; "
+                "your team sees only totals, and never for fewer than 3 people. `/scr quiz off` stops them."
+            )
+        if word in ("off", "stop", "no"):
+            if store.opt_out(ws, user):
+                return ephemeral("Done: no more knowledge checks. Your past answers stay in your record "
+                                 "(`/scr export`) until you delete them with `/scr forget me`.")  # fmt: skip
+            return ephemeral("You weren't getting knowledge checks. `/scr quiz on` starts them.")
+        if word:
+            return ephemeral(f"I didn't understand “{escape(word)}”. Try `/scr quiz on` or `/scr quiz off`.")
+        answers = store.answers(ws, user)
+        right = sum(a.correct for a in answers)
+        state = f"You get a knowledge check by DM on {when}." if store.person(ws, user) else \
+            "You don't get knowledge checks at the moment: `/scr quiz on` starts them."
+        return ephemeral(f"{state} You've answered {len(answers)}, {right} right. Your history is on my Home tab.")
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="change your knowledge checks"))
+
+
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def digest_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """``/scr digest``: this channel's digest, for its readers; ``add|remove @someone``: name readers."""
+    ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
+    if not channel.startswith(("C", "G")):
+        return ephemeral("The digest is per team channel: run `/scr digest` in the channel it is about.")
+    readers = DigestReaders(services.store.client, services.settings.digest_users)
+    word = args[0].lower() if args else ""
+    try:
+        subscription = services.subscriptions.get(ws, channel)
+        lead = subscription.created_by if subscription else None
+        allowed = readers.may_manage(ws, channel, user, lead)
+        if word in ("add", "remove"):
+            if not allowed:
+                return ephemeral("Only this channel's digest readers, whoever set up its weekly post, or the people "
+                                 "your admin named can change who gets the digest.")  # fmt: skip
+            found = MENTION.match(args[1]) if len(args) > 1 else None
+            if not found:
+                return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
+            who = found.group(1)
+            if word == "add":
+                readers.add(ws, channel, who)
+                return ephemeral(f"<@{who}> will get this channel's learning digest by DM on the first working day "
+                                 "of each month: participation, themes covered and not yet covered, never anyone's words.")  # fmt: skip
+            if who in services.settings.digest_users:
+                return ephemeral(f"<@{who}> is named by your admin (SCR_DIGEST_USERS), so only the admin can remove them.")
+            readers.remove(ws, channel, who)
+            return ephemeral(f"<@{who}> will no longer get this channel's digest.")
+        if word:
+            return ephemeral("Try `/scr digest`, `/scr digest add @someone` or `/scr digest remove @someone`.")
+        if not allowed:
+            return ephemeral("The digest is for the channel's learning lead. Whoever set up this channel's weekly post "
+                             "can add you with `/scr digest add @you`.")  # fmt: skip
+        data = build_digest(services.corpus, services.store.client, ws, channel,
+                            last_months(utcnow(), include_current=True), services.settings.retention_days)  # fmt: skip
+        names = ", ".join(f"<@{u}>" for u in readers.readers(ws, channel)) or "no one yet"
+        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to: {names}._"
+        return {"response_type": "ephemeral", "text": text}
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="put the digest together"))
+
+
+def days_text(days: frozenset[int]) -> str:
+    names = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
+    chosen = [names[d] for d in sorted(days)]
+    return chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
+
+
 def register(app: App, services: Services) -> None:
     settings = services.settings
 
@@ -94,7 +188,8 @@ def register(app: App, services: Services) -> None:
         latest = services.reflections.latest_post(ws, channel)
         return latest["point"] if latest else None
 
-    def subscribe(command: dict[str, Any], args: list[str], client: WebClient) -> dict[str, Any]:
+    def plan_subscribe(command: dict[str, Any], args: list[str]) -> dict[str, Any] | Schedule:
+        """The checks that need neither Slack nor Redis: a reply now, or the schedule to save."""
         ws = workspace_of(command)
         channel, user = command.get("channel_id", ""), command.get("user_id", "")
         if not channel.startswith(("C", "G")):
@@ -102,19 +197,14 @@ def register(app: App, services: Services) -> None:
         req = parse_subscribe(args, _resolver(services))
         if req.unknown:
             words = ", ".join(f"“{escape(w)}”" for w in req.unknown[:5])
+            hint = timezone_hint(req.unknown, settings.timezone)
             return ephemeral(
-                f"I didn't understand {words}. Try `/scr subscribe health monday 09:30` "
-                "(any sectors or themes, a weekday and a time, all optional)."
+                f"I didn't understand {words}. "
+                + (f"{escape(hint)} " if hint else "")
+                + "Try `/scr subscribe health monday 09:30` "
+                "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
+                "to include points on what an SCR is and how the studies were done)."
             )
-        try:
-            info = client.conversations_info(channel=channel)
-            member = bool((info.get("channel") or {}).get("is_member", False))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
-                raise
-            member = False
-        if not member:
-            return ephemeral(NOT_IN_CHANNEL)
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
             return ephemeral(
@@ -129,20 +219,38 @@ def register(app: App, services: Services) -> None:
         schedule = Schedule(
             id=subscription_id(ws, channel), team=ws.team_id, enterprise=ws.enterprise_id, channel=channel,
             post=cron, summary=DEFAULT_SUMMARY, timezone=tz, sectors=tuple(req.sectors), themes=tuple(req.themes),
-            source="slack", origin=f"/scr subscribe by {user}", created_by=user,
+            source="slack", origin=f"/scr subscribe by {user}", created_by=user, background=req.background,
         )  # fmt: skip
         if not any(schedule.matches(p) for p in services.corpus.points):
             return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")
+        return schedule
+
+    def save_subscription(command: dict[str, Any], schedule: Schedule, client: WebClient) -> dict[str, Any]:
+        """After the ack: ask Slack whether the bot is in the channel, then save (the answer goes to response_url)."""
+        ws = workspace_of(command)
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        try:
+            info = client.conversations_info(channel=channel)
+            member = bool((info.get("channel") or {}).get("is_member", False))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
+                raise
+            member = False
+        if not member:
+            return ephemeral(NOT_IN_CHANNEL)
         try:
             existed = services.subscriptions.get(ws, channel) is not None
             services.subscriptions.save(schedule)
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
         verb = "updated" if existed else "set up"
+        now = utcnow()
+        warning = repeat_warning(services.corpus, schedule, now)
         return {
             "response_type": "in_channel",
             "text": f"<@{user}> {verb} a weekly learning point for this channel.\n"
-            + describe_schedule(services, schedule, utcnow())
+            + describe_schedule(services, schedule, now)
+            + (f"\n:warning: {warning}" if warning else "")
             + "\nEach week's post invites the team to reflect in its thread. `/scr unsubscribe` stops it.",
         }
 
@@ -205,29 +313,39 @@ def register(app: App, services: Services) -> None:
             "text": "Delete all your reflections in this workspace?",
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": "This deletes every reflection you have saved in "
-                 "this workspace: thread replies and private ones. Messages you posted in Slack threads stay where they are; "
+                 "this workspace (thread replies and private ones) and your knowledge-check answers. Messages you posted in Slack threads stay where they are; "
                  "delete those in Slack if you wish. You can export your record first with `/scr export`."}},
                 blocks.actions(danger),
             ],
         }  # fmt: skip
 
-    @app.command("/scr")
-    def scr(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def scr(ack: Ack, command: dict[str, Any]) -> None:
+        """Answer at once: lookups, and anything needing only Redis (bounded by its timeout and breaker).
+        ``/scr subscribe`` and ``/scr export`` call Slack, so they are acknowledged empty here and
+        answered by ``scr_after_ack`` through the command's response_url."""
         text = command.get("text") or ""
         try:
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
-                ack(**subscribe(command, parsed.args, client))
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    ack(**plan)  # a mistake in the command: say so at once
+                else:
+                    ack()
+            elif parsed.kind == "export":
+                ack()
             elif parsed.kind == "unsubscribe":
                 ack(**unsubscribe(command))
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
             elif parsed.kind == "reflections":
                 ack(**reflections_summary(command))
-            elif parsed.kind == "export":
-                ack(**export_record(command, client))
             elif parsed.kind == "forget":
                 ack(**forget_me())
+            elif parsed.kind == "quiz":
+                ack(**quiz_command(services, command, parsed.args))
+            elif parsed.kind == "digest":
+                ack(**digest_command(services, command, parsed.args))
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 try:
@@ -241,3 +359,23 @@ def register(app: App, services: Services) -> None:
         except Exception:
             log.exception("/scr failed for %r", text[:200])
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
+
+    def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls), after Slack has its ack."""
+        text = command.get("text") or ""
+        parsed = services.lookup.parse(text)
+        if parsed.kind not in ("subscribe", "export"):
+            return
+        try:
+            if parsed.kind == "subscribe":
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    return  # already answered in the ack
+                respond(**save_subscription(command, plan, client))
+            else:
+                respond(**export_record(command, client))
+        except Exception:
+            log.exception("/scr %s failed", parsed.kind)
+            respond(**ephemeral("Sorry, I couldn't do that just now. Please try again in a minute."))
+
+    app.command("/scr")(ack=scr, lazy=[scr_after_ack])
