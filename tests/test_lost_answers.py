@@ -122,7 +122,9 @@ def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack
     Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     slack.accept_then("chat.postMessage", "reset", channel="C0LIVE")
-    env = {**env, "SCR_SCHEDULES_DIR": str(Path(env["SCR_DATA_DIR"]).parent / "none")}
+    empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
+    empty.mkdir(exist_ok=True)
+    env = {**env, "SCR_SCHEDULES_DIR": str(empty)}
     clock = spawn(env, "clock")
     try:
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)
