@@ -24,6 +24,7 @@ from bot.content import Corpus
 from bot.digest import Digest, build, digest_text, last_months
 from bot.once import Permanent, Transient
 from bot.quiz import WorkingHours
+from bot.quiz_sender import DM_REFUSED
 from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.weekly import slack_errors
@@ -122,6 +123,9 @@ class DigestSender:
                 out.append(DigestSent(channel, user, "failed", str(exc)))
                 continue
             except Transient as exc:
+                if str(exc) in DM_REFUSED:
+                    out.append(DigestSent(channel, user, "failed", str(exc)))
+                    continue
                 if not exc.maybe_sent:
                     self.r.delete(key)
                 out.append(DigestSent(channel, user, "retry", str(exc)))

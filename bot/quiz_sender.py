@@ -23,6 +23,9 @@ from bot.store import Workspace
 from bot.weekly import slack_errors
 
 log = logging.getLogger(__name__)
+# Slack's answers that mean this person cannot get a DM from the bot at all; retrying within the day is pointless.
+DM_REFUSED = frozenset({"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "account_inactive",
+                        "messages_tab_disabled"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class QuizSender:
             log.warning("quiz: cannot DM %s: %s", person.user, exc)
             return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
         except Transient as exc:
+            if str(exc) in DM_REFUSED:  # this person cannot be sent a DM (left, deactivated...): not today
+                log.warning("quiz: cannot DM %s: %s", person.user, exc)
+                return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
             if not exc.maybe_sent:
                 self.store.release_day(ws, person.user, day)  # Slack did nothing: the next sweep retries
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,

@@ -95,8 +95,8 @@ def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
     assert "LEARNING FROM SERIOUS CASE REVIEWS" in out
     assert "“neglet” → neglect" in out
     # Button 1 on the neglect answer is "Share in channel": the real handler posts via the local Slack.
-    assert "posted in #C0TEAM" in out
-    assert "Shared by @U0YOU" in out
+    assert "── @scr in #team ──" in out
+    assert "Shared by @you" in out
     assert "Bye." in out
 
 

@@ -99,6 +99,12 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
     return "\n".join(lines)
 
 
+def not_posted_yet(services: Services, schedule: Schedule, now: datetime) -> str:
+    """`/scr week` in a channel that is subscribed but has had no post yet: say when the first comes."""
+    return ("This channel is subscribed, but its first learning point of the week hasn't been posted yet.\n"
+            + describe_schedule(services, schedule, now))
+
+
 def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
     """``/scr quiz on|off``: opt in or out of spaced knowledge checks by DM; ``/scr quiz``: where I stand."""
     ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
@@ -348,10 +354,15 @@ def register(app: App, services: Services) -> None:
                 ack(**digest_command(services, command, parsed.args))
             elif parsed.kind == "week":
                 ws = workspace_of(command)
+                channel = command.get("channel_id", "")
                 try:
-                    pid = week_point(ws, command.get("channel_id", ""))
+                    pid = week_point(ws, channel)
+                    waiting = None if pid else services.schedule_for(ws.team_id, ws.enterprise_id, channel)
                 except redis.RedisError:
                     ack(**ephemeral(STORAGE_DOWN.format(what="find this week's learning point")))
+                    return
+                if waiting is not None and waiting.enabled:
+                    ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
                 ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
             else:
