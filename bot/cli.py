@@ -313,7 +313,9 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
         "summary": point.summary,
         "themes": list(point.themes),
         "sectors": list(point.sectors),
-        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages)},
+        "kind": point.kind,
+        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages),
+                   "local": services.corpus.is_local(point), "label": services.corpus.source_label(point)},
     }
 
 
@@ -363,10 +365,16 @@ def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
         print(f"{len(problems)} fidelity problem(s): each point must say only what its cited section says, "
               "in our own words.", file=sys.stderr)
         return 1
-    if report.checked:
-        where = f" in {directory}" if directory is not None else ""
+    national_checked = [b for b in report.checked if not corpus.briefings[b].local]
+    local_checked = [b for b in report.checked if corpus.briefings[b].local]
+    if national_checked:
         print(f"fidelity OK: numbers, quotes, pages, headings and wording checked against the cited sections "
-              f"of {len(report.checked)} briefing text(s){where}")  # fmt: skip
+              f"of {len(national_checked)} briefing text(s) in {directory}")  # fmt: skip
+    if local_checked:
+        print(f"local learning OK: points checked against the section text of {', '.join(local_checked)}")
+    if report.untexted:
+        print(f"note: {len(report.untexted)} local point(s) cite a section with no text, so their numbers and "
+              f"wording were not checked ({', '.join(report.untexted[:5])}); add the section's `text:` to check them")  # fmt: skip
     if directory is None and national:
         print("fidelity NOT checked: the briefings' texts were not given, so numbers, quotes, pages and wording "
               "were not compared with the cited sections.")  # fmt: skip

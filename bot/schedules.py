@@ -138,6 +138,7 @@ class Schedule:
     origin: str = ""  # file:line, or who subscribed
     created_by: str | None = None
     enabled: bool = True
+    background: bool = False  # include background points (what an SCR is, method) in the rotation
 
     @property
     def workspace(self) -> Workspace:
@@ -216,6 +217,7 @@ class _ScheduleYaml(BaseModel):
     sectors: list[Slug] = []
     themes: list[Slug] = []
     enabled: bool = True
+    background: bool = False
 
     @field_validator("channel", mode="before")
     @classmethod
@@ -297,7 +299,7 @@ def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, 
             schedule = Schedule(
                 id=model.id, team=team, channel=model.channel, post=post, summary=summary, timezone=tz,
                 sectors=tuple(model.sectors), themes=tuple(model.themes), enterprise=model.enterprise,
-                source="yaml", origin=where, enabled=model.enabled,
+                source="yaml", origin=where, enabled=model.enabled, background=model.background,
             )  # fmt: skip
             if not any(schedule.matches(p) for p in corpus.points):
                 bad(["sectors"], "these sector/theme filters match no learning points")
@@ -363,9 +365,12 @@ class SubscribeRequest:
     day: str = "monday"
     time: str = "09:30"
     timezone: str | None = None
+    background: bool = False
     unknown: list[str] = field(default_factory=list)
 
 
+# "/scr subscribe health background": also post background points (what an SCR is, method).
+BACKGROUND_WORDS = ("background", "+background", "with-background")
 _AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)$")
 
 
@@ -387,7 +392,9 @@ def parse_subscribe(args: list[str], resolve: Any) -> SubscribeRequest:
         low = word.lower().strip(",")
         if not low:
             continue
-        if low in DAY_ALIASES:
+        if low in BACKGROUND_WORDS:
+            req.background = True
+        elif low in DAY_ALIASES:
             req.day = DAY_ALIASES[low]
         elif (t := parse_time(low)) is not None:
             req.time = t

@@ -61,6 +61,32 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, module_slack:
     assert "no weekly learning point" in bot.command("unsubscribe", channel="C0SUB").json()["text"].lower()
 
 
+def test_subscribe_to_few_points_warns_how_soon_they_repeat(bot: BotProcess, module_slack: FakeSlack,
+                                                            store: redis.Redis) -> None:
+    corpus = load_corpus(CONTENT_DIR)
+    msg = command_answer(bot, module_slack, "subscribe police cse monday 09:30", channel="C0FEW", user="U0LEAD")
+    saved = Subscriptions(store).get(Workspace(TEAM), "C0FEW")
+    n = len([p for p in corpus.points if saved.matches(p) and p.kind != "background"])
+    assert f":warning: Only {n} learning points match these filters" in msg["text"]
+    assert f"start repeating after {n} weeks" in msg["text"]
+    assert f"({n} learning points in rotation)" in msg["text"]
+    broad = command_answer(bot, module_slack, "subscribe police monday 09:30", channel="C0FEW", user="U0LEAD")
+    assert "repeating" not in broad["text"]
+
+
+def test_subscribe_background_brings_background_points_into_rotation(bot: BotProcess, module_slack: FakeSlack,
+                                                                    store: redis.Redis) -> None:
+    corpus = load_corpus(CONTENT_DIR)
+    plain = command_answer(bot, module_slack, "subscribe police", channel="C0BG", user="U0LEAD")
+    with_bg = command_answer(bot, module_slack, "subscribe police background", channel="C0BG", user="U0LEAD")
+    saved = Subscriptions(store).get(Workspace(TEAM), "C0BG")
+    assert saved.background is True
+    every = [p for p in corpus.points if saved.matches(p)]
+    practice = [p for p in every if p.kind != "background"]
+    assert f"({len(practice)} learning points in rotation)" in plain["text"]
+    assert f"justice, with background points ({len(every)} learning points in rotation)" in with_bg["text"]
+
+
 @pytest.mark.parametrize(
     ("args", "expect"),
     [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -258,6 +258,45 @@ def test_rotation_order_is_the_same_in_every_process_and_commit_is_idempotent(re
     assert [p.id for p in a.preview(other, 8)] != [p.id for p in a.preview(s, 8)]  # each schedule its own order
 
 
+def test_a_full_year_of_weekly_posts_brings_practice_and_key_data_but_no_background(redis_client: redis.Redis,
+                                                                                    corpus: Corpus) -> None:
+    s = schedule(sectors=(), themes=())
+    rotation = Rotation(redis_client, corpus)
+    year = rotation.preview(s, 52)
+    assert {p.kind for p in year} == {"practice", "key-data"}
+    background = [p.id for p in corpus.points if p.kind == "background"]
+    assert background and not set(background) & {p.id for p in rotation.candidates(s)}
+
+
+def test_a_team_that_asks_for_background_gets_it_in_rotation(redis_client: redis.Redis, corpus: Corpus) -> None:
+    s = schedule(sectors=("police",), themes=(), background=True)
+    pool = {p.id for p in Rotation(redis_client, corpus).candidates(s)}
+    assert {"p19-what-was-an-scr", "p14-about-this-briefing"} <= pool
+    assert pool == {p.id for p in corpus.points if s.matches(p)}
+
+
+def test_filters_that_match_only_background_still_post(redis_client: redis.Redis, corpus: Corpus) -> None:
+    """A team whose filters match nothing but background has, in effect, asked for background."""
+    background_only = Corpus(briefings=corpus.briefings, sectors=corpus.sectors, themes=corpus.themes,
+                             points=[p for p in corpus.points if p.kind == "background"])  # fmt: skip
+    s = schedule(sectors=(), themes=())
+    picked = Rotation(redis_client, background_only).preview(s, 3)
+    assert len(picked) == 3 and {p.kind for p in picked} == {"background"}
+
+
+def test_few_matching_points_warn_when_the_first_repeat_comes(corpus: Corpus) -> None:
+    from bot.rotation import repeat_warning
+
+    narrow = schedule(sectors=("police",), themes=("cse",))
+    n = len([p for p in corpus.points if narrow.matches(p) and p.kind != "background"])
+    assert 0 < n < 13
+    text = repeat_warning(corpus, narrow, at("2026-11-23 12:00"))
+    assert text is not None and f"Only {n} learning points match" in text
+    first_repeat = at("2026-11-30 09:30") + timedelta(weeks=n)  # Mondays from 30 Nov; the (n+1)-th post repeats
+    assert f"from {first_repeat:%-d %B %Y}" in text
+    assert repeat_warning(corpus, schedule(sectors=("police",), themes=()), at("2026-11-23 12:00")) is None
+
+
 # ----- YAML schedules ------------------------------------------------------------------------------
 def write(tmp_path: Path, text: str) -> Path:
     d = tmp_path / "schedules"
@@ -278,6 +317,15 @@ def test_yaml_schedules_load(tmp_path: Path, corpus: Corpus) -> None:
     (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
     assert (s.post, s.summary, s.sectors, s.themes, s.team) == ("45 8 * * tue", "0 15 * * thu", ("health",),
                                                                 ("sudi", "infants"), "")  # fmt: skip
+    assert s.background is False
+
+
+def test_a_yaml_schedule_can_ask_for_background_points(tmp_path: Path, corpus: Corpus, redis_client: redis.Redis) -> None:
+    d = write(tmp_path, "schedules:\n  - id: induction\n    channel: C0NEW\n    when: {day: monday, time: '09:30'}\n"
+                        "    themes: [case-reviews]\n    background: true\n")  # fmt: skip
+    (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
+    kinds = {p.kind for p in Rotation(redis_client, corpus).candidates(s)}
+    assert s.background and "background" in kinds
 
 
 @pytest.mark.parametrize(

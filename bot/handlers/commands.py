@@ -16,6 +16,7 @@ from bot import blocks
 from bot.blocks import escape
 from bot.home import EIGHT_WEEKS, send_export
 from bot.reflect_blocks import ACTION_FORGET, participation_message
+from bot.rotation import repeat_warning, weekly_pool
 from bot.schedules import (
     DEFAULT_SUMMARY,
     Schedule,
@@ -63,7 +64,13 @@ def _resolver(services: Services):  # noqa: ANN202
 def _filters(services: Services, schedule: Schedule) -> str:
     names = [services.corpus.sectors[s].label for s in schedule.sectors if s in services.corpus.sectors]
     names += [services.corpus.themes[t].label for t in schedule.themes if t in services.corpus.themes]
-    return ", ".join(names) if names else "all sectors and themes"
+    text = ", ".join(names) if names else "all sectors and themes"
+    return text + (", with background points" if schedule.background else "")
+
+
+def _in_rotation(services: Services, schedule: Schedule) -> str:
+    n = len(weekly_pool(services.corpus, schedule))
+    return f"{n} learning point{'s' if n != 1 else ''} in rotation"
 
 
 def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
@@ -72,7 +79,7 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
         f"*Weekly learning point here:* {describe(schedule.post)} ({schedule.timezone})",
         f"*Next post:* {nxt.astimezone(schedule.tz):%A %-d %B %Y at %H:%M}" if nxt else "*Next post:* none",
         f"*Summary in the thread:* {describe(schedule.summary)}",
-        f"*Drawing on:* {escape(_filters(services, schedule))}",
+        f"*Drawing on:* {escape(_filters(services, schedule))} ({_in_rotation(services, schedule)})",
         "*Set by:* "
         + ("your safeguarding lead (schedules file)" if schedule.source == "yaml" else f"<@{schedule.created_by}> with `/scr subscribe`"),
     ]
@@ -109,7 +116,8 @@ def register(app: App, services: Services) -> None:
                 f"I didn't understand {words}. "
                 + (f"{escape(hint)} " if hint else "")
                 + "Try `/scr subscribe health monday 09:30` "
-                "(any sectors or themes, a weekday, a time and a time zone, all optional)."
+                "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
+                "to include points on what an SCR is and how the studies were done)."
             )
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
@@ -125,7 +133,7 @@ def register(app: App, services: Services) -> None:
         schedule = Schedule(
             id=subscription_id(ws, channel), team=ws.team_id, enterprise=ws.enterprise_id, channel=channel,
             post=cron, summary=DEFAULT_SUMMARY, timezone=tz, sectors=tuple(req.sectors), themes=tuple(req.themes),
-            source="slack", origin=f"/scr subscribe by {user}", created_by=user,
+            source="slack", origin=f"/scr subscribe by {user}", created_by=user, background=req.background,
         )  # fmt: skip
         if not any(schedule.matches(p) for p in services.corpus.points):
             return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")
@@ -150,10 +158,13 @@ def register(app: App, services: Services) -> None:
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
         verb = "updated" if existed else "set up"
+        now = utcnow()
+        warning = repeat_warning(services.corpus, schedule, now)
         return {
             "response_type": "in_channel",
             "text": f"<@{user}> {verb} a weekly learning point for this channel.\n"
-            + describe_schedule(services, schedule, utcnow())
+            + describe_schedule(services, schedule, now)
+            + (f"\n:warning: {warning}" if warning else "")
             + "\nEach week's post invites the team to reflect in its thread. `/scr unsubscribe` stops it.",
         }
 
