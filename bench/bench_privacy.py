@@ -10,7 +10,11 @@
    process: import + load time, and the resident memory it adds).
 2. Accuracy on the test table: of the rows with something to remove, how many each implementation
    fully masks (recall); of the must-stay rows, how many each changes (false positives).
-3. False positives on prose with no one's details in it: the learning points in content/ (titles,
+3. Recall on common UK first names (ONS top names of recent years plus Welsh, Irish, Scottish,
+   South Asian, West African and Eastern European names), each alone in a neutral sentence with no
+   title or family word, capitalised and in lower case. (Some of them were used to find the gaps
+   that `UK_EXTRA_FIRST_NAMES` fills, so this is not a held-out figure.)
+4. False positives on prose with no one's details in it: the learning points in content/ (titles,
    summaries, key messages, questions), counted by what was masked.
 """
 
@@ -34,6 +38,23 @@ from test_privacy import CASES  # noqa: E402
 from bench import privacy_baseline  # noqa: E402
 from bot.content import load_corpus  # noqa: E402
 from bot.privacy import mask  # noqa: E402
+
+UK_NAMES = """
+Oliver George Noah Arthur Harry Leo Muhammad Jack Charlie Oscar Jacob Henry Thomas Freddie Alfie Theo William
+Theodore Archie Joshua Alexander James Isaac Edward Lucas Tommy Finley Max Logan Ethan Mohammed Teddy Benjamin
+Arlo Joseph Sebastian Harrison Elijah Adam Daniel Samuel Louie Mason Reuben Albie Rory Jaxon Hugo Luca Zachary
+Reggie Hunter Louis Dylan Albert David Jude Frankie Roman Ezra Toby Riley Carter Ronnie Frederick Gabriel Stanley
+Bobby Jesse Michael Elliot Grayson Mohammad Liam Jenson Ellis Harley Harvey Jayden Jake Ralph Rowan Elliott Jasper
+Ollie Charles Finn Felix Caleb Chester Jackson Hudson Leon Ibrahim Ryan Blake Olivia Amelia Isla Ava Ivy Freya Lily
+Florence Mia Willow Rosie Sophia Isabella Grace Daisy Sienna Poppy Elsie Emily Ella Evelyn Phoebe Sofia Evie
+Charlotte Harper Millie Matilda Maya Sophie Alice Emilia Isabelle Ruby Luna Maisie Aria Penelope Mila Bonnie Eva
+Hallie Eliza Ada Violet Esme Arabella Imogen Jessica Delilah Thea Layla Elizabeth Aurora Erin Harriet Lottie Maeve
+Lucy Orla Scarlett Robyn Nancy Hannah Ayla Edith Zara Amber Eleanor Aisha Fatima Maryam Zainab Aaliyah Hafsa Amira
+Khadija Ayesha Kacper Jakub Szymon Zuzanna Maja Ionut Andrei Mihai Oluwaseun Chidi Kwame Abena Kofi Tariq Bilal
+Hamza Yusuf Ahmed Omar Ali Hassan Priya Aarav Arjun Anaya Kayden Tyler Kayleigh Chantelle Shannon Jade Stacey
+Leanne Tracey Sharon Karen Donna Wayne Darren Dean Shane Craig Lee Kyle Reece Callum Connor Declan Ciara Siobhan
+Niamh Aoife Cerys Gethin Dafydd Rhys Seren Morgan Kerry-Ann Tia-Rose Lacey-Mae
+""".split()  # noqa: SIM905
 
 LOAD_PROBE = """
 import re, time
@@ -110,6 +131,15 @@ def main() -> None:
         recall = sum(fully_masked(fn, c[1], c[2]) for c in to_mask)
         over = sum(fn(c[1]).text != c[1] for c in to_keep)
         print(f"  {label:17}: fully masked {recall}/{len(to_mask)}   changed a must-stay row {over}/{len(to_keep)}")
+
+    print(f"\nrecall on {len(UK_NAMES)} common UK first names alone in a sentence (no title, no family word):")
+    for label, fn in (("baseline", privacy_baseline.mask), ("bot.privacy.mask", mask)):
+        cap = [n for n in UK_NAMES if "[name removed]" not in fn(f"We visited and {n} was seen.").text]
+        low = [n for n in UK_NAMES if "[name removed]" not in fn(f"we visited and {n.lower()} was seen").text]
+        print(f"  {label:17}: capitalised {len(UK_NAMES) - len(cap)}/{len(UK_NAMES)}"
+              f"   lower case {len(UK_NAMES) - len(low)}/{len(UK_NAMES)}")  # fmt: skip
+        if fn is mask:
+            print(f"  missed capitalised: {' '.join(cap)}")
 
     corpus = load_corpus(ROOT / "content")
     prose = [t for p in corpus.points for t in (p.title, p.summary, *p.key_messages, *p.questions, p.quote) if t]

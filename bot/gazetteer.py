@@ -21,14 +21,30 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import re
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# First names common in the UK that Faker's lists lack (Welsh, Scottish and Irish names, recent ONS
+# top-100 names, and West African, Polish, Romanian, South Asian and Somali names), checked against
+# the loaded lists when this was written: only those missing are here.
+UK_EXTRA_FIRST_NAMES = frozenset(
+    """
+    adebayo adeola ailsa albie aled babajide bartosz cadi cai carys cerys chidi chidinma chioma dafydd
+    darcey deio eabha eesa efa efua eilidh eleri emyr esme fadumo faisal ffion finlay fionn funmi gabija
+    gethin gruffydd guto hamdi haniya hefin hibo hodan huw ifan ionut jenson kairo llywelyn lowri lyra
+    mabli macsen maisie mali mhairi morag nala olamide oliwia oluwadamilare oluwaseun oluwatobi osian
+    owain rayyan rhodri ruaridh sana seren sion sioned struan sumaiya temitope tolu tomos ubah warsame
+    wiktoria zayn zuzanna
+    """.split()  # noqa: SIM905
+)
 
 _LATIN = re.compile(r"^[^\W\d_]+(?:['’\-][^\W\d_]+)*$")
 _FIRST_ATTRS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
@@ -69,12 +85,17 @@ def _read_faker() -> tuple[set[str], set[str]]:
 
 def _load() -> Gazetteer:
     try:
-        child = subprocess.run([sys.executable, "-m", __name__], capture_output=True, timeout=60, check=True)
+        # the child must import this package even when it is run from a checkout, not installed
+        here = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        child = subprocess.run([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL, capture_output=True,
+                               env=env, timeout=60, check=True)  # fmt: skip
         lists = json.loads(child.stdout)
         first, last = set(lists["first"]), set(lists["last"])
     except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
         log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
         first, last = _read_faker()
+    first |= UK_EXTRA_FIRST_NAMES
     if len(first) < 5000:  # Faker changed shape: say so loudly rather than silently masking fewer names
         log.error("only %d first names loaded from Faker: name masking will miss names", len(first))
     return Gazetteer(frozenset(first), frozenset(last))

@@ -5,7 +5,8 @@ Generated from the gazetteer (`bot.gazetteer`) and the Debian `wbritish` word li
 English word ("will", "may", "hope", "grace", "baker"). `tests/test_privacy.py` re-checks the list
 against the installed gazetteer whenever that word list is present (CI installs it), so a Faker
 upgrade that adds such a name fails loudly instead of masking everyday words. The hand-written part
-(UK places, countries, months, days, festivals) follows, because those are capitalised in normal
+(UK places, countries, months, days, festivals; not Jordan, India or Georgia, which are far more
+often a child's name in a reflection than a country) follows, because those are capitalised in normal
 writing and the word list holds them only as proper nouns; so does MOSTLY_NAMES.
 """
 
@@ -95,7 +96,7 @@ ORDINARY_SURNAMES = frozenset(
 PLACES_AND_DATES = frozenset(
     """
     april august bedford bradford bristol carlisle chester china christmas december devon diwali dudley
-    easter eid essex february friday georgia harlow india ireland israel january jesus jordan july june
+    easter eid essex february friday harlow ireland israel january jesus july june
     kendal kent kenya lincoln london march may milton monday november october preston ramadan saturday
     september sunday thursday tuesday warwick wednesday york
     """.split()  # noqa: SIM905
@@ -106,7 +107,7 @@ PLACES_AND_DATES = frozenset(
 # first name; in lower case they are left alone unless a family word comes first ("mum dawn").
 MOSTLY_NAMES = frozenset(
     """
-    barney basil beau belle beryl billy bob bobby bonnie brad carol clement colleen daisy dawn dean
+    aria barney basil beau belle beryl billy bob bobby bonnie brad carol clement colleen daisy dawn dean
     derrick dolly dotty dusty eddy felicity fern flora gene glen harry hazel heather hector holly
     iris ivy jack jade jasmine jasper jay jimmy john josh ken kitty laurel lee lily maria marina martin
     mason matt max meg mickey mike myrtle nick noel olive patsy patty pearl peter phoebe poppy rhea rick

@@ -95,6 +95,12 @@ KIN = _words(
 # Weaker cues: enough for a name that is also a word ("baby Hope"), not for any capitalised word
 # ("child Protection").
 CUES = KIN | _words("child baby toddler infant boy girl teenager pupil student carer")
+CALENDAR = _words(
+    """
+    january february march april may june july august september october november december monday tuesday
+    wednesday thursday friday saturday sunday easter christmas ramadan eid diwali
+    """
+)
 # A token after one of these is part of an institution's name ("St Thomas'", "Queen Elizabeth").
 ORG_PREFIX = _words("st saint queen king prince princess royal lady lord mount port fort san santa")
 NATIONALITIES = _words(
@@ -112,12 +118,13 @@ WORD_SURNAMES = _words(
     fisher hunter miller butler carter parker young black grey gray long little bell rose lee reed
     """
 )
-# Published case names from national reviews and inquiries: team learning refers to them by name.
+# Published case names from national reviews and inquiries, laws named after children, and
+# safeguarding organisations named after people: team learning refers to them by name.
 PUBLIC_CASES = (
     "Victoria Climbié", "Victoria Climbie", "Peter Connelly", "Baby Peter", "Daniel Pelka", "Khyra Ishaq",
     "Hamzah Khan", "Keanu Williams", "Arthur Labinjo-Hughes", "Star Hobson", "Logan Mwangi", "Ellie Butler",
     "Dylan Seabridge", "Poppi Worthington", "Maria Colwell", "Jasmine Beckford", "Sarah's Law", "Clare's Law",
-    "Sarah’s Law", "Clare’s Law",
+    "Sarah’s Law", "Clare’s Law", "Lucy Faithfull Foundation", "Great Ormond Street", "Alder Hey",
 )  # fmt: skip
 
 # ----- patterns --------------------------------------------------------------------------------
@@ -190,6 +197,7 @@ SCHOOL_GENERIC = _words(
     current old mainstream alternative residential day home private state faith girls boys mixed all
     through upper lower middle first welsh english each every same different other another both which what
     whose at in to from when after before if as on then so but and we i she he they it while where because
+    police policing nursing social work safeguarding training leadership national regional county city
     """
 )
 ADDRESS_STOP = _words(
@@ -421,7 +429,7 @@ def _names(text: str, names: Gazetteer, taken: _Taken) -> Iterator[Span]:
                     prev_low in CUES
                     or bool(AGE_AFTER.match(text, end))
                     or ((nxt := _adjacent_after(text, tokens, i - 1)) is not None and _known_surname(nxt.group(0), names))
-                    or (end < tok.end() and low not in PLACES_AND_DATES)  # "Hope's"
+                    or (end < tok.end() and low not in CALENDAR)  # "Hope's", "Kent's", not "May's"
                 )
             elif low in ORDINARY_FIRST_NAMES:
                 is_name = False

@@ -36,6 +36,8 @@ COMMANDS = {
     "schedule": "schedule",
     "reflections": "reflections",
     "export": "export",
+    "quiz": "quiz",
+    "digest": "digest",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
@@ -146,7 +148,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     if not toks:
         return Query(raw=raw, text=text, kind="help")
     head = toks[0]
-    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export"}):
+    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export", "quiz", "digest"}):
         return Query(raw=raw, text=text, kind=COMMANDS[head], args=text.split()[1:])
     if lowered in ("forget me", "forget"):
         return Query(raw=raw, text=text, kind="forget")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bot import gazetteer as gazetteer_module
 from bot.content import load_corpus
-from bot.gazetteer import gazetteer
+from bot.gazetteer import _read_faker, gazetteer
 from bot.name_words import DICTIONARY_FIRST_NAMES, MOSTLY_NAMES, ORDINARY_SURNAMES
 from bot.privacy import mask
 
@@ -47,6 +48,7 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("health", "Zainab's mum was worried about her weight.", ["Zainab"], ["mum was worried"]),
     ("social care", "Brandon and Chantelle have a new baby due in the spring.", ["Brandon", "Chantelle"], ["new baby", "spring"]),
     ("police", "I took a statement from Liam Thompson, the lodger.", ["Liam", "Thompson"], ["took a statement", "the lodger"]),
+    ("police", "Jordan's dad is in HMP Leeds and the family didn't tell school.", ["Jordan"], ["HMP Leeds"]),
     # ----- titles in any case ------------------------------------------------------------------------
     ("social care", "Mrs Okafor was not told about the strategy meeting.", ["Okafor"], ["strategy meeting"]),
     ("health", "dr patel at the surgery made the referral to CAMHS.", ["patel"], ["surgery", "CAMHS"]),
@@ -90,6 +92,8 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("social care", "It reminded me of the Arthur Labinjo-Hughes and Star Hobson review.", [], []),
     ("police", "Sarah's Law and Clare's Law requests were not made in any case.", [], []),
     ("health", "Safer sleep advice was given at every contact, as Brandon et al. recommend.", [], []),
+    ("police", "Does the Lucy Faithfull Foundation run sessions in our area?", [], []),
+    ("education", "May's training day and the June INSET both covered this.", [], []),
     ("social care", "The GP, the DSL, the social worker and the IRO all attended the RCPC.", [], []),
     ("education", "We met 3 times in 2017 and again in April 2019 when the review was published.", [], []),
     ("police", "The 2011-14 review found 293 cases; 66 in depth.", [], []),
@@ -99,6 +103,7 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("health", "Don't assume another agency is already acting on it.", [], []),
     ("social care", "Referred to the LADO after the allegation against the childminder.", [], []),
     ("education", "The Virtual School Head and the SENCO agreed an EHCP review.", [], []),
+    ("police", "The College of Policing and the Police Academy both cover this in training.", [], []),
     ("health", "SUDI and SIDS risk factors were discussed with both parents.", [], []),
     ("police", "Over 2 hours at the address, we saw no food in the house.", [], []),
     ("social care", "Joy and sadness were both present in the room.", [], []),
@@ -174,5 +179,24 @@ def test_every_name_that_is_an_everyday_word_is_listed() -> None:
 def test_the_gazetteer_knows_common_uk_names() -> None:
     names = gazetteer()
     assert len(names.first) > 10_000 and len(names.last) > 10_000
-    for name in ("kayleigh", "tyler", "jayden", "aisha", "muhammad", "oliver", "amelia", "zainab", "kacper"):
+    for name in ("kayleigh", "tyler", "jayden", "aisha", "muhammad", "oliver", "amelia", "zainab", "kacper", "cerys",
+                 "oluwaseun", "maisie"):
         assert name in names.first, name
+
+
+def test_the_child_process_reads_the_same_lists_as_an_import_would() -> None:
+    """The lists come from a short-lived child process (to keep Faker's modules out of the bot's
+    memory); reading them in this process, the fallback, must give the same names."""
+    first, last = _read_faker()
+    names = gazetteer()
+    assert names.first == frozenset(first) | gazetteer_module.UK_EXTRA_FIRST_NAMES and names.last == frozenset(last)
+
+
+def test_the_lists_still_load_when_no_child_process_can_run(monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(gazetteer_module, "_cached", None)
+    monkeypatch.setattr("sys.executable", "/nonexistent/python3")
+    names = gazetteer()
+    assert "kayleigh" in names.first and len(names.first) > 10_000
+    assert "reading them here" in caplog.text
+    assert mask("mum Kayleigh").text == "mum [name removed]"
