@@ -20,6 +20,8 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``subscription:<channel>``               | string | while subscribed                                |
 | ``refl:<id>``                            | string | retention from when it was written              |
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
+| ``refl-deleted:<id>`` (tombstone)        | string | 1 d: outlives Slack's event retries             |
+| ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
@@ -58,6 +60,9 @@ CLAIM_DONE_DAYS = 60  # how long "this week is posted" is remembered (longer tha
 CLAIM_FAILED_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
 ATTEMPT_DAYS = 14  # an attempt whose outcome is unknown is checked against Slack for this long
 DAY = 86400
+# Slack retries an event 3 times over about 5 minutes (and a delivery can be late after an outage):
+# a deleted reflection's tombstone, and a "forget me", refuse late copies for a day, far beyond that.
+TOMBSTONE_SECONDS = DAY
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,17 @@ def install_rotating(ws: Workspace) -> str:
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # "enterprise|team" of workspaces whose purge has not finished
 OAUTH_STATE_TTL = 600
+
+
+def reflection_tombstone(ws: Workspace, rid: str) -> str:
+    """Set (``TOMBSTONE_SECONDS``) when a reflection's message is deleted: a late copy is not stored again."""
+    return _key(ws, "refl-deleted", rid)
+
+
+def forgotten(ws: Workspace, user: str) -> str:
+    """When a person last used "forget me" (epoch seconds, ``TOMBSTONE_SECONDS``): late copies of messages
+    they wrote before it are not stored again."""
+    return _key(ws, "refl-forgotten", user)
 
 
 # ----- knowledge checks (bot.quiz) ------------------------------------------------------------------
