@@ -310,7 +310,7 @@ class QuizStore:
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
         month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
             while True:
                 try:
                     pipe.watch(key, cards)
