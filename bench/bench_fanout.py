@@ -21,14 +21,15 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
 from bot.app import make_client  # noqa: E402
 from bot.content import load_corpus  # noqa: E402
 from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.localslack import LocalSlack, RateLimits  # noqa: E402
 from bot.schedules import Schedule  # noqa: E402
 from bot.store import make_client as redis_client  # noqa: E402
 from bot.weekly import WeeklyPoster  # noqa: E402
+from fakeslack import FakeSlack, RateLimits  # noqa: E402
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
 
     server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="scr-fanout-")))
     r = redis_client(server.start())
-    slack = LocalSlack().serve()
+    slack = FakeSlack().serve()
     slack.limits = RateLimits(per_channel=1.0, burst=3, workspace_per_second=args.workspace_rate,
                               random_429=args.random_429, retry_after=1)
     try:

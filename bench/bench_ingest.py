@@ -28,17 +28,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
 from bench.bench_lookup import free_port, pct, start  # noqa: E402
 from bot.app import make_client  # noqa: E402
 from bot.content import load_corpus  # noqa: E402
 from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.localslack import LocalSlack  # noqa: E402
 from bot.reflections import ReflectionStore  # noqa: E402
 from bot.schedules import Schedule  # noqa: E402
 from bot.store import Workspace  # noqa: E402
 from bot.store import make_client as redis_client  # noqa: E402
 from bot.weekly import WeeklyPoster  # noqa: E402
+from fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"
 TEAM = "T0BENCH"
@@ -128,7 +129,7 @@ def main() -> None:
     server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="scr-ingest-")))
     url = server.start()
     r = redis_client(url)
-    slack = LocalSlack().serve()
+    slack = FakeSlack().serve()
     procs = []
     try:
         corpus = load_corpus(ROOT / "content")

@@ -27,13 +27,13 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack and query table (not shipped in the package)
 
 from test_lookup_queries import TABLE  # noqa: E402
 
 from bot.content import load_corpus  # noqa: E402
-from bot.localslack import LocalSlack  # noqa: E402
 from bot.lookup import Lookup  # noqa: E402
+from fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"
 
@@ -120,7 +120,7 @@ def measure(port: int, texts: list[str], n: int) -> list[float]:
 
 
 def bench_http(n: int) -> None:
-    slack = LocalSlack().serve()
+    slack = FakeSlack().serve()
     tmp = tempfile.mkdtemp(prefix="scr-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.url,

@@ -22,10 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
 from bench.bench_lookup import free_port  # noqa: E402
 from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.localslack import LocalSlack  # noqa: E402
+from fakeslack import FakeSlack  # noqa: E402
 
 
 def tree_rss_mib(pid: int) -> float:
@@ -83,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="scr-startup-")))
     url = server.start()
-    slack = LocalSlack().serve()
+    slack = FakeSlack().serve()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="s", SLACK_API_URL=slack.url, REDIS_URL=url,
                WEB_CONCURRENCY="1", SCR_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT), BARE_PROCESS_BEFORE_RESPONSE="1")

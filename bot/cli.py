@@ -19,6 +19,7 @@ from typing import Any
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.embedded_redis import EmbeddedRedisError
+from bot.yamlfile import Problem as ProblemLine
 from bot.yamlfile import ProblemsError
 
 log = logging.getLogger("scr-bot")
@@ -293,10 +294,10 @@ def cmd_content_terms(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.terms import generate
 
-    sources = Path(args.sources) if args.sources else None
+    sources = Path(args.sources).expanduser() if args.sources else settings.sources_dir
     if sources is None or not sources.is_dir():
-        print("scr-bot: content terms needs the source briefings' text: --sources DIR (e.g. ../shared/seeds)",
-              file=sys.stderr)
+        print("scr-bot: content terms needs the source briefings' text: --sources DIR or SCR_SOURCES_DIR "
+              "(e.g. ../shared/seeds)", file=sys.stderr)
         return 1
     curation = Path(args.curation)
     if args.check:  # generate into a copy and compare: does the committed content match its inputs?
@@ -321,6 +322,43 @@ def cmd_content_terms(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
+    """Compare every point with the text of the section it cites; print problems as file:line: message."""
+    from pathlib import Path
+
+    from bot.fidelity import check_corpus, sources_hint
+    from bot.sources import Sources
+
+    directory = Path(sources_arg).expanduser() if sources_arg else settings.sources_dir
+    if directory is not None and not directory.is_dir():
+        raise ConfigError(f"sources folder {directory} not found (--sources DIR or SCR_SOURCES_DIR)")
+    report = check_corpus(corpus, Sources(directory))
+    problems = list(report.problems)
+    national = [b for b in report.unchecked if not b.local]
+    if directory is not None:
+        for b in national:  # asked for a check, so a missing text is a failure, not a skip
+            path, line = corpus.where("briefings", b.id, "seed")
+            problems.append(ProblemLine(path, line, f"{b.id}: source text {b.seed!r} not found in {directory}"))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} fidelity problem(s): each point must say only what its cited section says, "
+              "in our own words.", file=sys.stderr)
+        return 1
+    if report.checked:
+        where = f" in {directory}" if directory is not None else ""
+        print(f"fidelity OK: numbers, quotes, pages, headings and wording checked against the cited sections "
+              f"of {len(report.checked)} briefing text(s){where}")  # fmt: skip
+    if directory is None and national:
+        print("fidelity NOT checked: the briefings' texts were not given, so numbers, quotes, pages and wording "
+              "were not compared with the cited sections.")  # fmt: skip
+        print("To check them, save each briefing's text (the PDFs from these public addresses, as plain text) "
+              "in one folder and run `scr-bot content check --sources DIR` (or set SCR_SOURCES_DIR):")  # fmt: skip
+        for line in sources_hint(corpus):
+            print(line)
+    return 0
+
+
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import load_corpus
 
@@ -338,7 +376,7 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
             print(f"warning: briefing {b}: heading {heading!r} has no learning point")
         for t in empty:
             print(f"warning: theme {t!r} has no learning points")
-        return 0
+        return _fidelity(corpus, settings, args.sources)
     if args.action == "coverage":
         cover = corpus.coverage()
         if args.json:
@@ -398,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     content = sub.add_parser("content", help="check the learning content and see what it covers")
     csub = content.add_subparsers(dest="action", metavar="ACTION", required=True)
-    csub.add_parser("check", help="validate all content; exit 1 with file:line: message on error")
+    chk = csub.add_parser("check", help="validate all content; exit 1 with file:line: message on error")
+    chk.add_argument("--sources", metavar="DIR", help="folder of the briefings' texts: also check every point's numbers, "
+                     "quotes, pages and wording against its cited section (default: $SCR_SOURCES_DIR)")
     csub.add_parser("stats", help="points per briefing, sector and theme")
     cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
     cov.add_argument("--json", action="store_true", help="machine-readable map")

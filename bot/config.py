@@ -33,6 +33,8 @@ class Settings:
     port: int = 3000
     content_dir: Path = field(default_factory=lambda: _default_dir("content"))
     schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
+    # The briefings' extracted texts, for `scr-bot content check` to prove fidelity; unset = not checked.
+    sources_dir: Path | None = None
     timezone: str = "Europe/London"
     data_dir: Path = field(default_factory=lambda: Path("var"))
     retention_days: int = 365
@@ -102,6 +104,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         port=_int(env, "PORT", defaults.port, minimum=0),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
         schedules_dir=_path(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir),
+        sources_dir=Path(env["SCR_SOURCES_DIR"].strip()).expanduser() if env.get("SCR_SOURCES_DIR", "").strip() else None,
         timezone=timezone,
         data_dir=_path(env, "SCR_DATA_DIR", defaults.data_dir),
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),

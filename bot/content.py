@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.yamlfile import Problem, ProblemsError, YamlDoc, load_yaml, pydantic_problems
 
@@ -30,6 +38,8 @@ class _Model(BaseModel):
 class Section(_Model):
     heading: Text
     pages: list[Text] = []
+    # A local briefing's own words for this section (optional): what its points are checked against.
+    text: Text | None = None
     children: list[Section] = []
 
 
@@ -43,9 +53,19 @@ class Briefing(_Model):
     period: Text
     sector: Slug
     url: Text | None = None
-    seed: Text
+    # The national briefings' extracted text, a file name in the sources folder (--sources / SCR_SOURCES_DIR).
+    seed: Text | None = None
+    # A local partnership's own learning (a 7-minute briefing, a rapid review): no seed file, answers say
+    # "Local learning", and its sections may carry their own ``text``.
+    local: bool = False
     page_refs: Annotated[str, StringConstraints(pattern=r"^(report|briefing|none)$")] = "report"
     sections: list[Section] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _seed_unless_local(self) -> Briefing:
+        if not self.local and not self.seed:
+            raise ValueError("a national briefing needs 'seed' (its text file); mark your own source 'local: true'")
+        return self
 
     def section_paths(self) -> list[str]:
         """Every heading as a path ("Parent > Child"), parents before their children."""
@@ -141,6 +161,9 @@ class Corpus:
     origin: dict[str, tuple[Path, int]] = field(default_factory=dict)
     concepts: dict[str, Concept] = field(default_factory=dict)
     not_covered: dict[str, NotCovered] = field(default_factory=dict)
+    # Where each briefing and point was written ("briefings"/"points", id) -> (document, list index), so later
+    # checks (source fidelity) can name the exact line of the field they object to.
+    located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id: dict[str, Point] = {p.id: p for p in self.points}
@@ -154,6 +177,14 @@ class Corpus:
             for p in self.points
             if (theme is None or theme in p.themes) and (sector is None or sector in p.sectors)
         ]
+
+    def where(self, kind: str, oid: str, *loc: str | int) -> tuple[Path, int]:
+        """``file, line`` of a field of a briefing or point (``kind`` is "briefings" or "points")."""
+        found = self.located.get((kind, oid))
+        if found is None:
+            return self.origin.get(oid, (Path(kind), 1))
+        doc, index = found
+        return doc.path, doc.line_of([kind, index, *loc])
 
     def citation(self, point: Point) -> str:
         """A one-line citation: briefing, section, and the page references the briefing gives."""
@@ -216,6 +247,7 @@ def load_corpus(content_dir: Path) -> Corpus:
     models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point, "concepts": Concept,
               "not_covered": NotCovered}
     found: dict[str, list[tuple[YamlDoc, int, BaseModel]]] = {k: [] for k in TOP_LEVEL_KEYS}
+    located: dict[tuple[str, str], tuple[YamlDoc, int]] = {}
     for doc in docs:
         if doc.data is None:
             continue
@@ -231,6 +263,7 @@ def load_corpus(content_dir: Path) -> Corpus:
             for index, raw in _list_section(doc, key, problems):
                 try:
                     found[key].append((doc, index, model.model_validate(raw)))
+                    located.setdefault((key, str(getattr(found[key][-1][2], "id", ""))), (doc, index))
                 except ValidationError as exc:
                     problems.extend(pydantic_problems(doc, [key, index], exc))
 
@@ -295,4 +328,5 @@ def load_corpus(content_dir: Path) -> Corpus:
         origin=origin,
         concepts=concepts,  # type: ignore[arg-type]
         not_covered=not_covered,  # type: ignore[arg-type]
+        located=located,
     )

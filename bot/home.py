@@ -20,7 +20,7 @@ EIGHT_WEEKS = 8 * 7 * 86400
 
 def user_channels(services: Services, client: WebClient, ws: Workspace, user: str) -> list[str]:
     """Channels with weekly posts that this person is in (all of the workspace's, if Slack won't say)."""
-    scheduled = sorted(services.store.client.smembers(ws.key("posted-channels")))
+    scheduled = services.reflections.posted_channels(ws)
     try:
         resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=500)
         member_of = {c["id"] for c in resp.get("channels", [])}

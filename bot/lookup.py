@@ -103,6 +103,7 @@ class Lookup:
         ans = self._answer(q, week_point)
         ans.parsed = q
         if ans.results:
+            self._phrase_first(ans, q)
             ans.offset = max(0, min(offset, len(ans.results) - 1))
             self._explain(ans, q)
         notices = []
@@ -114,6 +115,21 @@ class Lookup:
             notices.append(f"These briefings do not discuss {names}; the results are for the rest of your words.")
         ans.notice = " ".join(notices) or None
         return ans
+
+    def _phrase_first(self, ans: Answer, q: Query) -> None:
+        """Several words typed together that few points contain together ("child sex offender disclosure")
+        name something specific: the points that contain them, in any field or section term, lead."""
+        if ans.kind not in ("search", "theme", "intersection"):
+            return
+        typed = [w for w in words(q.corrected) if w not in STOPWORDS]
+        if len(typed) < 2:
+            return
+        pool = [p for p in self.corpus.points if self._for_sectors(p, q.sectors)] if ans.kind != "search" else None
+        hits = self.content_index.mentioning(" ".join(words(q.corrected)), within=pool)
+        if 0 < len(hits) <= SPECIFIC_MAX:
+            ids = {p.id for p in hits}
+            ans.results = [p for p in ans.results if p.id in ids] + [p for p in hits if p not in ans.results] + [
+                p for p in ans.results if p.id not in ids]
 
     def _explain(self, ans: Answer, q: Query) -> None:
         """Say why a point matched when only its cited section mentions what was asked ("MARAC")."""
@@ -195,7 +211,7 @@ class Lookup:
             phrase = " ".join(words(name))
             if not phrase or set(_key_words(phrase).split()) <= label:
                 continue
-            hits = [p for p in pool if f" {phrase} " in self.content_index.text[self.content_index.position[p.id]]]
+            hits = self.content_index.mentioning(phrase, within=pool)
             if 0 < len(hits) <= SPECIFIC_MAX:
                 found += [p for p in hits if p not in found]
         return found

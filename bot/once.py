@@ -23,6 +23,8 @@ from typing import Any
 
 import redis
 
+from bot import keys
+
 _CAS = """
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
@@ -82,7 +84,7 @@ class Once:
         finish: Callable[[dict[str, Any], dict[str, Any]], None],
         force: bool = False,
     ) -> Outcome:
-        attempt_key = key + ":attempt"
+        attempt_key = keys.attempt(key)
         token = uuid.uuid4().hex
         claim = json.dumps({"state": "claimed", "owner": token})
         if force:
@@ -121,7 +123,7 @@ class Once:
     def _done(self, key: str, token: str, attempt: dict[str, Any], result: dict[str, Any],
               finish: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:  # fmt: skip
         finish(attempt, result)
-        self.r.delete(key + ":attempt")
+        self.r.delete(keys.attempt(key))
         done = json.dumps({"state": "done", "owner": token, "result": result})
         if not self._cas(keys=[key], args=[token, done, self.done_seconds]):
             # Our lease lapsed during a very slow send; the action did happen, so record it regardless.

@@ -117,13 +117,14 @@ class Speller:
     """Corrects a word that appears nowhere in the content or its vocabulary to the nearest word that
     does (one edit for short words, two for long ones; a swap of two letters counts as one)."""
 
-    def __init__(self, counts: Counter[str]):
+    def __init__(self, counts: Counter[str], known: set[str] | None = None):
         self.counts = counts
-        self.known = set(counts)
+        self.known = set(counts) | (known or set())
         self.choices = sorted(w for w in counts if len(w) >= SPELL_MIN_LEN - 1 and w.isalpha())
+        self._known_stems = {stem(w) for w in self.known}  # "deprived" is known through "deprivation"
 
     def correct(self, word: str) -> str | None:
-        if word in self.known or len(word) < SPELL_MIN_LEN or not word.isalpha():
+        if word in self.known or stem(word) in self._known_stems or len(word) < SPELL_MIN_LEN or not word.isalpha():
             return None
         edits = 1 if len(word) <= 7 else 2
         found = process.extract(word, self.choices, scorer=OSA.distance, score_cutoff=edits, limit=20)
@@ -174,10 +175,12 @@ class Vocabulary:
                     if initials.lower() == letters.lower() and " " in name.strip():
                         self.expansion.setdefault(_key(short), name)
                         break
-        counts: Counter[str] = Counter(extra_words or {})
-        for name in self.display.values():
-            counts.update(words(name))
-        self.speller = Speller(counts)
+        # The speller corrects towards vocabulary names only (theme, sector, concept and topic names and the
+        # section terms), all alike, and never "corrects" a word the content uses: "deprived" stays itself.
+        names: Counter[str] = Counter()
+        for name in (*self.display.values(), *(t for p in corpus.points for t in p.terms)):
+            names.update(words(name))
+        self.speller = Speller(names, known=set(extra_words or ()) | set(names))
 
     def _add(self, name: str, term: Term, override: bool = False) -> None:
         self._names.setdefault(term, []).append(name)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from bot import keys
 from bot.search import terms
 from bot.store import Workspace
 
@@ -96,18 +97,9 @@ class ReflectionStore:
         self.retention = retention_days * 86400
         self.clock = clock
 
-    # ----- keys ------------------------------------------------------------------------------
-    @staticmethod
-    def _key(ws: Workspace, rid: str) -> str:
-        return ws.key("refl", rid)
-
-    @staticmethod
-    def _user_key(ws: Workspace, user: str) -> str:
-        return ws.key("refl-user", user)
-
-    @staticmethod
-    def _thread_key(ws: Workspace, channel: str, thread_ts: str) -> str:
-        return ws.key("refl-thread", channel, thread_ts)
+    _key = staticmethod(keys.reflection)
+    _user_key = staticmethod(keys.reflections_of_user)
+    _thread_key = staticmethod(keys.reflections_in_thread)
 
     def _indexes(self, ws: Workspace, refl: Reflection) -> list[str]:
         keys = [self._user_key(ws, refl.user)]
@@ -221,7 +213,7 @@ class ReflectionStore:
     def channel_weeks(self, ws: Workspace, channel: str, since: float) -> list[WeekStats]:
         """Weekly posts in a channel since ``since`` (epoch), newest first, with what the team shared."""
         out = []
-        for ts in self.r.zrevrangebyscore(ws.key("channel-posts", channel), "+inf", since):
+        for ts in self.r.zrevrangebyscore(keys.channel_posts(ws, channel), "+inf", since):
             info = self.thread_record(ws, channel, ts)
             if info is None:
                 continue
@@ -231,13 +223,17 @@ class ReflectionStore:
 
     def thread_record(self, ws: Workspace, channel: str, thread_ts: str) -> dict | None:
         """The weekly post a thread belongs to, if ``thread_ts`` is one of ours (written by ``bot.weekly``)."""
-        raw = self.r.get(ws.key("thread", channel, thread_ts))
+        raw = self.r.get(keys.thread(ws, channel, thread_ts))
         return json.loads(raw) if raw else None
 
     def latest_post(self, ws: Workspace, channel: str) -> dict | None:
         """The channel's latest weekly post, the one `/scr week` and App Home show (written by ``bot.weekly``)."""
-        raw = self.r.get(ws.key("channel-week", channel))
+        raw = self.r.get(keys.channel_week(ws, channel))
         return json.loads(raw) if raw else None
+
+    def posted_channels(self, ws: Workspace) -> list[str]:
+        """Channels with weekly posts in this workspace (written by ``bot.weekly``)."""
+        return sorted(self.r.smembers(keys.posted_channels(ws)))
 
 
 

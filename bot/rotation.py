@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bot import keys
 from bot.content import Corpus, Point
 from bot.schedules import Schedule
 
@@ -34,8 +35,7 @@ class Rotation:
         self.corpus = corpus
 
     def _keys(self, schedule: Schedule) -> tuple[str, str]:
-        ws = schedule.workspace
-        return ws.key("rotation", schedule.id), ws.key("rotation", schedule.id, "posted")
+        return keys.rotation(schedule.workspace, schedule.id)
 
     def candidates(self, schedule: Schedule) -> list[Point]:
         return [p for p in self.corpus.points if schedule.matches(p)]

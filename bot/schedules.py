@@ -27,8 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from bot import keys
 from bot.content import Corpus, Point
-from bot.store import Workspace, global_key
+from bot.store import Workspace
 from bot.yamlfile import Problem, ProblemsError, YamlDoc, load_yaml, pydantic_problems
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -243,7 +244,6 @@ def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, 
 
 
 # ----- Subscriptions made in Slack ----------------------------------------------------------------
-INDEX = global_key("subscriptions")  # "enterprise|team|channel" entries, so the clock can find them
 
 
 class Subscriptions:
@@ -252,33 +252,34 @@ class Subscriptions:
     def __init__(self, client: redis.Redis):
         self.r = client
 
-    @staticmethod
-    def key(ws: Workspace, channel: str) -> str:
-        return ws.key("subscription", channel)
-
     def get(self, ws: Workspace, channel: str) -> Schedule | None:
-        raw = self.r.get(self.key(ws, channel))
+        raw = self.r.get(keys.subscription(ws, channel))
         return Schedule.from_json(raw) if raw else None
 
     def save(self, schedule: Schedule) -> None:
         ws = schedule.workspace
         with self.r.pipeline() as pipe:
-            pipe.set(self.key(ws, schedule.channel), schedule.to_json())
-            pipe.sadd(INDEX, f"{ws.enterprise_id or '-'}|{ws.team_id}|{schedule.channel}")
+            pipe.set(keys.subscription(ws, schedule.channel), schedule.to_json())
+            pipe.sadd(keys.SUBSCRIPTIONS, keys.subscription_entry(ws, schedule.channel))
             pipe.execute()
 
     def delete(self, ws: Workspace, channel: str) -> bool:
+        """Unsubscribe: the subscription and what only served it go (``keys.forget_subscription``)."""
+        existed = self.get(ws, channel)
+        if existed is None:
+            with self.r.pipeline() as pipe:  # a stale index entry, if any
+                pipe.srem(keys.SUBSCRIPTIONS, keys.subscription_entry(ws, channel))
+                pipe.execute()
+            return False
         with self.r.pipeline() as pipe:
-            pipe.delete(self.key(ws, channel))
-            pipe.srem(INDEX, f"{ws.enterprise_id or '-'}|{ws.team_id}|{channel}")
-            removed, _ = pipe.execute()
-        return bool(removed)
+            keys.forget_subscription(pipe, ws, channel, existed.id)
+            pipe.execute()
+        return True
 
     def all(self) -> list[Schedule]:
         out = []
-        for entry in sorted(self.r.smembers(INDEX)):
-            enterprise, team, channel = entry.split("|", 2)
-            found = self.get(Workspace(team, None if enterprise == "-" else enterprise), channel)
+        for entry in sorted(self.r.smembers(keys.SUBSCRIPTIONS)):
+            found = self.get(*keys.parse_subscription_entry(entry))
             if found:
                 out.append(found)
         return out

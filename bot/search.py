@@ -51,6 +51,11 @@ EVERYDAY = {"mum": "mother", "mums": "mothers", "mam": "mother", "mom": "mother"
             "girlfriend": "partner", "jail": "custodial", "prison": "custodial", "info": "information"}
 
 
+def phrase_key(text: str) -> str:
+    """Stemmed words in order, for matching phrases whatever their endings ("clares law", "Clare's Law")."""
+    return " ".join(stem(EVERYDAY.get(w, w)) for w in words(text))
+
+
 def terms(text: str) -> list[str]:
     """Search terms: words minus stopwords, everyday words in the briefings' terms, stemmed."""
     return [stem(EVERYDAY.get(w, w)) for w in words(text) if w in KEEP or w not in STOPWORDS]
@@ -75,7 +80,7 @@ WEAK = frozenset(["home", "child", "children", "kid", "kids", "young", "people",
                   "spot", "signs", "sign", "advice", "tips", "team", "agency", "agencies", "police", "health",
                   "school", "schools", "social", "worried", "worry", "think", "check", "keep", "look", "looking",
                   "told", "say", "says", "said", "one", "two", "not", "no", "after", "own", "other", "review", "reviews",
-                  "many", "much", "often", "common"])
+                  "many", "much", "often", "common", "area", "areas", "setting", "settings", "place", "thing", "things"])
 WEAK_FACTOR = 0.25
 MISSING_WEIGHT = 2.0  # a typed word that no point contains still counts against coverage
 PHRASE_WEIGHT = 0.6  # bonus per unit of idf for query words found together, in order, in one field
@@ -103,7 +108,7 @@ class SearchIndex:
         self.position = {p.id: i for i, p in enumerate(self.docs)}
         self.tf: list[dict[str, float]] = []
         self.lengths: list[float] = []
-        self.text: list[str] = []  # normalised text, fields separated by " | ", for phrase matches
+        self.text: list[str] = []  # stemmed words, fields separated by " | ", for phrase matches
         self.own: list[frozenset[str]] = []  # stems of what the point itself says
         self.word_counts: Counter[str] = Counter()  # every word in the content, for spelling correction
         postings: dict[str, list[int]] = {}
@@ -115,7 +120,7 @@ class SearchIndex:
                     weighted[term] += FIELD_WEIGHTS[name]
             self.tf.append(dict(weighted))
             self.lengths.append(sum(weighted.values()))
-            self.text.append(" " + " | ".join(" ".join(words(t)) for t in fields.values()) + " ")
+            self.text.append(" " + " | ".join(phrase_key(t) for t in fields.values()) + " ")
             self.own.append(frozenset(t for name in OWN_FIELDS for t in terms(fields[name])))
             self.word_counts.update(w for t in fields.values() for w in words(t))
             for term in weighted:
@@ -159,6 +164,7 @@ class SearchIndex:
         """
         typed = [EVERYDAY.get(w, w) for w in words(query)]
         content = [w for w in typed if w in KEEP or w not in STOPWORDS]
+        stems = [stem(w) for w in typed]
         weights: dict[str, float] = {}
         for w in content:
             weights[stem(w)] = max(weights.get(stem(w), 0.0), self.weight(w))
@@ -180,7 +186,7 @@ class SearchIndex:
                 norm = K1 * (1 - B + B * self.lengths[i] / self.avg_length)
                 scores[i] = scores.get(i, 0.0) + factor * idf * tf * (K1 + 1) / (tf + norm)
                 matched[i] = matched.get(i, 0.0) + w
-        phrases = self._phrases(typed, weights)
+        phrases = self._phrases(typed, stems, weights)
         best = max(matched.values(), default=total) or total  # words no point contains count against none
         for i in scores:
             coverage = matched[i] / best
@@ -198,15 +204,23 @@ class SearchIndex:
         hits = [Hit(self.docs[i], s) for i, s in ranked]
         return hits[:limit] if limit else hits
 
-    def _phrases(self, typed: list[str], weights: dict[str, float]) -> list[tuple[int, int, str, float]]:
+    def _phrases(self, typed: list[str], stems: list[str], weights: dict[str, float]) -> list[tuple[int, int, str, float]]:
         """Runs of two or more typed words (longest first) with at least two words that carry meaning."""
         out = []
         for n in range(len(typed), 1, -1):
-            for start, gram in _ngrams(typed, n):
+            for start, gram in _ngrams(stems, n):
                 meaningful = [w for w in typed[start : start + n] if w in KEEP or w not in STOPWORDS]
                 if len(meaningful) >= 2 and typed[start] not in STOPWORDS and typed[start + n - 1] not in STOPWORDS:
                     out.append((start, n, f" {gram} ", sum(weights.get(stem(w), 0.0) for w in meaningful)))
         return out
+
+    def mentioning(self, phrase: str, within: Iterable[Point] | None = None) -> list[Point]:
+        """Points whose text (their own words, section heading or section terms) contains ``phrase``."""
+        key = f" {phrase_key(phrase)} "
+        if key.strip() == "":
+            return []
+        pool = self.docs if within is None else list(within)
+        return [p for p in pool if key in self.text[self.position[p.id]]]
 
     def why(self, point: Point, query: str) -> str | None:
         """The term from the point's cited section that the query reached it by, when the point's own

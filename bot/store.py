@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import logging
 import threading
-from dataclasses import dataclass
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -19,35 +18,11 @@ from redis.retry import Retry
 
 from bot.config import Settings
 from bot.embedded_redis import EmbeddedRedis
+from bot.keys import Workspace, migrate
+
+__all__ = ["Store", "Workspace", "make_client"]
 
 log = logging.getLogger(__name__)
-
-PREFIX = "scr"
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """A Slack workspace (``team_id``), inside an Enterprise Grid org when ``enterprise_id`` is set."""
-
-    team_id: str
-    enterprise_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.team_id or ":" in self.team_id or ":" in (self.enterprise_id or ""):
-            raise ValueError(f"invalid workspace id {self.team_id!r}")
-
-    @property
-    def prefix(self) -> str:
-        return f"{PREFIX}:{self.enterprise_id or '-'}:{self.team_id}"
-
-    def key(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
-
-
-def global_key(*parts: str) -> str:
-    """Keys that belong to no single workspace (e.g. the admin's YAML schedules' bookkeeping)."""
-    return ":".join((PREFIX, "_", *parts))
-
 
 def make_client(url: str) -> redis.Redis:
     """A client that fails fast: a lookup must never hang for long because Redis is away."""
@@ -70,14 +45,22 @@ class Store:
         self._client: redis.Redis | None = None
         self._lock = threading.Lock()
         self.url = settings.redis_url
+        self._migrated = False
 
     def start(self) -> Store:
-        """Resolve the server: REDIS_URL, or start (or join) the embedded one. Idempotent."""
+        """Resolve the server: REDIS_URL, or start (or join) the embedded one; then bring keys written by an
+        older version to the current layout (``bot.keys.migrate``). Idempotent."""
         with self._lock:
             if self.url is None:
                 self.embedded = EmbeddedRedis(self.settings.data_dir)
                 self.url = self.embedded.start()
                 atexit.register(self.close)
+        if not self._migrated:
+            try:
+                migrate(self.client)
+                self._migrated = True
+            except (redis.RedisError, OSError) as exc:  # Redis away: the next start tries again
+                log.warning("could not check Redis keys for migration (%s)", type(exc).__name__)
         return self
 
     @property

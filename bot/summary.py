@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
+from bot import keys
 from bot.content import Corpus
 from bot.once import Once
 from bot.reflect_blocks import summary_message
@@ -45,7 +46,7 @@ class SummaryPoster:
         if point is None:
             return Result(schedule.id, week.key, "no_post")
         ws = schedule.workspace
-        key = ws.key("summary", schedule.id, week.key)
+        key = keys.summary_claim(ws, schedule.id, week.key)
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             return {"thread_ts": thread_ts}
@@ -66,7 +67,8 @@ class SummaryPoster:
                                                         include_all_metadata=True, limit=200)  # fmt: skip
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
-                if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") == key:
+                if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") in (
+                    key, keys.legacy_name(key)):
                     return {"ts": msg["ts"]}
             return None
 

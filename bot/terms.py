@@ -48,6 +48,11 @@ class Curation:
         data = doc.data or {}
         if not isinstance(data, dict):
             raise ProblemsError([Problem(path, 1, "expected a mapping with accept, reject and not_covered")])
+        problems = [Problem(path, doc.line_of([key, i]), f"{key} entry must be text (quote it): {value!r}")
+                    for key in ("accept", "reject") for i, value in enumerate(data.get(key) or [])
+                    if not isinstance(value, str)]
+        if problems:
+            raise ProblemsError(problems)
         return cls(accept=list(data.get("accept") or []), reject=list(data.get("reject") or []),
                    not_covered=list(data.get("not_covered") or []))
 
@@ -62,17 +67,25 @@ class Report:
 
 
 def normalise(text: str) -> str:
-    """Lower-case, straight apostrophes, hyphens as spaces, single spaces: for whole-word matching."""
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u2013", " ").replace("\u2014", " ")
-    text = re.sub(r"[-/]", " ", text.lower())
-    text = re.sub(r"[^a-z0-9'&]+", " ", text)
-    return f" {' '.join(text.split())} "
+    """The words the fidelity checks compare (``bot.sources.words``: ligatures, curly quotes and
+    punctuation made harmless), lower case and space-separated, with a space at each end."""
+    from bot.sources import words
+
+    return f" {' '.join(words(text))} "
 
 
 def mentions(text_norm: str, name: str) -> bool:
-    """Whether ``name`` occurs as whole words in already-normalised text (plural -s allowed)."""
+    """Whether ``name`` occurs as whole words in already-normalised text (its last word may take an
+    ending, as ``content check`` allows: "bullying" is found in "bullying", "MARAC" in "MARACs")."""
+    return _position(text_norm, name) >= 0
+
+
+def _position(text_norm: str, name: str) -> int:
     n = normalise(name).strip()
-    return bool(n) and (f" {n} " in text_norm or f" {n}s " in text_norm)
+    if not n:
+        return -1
+    match = re.search(r" " + re.escape(n) + r"[a-z]{0,3} ", text_norm)
+    return match.start() if match else -1
 
 
 def point_text(point: Point) -> str:
@@ -88,36 +101,45 @@ def candidates(text: str) -> set[str]:
 
 
 def section_texts(corpus: Corpus, sources_dir: Path) -> dict[tuple[str, str], str]:
-    """Each cited section's text, from the shared extractor in ``bot.sources``."""
-    from bot import sources  # the cited-section extractor shared with the fidelity checks
+    """Each cited section's text, from the extractor the fidelity checks use (``bot.sources``), so a
+    term written here is exactly what ``content check`` finds in the cited section."""
+    from bot.sources import Sources
 
-    return sources.section_texts(corpus, sources_dir)
+    sources = Sources(sources_dir)
+    out = {}
+    for p in corpus.points:
+        key = (p.source.briefing, p.source.section)
+        if key not in out:
+            # No slack past the section's ends (the fidelity check allows some for two-column pages): a
+            # term must be in the section itself, so "the section on X mentions Y" is true as written.
+            out[key] = sources.section_text(corpus.briefings[p.source.briefing], p.source.section, window=0) or ""
+    return out
 
 
 def whole_texts(corpus: Corpus, sources_dir: Path) -> dict[str, str]:
+    from bot.sources import Sources
+
+    sources = Sources(sources_dir)
     out = {}
     for b in corpus.briefings.values():
-        seed = getattr(b, "seed", None)
-        if seed and (sources_dir / seed).is_file():
-            out[b.id] = (sources_dir / seed).read_text(encoding="utf-8")
+        src = sources.text(b)
+        if src is not None:
+            out[b.id] = src.whole()
     return out
 
 
 def terms_for(section: str, accept: list[str]) -> list[str]:
     """Accepted terms the section mentions, in the order it first mentions them (ties: as curated)."""
     norm = normalise(section)
-    found = []
-    for term in accept:
-        n = normalise(term).strip()
-        pos = norm.find(f" {n} ")
-        if pos < 0:
-            pos = norm.find(f" {n}s ")
-        if pos >= 0:
-            found.append((pos, term))
+    found = [(pos, i, term) for i, term in enumerate(accept) if (pos := _position(norm, term)) >= 0]
     out: list[str] = []
-    for _, term in sorted(found, key=lambda x: x[0]):
-        if normalise(term) not in {normalise(t) for t in out}:
+    seen: set[str] = set()
+    for _, _, term in sorted(found):
+        norm = normalise(term)
+        # once only, and not when a longer accepted term found here contains it ("Serious Crime Act" in "... 2015")
+        if norm not in seen and not any(norm in normalise(other) and norm != normalise(other) for _, _, other in found):
             out.append(term)
+            seen.add(norm)
     return out
 
 

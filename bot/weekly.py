@@ -33,7 +33,7 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks
+from bot import blocks, keys
 from bot.content import Corpus, Point
 from bot.once import Once, Permanent, Transient
 from bot.rotation import Rotation
@@ -48,9 +48,6 @@ PERMANENT_ERRORS = frozenset(
      "invalid_blocks", "msg_too_long", "thread_not_found"}
 )  # fmt: skip
 
-FAILED_RETRY_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
-POSTED_KEEP_DAYS = 60
-ATTEMPT_KEEP_DAYS = 14
 
 
 @contextmanager
@@ -66,6 +63,11 @@ def slack_errors() -> Iterator[None]:
         raise Transient(error, maybe_sent=exc.response.status_code >= 500) from None
     except (URLError, TimeoutError, ConnectionError, OSError) as exc:
         raise Transient(type(exc).__name__, maybe_sent=True) from None
+
+
+def status(client: redis.Redis, schedule: Schedule) -> dict[str, str]:
+    """A schedule's last post and last error."""
+    return client.hgetall(keys.schedule_status(schedule.workspace, schedule.id))
 
 
 def utcnow() -> datetime:
@@ -122,23 +124,19 @@ class WeeklyPoster:
         self.slack = slack
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
-        self.once = Once(client, lease_seconds, done_days=POSTED_KEEP_DAYS, failed_seconds=FAILED_RETRY_SECONDS,
-                         attempt_days=ATTEMPT_KEEP_DAYS)  # fmt: skip
+        self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
+                         attempt_days=keys.ATTEMPT_DAYS)  # fmt: skip
         self.retention = retention_days * 86400
         self.reflect_button = reflect_button
         self.clock = clock
 
-    # ----- keys ------------------------------------------------------------------------------
     @staticmethod
     def claim_key(schedule: Schedule, week: str) -> str:
-        return schedule.workspace.key("weekly", schedule.id, week)
-
-    @staticmethod
-    def status_key(schedule: Schedule) -> str:
-        return schedule.workspace.key("schedule-status", schedule.id)
+        return keys.weekly_claim(schedule.workspace, schedule.id, week)
 
     def status(self, schedule: Schedule) -> dict[str, str]:
-        return self.r.hgetall(self.status_key(schedule))
+        """The schedule's last post and last error (what `schedule list` and `/scr schedule` show)."""
+        return status(self.r, schedule)
 
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
@@ -189,24 +187,20 @@ class WeeklyPoster:
         return Result(schedule.id, week.key, outcome, result.get("ts"), point, out.error)
 
     def _record_posted(self, schedule: Schedule, week: Week, point: Point, ts: str) -> None:
-        ws = schedule.workspace
         self.rotation.commit(schedule, point, week.key)
         record = {"schedule": schedule.id, "week": week.key, "point": point.id, "ts": ts, "channel": schedule.channel,
                   "summary_at": week.summary_at.isoformat(), "posted_at": self.clock().isoformat()}
+        status = {"last_week": week.key, "last_ts": ts, "last_point": point.id, "last_posted_at": record["posted_at"],
+                  "last_error": "", "last_error_at": "", "last_error_week": ""}
         with self.r.pipeline() as pipe:
-            pipe.set(ws.key("thread", schedule.channel, ts), json.dumps(record), ex=self.retention)
-            pipe.set(ws.key("channel-week", schedule.channel), json.dumps(record), ex=self.retention)
-            posts = ws.key("channel-posts", schedule.channel)
-            pipe.zadd(posts, {ts: float(ts.split(".")[0])})
-            pipe.zremrangebyscore(posts, "-inf", float(ts.split(".")[0]) - self.retention)  # keep it bounded
-            pipe.sadd(ws.key("posted-channels"), schedule.channel)
-            pipe.hset(self.status_key(schedule), mapping={"last_week": week.key, "last_ts": ts, "last_point": point.id,
-                                                          "last_posted_at": record["posted_at"], "last_error": "",
-                                                          "last_error_at": "", "last_error_week": ""})
+            keys.record_weekly_post(pipe, schedule.workspace, schedule.id, schedule.channel, ts, json.dumps(record),
+                                    status, self.retention)
             pipe.execute()
 
     def _set_status(self, schedule: Schedule, **fields: str) -> None:
-        self.r.hset(self.status_key(schedule), mapping=fields)
+        with self.r.pipeline() as pipe:
+            keys.set_status(pipe, schedule.workspace, schedule.id, fields, self.retention)
+            pipe.execute()
 
     def _find_in_history(self, schedule: Schedule, week: Week, key: str) -> dict[str, str] | None:
         cursor = None
@@ -218,7 +212,7 @@ class WeeklyPoster:
             for msg in resp.get("messages", []):
                 meta = msg.get("metadata") or {}
                 payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == EVENT_TYPE and payload.get("key") == key:
+                if meta.get("event_type") == EVENT_TYPE and payload.get("key") in (key, keys.legacy_name(key)):
                     return {"ts": msg["ts"], "point": payload.get("point", "")}
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not cursor:

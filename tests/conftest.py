@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway real Redis, the local Slack Web API, signed requests, the bot over HTTP.
 
 Nothing of the bot is mocked. Slack is the only thing stood in for, at its HTTP boundary
-(``bot.localslack``), and requests to the bot are signed exactly as Slack signs them.
+(``tests/fakeslack.py``, built on the shipped ``bot.localslack``), and requests to the bot are signed exactly as Slack signs them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import redis
 
 from bot.content import Corpus, load_corpus
 from bot.embedded_redis import find_redis_server
-from bot.localslack import LocalSlack
+from fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
@@ -117,8 +117,8 @@ def corpus() -> Corpus:
 
 # ----- Local Slack --------------------------------------------------------------------------
 @pytest.fixture
-def slack() -> Iterator[LocalSlack]:
-    server = LocalSlack().serve()
+def slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().serve()
     yield server
     server.close()
 
@@ -216,7 +216,7 @@ class BotProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def bot_env(slack: LocalSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(
         SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.url, REDIS_URL=redis_url,
@@ -257,14 +257,14 @@ def stop_bot(bot: BotProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def module_slack() -> Iterator[LocalSlack]:
-    server = LocalSlack().serve()
+def module_slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().serve()
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def bot(module_slack: LocalSlack, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+def bot(module_slack: FakeSlack, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     """The real bot, `scr-bot run --no-scheduler`, in HTTP mode under gunicorn."""
     tmp = tmp_path_factory.mktemp("bot")
     env = bot_env(module_slack, redis_server.url, tmp)
@@ -274,7 +274,7 @@ def bot(module_slack: LocalSlack, redis_server: RedisServer, tmp_path_factory: p
 
 
 @pytest.fixture(scope="module")
-def bot_without_redis(module_slack: LocalSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+def bot_without_redis(module_slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     """The bot with REDIS_URL pointing at a port where nothing listens: Redis is down."""
     tmp = tmp_path_factory.mktemp("noredis")
     env = bot_env(module_slack, f"redis://127.0.0.1:{free_port()}/0", tmp)

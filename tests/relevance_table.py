@@ -39,9 +39,9 @@ IN_CARE = ("p19-data-living", "h14-adolescents", "e14-cse", "h14-transient-lifes
 INFO = ("p14-information-sharing-presume", "h14-information-sharing", "p19-information-exchange",
         "p19-effective-communication", "e14-information-sharing", "r14-finding-working-together")
 ESCALATION = ("p19-escalation", "e14-persistence", "e14-authoritative-practice", "p14-partnership-hierarchies",
-              "e14-working-together")
+              "e14-working-together", "p19-police-at-every-stage")
 EARLY_HELP = ("p14-everyday-opportunities", "r14-finding-vulnerability", "p19-system-wide", "p19-data-social-care",
-              "e14-suicide", "h14-sudi")
+              "e14-suicide", "h14-sudi", "e14-suicide-caf")
 
 TABLE: list[Row] = [
     *_rows("police", [
@@ -63,7 +63,7 @@ TABLE: list[Row] = [
         ("abe interview", ("p19-abe-interviews",)),
         ("child denies it in interview", ("p19-minimisation-denial", "p19-abe-interviews")),
         ("strat discussion", ("p14-strategy-discussions",)),
-        ("s47 joint visit", ("p14-strategy-discussions", "p19-abe-interviews")),
+        ("s47 joint visit", ("p14-strategy-discussions", "p19-abe-interviews", "p19-police-at-every-stage")),
         ("teenager keeps getting arrested, is he being exploited", CCE + ("p14-adolescents-vulnerable-not-troublesome",
                                                                         "p19-behaviour-as-communication")),
         ("kid in custody reachable moment", ("p19-reachable-moments",)),
@@ -75,7 +75,8 @@ TABLE: list[Row] = [
         ("exploitaton", CSE + CCE),
         ("sharing info with schools police", ("p14-notifications-to-schools", "e14-information-sharing")),
         ("allegation of abuse we couldn't prove nfa", ("p14-unsubstantiated-concerns",)),
-        ("house in a state neglect police", ("p19-neglect-and-poverty", "p14-neglect-all-ages")),
+        ("house in a state neglect police", ("p19-neglect-and-poverty", "p14-neglect-all-ages",
+                                             "p19-neglect-assessment-tools")),
         ("challenging parents from a different culture", ("p19-cultural-difference",)),
         ("escalating concerns police", ESCALATION),
         ("contextual safeguarding", CCE),
@@ -86,8 +87,9 @@ TABLE: list[Row] = [
                                          "p14-unsubstantiated-concerns")),
         ("trafficking", ("e14-cse",)),
         ("disclosure not acted on", ("p19-disclosure-not-acted-on", "p19-minimisation-denial")),
-        ("police neglet", ("p19-neglect-and-poverty", "p14-neglect-all-ages", "p19-data-neglect")),
-        ("clares law", NOT_COVERED),
+        ("police neglet", ("p19-neglect-and-poverty", "p14-neglect-all-ages", "p19-data-neglect",
+                           "p19-neglect-assessment-tools")),
+        ("clares law", ("p19-who-it-is-for",)),  # mentioned only among the staff the briefing is for
         ("prevent", NOT_COVERED),
         ("radicalisation", NOT_COVERED),
         ("honour based violence", NOT_COVERED),
@@ -125,7 +127,7 @@ TABLE: list[Row] = [
         ("injuries put down to his disability", ("h14-disabled-children", "e14-disabled-children")),
         ("interpreter", ("h14-immigrant-families", "e14-immigrant-families")),
         ("referral bounced by social care", ("h14-thresholds", "e14-persistence")),
-        ("safeguarding supervision", ("h14-supervision-training", "p19-system-wide", "h14-authoritative-practice")),
+        ("safeguarding supervision", ("h14-thresholds", "p19-system-wide", "h14-authoritative-practice")),
         ("family keeps moving house", ("h14-transient-lifestyle",)),
         ("isolated mum no support", ("h14-isolation",)),
         ("toxic trio", TOXIC),
@@ -191,8 +193,8 @@ TABLE: list[Row] = [
         ("closing the case after missed visits", ("r14-rec-uncertainty", "r14-finding-uncertainty")),
         ("assessment is a process not an event", ("r14-finding-assessments",)),
         ("new partner moved in reassess", ("r14-rec-vulnerability", "p19-known-perpetrators")),
-        ("fathers", ("p19-data-who-was-involved", "p19-parental-characteristics")),
-        ("male carers", ("p19-data-who-was-involved", "p19-parental-characteristics")),
+        ("fathers", ("p19-data-who-was-involved", "p19-parental-characteristics", "h14-pmh-mothers-fathers")),
+        ("male carers", ("p19-data-who-was-involved", "p19-parental-characteristics", "h14-pmh-mothers-fathers")),
         ("lac", IN_CARE),
         ("looked after children", IN_CARE),
         ("foster carers", ("p19-data-living",)),
@@ -203,7 +205,7 @@ TABLE: list[Row] = [
         ("emotional abuse", ("p19-data-social-care", "p19-neglect-and-poverty", "e14-child-centred",
                              "p14-curiosity-one-lens", "e14-home-education")),
         ("early help", EARLY_HELP),
-        ("caf", ("e14-suicide",)),
+        ("caf", ("e14-suicide-caf", "e14-suicide")),
         ("thresholds", ("h14-thresholds", "e14-persistence", "p14-everyday-opportunities")),
         ("drift", ("e14-persistence", "r14-finding-assessments")),
         ("private law contact dispute", ("p14-separation-warning-sign", "r14-rec-domestic-abuse",
@@ -224,8 +226,9 @@ TABLE: list[Row] = [
         ("strategy meeting", ("p14-strategy-discussions", "p19-abe-interviews")),
         ("section 47", ("p14-strategy-discussions",)),
         ("neglect", ("p19-neglect-and-poverty", "p14-neglect-all-ages", "h14-cumulative-harm", "e14-sensitivity",
-                     "p19-data-neglect")),
-        ("social worker neglect", ("p19-neglect-and-poverty", "p14-neglect-all-ages", "r14-finding-vulnerability")),
+                     "p19-data-neglect", "p19-neglect-assessment-tools")),
+        ("social worker neglect", ("p19-neglect-and-poverty", "p14-neglect-all-ages", "r14-finding-vulnerability",
+                                   "p19-neglect-assessment-tools")),
         ("parental mental health", ("h14-parental-mental-health", "h14-ask-about-children")),
         ("substance misusing parents", ("h14-substance-misuse",) + TOXIC),
         ("known to childrens services", ("r14-finding-vulnerability", "p19-data-social-care")),
@@ -240,7 +243,7 @@ TABLE: list[Row] = [
         ("saying what the information means for the child", ("p19-effective-communication", "p19-information-exchange",
                                                              "h14-thresholds")),
         ("caseloads too high", ("p19-system-wide", "p14-organisational-change")),
-        ("workload pressures", ("p19-system-wide", "p14-organisational-change", "h14-supervision-training")),
+        ("workload pressures", ("p19-system-wide", "p14-organisational-change")),
         ("why do reviews keep saying the same thing", ("p19-repeat-messages",)),
         ("what is an scr", SCR),
         ("lcspr", ("p19-new-review-system",)),

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
-from bot.localslack import LocalSlack
 from conftest import BotProcess
+from fakeslack import FakeSlack
 
 
 def wait_for(predicate, timeout: float = 5.0):  # noqa: ANN001, ANN201
@@ -77,7 +77,7 @@ def test_10kb_query_is_answered(bot: BotProcess) -> None:
     assert_valid_message(resp.json())
 
 
-def test_another_show_and_more_replace_the_answer(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_another_show_and_more_replace_the_answer(bot: BotProcess, module_slack: FakeSlack) -> None:
     first = bot.command("adolescents").json()
     top_title = first["blocks"][2]["text"]["text"] if first["blocks"][2]["type"] == "header" else None
     for action_id in ("scr_another", "scr_show", "scr_more"):
@@ -93,7 +93,7 @@ def test_another_show_and_more_replace_the_answer(bot: BotProcess, module_slack:
             assert top_title not in [b.get("text", {}).get("text") for b in body["blocks"] if b["type"] == "header"]
 
 
-def test_share_posts_in_channel_credited_to_the_asker(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_share_posts_in_channel_credited_to_the_asker(bot: BotProcess, module_slack: FakeSlack) -> None:
     answer = bot.command("co-sleeping", channel="C0SHARE", user="U0ASKER").json()
     value = button(answer, "scr_share")["value"]
     before = len(module_slack.channel_messages("C0SHARE"))
@@ -106,7 +106,7 @@ def test_share_posts_in_channel_credited_to_the_asker(bot: BotProcess, module_sl
     assert "scr_share" not in dumps(msg)  # no share button on a shared post
 
 
-def test_share_where_the_bot_is_not_a_member_says_how_to_fix(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_share_where_the_bot_is_not_a_member_says_how_to_fix(bot: BotProcess, module_slack: FakeSlack) -> None:
     module_slack.channel_errors["C0PRIVATE"] = "not_in_channel"
     answer = bot.command("neglect", channel="C0PRIVATE").json()
     url = module_slack.response_url()

@@ -14,13 +14,13 @@ import redis
 from blockkit import assert_valid_message, dumps
 from bot.app import make_client
 from bot.content import Corpus, load_corpus
-from bot.localslack import LocalSlack
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.summary import SummaryPoster
 from bot.weekly import WeeklyPoster
 from conftest import CONTENT_DIR, BotProcess
+from fakeslack import FakeSlack
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
@@ -37,7 +37,7 @@ def corpus() -> Corpus:
     return load_corpus(CONTENT_DIR)
 
 
-def weekly_post(slack: LocalSlack, r: redis.Redis, corpus: Corpus, team: str = T1, channel: str = "C0TEAM") -> tuple[Schedule, str, str]:
+def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str = T1, channel: str = "C0TEAM") -> tuple[Schedule, str, str]:
     """Post a real weekly post (as the clock would) and return (schedule, thread ts, point id)."""
     schedule = Schedule(id=f"s-{team.lower()}-{channel.lower()}", team=team, channel=channel, sectors=("health",))
     slack.clock = time.time
@@ -62,7 +62,7 @@ def store_for(r: redis.Redis) -> ReflectionStore:
 
 
 # ----- capture from threads ----------------------------------------------------------------------
-def test_thread_replies_become_reflections_with_edits_deletes_and_retries(bot: BotProcess, module_slack: LocalSlack,
+def test_thread_replies_become_reflections_with_edits_deletes_and_retries(bot: BotProcess, module_slack: FakeSlack,
                                                                          r: redis.Redis, corpus: Corpus) -> None:
     _, thread, point = weekly_post(module_slack, r, corpus)
     resp, ts = reply(bot, "C0TEAM", thread, "This made me rethink how we ask about sleep arrangements.")
@@ -88,7 +88,7 @@ def test_thread_replies_become_reflections_with_edits_deletes_and_retries(bot: B
     assert store_for(r).for_thread(Workspace(T1), "C0TEAM", thread) == []
 
 
-def test_what_is_not_a_reflection_is_ignored(bot: BotProcess, module_slack: LocalSlack, r: redis.Redis,
+def test_what_is_not_a_reflection_is_ignored(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,
                                             corpus: Corpus) -> None:
     _, thread, _ = weekly_post(module_slack, r, corpus)
     other_thread = "1700000000.000999"
@@ -105,7 +105,7 @@ def test_what_is_not_a_reflection_is_ignored(bot: BotProcess, module_slack: Loca
     assert [x.text for x in store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)] == ["Broadcast reflection"]
 
 
-def test_identifying_details_are_masked_and_the_author_told_privately(bot: BotProcess, module_slack: LocalSlack,
+def test_identifying_details_are_masked_and_the_author_told_privately(bot: BotProcess, module_slack: FakeSlack,
                                                                       r: redis.Redis, corpus: Corpus) -> None:
     _, thread, _ = weekly_post(module_slack, r, corpus)
     before = len(module_slack.ok_calls("chat.postEphemeral"))
@@ -133,7 +133,7 @@ def submission(view: dict, values: dict[str, str], *, team: str = T1, user: str 
     return urlencode({"payload": json.dumps(payload)})
 
 
-def open_modal(bot: BotProcess, slack: LocalSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1) -> dict:
+def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1) -> dict:
     n = len(slack.views)
     assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts).status == 200
     (opened,) = slack.views[n:]
@@ -141,7 +141,7 @@ def open_modal(bot: BotProcess, slack: LocalSlack, *, value: str, channel: str, 
     return opened["view"]
 
 
-def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, module_slack: LocalSlack, r: redis.Redis,
+def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,
                                                          corpus: Corpus) -> None:
     _, thread, point = weekly_post(module_slack, r, corpus)
     view = open_modal(bot, module_slack, value=point, channel="C0TEAM", message_ts=thread)
@@ -166,7 +166,7 @@ def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, modul
     assert len(store_for(r).for_user(Workspace(T1), "U0NURSE")) == 1
 
 
-def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_slack: LocalSlack, r: redis.Redis) -> None:
+def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis) -> None:
     lookup = bot.command("co-sleeping", team=T1).json()
     reflect_button = next(el for b in lookup["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_reflect")
     view = open_modal(bot, module_slack, value=reflect_button["value"], channel="C0AAA", message_ts=None)
@@ -182,7 +182,7 @@ def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_
 
 
 # ----- giving back: summary, /scr reflections, App Home, export, forget ------------------------------
-def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotProcess, module_slack: LocalSlack,
+def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotProcess, module_slack: FakeSlack,
                                                                      r: redis.Redis, corpus: Corpus) -> None:
     schedule, thread, point_id = weekly_post(module_slack, r, corpus)
     point = corpus.by_id[point_id]
@@ -208,7 +208,7 @@ def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotPro
     assert_valid_message(summary)
 
 
-def test_channel_participation_app_home_export_and_forget(bot: BotProcess, module_slack: LocalSlack, r: redis.Redis,
+def test_channel_participation_app_home_export_and_forget(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,
                                                           corpus: Corpus) -> None:
     _, thread, point_id = weekly_post(module_slack, r, corpus)
     reply(bot, "C0TEAM", thread, "My thought about safer sleep and families", user="U0ME")
@@ -251,7 +251,7 @@ def test_channel_participation_app_home_export_and_forget(bot: BotProcess, modul
     assert len(store_for(r).for_user(Workspace(T1), "U0YOU")) == 1  # only my record is gone
 
 
-def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: LocalSlack, r: redis.Redis,
+def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,
                                               corpus: Corpus) -> None:
     """Same channel and user ids in two workspaces sharing one Redis: nothing crosses over."""
     _, thread1, p1 = weekly_post(module_slack, r, corpus, team=T1, channel="C0SHARED")
@@ -290,7 +290,7 @@ def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: Loc
 
 
 # ----- Redis down ----------------------------------------------------------------------------------
-def test_redis_down_never_drops_a_reflection_silently(bot_without_redis: BotProcess, module_slack: LocalSlack) -> None:
+def test_redis_down_never_drops_a_reflection_silently(bot_without_redis: BotProcess, module_slack: FakeSlack) -> None:
     resp, _ = reply(bot_without_redis, "C0TEAM", "1800000000.000100", "a reflection while storage is down")
     assert resp.status >= 500  # Slack will retry the event later
     view = open_modal(bot_without_redis, module_slack, value="h14-sudi", channel="C0TEAM", message_ts=None)

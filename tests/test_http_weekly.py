@@ -10,13 +10,14 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
+from bot import keys
 from bot.app import make_client
 from bot.content import load_corpus
-from bot.localslack import LocalSlack
 from bot.schedules import Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
 from conftest import CONTENT_DIR, BotProcess, http
+from fakeslack import FakeSlack
 
 TEAM = "T0AAA"
 
@@ -26,7 +27,7 @@ def store(shared_redis: redis.Redis) -> redis.Redis:
     return shared_redis
 
 
-def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: LocalSlack,
+def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: FakeSlack,
                                                                     store: redis.Redis) -> None:
     module_slack.members["C0NOTIN"] = set()
     msg = bot.command("subscribe health monday 09:30", channel="C0NOTIN").json()
@@ -81,7 +82,7 @@ def test_subscribe_in_a_dm_is_refused(bot: BotProcess) -> None:
 
 
 def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures(
-        bot: BotProcess, module_slack: LocalSlack, store: redis.Redis) -> None:  # fmt: skip
+        bot: BotProcess, module_slack: FakeSlack, store: redis.Redis) -> None:  # fmt: skip
     assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())
     bot.command("subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0WEEK")
@@ -100,7 +101,7 @@ def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures
     del module_slack.channel_errors["C0WEEK"]
 
 
-def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: LocalSlack) -> None:
+def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: FakeSlack) -> None:
     url = module_slack.response_url()
     assert bot.action("scr_read_more", "sudi", response_url=url, message_ts="1.2").status == 200
     body = next(r for r in module_slack.responses if r.get("_url") == url)
@@ -142,3 +143,26 @@ def test_example_schedule_is_listed_and_previewed_offline(tmp_path: Path) -> Non
     assert len(set(ids)) == 8  # no repeats
     corpus = load_corpus(CONTENT_DIR)
     assert all("health" in corpus.by_id[i].sectors or "multi-agency" in corpus.by_id[i].sectors for i in ids)
+
+
+def test_unsubscribe_clears_rotation_status_and_app_home(bot: BotProcess, module_slack: FakeSlack,
+                                                        store: redis.Redis) -> None:
+    bot.command("subscribe monday 09:30", channel="C0LEAVE", user="U0LEAD")
+    schedule = Subscriptions(store).get(Workspace(TEAM), "C0LEAVE")
+    poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
+    assert poster.deliver(schedule, datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))).outcome == "posted"
+    ws = schedule.workspace
+    left_behind = [*keys.rotation(ws, schedule.id), keys.schedule_status(ws, schedule.id), keys.channel_week(ws, "C0LEAVE")]
+    assert all(store.exists(k) for k in left_behind)
+
+    def home() -> str:
+        n = len(module_slack.views)
+        opened = {"type": "app_home_opened", "user": "U0LEAD", "channel": "D0LEAD", "tab": "home", "event_ts": "1.1"}
+        assert bot.event(opened, event_id=f"EvHome{n}").status == 200
+        return dumps(module_slack.views[n]["view"])
+
+    assert "<#C0LEAVE>" in home()
+    assert "stopped" in bot.command("unsubscribe", channel="C0LEAVE", user="U0LEAD").json()["text"]
+    assert [k for k in left_behind if store.exists(k)] == []
+    assert "<#C0LEAVE>" not in home()  # App Home no longer lists the channel
+    assert store.exists(keys.weekly_claim(ws, schedule.id, "2026-W48"))  # subscribing again cannot post this week twice

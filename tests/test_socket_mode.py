@@ -9,12 +9,12 @@ import pytest
 from test_weekly_processes import spawn
 
 from blockkit import assert_valid_message, dumps
-from bot.localslack import LocalSlack
 from conftest import RedisServer, bot_env
+from fakeslack import FakeSlack
 
 
 @pytest.fixture
-def socket_bot(slack: LocalSlack, redis_server: RedisServer, tmp_path: Path):  # noqa: ANN201
+def socket_bot(slack: FakeSlack, redis_server: RedisServer, tmp_path: Path):  # noqa: ANN201
     env = bot_env(slack, redis_server.url, tmp_path, SLACK_APP_TOKEN="xapp-1-test")
     env.pop("SLACK_SIGNING_SECRET")
     proc = spawn(env, "run", "--no-scheduler")
@@ -29,7 +29,7 @@ def socket_bot(slack: LocalSlack, redis_server: RedisServer, tmp_path: Path):  #
     assert "connecting to Slack in Socket Mode" in out
 
 
-def test_socket_mode_answers_slash_commands_and_acknowledges_events(socket_bot, slack: LocalSlack) -> None:  # noqa: ANN001
+def test_socket_mode_answers_slash_commands_and_acknowledges_events(socket_bot, slack: FakeSlack) -> None:  # noqa: ANN001
     assert any(c.method == "apps.connections.open" for c in slack.calls)
     socket_bot.send({"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
                      "payload": {"team_id": "T0AAA", "channel_id": "C0AAA", "user_id": "U0AAA", "command": "/scr",

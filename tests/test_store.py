@@ -9,7 +9,7 @@ import redis
 
 from bot.config import load_settings
 from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from bot.store import Store, Workspace
+from bot.store import Store
 
 
 def test_embedded_redis_persists_across_restart(tmp_path: Path) -> None:
@@ -62,13 +62,3 @@ def test_health_reports_redis_down_without_raising() -> None:
     status = store.health()
     assert status["ok"] is False
     assert status["error"]
-
-
-def test_workspace_keys_are_namespaced() -> None:
-    a = Workspace("T1")
-    b = Workspace("T2")
-    grid = Workspace("T1", enterprise_id="E1")
-    assert a.key("x") != b.key("x") != grid.key("x")
-    assert a.key("reflections", "U1") == "scr:-:T1:reflections:U1"
-    with pytest.raises(ValueError):
-        Workspace("T1:evil")

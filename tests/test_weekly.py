@@ -17,12 +17,12 @@ import redis
 from blockkit import assert_valid_message, dumps
 from bot.app import make_client
 from bot.content import Corpus
-from bot.localslack import LocalSlack
 from bot.rotation import Rotation
 from bot.schedules import Schedule, check_cron, load_yaml_schedules
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster, week_for
 from bot.yamlfile import ProblemsError
+from fakeslack import FakeSlack
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -40,7 +40,7 @@ def schedule(**kw) -> Schedule:  # noqa: ANN003
 
 
 @pytest.fixture
-def poster(redis_client: redis.Redis, slack: LocalSlack, corpus: Corpus) -> WeeklyPoster:
+def poster(redis_client: redis.Redis, slack: FakeSlack, corpus: Corpus) -> WeeklyPoster:
     return WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, lease_seconds=30)
 
 
@@ -68,7 +68,7 @@ def test_times_in_the_clock_change_hour_and_daily_crons_are_refused() -> None:
     assert check_cron("30 9 * * mon", "Europe/London")
 
 
-def test_not_due_before_post_time_and_never_stale_after_summary(poster: WeeklyPoster, slack: LocalSlack) -> None:
+def test_not_due_before_post_time_and_never_stale_after_summary(poster: WeeklyPoster, slack: FakeSlack) -> None:
     s = schedule()
     assert poster.deliver(s, at("2026-11-23 09:29")).outcome == "not_due"
     assert poster.deliver(s, at("2026-11-27 16:00")).outcome == "stale"  # down all week: that week is skipped
@@ -80,7 +80,7 @@ def test_not_due_before_post_time_and_never_stale_after_summary(poster: WeeklyPo
 
 
 # ----- the post -----------------------------------------------------------------------------------
-def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poster: WeeklyPoster, slack: LocalSlack,
+def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poster: WeeklyPoster, slack: FakeSlack,
                                                                           corpus: Corpus) -> None:
     result = poster.deliver(schedule(), at("2026-11-23 09:30"))
     assert result.outcome == "posted"
@@ -96,7 +96,7 @@ def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poste
     assert "Talk it through in this thread" in text
     assert "scr_read_more" in text
     assert msg["metadata"]["event_type"] == "scr_weekly_post"
-    assert msg["metadata"]["event_payload"] == {"key": "scr:-:T0AAA:weekly:team-a:2026-W48", "schedule": "team-a",
+    assert msg["metadata"]["event_payload"] == {"key": "scr:{-:T0AAA}:weekly:team-a:2026-W48", "schedule": "team-a",
                                                 "week": "2026-W48", "point": point.id}  # fmt: skip
     if point.content_note:
         note = next(i for i, b in enumerate(msg["blocks"]) if "Content note" in json.dumps(b))
@@ -105,14 +105,14 @@ def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poste
 
 def test_the_thread_is_recorded_for_reflections_and_week_lookup(poster: WeeklyPoster, redis_client: redis.Redis) -> None:
     result = poster.deliver(schedule(), at("2026-11-23 09:30"))
-    record = json.loads(redis_client.get(f"scr:-:T0AAA:thread:C0AAA:{result.ts}"))
+    record = json.loads(redis_client.get(f"scr:{{-:T0AAA}}:thread:C0AAA:{result.ts}"))
     assert record["point"] == result.point and record["week"] == "2026-W48"
-    assert 0 < redis_client.ttl(f"scr:-:T0AAA:thread:C0AAA:{result.ts}") <= 365 * 86400
-    assert json.loads(redis_client.get("scr:-:T0AAA:channel-week:C0AAA"))["point"] == result.point
+    assert 0 < redis_client.ttl(f"scr:{{-:T0AAA}}:thread:C0AAA:{result.ts}") <= 365 * 86400
+    assert json.loads(redis_client.get("scr:{-:T0AAA}:channel-week:C0AAA"))["point"] == result.point
 
 
 # ----- exactly once in one process -------------------------------------------------------------
-def test_many_concurrent_deliveries_post_once(poster: WeeklyPoster, slack: LocalSlack) -> None:
+def test_many_concurrent_deliveries_post_once(poster: WeeklyPoster, slack: FakeSlack) -> None:
     slack.delay["chat.postMessage"] = 0.3
     results = []
     barrier = threading.Barrier(8)
@@ -131,14 +131,14 @@ def test_many_concurrent_deliveries_post_once(poster: WeeklyPoster, slack: Local
     assert len(slack.ok_calls("chat.postMessage")) == 1
 
 
-def test_force_posts_again(poster: WeeklyPoster, slack: LocalSlack) -> None:
+def test_force_posts_again(poster: WeeklyPoster, slack: FakeSlack) -> None:
     poster.deliver(schedule(), at("2026-11-23 09:30"))
     assert poster.deliver(schedule(), at("2026-11-23 10:00"), ignore_time=True).outcome == "already"
     assert poster.deliver(schedule(), at("2026-11-23 10:00"), force=True).outcome == "posted"
     assert len(slack.ok_calls("chat.postMessage")) == 2
 
 
-def test_recovery_finds_a_post_that_reached_slack_before_a_crash(poster: WeeklyPoster, slack: LocalSlack,
+def test_recovery_finds_a_post_that_reached_slack_before_a_crash(poster: WeeklyPoster, slack: FakeSlack,
                                                                  redis_client: redis.Redis) -> None:
     """State as a process leaves it when it dies after Slack accepted the post but before recording it."""
     s = schedule()
@@ -159,7 +159,7 @@ def test_recovery_finds_a_post_that_reached_slack_before_a_crash(poster: WeeklyP
 
 
 # ----- failures and fan-out --------------------------------------------------------------------
-def test_permanent_failure_is_recorded_and_does_not_block_other_channels(poster: WeeklyPoster, slack: LocalSlack,
+def test_permanent_failure_is_recorded_and_does_not_block_other_channels(poster: WeeklyPoster, slack: FakeSlack,
                                                                         redis_client: redis.Redis) -> None:
     slack.channel_errors["C0GONE"] = "not_in_channel"
     good = [schedule(id=f"ok-{i}", channel=f"C0OK{i}") for i in range(5)]
@@ -172,7 +172,7 @@ def test_permanent_failure_is_recorded_and_does_not_block_other_channels(poster:
     assert poster.deliver(bad, at("2026-11-23 09:40")).outcome == "failed"  # not hammered every sweep
 
 
-def test_rate_limit_and_server_errors_are_retried(poster: WeeklyPoster, slack: LocalSlack) -> None:
+def test_rate_limit_and_server_errors_are_retried(poster: WeeklyPoster, slack: FakeSlack) -> None:
     slack.fail("chat.postMessage", status=429, retry_after=1, error="ratelimited", times=1)
     slack.fail("chat.postMessage", status=500, retry_after=None, error="internal_error", times=1)
     result = poster.deliver(schedule(), at("2026-11-23 09:30"))
@@ -181,11 +181,11 @@ def test_rate_limit_and_server_errors_are_retried(poster: WeeklyPoster, slack: L
     assert statuses == [429, 500, 200]
 
 
-def test_transient_failure_releases_the_claim_for_the_next_sweep(poster: WeeklyPoster, slack: LocalSlack) -> None:
+def test_transient_failure_releases_the_claim_for_the_next_sweep(poster: WeeklyPoster, slack: FakeSlack) -> None:
     slack.fail("chat.postMessage", status=503, retry_after=None, error="service_unavailable", times=10)
     first = poster.deliver(schedule(), at("2026-11-23 09:30"))
     assert first.outcome == "retry"
-    slack.failures.clear()
+    slack.faults.clear()
     second = poster.deliver(schedule(), at("2026-11-23 09:40"))
     assert second.outcome in ("posted", "recovered")
     assert len(slack.ok_calls("chat.postMessage")) == 1
@@ -280,7 +280,7 @@ def test_shipped_example_schedule_is_valid(corpus: Corpus) -> None:
 
 
 # ----- the summary's recovery, and the clock's jobs -------------------------------------------------
-def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: WeeklyPoster, slack: LocalSlack,
+def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: WeeklyPoster, slack: FakeSlack,
                                                                        redis_client: redis.Redis, corpus: Corpus) -> None:
     from bot.reflections import ReflectionStore
     from bot.summary import EVENT_TYPE, SummaryPoster
@@ -289,7 +289,7 @@ def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: W
     slack.clock = at("2026-11-23 09:30").timestamp
     posted = poster.deliver(s, at("2026-11-23 09:30"))
     summaries = SummaryPoster(poster, ReflectionStore(redis_client, 365), make_client("xoxb-test", slack.url), corpus)
-    key = "scr:-:T0AAA:summary:team-a:2026-W48"
+    key = "scr:{-:T0AAA}:summary:team-a:2026-W48"
     redis_client.set(key + ":attempt", json.dumps({"thread_ts": posted.ts}))  # a process died mid-summary...
     make_client("xoxb-test", slack.url).chat_postMessage(  # ...after Slack had accepted it
         channel="C0AAA", thread_ts=posted.ts, text="summary", metadata={"event_type": EVENT_TYPE,
@@ -300,7 +300,7 @@ def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: W
     assert summaries.deliver(s, at("2026-11-27 16:10")).outcome == "already"
 
 
-def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis.Redis, slack: LocalSlack,
+def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis.Redis, slack: FakeSlack,
                                                             redis_server, tmp_path: Path) -> None:  # noqa: ANN001
     from bot.clock import Clock
     from bot.config import load_settings

@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot.localslack import TEAM_ID, LocalSlack
+from bot.localslack import TEAM_ID
 from bot.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env
+from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
 LONDON = ZoneInfo("Europe/London")
@@ -37,7 +38,7 @@ SCHEDULE = """schedules:
 
 
 @pytest.fixture
-def env(tmp_path: Path, slack: LocalSlack, redis_server: RedisServer, redis_client: redis.Redis) -> dict[str, str]:
+def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis) -> dict[str, str]:
     schedules = tmp_path / "schedules"
     schedules.mkdir()
     (schedules / "ward.yaml").write_text(SCHEDULE)
@@ -55,7 +56,7 @@ def run_due(env: dict[str, str], now: datetime) -> str:
     return out
 
 
-def posts(slack: LocalSlack, channel: str = "C0WARD7") -> list[dict]:
+def posts(slack: FakeSlack, channel: str = "C0WARD7") -> list[dict]:
     return [m for m in slack.channel_messages(channel) if (m.get("metadata") or {}).get("event_type") == "scr_weekly_post"]
 
 
@@ -66,7 +67,7 @@ def wait(predicate, timeout: float = 15.0) -> None:  # noqa: ANN001
         time.sleep(0.02)
 
 
-def test_two_processes_at_once_post_once(env: dict[str, str], slack: LocalSlack) -> None:
+def test_two_processes_at_once_post_once(env: dict[str, str], slack: FakeSlack) -> None:
     slack.delay["chat.postMessage"] = 0.5
     procs = [spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat()) for _ in range(2)]
     outs = [p.communicate(timeout=60)[0] for p in procs]
@@ -75,7 +76,7 @@ def test_two_processes_at_once_post_once(env: dict[str, str], slack: LocalSlack)
     assert all(("posted" in o) or ("busy" in o) or ("already" in o) for o in outs), outs
 
 
-def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dict[str, str], slack: LocalSlack) -> None:
+def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dict[str, str], slack: FakeSlack) -> None:
     slack.clock = MONDAY_0930.timestamp
     slack.delay["chat.postMessage"] = 1.5  # Slack takes a while to answer...
     victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
@@ -91,7 +92,7 @@ def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dic
     assert "already" in run_due(env, MONDAY_0930 + timedelta(minutes=10))
 
 
-def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[str, str], slack: LocalSlack) -> None:
+def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[str, str], slack: FakeSlack) -> None:
     slack.clock = MONDAY_0930.timestamp
     slack.hold["chat.postMessage"] = 5  # if the caller hangs up in this time, "Slack" never acts
     victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
@@ -108,7 +109,7 @@ def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[st
     assert slack.calls_to("conversations.history"), "the restart checked Slack before posting again"
 
 
-def test_down_at_post_time_catches_up_once_and_never_posts_a_stale_week(env: dict[str, str], slack: LocalSlack) -> None:
+def test_down_at_post_time_catches_up_once_and_never_posts_a_stale_week(env: dict[str, str], slack: FakeSlack) -> None:
     assert "not_due" in run_due(env, MONDAY_0930 - timedelta(minutes=1))
     wednesday = MONDAY_0930 + timedelta(days=2)
     assert "ward-7 2026-W48: posted" in run_due(env, wednesday)
@@ -119,7 +120,7 @@ def test_down_at_post_time_catches_up_once_and_never_posts_a_stale_week(env: dic
     assert len(posts(slack)) == 2
 
 
-def test_two_clock_processes_post_once(env: dict[str, str], slack: LocalSlack, redis_client: redis.Redis) -> None:
+def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, redis_client: redis.Redis) -> None:
     """The real `scr-bot clock`, twice: its start-up sweep catches up a post that is due right now."""
     now = datetime.now(LONDON) - timedelta(minutes=1)
     if (now.weekday(), now.hour) == (0, 0) or now.hour == 1:
@@ -133,7 +134,7 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: LocalSlack, r
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)
         time.sleep(1.5)  # give the second clock every chance to post a duplicate
         assert len(posts(slack, "C0LIVE")) == 1
-        status = redis_client.hgetall(f"scr:-:{TEAM_ID}:schedule-status:slack-live")
+        status = redis_client.hgetall(f"scr:{{-:{TEAM_ID}}}:schedule-status:slack-live")
         assert status["last_ts"] == posts(slack, "C0LIVE")[0]["ts"]
     finally:
         for c in clocks:
@@ -141,5 +142,5 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: LocalSlack, r
         logs = [c.communicate(timeout=20)[0] for c in clocks]
     assert all("scheduler started with 1 schedule" in log for log in logs), logs
     assert all(c.returncode == 0 for c in clocks), [c.returncode for c in clocks]
-    week = json.loads(redis_client.get(f"scr:-:{TEAM_ID}:channel-week:C0LIVE"))
+    week = json.loads(redis_client.get(f"scr:{{-:{TEAM_ID}}}:channel-week:C0LIVE"))
     assert week["schedule"] == "slack-live"

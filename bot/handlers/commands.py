@@ -28,7 +28,8 @@ from bot.schedules import (
 from bot.services import Services
 from bot.slack_context import workspace_of
 from bot.store import Workspace
-from bot.weekly import WeeklyPoster, utcnow
+from bot.weekly import status as schedule_status
+from bot.weekly import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
     ]
     if not schedule.enabled:
         lines.append(":pause_button: This schedule is switched off.")
-    status = services.store.client.hgetall(WeeklyPoster.status_key(schedule))
+    status = schedule_status(services.store.client, schedule)
     if status.get("last_ts"):
         point = services.corpus.point(status.get("last_point", ""))
         lines.append(f"*Last post:* {status.get('last_week')}: {escape(point.title) if point else status.get('last_point')}")

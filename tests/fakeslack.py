@@ -1,0 +1,379 @@
+"""The test suite's Slack: the shipped local Web API (``bot.localslack``) plus what only tests need.
+
+Tests point the bot's ``SLACK_API_URL`` here to see exactly what it would send to Slack, and to make
+Slack misbehave on purpose, on any method:
+
+- ``fail``: answer an error (429 with Retry-After, 5xx...) *without* acting, as Slack does when it
+  rate-limits or falls over before doing anything.
+- ``accept_then``: act (store the message, open the view...), then lose the answer: HTTP 500, a
+  connection reset, or an answer only after some seconds. The caller cannot tell whether Slack acted:
+  this is what an exactly-once protocol has to survive.
+- ``delay`` (wait, then act anyway) and ``hold`` (wait; if the caller hung up meanwhile, never act).
+- ``limits``: Slack's per-channel and workspace posting limits (``RateLimits``).
+- ``channel_errors`` and ``members``: channels the bot cannot post in, and who is in which channel.
+
+Every call is recorded (``calls``, ``calls_to``, ``ok_calls``, ``accepted``), and Socket Mode is
+served by a small RFC 6455 WebSocket endpoint (``LocalSocketMode``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from bot.localslack import BOT_USER_ID, LocalSlack
+
+CHANNEL_METHODS = ("chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history",
+                   "conversations.replies", "conversations.info")  # fmt: skip
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    status: int  # what the caller saw: 200, 429, 500..., 0 for a reset, 499 when it hung up first
+    accepted: bool = False  # whether "Slack" acted (stored the message...), whatever the caller saw
+    at: float = field(default_factory=time.time)
+
+
+class LocalSocketMode:
+    """A WebSocket endpoint speaking Slack's Socket Mode: hello, envelopes out, acks (and pongs) in.
+
+    Just enough of RFC 6455 for slack_sdk's built-in client on loopback: text frames, masked client
+    frames, ping/pong and close.
+    """
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.conn: socket.socket | None = None
+        self.acks: dict[str, dict[str, Any]] = {}
+        self.connected = threading.Event()
+        self.cond = threading.Condition()
+        self.send_lock = threading.Lock()
+        threading.Thread(target=self._accept, name="local-socket-mode", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.sock.getsockname()[1]}/link/?ticket=local"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            data += chunk
+        headers = {k.strip().lower(): v.strip() for k, _, v in
+                   (line.partition(":") for line in data.decode("latin-1").split("\r\n")[1:] if ":" in line)}
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + self.GUID).encode()).digest()).decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        self.conn = conn
+        self._send_frame(0x1, json.dumps({"type": "hello", "num_connections": 1,
+                                          "connection_info": {"app_id": "A0LOCAL"},
+                                          "debug_info": {"host": "local", "approximate_connection_time": 3600}}).encode())
+        self.connected.set()
+        buffer = data.split(b"\r\n\r\n", 1)[1]
+        try:
+            while True:
+                frame, buffer = self._read_frame(conn, buffer)
+                if frame is None:
+                    return
+                opcode, payload = frame
+                if opcode == 0x8:
+                    return
+                if opcode == 0x9:
+                    self._send_frame(0xA, payload)
+                elif opcode == 0x1:
+                    message = json.loads(payload)
+                    with self.cond:
+                        self.acks[message.get("envelope_id", "")] = message
+                        self.cond.notify_all()
+        except (OSError, ValueError):
+            return
+
+    @staticmethod
+    def _read_frame(conn: socket.socket, buffer: bytes) -> tuple[tuple[int, bytes] | None, bytes]:
+        def need(n: int) -> bytes:
+            nonlocal buffer
+            while len(buffer) < n:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise OSError("closed")
+                buffer += chunk
+            out, buffer = buffer[:n], buffer[n:]
+            return out
+
+        try:
+            b1, b2 = need(2)
+        except OSError:
+            return None, buffer
+        opcode, masked, length = b1 & 0x0F, b2 & 0x80, b2 & 0x7F
+        if length == 126:
+            length = int.from_bytes(need(2), "big")
+        elif length == 127:
+            length = int.from_bytes(need(8), "big")
+        mask = need(4) if masked else b"\x00\x00\x00\x00"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(need(length)))
+        return (opcode, payload), buffer
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        header = bytes([0x80 | opcode])
+        if n < 126:
+            header += bytes([n])
+        elif n < 65536:
+            header += bytes([126]) + n.to_bytes(2, "big")
+        else:
+            header += bytes([127]) + n.to_bytes(8, "big")
+        assert self.conn is not None
+        with self.send_lock:
+            self.conn.sendall(header + payload)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        self._send_frame(0x1, json.dumps(envelope).encode())
+
+    def wait_ack(self, envelope_id: str, timeout: float = 10) -> dict[str, Any] | None:
+        with self.cond:
+            self.cond.wait_for(lambda: envelope_id in self.acks, timeout)
+            return self.acks.get(envelope_id)
+
+    def close(self) -> None:
+        for s in (self.conn, self.sock):
+            if s is not None:
+                s.close()
+
+
+@dataclass
+class RateLimits:
+    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a
+    workspace-wide cap, and (for testing retries) a chance of a 429 on any call."""
+
+    per_channel: float = 1.0
+    burst: int = 3
+    workspace_per_second: float | None = None
+    random_429: float = 0.0
+    retry_after: int = 1
+    seed: int = 7
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    limited: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _take(self, key: str, rate: float, burst: float, now: float) -> bool:
+        tokens, at = self.buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return False
+        self.buckets[key] = (tokens - 1, now)
+        return True
+
+    def allow(self, channel: str) -> bool:
+        now = time.monotonic()
+        if self.random_429 and self.rng.random() < self.random_429:
+            self.limited += 1
+            return False
+        if self.workspace_per_second and not self._take("_workspace", self.workspace_per_second,
+                                                        max(1.0, self.workspace_per_second), now):
+            self.limited += 1
+            return False
+        if not self._take(channel, self.per_channel, self.burst, now):
+            self.limited += 1
+            return False
+        return True
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour. ``accept``: act first, then answer with ``status`` ("reset" drops the
+    connection instead, "slow" answers normally after ``seconds``); otherwise answer ``status`` without acting."""
+
+    status: int | str = 429
+    retry_after: int | None = 1
+    error: str = "ratelimited"
+    remaining: int = 1
+    channel: str | None = None
+    accept: bool = False
+    seconds: float = 0.0
+
+
+class FakeSlack(LocalSlack):
+    """``LocalSlack`` with call recording, fault injection, rate limits, channel membership and Socket Mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Call] = []
+        self.started: list[tuple[str, dict[str, Any]]] = []  # calls as they arrive, before any delay
+        self.faults: dict[str, list[Fault]] = {}
+        self.channel_errors: dict[str, str] = {}  # channel -> permanent error (e.g. not_in_channel)
+        self.members: dict[str, set[str]] = {}  # channel -> user ids; missing = everyone
+        self.delay: dict[str, float] = {}  # method -> seconds to wait before acting (then act anyway)
+        self.hold: dict[str, float] = {}  # method -> seconds to wait; if the caller hung up meanwhile, drop it
+        self.limits: RateLimits | None = None
+        self.socket_mode: LocalSocketMode | None = None
+        self.methods["apps.connections.open"] = self.apps_connections_open
+
+    # ----- faults ---------------------------------------------------------------------------
+    def fail(self, method: str, status: int = 429, retry_after: int | None = 1, error: str = "ratelimited",
+             times: int = 1, channel: str | None = None) -> None:  # fmt: skip
+        """Answer ``status`` to the next ``times`` calls of ``method`` without acting (429, or a 5xx before Slack did anything)."""
+        self._add(method, Fault(status, retry_after, error, times, channel))
+
+    def accept_then(self, method: str, status: int | str = 500, *, times: int = 1, channel: str | None = None,
+                    seconds: float = 0.0, error: str = "internal_error") -> None:  # fmt: skip
+        """Act on the next ``times`` calls of ``method``, then lose the answer: ``status`` 500 (or any code),
+        ``"reset"`` (drop the connection) or ``"slow"`` (answer normally, but only after ``seconds``)."""
+        self._add(method, Fault(status, None, error, times, channel, accept=True, seconds=seconds))
+
+    def _add(self, method: str, fault: Fault) -> None:
+        with self.lock:
+            self.faults.setdefault(method, []).append(fault)
+
+    def _take_fault(self, method: str, params: dict[str, Any]) -> Fault | None:
+        with self.lock:
+            queue = self.faults.get(method) or []
+            for fault in queue:
+                if fault.channel and fault.channel != self._channel(params):
+                    continue
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.remove(fault)
+                return fault
+        return None
+
+    # ----- what happened --------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method]
+
+    def ok_calls(self, method: str) -> list[Call]:
+        """Calls the caller saw answered 200."""
+        return [c for c in self.calls_to(method) if c.status == 200]
+
+    def accepted(self, method: str) -> list[Call]:
+        """Calls "Slack" acted on, whatever the caller saw."""
+        return [c for c in self.calls_to(method) if c.accepted]
+
+    def _record(self, method: str, params: dict[str, Any], status: int, accepted: bool = False) -> None:
+        with self.lock:
+            self.calls.append(Call(method, params, status, accepted))
+
+    # ----- serving --------------------------------------------------------------------------
+    def on_response_url(self, h: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
+        self._record("response_url", params, 200, accepted=True)
+        super().on_response_url(h, params)
+
+    def on_api(self, h: BaseHTTPRequestHandler, method: str, params: dict[str, Any], auth: str) -> None:
+        with self.lock:
+            self.started.append((method, params))
+        if method in self.delay:
+            time.sleep(self.delay[method])
+        if method in self.hold and self._caller_gone(h, self.hold[method]):
+            self._record(method, params, 499)  # the caller hung up before "Slack" acted: nothing happens
+            return
+        if method == "chat.postMessage" and self.limits is not None:
+            with self.lock:
+                allowed = self.limits.allow(self._channel(params))
+            if not allowed:
+                self._record(method, params, 429)
+                self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(self.limits.retry_after)})
+                return
+        fault = self._take_fault(method, params)
+        if fault and not fault.accept:
+            self._record(method, params, int(fault.status))
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            self.send(h, int(fault.status), {"ok": False, "error": fault.error}, headers=headers)
+            return
+        status, body = self.call(method, params, auth)
+        acted = bool(body.get("ok"))
+        if acted:
+            self.notify(method, {**params, "_result": body})
+        if fault is None or fault.status == "slow":
+            if fault is not None:
+                time.sleep(fault.seconds)
+            self._record(method, params, status, acted)
+            self._write(h, status, body)
+        elif fault.status == "reset":
+            self._record(method, params, 0, acted)
+            self._reset(h)
+        else:
+            self._record(method, params, int(fault.status), acted)
+            self.send(h, int(fault.status), {"ok": False, "error": fault.error})
+
+    def _write(self, h: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        try:
+            self.send(h, status, body)
+        except OSError:  # the caller gave up waiting for a slow answer
+            h.close_connection = True
+
+    @staticmethod
+    def _reset(h: BaseHTTPRequestHandler) -> None:
+        """Drop the connection with a TCP reset, no answer at all."""
+        h.close_connection = True
+        conn = h.connection
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    @staticmethod
+    def _caller_gone(h: BaseHTTPRequestHandler, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    return True
+            except BlockingIOError:
+                pass
+            except OSError:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        if self.socket_mode:
+            self.socket_mode.close()
+        super().close()
+
+    # ----- Web API methods only tests need, and membership ----------------------------------
+    def call(self, method: str, params: dict[str, Any], auth: str = "Bearer xoxb-") -> tuple[int, dict[str, Any]]:
+        channel = self._channel(params)
+        if method in CHANNEL_METHODS and channel in self.channel_errors:
+            return 200, {"ok": False, "error": self.channel_errors[channel]}
+        if (method == "chat.postEphemeral" and channel in self.members
+                and params.get("user") not in self.members[channel]):  # fmt: skip
+            return 200, {"ok": False, "error": "user_not_in_channel"}
+        return super().call(method, params, auth)
+
+    def apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            self.socket_mode = LocalSocketMode()
+        return {"ok": True, "url": self.socket_mode.url}
+
+    def conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(p)
+        members = self.members.get(channel)
+        return {"ok": True, "channel": {"id": channel, "is_member": members is None or BOT_USER_ID in members}}
+
+    def member_channels(self, user: str) -> list[str]:
+        known = set(self.messages) | set(self.members)
+        return sorted(c for c in known if c not in self.members or user in self.members[c])
