@@ -216,7 +216,7 @@ def not_found_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
     typed = escape(answer.query) if answer.query else "that"
     where = f" for *{escape(answer.heading)}*" if answer.heading else ""
     lines = _suggestion_lines(answer)
-    if answer.kind == "empty" and not answer.query:
+    if not answer.query:
         opening = "I couldn't find any words to look up there."
     else:
         opening = f"I couldn't find learning points matching “{typed}”{where}."

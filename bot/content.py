@@ -8,6 +8,8 @@ files beside the shipped ones.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -161,6 +163,8 @@ class Corpus:
     origin: dict[str, tuple[Path, int]] = field(default_factory=dict)
     concepts: dict[str, Concept] = field(default_factory=dict)
     not_covered: dict[str, NotCovered] = field(default_factory=dict)
+    # A digest of every content file: anything cached from this content (rendered answers) is keyed by it.
+    version: str = ""
     # Where each briefing and point was written ("briefings"/"points", id) -> (document, list index), so later
     # checks (source fidelity) can name the exact line of the field they object to.
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
@@ -238,7 +242,10 @@ def load_corpus(content_dir: Path) -> Corpus:
     if not content_dir.is_dir():
         raise ProblemsError([Problem(content_dir, 1, "content folder not found (set SCR_CONTENT_DIR)")])
     docs: list[YamlDoc] = []
+    digest = hashlib.sha256()
     for path in content_files(content_dir):
+        with contextlib.suppress(OSError):  # an unreadable file is reported by load_yaml
+            digest.update(str(path.relative_to(content_dir)).encode() + b"\0" + path.read_bytes() + b"\0")
         try:
             docs.append(load_yaml(path))
         except ProblemsError as exc:
@@ -328,5 +335,6 @@ def load_corpus(content_dir: Path) -> Corpus:
         origin=origin,
         concepts=concepts,  # type: ignore[arg-type]
         not_covered=not_covered,  # type: ignore[arg-type]
+        version=digest.hexdigest()[:16],
         located=located,
     )

@@ -7,6 +7,7 @@ JSON for ``scr-bot ask --json``, so every surface gives the same results in the 
 from __future__ import annotations
 
 import random
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -122,8 +123,8 @@ class Lookup:
         if ans.kind not in ("search", "theme", "intersection"):
             return
         typed = [w for w in words(q.corrected) if w not in STOPWORDS]
-        if len(typed) < 2:
-            return
+        if len(typed) < 2 or (len(q.named) == 1 and words(q.named[0]) == words(q.corrected)):
+            return  # one word, or exactly one theme's name ("county lines"): the theme is the sense meant
         pool = [p for p in self.corpus.points if self._for_sectors(p, q.sectors)] if ans.kind != "search" else None
         hits = self.content_index.mentioning(" ".join(words(q.corrected)), within=pool)
         if 0 < len(hits) <= SPECIFIC_MAX:
@@ -199,22 +200,34 @@ class Lookup:
     def _specific(point: Point, sectors: list[str]) -> int:
         return sum(1 for s in sectors if s in point.sectors)
 
-    def _mentioning(self, q: Query, pool: list[Point], theme_ids: list[str]) -> list[Point]:
-        """Points whose own text or cited section names what was typed, when it is a specific name
-        (mentioned by at most ``SPECIFIC_MAX`` points) rather than the theme's own label."""
+    def _mentioning(self, q: Query, pool: list[Point], theme_ids: list[str]) -> tuple[list[Point], list[Point]]:
+        """Points whose own text names what was typed, and points whose cited section does, when it is a
+        specific name (mentioned by at most ``SPECIFIC_MAX`` points) rather than the theme itself: not its
+        label, and not an abbreviation of one of its names ("dv", "SEND")."""
         if len(theme_ids) != 1:
-            return []
+            return [], []
         theme = self.corpus.themes[theme_ids[0]]
         label = set(_key_words(f"{theme.label} {theme.id.replace('-', ' ')}").split())
         found: list[Point] = []
-        for name in q.named:  # as typed: "dv" spelled out is the theme itself, not a specific name
+        by_terms: list[Point] = []
+        for name in q.named:
             phrase = " ".join(words(name))
             if not phrase or set(_key_words(phrase).split()) <= label:
                 continue
-            hits = self.content_index.mentioning(phrase, within=pool)
+            if self.vocab.expansion.get(_key_words(phrase)):  # an abbreviation: "CAF" as written, not "send"
+                hits = self._acronym_in(phrase.upper(), pool)
+            else:
+                hits = self.content_index.mentioning(phrase, within=pool)
             if 0 < len(hits) <= SPECIFIC_MAX:
-                found += [p for p in hits if p not in found]
-        return found
+                own = self.content_index.mentioning(phrase, within=hits, own=True)
+                found += [p for p in own if p not in found]
+                by_terms += [p for p in hits if p not in own and p not in by_terms]
+        return found, [p for p in by_terms if p not in found]
+
+    @staticmethod
+    def _acronym_in(acronym: str, pool: list[Point]) -> list[Point]:
+        pattern = re.compile(r"\b" + re.escape(acronym) + r"s?\b")
+        return [p for p in pool if pattern.search(" ".join([p.title, p.summary, *p.key_messages, *p.terms]))]
 
     def _lookup(self, q: Query) -> Answer:
         c = self.corpus
@@ -228,13 +241,16 @@ class Lookup:
             if not matching:
                 return self._not_found(q, heading=heading)
             kind = "intersection" if q.sectors or len(q.themes) > 1 else "theme"
-            mentioning = self._mentioning(q, pool, q.themes)
             ranked = self._ranked_by_theme(matching, q.themes, q.understood)
             ranked.sort(key=lambda p: -self._specific(p, q.sectors))  # stable: sector's own points first
-            if mentioning:  # a specific name ("CAF", "trafficking"): the points that discuss it come first
-                inside = [p for p in ranked if p in mentioning]  # the theme's own first, then others that discuss it
-                first = inside + [p for p in self._ranked_by_theme(mentioning, q.themes, q.understood) if p not in inside]
-                ranked = first + [p for p in ranked if p not in first]
+            own, by_terms = self._mentioning(q, pool, q.themes)
+            if own or by_terms:
+                # A specific name ("CAF", "trafficking", "MAPPA"): the theme's points that discuss it, then others
+                # that do; points whose cited section only mentions it come after the theme's own points.
+                first = [p for p in ranked if p in own or p in by_terms]
+                first += [p for p in self._ranked_by_theme(own, q.themes, q.understood) if p not in first]
+                last = [p for p in self._ranked_by_theme(by_terms, q.themes, q.understood) if p not in first]
+                ranked = first + [p for p in ranked if p not in first and p not in last] + last
             return Answer(query=q.text, kind=kind, heading=heading, results=ranked)
         if not pool:
             return self._not_found(q, heading=heading)
@@ -357,20 +373,22 @@ class RenderedCache:
         self.hits = 0
         self.misses = 0
 
-    def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable) -> Any | None:
         with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]
-        value = build()
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            self.misses += 1
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.max_size:
                 self._items.popitem(last=False)
-        return value
 
     def __len__(self) -> int:
         return len(self._items)

@@ -100,11 +100,13 @@ def strip_markup(text: str) -> str:
     return html.unescape(text) if "&" in text else text  # Slack escapes & < > in command text
 
 
-def clean(text: str) -> str:
-    """Normalise user input: Slack markup removed, NFKC, no control characters, single spaces, bounded length."""
+def clean(text: str, markup: bool = True) -> str:
+    """Normalise user input: NFKC, no control characters, Slack markup removed (unless ``markup`` is
+    false), single spaces, bounded length."""
     text = unicodedata.normalize("NFKC", text or "")
     text = _CONTROL.sub(" ", text)
-    text = strip_markup(text)
+    if markup:
+        text = strip_markup(text)
     text = " ".join(text.split())
     return text[:MAX_QUERY_CHARS]
 
@@ -171,7 +173,10 @@ class Vocabulary:
                 if not (2 <= len(letters) <= 6 and letters.isalpha()):
                     continue
                 for name in names:
-                    initials = "".join(w[0] for w in re.split(r"[\s-]+", name) if w)
+                    parts = [w for w in re.split(r"[\s-]+", name) if w]
+                    initials = "".join(w[0] for w in parts)
+                    if initials.lower() != letters.lower():  # "SEND", "SUDI": small words may be skipped
+                        initials = "".join(w[0] for w in parts if w.lower() not in ("and", "in", "of", "the"))
                     if initials.lower() == letters.lower() and " " in name.strip():
                         self.expansion.setdefault(_key(short), name)
                         break
@@ -221,7 +226,9 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
         return Query(raw=raw, text=text, kind="help" if not (raw or "").strip() else "empty")
     head = toks[0]
     if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export"}):
-        return Query(raw=raw, text=text, kind=COMMANDS[head], args=text.split()[1:])
+        # A command's arguments are its own grammar (a channel link may mean something there): as typed.
+        args = clean(raw, markup=False).split()[1:] if not lowered.startswith("/scr") else text.split()[1:]
+        return Query(raw=raw, text=text, kind=COMMANDS[head], args=args)
     if lowered in ("forget me", "forget"):
         return Query(raw=raw, text=text, kind="forget")
     forced_search = head == "search"

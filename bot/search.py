@@ -109,6 +109,7 @@ class SearchIndex:
         self.tf: list[dict[str, float]] = []
         self.lengths: list[float] = []
         self.text: list[str] = []  # stemmed words, fields separated by " | ", for phrase matches
+        self.own_text: list[str] = []  # the same for what the point itself says (no section terms)
         self.own: list[frozenset[str]] = []  # stems of what the point itself says
         self.word_counts: Counter[str] = Counter()  # every word in the content, for spelling correction
         postings: dict[str, list[int]] = {}
@@ -121,6 +122,7 @@ class SearchIndex:
             self.tf.append(dict(weighted))
             self.lengths.append(sum(weighted.values()))
             self.text.append(" " + " | ".join(phrase_key(t) for t in fields.values()) + " ")
+            self.own_text.append(" " + " | ".join(phrase_key(fields[name]) for name in OWN_FIELDS) + " ")
             self.own.append(frozenset(t for name in OWN_FIELDS for t in terms(fields[name])))
             self.word_counts.update(w for t in fields.values() for w in words(t))
             for term in weighted:
@@ -214,13 +216,15 @@ class SearchIndex:
                     out.append((start, n, f" {gram} ", sum(weights.get(stem(w), 0.0) for w in meaningful)))
         return out
 
-    def mentioning(self, phrase: str, within: Iterable[Point] | None = None) -> list[Point]:
-        """Points whose text (their own words, section heading or section terms) contains ``phrase``."""
+    def mentioning(self, phrase: str, within: Iterable[Point] | None = None, own: bool = False) -> list[Point]:
+        """Points whose text (their own words, section heading or section terms; with ``own``, only their
+        own words) contains ``phrase``."""
         key = f" {phrase_key(phrase)} "
         if key.strip() == "":
             return []
         pool = self.docs if within is None else list(within)
-        return [p for p in pool if key in self.text[self.position[p.id]]]
+        texts = self.own_text if own else self.text
+        return [p for p in pool if key in texts[self.position[p.id]]]
 
     def why(self, point: Point, query: str) -> str | None:
         """The term from the point's cited section that the query reached it by, when the point's own

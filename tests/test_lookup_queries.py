@@ -68,7 +68,7 @@ TABLE: list[tuple[str, str, list[str], str | None]] = [
     ("methadone", "theme", ["h14-substance-misuse"], "substance"),
     ("parental mental health", "theme", ["h14-parental-mental-health"], "pmh"),
     ("separation", "theme", ["p14-separation-warning-sign"], "separation"),
-    ("supervision", "theme", ["h14-thresholds"], "systems"),
+    ("supervision", "theme", ["p19-system-wide"], "systems"),
     ("rapid review", "theme", ["p19-new-review-system"], "case-reviews"),
     ("lcspr", "theme", ["p19-new-review-system"], "case-reviews"),
     ("ethnicity", "theme", ["p19-data-ethnicity"], None),

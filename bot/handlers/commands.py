@@ -41,10 +41,19 @@ NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, th
 
 
 def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
-    """Answer a lookup query as a Slack message payload (ephemeral by default)."""
+    """Answer a lookup query as a Slack message payload (ephemeral by default).
+
+    Answers depend only on the content and what was typed (except "random" and "week"), so they are
+    cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
+    key = (services.corpus.version, text, offset, services.reflections_enabled)
+    if week_point is None and (cached := services.rendered.get(key)) is not None:
+        return cached
     answer = services.lookup.answer(text, offset=offset, week_point=week_point)
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
-    return blocks.message(rendered, blocks.fallback_text(answer))
+    msg = blocks.message(rendered, blocks.fallback_text(answer))
+    if answer.kind not in ("random", "week"):
+        services.rendered.put(key, msg)
+    return msg
 
 
 def ephemeral(text: str) -> dict[str, Any]:
