@@ -18,12 +18,13 @@ from rapidfuzz.distance import OSA
 
 from bot.content import SECTION_SEPARATOR, Corpus, NotCovered, Point
 from bot.query import Query, Vocabulary, parse
-from bot.search import STOPWORDS, WEAK, SearchIndex, stem, words
+from bot.search import STOPWORDS, WEAK, SearchIndex, phrase_key, stem, words
 
 PAGE_SIZE = 5
 EVERYONE = "multi-agency"
 BACKGROUND = "case-reviews"
 PRIMARY_WEIGHT = 1.0  # how much being "mainly about" the theme counts, relative to the best text match
+SPECIFIC_PRIMARY = 0.3  # ... much less when what was typed names something within the theme ("missing from home")
 SPECIFIC_MAX = 6  # a name mentioned by at most this many points picks them out, wherever they sit
 THEME_BONUS = 0.5  # in a search, how much carrying a theme that was named counts, relative to the best match
 SECTOR_BONUS = 0.25  # in a search, how much being for a sector that was named counts
@@ -142,7 +143,7 @@ class Lookup:
                 heading = p.source.section.split(SECTION_SEPARATOR)[-1]
                 ans.why[p.id] = f"The briefing's section “{heading}” mentions {term}."
 
-    def _ranked_by_theme(self, points: list[Point], theme_ids: list[str], typed: str) -> list[Point]:
+    def _ranked_by_theme(self, points: list[Point], theme_ids: list[str], typed: str, specific: bool = False) -> list[Point]:
         """Rank a theme's points: what was typed first (an alias such as "sarah's law" picks out the
         point about it), then points whose main theme this is, then relevance to the theme's words."""
         typed_scores = {id(h.point): h.score for h in self.content_index.search(typed, within=points)}
@@ -154,9 +155,11 @@ class Lookup:
         order = {id(p): i for i, p in enumerate(points)}
         background = BACKGROUND not in theme_ids
 
+        weight = PRIMARY_WEIGHT * (SPECIFIC_PRIMARY if specific else 1.0)
+
         def key(p: Point) -> tuple[float, float, int]:
             primary = sum(1 for t in theme_ids if p.themes and p.themes[0] == t) / len(theme_ids)
-            score = typed_scores.get(id(p), 0.0) / top + PRIMARY_WEIGHT * primary
+            score = typed_scores.get(id(p), 0.0) / top + weight * primary
             if background and p.themes[0] == BACKGROUND:  # national figures and "what is an SCR" last
                 score -= BACKGROUND_PENALTY
             return (-score, -theme_scores.get(id(p), 0.0), order[id(p)])
@@ -215,7 +218,7 @@ class Lookup:
             if not phrase or set(_key_words(phrase).split()) <= label:
                 continue
             if self.vocab.expansion.get(_key_words(phrase)):  # an abbreviation: "CAF" as written, not "send"
-                hits = self._acronym_in(phrase.upper(), pool)
+                hits = self._acronym_in(phrase.upper().removesuffix("S"), pool)
             else:
                 hits = self.content_index.mentioning(phrase, within=pool)
             if 0 < len(hits) <= SPECIFIC_MAX:
@@ -223,6 +226,24 @@ class Lookup:
                 found += [p for p in own if p not in found]
                 by_terms += [p for p in hits if p not in own and p not in by_terms]
         return found, [p for p in by_terms if p not in found]
+
+    def _only_names(self, q: Query) -> bool:
+        """Whether the query is nothing but concept names (and everyday words)."""
+        typed = f" {phrase_key(q.corrected)} "
+        for cid in q.concepts:
+            for name in self.corpus.concepts[cid].names:
+                typed = typed.replace(f" {phrase_key(name)} ", " ")
+        return all(w in STOPWORDS or w in WEAK for w in typed.split())
+
+    def _names_within(self, q: Query) -> bool:
+        """Whether a theme was named by something within it ("missing from home", "poverty") rather than by
+        its own name in other words or an abbreviation ("missing children", "dv")."""
+        if len(q.themes) != 1:
+            return False
+        theme = self.corpus.themes[q.themes[0]]
+        label = set(_key_words(f"{theme.label} {theme.id.replace('-', ' ')}").split())
+        return any(not set(_key_words(n).split()) <= label and not self.vocab.expansion.get(_key_words(n))
+                   and len(self.content_index.mentioning(n)) > 0 for n in q.named)
 
     @staticmethod
     def _acronym_in(acronym: str, pool: list[Point]) -> list[Point]:
@@ -241,16 +262,17 @@ class Lookup:
             if not matching:
                 return self._not_found(q, heading=heading)
             kind = "intersection" if q.sectors or len(q.themes) > 1 else "theme"
-            ranked = self._ranked_by_theme(matching, q.themes, q.understood)
+            specific = self._names_within(q)
+            ranked = self._ranked_by_theme(matching, q.themes, q.understood, specific)
             ranked.sort(key=lambda p: -self._specific(p, q.sectors))  # stable: sector's own points first
             own, by_terms = self._mentioning(q, pool, q.themes)
             if own or by_terms:
-                # A specific name ("CAF", "trafficking", "MAPPA"): the theme's points that discuss it, then others
-                # that do; points whose cited section only mentions it come after the theme's own points.
-                first = [p for p in ranked if p in own or p in by_terms]
+                # A specific name ("CAF", "poverty", "MAPPA"): the points that say it themselves lead (the theme's
+                # first); points elsewhere whose cited section only mentions it follow the theme's own points.
+                first = [p for p in ranked if p in own]
                 first += [p for p in self._ranked_by_theme(own, q.themes, q.understood) if p not in first]
-                last = [p for p in self._ranked_by_theme(by_terms, q.themes, q.understood) if p not in first]
-                ranked = first + [p for p in ranked if p not in first and p not in last] + last
+                last = [p for p in self._ranked_by_theme(by_terms, q.themes, q.understood) if p not in ranked]
+                ranked = first + [p for p in ranked if p not in first] + last
             return Answer(query=q.text, kind=kind, heading=heading, results=ranked)
         if not pool:
             return self._not_found(q, heading=heading)
@@ -299,8 +321,17 @@ class Lookup:
             bonus += SECTOR_BONUS * (self._specific(p, q.sectors) / len(q.sectors) if q.sectors else 0.0)
             return h.score / top + bonus
 
-        ranked = sorted((h for h in hits if h.score >= MIN_RELATIVE * top), key=lambda h: -score(h))
-        return Answer(query=q.text, kind="search", heading=f"Search: {q.text}", results=[h.point for h in ranked])
+        ranked = [h.point for h in sorted((h for h in hits if h.score >= MIN_RELATIVE * top), key=lambda h: -score(h))]
+        for cid in q.concepts if len(q.concepts) == 1 and self._only_names(q) else ():
+            # Asked about just the concept: points using the briefings' own words for it lead, own text first.
+            phrases = c.concepts[cid].search
+            anywhere = {p.id for ph in phrases for p in self.content_index.mentioning(ph)}
+            if 0 < len(anywhere) <= 2 * SPECIFIC_MAX:
+                own = {p.id for ph in phrases for p in self.content_index.mentioning(ph, own=True)}
+                lead = [p for p in ranked if p.id in own] + [p for p in ranked if p.id in anywhere - own]
+                lead += [c.by_id[i] for i in sorted(anywhere) if c.by_id[i] not in lead]
+                ranked = lead + [p for p in ranked if p not in lead]
+        return Answer(query=q.text, kind="search", heading=f"Search: {q.text}", results=ranked)
 
     def _not_found(self, q: Query, heading: str = "") -> Answer:
         return Answer(query=q.text, kind="not_found", heading=heading, suggestions=self.nearest(q.understood))

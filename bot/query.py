@@ -183,7 +183,7 @@ class Vocabulary:
         # The speller corrects towards vocabulary names only (theme, sector, concept and topic names and the
         # section terms), all alike, and never "corrects" a word the content uses: "deprived" stays itself.
         names: Counter[str] = Counter()
-        for name in (*self.display.values(), *(t for p in corpus.points for t in p.terms)):
+        for name in (*(n for ns in self._names.values() for n in ns), *(t for p in corpus.points for t in p.terms)):
             names.update(words(name))
         self.speller = Speller(names, known=set(extra_words or ()) | set(names))
 
@@ -262,7 +262,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
                 if term.kind == "theme":
                     named.append(" ".join(fixed[i : i + n]))
                 if fixed[i : i + n] != typed[i : i + n]:
-                    corrections[span] = vocab.display[_key(" ".join(fixed[i : i + n]))]
+                    corrections[span] = " ".join(fixed[i : i + n])
                 found.append(term)
                 i += n
                 matched = True

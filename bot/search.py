@@ -198,8 +198,11 @@ class SearchIndex:
                 span = set(range(start, start + n))
                 if span <= covered:
                     continue
-                if phrase in self.text[i]:
+                if phrase in self.own_text[i]:
                     bonus += PHRASE_WEIGHT * value
+                    covered |= span
+                elif phrase in self.text[i]:  # only in the section's terms (or heading): weaker evidence
+                    bonus += PHRASE_WEIGHT * FIELD_WEIGHTS["terms"] * value
                     covered |= span
             scores[i] = scores[i] * (0.3 + 0.7 * coverage * coverage) + bonus
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))

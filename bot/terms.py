@@ -18,6 +18,7 @@ are listed for a person to review, never written on their own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -34,6 +35,7 @@ _ACRONYM = re.compile(r"\b[A-Z][A-Z&]{1,}s?\b")
 _ACT = re.compile(r"\b(?:[A-Z][a-z]+ ){1,5}Act(?: \d{4})?")
 _NAMED = re.compile(r"\b(?:[A-Z][a-z'’]+ ){1,4}(?:[A-Z][a-z'’]+)\b")
 WRAP = 116
+_REFERENCES = re.compile(r"^\s*References\s*$", re.M)
 
 
 @dataclass
@@ -106,13 +108,20 @@ def section_texts(corpus: Corpus, sources_dir: Path) -> dict[tuple[str, str], st
     from bot.sources import Sources
 
     sources = Sources(sources_dir)
+    texts = {}
+    for b in corpus.briefings.values():
+        src = sources.text(b)
+        if src is not None and (refs := _REFERENCES.search(src.text)):
+            src = dataclasses.replace(src, text=src.text[: refs.start()])  # a reading list is not the section
+        texts[b.id] = src
     out = {}
     for p in corpus.points:
         key = (p.source.briefing, p.source.section)
-        if key not in out:
+        src = texts.get(p.source.briefing)
+        if key not in out and src is not None:
             # No slack past the section's ends (the fidelity check allows some for two-column pages): a
             # term must be in the section itself, so "the section on X mentions Y" is true as written.
-            out[key] = sources.section_text(corpus.briefings[p.source.briefing], p.source.section, window=0) or ""
+            out[key] = src.section(p.source.section, window=0) or ""
     return out
 
 
