@@ -235,11 +235,17 @@ class SearchIndex:
         i = self.position.get(point.id)
         if i is None:
             return None
-        asked = {stem(EVERYDAY.get(w, w)) for w in words(query) if w not in STOPWORDS and w not in WEAK}
+        typed = [w for w in words(query) if w not in STOPWORDS]
+        asked = f" {phrase_key(' '.join(typed))} "
+        stems = {stem(EVERYDAY.get(w, w)) for w in typed if w not in WEAK}
         best, best_overlap = None, 0
         for term in point.terms:
-            stems = {stem(w) for w in words(term) if w not in STOPWORDS}
-            overlap = len((stems & asked) - self.own[i])
+            key = phrase_key(term)
+            if not key or f" {key} " in self.own_text[i]:
+                continue  # the point says it itself
+            if f" {key} " in asked or asked.strip() in key:  # the query names the term, or is part of it
+                return term
+            overlap = len(stems & set(key.split()) - self.own[i])
             if overlap > best_overlap:
                 best, best_overlap = term, overlap
         return best

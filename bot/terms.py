@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.content import Corpus, Point, load_corpus
+from bot.content import SECTION_SEPARATOR, Corpus, Point, load_corpus
 from bot.yamlfile import Problem, ProblemsError, load_yaml
 
 NOT_COVERED_FILE = "not-covered.yaml"
@@ -119,10 +119,23 @@ def section_texts(corpus: Corpus, sources_dir: Path) -> dict[tuple[str, str], st
         key = (p.source.briefing, p.source.section)
         src = texts.get(p.source.briefing)
         if key not in out and src is not None:
-            # No slack past the section's ends (the fidelity check allows some for two-column pages): a
-            # term must be in the section itself, so "the section on X mentions Y" is true as written.
-            out[key] = src.section(p.source.section, window=0) or ""
+            out[key] = _own_text(src, p.source.section)
     return out
+
+
+def _own_text(src: object, path: str) -> str:
+    """The section's own words: no slack past its ends (the fidelity check allows some for two-column
+    pages) and, for a parent heading, not its sub-sections' text, so that "the briefing's section on X
+    mentions Y" is true as written and a term lands on the point whose section really has it."""
+    spans: dict[str, tuple[int, int]] = getattr(src, "spans", {})
+    if path not in spans:
+        return ""
+    start, end = spans[path]
+    below = path + SECTION_SEPARATOR
+    children = [s for p, (s, _) in spans.items() if p.startswith(below) and s > start]
+    if children:
+        end = min(end, min(children))
+    return " ".join(getattr(src, "text", "")[start:end].split())
 
 
 def whole_texts(corpus: Corpus, sources_dir: Path) -> dict[str, str]:
