@@ -95,9 +95,10 @@ def strip_markup(text: str) -> str:
         return f" {label} "
 
     text = _SLACK_MARKUP.sub(replace, text)
+    if "&" in text:  # Slack escapes & < > in command text; what a user typed as "<!channel>" is removed too
+        text = _SLACK_MARKUP.sub(replace, html.unescape(text))
     text = _URL.sub(" ", text)
-    text = _EMOJI_CODE.sub(" ", text)
-    return html.unescape(text) if "&" in text else text  # Slack escapes & < > in command text
+    return _EMOJI_CODE.sub(" ", text)
 
 
 def clean(text: str, markup: bool = True) -> str:
