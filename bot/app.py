@@ -8,17 +8,24 @@ that cannot store a reflection answer with an error status so that Slack retries
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+from collections.abc import Iterator
+from typing import Any
 
+import redis
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 
+from bot.config import ConfigError
 from bot.handlers import actions, commands, events, views
 from bot.services import Services
 
@@ -39,6 +46,65 @@ def make_client(token: str | None, base_url: str) -> WebClient:
     )
 
 
+# What Slack's auth.test errors mean for the person setting the bot up.
+_TOKEN_FIXES = {
+    "invalid_auth": "copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions page",
+    "not_authed": "copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions page",
+    "token_revoked": "the app was uninstalled or the token revoked: reinstall the app and copy the new token",
+    "token_expired": "the token has expired (token rotation is on): reinstall the app, or turn rotation off",
+    "account_inactive": "the workspace or the bot user is deactivated",
+}
+
+
+APP_TOKEN_FIX = ("create an app-level token with the connections:write scope (your app's Basic Information > "
+                 "App-Level Tokens) and turn Socket Mode on")
+
+
+class SlackUnavailable(ConfigError):
+    """Slack rejected the bot's token, or could not be reached; the message says which and what to do."""
+
+
+def check_slack(client: WebClient, api_url: str, app_token: str | None = None) -> dict[str, Any]:
+    """Call ``auth.test`` once (and, for Socket Mode, ``apps.connections.open`` with the app-level
+    token), so a wrong token or no network is one clear line rather than a traceback from deep
+    inside Bolt (or a clock that retries for ever). Returns Slack's auth.test answer."""
+    sdk_log = logging.getLogger("slack_sdk.web.base_client")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # its retry chatter would bury the one line that matters
+    which = "SLACK_BOT_TOKEN"
+    try:
+        auth = dict(client.auth_test().data)  # type: ignore[arg-type]
+        if app_token:
+            which = "SLACK_APP_TOKEN"
+            client.apps_connections_open(app_token=app_token)  # the URL it issues expires unused
+        return auth
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        fix = APP_TOKEN_FIX if which == "SLACK_APP_TOKEN" else _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
+        raise SlackUnavailable(f"Slack rejected {which} ({error}): {fix}") from None
+    except OSError as exc:  # URLError, connection refused, DNS, timeouts
+        reason = getattr(exc, "reason", None) or exc
+        raise SlackUnavailable(
+            f"cannot reach Slack at {api_url} ({reason}): check the network connection or proxy"
+            + ("" if "slack.com" in api_url else ", and SLACK_API_URL")
+        ) from None
+    finally:
+        sdk_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _bolt_reads_no_token() -> Iterator[None]:
+    """Bolt falls back to ``$SLACK_BOT_TOKEN`` when it is given a client, then warns on every start that
+    the token "will be unused". Our client already carries the token (read once, in ``bot.config``),
+    so Bolt is built with the client alone."""
+    saved = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["SLACK_BOT_TOKEN"] = saved
+
+
 def build_app(
     services: Services,
     *,
@@ -49,17 +115,23 @@ def build_app(
 ) -> App:
     """The Bolt app with every listener; ``token``/``api_url`` override settings (offline shell)."""
     settings = services.settings
-    app = App(
-        client=make_client(token or settings.slack_bot_token, api_url or settings.slack_api_url),
-        signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
-        request_verification_enabled=verify_requests,
-        token_verification_enabled=token_verification,
-        process_before_response=True,
-        logger=logging.getLogger("slack_bolt"),
-    )
+    with _bolt_reads_no_token():
+        app = App(
+            client=make_client(token or settings.slack_bot_token, api_url or settings.slack_api_url),
+            signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
+            request_verification_enabled=verify_requests,
+            token_verification_enabled=token_verification,
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+        )
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, redis.RedisError):
+            # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
+            logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
+                         body.get("type", "Slack"), type(error).__name__)  # fmt: skip
+            return BoltResponse(status=503, body="")
         logger.exception("unhandled error in a listener: %s", error)
         return BoltResponse(status=500, body="")
 

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.content import Corpus, Point
+from bot.content import LOCAL_LABEL, Corpus, Point
 from bot.lookup import PAGE_SIZE, WHERE_TO_LOOK, Answer
 
 MAX_BLOCKS = 50
@@ -73,11 +73,14 @@ def actions(*buttons: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _entry_template(point_id: str, title: str, group: str | None, why: str | None = None) -> dict[str, Any]:
+def _entry_template(
+    point_id: str, title: str, group: str | None, local: bool = False, why: str | None = None
+) -> dict[str, Any]:
     prefix = f"_{escape(group)}_ · " if group else ""
+    suffix = f" · _{LOCAL_LABEL}_" if local else ""
     why_line = f"\n_{escape(why)}_" if why else ""
     return SectionBlock(
-        text=_md(f"{prefix}{escape(title)}{why_line}"),
+        text=_md(f"{prefix}{escape(title)}{suffix}{why_line}"),
         accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value="-"),
     ).to_dict()
 
@@ -119,6 +122,10 @@ def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | Non
         blocks.append(
             ContextBlock(elements=[_md(f":information_source: *Content note:* {escape(point.content_note)}")])
         )
+    local = corpus.is_local(point)
+    if local:
+        publisher = escape(corpus.briefings[point.source.briefing].publisher)
+        blocks.append(ContextBlock(elements=[_md(f":round_pushpin: *{LOCAL_LABEL}* · from {publisher}, not the national analysis")]))
     title_block = (
         SectionBlock(text=_md(f"*{escape(point.title)}*"))
         if header
@@ -129,7 +136,8 @@ def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | Non
     bullets = "\n".join(f"• {escape(m)}" for m in point.key_messages)
     blocks.append(SectionBlock(text=_md(f"*Key messages*\n{bullets}")))
     if point.quote:
-        blocks.append(SectionBlock(text=_md(f"*From the briefing:*\n>“{escape(point.quote)}”")))
+        source = "From the local source" if local else "From the briefing"
+        blocks.append(SectionBlock(text=_md(f"*{source}:*\n>“{escape(point.quote)}”")))
     qs = point.questions[:questions]
     label = "Reflect" if len(qs) == 1 else "Questions for your team"
     q_text = "\n".join(f"• {escape(q)}" for q in qs) if len(qs) > 1 else f"_{escape(qs[0])}_"
@@ -293,7 +301,7 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
         blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=_md("*More learning*")))
         for i, p in enumerate(rest, start=answer.offset + 1):
-            entry = _entry_template(p.id, p.title, answer.labels.get(p.id), answer.why.get(p.id))
+            entry = _entry_template(p.id, p.title, answer.labels.get(p.id), corpus.is_local(p), answer.why.get(p.id))
             blocks.append({**entry, "accessory": {**entry["accessory"], "value": _nav_value(answer.query, i)}})
     nav = []
     if answer.offset > 0:

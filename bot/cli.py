@@ -10,11 +10,15 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
+
+import redis
 
 from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
@@ -36,17 +40,72 @@ def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --h
     return Services.create(settings)
 
 
+def _half_set_tokens(settings: Settings) -> str | None:
+    """Some Slack settings but not a usable pair: say what is missing rather than open the shell."""
+    if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
+        return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is: "
+                "set one of them, or unset SLACK_BOT_TOKEN to use the offline shell")
+    if not settings.slack_bot_token and (settings.slack_signing_secret or settings.slack_app_token):
+        given = "SLACK_SIGNING_SECRET" if settings.slack_signing_secret else "SLACK_APP_TOKEN"
+        return (f"{given} is set but SLACK_BOT_TOKEN is not: copy the Bot User OAuth Token (xoxb-...) "
+                "into SLACK_BOT_TOKEN, or unset both to use the offline shell")
+    return None
+
+
+def _check_port_free(port: int) -> None:
+    """gunicorn retries a taken port five times and then prints a traceback-like log; say it once."""
+    import errno
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"port {port} is already in use (another scr-bot?): stop that process or set PORT") from None
+            raise ConfigError(f"cannot listen on port {port} ({exc.strerror}): set PORT to another port") from None
+
+
+def _connect_socket_mode(handler: Any) -> None:
+    """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import APP_TOKEN_FIX
+
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        error = exc.response.get("error") or exc.response.status_code
+        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+
+
+def _start_store(services: Any) -> None:
+    """For admin commands, which cannot do anything without Redis: an unreachable REDIS_URL stops the
+    command with one line (from ``main``) before anything else is tried or logged."""
+    if services.settings.redis_url:
+        services.store.client.ping()
+    services.store.start()
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    problem = _half_set_tokens(settings)
+    if problem:
+        raise ConfigError(problem)
     mode = settings.mode
     if mode == "shell":
         print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
         print("starting the offline shell. See README.md to connect the bot to Slack.\n")
         return cmd_shell(args, settings)
+    if mode == "http":
+        _check_port_free(settings.port)
     _setup_logging(settings)
+    from bot.app import build_app, check_slack, make_client
+
+    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+                app_token=settings.slack_app_token if mode == "socket" else None)
     services = _services(settings)
     services.store.start()
-    from bot.app import build_app
-
     bolt_app = build_app(services)
     clock = None
     if not args.no_scheduler:
@@ -59,8 +118,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
+        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
         try:
-            SocketModeHandler(bolt_app, settings.slack_app_token).start()
+            _connect_socket_mode(handler)
+            log.info("connected to Slack in Socket Mode")
+            threading.Event().wait()
         finally:
             if clock:
                 clock.stop()
@@ -83,13 +145,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.slack_bot_token:
+        raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
-    services = _services(settings)
-    services.store.start()
-    from bot.app import make_client
+    from bot.app import check_slack, make_client
     from bot.clock import Clock
 
-    clock = Clock(services, make_client(settings.slack_bot_token, settings.slack_api_url))
+    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
+    services = _services(settings)
+    services.store.start()
+    clock = Clock(services, client)
     try:
         clock.run_forever()
     finally:
@@ -110,23 +176,21 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
 
 def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: ANN202
     """Services, the store, a Slack client (if tokens are set) and the bot's own workspace id."""
-    from bot.app import make_client
+    from bot.app import check_slack, make_client
     from bot.localslack import TEAM_ID
 
-    services = _services(settings)
-    services.store.start()
     client = None
     team = ""
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        try:
-            team = str(client.auth_test().get("team_id") or "")
-        except Exception as exc:  # noqa: BLE001 - reported, then carry on offline
-            print(f"warning: could not reach Slack ({exc}); showing schedules offline", file=sys.stderr)
+        # Guessing the workspace would read (and write) another workspace's records: stop instead.
+        team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")
     elif need_slack:
         raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
     if not team:
         team = TEAM_ID  # offline: the shell's workspace
+    services = _services(settings)
+    _start_store(services)
     return services, client, team
 
 
@@ -215,7 +279,7 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
 
     _setup_logging(settings, quiet=True)
     services = _services(settings)
-    services.store.start()
+    _start_store(services)
     try:
         try:
             ws = Workspace(args.team, args.enterprise)
@@ -245,7 +309,9 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
         "summary": point.summary,
         "themes": list(point.themes),
         "sectors": list(point.sectors),
-        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages)},
+        "kind": point.kind,
+        "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages),
+                   "local": services.corpus.is_local(point), "label": services.corpus.source_label(point)},
     }
 
 
@@ -345,10 +411,16 @@ def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
         print(f"{len(problems)} fidelity problem(s): each point must say only what its cited section says, "
               "in our own words.", file=sys.stderr)
         return 1
-    if report.checked:
-        where = f" in {directory}" if directory is not None else ""
+    national_checked = [b for b in report.checked if not corpus.briefings[b].local]
+    local_checked = [b for b in report.checked if corpus.briefings[b].local]
+    if national_checked:
         print(f"fidelity OK: numbers, quotes, pages, headings and wording checked against the cited sections "
-              f"of {len(report.checked)} briefing text(s){where}")  # fmt: skip
+              f"of {len(national_checked)} briefing text(s) in {directory}")  # fmt: skip
+    if local_checked:
+        print(f"local learning OK: points checked against the section text of {', '.join(local_checked)}")
+    if report.untexted:
+        print(f"note: {len(report.untexted)} local point(s) cite a section with no text, so their numbers and "
+              f"wording were not checked ({', '.join(report.untexted[:5])}); add the section's `text:` to check them")  # fmt: skip
     if directory is None and national:
         print("fidelity NOT checked: the briefings' texts were not given, so numbers, quotes, pages and wording "
               "were not compared with the cited sections.")  # fmt: skip
@@ -406,13 +478,30 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (usage stays one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _weeks(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a whole number of weeks, got {raw!r}") from None
+    if not 1 <= value <= 520:
+        raise argparse.ArgumentTypeError(f"give a number of weeks from 1 to 520, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scr-bot",
         description="Learning from Serious Case Reviews, brought into your team's Slack week.",
     )
     parser.add_argument("--version", action="version", version=f"scr-bot {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser(
         "run",
@@ -453,7 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.add_parser("list", help="every schedule, its next post in local time, last post and status")
     prev = ssub.add_parser("preview", help="the learning points the next weeks will bring")
     prev.add_argument("id", help="schedule id (see `scr-bot schedule list`)")
-    prev.add_argument("--weeks", type=int, default=8, help="how many weeks (default 8)")
+    prev.add_argument("--weeks", type=_weeks, default=8, help="how many weeks (default 8)")
     now_p = ssub.add_parser("post-now", help="post this week's point now (once per week unless --force)")
     now_p.add_argument("id", help="schedule id")
     now_p.add_argument("--force", action="store_true", help="post even if this week's point was already posted")
@@ -473,6 +562,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redacted(url: str) -> str:
+    """A Redis URL fit to print: any password replaced by ***."""
+    return re.sub(r"//([^@/]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -480,16 +578,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    settings: Settings | None = None
     try:
         settings = load_settings()
         return int(args.func(args, settings) or 0)
     except ProblemsError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s) found; the bot will not start until they are fixed.", file=sys.stderr)
+        if len(exc.problems) > 1:  # one problem is one line; many get a count to work through
+            print(f"{len(exc.problems)} problems found; the bot will not start until they are fixed.", file=sys.stderr)
         return 1
     except (ConfigError, EmbeddedRedisError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
+        return 1
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        where = _redacted(settings.redis_url) if settings and settings.redis_url else "the embedded Redis"
+        print(f"scr-bot: cannot reach Redis at {where} ({_first_line(exc)}): start it, fix REDIS_URL, "
+              "or unset REDIS_URL to let the bot run its own", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

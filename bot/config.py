@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     claim_lease_seconds: int = 300
     sweep_minutes: int = 10
+    redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
+    redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
 
     @property
     def mode(self) -> str:
@@ -57,7 +59,7 @@ class ConfigError(ValueError):
     """A setting has a value the bot cannot use; the message says which and why."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -65,9 +67,30 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be from {minimum} to {maximum}, got {value}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """``localhost:6379`` is a common slip; redis-py would fail later with a traceback."""
+    raw = env.get("REDIS_URL", "").strip()
+    if raw and "://" not in raw:
+        raise ConfigError(
+            f"REDIS_URL must be a URL such as redis://{raw if ':' in raw else raw + ':6379'}/0 "
+            f"(or rediss:// for TLS, unix:///path/to/redis.sock), got {raw!r}"
+        )
+    return raw or None
+
+
+def _existing_dir(env: Mapping[str, str], name: str, default: Path, hint: str) -> Path:
+    """A folder the operator named must exist: a typo would otherwise look like an empty folder."""
+    path = _path(env, name, default)
+    if env.get(name, "").strip() and not path.is_dir():
+        raise ConfigError(f"{name}={str(path)!r} is not a folder: {hint}")
+    return path
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -100,10 +123,11 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
         slack_api_url=api_url,
-        redis_url=env.get("REDIS_URL", "").strip() or None,
-        port=_int(env, "PORT", defaults.port, minimum=0),
+        redis_url=_redis_url(env),
+        port=_int(env, "PORT", defaults.port, minimum=1, maximum=65535),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
-        schedules_dir=_path(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir),
+        schedules_dir=_existing_dir(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir,
+                                    "create it (an empty folder means no admin schedules) or unset it"),
         sources_dir=Path(env["SCR_SOURCES_DIR"].strip()).expanduser() if env.get("SCR_SOURCES_DIR", "").strip() else None,
         timezone=timezone,
         data_dir=_path(env, "SCR_DATA_DIR", defaults.data_dir),
@@ -112,4 +136,6 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
         claim_lease_seconds=_int(env, "SCR_CLAIM_LEASE_SECONDS", defaults.claim_lease_seconds, minimum=1),
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
+        redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
+        redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),
     )

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
 
 SECTION_SEPARATOR = " > "
+LOCAL_LABEL = "Local learning"
+NATIONAL_LABEL = "National SCR briefing"
 TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "concepts", "not_covered")
 
 
@@ -124,8 +126,14 @@ class Source(_Model):
     pages: list[Text] = []
 
 
+KINDS = {"practice": "Practice learning", "key-data": "Key data", "background": "Background"}
+
+
 class Point(_Model):
     id: Slug
+    # What the weekly post picks: practice learning and key data rotate; background (what an SCR is, who a
+    # briefing is for, how the study was done) only where a team asks for it.
+    kind: Literal["practice", "key-data", "background"]
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
     key_messages: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]] = (
@@ -190,10 +198,22 @@ class Corpus:
         doc, index = found
         return doc.path, doc.line_of([kind, index, *loc])
 
+    def is_local(self, point: Point) -> bool:
+        """Learning from a partnership's own source rather than the national briefings."""
+        briefing = self.briefings.get(point.source.briefing)
+        return bool(briefing and briefing.local)
+
+    def source_label(self, point: Point) -> str:
+        """What kind of source a point comes from, as every answer labels it."""
+        return LOCAL_LABEL if self.is_local(point) else NATIONAL_LABEL
+
     def citation(self, point: Point) -> str:
-        """A one-line citation: briefing, section, and the page references the briefing gives."""
+        """A one-line citation: briefing, section, and the page references the briefing gives; a local
+        source is labelled "Local learning" so nobody mistakes it for the national analysis."""
         briefing = self.briefings[point.source.briefing]
         parts = [f"{briefing.short_title}", f"section “{point.source.section}”"]
+        if briefing.local:
+            parts.insert(0, LOCAL_LABEL)
         if point.source.pages:
             label = "report" if briefing.page_refs == "report" else "briefing"
             parts.append(f"{label} {', '.join(point.source.pages)}")

@@ -48,7 +48,8 @@ def full_citation(corpus: Corpus, point_id: str) -> str:
     if point.source.pages:
         pages = f", {'report' if b.page_refs == 'report' else 'briefing'} {', '.join(point.source.pages)}"
     url = f" {b.url}" if b.url else ""
-    return f"{b.title}. {b.authors}. {b.publisher}, {b.year}. Section “{point.source.section}”{pages}.{url}"
+    local = f"{corpus.source_label(point)}: " if b.local else ""
+    return f"{local}{b.title}. {b.authors}. {b.publisher}, {b.year}. Section “{point.source.section}”{pages}.{url}"
 
 
 def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:

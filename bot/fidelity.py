@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from bot.content import SECTION_SEPARATOR, Briefing, Corpus, Point, Section
@@ -217,6 +217,7 @@ class Report:
     problems: list[Problem]
     checked: list[str]  # briefing ids whose text was available
     unchecked: list[Briefing]  # briefings whose points could not be checked (no text)
+    untexted: list[str] = field(default_factory=list)  # local points whose cited section has no text
 
 
 def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = None) -> Report:
@@ -233,26 +234,27 @@ def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = 
             checked.append(briefing.id)
             if "headings" in wanted:
                 problems += check_headings(corpus, briefing, src)
+    untexted: list[str] = []
     for point in corpus.points:
         briefing = corpus.briefings[point.source.briefing]
         src = sources.text(briefing)
-        if src is None:
-            if briefing.local and "quotes" in wanted:
-                problems += check_quote(corpus, point, None)
-            continue
-        section = src.section(point.source.section)
+        section = src.section(point.source.section) if src is not None else None
         if section is None:
-            continue  # a missing heading is reported once, by check_headings
+            if briefing.local:  # a local section without text: a quote cannot be shown as "from the source"
+                untexted.append(point.id)
+                if "quotes" in wanted:
+                    problems += check_quote(corpus, point, None)
+            continue  # (a national heading that was not found is reported once, by check_headings)
         for name, check in SECTION_CHECKS.items():
             if name in wanted:
                 problems += check(corpus, point, section)
         if "quotes" in wanted:
             problems += check_quote(corpus, point, section)
-        if "pages" in wanted:
+        if "pages" in wanted and not briefing.local:  # a local source's pages are its curator's own
             problems += check_pages(corpus, point, src, section)
         if "verbatim" in wanted:
             problems += check_verbatim(corpus, point, src.whole())
-    return Report(problems, checked, unchecked)
+    return Report(problems, checked, unchecked, untexted)
 
 
 def sources_hint(corpus: Corpus) -> list[str]:

@@ -64,9 +64,9 @@ def reflection_modal(corpus: Corpus, point: Point, *, channel: str | None, threa
         InputBlock(block_id="visibility", label="Who sees it?",
                    element=RadioButtonsElement(action_id="value", options=visibility, initial_option=visibility[-1])),
         ContextBlock(elements=[_md(
-            "Please leave out names and details of the children and families you work with: anything that looks "
-            f"identifying is masked before saving. Reflections are kept for {retention_days} days; export or delete "
-            "yours from my Home tab."
+            "Please leave out names and details of the children and families you work with. Names, dates, phone "
+            "numbers, addresses and similar details are masked before saving, but masking can miss things. "
+            f"Reflections are kept for {retention_days} days; export or delete yours from my Home tab."
         )]),
     ]  # fmt: skip
     meta = json.dumps({"point": point.id, "channel": channel, "thread_ts": thread_ts if in_thread else None})

@@ -29,6 +29,13 @@ PRIVATE = "private"
 SHARED = "thread"
 DEFAULT_MINUTES = 10  # a thread reply: reading the point and writing a reply
 MATCH_MIN_SHARED = 2
+MAX_TEXT = 40_000  # Slack's own limit on a message's text: nothing longer is a real reply
+TEXT_FIELDS = ("text", "stood_out", "practice", "action")
+
+
+def cap(text: str) -> str:
+    """A reflection's text as stored: at most Slack's message limit (a signed but oversized body is cut)."""
+    return text[:MAX_TEXT]
 
 
 @dataclass
@@ -110,6 +117,8 @@ class ReflectionStore:
     # ----- writing ----------------------------------------------------------------------------
     def add(self, ws: Workspace, refl: Reflection) -> bool:
         """Store a new reflection; False (and nothing changed) if one with this id already exists."""
+        for name in TEXT_FIELDS:
+            setattr(refl, name, cap(getattr(refl, name)))
         ttl = self._ttl(refl.created_at)
         if ttl <= 0:
             return False
@@ -127,7 +136,7 @@ class ReflectionStore:
         if current is None:
             return None
         for name, value in changes.items():
-            setattr(current, name, value)
+            setattr(current, name, cap(value) if name in TEXT_FIELDS and isinstance(value, str) else value)
         current.updated_at = self.clock()
         ttl = self._ttl(current.created_at)
         if ttl > 0:

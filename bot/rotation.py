@@ -1,7 +1,9 @@
 """Which learning point a schedule posts next.
 
 Each schedule walks through the points matching its filters with no repeat until all have been
-posted, then starts a new cycle in a new order. Consecutive weeks avoid the same main theme where
+posted, then starts a new cycle in a new order. Practice learning and key data rotate; background
+points (what an SCR is, who a briefing is for, how a study was done) join only when the schedule asks
+for them, or when its filters match nothing else. Consecutive weeks avoid the same main theme where
 another point is available. The order comes from a hash of (schedule, cycle, point), so it is the
 same in every process and after every restart; what has been posted is kept in Redis.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import redis
 
@@ -29,6 +32,41 @@ def _rank(schedule_id: str, cycle: int, point_id: str) -> str:
     return hashlib.sha256(f"{schedule_id}\x00{cycle}\x00{point_id}".encode()).hexdigest()
 
 
+def weekly_pool(corpus: Corpus, schedule: Schedule) -> list[Point]:
+    """The points a schedule's weekly post draws from: a team reflecting on its week wants practice
+    learning and key data, so background comes in only when asked for (``background``) or when the
+    filters match nothing but background."""
+    matching = [p for p in corpus.points if schedule.matches(p)]
+    if schedule.background:
+        return matching
+    return [p for p in matching if p.kind != "background"] or matching
+
+
+# A subscription whose filters give fewer points than this repeats within about three months: say so.
+REPEAT_WARN_WEEKS = 13
+
+
+def repeat_warning(corpus: Corpus, schedule: Schedule, now: datetime) -> str | None:
+    """Plain words for a team whose filters match few points: how many, and when the first repeat comes."""
+    pool = weekly_pool(corpus, schedule)
+    n = len(pool)
+    if n >= REPEAT_WARN_WEEKS:
+        return None
+    trigger, fire, at = schedule.post_trigger(), None, now
+    for _ in range(n + 1):  # the (n+1)-th post is the first repeat
+        fire = trigger.get_next_fire_time(None, at)
+        if fire is None:
+            break
+        at = fire + timedelta(seconds=1)
+    first_repeat = f", from {fire.astimezone(schedule.tz):%-d %B %Y}" if fire else ""
+    text = (f"Only {n} learning point{'s' if n != 1 else ''} match{'es' if n == 1 else ''} these filters, so the weekly "
+            f"post will start repeating after {n} week{'s' if n != 1 else ''}{first_repeat}. Fewer filters give more variety.")  # fmt: skip
+    held_back = [p for p in corpus.points if schedule.matches(p) and p not in pool]
+    if held_back:
+        text += f" Adding `background` would bring in {len(held_back)} background point{'s' if len(held_back) != 1 else ''} too."
+    return text
+
+
 class Rotation:
     def __init__(self, client: redis.Redis, corpus: Corpus):
         self.r = client
@@ -38,7 +76,7 @@ class Rotation:
         return keys.rotation(schedule.workspace, schedule.id)
 
     def candidates(self, schedule: Schedule) -> list[Point]:
-        return [p for p in self.corpus.points if schedule.matches(p)]
+        return weekly_pool(self.corpus, schedule)
 
     def state(self, schedule: Schedule) -> RotationState:
         meta_key, posted_key = self._keys(schedule)

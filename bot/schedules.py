@@ -2,8 +2,9 @@
 
 A schedule says which channel gets a learning point, when (a cron expression or a day and time, in
 a time zone), which sectors/themes to draw from, and when the week's reflection summary is posted.
-Times between 01:00 and 02:00 are refused: in UK time that hour is skipped or repeated at the
-clock changes, and APScheduler then runs a job late or twice (see shared/docs/scheduling-redis.md).
+A local time that a clock change skips or repeats on a day the schedule fires is refused (in any
+time zone, looked up with zoneinfo): APScheduler would then run the job late or twice (see
+shared/docs/scheduling-redis.md).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import redis
 from apscheduler.triggers.cron import CronTrigger
@@ -35,6 +37,7 @@ from bot.yamlfile import Problem, ProblemsError, YamlDoc, load_yaml, pydantic_pr
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_ALIASES = {d[:3]: d for d in DAYS} | {d: d for d in DAYS} | {"tues": "tuesday", "weds": "wednesday", "thurs": "thursday"}
 TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 DEFAULT_POST = "30 9 * * mon"
 DEFAULT_SUMMARY = "0 16 * * fri"
 EVERYONE = "multi-agency"
@@ -50,8 +53,9 @@ def cron_for(day: str, time: str) -> str:
     return f"{int(m.group(2))} {int(m.group(1))} * * {d[:3]}"
 
 
-def check_cron(expr: str, tz: str) -> str:
-    """Validate a cron expression: it must fire at most once a week and never in the 01:00-02:00 hour."""
+def check_cron(expr: str, tz: str, today: date | None = None) -> str:
+    """Validate a cron expression: at most once a week, and never at a local time that the clock
+    changes skip or repeat on a day it would fire (APScheduler would then post late or twice)."""
     try:
         trigger = CronTrigger.from_crontab(expr, timezone=ZoneInfo(tz))
     except (ValueError, KeyError) as exc:
@@ -63,9 +67,48 @@ def check_cron(expr: str, tz: str) -> str:
     second = trigger.get_next_fire_time(first, first + timedelta(seconds=1))
     if second is not None and second - first < timedelta(days=6):
         raise ValueError(f"cron expression {expr!r} fires more than once a week; a schedule posts weekly")
-    if first.hour == 1:
-        raise ValueError("times between 01:00 and 02:00 are skipped or repeated when the clocks change; pick another time")
+    clash = clock_change_clash(expr, tz, today or datetime.now(UTC).date())
+    if clash:
+        raise ValueError(clash)
     return expr
+
+
+def clock_change_clash(expr: str, tz: str, today: date, years: int = 2) -> str | None:
+    """Why this schedule's local time does not work on some day it fires, or None.
+
+    The cron's wall-clock times are listed in UTC (which has no clock changes) for the next
+    ``years``, then each is looked up in the real zone: a time the zone skips ("spring forward")
+    does not exist that day; a time it repeats ("fall back") happens twice. Zones without clock
+    changes, and days without one, never clash, so 01:30 is fine on a Monday in London."""
+    zone = ZoneInfo(tz)
+    wall = CronTrigger.from_crontab(expr, timezone=UTC)
+    day = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
+    offset = day.astimezone(zone).utcoffset()
+    for _ in range(366 * years):  # find the days whose UTC offset differs from the day before's
+        nxt = day + timedelta(days=1)
+        nxt_offset = nxt.astimezone(zone).utcoffset()
+        if nxt_offset != offset:
+            midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            fire = wall.get_next_fire_time(None, midnight)
+            while fire is not None and fire < midnight + timedelta(days=2):  # the change may fall either side of noon
+                clash = _clash(fire.replace(tzinfo=None), zone, tz)
+                if clash:
+                    return clash
+                fire = wall.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        day, offset = nxt, nxt_offset
+    return None
+
+
+def _clash(naive: datetime, zone: ZoneInfo, tz: str) -> str | None:
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() == late.utcoffset():
+        return None
+    day, when = f"{naive:%A} {naive.day} {naive:%B %Y}", f"{naive:%H:%M}"
+    if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        return (f"{when} does not exist in {tz} on {day} (the clocks go forward), "
+                "so that week's post would run late; pick a time outside the clock-change hour")
+    return (f"{when} happens twice in {tz} on {day} (the clocks go back), "
+            "so that week's post would be due twice; pick a time outside the clock-change hour")
 
 
 def describe(expr: str) -> str:
@@ -95,6 +138,7 @@ class Schedule:
     origin: str = ""  # file:line, or who subscribed
     created_by: str | None = None
     enabled: bool = True
+    background: bool = False  # include background points (what an SCR is, method) in the rotation
 
     @property
     def workspace(self) -> Workspace:
@@ -140,6 +184,16 @@ class _When(BaseModel):
     day: str | None = None
     time: str | None = None
 
+    @field_validator("time", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 9:30 as the base-60 number 570 (and 09:30 the same way).
+        if isinstance(value, int) and not isinstance(value, bool):
+            hours, minutes = divmod(value, 60)
+            raise ValueError(f'put the time in quotes, e.g. time: "{hours:02d}:{minutes:02d}" '
+                             f"(without quotes YAML reads {hours}:{minutes:02d} as the number {value})")
+        return value
+
     @model_validator(mode="after")
     def _one_form(self) -> _When:
         if self.cron and (self.day or self.time):
@@ -154,7 +208,7 @@ class _When(BaseModel):
 class _ScheduleYaml(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Slug
-    channel: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[CG][A-Z0-9]{2,}$")]
+    channel: str
     team: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[TE][A-Z0-9]{2,}$")] | None = None
     enterprise: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^E[A-Z0-9]{2,}$")] | None = None
     when: _When
@@ -163,6 +217,19 @@ class _ScheduleYaml(BaseModel):
     sectors: list[Slug] = []
     themes: list[Slug] = []
     enabled: bool = True
+    background: bool = False
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channel_id(cls, value: Any) -> str:
+        text = str(value).strip() if value is not None else ""
+        if not CHANNEL_ID.match(text):
+            raise ValueError(
+                f"{text!r} is not a channel ID: use the channel's ID (C or G followed by letters and digits, "
+                "e.g. C0123456789), not its name. In Slack, open the channel, click its name at the top, "
+                "and copy the Channel ID at the bottom of the About tab"
+            )
+        return text
 
     @field_validator("timezone")
     @classmethod
@@ -232,7 +299,7 @@ def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, 
             schedule = Schedule(
                 id=model.id, team=team, channel=model.channel, post=post, summary=summary, timezone=tz,
                 sectors=tuple(model.sectors), themes=tuple(model.themes), enterprise=model.enterprise,
-                source="yaml", origin=where, enabled=model.enabled,
+                source="yaml", origin=where, enabled=model.enabled, background=model.background,
             )  # fmt: skip
             if not any(schedule.matches(p) for p in corpus.points):
                 bad(["sectors"], "these sector/theme filters match no learning points")
@@ -298,9 +365,12 @@ class SubscribeRequest:
     day: str = "monday"
     time: str = "09:30"
     timezone: str | None = None
+    background: bool = False
     unknown: list[str] = field(default_factory=list)
 
 
+# "/scr subscribe health background": also post background points (what an SCR is, method).
+BACKGROUND_WORDS = ("background", "+background", "with-background")
 _AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)$")
 
 
@@ -322,15 +392,17 @@ def parse_subscribe(args: list[str], resolve: Any) -> SubscribeRequest:
         low = word.lower().strip(",")
         if not low:
             continue
-        if low in DAY_ALIASES:
+        if low in BACKGROUND_WORDS:
+            req.background = True
+        elif low in DAY_ALIASES:
             req.day = DAY_ALIASES[low]
         elif (t := parse_time(low)) is not None:
             req.time = t
         elif "/" in word:
-            try:
-                ZoneInfo(word)
-                req.timezone = word
-            except Exception:
+            zone = _zones().get(low)
+            if zone:
+                req.timezone = zone
+            else:
                 req.unknown.append(word)
         elif (found := resolve(low)) is not None:
             kind, ident = found
@@ -341,3 +413,34 @@ def parse_subscribe(args: list[str], resolve: Any) -> SubscribeRequest:
             req.unknown.append(word)
     return req
 
+
+
+@cache
+def _zones() -> dict[str, str]:
+    """Every IANA time zone name, by its lower-case spelling ("europe/london" -> "Europe/London")."""
+    return {z.lower(): z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/"))}
+
+
+def timezone_hint(words: list[str], default_zone: str) -> str | None:
+    """When a word that was not understood looks like a place, say a time zone is meant and suggest one.
+
+    "Paris" or "new york" -> the zone named after that city; "Europe/Lodnon" -> the closest zone
+    name; any other capitalised word or Area/City (a town such as "Manchester") -> the default zone."""
+    from rapidfuzz import fuzz, process
+
+    zones = _zones()
+    cities = {z.rsplit("/", 1)[-1].lower(): z for z in zones.values()}
+    pairs = [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)]  # "New York" arrives as two words
+    for word in pairs + words:
+        low = word.lower().replace(" ", "_")
+        if low in cities:
+            return f"Did you mean the time zone `{cities[low]}`? Time zones are written Area/City."
+        if "/" in word:
+            best = process.extractOne(low, list(zones), scorer=fuzz.ratio, score_cutoff=85)
+            zone = zones[best[0]] if best else default_zone
+            return f"“{word}” is not a time zone I know; did you mean `{zone}`? Time zones are written Area/City."
+    places = [w for w in words if w[:1].isupper() and w.isalpha()]
+    if places:
+        return (f"If “{places[0]}” is where your team is: I need a time zone rather than a town, "
+                f"such as `{default_zone}` (for example `/scr subscribe monday 09:30 {default_zone}`).")
+    return None

@@ -95,8 +95,11 @@ class Shell:
             "response_url": self.slack.response_url(),
             "trigger_id": f"offline.{time.time()}",
         }
+        self._printed.clear()
         response = self._dispatch(urlencode(form), "application/x-www-form-urlencoded")
         self._show_response(response)
+        if response.status < 400 and not response.body:
+            self._printed.wait(5)  # acknowledged empty: the answer follows through the response_url
 
     def click(self, number: int) -> None:
         if not 1 <= number <= len(self.buttons):

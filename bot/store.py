@@ -13,9 +13,10 @@ import logging
 import threading
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from bot.breaker import Breaker, guarded
 from bot.config import Settings
 from bot.embedded_redis import EmbeddedRedis
 from bot.keys import Workspace, migrate
@@ -24,16 +25,27 @@ __all__ = ["Store", "Workspace", "make_client"]
 
 log = logging.getLogger(__name__)
 
-def make_client(url: str) -> redis.Redis:
-    """A client that fails fast: a lookup must never hang for long because Redis is away."""
-    return redis.Redis.from_url(
+
+def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None) -> redis.Redis:
+    """A client that fails fast: every Slack request must be answered within 2.5 s whatever Redis does.
+
+    ``timeout`` bounds each connect and each reply (a frozen server accepts connections and then says
+    nothing); there are no retries, because a request has no time for them and an unknown outcome must
+    not be repeated blindly; and ``breaker`` makes every call fail at once for a while after a failure,
+    so one frozen Redis costs one timeout per cool-down, not one per call.
+    """
+    client = redis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=3,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
+    if breaker is not None:
+        pool = client.connection_pool
+        pool.connection_class = guarded(pool.connection_class, breaker)
+    return client
 
 
 class Store:
@@ -45,6 +57,7 @@ class Store:
         self._client: redis.Redis | None = None
         self._lock = threading.Lock()
         self.url = settings.redis_url
+        self.breaker = Breaker(cooldown=settings.redis_breaker_seconds)
         self._migrated = False
 
     def start(self) -> Store:
@@ -69,11 +82,12 @@ class Store:
             if self.url is None:
                 self.start()
             assert self.url is not None
-            self._client = make_client(self.url)
+            self._client = make_client(self.url, self.settings.redis_timeout_ms / 1000, self.breaker)
         return self._client
 
     def health(self) -> dict[str, object]:
-        """What /healthz reports: whether Redis answers, and which kind it is."""
+        """What /healthz reports: whether Redis answers, and which kind it is (within one timeout, or at
+        once while the breaker is open)."""
         kind = "embedded" if self.embedded else "external"
         try:
             self.client.ping()

@@ -15,8 +15,9 @@ from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import __version__
+from bot import __version__, gate
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,30 @@ log = logging.getLogger(__name__)
 
 def create_web_app(services: Services, bolt_app: App) -> Flask:
     web = Flask("scr-bot")
+    web.config["MAX_CONTENT_LENGTH"] = gate.MAX_BODY_BYTES  # also bounds chunked bodies as they are read
     handler = SlackRequestHandler(bolt_app)
+    secret = services.settings.slack_signing_secret or ""
+
+    def refuse(status: int, reason: str) -> Response:
+        # One line, no traceback, nothing of the body: junk is logged as junk.
+        log.warning("refused a request to /slack/events from %s: %s %s", request.remote_addr, status, reason)
+        resp = Response(json.dumps({"ok": False, "error": reason}), status=status, mimetype="application/json")
+        if status == 413:
+            resp.headers["Connection"] = "close"  # the rest of the body is never read
+        return resp
 
     @web.post("/slack/events")
     def slack_events() -> Response:
+        if (request.content_length or 0) > gate.MAX_BODY_BYTES:
+            return refuse(413, "body too large")
+        try:
+            raw = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            return refuse(413, "body too large")
+        verdict = gate.check(raw, request.headers.get("X-Slack-Request-Timestamp"),
+                             request.headers.get("X-Slack-Signature"), request.content_type or "", secret)  # fmt: skip
+        if not verdict.ok:
+            return refuse(verdict.status, verdict.reason)
         # Requests no feature handles are acknowledged by catch-all listeners (see bot.app).
         return handler.handle(request)
 

@@ -67,6 +67,28 @@ class YamlDoc:
         return line
 
 
+def unclosed_quote_line(text: str, error_line: int) -> int | None:
+    """Where a quote that is never closed was opened, when that is what broke the file.
+
+    A quoted value may legally run over several lines, so YAML reads an unclosed quote as running
+    on to the next quote character, often many lines later, and reports the error there. The token
+    scanner shows the quoted value that swallowed those lines: the last one, spanning lines and
+    ending where the parser gave up."""
+    last: yaml.Token | None = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.line + 1 > error_line:
+                break
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'"):
+                last = token
+    except yaml.YAMLError:
+        pass
+    if last is None or last.end_mark.line == last.start_mark.line:
+        return None
+    opened, closed = last.start_mark.line + 1, last.end_mark.line + 1
+    return opened if closed >= error_line - 1 and opened < error_line else None
+
+
 def load_yaml(path: Path) -> YamlDoc:
     """Parse one file; a syntax error becomes a ``ProblemsError`` naming the file and line."""
     try:
@@ -82,6 +104,10 @@ def load_yaml(path: Path) -> YamlDoc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         what = exc.problem or "invalid YAML"
+        opened = unclosed_quote_line(text, line)
+        if opened is not None:
+            raise ProblemsError([Problem(path, opened, "YAML syntax error: the quote that starts a value on this line "
+                                         "is never closed; add the closing quote")]) from None
         raise ProblemsError([Problem(path, line, f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
         raise ProblemsError([Problem(path, 1, f"YAML error: {exc}")]) from None
@@ -101,5 +127,7 @@ def pydantic_problems(doc: YamlDoc, base: Sequence[str | int], error: Any) -> li
             msg = "is required"
         elif item["type"] == "extra_forbidden":
             msg = "is not a known field"
+        elif item["type"] == "value_error":
+            msg = str(item.get("ctx", {}).get("error") or msg.removeprefix("Value error, "))
         problems.append(Problem(doc.path, doc.line_of(loc), f"{where}: {msg}"))
     return problems

@@ -190,6 +190,28 @@ def http(method: str, url: str, body: str | None = None, headers: dict[str, str]
         return HttpResponse(err.code, err.read(), dict(err.headers))
 
 
+def wait_for(predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201
+    """Poll until ``predicate()`` is truthy (work the bot does after its ack) and return that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def command_answer(bot: BotProcess, slack: FakeSlack, text: str, **kw: Any) -> dict[str, Any]:
+    """`/scr text` as the person sees it: the ack's message, or, when the bot acknowledged with an empty
+    200 and answered after the ack, what it sent to the command's response_url."""
+    url = slack.response_url()
+    resp = bot.command(text, response_url=url, **kw)
+    assert resp.status == 200, resp.body
+    if resp.body:
+        return resp.json()
+    return wait_for(lambda: next((r for r in slack.responses if r.get("_url") == url), None))
+
+
 # ----- The bot over HTTP --------------------------------------------------------------------
 @dataclass
 class BotProcess:

@@ -72,8 +72,10 @@ def test_ask_json_contract() -> None:
     assert data["kind"] == "intersection"
     assert data["results"], "expected results"
     first = data["results"][0]
-    assert set(first) == {"id", "title", "summary", "themes", "sectors", "source"}
-    assert set(first["source"]) == {"briefing", "section", "pages"}
+    assert set(first) == {"id", "title", "summary", "kind", "themes", "sectors", "source"}
+    assert set(first["source"]) == {"briefing", "section", "pages", "local", "label"}
+    assert first["kind"] in ("practice", "key-data", "background")
+    assert first["source"]["local"] is False and first["source"]["label"] == "National SCR briefing"
     assert all("neglect" in r["themes"] for r in data["results"])
 
 

@@ -115,7 +115,7 @@ SUPERVISION = "Supervision, information sharing and multi-agency coordination > 
 def local_point(id: str, title: str = "A point of our own", summary: str = "Said in our own words.",
                 section: str = SUICIDE, pages: str = "", quote: str | None = None) -> str:  # fmt: skip
     text = BASE.format(id=id, title=title, summary=summary, section=section, pages=pages)
-    return text + (f"    quote: {quote}\n" if quote else "")
+    return text + (f"    quote: {quote}\n" if quote else "") + "    kind: practice\n"
 
 
 def content_check(tmp_path: Path, points: str, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ GOOD_POINT = """\
     themes: [neglect]
     sectors: [health]
     source: {briefing: health-2011-14, section: "Introduction"}
+    kind: practice
 """
 
 
@@ -76,7 +77,7 @@ def test_missing_field_over_long_title_and_empty_questions(content: Path) -> Non
 
 def test_unknown_field(content: Path) -> None:
     found = problems_for(content, "points:\n" + GOOD_POINT + "    colour: red\n")
-    assert found == [f"{content / 'points' / 'local.yaml'}:10: colour: is not a known field"]
+    assert found == [f"{content / 'points' / 'local.yaml'}:11: colour: is not a known field"]
 
 
 def test_unknown_section_heading(content: Path) -> None:
@@ -139,3 +140,17 @@ def test_points_that_speak_of_death_abuse_or_suicide_carry_a_content_note(corpus
         if sensitive.search(text) and not p.content_note:
             missing.append(p.id)
     assert not missing, f"points needing a content note: {missing}"
+
+
+def test_every_point_says_what_kind_of_learning_it_is(content: Path) -> None:
+    missing = problems_for(content, "points:\n" + GOOD_POINT.replace("    kind: practice\n", ""))
+    assert missing == [f"{content / 'points' / 'local.yaml'}:2: kind: is required"]
+    wrong = problems_for(content, "points:\n" + GOOD_POINT.replace("kind: practice", "kind: trivia"))
+    assert len(wrong) == 1 and ":10: kind: Input should be 'practice', 'key-data' or 'background'" in wrong[0]
+
+
+def test_background_is_what_an_scr_is_who_a_briefing_is_for_and_method(corpus: Corpus) -> None:
+    kinds = {p.id: p.kind for p in corpus.points}
+    assert kinds["p19-what-was-an-scr"] == kinds["h14-for-all-health-practitioners"] == kinds["r14-method"] == "background"
+    assert kinds["p19-data-neglect"] == "key-data" and kinds["h14-was-not-brought"] == "practice"
+    assert sum(k == "practice" for k in kinds.values()) > len(kinds) / 2

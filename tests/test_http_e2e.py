@@ -23,6 +23,12 @@ def test_signed_help_command_gets_a_helpful_ephemeral_answer(bot: BotProcess) ->
     assert msg["text"]  # notification / screen-reader fallback is always present
 
 
+def test_start_up_log_has_no_warnings_or_tracebacks(bot: BotProcess) -> None:
+    # Bolt warned "As you gave `client` as well, `token` will be unused" on every real start.
+    log = bot.log()
+    assert "will be unused" not in log and " WARNING " not in log and "Traceback" not in log, log
+
+
 def test_empty_command_is_help(bot: BotProcess) -> None:
     assert "Learning from Serious Case Reviews" in blocks_text(bot.command("").json())
 

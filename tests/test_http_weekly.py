@@ -16,7 +16,7 @@ from bot.content import load_corpus
 from bot.schedules import Subscriptions
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
-from conftest import CONTENT_DIR, BotProcess, http
+from conftest import CONTENT_DIR, BotProcess, command_answer, http, wait_for
 from fakeslack import FakeSlack
 
 TEAM = "T0AAA"
@@ -30,14 +30,14 @@ def store(shared_redis: redis.Redis) -> redis.Redis:
 def test_subscribe_in_a_channel_the_bot_is_not_in_says_to_invite_it(bot: BotProcess, module_slack: FakeSlack,
                                                                     store: redis.Redis) -> None:
     module_slack.members["C0NOTIN"] = set()
-    msg = bot.command("subscribe health monday 09:30", channel="C0NOTIN").json()
+    msg = command_answer(bot, module_slack, "subscribe health monday 09:30", channel="C0NOTIN")
     assert msg["response_type"] == "ephemeral"
     assert "/invite @scr" in msg["text"]
     assert Subscriptions(store).get(Workspace(TEAM), "C0NOTIN") is None
 
 
-def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, store: redis.Redis) -> None:
-    msg = bot.command("subscribe health sudi tuesday 8:45am", channel="C0SUB", user="U0LEAD").json()
+def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, module_slack: FakeSlack, store: redis.Redis) -> None:
+    msg = command_answer(bot, module_slack, "subscribe health sudi tuesday 8:45am", channel="C0SUB", user="U0LEAD")
     assert msg["response_type"] == "in_channel", msg
     assert "<@U0LEAD> set up a weekly learning point" in msg["text"]
     assert "Tuesday 08:45 (Europe/London)" in msg["text"]
@@ -51,7 +51,7 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, store: redis.
     nxt = saved.post_trigger().get_next_fire_time(None, datetime.now(ZoneInfo("Europe/London")))
     assert f"{nxt:%A %-d %B %Y at %H:%M}" in shown["text"]
 
-    again = bot.command("subscribe friday 14:00", channel="C0SUB", user="U0LEAD").json()
+    again = command_answer(bot, module_slack, "subscribe friday 14:00", channel="C0SUB", user="U0LEAD")
     assert "updated" in again["text"] and "Friday 14:00" in again["text"]
 
     gone = bot.command("unsubscribe", channel="C0SUB", user="U0LEAD").json()
@@ -61,12 +61,43 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, store: redis.
     assert "no weekly learning point" in bot.command("unsubscribe", channel="C0SUB").json()["text"].lower()
 
 
+def test_subscribe_to_few_points_warns_how_soon_they_repeat(bot: BotProcess, module_slack: FakeSlack,
+                                                            store: redis.Redis) -> None:
+    corpus = load_corpus(CONTENT_DIR)
+    msg = command_answer(bot, module_slack, "subscribe police cse monday 09:30", channel="C0FEW", user="U0LEAD")
+    saved = Subscriptions(store).get(Workspace(TEAM), "C0FEW")
+    n = len([p for p in corpus.points if saved.matches(p) and p.kind != "background"])
+    assert f":warning: Only {n} learning points match these filters" in msg["text"]
+    assert f"start repeating after {n} weeks" in msg["text"]
+    assert f"({n} learning points in rotation)" in msg["text"]
+    broad = command_answer(bot, module_slack, "subscribe police monday 09:30", channel="C0FEW", user="U0LEAD")
+    assert "repeating" not in broad["text"]
+
+
+def test_subscribe_background_brings_background_points_into_rotation(bot: BotProcess, module_slack: FakeSlack,
+                                                                    store: redis.Redis) -> None:
+    corpus = load_corpus(CONTENT_DIR)
+    plain = command_answer(bot, module_slack, "subscribe police", channel="C0BG", user="U0LEAD")
+    with_bg = command_answer(bot, module_slack, "subscribe police background", channel="C0BG", user="U0LEAD")
+    saved = Subscriptions(store).get(Workspace(TEAM), "C0BG")
+    assert saved.background is True
+    every = [p for p in corpus.points if saved.matches(p)]
+    practice = [p for p in every if p.kind != "background"]
+    assert f"({len(practice)} learning points in rotation)" in plain["text"]
+    assert f"justice, with background points ({len(every)} learning points in rotation)" in with_bg["text"]
+
+
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
         ("subscribe funday", "didn't understand “funday”"),
         ("subscribe <!channel>", "“&lt;!channel&gt;”"),
-        ("subscribe 01:30 sunday", "01:00 and 02:00"),
+        ("subscribe 01:30 sunday", "does not exist in Europe/London"),
+        ("subscribe sunday 02:30 America/New_York", "02:30 does not exist in America/New_York on Sunday"),
+        ("subscribe sunday 01:30 america/new_york", "01:30 happens twice in America/New_York on Sunday"),
+        ("subscribe health monday Manchester", "I need a time zone rather than a town, such as `Europe/London`"),
+        ("subscribe monday 09:30 Paris", "Did you mean the time zone `Europe/Paris`?"),
+        ("subscribe monday Europe/Lodnon", "did you mean `Europe/London`?"),
     ],
 )
 def test_subscribe_explains_what_it_cannot_use(bot: BotProcess, store: redis.Redis, args: str, expect: str) -> None:
@@ -84,7 +115,7 @@ def test_subscribe_in_a_dm_is_refused(bot: BotProcess) -> None:
 def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures(
         bot: BotProcess, module_slack: FakeSlack, store: redis.Redis) -> None:  # fmt: skip
     assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())
-    bot.command("subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
+    command_answer(bot, module_slack, "subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0WEEK")
     poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
     monday = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
@@ -104,18 +135,18 @@ def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures
 def test_read_more_on_a_weekly_post_answers_privately(bot: BotProcess, module_slack: FakeSlack) -> None:
     url = module_slack.response_url()
     assert bot.action("scr_read_more", "sudi", response_url=url, message_ts="1.2").status == 200
-    body = next(r for r in module_slack.responses if r.get("_url") == url)
+    body = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None))
     assert body["response_type"] == "ephemeral" and body["replace_original"] is False
     assert "SUDI" in dumps(body)
 
 
-def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess) -> None:
+def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess, module_slack: FakeSlack) -> None:
     resp = bot_without_redis.command("neglect")
     assert resp.status == 200
     assert "Neglect" in dumps(resp.json())
     week = bot_without_redis.command("week", channel="C0X").json()
     assert "can't reach my storage" in week["text"]
-    sub = bot_without_redis.command("subscribe", channel="C0X").json()
+    sub = command_answer(bot_without_redis, module_slack, "subscribe", channel="C0X")
     assert "can't reach my storage" in sub["text"] and "Nothing was changed" in sub["text"]
     health = http("GET", bot_without_redis.url + "/healthz")
     assert health.status == 503
@@ -147,7 +178,7 @@ def test_example_schedule_is_listed_and_previewed_offline(tmp_path: Path) -> Non
 
 def test_unsubscribe_clears_rotation_status_and_app_home(bot: BotProcess, module_slack: FakeSlack,
                                                         store: redis.Redis) -> None:
-    bot.command("subscribe monday 09:30", channel="C0LEAVE", user="U0LEAD")
+    command_answer(bot, module_slack, "subscribe monday 09:30", channel="C0LEAVE", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0LEAVE")
     poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
     assert poster.deliver(schedule, datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))).outcome == "posted"
@@ -159,7 +190,7 @@ def test_unsubscribe_clears_rotation_status_and_app_home(bot: BotProcess, module
         n = len(module_slack.views)
         opened = {"type": "app_home_opened", "user": "U0LEAD", "channel": "D0LEAD", "tab": "home", "event_ts": "1.1"}
         assert bot.event(opened, event_id=f"EvHome{n}").status == 200
-        return dumps(module_slack.views[n]["view"])
+        return dumps(wait_for(lambda: module_slack.views[n:])[0]["view"])  # published after the ack
 
     assert "<#C0LEAVE>" in home()
     assert "stopped" in bot.command("unsubscribe", channel="C0LEAVE", user="U0LEAD").json()["text"]

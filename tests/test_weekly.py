@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,12 +60,40 @@ def test_iso_week_uses_the_iso_year() -> None:
     assert week_for(schedule(), at("2024-12-30 12:00")).key == "2025-W01"
 
 
-def test_times_in_the_clock_change_hour_and_daily_crons_are_refused() -> None:
-    with pytest.raises(ValueError, match="01:00 and 02:00"):
-        check_cron("30 1 * * sun", "Europe/London")
+def test_daily_crons_are_refused() -> None:
     with pytest.raises(ValueError, match="more than once a week"):
         check_cron("30 9 * * *", "Europe/London")
     assert check_cron("30 9 * * mon", "Europe/London")
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "problem"),
+    [
+        # Skipped local times on a day the schedule fires: the post would run late.
+        ("30 1 * * sun", "Europe/London", "01:30 does not exist in Europe/London on Sunday 29 March 2026"),
+        ("30 2 * * sun", "America/New_York", "02:30 does not exist in America/New_York on Sunday 8 March 2026"),
+        ("0 2 * * sun", "Australia/Lord_Howe", "02:00 does not exist in Australia/Lord_Howe on Sunday 4 October 2026"),
+        # Repeated local times: the post would be due twice.
+        ("30 1 * * sun", "America/New_York", "01:30 happens twice in America/New_York on Sunday 1 November 2026"),
+        ("30 2 * * sun", "Australia/Sydney", "02:30 happens twice in Australia/Sydney on Sunday 5 April 2026"),
+        # No clock change on that day or at that time, or none at all in that zone: accepted.
+        ("30 1 * * mon", "Europe/London", None),
+        ("30 2 * * sun", "Europe/London", None),
+        ("59 0 * * sun", "Europe/London", None),
+        ("30 2 * * sun", "Asia/Kolkata", None),
+        ("30 1 * * sun", "UTC", None),
+        ("30 2 * * mon", "America/New_York", None),
+    ],
+)
+def test_local_times_the_clock_change_skips_or_repeats_are_refused_in_any_zone(
+        cron: str, zone: str, problem: str | None) -> None:  # fmt: skip
+    from datetime import date
+
+    if problem is None:
+        assert check_cron(cron, zone, today=date(2026, 1, 1)) == cron
+    else:
+        with pytest.raises(ValueError, match=problem):
+            check_cron(cron, zone, today=date(2026, 1, 1))
 
 
 def test_not_due_before_post_time_and_never_stale_after_summary(poster: WeeklyPoster, slack: FakeSlack) -> None:
@@ -230,6 +258,45 @@ def test_rotation_order_is_the_same_in_every_process_and_commit_is_idempotent(re
     assert [p.id for p in a.preview(other, 8)] != [p.id for p in a.preview(s, 8)]  # each schedule its own order
 
 
+def test_a_full_year_of_weekly_posts_brings_practice_and_key_data_but_no_background(redis_client: redis.Redis,
+                                                                                    corpus: Corpus) -> None:
+    s = schedule(sectors=(), themes=())
+    rotation = Rotation(redis_client, corpus)
+    year = rotation.preview(s, 52)
+    assert {p.kind for p in year} == {"practice", "key-data"}
+    background = [p.id for p in corpus.points if p.kind == "background"]
+    assert background and not set(background) & {p.id for p in rotation.candidates(s)}
+
+
+def test_a_team_that_asks_for_background_gets_it_in_rotation(redis_client: redis.Redis, corpus: Corpus) -> None:
+    s = schedule(sectors=("police",), themes=(), background=True)
+    pool = {p.id for p in Rotation(redis_client, corpus).candidates(s)}
+    assert {"p19-what-was-an-scr", "p14-about-this-briefing"} <= pool
+    assert pool == {p.id for p in corpus.points if s.matches(p)}
+
+
+def test_filters_that_match_only_background_still_post(redis_client: redis.Redis, corpus: Corpus) -> None:
+    """A team whose filters match nothing but background has, in effect, asked for background."""
+    background_only = Corpus(briefings=corpus.briefings, sectors=corpus.sectors, themes=corpus.themes,
+                             points=[p for p in corpus.points if p.kind == "background"])  # fmt: skip
+    s = schedule(sectors=(), themes=())
+    picked = Rotation(redis_client, background_only).preview(s, 3)
+    assert len(picked) == 3 and {p.kind for p in picked} == {"background"}
+
+
+def test_few_matching_points_warn_when_the_first_repeat_comes(corpus: Corpus) -> None:
+    from bot.rotation import repeat_warning
+
+    narrow = schedule(sectors=("police",), themes=("cse",))
+    n = len([p for p in corpus.points if narrow.matches(p) and p.kind != "background"])
+    assert 0 < n < 13
+    text = repeat_warning(corpus, narrow, at("2026-11-23 12:00"))
+    assert text is not None and f"Only {n} learning points match" in text
+    first_repeat = at("2026-11-30 09:30") + timedelta(weeks=n)  # Mondays from 30 Nov; the (n+1)-th post repeats
+    assert f"from {first_repeat:%-d %B %Y}" in text
+    assert repeat_warning(corpus, schedule(sectors=("police",), themes=()), at("2026-11-23 12:00")) is None
+
+
 # ----- YAML schedules ------------------------------------------------------------------------------
 def write(tmp_path: Path, text: str) -> Path:
     d = tmp_path / "schedules"
@@ -250,13 +317,22 @@ def test_yaml_schedules_load(tmp_path: Path, corpus: Corpus) -> None:
     (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
     assert (s.post, s.summary, s.sectors, s.themes, s.team) == ("45 8 * * tue", "0 15 * * thu", ("health",),
                                                                 ("sudi", "infants"), "")  # fmt: skip
+    assert s.background is False
+
+
+def test_a_yaml_schedule_can_ask_for_background_points(tmp_path: Path, corpus: Corpus, redis_client: redis.Redis) -> None:
+    d = write(tmp_path, "schedules:\n  - id: induction\n    channel: C0NEW\n    when: {day: monday, time: '09:30'}\n"
+                        "    themes: [case-reviews]\n    background: true\n")  # fmt: skip
+    (s,) = load_yaml_schedules(d, corpus, "Europe/London", None)
+    kinds = {p.kind for p in Rotation(redis_client, corpus).candidates(s)}
+    assert s.background and "background" in kinds
 
 
 @pytest.mark.parametrize(
     ("body", "line", "message"),
     [
         ('  - id: a\n    channel: C0A\n    when: {day: funday, time: "09:00"}\n', 4, "day 'funday'"),
-        ('  - id: a\n    channel: C0A\n    when: {day: sunday, time: "01:30"}\n', 4, "01:00 and 02:00"),
+        ('  - id: a\n    channel: C0A\n    when: {day: sunday, time: "01:30"}\n', 4, "the clocks go forward"),
         ('  - id: a\n    channel: C0A\n    when: {cron: "0 9 * * mon"}\n    sectors: [plumbing]\n', 5, "unknown sector"),
         ('  - id: a\n    channel: C0A\n    when: {cron: "0 9 * * *"}\n', 4, "more than once a week"),
         ('  - id: a\n    channel: nope\n    when: {cron: "0 9 * * mon"}\n', 3, "channel"),
@@ -307,6 +383,7 @@ def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis
     from bot.schedules import Subscriptions
     from bot.services import Services
 
+    (tmp_path / "none").mkdir()  # an empty schedules folder: no admin schedules
     settings = load_settings({"REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
     services = Services.create(settings)
     clock = Clock(services, make_client("xoxb-test", slack.url))

@@ -128,7 +128,9 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
     cron = f"{now.minute} {now.hour} * * {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[now.weekday()]}"
     Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
-    env = {**env, "SCR_SCHEDULES_DIR": str(Path(env["SCR_DATA_DIR"]).parent / "none")}
+    empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
+    empty.mkdir(exist_ok=True)
+    env = {**env, "SCR_SCHEDULES_DIR": str(empty)}
     clocks = [spawn(env, "clock") for _ in range(2)]
     try:
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)

@@ -1,5 +1,11 @@
 """Buttons: on lookup answers (Share, Another, Show, More), on weekly posts (Read more, Reflect),
-and on the App Home tab (Reflect, Export my record, Delete my record)."""
+and on the App Home tab (Reflect, Export my record, Delete my record).
+
+Ack first: with ``process_before_response=True`` Slack gets its answer only when the ack function
+returns, so every button is acknowledged by ``acknowledge`` and its work (Web API calls, response_url
+posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack (a 429's
+Retry-After is slept in that thread) never delays the ack.
+"""
 
 from __future__ import annotations
 
@@ -30,24 +36,24 @@ def _nav(action: dict[str, Any]) -> tuple[str, int]:
         return "", 0
 
 
+def acknowledge(ack: Ack) -> None:
+    """The whole of every button's ack: an empty 200, at once."""
+    ack()
+
+
 def register(app: App, services: Services) -> None:
-    def navigate(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
-        ack()
+    def navigate(action: dict[str, Any], respond: Respond) -> None:
         query, offset = _nav(action)
         respond(replace_original=True, response_type="ephemeral", **lookup_message(services, query, offset))
 
     for action_id in (blocks.ACTION_ANOTHER, blocks.ACTION_SHOW, blocks.ACTION_MORE):
-        app.action(action_id)(navigate)
+        app.action(action_id)(ack=acknowledge, lazy=[navigate])
 
-    @app.action(blocks.ACTION_READ_MORE)
-    def read_more(ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def read_more(action: dict[str, Any], respond: Respond) -> None:
         """From a weekly post: more learning on its theme, shown only to the person who asked."""
-        ack()
         respond(replace_original=False, response_type="ephemeral", **lookup_message(services, action.get("value") or ""))
 
-    @app.action(blocks.ACTION_SHARE)
-    def share(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        ack()
+    def share(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         point = services.corpus.point(action.get("value") or "")
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         user = (body.get("user") or {}).get("id", "")
@@ -75,10 +81,9 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
 
-    @app.action(blocks.ACTION_REFLECT)
-    def reflect(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread."""
-        ack()
+    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
+        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
         ws = workspace_of(body)
         value = action.get("value") or ""
         container = body.get("container") or {}
@@ -108,9 +113,7 @@ def register(app: App, services: Services) -> None:
             if body.get("response_url"):
                 respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
 
-    @app.action(ACTION_EXPORT)
-    def export(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def export(body: dict[str, Any], client: WebClient) -> None:
         ws, user = workspace_of(body), body["user"]["id"]
         try:
             send_export(services, client, ws, user)
@@ -119,10 +122,8 @@ def register(app: App, services: Services) -> None:
             client.chat_postMessage(channel=dm, text="I can't reach my storage just now, so I couldn't export your "
                                                      "record. Please try again in a minute.")  # fmt: skip
 
-    @app.action(ACTION_FORGET)
-    def forget(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def forget(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Delete all of this person's reflections in this workspace (the button asks to confirm first)."""
-        ack()
         ws, user = workspace_of(body), body["user"]["id"]
         try:
             removed = services.reflections.delete_user(ws, user)
@@ -134,3 +135,9 @@ def register(app: App, services: Services) -> None:
             respond(replace_original=True, text=message)
         if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
             publish_home(services, client, ws, user)
+
+    app.action(blocks.ACTION_READ_MORE)(ack=acknowledge, lazy=[read_more])
+    app.action(blocks.ACTION_SHARE)(ack=acknowledge, lazy=[share])
+    app.action(blocks.ACTION_REFLECT)(ack=acknowledge, lazy=[reflect])
+    app.action(ACTION_EXPORT)(ack=acknowledge, lazy=[export])
+    app.action(ACTION_FORGET)(ack=acknowledge, lazy=[forget])

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -16,6 +16,7 @@ from bot import blocks
 from bot.blocks import escape
 from bot.home import EIGHT_WEEKS, send_export
 from bot.reflect_blocks import ACTION_FORGET, participation_message
+from bot.rotation import repeat_warning, weekly_pool
 from bot.schedules import (
     DEFAULT_SUMMARY,
     Schedule,
@@ -24,6 +25,7 @@ from bot.schedules import (
     describe,
     parse_subscribe,
     subscription_id,
+    timezone_hint,
 )
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -75,7 +77,13 @@ def _resolver(services: Services):  # noqa: ANN202
 def _filters(services: Services, schedule: Schedule) -> str:
     names = [services.corpus.sectors[s].label for s in schedule.sectors if s in services.corpus.sectors]
     names += [services.corpus.themes[t].label for t in schedule.themes if t in services.corpus.themes]
-    return ", ".join(names) if names else "all sectors and themes"
+    text = ", ".join(names) if names else "all sectors and themes"
+    return text + (", with background points" if schedule.background else "")
+
+
+def _in_rotation(services: Services, schedule: Schedule) -> str:
+    n = len(weekly_pool(services.corpus, schedule))
+    return f"{n} learning point{'s' if n != 1 else ''} in rotation"
 
 
 def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
@@ -84,7 +92,7 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
         f"*Weekly learning point here:* {describe(schedule.post)} ({schedule.timezone})",
         f"*Next post:* {nxt.astimezone(schedule.tz):%A %-d %B %Y at %H:%M}" if nxt else "*Next post:* none",
         f"*Summary in the thread:* {describe(schedule.summary)}",
-        f"*Drawing on:* {escape(_filters(services, schedule))}",
+        f"*Drawing on:* {escape(_filters(services, schedule))} ({_in_rotation(services, schedule)})",
         "*Set by:* "
         + ("your safeguarding lead (schedules file)" if schedule.source == "yaml" else f"<@{schedule.created_by}> with `/scr subscribe`"),
     ]
@@ -107,7 +115,8 @@ def register(app: App, services: Services) -> None:
         latest = services.reflections.latest_post(ws, channel)
         return latest["point"] if latest else None
 
-    def subscribe(command: dict[str, Any], args: list[str], client: WebClient) -> dict[str, Any]:
+    def plan_subscribe(command: dict[str, Any], args: list[str]) -> dict[str, Any] | Schedule:
+        """The checks that need neither Slack nor Redis: a reply now, or the schedule to save."""
         ws = workspace_of(command)
         channel, user = command.get("channel_id", ""), command.get("user_id", "")
         if not channel.startswith(("C", "G")):
@@ -115,19 +124,14 @@ def register(app: App, services: Services) -> None:
         req = parse_subscribe(args, _resolver(services))
         if req.unknown:
             words = ", ".join(f"“{escape(w)}”" for w in req.unknown[:5])
+            hint = timezone_hint(req.unknown, settings.timezone)
             return ephemeral(
-                f"I didn't understand {words}. Try `/scr subscribe health monday 09:30` "
-                "(any sectors or themes, a weekday and a time, all optional)."
+                f"I didn't understand {words}. "
+                + (f"{escape(hint)} " if hint else "")
+                + "Try `/scr subscribe health monday 09:30` "
+                "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
+                "to include points on what an SCR is and how the studies were done)."
             )
-        try:
-            info = client.conversations_info(channel=channel)
-            member = bool((info.get("channel") or {}).get("is_member", False))
-        except SlackApiError as exc:
-            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
-                raise
-            member = False
-        if not member:
-            return ephemeral(NOT_IN_CHANNEL)
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
             return ephemeral(
@@ -142,20 +146,38 @@ def register(app: App, services: Services) -> None:
         schedule = Schedule(
             id=subscription_id(ws, channel), team=ws.team_id, enterprise=ws.enterprise_id, channel=channel,
             post=cron, summary=DEFAULT_SUMMARY, timezone=tz, sectors=tuple(req.sectors), themes=tuple(req.themes),
-            source="slack", origin=f"/scr subscribe by {user}", created_by=user,
+            source="slack", origin=f"/scr subscribe by {user}", created_by=user, background=req.background,
         )  # fmt: skip
         if not any(schedule.matches(p) for p in services.corpus.points):
             return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")
+        return schedule
+
+    def save_subscription(command: dict[str, Any], schedule: Schedule, client: WebClient) -> dict[str, Any]:
+        """After the ack: ask Slack whether the bot is in the channel, then save (the answer goes to response_url)."""
+        ws = workspace_of(command)
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        try:
+            info = client.conversations_info(channel=channel)
+            member = bool((info.get("channel") or {}).get("is_member", False))
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("channel_not_found", "not_in_channel"):
+                raise
+            member = False
+        if not member:
+            return ephemeral(NOT_IN_CHANNEL)
         try:
             existed = services.subscriptions.get(ws, channel) is not None
             services.subscriptions.save(schedule)
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
         verb = "updated" if existed else "set up"
+        now = utcnow()
+        warning = repeat_warning(services.corpus, schedule, now)
         return {
             "response_type": "in_channel",
             "text": f"<@{user}> {verb} a weekly learning point for this channel.\n"
-            + describe_schedule(services, schedule, utcnow())
+            + describe_schedule(services, schedule, now)
+            + (f"\n:warning: {warning}" if warning else "")
             + "\nEach week's post invites the team to reflect in its thread. `/scr unsubscribe` stops it.",
         }
 
@@ -224,8 +246,10 @@ def register(app: App, services: Services) -> None:
             ],
         }  # fmt: skip
 
-    @app.command("/scr")
-    def scr(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def scr(ack: Ack, command: dict[str, Any]) -> None:
+        """Answer at once: lookups, and anything needing only Redis (bounded by its timeout and breaker).
+        ``/scr subscribe`` and ``/scr export`` call Slack, so they are acknowledged empty here and
+        answered by ``scr_after_ack`` through the command's response_url."""
         text = command.get("text") or ""
         try:
             # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
@@ -234,15 +258,19 @@ def register(app: App, services: Services) -> None:
                 return
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
-                ack(**subscribe(command, parsed.args, client))
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    ack(**plan)  # a mistake in the command: say so at once
+                else:
+                    ack()
+            elif parsed.kind == "export":
+                ack()
             elif parsed.kind == "unsubscribe":
                 ack(**unsubscribe(command))
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
             elif parsed.kind == "reflections":
                 ack(**reflections_summary(command))
-            elif parsed.kind == "export":
-                ack(**export_record(command, client))
             elif parsed.kind == "forget":
                 ack(**forget_me())
             elif parsed.kind == "week":
@@ -258,3 +286,23 @@ def register(app: App, services: Services) -> None:
         except Exception:
             log.exception("/scr failed for %r", text[:200])
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
+
+    def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls), after Slack has its ack."""
+        text = command.get("text") or ""
+        parsed = services.lookup.parse(text)
+        if parsed.kind not in ("subscribe", "export"):
+            return
+        try:
+            if parsed.kind == "subscribe":
+                plan = plan_subscribe(command, parsed.args)
+                if isinstance(plan, dict):
+                    return  # already answered in the ack
+                respond(**save_subscription(command, plan, client))
+            else:
+                respond(**export_record(command, client))
+        except Exception:
+            log.exception("/scr %s failed", parsed.kind)
+            respond(**ephemeral("Sorry, I couldn't do that just now. Please try again in a minute."))
+
+    app.command("/scr")(ack=scr, lazy=[scr_after_ack])

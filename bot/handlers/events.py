@@ -3,7 +3,8 @@
 Slack retries any event that does not get a 2xx; events no listener here wants are acknowledged by
 the catch-all listeners in ``bot.app``. When Redis is down a reply cannot be stored, so the listener
 raises: Bolt then answers 500 and Slack retries the event later, rather than the reflection being
-silently dropped.
+silently dropped. Storing is the ack (it decides between 200 and 503); anything that calls Slack
+(the private note about masked details, publishing App Home) runs in a lazy listener after the ack.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App
+import redis
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.gazetteer import gazetteer
 from bot.home import publish_home
 from bot.privacy import mask
-from bot.reflections import SHARED, THREAD, Reflection, message_id
+from bot.reflections import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
 from bot.slack_context import workspace_of
 
@@ -32,8 +35,9 @@ MASKED_NOTE = (
 
 
 def register(app: App, services: Services) -> None:
-    @app.event("message")
-    def on_message(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    gazetteer()  # load the name lists for masking now (~0.3 s, once per process), not inside the first reply
+
+    def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         ws = workspace_of(body)
         store = services.reflections
         channel = event.get("channel", "")
@@ -42,7 +46,7 @@ def register(app: App, services: Services) -> None:
             msg = event.get("message") or {}
             if msg.get("bot_id") or not msg.get("ts"):
                 return
-            masked = mask(msg.get("text", ""))
+            masked = mask(cap(str(msg.get("text") or "")))
             store.update(ws, message_id(channel, msg["ts"]), text=masked.text, masked=sorted(masked.found))
             return
         if subtype == "message_deleted":
@@ -58,7 +62,7 @@ def register(app: App, services: Services) -> None:
         post = store.thread_record(ws, channel, thread_ts)
         if post is None:
             return  # a reply to something other than a weekly post
-        masked = mask(event.get("text", ""))
+        masked = mask(cap(str(event.get("text") or "")))
         refl = Reflection(
             id=message_id(channel, ts), user=event["user"], point=post["point"], kind=THREAD, visibility=SHARED,
             created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
@@ -66,14 +70,31 @@ def register(app: App, services: Services) -> None:
         )  # fmt: skip
         created = store.add(ws, refl)  # idempotent: a retried or duplicated event stores nothing new
         if created and masked.changed:
-            try:
-                client.chat_postEphemeral(channel=channel, user=event["user"], thread_ts=thread_ts,
-                                          text=MASKED_NOTE.format(what=masked.explanation()))  # fmt: skip
-            except SlackApiError as exc:
-                log.warning("could not tell %s what was masked: %s", event["user"], exc.response.get("error"))
+            context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
 
-    @app.event("app_home_opened")
-    def on_home(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home":
+    def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """After the ack: tell the author, privately, what was masked before their reply was saved."""
+        note = context.get("scr_masked_note")
+        if not note:
             return
-        publish_home(services, client, workspace_of(body), event["user"])
+        try:
+            client.chat_postEphemeral(channel=event.get("channel", ""), user=event["user"],
+                                      thread_ts=event.get("thread_ts"), text=note)  # fmt: skip
+        except SlackApiError as exc:
+            log.warning("could not tell %s what was masked: %s", event.get("user"), exc.response.get("error"))
+
+    def acknowledge_home() -> None:
+        """App Home: acknowledged at once; the view is built and published after the ack."""
+
+    def publish_home_tab(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        try:
+            publish_home(services, client, workspace_of(body), event["user"])
+        except redis.RedisError as exc:
+            log.error("could not build App Home for %s: Redis unavailable (%s)", event["user"], type(exc).__name__)
+        except SlackApiError as exc:
+            log.warning("could not publish App Home for %s: %s", event["user"], exc.response.get("error"))
+
+    app.event("message")(ack=on_message, lazy=[tell_author])
+    app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])

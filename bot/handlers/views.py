@@ -1,4 +1,9 @@
-"""The Reflect modal's submission."""
+"""The Reflect modal's submission.
+
+The ack stores the reflection (so a storage failure is shown in the form, with the words kept) and
+updates the modal to "Saved". Posting a shared reflection in the thread is a Web API call, so it runs
+after the ack (a lazy listener), which then updates the modal with how that went.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import time
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -33,9 +38,17 @@ def _selected(values: dict[str, Any], block: str, default: str) -> str:
     return option.get("value") or default
 
 
+def _notes(fields: dict[str, Any]) -> str:
+    """What the modal says after saving about masked details and where to find the record."""
+    note = ""
+    if any(m.changed for m in fields.values()):
+        explanation = ", ".join(sorted({m.explanation() for m in fields.values() if m.changed}))
+        note += f"\n\n:lock: To keep it anonymous I removed {explanation} before saving."
+    return note + "\n\nYou can see, export or delete your reflections from my Home tab."
+
+
 def register(app: App, services: Services) -> None:
-    @app.view(CALLBACK_REFLECTION)
-    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         values = view["state"]["values"]
         stood_out = _value(values, "stood_out").strip()
         if not stood_out:
@@ -68,24 +81,41 @@ def register(app: App, services: Services) -> None:
                 visibility = PRIVATE
             else:
                 refl.week = post.get("week")
-            store.add(ws, refl)
+            created = store.add(ws, refl)
         except redis.RedisError:
             log.error("could not store a reflection for %s: Redis unavailable", user)
             ack(response_action="errors", errors={"stood_out": SAVE_FAILED})
             return
+        notes = _notes(fields)
+        if visibility == SHARED and created:  # a resubmitted form is stored, and posted, once
+            context["scr_share"] = {"id": refl.id, "notes": notes}
+            ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record. "
+                                                         "Sharing it in the thread…" + notes))  # fmt: skip
+            return
+        ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record." + notes))
+
+    def share_in_thread(body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """After the ack: post the shared reflection in the weekly post's thread, then say how it went."""
+        share = context.get("scr_share")
+        if not share:
+            return
+        ws, user, store = workspace_of(body), body["user"]["id"], services.reflections
+        refl = store.get(ws, share["id"])
+        if refl is None or not refl.channel or not refl.thread_ts:
+            return
         note = ":white_check_mark: Saved to your record."
-        if visibility == SHARED:
-            try:
-                resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                               **shared_reflection_message(user, refl))  # fmt: skip
-                store.update(ws, refl.id, message_ts=str(resp["ts"]))
-                note += " It's shared in the thread too."
-            except SlackApiError as exc:
-                log.warning("could not share a reflection in %s: %s", channel, exc.response.get("error"))
-                store.update(ws, refl.id, visibility=PRIVATE)
-                note += " I couldn't post it in the thread, so it's kept private."
-        if found:
-            explanation = ", ".join(sorted({m.explanation() for m in fields.values() if m.changed}))
-            note += f"\n\n:lock: To keep it anonymous I removed {explanation} before saving."
-        note += "\n\nYou can see, export or delete your reflections from my Home tab."
-        ack(response_action="update", view=saved_view(note))
+        try:
+            resp = client.chat_postMessage(channel=refl.channel, thread_ts=refl.thread_ts,
+                                           **shared_reflection_message(user, refl))  # fmt: skip
+            store.update(ws, refl.id, message_ts=str(resp["ts"]))
+            note += " It's shared in the thread too."
+        except SlackApiError as exc:
+            log.warning("could not share a reflection in %s: %s", refl.channel, exc.response.get("error"))
+            store.update(ws, refl.id, visibility=PRIVATE)
+            note += " I couldn't post it in the thread, so it's kept private."
+        try:
+            client.views_update(view_id=view["id"], view=saved_view(note + share["notes"]))
+        except SlackApiError as exc:  # the person may have closed the form already
+            log.info("could not update the Reflect form: %s", exc.response.get("error"))
+
+    app.view(CALLBACK_REFLECTION)(ack=on_submit, lazy=[share_in_thread])

@@ -1,0 +1,154 @@
+"""Every misconfiguration an operator is likely to make, through the real `scr-bot` command.
+
+Each row is one mistake: the command must say what to fix on ONE line of standard error, print no
+traceback, and exit non-zero where it cannot go on. Slack is the local fake (answering
+``invalid_auth`` where a row needs a wrong token), Redis a real server or a port with nothing on it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, free_port
+
+SCR_BOT = Path(sys.executable).with_name("scr-bot")
+COMMAND = [str(SCR_BOT)] if SCR_BOT.exists() else [sys.executable, "-m", "bot"]
+HTTP_TOKENS = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "secret"}
+NOBODY = "redis://127.0.0.1:{port}/0"  # a port with no Redis on it
+
+
+@dataclass
+class Case:
+    """One mistake. ``env`` values may use {slack}, {port}, {tmp} (filled in per test)."""
+
+    args: list[str]
+    env: dict[str, str]
+    says: str
+    exit_code: int = 1
+    files: dict[str, str] = field(default_factory=dict)  # path under tmp -> text
+    rejects: str = "auth.test"  # with {bad_slack}: the Web API method that answers invalid_auth
+
+
+def _schedule_file(body: str) -> dict[str, str]:
+    return {"schedules/s.yaml": "schedules:\n" + body}
+
+
+CASES: dict[str, Case] = {
+    "bot token without secret or app token": Case(
+        ["run"], {"SLACK_BOT_TOKEN": "xoxb-1"},
+        "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is"),
+    "signing secret without bot token": Case(
+        ["run"], {"SLACK_SIGNING_SECRET": "secret"}, "SLACK_SIGNING_SECRET is set but SLACK_BOT_TOKEN is not"),
+    "invalid token (run)": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}", "PORT": "{port}"},
+        "Slack rejected SLACK_BOT_TOKEN (invalid_auth): copy the Bot User OAuth Token"),
+    "invalid token (clock)": Case(
+        ["clock"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"}, "Slack rejected SLACK_BOT_TOKEN (invalid_auth)"),
+    "invalid token (schedule list)": Case(
+        ["schedule", "list"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"}, "Slack rejected SLACK_BOT_TOKEN"),
+    "invalid app-level token (Socket Mode)": Case(
+        ["run", "--no-scheduler"], {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "{bad_slack}"},
+        "Slack rejected SLACK_APP_TOKEN (invalid_auth): create an app-level token", rejects="apps.connections.open"),
+    "Slack unreachable": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "http://127.0.0.1:{port}/api/", "PORT": "{port2}"},
+        "cannot reach Slack at http://127.0.0.1:"),
+    "clock without a token": Case(["clock"], {}, "scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN"),
+    "PORT out of range": Case(["run"], {**HTTP_TOKENS, "PORT": "99999"}, "PORT must be from 1 to 65535, got 99999"),
+    "PORT in use": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "{slack}", "PORT": "{busy_port}"},
+        "is already in use (another scr-bot?): stop that process or set PORT"),
+    "Redis unreachable (schedule list)": Case(
+        ["schedule", "list"], {"REDIS_URL": NOBODY}, "cannot reach Redis at redis://127.0.0.1:"),
+    "Redis unreachable (schedule preview)": Case(
+        ["schedule", "preview", "example-health-team"], {"REDIS_URL": NOBODY}, "cannot reach Redis at redis://127.0.0.1:"),
+    "Redis unreachable (reflections export)": Case(
+        ["reflections", "export", "--team", "T0A", "--user", "U0A"], {"REDIS_URL": NOBODY},
+        "cannot reach Redis at redis://127.0.0.1:"),
+    "REDIS_URL malformed (schedule list)": Case(
+        ["schedule", "list"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL such as redis://localhost:6379/0"),
+    "REDIS_URL malformed (schedule preview)": Case(
+        ["schedule", "preview", "example-health-team"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL"),
+    "REDIS_URL malformed (reflections export)": Case(
+        ["reflections", "export", "--team", "T0A", "--user", "U0A"], {"REDIS_URL": "localhost:6379"},
+        "REDIS_URL must be a URL"),
+    "SCR_DATA_DIR unwritable": Case(
+        ["schedule", "list"], {"SCR_DATA_DIR": "{tmp}/a-file/var"}, "SCR_DATA_DIR",
+        files={"a-file": "not a folder"}),
+    "SCR_SCHEDULES_DIR missing": Case(
+        ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/no-such-folder"},
+        "SCR_SCHEDULES_DIR='{tmp}/no-such-folder' is not a folder"),
+    "preview --weeks 0": Case(
+        ["schedule", "preview", "example-health-team", "--weeks", "0"], {},
+        "--weeks: give a number of weeks from 1 to 520, got 0", exit_code=2),
+    "preview --weeks -3": Case(
+        ["schedule", "preview", "example-health-team", "--weeks", "-3"], {},
+        "--weeks: give a number of weeks from 1 to 520, got -3", exit_code=2),
+    "schedule time not quoted": Case(
+        ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/schedules"},
+        '{tmp}/schedules/s.yaml:6: when.time: put the time in quotes, e.g. time: "09:30"',
+        files=_schedule_file("  - id: a\n    channel: C0A\n    when:\n      day: monday\n      time: 9:30\n")),
+    "schedule channel by name": Case(
+        ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/schedules"},
+        "{tmp}/schedules/s.yaml:3: channel: 'general' is not a channel ID: use the channel's ID",
+        files=_schedule_file("  - id: a\n    channel: general\n    when: {day: monday, time: '09:30'}\n")),
+    "schedule unclosed quote": Case(
+        ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/schedules"},
+        "{tmp}/schedules/s.yaml:3: YAML syntax error: the quote that starts a value on this line is never closed",
+        files=_schedule_file('  - id: a\n    channel: "C0A\n    when: {day: monday, time: "09:30"}\n'
+                             + "".join(f"  - id: s{i}\n    channel: C0S{i}\n" for i in range(8))
+                             + '  - id: z\n    channel: "C0Z"\n')),
+    "schedule at a time the clocks skip": Case(
+        ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/schedules"},
+        "{tmp}/schedules/s.yaml:5: 02:30 does not exist in America/New_York on Sunday",
+        files=_schedule_file("  - id: a\n    channel: C0A\n    timezone: America/New_York\n"
+                             "    when: {day: sunday, time: '02:30'}\n")),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, slack) -> None:  # noqa: ANN001
+    case = CASES[name]
+    if any("{bad_slack}" in v for v in case.env.values()):
+        # Slack's answer to a wrong token: HTTP 200, ok false, error invalid_auth.
+        slack.fail(case.rejects, status=200, retry_after=None, error="invalid_auth", times=1000)
+    for rel, text in case.files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    busy = socket.socket()
+    busy.bind(("0.0.0.0", 0))
+    busy.listen()
+    values = {"slack": slack.url, "bad_slack": slack.url, "tmp": str(tmp_path), "port": str(free_port()),
+              "port2": str(free_port()), "busy_port": str(busy.getsockname()[1])}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    env.update(SCR_DATA_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
+    env.update({k: v.format(**values) for k, v in case.env.items()})
+    try:
+        result = subprocess.run([*COMMAND, *case.args], env=env, cwd=ROOT, capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    finally:
+        busy.close()
+        if (tmp_path / "var").exists():
+            shutil.rmtree(tmp_path / "var", ignore_errors=True)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert case.says.format(**values) in lines[0], lines[0]
+    assert result.returncode == case.exit_code, (result.returncode, result.stderr)
+
+
+def test_offline_shell_still_opens_with_no_tokens_at_all(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    env["SCR_DATA_DIR"] = str(tmp_path / "var")
+    result = subprocess.run([*COMMAND, "run"], env=env, cwd=ROOT, input="quit\n", capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "offline shell" in result.stdout
+    assert result.stderr == "", result.stderr

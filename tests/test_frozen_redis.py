@@ -1,0 +1,137 @@
+"""Redis frozen (SIGSTOP on the real redis-server): every Slack request is still answered within 2.5 s.
+
+A frozen server accepts connections and never replies, the worst case for a client: each command
+waits its whole timeout. The bot must answer lookups (which need no Redis) as usual, say "storage is
+down" to commands that need it, answer events 5xx at once so Slack retries them, report 503 on
+/healthz within 1 s, and store the retried events once Redis is back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.app import make_client
+from bot.content import Corpus
+from bot.reflections import ReflectionStore
+from bot.schedules import Schedule
+from bot.store import Workspace
+from bot.weekly import WeeklyPoster
+from conftest import (
+    BotProcess,
+    HttpResponse,
+    RedisServer,
+    bot_env,
+    free_port,
+    http,
+    start_bot,
+    start_redis,
+    stop_bot,
+)
+from fakeslack import FakeSlack
+
+pytestmark = pytest.mark.slow
+BUDGET = 2.5  # seconds: Slack gives 3, and the network needs some
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so freezing it disturbs no other test."""
+    (tmp_path / "redis").mkdir()
+    server = start_redis(tmp_path / "redis")
+    yield server
+    os.kill(server.process.pid, signal.SIGCONT)
+    server.process.kill()
+    server.process.wait(10)
+
+
+@pytest.fixture
+def frozen_bot(own_redis: RedisServer, slack: FakeSlack, tmp_path: Path) -> Iterator[BotProcess]:
+    env = bot_env(slack, own_redis.url, tmp_path, SCR_REDIS_BREAKER_SECONDS="1")
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def reply_event(thread: str, ts: str, text: str) -> dict:
+    return {"type": "message", "channel": "C0FROZEN", "user": "U0NURSE", "text": text, "ts": ts, "thread_ts": thread,
+            "event_ts": ts, "channel_type": "channel"}  # fmt: skip
+
+
+def timed(call: Callable[[], HttpResponse]) -> tuple[HttpResponse, float]:
+    started = time.monotonic()
+    resp = call()
+    return resp, time.monotonic() - started
+
+
+def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotProcess, own_redis: RedisServer,
+                                                                slack: FakeSlack, corpus: Corpus) -> None:  # fmt: skip
+    r = own_redis.client()
+    schedule = Schedule(id="s-frozen", team="T0AAA", channel="C0FROZEN", sectors=("health",))
+    thread = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True).ts
+    # Warm up: the bot holds open connections to Redis, as it would in production.
+    assert frozen_bot.event(reply_event(thread, "1800000000.000001", "warm up"), event_id="EvWarm").status == 200
+    assert frozen_bot.command("reflections", channel="C0FROZEN").status == 200
+
+    replies = [f"1800000001.{i:06d}" for i in range(6)]
+    requests: list[tuple[str, Callable[[], HttpResponse]]] = []
+    for _ in range(6):
+        requests.append(("lookup", lambda: frozen_bot.command("neglect")))
+    for ts in replies:
+        requests.append(("event", lambda ts=ts: frozen_bot.event(reply_event(thread, ts, f"reflection {ts}"),
+                                                                 event_id=f"Ev{ts}")))  # fmt: skip
+    for _ in range(3):
+        requests.append(("storage command", lambda: frozen_bot.command("reflections", channel="C0FROZEN")))
+    for _ in range(2):
+        requests.append(("storage command", lambda: frozen_bot.command("week", channel="C0FROZEN")))
+    requests.append(("storage command", lambda: frozen_bot.command("schedule", channel="C0FROZEN")))
+    for i in range(2):
+        home = {"type": "app_home_opened", "user": f"U0HOME{i}", "tab": "home", "event_ts": "1.1"}
+        requests.append(("home", lambda home=home, i=i: frozen_bot.event(home, event_id=f"EvHome{i}")))
+    assert len(requests) == 20
+
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(len(requests) + 1) as pool:
+            health = pool.submit(timed, lambda: http("GET", frozen_bot.url + "/healthz", timeout=10))
+            answers = list(pool.map(lambda kv: (kv[0], *timed(kv[1])), requests))
+            health_resp, health_took = health.result()
+        worst = max(took for _, _, took in answers)
+        print(f"\nworst-case answer with Redis frozen: {worst:.3f} s over {len(answers)} requests; "
+              f"/healthz {health_took:.3f} s")  # fmt: skip
+        assert worst < BUDGET, [(kind, resp.status, round(took, 2)) for kind, resp, took in answers]
+        assert health_resp.status == 503 and health_took < 1.0
+        for kind, resp, took in answers:
+            if kind == "lookup":
+                assert resp.status == 200 and resp.json()["blocks"], resp.body[:200]
+                assert took < 1.0, f"a lookup (no Redis needed) took {took:.2f} s"
+            elif kind == "event":
+                assert resp.status >= 500  # not stored: Slack must retry it
+            elif kind == "storage command":
+                assert resp.status == 200 and "can't reach my storage" in resp.json()["text"]
+            else:
+                assert resp.status < 600
+        # Still frozen, later: /healthz keeps answering fast.
+        again, took = timed(lambda: http("GET", frozen_bot.url + "/healthz", timeout=10))
+        assert again.status == 503 and took < 1.0
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
+
+    # Redis is back: Slack's retries of the refused events are stored, each once.
+    deadline = time.monotonic() + 10
+    while http("GET", frozen_bot.url + "/healthz").status != 200:
+        assert time.monotonic() < deadline, "the bot did not notice Redis was back"
+        time.sleep(0.2)
+    for ts in replies:
+        resp = frozen_bot.event(reply_event(thread, ts, f"reflection {ts}"), event_id=f"Ev{ts}",
+                                headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})  # fmt: skip
+        assert resp.status == 200
+    stored = ReflectionStore(r, 365).for_thread(Workspace("T0AAA"), "C0FROZEN", thread)
+    assert sorted(x.message_ts for x in stored) == sorted(["1800000000.000001", *replies])
+    assert "Traceback" not in frozen_bot.log()
