@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 import redis
@@ -112,8 +113,10 @@ def build_app(
     token_verification: bool = True,
     token: str | None = None,
     api_url: str | None = None,
+    listener_executor: Executor | None = None,
 ) -> App:
-    """The Bolt app with every listener; ``token``/``api_url`` override settings (offline shell)."""
+    """The Bolt app with every listener; ``token``/``api_url`` override settings, and ``listener_executor``
+    runs work done after the ack (the offline shell passes one it can wait on)."""
     settings = services.settings
     with _bolt_reads_no_token():
         app = App(
@@ -123,6 +126,7 @@ def build_app(
             token_verification_enabled=token_verification,
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
+            **({"listener_executor": listener_executor} if listener_executor else {}),
         )
 
     @app.error

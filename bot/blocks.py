@@ -167,6 +167,8 @@ def help_blocks(corpus: Corpus) -> list[Block]:
             "• `/scr subscribe`, `/scr schedule`, `/scr unsubscribe`: the weekly post in this channel",
             "• `/scr reflections`: this channel's reflection over the last 8 weeks",
             "• `/scr export`, `/scr forget me`: your own reflective-practice record",
+            "• `/scr quiz on` / `off`: a short knowledge check by DM mid-week, spaced so what you miss comes back sooner",
+            "• `/scr digest`: the learning lead's monthly digest for this channel (`/scr digest add @someone`)",
         ]
     )
     return [

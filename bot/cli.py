@@ -265,7 +265,20 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
                 results.append(dataclasses.replace(r, schedule=f"{s.id} summary"))
         for r in results:
             print(f"{r.schedule} {r.week}: {r.outcome}" + (f" ts={r.ts}" if r.ts else "") + (f" error={r.error}" if r.error else ""))
-        return 0 if all(r.outcome not in ("failed", "retry") for r in results) else 1
+        from bot.digest_sender import DigestReaders, DigestSender
+        from bot.quiz import QuizStore
+        from bot.quiz_sender import QuizSender
+
+        hours = settings.working_hours()
+        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
+        learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
+        digests = DigestSender(services.store.client, client, services.corpus, hours,
+                               DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip
+        learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
+        for kind, who, outcome, check, error in learning:
+            print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))
+        failed = [r.outcome for r in results] + [x[2] for x in learning]
+        return 0 if all(o not in ("failed", "retry") for o in failed) else 1
     finally:
         services.store.close()
 
@@ -285,21 +298,64 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
             ws = Workspace(args.team, args.enterprise)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if args.action == "report":
+            return _report(services, settings, ws, args)
         mine = services.reflections.for_user(ws, args.user)
+        answers = services.quiz.answers(ws, args.user)
         if args.format == "csv":
-            text = cpd.to_csv(services.corpus, mine)
+            text = cpd.to_csv(services.corpus, mine, answers)
         else:
             text = cpd.to_markdown(services.corpus, mine, who=f"Slack user {args.user} in workspace {args.team}",
-                                   exported=datetime.now(UTC))  # fmt: skip
+                                   exported=datetime.now(UTC), answers=answers)  # fmt: skip
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
-            print(f"wrote {len(mine)} reflection(s) to {args.output}", file=sys.stderr)
+            print(f"wrote {len(mine)} reflection(s) and {len(answers)} knowledge-check answer(s) to {args.output}",
+                  file=sys.stderr)  # fmt: skip
         else:
             sys.stdout.write(text)
         return 0
     finally:
         services.store.close()
+
+
+def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace) -> int:
+    """The partnership's audit evidence: counts, themes and dates per channel; never anyone's words."""
+    from datetime import UTC, date, datetime
+
+    from bot import digest, keys
+
+    try:
+        since = date.fromisoformat(args.since)
+    except ValueError:
+        raise ConfigError(f"--since {args.since!r} should be a date such as 2026-06-01") from None
+    now = datetime.now(UTC)
+    months = []
+    y, m = since.year, since.month
+    while (y, m) <= (now.year, now.month):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m + 1) if m < 12 else (y + 1, 1)
+    if not months:
+        raise ConfigError(f"--since {args.since} is in the future")
+    channels = [args.channel] if args.channel else sorted(services.store.client.smembers(keys.posted_channels(ws)))
+    digests = []
+    for channel in channels:
+        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days)
+        d.posts = [p for p in d.posts if p.date >= since.isoformat()]
+        digests.append(d)
+    if args.format == "csv":
+        text = digest.report_csv(services.corpus, digests)
+    else:
+        text = digest.report_markdown(services.corpus, digests, since.isoformat())
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        print(f"wrote the report for {len(digests)} channel(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if not channels:
+        print(f"no weekly posts found in workspace {ws.team_id}", file=sys.stderr)
+    return 0
 
 
 def point_json(services: Any, point: Any) -> dict[str, Any]:
@@ -441,7 +497,7 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
         uncovered = corpus.uncovered()
         empty = [t for t in corpus.themes if not corpus.points_for(theme=t)]
         print(
-            f"content OK: {len(corpus.points)} points, {len(corpus.themes)} themes, "
+            f"content OK: {len(corpus.points)} points, {len(corpus.checks)} knowledge checks, {len(corpus.themes)} themes, "
             f"{len(corpus.sectors)} sectors, {len(corpus.briefings)} briefings"
         )
         for b, heading in uncovered:
@@ -558,6 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     exp.add_argument("--format", choices=("md", "csv"), default="md")
     exp.add_argument("--output", help="write to this file instead of standard output")
+    rep = rsub.add_parser("report", help="how a team used the learning: counts, themes, dates (never anyone's words)")
+    rep.add_argument("--team", required=True, help="workspace id (T...)")
+    rep.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    rep.add_argument("--channel", help="one channel (C...); default: every channel with weekly posts")
+    rep.add_argument("--since", required=True, help="first day to include, e.g. 2026-06-01")
+    rep.add_argument("--format", choices=("md", "csv"), default="md")
+    rep.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
     return parser
 

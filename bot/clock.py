@@ -21,6 +21,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
+from bot.digest_sender import DigestReaders, DigestSender
+from bot.quiz import QuizStore
+from bot.quiz_sender import QuizSender
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
@@ -49,6 +52,11 @@ class Clock:
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
             client, services.corpus,
         )  # fmt: skip
+        hours = settings.working_hours()
+        redis_client = services.store.client
+        self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
+        self.digests = DigestSender(redis_client, client, services.corpus, hours,
+                                    DigestReaders(redis_client, settings.digest_users), settings.retention_days)  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},
@@ -127,7 +135,20 @@ class Clock:
         for r in results:
             if r.outcome not in ("not_due", "stale", "already"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
+        self.learning(schedules)
         return results
+
+    def learning(self, schedules: list[Schedule]) -> None:
+        """Knowledge checks (mid-week, in working hours) and the monthly digests, when due."""
+        now = self.clock()
+        for job, run in (("knowledge checks", lambda: self.quiz.deliver_due(now)),
+                         ("digests", lambda: self.digests.deliver_due(schedules, now))):  # fmt: skip
+            try:
+                for sent in run():
+                    if sent.outcome not in ("already", "none"):
+                        log.info("sweep: %s: %s", job, sent)
+            except Exception:  # never let one job stop the sweep
+                log.exception("sweep: %s failed", job)
 
     def start(self) -> None:
         self._owner_pid = os.getpid()

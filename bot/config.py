@@ -44,6 +44,21 @@ class Settings:
     sweep_minutes: int = 10
     redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
     redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
+    work_hours: str = "09:00-17:00"
+    work_days: str = "mon-fri"
+    quiz_days: str = "tue-thu"
+    quiz_time: str = "10:30"
+    digest_users: tuple[str, ...] = ()
+
+    def working_hours(self):  # noqa: ANN201 - bot.quiz.WorkingHours, imported lazily
+        """The team's working hours and quiz days (validated in ``load_settings``)."""
+        from datetime import time
+
+        from bot.quiz import WorkingHours, parse_days, parse_hours
+
+        start, end = parse_hours(self.work_hours)
+        return WorkingHours(timezone=self.timezone, start=start, end=end, days=parse_days(self.work_days),
+                            quiz_days=parse_days(self.quiz_days), send_from=time.fromisoformat(self.quiz_time.rjust(5, "0")))  # fmt: skip
 
     @property
     def mode(self) -> str:
@@ -118,7 +133,11 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
     api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
     if not api_url.endswith("/"):
         api_url += "/"
-    return Settings(
+    digest_users = tuple(u.strip() for u in env.get("SCR_DIGEST_USERS", "").replace(" ", ",").split(",") if u.strip())
+    for user in digest_users:
+        if user[:1] not in ("U", "W") or not user.isalnum():
+            raise ConfigError(f"SCR_DIGEST_USERS should list Slack user ids such as U012ABCDEF, got {user!r}")
+    settings = Settings(
         slack_bot_token=env.get("SLACK_BOT_TOKEN", "").strip() or None,
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
@@ -138,4 +157,14 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),
+        work_hours=env.get("SCR_WORK_HOURS", "").strip() or defaults.work_hours,
+        work_days=env.get("SCR_WORK_DAYS", "").strip() or defaults.work_days,
+        quiz_days=env.get("SCR_QUIZ_DAYS", "").strip() or defaults.quiz_days,
+        quiz_time=env.get("SCR_QUIZ_TIME", "").strip() or defaults.quiz_time,
+        digest_users=digest_users,
     )
+    try:
+        settings.working_hours()
+    except ValueError as exc:
+        raise ConfigError(f"working hours (SCR_WORK_HOURS, SCR_WORK_DAYS, SCR_QUIZ_DAYS, SCR_QUIZ_TIME): {exc}") from None
+    return settings

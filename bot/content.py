@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,7 +33,8 @@ Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-
 SECTION_SEPARATOR = " > "
 LOCAL_LABEL = "Local learning"
 NATIONAL_LABEL = "National SCR briefing"
-TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "concepts", "not_covered")
+TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks", "concepts", "not_covered")
+OPTION_MAX = 150
 
 
 class _Model(BaseModel):
@@ -160,6 +162,47 @@ class Point(_Model):
         return value
 
 
+Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=OPTION_MAX)]
+
+
+class Check(_Model):
+    """A multiple-choice knowledge check on one learning point.
+
+    ``evidence`` is a short excerpt, word for word, from the section the point cites: it is what
+    makes the right answer checkable against the briefing (see tests/test_checks_fidelity.py).
+    """
+
+    id: Slug
+    point: Slug
+    question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    answer: Option
+    distractors: list[Option] = Field(min_length=2, max_length=3)
+    explanation: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    evidence: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+
+    @field_validator("question")
+    @classmethod
+    def _is_a_question(cls, value: str) -> str:
+        if not value.endswith("?"):
+            raise ValueError("a check's question should end with '?'")
+        return value
+
+    @field_validator("distractors")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        folded = [v.casefold() for v in value]
+        if len(set(folded)) != len(folded):
+            raise ValueError("distractors must all be different")
+        return value
+
+    @property
+    def options(self) -> list[str]:
+        """The answer and distractors in a fixed order per check (so the right answer is not always first)."""
+        opts = [self.answer, *self.distractors]
+        start = zlib.crc32(self.id.encode()) % len(opts)
+        return opts[start:] + opts[:start]
+
+
 @dataclass(eq=False)  # compared and hashed by identity: one loaded corpus, used as a cache key
 class Corpus:
     """All content, indexed; built only from content that passed validation."""
@@ -173,12 +216,20 @@ class Corpus:
     not_covered: dict[str, NotCovered] = field(default_factory=dict)
     # A digest of every content file: anything cached from this content (rendered answers) is keyed by it.
     version: str = ""
-    # Where each briefing and point was written ("briefings"/"points", id) -> (document, list index), so later
-    # checks (source fidelity) can name the exact line of the field they object to.
+    # Where each briefing, point and check was written ("briefings"/"points"/"checks", id) -> (document, list
+    # index), so later checks (source fidelity) can name the exact line of the field they object to.
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.by_id: dict[str, Point] = {p.id: p for p in self.points}
+        self.check_by_id: dict[str, Check] = {c.id: c for c in self.checks}
+
+    def check(self, check_id: str) -> Check | None:
+        return self.check_by_id.get(check_id)
+
+    def checks_for(self, point_id: str) -> list[Check]:
+        return [c for c in self.checks if c.point == point_id]
 
     def point(self, point_id: str) -> Point | None:
         return self.by_id.get(point_id)
@@ -271,8 +322,8 @@ def load_corpus(content_dir: Path) -> Corpus:
         except ProblemsError as exc:
             problems.extend(exc.problems)
 
-    models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point, "concepts": Concept,
-              "not_covered": NotCovered}
+    models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point, "checks": Check,
+              "concepts": Concept, "not_covered": NotCovered}
     found: dict[str, list[tuple[YamlDoc, int, BaseModel]]] = {k: [] for k in TOP_LEVEL_KEYS}
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = {}
     for doc in docs:
@@ -313,6 +364,7 @@ def load_corpus(content_dir: Path) -> Corpus:
     sectors = unique("sectors")
     themes = unique("themes")
     points_map = unique("points")
+    checks_map = unique("checks")
     concepts = unique("concepts")
     not_covered = unique("not_covered")
 
@@ -343,6 +395,13 @@ def load_corpus(content_dir: Path) -> Corpus:
                     f"section {p.source.section!r} is not a heading of briefing {briefing.id!r}",  # type: ignore[attr-defined]
                 )
             )
+    for doc, index, c in found["checks"]:
+        assert isinstance(c, Check)
+        if c.point not in points_map:
+            problems.append(Problem(doc.path, doc.line_of(["checks", index, "point"]), f"unknown point {c.point!r}"))
+        if c.answer.casefold() in (d.casefold() for d in c.distractors):
+            problems.append(Problem(doc.path, doc.line_of(["checks", index, "answer"]),
+                                    "the answer is also listed as a distractor"))  # fmt: skip
     if not found["points"] and not problems:
         problems.append(Problem(content_dir, 1, "no learning points found (expected points: in a YAML file)"))
     if problems:
@@ -357,4 +416,5 @@ def load_corpus(content_dir: Path) -> Corpus:
         not_covered=not_covered,  # type: ignore[arg-type]
         version=digest.hexdigest()[:16],
         located=located,
+        checks=list(checks_map.values()),  # type: ignore[arg-type]
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.content import Corpus
+from bot.quiz import Answer
 from bot.reflections import MODAL, Reflection
 
 CSV_FIELDS = [
@@ -83,8 +84,30 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
     return out
 
 
-def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exported: datetime) -> str:
+CHECK_MINUTES = 2  # a knowledge check: reading the question, answering, reading the explanation
+
+
+def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
+    """Knowledge-check answers as CPD entries: self-assessment on a learning point, with the right answer."""
+    out = []
+    for a in sorted(answers, key=lambda a: a.answered_at):
+        check, point = corpus.check(a.check), corpus.point(a.point)
+        question = check.question if check else a.check
+        result = "right" if a.correct else f"not right; the answer is {check.answer if check else '?'}"
+        out.append(Entry(
+            date=datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d"),
+            activity_type="Knowledge check (self-assessment on a case review learning point)",
+            minutes=CHECK_MINUTES, point_id=a.point, point_title=point.title if point else a.point,
+            source=full_citation(corpus, a.point), peers=False,
+            learned=f"{question} I answered: {a.chosen} ({result}).", practice="", action="", questions=[],
+        ))  # fmt: skip
+    return out
+
+
+def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exported: datetime,
+                answers: Iterable[Answer] = ()) -> str:  # fmt: skip
     items = entries(corpus, reflections)
+    checks = check_entries(corpus, answers)
     lines = [
         "# Reflective practice record: learning from Serious Case Reviews",
         "",
@@ -121,6 +144,16 @@ def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exp
             lines += ["### What I will do or check differently", "", e.action, ""]
         if e.questions:
             lines += ["### Reflective questions", "", *[f"- {q}" for q in e.questions], ""]
+    if checks:
+        right = sum(1 for e in checks if "(right)" in e.learned)
+        lines += ["## Knowledge checks", "",
+                  f"{len(checks)} check{'s' if len(checks) != 1 else ''} answered, {right} right, about "
+                  f"{len(checks) * CHECK_MINUTES} minutes. Self-assessment on the learning points, spaced over time.", "",
+                  "| Date | Learning point | Question and answer | Source |", "|---|---|---|---|"]  # fmt: skip
+        for e in checks:
+            row = (e.date, f"{e.point_title} (`{e.point_id}`)", e.learned, e.source)
+            lines.append("| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in row) + " |")
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -129,11 +162,11 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def to_csv(corpus: Corpus, reflections: Iterable[Reflection]) -> str:
+def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[Answer] = ()) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_FIELDS)
-    for e in entries(corpus, reflections):
+    for e in [*entries(corpus, reflections), *check_entries(corpus, answers)]:
         writer.writerow([_cell(str(v)) for v in (
             e.date, e.activity_type, e.minutes, e.point_id, e.point_title, e.source, "yes" if e.peers else "no",
             e.learned, e.practice, e.action, " | ".join(e.questions),

@@ -12,6 +12,9 @@ source texts (:mod:`bot.sources`) and compare:
   sentence mostly made of the briefing's phrases, compared on normalised words so punctuation
   cannot hide a copy;
 * section terms: each of a point's ``terms`` (if the point has that field) occurs in the cited section.
+* knowledge checks (``checks``): each check is held to its point's cited section: its ``evidence`` is
+  there word for word, the right answer's numbers are in that evidence, every number in the question,
+  answer and explanation is in the section, and no 15 words are copied outside the evidence.
 
 ``scr-bot content check --sources DIR`` runs them all; the test suite runs each one.
 """
@@ -23,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-from bot.content import SECTION_SEPARATOR, Briefing, Corpus, Point, Section
+from bot.content import SECTION_SEPARATOR, Briefing, Check, Corpus, Point, Section
 from bot.sources import NUMBER, Sources, SourceText, normalise, words
 from bot.yamlfile import Problem
 
@@ -207,6 +210,39 @@ def check_headings(corpus: Corpus, briefing: Briefing, src: SourceText) -> list[
     return problems
 
 
+def check_knowledge_check(corpus: Corpus, check: Check, section: str, whole: str) -> list[Problem]:
+    """A knowledge check says only what its point's cited section says: the evidence for the right answer is
+    there word for word, and so is every number it states."""
+    point = corpus.by_id[check.point]
+
+    def problem(loc: tuple[str | int, ...], message: str) -> Problem:
+        path, line = corpus.where("checks", check.id, *loc)
+        return Problem(path, line, f"{check.id}: {message}")
+
+    problems = []
+    if normalise(check.evidence).lower() not in section.lower():
+        problems.append(problem(("evidence",), f"evidence is not word for word in the cited section "
+                                                f"{point.source.section!r} of point {point.id}"))  # fmt: skip
+    if len(check.evidence.split()) > MAX_QUOTE_WORDS:
+        problems.append(problem(("evidence",), f"evidence is {len(check.evidence.split())} words; keep it short "
+                                                f"(<= {MAX_QUOTE_WORDS})"))  # fmt: skip
+    evidence_numbers = set(NUMBER.findall(check.evidence))
+    for number in NUMBER.findall(check.answer):
+        if number not in evidence_numbers:
+            problems.append(problem(("answer",), f"the answer's {number} is not in its evidence"))
+    allowed = set(NUMBER.findall(section)) | _identity_numbers(corpus.briefings[point.source.briefing])
+    runs = _briefing_ngrams(whole, VERBATIM_RUN)
+    for name, text in (("question", check.question), ("answer", check.answer), ("explanation", check.explanation)):
+        for number in NUMBER.findall(text):
+            if number not in allowed:
+                problems.append(problem((name,), f"{name}: {number} is not in the cited section {point.source.section!r}"))
+        copied = next((g for g in _ngrams(words(text), VERBATIM_RUN) if g in runs), None)
+        if copied:
+            problems.append(problem((name,), f"{name}: {VERBATIM_RUN}+ words copied from the briefing (the evidence "
+                                             f"is the place for the briefing's words): {' '.join(copied)!r}"))  # fmt: skip
+    return problems
+
+
 PointCheck = Callable[[Corpus, Point, str], list[Problem]]
 # Checks of a point against its cited section's text; add one here to run it everywhere.
 SECTION_CHECKS: dict[str, PointCheck] = {"numbers": check_numbers, "terms": check_terms}
@@ -221,9 +257,9 @@ class Report:
 
 
 def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = None) -> Report:
-    """Run every fidelity check (or only the named ones: numbers, terms, quotes, pages, headings, verbatim)
+    """Run every fidelity check (or only the named ones: numbers, terms, quotes, pages, headings, verbatim, checks)
     for every point whose briefing's text is available."""
-    wanted = set(only) if only is not None else {*SECTION_CHECKS, "quotes", "pages", "headings", "verbatim"}
+    wanted = set(only) if only is not None else {*SECTION_CHECKS, "quotes", "pages", "headings", "verbatim", "checks"}
     problems: list[Problem] = []
     checked, unchecked = [], []
     for briefing in corpus.briefings.values():
@@ -254,6 +290,14 @@ def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = 
             problems += check_pages(corpus, point, src, section)
         if "verbatim" in wanted:
             problems += check_verbatim(corpus, point, src.whole())
+    if "checks" in wanted:
+        for check in corpus.checks:
+            point = corpus.by_id[check.point]
+            src = sources.text(corpus.briefings[point.source.briefing])
+            section = src.section(point.source.section) if src else None
+            if src is None or section is None:
+                continue  # no text for this briefing (reported as unchecked), or a missing heading (reported once)
+            problems += check_knowledge_check(corpus, check, section, src.whole())
     return Report(problems, checked, unchecked, untexted)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import cpd
+from bot import cpd, quiz_blocks
 from bot.reflect_blocks import home_view
 from bot.services import Services
 from bot.store import Workspace
@@ -38,6 +38,10 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     team = [(c, store.channel_weeks(ws, c, since)) for c in channels]
     view = home_view(services.corpus, this_week=this_week, mine=store.for_user(ws, user),
                      team=[t for t in team if t[1]], retention_days=services.settings.retention_days)  # fmt: skip
+    quiz = services.quiz
+    extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), quiz.person(ws, user) is not None)
+    if len(view["blocks"]) + len(extra) < 100:  # Slack's limit for a Home view
+        view["blocks"] += [{"type": "divider"}, *[b.to_dict() for b in extra]]
     client.views_publish(user_id=user, view=view)
 
 
@@ -45,23 +49,25 @@ def send_export(services: Services, client: WebClient, ws: Workspace, user: str,
     """DM the person their record as Markdown and CSV files; returns how many reflections it held.
     ``say_if_empty``: with nothing to export, say so by DM (the Home button has no other way to answer)."""
     mine = services.reflections.for_user(ws, user)
-    if not mine and not say_if_empty:
+    answers = services.quiz.answers(ws, user)
+    if not mine and not answers and not say_if_empty:
         return 0
     dm = client.conversations_open(users=user)["channel"]["id"]
-    if not mine:
+    if not mine and not answers:
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
         return 0
     now = datetime.now(UTC)
-    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now)
-    csv_text = cpd.to_csv(services.corpus, mine)
+    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers)
+    csv_text = cpd.to_csv(services.corpus, mine, answers)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(
         channel=dm,
-        initial_comment=(f"Your reflective-practice record: {len(mine)} reflection{'s' if len(mine) != 1 else ''}, "
-                         "as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
+        initial_comment=(f"Your reflective-practice record: {len(mine)} reflection{'s' if len(mine) != 1 else ''}"
+                         + (f" and {len(answers)} knowledge check{'s' if len(answers) != 1 else ''}" if answers else "")
+                         + ", as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
         file_uploads=[
             {"content": md, "filename": f"scr-reflections-{stamp}.md", "title": f"Reflective practice record {stamp}"},
             {"content": csv_text, "filename": f"scr-reflections-{stamp}.csv", "title": f"Reflections {stamp} (CSV)"},
         ],
     )  # fmt: skip
-    return len(mine)
+    return len(mine) + len(answers)

@@ -21,6 +21,14 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``refl:<id>``                            | string | retention from when it was written              |
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
 | ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
+| ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
+| ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
+| ``quiz:day:<user>:<date>``               | string | 2 d (the one-check-a-day claim)                 |
+| ``quiz:week:<channel>:<week>`` (+ ``:people``) | hash, set | 400 d (team aggregates: counts only)   |
+| ``quiz:month:<channel>:<month>`` (+ ``:people``) | hash, set | 400 d (the digest's monthly counts)  |
+| ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
+| ``digest:readers:<channel>``             | set    | until readers are removed                       |
+| ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
 
 Before this module, keys were ``scr:<enterprise or ->:<team>:...`` and ``scr:_:...``; ``migrate``
 renames such keys to the layout above on start-up (idempotent).
@@ -133,6 +141,59 @@ def reflections_of_user(ws: Workspace, user: str) -> str:
 
 def reflections_in_thread(ws: Workspace, channel: str, ts: str) -> str:
     return _key(ws, "refl-thread", channel, ts)
+
+
+# ----- knowledge checks (bot.quiz) ------------------------------------------------------------------
+QUIZ_DAY_SECONDS = 2 * DAY  # the one-a-day claim outlives its day, whatever the time zone
+QUIZ_AGGREGATE_SECONDS = 400 * DAY  # long enough for a year of monthly digests
+QUIZ_WORKSPACES = f"{GLOBAL}:quiz-workspaces"  # "enterprise|team" entries, so the clock can find opted-in people
+
+
+def quiz_people(ws: Workspace) -> str:
+    return _key(ws, "quiz", "people")
+
+
+def quiz_cards(ws: Workspace, user: str) -> str:
+    return _key(ws, "quiz", "cards", user)
+
+
+def quiz_answers(ws: Workspace, user: str) -> str:
+    return _key(ws, "quiz", "answers", user)
+
+
+def quiz_day(ws: Workspace, user: str, day: str) -> str:
+    return _key(ws, "quiz", "day", user, day)
+
+
+def quiz_week(ws: Workspace, channel: str, week: str) -> tuple[str, str]:
+    """(counts hash, set of people) for a team's checks in an ISO week."""
+    return _key(ws, "quiz", "week", channel, week), _key(ws, "quiz", "week", channel, week, "people")
+
+
+def quiz_month(ws: Workspace, channel: str, month: str) -> tuple[str, str]:
+    """(counts hash, set of people) for a team's checks in a month ("2026-11")."""
+    return _key(ws, "quiz", "month", channel, month), _key(ws, "quiz", "month", channel, month, "people")
+
+
+def workspace_entry(ws: Workspace) -> str:
+    return f"{ws.enterprise_id or '-'}|{ws.team_id}"
+
+
+def parse_workspace_entry(entry: str) -> Workspace:
+    enterprise, team = entry.split("|", 1)
+    return Workspace(team, None if enterprise == "-" else enterprise)
+
+
+# ----- the learning lead's digest (bot.digest_sender) ------------------------------------------------
+DIGEST_CLAIM_SECONDS = 40 * DAY  # the once-a-month claim outlives its month's first week
+
+
+def digest_readers(ws: Workspace, channel: str) -> str:
+    return _key(ws, "digest", "readers", channel)
+
+
+def digest_claim(ws: Workspace, channel: str, month: str, user: str) -> str:
+    return _key(ws, "digest", "sent", channel, month, user)
 
 
 # ----- writing with lifetimes ----------------------------------------------------------------------

@@ -41,6 +41,8 @@ class LocalSlack:
         self.views: list[dict[str, Any]] = []
         self.files: list[dict[str, Any]] = []
         self.users: dict[str, dict[str, Any]] = {}
+        self.filenames: dict[str, str] = {}  # uploaded file id -> the name the bot gave it
+        self.channels: set[str] = set()  # channels everyone is in, even before any message (the shell's #team)
         self.clock: Callable[[], float] = time.time  # message ts come from here
         self.listeners: list[Listener] = []  # told of every successful call (the shell prints posts)
         self.methods: dict[str, Method] = {
@@ -151,9 +153,9 @@ class LocalSlack:
     def on_api(self, h: BaseHTTPRequestHandler, method: str, params: dict[str, Any], auth: str) -> None:
         """One Web API request: answered as Slack would (tests extend this to inject faults)."""
         status, body = self.call(method, params, auth)
-        self.send(h, status, body)
-        if body.get("ok"):
+        if body.get("ok"):  # before answering: when the caller's call returns, its listeners have been told
             self.notify(method, {**params, "_result": body})
+        self.send(h, status, body)
 
     def call(self, method: str, params: dict[str, Any], auth: str = "Bearer xoxb-") -> tuple[int, dict[str, Any]]:
         """Act on a Web API method; (HTTP status, body). Unknown methods: 404 ``unknown_method``, as Slack."""
@@ -257,8 +259,8 @@ class LocalSlack:
         return {"ok": True, "user": user}
 
     def member_channels(self, user: str) -> list[str]:
-        """Channels ``user`` is in: here, every channel with a message."""
-        return sorted(self.messages)
+        """Channels ``user`` is in: here, every channel with a message, and any the shell says it is in."""
+        return sorted(set(self.messages) | self.channels)
 
     def users_conversations(self, p: dict[str, Any]) -> dict[str, Any]:
         chans = self.member_channels(str(p.get("user", "")))
@@ -276,7 +278,26 @@ class LocalSlack:
 
     def files_get_upload_url(self, p: dict[str, Any]) -> dict[str, Any]:
         fid = f"F{next(self._ids):06d}"
+        self.filenames[fid] = str(p.get("filename") or fid)
         return {"ok": True, "upload_url": self.url.replace("/api/", f"/upload/{fid}"), "file_id": fid}
+
+    def file(self, file_id: str) -> tuple[str, bytes] | None:
+        """An uploaded file's name and content (the shell saves exports to a folder)."""
+        with self.lock:
+            for rec in self.files:
+                if rec["id"] == file_id:
+                    return self.filenames.get(file_id, file_id), rec["content"]
+        return None
+
+    # ----- people in the channel (the offline shell) -------------------------------------
+    def post_as(self, user: str, channel: str, text: str, thread_ts: str | None = None) -> dict[str, Any]:
+        """A person's message, stored as Slack stores it; the caller then delivers the event to the bot."""
+        with self.lock:
+            msg = {"type": "message", "ts": self._next_ts(), "user": user, "text": text, "channel": channel}
+            if thread_ts:
+                msg["thread_ts"] = thread_ts
+            self.messages.setdefault(channel, []).append(msg)
+            return dict(msg)
 
     def files_complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
         files = p.get("files") or []

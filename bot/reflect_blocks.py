@@ -91,8 +91,9 @@ def shared_reflection_message(user: str, refl: Reflection) -> dict[str, Any]:
     return {"text": f"Reflection shared by <@{user}>", "blocks": [b.to_dict() for b in blocks]}
 
 
-def summary_message(point: Point, stats: ThreadStats) -> dict[str, Any]:
-    """The week's summary in the thread: counts and the questions discussed, never anyone's words."""
+def summary_message(point: Point, stats: ThreadStats, quiz: str = "") -> dict[str, Any]:
+    """The week's summary in the thread: counts and the questions discussed, never anyone's words;
+    ``quiz`` is the knowledge checks' aggregate line (already suppressed for small groups), if any."""
     if stats.reflections == 0:
         text = (
             "This week's thread had no reflections, and that's fine: busy weeks happen. The questions above stay "
@@ -108,6 +109,7 @@ def summary_message(point: Point, stats: ThreadStats) -> dict[str, Any]:
     blocks = [
         HeaderBlock(text=PlainTextObject(text="This week's reflection")),
         SectionBlock(text=_md(text)),
+        *([SectionBlock(text=_md(quiz))] if quiz else []),
         ContextBlock(elements=[_md(f"On: {escape(point.title)} · Private reflections are never included or counted.")]),
     ]
     return {"text": "This week's reflection summary", "blocks": [b.to_dict() for b in blocks]}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.content import Corpus, load_corpus
 from bot.lookup import Lookup, RenderedCache
+from bot.quiz import QuizStore
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule, Subscriptions, load_yaml_schedules
 from bot.store import Store
@@ -42,6 +43,10 @@ class Services:
     @property
     def reflections(self) -> ReflectionStore:
         return ReflectionStore(self.store.client, self.settings.retention_days)
+
+    @property
+    def quiz(self) -> QuizStore:
+        return QuizStore(self.store.client, self.settings.retention_days, timezone=self.settings.timezone)
 
     def yaml_schedule_for(self, team: str, channel: str) -> Schedule | None:
         for s in self.yaml_schedules:

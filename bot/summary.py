@@ -16,6 +16,8 @@ from slack_sdk import WebClient
 from bot import keys
 from bot.content import Corpus
 from bot.once import Once
+from bot.quiz import QuizStore
+from bot.quiz_blocks import summary_lines
 from bot.reflect_blocks import summary_message
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
@@ -53,11 +55,12 @@ class SummaryPoster:
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
+            quiz = summary_lines(self.corpus, QuizStore(self.store.r).aggregate(ws, [schedule.channel], [week.key]))
             with slack_errors():
                 resp = self.slack.chat_postMessage(
                     channel=schedule.channel, thread_ts=thread_ts,
                     metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key, "week": week.key}},
-                    **summary_message(point, stats),
+                    **summary_message(point, stats, quiz),
                 )  # fmt: skip
             return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
 

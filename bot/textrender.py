@@ -14,7 +14,8 @@ from typing import Any
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|[^>]*)?>")
 EMOJI = {":information_source:": "ℹ️", ":thought_balloon:": "💭", ":books:": "📚", ":calendar:": "📅",
-         ":speech_balloon:": "💬", ":mag:": "🔍", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️", ":round_pushpin:": "📍"}
+         ":speech_balloon:": "💬", ":mag:": "🔍", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️", ":round_pushpin:": "📍",
+         ":large_blue_circle:": "🔵"}
 _EMOJI = re.compile(r":[a-z_]+:")
 
 
@@ -24,6 +25,7 @@ class Button:
     action_id: str
     value: str
     block_id: str | None
+    confirm: dict[str, Any] | None = None  # Slack's "are you sure?" dialog, shown before the click
 
 
 def mrkdwn_to_text(text: str) -> str:
@@ -60,7 +62,8 @@ def render(message: dict[str, Any], width: int = 78, buttons: list[Button] | Non
         lines += _wrap(mrkdwn_to_text(message.get("text", "")), width)
 
     def add_button(el: dict[str, Any], block_id: str | None) -> str:
-        buttons.append(Button(_text(el.get("text")), el.get("action_id", ""), el.get("value", ""), block_id))
+        buttons.append(Button(_text(el.get("text")), el.get("action_id", ""), el.get("value", ""), block_id,
+                              el.get("confirm")))  # fmt: skip
         return f"[{len(buttons)}] {_text(el.get('text'))}"
 
     for block in blocks:
@@ -86,5 +89,27 @@ def render(message: dict[str, Any], width: int = 78, buttons: list[Button] | Non
             if labels:
                 lines.append("   ".join(labels))
         elif kind == "input":
-            lines.append(f"{_text(block.get('label'))}: ____")
+            lines += _wrap(describe_input(block), width)
     return "\n".join(lines).strip("\n"), buttons
+
+
+def describe_input(block: dict[str, Any]) -> str:
+    """One form field as a line: its label, whether it is optional, and the choices it offers."""
+    el = block.get("element") or {}
+    label = _text(block.get("label")) + ("" if not block.get("optional") else " (optional)")
+    options = [_text(o.get("text")) for o in el.get("options") or []]
+    if options:
+        return f"▸ {label}: " + " / ".join(options)
+    return f"▸ {label}: ____"
+
+
+def render_view(view: dict[str, Any], width: int = 78, buttons: list[Button] | None = None) -> tuple[str, list[Button]]:
+    """A modal or the App Home tab: a framed title, then its blocks as ``render`` shows a message."""
+    title = _text(view.get("title")) or ("Home" if view.get("type") == "home" else "")
+    body, buttons = render({"blocks": view.get("blocks") or []}, width - 2, buttons)
+    bar = "═" * max(10, min(width, len(title) + 4))
+    text = f"╔{bar}\n║ {title}\n╚{bar}\n{body}"
+    actions = [_text(view.get(k)) for k in ("submit", "close") if view.get(k)]
+    if actions:
+        text += "\n" + "   ".join(f"[{a}]" for a in actions)
+    return text, buttons

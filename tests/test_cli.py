@@ -24,7 +24,7 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
      ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
-     ["schedule", "run-due"], ["reflections"], ["reflections", "export"]],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")
@@ -95,6 +95,6 @@ def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
     assert "LEARNING FROM SERIOUS CASE REVIEWS" in out
     assert "“neglet” → neglect" in out
     # Button 1 on the neglect answer is "Share in channel": the real handler posts via the local Slack.
-    assert "posted in #C0TEAM" in out
-    assert "Shared by @U0YOU" in out
+    assert "── @scr in #team ──" in out
+    assert "Shared by @you" in out
     assert "Bye." in out

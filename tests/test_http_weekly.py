@@ -112,6 +112,14 @@ def test_subscribe_in_a_dm_is_refused(bot: BotProcess) -> None:
     assert "team channel" in bot.command("subscribe", channel="D0DM").json()["text"]
 
 
+def test_week_right_after_subscribe_shows_the_subscription(bot: BotProcess, store: redis.Redis) -> None:
+    assert "No learning point of the week" in dumps(bot.command("week", channel="C0NEW").json())
+    bot.command("subscribe health tuesday 10:15", channel="C0NEW", user="U0LEAD")
+    wait_for(lambda: Subscriptions(store).get(Workspace(TEAM), "C0NEW"))  # saved just after the ack
+    text = bot.command("week", channel="C0NEW").json()["text"]
+    assert "subscribed" in text and "Tuesday 10:15" in text and "Next post:* Tuesday" in text, text
+
+
 def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures(
         bot: BotProcess, module_slack: FakeSlack, store: redis.Redis) -> None:  # fmt: skip
     assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())

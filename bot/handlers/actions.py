@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -21,6 +24,8 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.handlers.commands import lookup_message
 from bot.home import publish_home, send_export
+from bot.quiz import DM, Answer
+from bot.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
 from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 from bot.services import Services
 from bot.slack_context import workspace_of
@@ -113,6 +118,37 @@ def register(app: App, services: Services) -> None:
             if body.get("response_url"):
                 respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
 
+    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """A knowledge check answered: record it once, then show the explanation and the point in its place."""
+        ws, user = workspace_of(body), body["user"]["id"]
+        parsed = parse_answer_value(action.get("value") or "")
+        check = services.corpus.check(parsed[0]) if parsed else None
+        if parsed is None or check is None or not 0 <= parsed[2] < len(check.options):
+            respond(replace_original=False, text="Sorry, that knowledge check is no longer available.")
+            return
+        _, sent_day, chosen = parsed
+        try:  # Slack's own timestamp of the click: a retried or queued request keeps the time it was answered
+            answered_at = float(action.get("action_ts") or time.time())
+        except ValueError:
+            answered_at = time.time()
+        store, hours = services.quiz, services.settings.working_hours()
+        try:
+            person = store.person(ws, user)
+            answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
+                            chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
+                            channel=person.channel if person else DM)  # fmt: skip
+            card = store.record_answer(ws, user, answer, hours.week(datetime.fromtimestamp(answered_at, UTC)))
+            if card is None:  # answered before: show the first answer, which is the one kept
+                first = store.previous_answer(ws, user, sent_day, check.id)
+                kept = check.options.index(first.chosen) if first and first.chosen in check.options else chosen
+                respond(replace_original=True, **answered_message(services.corpus, check, kept, card=None, already=True))
+                return
+        except redis.RedisError:
+            respond(replace_original=False, text="I can't reach my storage just now, so your answer wasn't saved. "
+                                                 "Please press it again in a minute.")  # fmt: skip
+            return
+        respond(replace_original=True, **answered_message(services.corpus, check, chosen, card=card))
+
     def export(body: dict[str, Any], client: WebClient) -> None:
         ws, user = workspace_of(body), body["user"]["id"]
         try:
@@ -127,10 +163,13 @@ def register(app: App, services: Services) -> None:
         ws, user = workspace_of(body), body["user"]["id"]
         try:
             removed = services.reflections.delete_user(ws, user)
+            answers = services.quiz.forget(ws, user)
         except redis.RedisError:
             message = "I can't reach my storage just now, so nothing was deleted. Please try again in a minute."
         else:
-            message = f"Deleted {removed} reflection{'s' if removed != 1 else ''}. Your record in this workspace is now empty."
+            message = (f"Deleted {removed} reflection{'s' if removed != 1 else ''}"
+                       + (f" and {answers} knowledge-check answer{'s' if answers != 1 else ''}" if answers else "")
+                       + ". Your record in this workspace is now empty.")  # fmt: skip
         if body.get("response_url"):
             respond(replace_original=True, text=message)
         if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
@@ -141,3 +180,4 @@ def register(app: App, services: Services) -> None:
     app.action(blocks.ACTION_REFLECT)(ack=acknowledge, lazy=[reflect])
     app.action(ACTION_EXPORT)(ack=acknowledge, lazy=[export])
     app.action(ACTION_FORGET)(ack=acknowledge, lazy=[forget])
+    app.action(re.compile(rf"^{ACTION_ANSWER}_\d$"))(ack=acknowledge, lazy=[quiz_answer])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.blocks import escape
+from bot.digest import build as build_digest
+from bot.digest import digest_text, last_months
+from bot.digest_sender import DigestReaders
 from bot.home import EIGHT_WEEKS, send_export
 from bot.reflect_blocks import ACTION_FORGET, participation_message
 from bot.rotation import repeat_warning, weekly_pool
@@ -106,6 +110,94 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
         hint = " Invite me with `/invite @scr`." if status["last_error"] in ("not_in_channel", "channel_not_found") else ""
         lines.append(f":warning: *Last attempt failed* ({status.get('last_error_week')}): Slack said `{status['last_error']}`.{hint}")
     return "\n".join(lines)
+
+
+def not_posted_yet(services: Services, schedule: Schedule, now: datetime) -> str:
+    """`/scr week` in a channel that is subscribed but has had no post yet: say when the first comes."""
+    return ("This channel is subscribed, but its first learning point of the week hasn't been posted yet.\n"
+            + describe_schedule(services, schedule, now))
+
+
+def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """``/scr quiz on|off``: opt in or out of spaced knowledge checks by DM; ``/scr quiz``: where I stand."""
+    ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
+    hours = services.settings.working_hours()
+    when = (f"{days_text(hours.quiz_days & hours.days)} between {max(hours.start, hours.send_from):%H:%M} and "
+            f"{hours.end:%H:%M} ({hours.timezone})")  # fmt: skip
+    word = (args[0].lower() if args else "").strip()
+    store = services.quiz
+    try:
+        if word in ("on", "start", "yes"):
+            store.opt_in(ws, user, channel)
+            return ephemeral(
+                f"You're in. I'll DM you one short knowledge check on {when}, never more than one a day. "
+                "Checks you miss come back sooner and ones you know come back later. Only you see your answers; "
+                "your team sees only totals, and never for fewer than 3 people. `/scr quiz off` stops them."
+            )
+        if word in ("off", "stop", "no"):
+            if store.opt_out(ws, user):
+                return ephemeral("Done: no more knowledge checks. Your past answers stay in your record "
+                                 "(`/scr export`) until you delete them with `/scr forget me`.")  # fmt: skip
+            return ephemeral("You weren't getting knowledge checks. `/scr quiz on` starts them.")
+        if word:
+            return ephemeral(f"I didn't understand “{escape(word)}”. Try `/scr quiz on` or `/scr quiz off`.")
+        answers = store.answers(ws, user)
+        right = sum(a.correct for a in answers)
+        state = f"You get a knowledge check by DM on {when}." if store.person(ws, user) else \
+            "You don't get knowledge checks at the moment: `/scr quiz on` starts them."
+        return ephemeral(f"{state} You've answered {len(answers)}, {right} right. Your history is on my Home tab.")
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="change your knowledge checks"))
+
+
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def digest_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
+    """``/scr digest``: this channel's digest, for its readers; ``add|remove @someone``: name readers."""
+    ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
+    if not channel.startswith(("C", "G")):
+        return ephemeral("The digest is per team channel: run `/scr digest` in the channel it is about.")
+    readers = DigestReaders(services.store.client, services.settings.digest_users)
+    word = args[0].lower() if args else ""
+    try:
+        subscription = services.subscriptions.get(ws, channel)
+        lead = subscription.created_by if subscription else None
+        allowed = readers.may_manage(ws, channel, user, lead)
+        if word in ("add", "remove"):
+            if not allowed:
+                return ephemeral("Only this channel's digest readers, whoever set up its weekly post, or the people "
+                                 "your admin named can change who gets the digest.")  # fmt: skip
+            found = MENTION.match(args[1]) if len(args) > 1 else None
+            if not found:
+                return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
+            who = found.group(1)
+            if word == "add":
+                readers.add(ws, channel, who)
+                return ephemeral(f"<@{who}> will get this channel's learning digest by DM on the first working day "
+                                 "of each month: participation, themes covered and not yet covered, never anyone's words.")  # fmt: skip
+            if who in services.settings.digest_users:
+                return ephemeral(f"<@{who}> is named by your admin (SCR_DIGEST_USERS), so only the admin can remove them.")
+            readers.remove(ws, channel, who)
+            return ephemeral(f"<@{who}> will no longer get this channel's digest.")
+        if word:
+            return ephemeral("Try `/scr digest`, `/scr digest add @someone` or `/scr digest remove @someone`.")
+        if not allowed:
+            return ephemeral("The digest is for the channel's learning lead. Whoever set up this channel's weekly post "
+                             "can add you with `/scr digest add @you`.")  # fmt: skip
+        data = build_digest(services.corpus, services.store.client, ws, channel,
+                            last_months(utcnow(), include_current=True), services.settings.retention_days)  # fmt: skip
+        names = ", ".join(f"<@{u}>" for u in readers.readers(ws, channel)) or "no one yet"
+        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to: {names}._"
+        return {"response_type": "ephemeral", "text": text}
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="put the digest together"))
+
+
+def days_text(days: frozenset[int]) -> str:
+    names = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
+    chosen = [names[d] for d in sorted(days)]
+    return chosen[0] if len(chosen) == 1 else ", ".join(chosen[:-1]) + " and " + chosen[-1]
 
 
 def register(app: App, services: Services) -> None:
@@ -240,7 +332,7 @@ def register(app: App, services: Services) -> None:
             "text": "Delete all your reflections in this workspace?",
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": "This deletes every reflection you have saved in "
-                 "this workspace: thread replies and private ones. Messages you posted in Slack threads stay where they are; "
+                 "this workspace (thread replies and private ones) and your knowledge-check answers. Messages you posted in Slack threads stay where they are; "
                  "delete those in Slack if you wish. You can export your record first with `/scr export`."}},
                 blocks.actions(danger),
             ],
@@ -273,12 +365,21 @@ def register(app: App, services: Services) -> None:
                 ack(**reflections_summary(command))
             elif parsed.kind == "forget":
                 ack(**forget_me())
+            elif parsed.kind == "quiz":
+                ack(**quiz_command(services, command, parsed.args))
+            elif parsed.kind == "digest":
+                ack(**digest_command(services, command, parsed.args))
             elif parsed.kind == "week":
                 ws = workspace_of(command)
+                channel = command.get("channel_id", "")
                 try:
-                    pid = week_point(ws, command.get("channel_id", ""))
+                    pid = week_point(ws, channel)
+                    waiting = None if pid else services.schedule_for(ws.team_id, ws.enterprise_id, channel)
                 except redis.RedisError:
                     ack(**ephemeral(STORAGE_DOWN.format(what="find this week's learning point")))
+                    return
+                if waiting is not None and waiting.enabled:
+                    ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
                 ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
             else:
