@@ -106,6 +106,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 app_token=settings.slack_app_token if mode == "socket" else None)
     services = _services(settings)
     services.store.start()
+    if mode == "http" and not args.no_scheduler:
+        # gunicorn forks; the scheduler must not live in a process that forks: run both as siblings.
+        from bot.supervisor import run_web_and_clock
+
+        try:
+            return run_web_and_clock()
+        finally:
+            services.store.close()
     bolt_app = build_app(services)
     clock = None
     if not args.no_scheduler:
@@ -132,14 +140,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     def when_ready(server: Any) -> None:
         log.info("scr-bot %s listening on port %s", __version__, settings.port)
-        if clock:
-            clock.start()
 
     try:
         serve(services, bolt_app, on_ready=when_ready)
     finally:
-        if clock:
-            clock.stop()
         services.store.close()
     return 0
 

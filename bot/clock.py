@@ -157,7 +157,7 @@ class Clock:
         self.scheduler.add_job(self.sweep, "interval", minutes=self.services.settings.sweep_minutes, id="sweep",
                                replace_existing=True, next_run_time=datetime.now(UTC))
         self.scheduler.start()
-        log.info("scheduler started with %d schedule(s)", len(self._schedules))
+        log.info("scheduler started with %d schedule(s) in process %s", len(self._schedules), os.getpid())
 
     def stop(self) -> None:
         # Forked gunicorn workers unwind through the same code; only the process that started it stops it.

@@ -20,6 +20,8 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``subscription:<channel>``               | string | while subscribed                                |
 | ``refl:<id>``                            | string | retention from when it was written              |
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
+| ``refl-deleted:<id>`` (tombstone)        | string | 1 d: outlives Slack's event retries             |
+| ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
 | ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
@@ -50,6 +52,9 @@ CLAIM_DONE_DAYS = 60  # how long "this week is posted" is remembered (longer tha
 CLAIM_FAILED_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
 ATTEMPT_DAYS = 14  # an attempt whose outcome is unknown is checked against Slack for this long
 DAY = 86400
+# Slack retries an event 3 times over about 5 minutes (and a delivery can be late after an outage):
+# a deleted reflection's tombstone, and a "forget me", refuse late copies for a day, far beyond that.
+TOMBSTONE_SECONDS = DAY
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,17 @@ def reflections_of_user(ws: Workspace, user: str) -> str:
 
 def reflections_in_thread(ws: Workspace, channel: str, ts: str) -> str:
     return _key(ws, "refl-thread", channel, ts)
+
+
+def reflection_tombstone(ws: Workspace, rid: str) -> str:
+    """Set (``TOMBSTONE_SECONDS``) when a reflection's message is deleted: a late copy is not stored again."""
+    return _key(ws, "refl-deleted", rid)
+
+
+def forgotten(ws: Workspace, user: str) -> str:
+    """When a person last used "forget me" (epoch seconds, ``TOMBSTONE_SECONDS``): late copies of messages
+    they wrote before it are not stored again."""
+    return _key(ws, "refl-forgotten", user)
 
 
 # ----- knowledge checks (bot.quiz) ------------------------------------------------------------------

@@ -76,10 +76,12 @@ def test_thread_replies_become_reflections_with_edits_deletes_and_retries(bot: B
                                                                 "X-Slack-Retry-Reason": "http_timeout"})[0].status == 200
     assert reply(bot, "C0TEAM", thread, "duplicate delivery", ts=ts, event_id="EvOther")[0].status == 200
     assert len(store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)) == 1
-    # An edit updates it; a deletion removes it.
-    changed = {"type": "message", "subtype": "message_changed", "channel": "C0TEAM", "hidden": True, "ts": "9.9",
+    # An edit (Slack stamps it with the edit's own ts, later than the message's) updates it; a deletion removes it.
+    edit_ts = f"{float(ts) + 30:.6f}"
+    changed = {"type": "message", "subtype": "message_changed", "channel": "C0TEAM", "hidden": True, "ts": edit_ts,
+               "event_ts": edit_ts,
                "message": {"type": "message", "user": "U0NURSE", "text": "Edited: call Mrs Smith", "ts": ts,
-                           "thread_ts": thread}}  # fmt: skip
+                           "thread_ts": thread, "edited": {"user": "U0NURSE", "ts": edit_ts}}}  # fmt: skip
     assert bot.event(changed, team=T1, event_id="EvEdit").status == 200
     assert store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)[0].text == "Edited: call [name removed]"
     deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0TEAM", "hidden": True, "ts": "9.8",

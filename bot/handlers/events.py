@@ -38,38 +38,40 @@ def register(app: App, services: Services) -> None:
     gazetteer()  # load the name lists for masking now (~0.3 s, once per process), not inside the first reply
 
     def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+        """Thread replies to weekly posts, their edits and deletions, in whatever order Slack delivers them."""
         ws = workspace_of(body)
         store = services.reflections
         channel = event.get("channel", "")
         subtype = event.get("subtype")
-        if subtype == "message_changed":
-            msg = event.get("message") or {}
-            if msg.get("bot_id") or not msg.get("ts"):
-                return
-            masked = mask(cap(str(msg.get("text") or "")))
-            store.update(ws, message_id(channel, msg["ts"]), text=masked.text, masked=sorted(masked.found))
-            return
         if subtype == "message_deleted":
             deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
             if deleted:
-                store.delete(ws, message_id(channel, deleted))
+                store.delete_message(ws, message_id(channel, deleted))
             return
-        if event.get("bot_id") or subtype not in USER_CONTENT or not event.get("user"):
+        if subtype == "message_changed":
+            msg = event.get("message") or {}
+            # Newest version wins: the edit's own ts (or, failing that, when the change happened).
+            version = (msg.get("edited") or {}).get("ts") or event.get("event_ts") or event.get("ts")
+        else:
+            msg = event if subtype in USER_CONTENT else {}
+            version = msg.get("ts")
+        if msg.get("bot_id") or not msg.get("user") or not msg.get("ts") or msg.get("subtype") == "tombstone":
             return
-        ts, thread_ts = event.get("ts", ""), event.get("thread_ts")
+        ts, thread_ts = str(msg["ts"]), msg.get("thread_ts")
         if not thread_ts or thread_ts == ts:
             return  # not a reply
         post = store.thread_record(ws, channel, thread_ts)
         if post is None:
             return  # a reply to something other than a weekly post
-        masked = mask(cap(str(event.get("text") or "")))
+        masked = mask(cap(str(msg.get("text") or "")))
         refl = Reflection(
-            id=message_id(channel, ts), user=event["user"], point=post["point"], kind=THREAD, visibility=SHARED,
+            id=message_id(channel, ts), user=msg["user"], point=post["point"], kind=THREAD, visibility=SHARED,
             created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
             week=post.get("week"), text=masked.text, masked=sorted(masked.found),
         )  # fmt: skip
-        created = store.add(ws, refl)  # idempotent: a retried or duplicated event stores nothing new
-        if created and masked.changed:
+        # Idempotent: a retried, duplicated or out-of-date delivery changes nothing.
+        outcome = store.put_message(ws, refl, float(version or ts))
+        if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
 
     def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
@@ -77,11 +79,12 @@ def register(app: App, services: Services) -> None:
         note = context.get("scr_masked_note")
         if not note:
             return
+        msg = event.get("message") or event  # a reply, or an edit that arrived before it
         try:
-            client.chat_postEphemeral(channel=event.get("channel", ""), user=event["user"],
-                                      thread_ts=event.get("thread_ts"), text=note)  # fmt: skip
+            client.chat_postEphemeral(channel=event.get("channel", ""), user=msg["user"],
+                                      thread_ts=msg.get("thread_ts"), text=note)  # fmt: skip
         except SlackApiError as exc:
-            log.warning("could not tell %s what was masked: %s", event.get("user"), exc.response.get("error"))
+            log.warning("could not tell %s what was masked: %s", msg.get("user"), exc.response.get("error"))
 
     def acknowledge_home() -> None:
         """App Home: acknowledged at once; the view is built and published after the ack."""
