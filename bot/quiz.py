@@ -310,7 +310,7 @@ class QuizStore:
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
         month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
             while True:
                 try:
                     pipe.watch(key, cards)
@@ -358,7 +358,8 @@ class QuizStore:
         """Delete one person's quiz record (answers, boxes, opt-in). Team aggregates keep only counts."""
         n = len(self.r.hkeys(self.answers_key(ws, user)))
         with self.r.pipeline() as pipe:
-            pipe.delete(self.answers_key(ws, user), self.cards_key(ws, user))
+            pipe.delete(self.answers_key(ws, user))  # one key per DEL: a Redis Cluster pipeline refuses more
+            pipe.delete(self.cards_key(ws, user))
             pipe.hdel(self.people_key(ws), user)
             pipe.execute()
         return n
