@@ -44,6 +44,9 @@ class Section(_Model):
     pages: list[Text] = []
     # A local briefing's own words for this section (optional): what its points are checked against.
     text: Text | None = None
+    # A national briefing whose PDF columns came out interleaved: the opening words of each paragraph of
+    # this section that the text extraction printed under another heading (bot.sources finds them).
+    elsewhere: list[Text] = []
     children: list[Section] = []
 
 

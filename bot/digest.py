@@ -39,9 +39,6 @@ class MonthRow:
     checks: int  # knowledge checks answered by people who opted in from this channel
     check_people: int
 
-    def shown(self, n: int) -> str:
-        return suppress(n)
-
 
 @dataclass(frozen=True)
 class PostRow:

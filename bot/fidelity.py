@@ -207,6 +207,11 @@ def check_headings(corpus: Corpus, briefing: Briefing, src: SourceText) -> list[
         file, line = corpus.where("briefings", briefing.id, *locs.get(path, ()))
         problems.append(Problem(file, line, f"{briefing.id}: heading {path.split(SECTION_SEPARATOR)[-1]!r} "
                                             f"is not in the briefing's text"))  # fmt: skip
+    for path, opening in src.missing_moved:
+        heading_loc = locs.get(path, ())
+        file, line = corpus.where("briefings", briefing.id, *heading_loc[:-1], "elsewhere")
+        problems.append(Problem(file, line, f"{briefing.id}: {path.split(SECTION_SEPARATOR)[-1]!r}: the paragraph "
+                                            f"opening {opening!r} is not in the briefing's text"))  # fmt: skip
     return problems
 
 

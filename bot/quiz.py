@@ -302,46 +302,64 @@ class QuizStore:
         return answered, int(self.r.scard(self.month_people_key(ws, channel, month)))
 
     def record_answer(self, ws: Workspace, user: str, answer: Answer, week: str) -> Card | None:
-        """Record one answer to one sent check; a second click or a retried request changes nothing (None)."""
-        key = self.answers_key(ws, user)
-        if not self.r.hsetnx(key, f"{answer.sent_day}:{answer.check}", answer.to_json()):
-            return None
-        card = after_answer(self.cards(ws, user).get(answer.check), answer.check, answer.correct, answer.answered_at,
-                            self.timezone)  # fmt: skip
+        """Record one answer to one sent check, with its effect on the person's box and the team's counts, all or
+        nothing (MULTI/EXEC under WATCH): a second click, a retried request or two processes at once change
+        nothing more (None), and a process that dies part-way leaves no half-recorded answer."""
+        key, field = self.answers_key(ws, user), f"{answer.sent_day}:{answer.check}"
+        cards = self.cards_key(ws, user)
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
         month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
-        with self.r.pipeline() as pipe:
-            pipe.expire(key, self.retention)
-            pipe.hset(self.cards_key(ws, user), card.check, card.to_json())
-            pipe.hincrby(agg, "answered", 1)
-            pipe.hincrby(agg, f"n:{answer.check}", 1)
-            if answer.correct:
-                pipe.hincrby(agg, "right", 1)
-                pipe.hincrby(agg, f"r:{answer.check}", 1)
-            pipe.sadd(people, user)
-            pipe.hincrby(month_agg, "answered", 1)
-            pipe.sadd(month_people, user)
-            for k in (agg, people, month_agg, month_people):
-                pipe.expire(k, keys.QUIZ_AGGREGATE_SECONDS)
-            pipe.execute()
-        return card
+        with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
+            while True:
+                try:
+                    pipe.watch(key, cards)
+                    if pipe.hexists(key, field):
+                        return None
+                    raw = pipe.hget(cards, answer.check)
+                    card = after_answer(Card.from_json(raw) if raw else None, answer.check, answer.correct,
+                                        answer.answered_at, self.timezone)  # fmt: skip
+                    pipe.multi()
+                    pipe.hset(key, field, answer.to_json())
+                    pipe.expire(key, self.retention)
+                    pipe.hset(cards, card.check, card.to_json())
+                    pipe.expire(cards, self.retention)
+                    pipe.hincrby(agg, "answered", 1)
+                    pipe.hincrby(agg, f"n:{answer.check}", 1)
+                    if answer.correct:
+                        pipe.hincrby(agg, "right", 1)
+                        pipe.hincrby(agg, f"r:{answer.check}", 1)
+                    pipe.sadd(people, user)
+                    pipe.hincrby(month_agg, "answered", 1)
+                    pipe.sadd(month_people, user)
+                    for k in (agg, people, month_agg, month_people):
+                        pipe.expire(k, keys.QUIZ_AGGREGATE_SECONDS)
+                    pipe.execute()
+                    self.answers(ws, user)  # and delete any answers now past the retention period
+                    return card
+                except redis.WatchError:
+                    continue  # someone else wrote meanwhile: look again
 
     def previous_answer(self, ws: Workspace, user: str, sent_day: str, check: str) -> Answer | None:
         raw = self.r.hget(self.answers_key(ws, user), f"{sent_day}:{check}")
         return Answer.from_json(raw) if raw else None
 
     def answers(self, ws: Workspace, user: str) -> list[Answer]:
-        """One person's answers, newest first, within the retention period."""
+        """One person's answers, newest first; answers past the retention period are deleted, not just hidden."""
         cutoff = self.clock() - self.retention
-        found = [Answer.from_json(v) for v in self.r.hgetall(self.answers_key(ws, user)).values()]
-        return sorted((a for a in found if a.answered_at > cutoff), key=lambda a: -a.answered_at)
+        key = self.answers_key(ws, user)
+        found = {k: Answer.from_json(v) for k, v in self.r.hgetall(key).items()}
+        expired = [k for k, a in found.items() if a.answered_at <= cutoff]
+        if expired:
+            self.r.hdel(key, *expired)
+        return sorted((a for a in found.values() if a.answered_at > cutoff), key=lambda a: -a.answered_at)
 
     def forget(self, ws: Workspace, user: str) -> int:
         """Delete one person's quiz record (answers, boxes, opt-in). Team aggregates keep only counts."""
         n = len(self.r.hkeys(self.answers_key(ws, user)))
         with self.r.pipeline() as pipe:
-            pipe.delete(self.answers_key(ws, user), self.cards_key(ws, user))
+            pipe.delete(self.answers_key(ws, user))  # one key per DEL: a Redis Cluster pipeline refuses more
+            pipe.delete(self.cards_key(ws, user))
             pipe.hdel(self.people_key(ws), user)
             pipe.execute()
         return n

@@ -37,18 +37,23 @@ def parse_answer_value(value: str) -> tuple[str, str, int] | None:
 
 
 def check_message(corpus: Corpus, check: Check, sent_day: str) -> dict[str, Any]:
-    """The DM a person gets: the question, lettered options and a button for each."""
+    """The DM a person gets: the question, lettered options and a button for each. The point's title is not
+    shown until after answering: some titles would give the answer away."""
     point = corpus.point(check.point)
+    source = corpus.briefings[point.source.briefing].short_title if point else "the briefings"
     options = "\n".join(f"*{LETTERS[i]}.* {escape(o)}" for i, o in enumerate(check.options))
+    note = [ContextBlock(elements=[_md(f":information_source: *Content note:* {escape(point.content_note)}")])] \
+        if point and point.content_note else []
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Your knowledge check")),
+        *note,  # before the question, as on the point itself
         SectionBlock(text=_md(f"*{escape(check.question)}*\n{options}")),
         ActionsBlock(block_id=f"quiz-{check.id}", elements=[
             ButtonElement(text=LETTERS[i], action_id=f"{ACTION_ANSWER}_{i}", value=answer_value(check, sent_day, i))
             for i in range(len(check.options))
         ]),
         ContextBlock(elements=[_md(
-            f"From the learning point “{escape(point.title) if point else check.point}”. Only you see your answers; "
+            f"From the {escape(source)}; the learning point comes with the answer. Only you see your answers; "
             "your team sees only totals. `/scr quiz off` stops these."
         )]),
     ]  # fmt: skip

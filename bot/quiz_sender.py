@@ -9,6 +9,7 @@ anything (rate limited after retries) releases the claim so the next sweep tries
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ import redis
 from slack_sdk import WebClient
 
 from bot.content import Corpus
+from bot.oauth import client_for
 from bot.once import Permanent, Transient
 from bot.quiz import DM, Person, QuizStore, WorkingHours, after_sending, candidate_order, choose
 from bot.quiz_blocks import check_message
@@ -23,6 +25,9 @@ from bot.store import Workspace
 from bot.weekly import slack_errors
 
 log = logging.getLogger(__name__)
+# Slack's answers that mean this person cannot get a DM from the bot at all; retrying within the day is pointless.
+DM_REFUSED = frozenset({"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "account_inactive",
+                        "messages_tab_disabled"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class QuizSender:
         self.slack = slack
         self.corpus = corpus
         self.hours = hours
+        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
 
     def deliver_due(self, now: datetime) -> list[Sent]:
         """Everyone's check for today, if today is a quiz day and it is within working hours."""
@@ -79,16 +85,20 @@ class QuizSender:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
         try:
             try:
+                slack = client_for(ws, self.slack, self.clients)
                 with slack_errors():
-                    dm = self.slack.conversations_open(users=person.user)["channel"]["id"]
+                    dm = slack.conversations_open(users=person.user)["channel"]["id"]
             except Transient as exc:
                 raise Transient(str(exc), maybe_sent=False) from None  # opening a DM sends nothing
             with slack_errors():
-                resp = self.slack.chat_postMessage(channel=dm, **check_message(self.corpus, check, day))
+                resp = slack.chat_postMessage(channel=dm, **check_message(self.corpus, check, day))
         except Permanent as exc:
             log.warning("quiz: cannot DM %s: %s", person.user, exc)
             return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
         except Transient as exc:
+            if str(exc) in DM_REFUSED:  # this person cannot be sent a DM (left, deactivated...): not today
+                log.warning("quiz: cannot DM %s: %s", person.user, exc)
+                return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
             if not exc.maybe_sent:
                 self.store.release_day(ws, person.user, day)  # Slack did nothing: the next sweep retries
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,

@@ -5,6 +5,11 @@ the thread, or private). Its id is derived from where it came from (the Slack me
 modal's view), so a retried or duplicated event stores it once. Every key lives under the
 workspace's prefix, so one workspace can never read, count or delete another's reflections, and
 every reflection expires ``retention_days`` after it was written.
+
+Slack delivers message events late, twice or out of order (retries after a slow answer or a 5xx).
+So a thread reply is stored with the version of its text (the message's ts, or its edit's ts) and the
+newest version wins whatever order the events arrive in; a deleted reply leaves a tombstone, and
+"forget me" a marker, that refuse late copies for longer than Slack keeps retrying.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import redis
@@ -57,6 +62,7 @@ class Reflection:
     action: str = ""
     minutes: int = DEFAULT_MINUTES
     masked: list[str] = field(default_factory=list)
+    version: float = 0.0  # thread replies: Slack ts of the text stored (the message's, or its latest edit's)
 
     @property
     def shared(self) -> bool:
@@ -131,6 +137,54 @@ class ReflectionStore:
             pipe.execute()
         return True
 
+    def put_message(self, ws: Workspace, refl: Reflection, version: float) -> str:
+        """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in
+        whatever order Slack delivers the message and its edits. Returns ``created``, ``updated``,
+        ``stale`` (this version or a newer one is stored: nothing changed) or ``deleted`` (the message
+        was deleted, or its author used "forget me" after writing it: nothing stored).
+
+        Check-and-write is one optimistic transaction (WATCH/MULTI), so a deletion or a newer edit
+        arriving at the same moment is never overwritten; a conflict is re-read, never blindly re-sent."""
+        for name in TEXT_FIELDS:
+            setattr(refl, name, cap(getattr(refl, name)))
+        key = self._key(ws, refl.id)
+        tomb, forgot = keys.reflection_tombstone(ws, refl.id), keys.forgotten(ws, refl.user)
+        for _ in range(5):
+            with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
+                try:
+                    pipe.watch(key, tomb, forgot)
+                    forgotten_at = pipe.get(forgot)
+                    if pipe.exists(tomb) or (forgotten_at and refl.created_at <= float(forgotten_at)):
+                        return "deleted"
+                    raw = pipe.get(key)
+                    current = Reflection.from_json(raw) if raw is not None else None
+                    if current is not None and current.version >= version:
+                        return "stale"
+                    if current is None:
+                        new = replace(refl, version=version, updated_at=version)
+                    else:
+                        new = replace(current, text=refl.text, masked=refl.masked, version=version, updated_at=version)
+                    ttl = self._ttl(new.created_at)
+                    if ttl <= 0:
+                        return "stale"
+                    pipe.multi()
+                    pipe.set(key, new.to_json(), ex=ttl)
+                    if current is None:
+                        for index in self._indexes(ws, new):
+                            pipe.zadd(index, {new.id: new.created_at})
+                            pipe.expire(index, self.retention)
+                    pipe.execute()
+                    return "created" if current is None else "updated"
+                except redis.WatchError:
+                    continue  # changed under us: read again
+        raise redis.WatchError(f"reflection {refl.id} kept changing; not stored (Slack will retry)")
+
+    def delete_message(self, ws: Workspace, rid: str) -> Reflection | None:
+        """A reply was deleted in Slack: tombstone it first (so a late copy of the original, or of an
+        edit, is refused), then delete whatever is stored."""
+        self.r.set(keys.reflection_tombstone(ws, rid), "1", ex=keys.TOMBSTONE_SECONDS)
+        return self.delete(ws, rid)
+
     def update(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:
         current = self.get(ws, rid)
         if current is None:
@@ -155,7 +209,9 @@ class ReflectionStore:
         return current
 
     def delete_user(self, ws: Workspace, user: str) -> int:
-        """Forget everything one person wrote in this workspace."""
+        """Forget everything one person wrote in this workspace. The time is remembered for a while, so a
+        late (retried) delivery of a message they wrote before this is not stored again."""
+        self.r.set(keys.forgotten(ws, user), repr(self.clock()), ex=keys.TOMBSTONE_SECONDS)
         mine = self.for_user(ws, user)
         for refl in mine:
             self.delete(ws, refl.id)

@@ -11,7 +11,9 @@ The texts are PDF extractions, so two things are allowed for:
   maps every ``fi``/``ff``/``ft``… and every broken one to the same symbol, and straightens quotes;
 * two-column layouts whose paragraphs come out interleaved (the end of one section printed after
   the next heading): a section's text runs from its heading to the next heading that is not below
-  it, plus :data:`WINDOW` characters of slack either side.
+  it, plus :data:`WINDOW` characters of slack either side, plus any paragraphs the map says were
+  printed elsewhere (``elsewhere:``, found by their opening words); two headings printed side by side
+  share the text that follows them.
 
 A *local* briefing (a partnership's own learning) has no seed file; its sections may carry their
 text inline, and that text is used as is.
@@ -26,10 +28,10 @@ from pathlib import Path
 
 from bot.content import SECTION_SEPARATOR, Briefing, Section
 
-# Slack, in characters, past each end of a section: covers a paragraph printed on the wrong side of
-# the next heading by the two-column extraction (the health briefing's last suicide paragraph ends
-# ~810 characters past the CSE heading; the research briefing's recommendations are ~730 apart).
-WINDOW = 900
+# Slack, in characters, past each end of a section: a line or two printed on the wrong side of a heading.
+# Whole paragraphs the two-column extraction moved under another heading are named in the map instead
+# (a section's ``elsewhere``: their opening words), so the window can stay small and the check strict.
+WINDOW = 300
 # A heading followed by fewer characters than this before the next heading was printed beside it.
 SIDE_BY_SIDE = 80
 
@@ -70,15 +72,18 @@ class SourceText:
     """One briefing's text with every heading of its map located; ``section()`` cuts one out."""
 
     briefing: Briefing
-    text: str  # normalised, one line per source line (blank lines dropped), original case
+    text: str  # normalised, one line per source line, one blank line between paragraphs, original case
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)  # heading path -> (start, end)
     missing: list[str] = field(default_factory=list)  # heading paths not found in the text
+    # paragraphs a section's map entry says were printed away from its heading (``elsewhere``)
+    moved: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    missing_moved: list[tuple[str, str]] = field(default_factory=list)  # (path, opening words) not found
     inline: dict[str, str] = field(default_factory=dict)  # local briefings: path -> the section's own text
 
     @classmethod
     def from_seed(cls, briefing: Briefing, raw: str) -> SourceText:
         lines = [normalise(line) for line in raw.splitlines()]
-        text = "\n".join(line for line in lines if line)
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
         text = re.sub("\ufffd\n", "\ufffd", text)
         src = cls(briefing=briefing, text=text)
         src._locate()
@@ -164,6 +169,27 @@ class SourceText:
                 heading_end = p + 1
                 end = later[i + 1][0] if i + 1 < len(later) else len(self.text)
             self.spans[path] = (start, end)
+        self._locate_moved(sorted(found.values()))
+
+    def _locate_moved(self, heading_starts: list[int]) -> None:
+        """A section's paragraphs that the extraction printed under another heading, found by their
+        opening words (the map's ``elsewhere``); each runs to its paragraph's end or the next heading."""
+
+        def walk(sections: list[Section], prefix: str) -> Iterator[tuple[str, Section]]:
+            for section in sections:
+                yield prefix + section.heading, section
+                yield from walk(section.children, prefix + section.heading + SECTION_SEPARATOR)
+
+        for path, section in walk(self.briefing.sections, ""):
+            for opening in section.elsewhere:
+                body = r"\s+".join(re.escape(part) for part in normalise(opening).split())
+                m = re.search(body, self.text, re.IGNORECASE)
+                if m is None:
+                    self.missing_moved.append((path, opening))
+                    continue
+                para_end = self.text.find("\n\n", m.start())
+                ends = [p for p in heading_starts if p > m.start()] + [para_end if para_end >= 0 else len(self.text)]
+                self.moved.setdefault(path, []).append((m.start(), min(ends)))
 
     def section(self, path: str, window: int | None = None) -> str | None:
         """The cited section's normalised text (single-spaced), with ``window`` characters of slack each side;
@@ -172,14 +198,16 @@ class SourceText:
         if self.briefing.local:
             return self.inline.get(path)
         below = path + SECTION_SEPARATOR
-        spans = sorted(span for p, span in self.spans.items() if p == path or p.startswith(below))
         if path not in self.spans:
             return None
         if window is None:
             window = WINDOW
+        mine = [p for p in self.spans if p == path or p.startswith(below)]
+        spans = sorted([(a - window, b + window) for p in mine for a, b in [self.spans[p]]]
+                       + [span for p in mine for span in self.moved.get(p, [])])  # fmt: skip
         merged: list[list[int]] = []
         for start, end in spans:
-            start, end = max(0, start - window), end + window
+            start = max(0, start)
             if merged and start <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], end)
             else:

@@ -91,6 +91,30 @@ def test_repeated_sub_headings_are_told_apart(corpus: Corpus, sources: Sources) 
     assert "ongoing process and include all information" in rec and "ongoing process and include all information" not in finding
 
 
+def test_paragraphs_printed_under_another_heading_belong_to_their_own_section(corpus: Corpus, sources: Sources) -> None:
+    research = corpus.briefings["research-2011-14"]
+    uncertainty = sources.section_text(research, "Key recommendations for policy and practice > Dealing with uncertainty "
+                                                 "and poor engagement")  # fmt: skip
+    assert uncertainty is not None and "Unsubstantiated concerns, retracted allegations" in uncertainty
+    assert "'was not brought'" in uncertainty  # the whole moved paragraph, to its end
+
+
+def test_content_check_names_the_line_of_a_moved_paragraph_it_cannot_find(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, content)
+    briefings = content / "briefings.yaml"
+    text = briefings.read_text()
+    assert 'elsewhere: ["Unsubstantiated concerns, retracted allegations"]' in text
+    briefings.write_text(text.replace('["Unsubstantiated concerns, retracted allegations"]', '["Words that are nowhere"]'))
+    line = next(i for i, row in enumerate(briefings.read_text().splitlines(), 1) if "Words that are nowhere" in row)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCR_")} | {"SCR_CONTENT_DIR": str(content)}
+    result = subprocess.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)  # fmt: skip
+    assert result.returncode == 1
+    assert (f"{briefings}:{line}: research-2011-14: 'Dealing with uncertainty and poor engagement': the paragraph "
+            "opening 'Words that are nowhere' is not in the briefing's text") in result.stderr
+
+
 def test_words_ignore_punctuation_quotes_and_broken_ligatures() -> None:
     assert words("o\ufffden di\ufffd cult, ‘staff’") == words("often difficult 'staff'")
     assert words("children’s social-care") == words("childrens social care")

@@ -181,13 +181,15 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     export = [f for f in module_slack.files[files_before:] if str(f.get("comment", "")).startswith("Your reflective")]
     md = next(f["content"].decode() for f in module_slack.files[files_before:] if b"# Reflective practice" in f["content"])
     assert export and "## Knowledge checks" in md and check.question in md and "not right; the answer is" in md
+    admin_csv = cli("reflections", "export", "--team", TEAM, "--user", "U0ANN", "--format", "csv").stdout
+    assert "Knowledge check (self-assessment" in admin_csv and check.point in admin_csv
 
     # The learning lead's digest: readers are named in the channel; the monthly DM brings a chart.
     assert "Only this channel's digest readers" in bot.command("digest add <@U0NOPE|nope>", channel=CHANNEL,
                                                                user="U0ANN").json()["text"]  # fmt: skip
     added = bot.command("digest add <@U0LL|learning.lead>", channel=CHANNEL, user=LEAD).json()
     assert "<@U0LL> will get this channel's learning digest" in added["text"]
-    preview = bot.command("digest", channel=CHANNEL, user="U0LL").json()["text"]
+    preview = command_answer(bot, module_slack, "digest", channel=CHANNEL, user="U0LL")["text"]
     assert "Participation by month" in preview and "Private thought" not in preview
     files_before = len(module_slack.files)
     out = cli("schedule", "run-due", "--now", digest_day.isoformat()).stdout
@@ -209,3 +211,19 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     csv_text = cli("reflections", "report", "--team", TEAM, "--since", since, "--format", "csv").stdout
     assert csv_text.splitlines()[0].startswith("team,channel,week,date_posted,point_id")
     assert f"{TEAM},{CHANNEL}," in csv_text and ",3,3" in csv_text
+
+
+def test_with_redis_down_quiz_digest_and_answers_say_so_and_nothing_crashes(bot_without_redis: BotProcess,
+                                                                            module_slack: LocalSlack,
+                                                                            corpus: Corpus) -> None:
+    for text in ("quiz on", "quiz off", "quiz", "digest", "digest add <@U0LL|lead>"):
+        msg = command_answer(bot_without_redis, module_slack, text, channel=CHANNEL, user=LEAD)
+        assert "can't reach my storage" in msg["text"], (text, msg)
+    check = corpus.checks[0]
+    message = {"channel": "DU0ANN", "ts": "1.000001", "type": "message",
+               "blocks": [{"type": "actions", "elements": [
+                   {"type": "button", "action_id": f"scr_quiz_answer_{i}", "value": json.dumps({"c": check.id, "d": "2026-11-24", "o": i})}
+                   for i in range(len(check.options))]}]}  # fmt: skip
+    reply = answer_click(bot_without_redis, module_slack, "U0ANN", message, 0, datetime.now(LONDON))
+    assert "your answer wasn't saved" in reply["text"] and reply.get("replace_original") in (False, "false", None)
+    assert "Traceback" not in bot_without_redis.log()

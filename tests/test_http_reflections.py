@@ -76,10 +76,12 @@ def test_thread_replies_become_reflections_with_edits_deletes_and_retries(bot: B
                                                                 "X-Slack-Retry-Reason": "http_timeout"})[0].status == 200
     assert reply(bot, "C0TEAM", thread, "duplicate delivery", ts=ts, event_id="EvOther")[0].status == 200
     assert len(store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)) == 1
-    # An edit updates it; a deletion removes it.
-    changed = {"type": "message", "subtype": "message_changed", "channel": "C0TEAM", "hidden": True, "ts": "9.9",
+    # An edit (Slack stamps it with the edit's own ts, later than the message's) updates it; a deletion removes it.
+    edit_ts = f"{float(ts) + 30:.6f}"
+    changed = {"type": "message", "subtype": "message_changed", "channel": "C0TEAM", "hidden": True, "ts": edit_ts,
+               "event_ts": edit_ts,
                "message": {"type": "message", "user": "U0NURSE", "text": "Edited: call Mrs Smith", "ts": ts,
-                           "thread_ts": thread}}  # fmt: skip
+                           "thread_ts": thread, "edited": {"user": "U0NURSE", "ts": edit_ts}}}  # fmt: skip
     assert bot.event(changed, team=T1, event_id="EvEdit").status == 200
     assert store_for(r).for_thread(Workspace(T1), "C0TEAM", thread)[0].text == "Edited: call [name removed]"
     deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0TEAM", "hidden": True, "ts": "9.8",
@@ -135,9 +137,10 @@ def submission(view: dict, values: dict[str, str], *, team: str = T1, user: str 
     return urlencode({"payload": json.dumps(payload)})
 
 
-def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1) -> dict:
+def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1,
+               user: str = "U0AAA") -> dict:
     n = len(slack.views)
-    assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts).status == 200
+    assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts, user=user).status == 200
     (opened,) = wait_for(lambda: slack.views[n:])
     assert opened["method"] == "views.open" and opened["trigger_id"]
     return opened["view"]
@@ -165,9 +168,36 @@ def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, modul
     assert len(shared) == 1 and "Ask about sleep each visit" in dumps(shared[0])
     saved = wait_for(lambda: [x for x in store_for(r).for_user(Workspace(T1), "U0NURSE") if x.message_ts])[0]
     assert saved.message_ts == shared[0]["ts"]
-    # Submitting the same view twice stores it once.
-    bot.post(body, "application/x-www-form-urlencoded")
+    # Submitting the same view twice stores it once and shares it in the thread once.
+    assert bot.post(body, "application/x-www-form-urlencoded").json()["response_action"] == "update"
     assert len(store_for(r).for_user(Workspace(T1), "U0NURSE")) == 1
+    assert len([m for m in module_slack.thread("C0TEAM", thread) if "Reflection shared by" in m["text"]]) == 1
+
+
+def test_a_crafted_home_reflect_button_cannot_share_into_a_thread_the_user_cannot_see(
+        bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """The Home tab's Reflect button carries the channel and thread; the bot checks both against its own
+    record of the weekly post and whether the person is in that channel."""
+    module_slack.members["C0PRIV"] = {"U0BOT", "U0INSIDE"}
+    _, thread, point = weekly_post(module_slack, r, corpus, channel="C0PRIV")
+    other = next(p.id for p in corpus.points if p.id != point)
+    crafted = json.dumps({"point": other, "channel": "C0PRIV", "thread_ts": thread})
+
+    outsider = open_modal(bot, module_slack, value=crafted, channel="D0HOME", message_ts=None, user="U0OUT")
+    assert "Share in the thread" not in dumps(outsider)
+    bot.post(submission(outsider, {"stood_out": "Crafted"}, user="U0OUT", view_id="V0OUT", visibility="thread"),
+             "application/x-www-form-urlencoded")  # fmt: skip
+    assert [m for m in module_slack.thread("C0PRIV", thread) if "Crafted" in dumps(m)] == []
+    (kept,) = store_for(r).for_user(Workspace(T1), "U0OUT")
+    assert kept.visibility == "private" and kept.thread_ts is None
+
+    insider = open_modal(bot, module_slack, value=crafted, channel="D0HOME", message_ts=None, user="U0INSIDE")
+    assert "Share in the thread" in dumps(insider)
+    assert json.loads(insider["private_metadata"])["point"] == point  # the post's point, not the button's
+    bot.post(submission(insider, {"stood_out": "Inside view"}, user="U0INSIDE", view_id="V0IN", visibility="thread"),
+             "application/x-www-form-urlencoded")  # fmt: skip
+    assert len(wait_for(lambda: [m for m in module_slack.thread("C0PRIV", thread) if "Inside view" in dumps(m)])) == 1
+    assert [m for m in module_slack.thread("C0PRIV", thread) if "Crafted" in dumps(m)] == []
 
 
 def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis) -> None:

@@ -220,3 +220,78 @@ def test_the_clocks_sweep_sends_checks_when_its_clock_says_so(redis_server, redi
     clock.sweep()
     clock.sweep()
     assert len(local_slack.channel_messages("DU1")) == 1  # sent once, whatever the number of sweeps
+
+
+def test_simultaneous_presses_in_two_processes_record_one_answer(store: QuizStore) -> None:
+    """Two requests for the same answer at once (a double click served by two workers): one answer, one count."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [QuizStore(redis.Redis(connection_pool=store.r.connection_pool), 365) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda s: s.record_answer(WS, "U1", answer("k1", False), "2026-W48"), clients))
+    assert sum(r is not None for r in results) == 1
+    agg = store.aggregate(WS, ["C0TEAM"], ["2026-W48"])
+    assert (agg.answered, store.cards(WS, "U1")["k1"].wrong) == (1, 1)
+
+
+def test_another_workspace_sees_nothing_of_this_ones_checks(store: QuizStore) -> None:
+    store.opt_in(WS, "U1", "C0TEAM")
+    for user in ("U1", "U2", "U3"):
+        store.record_answer(WS, user, answer("k1", True), "2026-W48")
+    other = Workspace("T0OTHER")
+    assert store.aggregate(other, ["C0TEAM"], ["2026-W48"]).answered == 0
+    assert store.answers(other, "U1") == [] and store.person(other, "U1") is None
+
+
+def test_a_person_slack_will_not_dm_is_not_retried_all_day(store: QuizStore, local_slack: LocalSlack,
+                                                          corpus: Corpus) -> None:
+    client = make_client("xoxb-test", local_slack.url)
+    sender = QuizSender(store, client, corpus, WorkingHours())
+    store.opt_in(WS, "U1", "C0TEAM")
+    local_slack.fail("conversations.open", status=200, error="user_not_found")
+    assert [s.outcome for s in sender.deliver_due(TUESDAY)] == ["failed"]
+    assert [s.outcome for s in sender.deliver_due(TUESDAY + timedelta(minutes=10))] == ["already"]
+    assert local_slack.channel_messages("DU1") == []
+
+
+def test_a_check_on_a_point_with_a_content_note_shows_it_before_the_question(corpus: Corpus) -> None:
+    from blockkit import assert_valid_message, dumps
+    from bot.quiz_blocks import check_message
+
+    noted = next(c for c in corpus.checks if corpus.point(c.point).content_note)
+    msg = check_message(corpus, noted, "2026-11-24")
+    assert_valid_message(msg)
+    texts = [dumps(b) for b in msg["blocks"]]
+    note_at = next(i for i, t in enumerate(texts) if "Content note" in t)
+    question_at = next(i for i, t in enumerate(texts) if "A.*" in t)  # the block with the question and options
+    assert note_at < question_at
+    text = dumps(msg["blocks"])
+    assert corpus.point(noted.point).title not in text  # the point comes with the answer, not before
+    plain = next(c for c in corpus.checks if not corpus.point(c.point).content_note)
+    assert "Content note" not in dumps(check_message(corpus, plain, "2026-11-24")["blocks"])
+
+
+def test_many_processes_sweeping_at_once_send_one_check(store: QuizStore, local_slack: LocalSlack,
+                                                        corpus: Corpus) -> None:
+    """Several clock processes (or web dynos running the scheduler) at the same moment: one DM, not several."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.opt_in(WS, "U1", "C0TEAM")
+    local_slack.delay["chat.postMessage"] = 0.2  # a slow Slack widens the window for a double send
+    senders = [QuizSender(QuizStore(redis.Redis(connection_pool=store.r.connection_pool)),
+                          make_client("xoxb-test", local_slack.url), corpus, WorkingHours()) for _ in range(6)]  # fmt: skip
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = [s.outcome for result in pool.map(lambda s: s.deliver_due(TUESDAY), senders) for s in result]
+    assert sorted(outcomes) == ["already"] * 5 + ["sent"]
+    assert len(local_slack.channel_messages("DU1")) == 1
+
+
+def test_answers_past_the_retention_period_are_deleted(redis_client: redis.Redis) -> None:
+    now = [TUESDAY.timestamp()]
+    store = QuizStore(redis_client, 30, clock=lambda: now[0])
+    store.record_answer(WS, "U1", answer("k1", True), "2026-W48")
+    later = Answer("k2", "p", True, "x", "2026-12-30", TUESDAY.timestamp() + 35 * 86400, "C0TEAM")
+    store.record_answer(WS, "U1", later, "2026-W53")
+    now[0] = TUESDAY.timestamp() + 36 * 86400
+    assert [a.check for a in store.answers(WS, "U1")] == ["k2"]
+    assert redis_client.hkeys(QuizStore.answers_key(WS, "U1")) == ["2026-12-30:k2"]  # gone from Redis, not hidden
