@@ -41,6 +41,29 @@ def _nav(action: dict[str, Any]) -> tuple[str, int]:
         return "", 0
 
 
+def _reflect_target(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """(point, channel, thread) for a Reflect click. On a message, the channel and thread are the message's
+    own (from Slack's container), never the button's value; App Home's buttons name them in their value."""
+    value = action.get("value") or ""
+    container = body.get("container") or {}
+    data: dict[str, Any] = {}
+    if value.startswith("{"):
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            loaded = None
+        data = loaded if isinstance(loaded, dict) else {}
+    point = str(data.get("point") or "") if value.startswith("{") else value
+    if container.get("type") == "view":
+        channel, thread_ts = data.get("channel"), data.get("thread_ts")
+        return point, (channel if isinstance(channel, str) else None), (thread_ts if isinstance(thread_ts, str) else None)
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    message_ts = container.get("message_ts")
+    if not channel or not message_ts or container.get("is_ephemeral"):
+        return point, channel, None
+    return point, channel, message_ts
+
+
 def acknowledge(ack: Ack) -> None:
     """The whole of every button's ack: an empty 200, at once."""
     ack()
@@ -88,24 +111,20 @@ def register(app: App, services: Services) -> None:
 
     def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
-        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
+        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)
+
+        Where a reflection may be shared comes from where the button is: on a weekly post, that post (the
+        payload's container), whatever the button's value says. Only App Home's buttons carry a channel
+        and thread in their value; those are checked again before anything is posted (the person must be
+        in the channel, and the thread one of the workspace's weekly posts: ``views.share_in_thread``)."""
         ws = workspace_of(body)
-        value = action.get("value") or ""
-        container = body.get("container") or {}
-        if value.startswith("{"):
-            data = json.loads(value)
-            point_id, channel, thread_ts = data.get("point", ""), data.get("channel"), data.get("thread_ts")
-        else:
-            point_id = value
-            channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-            thread_ts = None
-            message_ts = container.get("message_ts")
-            if channel and message_ts and not container.get("is_ephemeral"):
-                try:
-                    if services.reflections.thread_record(ws, channel, message_ts):
-                        thread_ts = message_ts
-                except redis.RedisError:
-                    thread_ts = None  # can still reflect privately; saving reports any storage problem
+        point_id, channel, thread_ts = _reflect_target(body, action)
+        if (body.get("container") or {}).get("type") != "view" and channel and thread_ts:
+            try:
+                if not services.reflections.thread_record(ws, channel, thread_ts):
+                    thread_ts = None  # not a weekly post: the reflection can only be private
+            except redis.RedisError:
+                thread_ts = None  # can still reflect privately; saving reports any storage problem
         point = services.corpus.point(point_id)
         if point is None:
             return
