@@ -187,6 +187,56 @@ def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_
     assert saved.visibility == "private" and saved.stood_out == "Email me at [email removed]"
 
 
+def home_reflect(bot: BotProcess, slack: FakeSlack, value: str, *, user: str, team: str = T1) -> dict:
+    """Press a Reflect button on App Home (a view, not a message: the value names the channel and thread)."""
+    payload = {"type": "block_actions", "team": {"id": team, "domain": "t"}, "user": {"id": user, "team_id": team},
+               "api_app_id": "A0SCR", "trigger_id": f"trig.{time.time()}",
+               "container": {"type": "view", "view_id": "V0HOME"}, "view": {"id": "V0HOME", "type": "home"},
+               "actions": [{"type": "button", "action_id": "scr_reflect", "block_id": "b", "value": value,
+                            "action_ts": f"{time.time():.6f}"}]}  # fmt: skip
+    n = len(slack.views)
+    assert bot.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded").status == 200
+    (opened,) = wait_for(lambda: slack.views[n:])
+    return opened["view"]
+
+
+def test_a_reflection_is_shared_only_where_the_person_is_a_member(bot: BotProcess, module_slack: FakeSlack,
+                                                                   r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """A crafted Reflect value naming another team's weekly thread never puts someone's words there."""
+    _, team_thread, point = weekly_post(module_slack, r, corpus, channel="C0TEAM")
+    _, secret_thread, _ = weekly_post(module_slack, r, corpus, channel="C0SECRET")
+    module_slack.members["C0SECRET"] = {"U0LEAD"}  # U0NURSE is in C0TEAM only
+    try:
+        crafted = json.dumps({"point": point, "channel": "C0SECRET", "thread_ts": secret_thread})
+        # 1. From App Home: the modal offers sharing, but before posting Slack is asked, and says no.
+        view = home_reflect(bot, module_slack, crafted, user="U0NURSE")
+        resp = bot.post(submission(view, {"stood_out": "CRAFTED words"}, view_id="V0CRAFT1", visibility="thread"),
+                        "application/x-www-form-urlencoded")  # fmt: skip
+        assert resp.status == 200
+        told = wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                                 and v["view_id"] == "V0CRAFT1" and "kept private" in dumps(v["view"])])  # fmt: skip
+        assert "not a member of <#C0SECRET>" in dumps(told[0]["view"])
+        (saved,) = store_for(r).for_user(Workspace(T1), "U0NURSE")
+        assert saved.visibility == "private"
+        # 2. On a weekly post: the thread is the message the button is on, whatever the value says.
+        view = open_modal(bot, module_slack, value=crafted, channel="C0TEAM", message_ts=team_thread)
+        meta = json.loads(view["private_metadata"])
+        assert (meta["channel"], meta["thread_ts"]) == ("C0TEAM", team_thread)
+        bot.post(submission(view, {"stood_out": "Words for my own team"}, view_id="V0CRAFT2", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [m for m in module_slack.thread("C0TEAM", team_thread) if "Words for my own team" in dumps(m)])
+        # 3. From App Home, a channel the person is in: shared as before.
+        mine = json.dumps({"point": point, "channel": "C0TEAM", "thread_ts": team_thread})
+        view = home_reflect(bot, module_slack, mine, user="U0NURSE")
+        bot.post(submission(view, {"stood_out": "From my Home tab"}, view_id="V0CRAFT3", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [m for m in module_slack.thread("C0TEAM", team_thread) if "From my Home tab" in dumps(m)])
+        time.sleep(0.5)  # anything posted late would show now
+        assert not [m for m in module_slack.thread("C0SECRET", secret_thread) if m.get("ts") != secret_thread]
+    finally:
+        del module_slack.members["C0SECRET"]
+
+
 # ----- giving back: summary, /scr reflections, App Home, export, forget ------------------------------
 def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotProcess, module_slack: FakeSlack,
                                                                      r: redis.Redis, corpus: Corpus) -> None:
