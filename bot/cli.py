@@ -71,13 +71,12 @@ def _connect_socket_mode(handler: Any) -> None:
     """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import APP_TOKEN_FIX
+    from bot.app import APP_TOKEN_FIX, slack_refusal
 
     try:
         handler.connect()
     except SlackApiError as exc:
-        error = exc.response.get("error") or exc.response.status_code
-        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+        raise ConfigError(slack_refusal(exc, "SLACK_APP_TOKEN", APP_TOKEN_FIX)) from None
 
 
 def _start_store(services: Any) -> None:
