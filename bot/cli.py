@@ -120,12 +120,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         clock = Clock(services, bolt_app.client)
     if mode == "socket":
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import CheckedSocketModeHandler
 
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
-        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
+        handler = CheckedSocketModeHandler(bolt_app, settings.slack_app_token)
         try:
             _connect_socket_mode(handler)
             log.info("connected to Slack in Socket Mode")

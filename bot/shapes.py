@@ -55,6 +55,11 @@ INTERACTION: dict[str, Rule] = {
     "actions": [{"action_id": STR, "block_id": STR, "value": STR, "action_ts": TS, "type": STR}],
 }  # fmt: skip
 
+COMMAND: dict[str, Rule] = {  # a slash command (over HTTP a form, so always strings; in Socket Mode, JSON)
+    key: STR for key in ("team_id", "enterprise_id", "channel_id", "user_id", "command", "text", "response_url",
+                         "trigger_id", "api_app_id")
+}  # fmt: skip
+
 
 def problem(payload: dict[str, Any]) -> str | None:
     """What is wrong with a parsed Events API body or interaction payload, or None if the bot can read it."""
@@ -67,6 +72,8 @@ def problem(payload: dict[str, Any]) -> str | None:
     if payload.get("type") in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action",
                                "block_suggestion"):  # fmt: skip
         return _check(payload, INTERACTION, "")
+    if "command" in payload:
+        return _check(payload, COMMAND, "")
     return _check(payload, {"type": STR}, "")
 
 
