@@ -20,31 +20,15 @@ import redis
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from bot.config import ConfigError
 from bot.handlers import actions, commands, events, views
 from bot.services import Services
+from bot.slack_client import make_client
+
+__all__ = ["build_app", "make_client"]
 
 log = logging.getLogger(__name__)
-
-
-def make_client(token: str | None, base_url: str) -> WebClient:
-    """A Web API client that retries connection errors, 429s (honouring Retry-After) and 5xx."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
 
 
 # What Slack's auth.test errors mean for the person setting the bot up.

@@ -32,6 +32,8 @@ log = logging.getLogger("scr-bot")
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if quiet:  # a command's own one-line report says what failed; slack_sdk would log each try as well
+        logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
 
 def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help fast
@@ -183,15 +185,16 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     from bot.localslack import TEAM_ID
 
     client = None
-    team = ""
+    team = TEAM_ID  # no token at all: offline, the shell's workspace
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        # Guessing the workspace would read (and write) another workspace's records: stop instead.
+        # Guessing the workspace would read (and write) another workspace's records, and a post made under
+        # them would be made again by the clock: stop instead.
         team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")
+        if not team:
+            raise ConfigError("Slack's auth.test named no workspace; nothing was done")
     elif need_slack:
         raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
-    if not team:
-        team = TEAM_ID  # offline: the shell's workspace
     services = _services(settings)
     _start_store(services)
     return services, client, team

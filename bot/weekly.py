@@ -165,7 +165,8 @@ class WeeklyPoster:
             return {"ts": str(resp["ts"]), "point": point.id}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            found = self._find_in_history(schedule, week, key)
+            with slack_errors():
+                found = self._find_in_history(schedule, week, key)
             return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
 
         def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:

@@ -98,3 +98,38 @@ def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
     assert "── @scr in #team ──" in out
     assert "Shared by @you" in out
     assert "Bye." in out
+
+
+WARD = """schedules:
+  - id: ward-7
+    channel: C0WARD7
+    when: {day: monday, time: "09:30"}
+    sectors: [health]
+"""
+
+
+@pytest.mark.parametrize("slack_says", ["invalid_auth", "unreachable"])
+@pytest.mark.parametrize("args", [["schedule", "run-due", "--now", "2026-11-23T09:31:00+00:00"],
+                                  ["schedule", "post-now", "ward-7"], ["schedule", "list"]])
+def test_schedule_commands_stop_when_slack_cannot_say_which_workspace(
+        tmp_path: Path, slack, redis_server, redis_client, slack_says: str, args: list[str]) -> None:  # noqa: ANN001
+    """Never fall back to the offline shell's workspace: its keys are not the real workspace's, so a post
+    made under them would be posted again by the clock."""
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "ward.yaml").write_text(WARD)
+    if slack_says == "invalid_auth":
+        slack.fail("auth.test", status=200, retry_after=None, error="invalid_auth", times=10)
+        api = slack.url
+    else:
+        api = "http://127.0.0.1:9/api/"  # nothing listens there
+    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": api,
+           "REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "schedules"),
+           "SCR_DATA_DIR": str(tmp_path / "var")}  # fmt: skip
+    result = run(*args, env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("scr-bot: ") and "Traceback" not in result.stderr
+    assert ("invalid_auth" in line and "SLACK_BOT_TOKEN" in line) if slack_says == "invalid_auth" else "reach Slack" in line
+    assert slack.calls_to("chat.postMessage") == []
+    assert [k for k in redis_client.scan_iter("*") if "T0LOCAL" in k] == []

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.handlers.commands import lookup_message
-from bot.home import publish_home, send_export
+from bot.home import publish_home, send_export, user_in_channel
 from bot.quiz import DM, Answer
 from bot.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
 from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
@@ -41,27 +41,12 @@ def _nav(action: dict[str, Any]) -> tuple[str, int]:
         return "", 0
 
 
-def _reflect_target(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """(point, channel, thread) for a Reflect click. On a message, the channel and thread are the message's
-    own (from Slack's container), never the button's value; App Home's buttons name them in their value."""
-    value = action.get("value") or ""
-    container = body.get("container") or {}
-    data: dict[str, Any] = {}
-    if value.startswith("{"):
-        try:
-            loaded = json.loads(value)
-        except ValueError:
-            loaded = None
-        data = loaded if isinstance(loaded, dict) else {}
-    point = str(data.get("point") or "") if value.startswith("{") else value
-    if container.get("type") == "view":
-        channel, thread_ts = data.get("channel"), data.get("thread_ts")
-        return point, (channel if isinstance(channel, str) else None), (thread_ts if isinstance(thread_ts, str) else None)
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    message_ts = container.get("message_ts")
-    if not channel or not message_ts or container.get("is_ephemeral"):
-        return point, channel, None
-    return point, channel, message_ts
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def acknowledge(ack: Ack) -> None:
@@ -111,20 +96,34 @@ def register(app: App, services: Services) -> None:
 
     def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
-        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)
-
-        Where a reflection may be shared comes from where the button is: on a weekly post, that post (the
-        payload's container), whatever the button's value says. Only App Home's buttons carry a channel
-        and thread in their value; those are checked again before anything is posted (the person must be
-        in the channel, and the thread one of the workspace's weekly posts: ``views.share_in_thread``)."""
+        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
         ws = workspace_of(body)
-        point_id, channel, thread_ts = _reflect_target(body, action)
-        if (body.get("container") or {}).get("type") != "view" and channel and thread_ts:
+        user = (body.get("user") or {}).get("id", "")
+        value = action.get("value") or ""
+        container = body.get("container") or {}
+        if value.startswith("{"):  # App Home: the button names a channel's weekly post
+            data = _json_object(value)
+            point_id = str(data.get("point") or "")
+            channel, thread_ts, visible = str(data.get("channel") or ""), str(data.get("thread_ts") or ""), False
+        else:  # a button on a message: Slack says where it was clicked, so the person can see it
+            point_id = value
+            channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+            thread_ts = container.get("message_ts") if not container.get("is_ephemeral") else ""
+            visible = True
+        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
+        record = None
+        if channel and thread_ts:
             try:
-                if not services.reflections.thread_record(ws, channel, thread_ts):
-                    thread_ts = None  # not a weekly post: the reflection can only be private
+                record = services.reflections.thread_record(ws, channel, thread_ts)
             except redis.RedisError:
-                thread_ts = None  # can still reflect privately; saving reports any storage problem
+                record = None  # can still reflect privately; saving reports any storage problem
+        if record is not None and not visible:
+            visible = user_in_channel(client, user, record["channel"])
+        if record is not None and visible:
+            point_id, channel, thread_ts = record["point"], record["channel"], record["ts"]
+        else:
+            thread_ts = None
+            channel = channel if visible else None
         point = services.corpus.point(point_id)
         if point is None:
             return

@@ -21,7 +21,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.membership import is_member
+from bot.home import user_in_channel
 from bot.privacy import mask
 from bot.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 from bot.reflections import MODAL, PRIVATE, SHARED, Reflection, view_id
@@ -129,13 +129,13 @@ def register(app: App, services: Services) -> None:
         if refl is None or not refl.channel or not refl.thread_ts:
             return
         note = ":white_check_mark: Saved to your record."
-        member = is_member(client, refl.channel, user)
-        if not member:  # never post someone's words in a channel they are not in (or when Slack won't say)
+        # Checked again here, not only when the form opened: the form's private_metadata is what names the
+        # thread, and the person may have left the channel since.
+        if not user_in_channel(client, user, refl.channel):  # never post someone's words where they are not
             store.update(ws, refl.id, visibility=PRIVATE)
-            why = (f"you're not a member of <#{refl.channel}>" if member is False
-                   else "I couldn't check with Slack that you're a member of that channel")  # fmt: skip
             log.warning("kept a reflection by %s private: not shown to be a member of %s", user, refl.channel)
-            note += f" I didn't share it in the thread because {why}, so it's kept private (only you can see it)."
+            note += (f" I didn't share it in the thread because Slack didn't confirm you're a member of "
+                     f"<#{refl.channel}>, so it's kept private (only you can see it).")  # fmt: skip
             _update_form(client, view, note + share["notes"])
             return
         try:
