@@ -82,12 +82,14 @@ def _bolt_reads_no_token() -> Iterator[None]:
     """Bolt falls back to ``$SLACK_BOT_TOKEN`` when it is given a client, then warns on every start that
     the token "will be unused". Our client already carries the token (read once, in ``bot.config``),
     so Bolt is built with the client alone."""
-    saved = os.environ.pop("SLACK_BOT_TOKEN", None)
+    # Likewise SLACK_CLIENT_ID/SECRET: with them in the environment Bolt would build its own OAuth flow
+    # (file-based stores) even in single-token mode; ours is passed explicitly when distributed.
+    saved = {name: os.environ.pop(name) for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+             if name in os.environ}  # fmt: skip
     try:
         yield
     finally:
-        if saved is not None:
-            os.environ["SLACK_BOT_TOKEN"] = saved
+        os.environ.update(saved)
 
 
 def build_app(
@@ -102,14 +104,28 @@ def build_app(
     """The Bolt app with every listener; ``token``/``api_url`` override settings, and ``listener_executor``
     runs work done after the ack (the offline shell passes one it can wait on)."""
     settings = services.settings
+    distributed = settings.distributed and token is None
+    oauth: dict = {}
+    if distributed:
+        # Many workspaces: no token of our own; Bolt serves "Add to Slack" and authorizes each request
+        # with its workspace's token from the installation store (see bot.oauth).
+        from bot.oauth import oauth_settings
+
+        installations = services.installations
+        oauth["oauth_settings"] = oauth_settings(settings, installations, services.oauth_states)
+        # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
+        # built from OAuthSettings alone, it would rotate through a default client for slack.com.
+        oauth["installation_store"] = installations
     with _bolt_reads_no_token():
         app = App(
-            client=make_client(token or settings.slack_bot_token, api_url or settings.slack_api_url),
+            client=make_client(None if distributed else token or settings.slack_bot_token,
+                               api_url or settings.slack_api_url),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
             request_verification_enabled=verify_requests,
             token_verification_enabled=token_verification,
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
+            **oauth,
             **({"listener_executor": listener_executor} if listener_executor else {}),
         )
 
