@@ -45,6 +45,25 @@ APP_TOKEN_FIX = ("create an app-level token with the connections:write scope (yo
                  "App-Level Tokens) and turn Socket Mode on")
 
 
+# Errors that are Slack's trouble, not the token's (Slack's docs list them for every method).
+_SLACK_TROUBLE = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+
+
+def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
+    """One line for a failed token check that tells a rejected token from Slack being down or rate-limiting:
+    only the first is the operator's to fix, and blaming the token for an outage sends them the wrong way."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or status)
+    if status == 429 or error == "ratelimited":
+        wait = (exc.response.headers or {}).get("Retry-After") or (exc.response.headers or {}).get("retry-after")
+        return (f"Slack is rate-limiting this app (HTTP 429{f', retry after {wait} s' if wait else ''}), so it did not "
+                f"check {which}: wait a minute and try again")  # fmt: skip
+    if status >= 500 or error in _SLACK_TROUBLE:
+        return (f"Slack could not answer (HTTP {status}, {error}): a problem on Slack's side, not a rejected {which}; "
+                "try again later (https://status.slack.com)")  # fmt: skip
+    return f"Slack rejected {which} ({error}): {fix}"
+
+
 class SlackUnavailable(ConfigError):
     """Slack rejected the bot's token, or could not be reached; the message says which and what to do."""
 
@@ -66,7 +85,7 @@ def check_slack(client: WebClient, api_url: str, app_token: str | None = None) -
     except SlackApiError as exc:
         error = str(exc.response.get("error") or exc.response.status_code)
         fix = APP_TOKEN_FIX if which == "SLACK_APP_TOKEN" else _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
-        raise SlackUnavailable(f"Slack rejected {which} ({error}): {fix}") from None
+        raise SlackUnavailable(slack_refusal(exc, which, fix)) from None
     except OSError as exc:  # URLError, connection refused, DNS, timeouts
         reason = getattr(exc, "reason", None) or exc
         raise SlackUnavailable(

@@ -81,13 +81,12 @@ def _connect_socket_mode(handler: Any) -> None:
     """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import APP_TOKEN_FIX
+    from bot.app import APP_TOKEN_FIX, slack_refusal
 
     try:
         handler.connect()
     except SlackApiError as exc:
-        error = exc.response.get("error") or exc.response.status_code
-        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+        raise ConfigError(slack_refusal(exc, "SLACK_APP_TOKEN", APP_TOKEN_FIX)) from None
 
 
 def _start_store(services: Any) -> None:
@@ -132,12 +131,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         clock = Clock(services, bolt_app.client)
     if mode == "socket":
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import CheckedSocketModeHandler
 
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
-        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
+        handler = CheckedSocketModeHandler(bolt_app, settings.slack_app_token)
         try:
             _connect_socket_mode(handler)
             log.info("connected to Slack in Socket Mode")

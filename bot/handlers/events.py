@@ -43,7 +43,7 @@ def register(app: App, services: Services) -> None:
         """Thread replies to weekly posts, their edits and deletions, in whatever order Slack delivers them."""
         ws = workspace_of(body)
         store = services.reflections
-        channel = event.get("channel", "")
+        channel = event.get("channel") or ""
         subtype = event.get("subtype")
         if subtype == "message_deleted":
             deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
