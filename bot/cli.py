@@ -32,6 +32,8 @@ log = logging.getLogger("scr-bot")
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if quiet:  # a command's own one-line report says what failed; slack_sdk would log each try as well
+        logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
 
 def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --help fast
@@ -42,6 +44,14 @@ def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --h
 
 def _half_set_tokens(settings: Settings) -> str | None:
     """Some Slack settings but not a usable pair: say what is missing rather than open the shell."""
+    if settings.slack_client_id or settings.slack_client_secret:
+        if not (settings.slack_client_id and settings.slack_client_secret and settings.slack_signing_secret):
+            return ("Add to Slack (many workspaces) needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET "
+                    "together (Basic Information > App Credentials)")  # fmt: skip
+        if settings.slack_bot_token:
+            return ("SLACK_CLIENT_ID/SECRET are set (many workspaces: each installation's token is kept in Redis), "
+                    "so SLACK_BOT_TOKEN would be ignored: unset it, or unset SLACK_CLIENT_ID/SECRET for one workspace")
+        return None
     if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
         return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is: "
                 "set one of them, or unset SLACK_BOT_TOKEN to use the offline shell")
@@ -71,13 +81,12 @@ def _connect_socket_mode(handler: Any) -> None:
     """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import APP_TOKEN_FIX
+    from bot.app import APP_TOKEN_FIX, slack_refusal
 
     try:
         handler.connect()
     except SlackApiError as exc:
-        error = exc.response.get("error") or exc.response.status_code
-        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+        raise ConfigError(slack_refusal(exc, "SLACK_APP_TOKEN", APP_TOKEN_FIX)) from None
 
 
 def _start_store(services: Any) -> None:
@@ -97,13 +106,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
         print("starting the offline shell. See README.md to connect the bot to Slack.\n")
         return cmd_shell(args, settings)
-    if mode == "http":
+    if mode in ("http", "oauth"):
         _check_port_free(settings.port)
     _setup_logging(settings)
     from bot.app import build_app, check_slack, make_client
 
-    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
-                app_token=settings.slack_app_token if mode == "socket" else None)
+    if mode != "oauth":  # many workspaces: no token of our own to check; each installation brings its own
+        check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+                    app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
     if mode == "http" and not args.no_scheduler:
@@ -121,12 +131,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         clock = Clock(services, bolt_app.client)
     if mode == "socket":
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import CheckedSocketModeHandler
 
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
-        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
+        handler = CheckedSocketModeHandler(bolt_app, settings.slack_app_token)
         try:
             _connect_socket_mode(handler)
             log.info("connected to Slack in Socket Mode")
@@ -149,14 +159,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token and not settings.distributed:
         raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
     from bot.app import check_slack, make_client
     from bot.clock import Clock
 
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
+    if not settings.distributed:  # distributed: each workspace's token comes from the installation store
+        check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
     services = _services(settings)
     services.store.start()
     clock = Clock(services, client)
@@ -184,22 +195,32 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     from bot.localslack import TEAM_ID
 
     client = None
-    team = ""
+    team = TEAM_ID  # no token at all: offline, the shell's workspace
+    if settings.distributed:
+        services = _services(settings)
+        _start_store(services)
+        return services, None, ""  # each workspace's own token (bot.oauth); admin schedules must name a team
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        # Guessing the workspace would read (and write) another workspace's records: stop instead.
+        # Guessing the workspace would read (and write) another workspace's records, and a post made under
+        # them would be made again by the clock: stop instead.
         team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")
+        if not team:
+            raise ConfigError("Slack's auth.test named no workspace; nothing was done")
     elif need_slack:
         raise ConfigError("SLACK_BOT_TOKEN is needed to post to Slack (see README: Connect it to Slack)")
-    if not team:
-        team = TEAM_ID  # offline: the shell's workspace
     services = _services(settings)
     _start_store(services)
     return services, client, team
 
 
+def _every_schedule(services: Any, team: str) -> list[Any]:
+    """Admin and channel schedules; a team-less admin schedule belongs to ``team`` (none when distributed)."""
+    return [s.in_team(team) for s in services.yaml_schedules if s.team or team] + services.subscriptions.all()
+
+
 def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
-    every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+    every = _every_schedule(services, team)
     for s in every:
         if s.id == schedule_id:
             return s
@@ -215,12 +236,16 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     need_slack = args.action in ("post-now", "run-due")
     services, client, team = _schedule_context(settings, need_slack=need_slack)
     try:
+        from bot.oauth import workspace_clients
+
+        clients = workspace_clients(services) if settings.distributed else None
         poster = WeeklyPoster(services.store.client, client, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled)  # fmt: skip
+                              reflect_button=services.reflections_enabled, clients=clients,
+                              parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":
-            every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+            every = _every_schedule(services, team)
             if not every:
                 print("No schedules. Add one to schedules/*.yaml, or use /scr subscribe in a channel.")
             for s in every:
@@ -323,6 +348,50 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
         services.store.close()
 
 
+def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
+    """Installed workspaces (distributed mode), and an admin's purge of everything kept for one of them."""
+    from datetime import UTC, datetime
+
+    from bot.purge import Purger
+    from bot.store import Workspace
+
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    services.store.start()
+    try:
+        purger = Purger(services.store.client)
+        if args.action == "list":
+            installs = services.installations.installed()
+            subs = Counter((s.enterprise, s.team) for s in services.subscriptions.all())
+            if not installs:
+                print("No workspaces have installed the app through /slack/install"
+                      + (" (single-token mode: SLACK_BOT_TOKEN)." if settings.slack_bot_token else "."))  # fmt: skip
+            for rec in installs:
+                ws = rec.workspace
+                when = datetime.fromtimestamp(rec.installed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                kind = "org-wide" if rec.is_enterprise_install else "workspace"
+                org = f"  enterprise {ws.enterprise_id}" if ws.enterprise_id else ""
+                print(f"{ws.team_id}{org}  {rec.team_name or rec.enterprise_name or '?'}  [{kind}]  installed {when}"
+                      f"  token: {'rotating' if rec.rotating else 'long-lived'}"
+                      f"  subscriptions: {subs.get((ws.enterprise_id, ws.team_id), 0)}")  # fmt: skip
+            for ws in purger.pending():
+                print(f"{ws.team_id}  purge pending (the clock finishes it)")
+            return 0
+        try:
+            ws = Workspace(args.team, args.enterprise)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not args.yes:
+            raise ConfigError(f"this deletes the tokens and everything stored for workspace {ws.team_id} "
+                              "(reflections, schedules, posts' records); re-run with --yes to do it")  # fmt: skip
+        report = purger.purge(ws)
+        print(f"workspace {ws.team_id}: deleted {report.keys_deleted} key(s), "
+              f"{report.subscriptions_removed} subscription(s); tokens removed")  # fmt: skip
+        return 0
+    finally:
+        services.store.close()
+
+
 def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace) -> int:
     """The partnership's audit evidence: counts, themes and dates per channel; never anyone's words."""
     from datetime import UTC, date, datetime
@@ -375,26 +444,76 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
     }
 
 
+def answer_json(services: Any, answer: Any) -> dict[str, Any]:
+    """The same Answer the Block Kit and terminal renderings show, as data (best first)."""
+    from bot.blocks import where_to_look
+
+    results = []
+    for p in answer.results:
+        item = point_json(services, p)
+        if p.id in answer.why:
+            item["why"] = answer.why[p.id]
+        results.append(item)
+    out: dict[str, Any] = {"query": answer.query, "kind": answer.kind, "results": results}
+    if answer.notice:
+        out["notice"] = answer.notice
+    if answer.kind == "not_covered" and answer.topic:
+        out["topic"] = {"id": answer.topic.id, "label": answer.topic.label}
+        out["where_to_look"] = where_to_look(answer)
+    if answer.suggestions:
+        out["suggestions"] = [{"label": s.label, "query": s.query} for s in answer.suggestions]
+    return out
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings, quiet=True)
     services = _services(settings)
     query = " ".join(args.query)
     answer = services.lookup.answer(query)
     if args.json:
-        out = {
-            "query": answer.query,
-            "kind": answer.kind,
-            "results": [point_json(services, p) for p in answer.results],
-        }
-        if answer.suggestions:
-            out["suggestions"] = answer.suggestions
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json.dumps(answer_json(services, answer), ensure_ascii=False, indent=2))
         return 0
     from bot import blocks
     from bot.textrender import render
 
     msg = blocks.message(blocks.answer_blocks(services.corpus, answer), blocks.fallback_text(answer))
     print(render(msg)[0])
+    return 0
+
+
+def cmd_content_terms(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate each point's terms and the not-covered topics from the sources and the curation file."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from bot.terms import generate
+
+    sources = Path(args.sources).expanduser() if args.sources else settings.sources_dir
+    if sources is None or not sources.is_dir():
+        print("scr-bot: content terms needs the source briefings' text: --sources DIR or SCR_SOURCES_DIR "
+              "(e.g. ../shared/seeds)", file=sys.stderr)
+        return 1
+    curation = Path(args.curation)
+    if args.check:  # generate into a copy and compare: does the committed content match its inputs?
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "content"
+            shutil.copytree(settings.content_dir, copy)
+            report = generate(copy, sources, curation)
+            stale = [p.relative_to(copy) for p in report.changed]
+        for path in stale:
+            print(f"{settings.content_dir / path}:1: out of date; run `scr-bot content terms --sources {sources}`")
+        return 1 if stale else 0
+    report = generate(settings.content_dir, sources, curation)
+    with_terms = sum(1 for t in report.terms.values() if t)
+    print(f"terms: {sum(len(t) for t in report.terms.values())} on {with_terms} of {len(report.terms)} points")
+    print(f"not covered: {len(report.not_covered)} topics ({', '.join(report.not_covered)})")
+    for line in report.mentioned:
+        print(f"covered after all (left out of not-covered): {line}")
+    for cand, ids in sorted(report.candidates.items()):
+        print(f"to review: {cand!r} (in the sections of {', '.join(sorted(ids)[:3])}{'…' if len(ids) > 3 else ''})")
+    for path in report.changed:
+        print(f"wrote {path}")
     return 0
 
 
@@ -444,6 +563,8 @@ def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import load_corpus
 
+    if args.action == "terms":
+        return cmd_content_terms(args, settings)
     corpus = load_corpus(settings.content_dir)  # ProblemsError -> file:line lines, exit 1
     if args.action == "check":
         uncovered = corpus.uncovered()
@@ -539,6 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("stats", help="points per briefing, sector and theme")
     cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
     cov.add_argument("--json", action="store_true", help="machine-readable map")
+    terms = csub.add_parser("terms", help="generate each point's terms and the not-covered topics from the sources")
+    terms.add_argument("--sources", help="folder with the source briefings' text (e.g. ../shared/seeds)")
+    terms.add_argument("--curation", default="curation/terms.yaml", help="the reviewed accept/reject/not-covered file")
+    terms.add_argument("--check", action="store_true", help="write nothing; exit 1 if the content is out of date")
     content.set_defaults(func=cmd_content)
 
     schedule = sub.add_parser("schedule", help="weekly-post schedules: list, preview, post now")
@@ -570,6 +695,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("md", "csv"), default="md")
     rep.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
+
+    wsp = sub.add_parser("workspace", help="installed workspaces (Add to Slack): list, purge (admin)")
+    wsub = wsp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    wsub.add_parser("list", help="every installation: workspace, org, when, token kind, subscriptions")
+    purge = wsub.add_parser("purge", help="delete a workspace's tokens and everything stored for it")
+    purge.add_argument("team", help="workspace id (T...), or the org id (E...) for an org-wide install")
+    purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
+    wsp.set_defaults(func=cmd_workspace)
     return parser
 
 

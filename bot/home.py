@@ -30,6 +30,23 @@ def user_channels(services: Services, client: WebClient, ws: Workspace, user: st
         return scheduled
 
 
+def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
+    """Whether ``user`` is in ``channel`` (so may share in its threads); False when Slack cannot say."""
+    cursor = None
+    try:
+        for _ in range(20):
+            resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=1000,
+                                              cursor=cursor)  # fmt: skip
+            if any(c.get("id") == channel for c in resp.get("channels", [])):
+                return True
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+    except SlackApiError as exc:
+        log.info("users.conversations unavailable (%s); the reflection stays private", exc.response.get("error"))
+    return False
+
+
 def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
     store = services.reflections
     channels = user_channels(services, client, ws, user)

@@ -8,6 +8,7 @@ quotes anyone. Delivery uses the same exactly-once protocol as the weekly post (
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot import keys
 from bot.content import Corpus
-from bot.once import Once
+from bot.once import Once, Permanent
 from bot.quiz import QuizStore
 from bot.quiz_blocks import summary_lines
 from bot.reflect_blocks import summary_message
@@ -25,6 +26,19 @@ from bot.weekly import Result, WeeklyPoster, slack_errors, week_for
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "scr_weekly_summary"
+
+
+def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:
+    """Every message in a thread, following Slack's cursor past the first page (a busy week's thread can
+    hold more than one page of replies)."""
+    cursor = None
+    while True:
+        resp = slack.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True, limit=page,
+                                           cursor=cursor)  # fmt: skip
+        yield from resp.get("messages", [])
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return
 
 
 class SummaryPoster:
@@ -49,6 +63,10 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "no_post")
         ws = schedule.workspace
         key = keys.summary_claim(ws, schedule.id, week.key)
+        try:
+            slack = self.poster.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             return {"thread_ts": thread_ts}
@@ -57,7 +75,7 @@ class SummaryPoster:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
             quiz = summary_lines(self.corpus, QuizStore(self.store.r).aggregate(ws, [schedule.channel], [week.key]))
             with slack_errors():
-                resp = self.slack.chat_postMessage(
+                resp = slack.chat_postMessage(
                     channel=schedule.channel, thread_ts=thread_ts,
                     metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key, "week": week.key}},
                     **summary_message(point, stats, quiz),
@@ -65,14 +83,13 @@ class SummaryPoster:
             return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
+            legacy = keys.legacy_name(key)
             with slack_errors():
-                resp = self.slack.conversations_replies(channel=schedule.channel, ts=thread_ts,
-                                                        include_all_metadata=True, limit=200)  # fmt: skip
-            for msg in resp.get("messages", []):
-                meta = msg.get("metadata") or {}
-                if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") in (
-                    key, keys.legacy_name(key)):
-                    return {"ts": msg["ts"]}
+                for msg in thread_messages(slack, schedule.channel, thread_ts):
+                    meta = msg.get("metadata") or {}
+                    if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") in (
+                            key, legacy):
+                        return {"ts": msg["ts"]}
             return None
 
         out = self.once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)

@@ -24,7 +24,8 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
      ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
-     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"]],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"], ["workspace"],
+     ["workspace", "list"], ["workspace", "purge"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")
@@ -98,3 +99,80 @@ def test_run_without_tokens_opens_the_offline_shell(tmp_path: Path) -> None:
     assert "── @scr in #team ──" in out
     assert "Shared by @you" in out
     assert "Bye." in out
+
+
+WARD = """schedules:
+  - id: ward-7
+    channel: C0WARD7
+    when: {day: monday, time: "09:30"}
+    sectors: [health]
+"""
+
+
+@pytest.mark.parametrize("slack_says", ["invalid_auth", "unreachable"])
+@pytest.mark.parametrize("args", [["schedule", "run-due", "--now", "2026-11-23T09:31:00+00:00"],
+                                  ["schedule", "post-now", "ward-7"], ["schedule", "list"]])
+def test_schedule_commands_stop_when_slack_cannot_say_which_workspace(
+        tmp_path: Path, slack, redis_server, redis_client, slack_says: str, args: list[str]) -> None:  # noqa: ANN001
+    """Never fall back to the offline shell's workspace: its keys are not the real workspace's, so a post
+    made under them would be posted again by the clock."""
+    (tmp_path / "schedules").mkdir()
+    (tmp_path / "schedules" / "ward.yaml").write_text(WARD)
+    if slack_says == "invalid_auth":
+        slack.fail("auth.test", status=200, retry_after=None, error="invalid_auth", times=10)
+        api = slack.url
+    else:
+        api = "http://127.0.0.1:9/api/"  # nothing listens there
+    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": api,
+           "REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "schedules"),
+           "SCR_DATA_DIR": str(tmp_path / "var")}  # fmt: skip
+    result = run(*args, env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("scr-bot: ") and "Traceback" not in result.stderr
+    assert ("invalid_auth" in line and "SLACK_BOT_TOKEN" in line) if slack_says == "invalid_auth" else "reach Slack" in line
+    assert slack.calls_to("chat.postMessage") == []
+    assert [k for k in redis_client.scan_iter("*") if "T0LOCAL" in k] == []
+
+
+def test_workspace_list_and_purge(redis_server, redis_client, tmp_path: Path) -> None:  # noqa: ANN001
+    from test_installations import installation
+
+    from bot import keys
+    from bot.installations import RedisInstallationStore
+    from bot.reflections import Reflection, ReflectionStore
+    from bot.store import Workspace
+    from conftest import redis_env
+
+    store = RedisInstallationStore(redis_client)
+    store.save(installation(team="T0ONE", rotating=True))
+    store.save(installation(team="T0TWO", enterprise="E0GRID"))
+    now = 1_800_000_000.0
+    ReflectionStore(redis_client, 365, clock=lambda: now).add(
+        Workspace("T0ONE"), Reflection(id="m-1", user="U0A", point="p", kind="thread", visibility="thread",
+                                       created_at=now, updated_at=now, text="kept until purged"))  # fmt: skip
+    env = {**redis_env(redis_server), "SCR_DATA_DIR": str(tmp_path / "var"), "HOME": str(tmp_path)}
+    listed = run("workspace", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and "T0ONE" in lines[0] and "rotating" in lines[0]
+    assert "T0TWO" in lines[1] and "enterprise E0GRID" in lines[1] and "long-lived" in lines[1]
+
+    refused = run("workspace", "purge", "T0ONE", env=env)
+    assert refused.returncode == 1 and "--yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert redis_client.exists(keys.install_bot(Workspace("T0ONE")))
+    done = run("workspace", "purge", "T0ONE", "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [k for k in redis_client.scan_iter("*") if "T0ONE" in k] == []
+    assert "T0ONE" not in run("workspace", "list", env=env).stdout
+    assert RedisInstallationStore(redis_client).find_bot(enterprise_id="E0GRID", team_id="T0TWO") is not None
+
+
+def test_half_set_add_to_slack_settings_are_one_clear_line(tmp_path: Path) -> None:
+    env = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "secret", "SCR_DATA_DIR": str(tmp_path / "var")}
+    result = run("run", env=env)
+    assert result.returncode == 1
+    assert "SLACK_SIGNING_SECRET" in result.stderr and "Traceback" not in result.stderr
+    both = run("run", env={**env, "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert both.returncode == 1 and "SLACK_BOT_TOKEN would be ignored" in both.stderr

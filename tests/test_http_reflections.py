@@ -137,9 +137,10 @@ def submission(view: dict, values: dict[str, str], *, team: str = T1, user: str 
     return urlencode({"payload": json.dumps(payload)})
 
 
-def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1) -> dict:
+def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, message_ts: str | None, team: str = T1,
+               user: str = "U0AAA") -> dict:
     n = len(slack.views)
-    assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts).status == 200
+    assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts, user=user).status == 200
     (opened,) = wait_for(lambda: slack.views[n:])
     assert opened["method"] == "views.open" and opened["trigger_id"]
     return opened["view"]
@@ -167,9 +168,36 @@ def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, modul
     assert len(shared) == 1 and "Ask about sleep each visit" in dumps(shared[0])
     saved = wait_for(lambda: [x for x in store_for(r).for_user(Workspace(T1), "U0NURSE") if x.message_ts])[0]
     assert saved.message_ts == shared[0]["ts"]
-    # Submitting the same view twice stores it once.
-    bot.post(body, "application/x-www-form-urlencoded")
+    # Submitting the same view twice stores it once and shares it in the thread once.
+    assert bot.post(body, "application/x-www-form-urlencoded").json()["response_action"] == "update"
     assert len(store_for(r).for_user(Workspace(T1), "U0NURSE")) == 1
+    assert len([m for m in module_slack.thread("C0TEAM", thread) if "Reflection shared by" in m["text"]]) == 1
+
+
+def test_a_crafted_home_reflect_button_cannot_share_into_a_thread_the_user_cannot_see(
+        bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """The Home tab's Reflect button carries the channel and thread; the bot checks both against its own
+    record of the weekly post and whether the person is in that channel."""
+    module_slack.members["C0PRIV"] = {"U0BOT", "U0INSIDE"}
+    _, thread, point = weekly_post(module_slack, r, corpus, channel="C0PRIV")
+    other = next(p.id for p in corpus.points if p.id != point)
+    crafted = json.dumps({"point": other, "channel": "C0PRIV", "thread_ts": thread})
+
+    outsider = open_modal(bot, module_slack, value=crafted, channel="D0HOME", message_ts=None, user="U0OUT")
+    assert "Share in the thread" not in dumps(outsider)
+    bot.post(submission(outsider, {"stood_out": "Crafted"}, user="U0OUT", view_id="V0OUT", visibility="thread"),
+             "application/x-www-form-urlencoded")  # fmt: skip
+    assert [m for m in module_slack.thread("C0PRIV", thread) if "Crafted" in dumps(m)] == []
+    (kept,) = store_for(r).for_user(Workspace(T1), "U0OUT")
+    assert kept.visibility == "private" and kept.thread_ts is None
+
+    insider = open_modal(bot, module_slack, value=crafted, channel="D0HOME", message_ts=None, user="U0INSIDE")
+    assert "Share in the thread" in dumps(insider)
+    assert json.loads(insider["private_metadata"])["point"] == point  # the post's point, not the button's
+    bot.post(submission(insider, {"stood_out": "Inside view"}, user="U0INSIDE", view_id="V0IN", visibility="thread"),
+             "application/x-www-form-urlencoded")  # fmt: skip
+    assert len(wait_for(lambda: [m for m in module_slack.thread("C0PRIV", thread) if "Inside view" in dumps(m)])) == 1
+    assert [m for m in module_slack.thread("C0PRIV", thread) if "Crafted" in dumps(m)] == []
 
 
 def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis) -> None:
@@ -185,6 +213,47 @@ def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_
     assert "removed an email address" in dumps(ok)
     (saved,) = store_for(r).for_user(Workspace(T1), "U0NURSE")
     assert saved.visibility == "private" and saved.stood_out == "Email me at [email removed]"
+
+
+def test_a_reflection_is_shared_only_if_the_person_is_still_a_member_when_it_is_saved(
+        bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """The form's private_metadata names the thread; before posting, Slack is asked again whether the person
+    is in that channel: they may have left since the form opened, or the metadata may name another team's."""
+    _, team_thread, point = weekly_post(module_slack, r, corpus, channel="C0TEAM")
+    _, secret_thread, _ = weekly_post(module_slack, r, corpus, channel="C0SECRET")
+    module_slack.members.update({"C0TEAM": {"U0BOT", "U0NURSE"}, "C0SECRET": {"U0BOT", "U0LEAD"}})
+    try:
+        mine = json.dumps({"point": point, "channel": "C0TEAM", "thread_ts": team_thread})
+        view = open_modal(bot, module_slack, value=mine, channel="D0HOME", message_ts=None, user="U0NURSE")
+        assert "Share in the thread" in dumps(view)
+        # 1. The metadata names another team's weekly thread (a weekly post, so the form accepts it).
+        other = {**view, "private_metadata": json.dumps({"point": point, "channel": "C0SECRET",
+                                                        "thread_ts": secret_thread})}  # fmt: skip
+        resp = bot.post(submission(other, {"stood_out": "CRAFTED words"}, view_id="V0CRAFT1", visibility="thread"),
+                        "application/x-www-form-urlencoded")  # fmt: skip
+        assert resp.status == 200
+        told = wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                                 and v["view_id"] == "V0CRAFT1" and "kept private" in dumps(v["view"])])  # fmt: skip
+        assert "member of <#C0SECRET>" in dumps(told[0]["view"])
+        # 2. The person leaves the channel between opening the form and saving it.
+        module_slack.members["C0TEAM"] = {"U0BOT"}
+        bot.post(submission(view, {"stood_out": "Written after leaving"}, view_id="V0LEFT", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                          and v["view_id"] == "V0LEFT" and "kept private" in dumps(v["view"])])  # fmt: skip
+        # 3. Back in the channel: shared as before.
+        module_slack.members["C0TEAM"] = {"U0BOT", "U0NURSE"}
+        bot.post(submission(view, {"stood_out": "Shared as a member"}, view_id="V0MEMBER", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [m for m in module_slack.thread("C0TEAM", team_thread) if "Shared as a member" in dumps(m)])
+        time.sleep(0.5)  # anything posted late would show now
+        assert not [m for m in module_slack.thread("C0SECRET", secret_thread) if m.get("ts") != secret_thread]
+        assert not [m for m in module_slack.thread("C0TEAM", team_thread) if "Written after leaving" in dumps(m)]
+        kept = {x.stood_out: x.visibility for x in store_for(r).for_user(Workspace(T1), "U0NURSE")}
+        assert kept == {"CRAFTED words": "private", "Written after leaving": "private", "Shared as a member": "thread"}
+    finally:
+        module_slack.members.pop("C0TEAM", None)
+        module_slack.members.pop("C0SECRET", None)
 
 
 # ----- giving back: summary, /scr reflections, App Home, export, forget ------------------------------

@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.handlers.commands import lookup_message
-from bot.home import publish_home, send_export
+from bot.home import publish_home, send_export, user_in_channel
 from bot.quiz import DM, Answer
 from bot.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
 from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
@@ -39,6 +39,14 @@ def _nav(action: dict[str, Any]) -> tuple[str, int]:
         return str(data.get("q", ""))[:500], max(0, int(data.get("o", 0)))
     except (ValueError, TypeError):
         return "", 0
+
+
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def acknowledge(ack: Ack) -> None:
@@ -90,22 +98,32 @@ def register(app: App, services: Services) -> None:
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
         (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
         ws = workspace_of(body)
+        user = (body.get("user") or {}).get("id", "")
         value = action.get("value") or ""
         container = body.get("container") or {}
-        if value.startswith("{"):
-            data = json.loads(value)
-            point_id, channel, thread_ts = data.get("point", ""), data.get("channel"), data.get("thread_ts")
-        else:
+        if value.startswith("{"):  # App Home: the button names a channel's weekly post
+            data = _json_object(value)
+            point_id = str(data.get("point") or "")
+            channel, thread_ts, visible = str(data.get("channel") or ""), str(data.get("thread_ts") or ""), False
+        else:  # a button on a message: Slack says where it was clicked, so the person can see it
             point_id = value
-            channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+            channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+            thread_ts = container.get("message_ts") if not container.get("is_ephemeral") else ""
+            visible = True
+        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
+        record = None
+        if channel and thread_ts:
+            try:
+                record = services.reflections.thread_record(ws, channel, thread_ts)
+            except redis.RedisError:
+                record = None  # can still reflect privately; saving reports any storage problem
+        if record is not None and not visible:
+            visible = user_in_channel(client, user, record["channel"])
+        if record is not None and visible:
+            point_id, channel, thread_ts = record["point"], record["channel"], record["ts"]
+        else:
             thread_ts = None
-            message_ts = container.get("message_ts")
-            if channel and message_ts and not container.get("is_ephemeral"):
-                try:
-                    if services.reflections.thread_record(ws, channel, message_ts):
-                        thread_ts = message_ts
-                except redis.RedisError:
-                    thread_ts = None  # can still reflect privately; saving reports any storage problem
+            channel = channel if visible else None
         point = services.corpus.point(point_id)
         if point is None:
             return

@@ -46,11 +46,24 @@ STORAGE_DOWN = (
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
+def _cache_key(services: Services, text: str, offset: int) -> tuple[str, str, int, bool]:
+    return (services.corpus.version, text, offset, services.reflections_enabled)
+
+
 def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
-    """Answer a lookup query as a Slack message payload (ephemeral by default)."""
+    """Answer a lookup query as a Slack message payload (ephemeral by default).
+
+    Answers depend only on the content and what was typed (except "random" and "week"), so they are
+    cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
+    key = _cache_key(services, text, offset)
+    if week_point is None and (cached := services.rendered.get(key)) is not None:
+        return cached
     answer = services.lookup.answer(text, offset=offset, week_point=week_point)
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
-    return blocks.message(rendered, blocks.fallback_text(answer))
+    msg = blocks.message(rendered, blocks.fallback_text(answer))
+    if answer.kind not in ("random", "week"):
+        services.rendered.put(key, msg)
+    return msg
 
 
 def ephemeral(text: str) -> dict[str, Any]:
@@ -331,6 +344,10 @@ def register(app: App, services: Services) -> None:
         answered by ``scr_after_ack`` through the command's response_url."""
         text = command.get("text") or ""
         try:
+            # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
+            if (cached := services.rendered.get(_cache_key(services, text, 0))) is not None:
+                ack(response_type="ephemeral", **cached)
+                return
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
@@ -351,7 +368,10 @@ def register(app: App, services: Services) -> None:
             elif parsed.kind == "quiz":
                 ack(**quiz_command(services, command, parsed.args))
             elif parsed.kind == "digest":
-                ack(**digest_command(services, command, parsed.args))
+                if parsed.args:  # naming readers: a few Redis reads and one write
+                    ack(**digest_command(services, command, parsed.args))
+                else:
+                    ack()  # the figures read every post and thread of the last months: answered after the ack
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 channel = command.get("channel_id", "")
@@ -372,13 +392,16 @@ def register(app: App, services: Services) -> None:
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
 
     def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls), after Slack has its ack."""
+        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls) and of ``/scr digest`` (many
+        Redis reads), after Slack has its ack."""
         text = command.get("text") or ""
         parsed = services.lookup.parse(text)
-        if parsed.kind not in ("subscribe", "export"):
+        if parsed.kind not in ("subscribe", "export", "digest") or (parsed.kind == "digest" and parsed.args):
             return
         try:
-            if parsed.kind == "subscribe":
+            if parsed.kind == "digest":
+                respond(**digest_command(services, command, parsed.args))
+            elif parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
                 if isinstance(plan, dict):
                     return  # already answered in the ack

@@ -1,0 +1,51 @@
+"""``bot.once``: marking done and dropping the attempt is one step, so no failure between them can lead
+to a second post (issue 9, item 2). Real redis-server; the failure is real too: the first process's
+Redis user may not run scripts, so whatever the protocol does in a script fails, as in a Redis blip."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from bot import keys
+from bot.app import make_client
+from bot.content import Corpus
+from bot.schedules import Schedule
+from bot.weekly import WeeklyPoster
+from conftest import RedisServer
+from fakeslack import FakeSlack
+
+MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
+SCHEDULE = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
+
+
+@pytest.fixture
+def no_scripts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[redis.Redis]:
+    """A client whose every scripting command fails: the step that marks done never executes."""
+    redis_client.execute_command("ACL", "SETUSER", "noscripts", "on", "nopass", "~*", "&*", "+@all", "-@scripting")
+    client = redis.Redis(host="127.0.0.1", port=redis_server.port, username="noscripts", password="x",
+                         decode_responses=True)  # fmt: skip
+    yield client
+    client.close()
+    redis_client.execute_command("ACL", "DELUSER", "noscripts")
+
+
+def test_a_failure_while_marking_done_never_leads_to_a_second_post(no_scripts: redis.Redis, redis_client: redis.Redis,
+                                                                   slack: FakeSlack, corpus: Corpus) -> None:
+    slack.clock = MONDAY.timestamp
+    first = WeeklyPoster(no_scripts, make_client("xoxb-test", slack.url), corpus, lease_seconds=1)
+    (result,) = first.deliver_all([SCHEDULE], MONDAY)
+    assert result.outcome == "retry"  # posted, but could not record it as done
+    assert len(slack.channel_messages("C0WARD7")) == 1
+    time.sleep(1.2)  # the claim's lease lapses
+    second = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, lease_seconds=1)
+    again = second.deliver(SCHEDULE, MONDAY)
+    assert len(slack.channel_messages("C0WARD7")) == 1  # the attempt survived, so Slack was asked first
+    assert again.outcome == "recovered"
+    claim = second.claim_key(SCHEDULE, "2026-W48")
+    assert not redis_client.exists(keys.attempt(claim)) and second.once.state(claim)["state"] == "done"
