@@ -30,6 +30,7 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``quiz:day:<user>:<date>``               | string | 2 d (the one-check-a-day claim)                 |
 | ``quiz:week:<channel>:<week>`` (+ ``:people``) | hash, set | 400 d (team aggregates: counts only)   |
 | ``quiz:month:<channel>:<month>`` (+ ``:people``) | hash, set | 400 d (the digest's monthly counts)  |
+| ``quiz:memberships:<user>``              | set    | the ``:people`` sets a person is in; forget removes them from each |
 | ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
 | ``digest:readers:<channel>``             | set    | until readers are removed                       |
 | ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
@@ -213,6 +214,11 @@ def quiz_answers(ws: Workspace, user: str) -> str:
 
 def quiz_day(ws: Workspace, user: str, day: str) -> str:
     return _key(ws, "quiz", "day", user, day)
+
+
+def quiz_memberships(ws: Workspace, user: str) -> str:
+    """The aggregate ``:people`` sets this person was added to, so forgetting them can take them out of each."""
+    return _key(ws, "quiz", "memberships", user)
 
 
 def quiz_week(ws: Workspace, channel: str, week: str) -> tuple[str, str]:

@@ -332,8 +332,13 @@ class QuizStore:
                     pipe.sadd(people, user)
                     pipe.hincrby(month_agg, "answered", 1)
                     pipe.sadd(month_people, user)
-                    for k in (agg, people, month_agg, month_people):
+                    for k in (agg, month_agg):  # counts only
                         pipe.expire(k, keys.QUIZ_AGGREGATE_SECONDS)
+                    for k in (people, month_people):  # who answered: no longer than the retention period
+                        pipe.expire(k, min(self.retention, keys.QUIZ_AGGREGATE_SECONDS))
+                    memberships = keys.quiz_memberships(ws, user)
+                    pipe.sadd(memberships, people, month_people)
+                    pipe.expire(memberships, min(self.retention, keys.QUIZ_AGGREGATE_SECONDS))
                     pipe.execute()
                     self.answers(ws, user)  # and delete any answers now past the retention period
                     return card
@@ -355,12 +360,18 @@ class QuizStore:
         return sorted((a for a in found.values() if a.answered_at > cutoff), key=lambda a: -a.answered_at)
 
     def forget(self, ws: Workspace, user: str) -> int:
-        """Delete one person's quiz record (answers, boxes, opt-in). Team aggregates keep only counts."""
+        """Delete one person's quiz record (answers, boxes, opt-in) and take them out of the team aggregates'
+        lists of who answered. The aggregates keep only their anonymous counts."""
         n = len(self.r.hkeys(self.answers_key(ws, user)))
+        memberships = keys.quiz_memberships(ws, user)
+        sets = self.r.smembers(memberships)
         with self.r.pipeline() as pipe:
             pipe.delete(self.answers_key(ws, user))  # one key per DEL: a Redis Cluster pipeline refuses more
             pipe.delete(self.cards_key(ws, user))
             pipe.hdel(self.people_key(ws), user)
+            for people in sets:
+                pipe.srem(people, user)
+            pipe.delete(memberships)
             pipe.execute()
         return n
 

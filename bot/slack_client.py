@@ -11,6 +11,9 @@ weekly post and summary do it through ``bot.once``, by looking for the message i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -59,3 +62,27 @@ def retry_handlers() -> list[RetryHandler]:
 def make_client(token: str | None, base_url: str, timeout: float = 10) -> WebClient:
     """A Web API client that retries 429s always, and connection errors and 5xx only for idempotent calls."""
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
+
+
+def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:
+    """Every message in a thread, following Slack's cursor past the first page (a busy week's thread can
+    hold more than one page of replies)."""
+    cursor = None
+    while True:
+        resp = slack.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True, limit=page,
+                                           cursor=cursor)  # fmt: skip
+        yield from resp.get("messages", [])
+        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return
+
+
+def find_in_thread(slack: WebClient, channel: str, thread_ts: str, event_type: str, key: str,
+                   also: str | None = None) -> dict[str, Any] | None:  # fmt: skip
+    """The message in a thread whose metadata is ``event_type`` with payload ``key`` (or ``also``), if any:
+    how a post whose answer was lost is found before anything is sent again."""
+    for msg in thread_messages(slack, channel, thread_ts):
+        meta = msg.get("metadata") or {}
+        if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") in (key, also):
+            return msg
+    return None

@@ -8,7 +8,6 @@ quotes anyone. Delivery uses the same exactly-once protocol as the weekly post (
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,23 +21,11 @@ from bot.quiz_blocks import summary_lines
 from bot.reflect_blocks import summary_message
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
+from bot.slack_client import find_in_thread
 from bot.weekly import Result, WeeklyPoster, slack_errors, week_for
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "scr_weekly_summary"
-
-
-def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:
-    """Every message in a thread, following Slack's cursor past the first page (a busy week's thread can
-    hold more than one page of replies)."""
-    cursor = None
-    while True:
-        resp = slack.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True, limit=page,
-                                           cursor=cursor)  # fmt: skip
-        yield from resp.get("messages", [])
-        cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return
 
 
 class SummaryPoster:
@@ -83,14 +70,9 @@ class SummaryPoster:
             return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            legacy = keys.legacy_name(key)
             with slack_errors():
-                for msg in thread_messages(slack, schedule.channel, thread_ts):
-                    meta = msg.get("metadata") or {}
-                    if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") in (
-                            key, legacy):
-                        return {"ts": msg["ts"]}
-            return None
+                found = find_in_thread(slack, schedule.channel, thread_ts, EVENT_TYPE, key, keys.legacy_name(key))
+            return {"ts": found["ts"]} if found else None
 
         out = self.once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)
         outcome = {"sent": "posted"}.get(out.state, out.state)

@@ -174,6 +174,25 @@ def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, modul
     assert len([m for m in module_slack.thread("C0TEAM", thread) if "Reflection shared by" in m["text"]]) == 1
 
 
+@pytest.mark.parametrize("lost", [500, "reset"])
+def test_a_shared_reflection_whose_answer_is_lost_is_in_the_thread_once_and_stays_shared(
+        bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus, lost: int | str) -> None:  # fmt: skip
+    channel = f"C0LOST{str(lost).upper()}"
+    _, thread, point = weekly_post(module_slack, r, corpus, channel=channel)
+    view = open_modal(bot, module_slack, value=point, channel=channel, message_ts=thread)
+    module_slack.accept_then("chat.postMessage", lost, channel=channel)  # Slack posts it, the answer is lost
+    user = f"U0L{str(lost).upper()}"
+    body = submission(view, {"stood_out": f"Lost answer {lost}"}, user=user, view_id=f"V0L{lost}", visibility="thread")
+    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    saved = wait_for(lambda: [x for x in store_for(r).for_user(Workspace(T1), user) if x.message_ts])[0]
+    shared = [m for m in module_slack.thread(channel, thread) if f"Lost answer {lost}" in dumps(m)]
+    assert len(shared) == 1 and saved.message_ts == shared[0]["ts"]
+    assert saved.visibility == "thread"  # counted in the summary, as the team sees it in the thread
+    update = wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                               and v.get("view_id") == f"V0L{lost}"])  # fmt: skip
+    assert "shared in the thread too" in dumps(update[-1]["view"])
+
+
 def test_a_crafted_home_reflect_button_cannot_share_into_a_thread_the_user_cannot_see(
         bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
     """The Home tab's Reflect button carries the channel and thread; the bot checks both against its own

@@ -147,7 +147,10 @@ def test_forget_deletes_a_persons_quiz_record_but_not_team_counts(store: QuizSto
     store.record_answer(WS, "U1", answer("k1", True), "2026-W48")
     assert store.forget(WS, "U1") == 1
     assert store.answers(WS, "U1") == [] and store.cards(WS, "U1") == {} and store.person(WS, "U1") is None
-    assert store.aggregate(WS, ["C0TEAM"], ["2026-W48"]).answered == 1
+    agg = store.aggregate(WS, ["C0TEAM"], ["2026-W48"])
+    assert (agg.answered, agg.people) == (1, 0)  # the count stays; who answered does not
+    assert not any("U1" in store.r.smembers(k) for k in store.r.scan_iter("*people*"))
+    assert not list(store.r.scan_iter("*U1*"))  # nothing keyed by the person is left
 
 
 def test_answer_button_values_round_trip_and_junk_is_refused() -> None:

@@ -80,10 +80,17 @@ def test_run_with_the_scheduler_posts_once_from_a_sibling_clock(tmp_path: Path, 
         assert len(weekly_posts(slack, "C0RUN")) == 1
         assert len(slack.calls_to("chat.postMessage")) == http_before
     finally:
+        leftovers = children(bot.process.pid)
         bot.process.send_signal(signal.SIGTERM)
         code = bot.process.wait(30)
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in leftovers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left_running = [pid for pid in leftovers if alive(pid)]
+        for pid in left_running:  # leave nothing running, then report it
+            os.kill(pid, signal.SIGKILL)
     assert code == 0
-    assert not alive(web_pid) and not alive(new_clock), "run stops both of its children"
+    assert left_running == [], "run stops both of its children"
     assert "Traceback" not in bot.log()
 
 
@@ -93,12 +100,16 @@ def test_killing_run_outright_stops_its_web_server_and_clock(tmp_path: Path, sla
     (tmp_path / "no-schedules").mkdir()
     env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(tmp_path / "no-schedules"))
     bot = start_bot(["run"], env, tmp_path / "bot.log", free_port())
-    kids = wait_for(lambda: (k := children(bot.process.pid)) and len(k) == 2 and k)
-    bot.process.send_signal(signal.SIGKILL)
-    bot.process.wait(10)
+    kids: dict[int, str] = {}
     try:
+        kids = wait_for(lambda: (k := children(bot.process.pid)) and len(k) == 2 and k)
+        bot.process.send_signal(signal.SIGKILL)
+        bot.process.wait(10)
         wait_for(lambda: not any(alive(pid) for pid in kids), timeout=20)
-    finally:
-        for pid in kids:
+    finally:  # whatever failed above, leave nothing running
+        for pid in [*kids, *children(bot.process.pid)]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        if bot.process.poll() is None:
+            bot.process.kill()
+            bot.process.wait()

@@ -26,6 +26,7 @@ from bot.privacy import mask
 from bot.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 from bot.reflections import MODAL, PRIVATE, SHARED, Reflection, view_id
 from bot.services import Services
+from bot.slack_client import find_in_thread
 from bot.slack_context import workspace_of
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,30 @@ def _notes(fields: dict[str, Any]) -> str:
         explanation = ", ".join(sorted({m.explanation() for m in fields.values() if m.changed}))
         note += f"\n\n:lock: To keep it anonymous I removed {explanation} before saving."
     return note + "\n\nYou can see, export or delete your reflections from my Home tab."
+
+
+SHARED_EVENT = "scr_shared_reflection"
+
+
+def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any]) -> str | None:
+    """Post a shared reflection in its thread; its ts, or None if it is not there. The post carries the
+    reflection's id in its metadata, so when Slack's answer is lost (5xx, reset, timeout: Slack may have
+    posted) the thread is searched instead of posting again (a blind re-send could post it twice)."""
+    meta = {"event_type": SHARED_EVENT, "event_payload": {"key": rid}}
+    try:
+        return str(client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=meta, **message)["ts"])
+    except SlackApiError as exc:
+        log.warning("could not share a reflection in %s: %s", channel, exc.response.get("error"))
+        if exc.response.status_code < 500:
+            return None  # Slack said no (e.g. not_in_channel): nothing was posted
+    except OSError as exc:
+        log.warning("sharing a reflection in %s: no answer from Slack (%s)", channel, exc)
+    try:
+        found = find_in_thread(client, channel, thread_ts, SHARED_EVENT, rid)
+    except (SlackApiError, OSError) as exc:
+        log.warning("could not check the thread in %s for a shared reflection: %s", channel, exc)
+        return None
+    return str(found["ts"]) if found else None
 
 
 def _update_form(client: WebClient, view: dict[str, Any], text: str) -> None:
@@ -138,13 +163,11 @@ def register(app: App, services: Services) -> None:
                      f"<#{refl.channel}>, so it's kept private (only you can see it).")  # fmt: skip
             _update_form(client, view, note + share["notes"])
             return
-        try:
-            resp = client.chat_postMessage(channel=refl.channel, thread_ts=refl.thread_ts,
-                                           **shared_reflection_message(user, refl))  # fmt: skip
-            store.update(ws, refl.id, message_ts=str(resp["ts"]))
+        ts = post_once_in_thread(client, refl.channel, refl.thread_ts, refl.id, shared_reflection_message(user, refl))
+        if ts:
+            store.update(ws, refl.id, message_ts=ts)
             note += " It's shared in the thread too."
-        except SlackApiError as exc:
-            log.warning("could not share a reflection in %s: %s", refl.channel, exc.response.get("error"))
+        else:
             store.update(ws, refl.id, visibility=PRIVATE)
             note += " I couldn't post it in the thread, so it's kept private."
         _update_form(client, view, note + share["notes"])
