@@ -45,6 +45,25 @@ APP_TOKEN_FIX = ("create an app-level token with the connections:write scope (yo
                  "App-Level Tokens) and turn Socket Mode on")
 
 
+# Errors that are Slack's trouble, not the token's (Slack's docs list them for every method).
+_SLACK_TROUBLE = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+
+
+def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
+    """One line for a failed token check that tells a rejected token from Slack being down or rate-limiting:
+    only the first is the operator's to fix, and blaming the token for an outage sends them the wrong way."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or status)
+    if status == 429 or error == "ratelimited":
+        wait = (exc.response.headers or {}).get("Retry-After") or (exc.response.headers or {}).get("retry-after")
+        return (f"Slack is rate-limiting this app (HTTP 429{f', retry after {wait} s' if wait else ''}), so it did not "
+                f"check {which}: wait a minute and try again")  # fmt: skip
+    if status >= 500 or error in _SLACK_TROUBLE:
+        return (f"Slack could not answer (HTTP {status}, {error}): a problem on Slack's side, not a rejected {which}; "
+                "try again later (https://status.slack.com)")  # fmt: skip
+    return f"Slack rejected {which} ({error}): {fix}"
+
+
 class SlackUnavailable(ConfigError):
     """Slack rejected the bot's token, or could not be reached; the message says which and what to do."""
 
@@ -66,7 +85,7 @@ def check_slack(client: WebClient, api_url: str, app_token: str | None = None) -
     except SlackApiError as exc:
         error = str(exc.response.get("error") or exc.response.status_code)
         fix = APP_TOKEN_FIX if which == "SLACK_APP_TOKEN" else _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
-        raise SlackUnavailable(f"Slack rejected {which} ({error}): {fix}") from None
+        raise SlackUnavailable(slack_refusal(exc, which, fix)) from None
     except OSError as exc:  # URLError, connection refused, DNS, timeouts
         reason = getattr(exc, "reason", None) or exc
         raise SlackUnavailable(
@@ -82,12 +101,14 @@ def _bolt_reads_no_token() -> Iterator[None]:
     """Bolt falls back to ``$SLACK_BOT_TOKEN`` when it is given a client, then warns on every start that
     the token "will be unused". Our client already carries the token (read once, in ``bot.config``),
     so Bolt is built with the client alone."""
-    saved = os.environ.pop("SLACK_BOT_TOKEN", None)
+    # Likewise SLACK_CLIENT_ID/SECRET: with them in the environment Bolt would build its own OAuth flow
+    # (file-based stores) even in single-token mode; ours is passed explicitly when distributed.
+    saved = {name: os.environ.pop(name) for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+             if name in os.environ}  # fmt: skip
     try:
         yield
     finally:
-        if saved is not None:
-            os.environ["SLACK_BOT_TOKEN"] = saved
+        os.environ.update(saved)
 
 
 def build_app(
@@ -102,14 +123,28 @@ def build_app(
     """The Bolt app with every listener; ``token``/``api_url`` override settings, and ``listener_executor``
     runs work done after the ack (the offline shell passes one it can wait on)."""
     settings = services.settings
+    distributed = settings.distributed and token is None
+    oauth: dict = {}
+    if distributed:
+        # Many workspaces: no token of our own; Bolt serves "Add to Slack" and authorizes each request
+        # with its workspace's token from the installation store (see bot.oauth).
+        from bot.oauth import oauth_settings
+
+        installations = services.installations
+        oauth["oauth_settings"] = oauth_settings(settings, installations, services.oauth_states)
+        # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
+        # built from OAuthSettings alone, it would rotate through a default client for slack.com.
+        oauth["installation_store"] = installations
     with _bolt_reads_no_token():
         app = App(
-            client=make_client(token or settings.slack_bot_token, api_url or settings.slack_api_url),
+            client=make_client(None if distributed else token or settings.slack_bot_token,
+                               api_url or settings.slack_api_url),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
             request_verification_enabled=verify_requests,
             token_verification_enabled=token_verification,
             process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
+            **oauth,
             **({"listener_executor": listener_executor} if listener_executor else {}),
         )
 

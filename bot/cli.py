@@ -44,6 +44,14 @@ def _services(settings: Settings):  # noqa: ANN202 - imported lazily to keep --h
 
 def _half_set_tokens(settings: Settings) -> str | None:
     """Some Slack settings but not a usable pair: say what is missing rather than open the shell."""
+    if settings.slack_client_id or settings.slack_client_secret:
+        if not (settings.slack_client_id and settings.slack_client_secret and settings.slack_signing_secret):
+            return ("Add to Slack (many workspaces) needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET "
+                    "together (Basic Information > App Credentials)")  # fmt: skip
+        if settings.slack_bot_token:
+            return ("SLACK_CLIENT_ID/SECRET are set (many workspaces: each installation's token is kept in Redis), "
+                    "so SLACK_BOT_TOKEN would be ignored: unset it, or unset SLACK_CLIENT_ID/SECRET for one workspace")
+        return None
     if settings.slack_bot_token and not (settings.slack_signing_secret or settings.slack_app_token):
         return ("SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is: "
                 "set one of them, or unset SLACK_BOT_TOKEN to use the offline shell")
@@ -73,13 +81,12 @@ def _connect_socket_mode(handler: Any) -> None:
     """Open the Socket Mode connection; a rejected app-level token is one line, not a traceback."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import APP_TOKEN_FIX
+    from bot.app import APP_TOKEN_FIX, slack_refusal
 
     try:
         handler.connect()
     except SlackApiError as exc:
-        error = exc.response.get("error") or exc.response.status_code
-        raise ConfigError(f"Slack rejected SLACK_APP_TOKEN ({error}): {APP_TOKEN_FIX}") from None
+        raise ConfigError(slack_refusal(exc, "SLACK_APP_TOKEN", APP_TOKEN_FIX)) from None
 
 
 def _start_store(services: Any) -> None:
@@ -99,13 +106,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
         print("starting the offline shell. See README.md to connect the bot to Slack.\n")
         return cmd_shell(args, settings)
-    if mode == "http":
+    if mode in ("http", "oauth"):
         _check_port_free(settings.port)
     _setup_logging(settings)
     from bot.app import build_app, check_slack, make_client
 
-    check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
-                app_token=settings.slack_app_token if mode == "socket" else None)
+    if mode != "oauth":  # many workspaces: no token of our own to check; each installation brings its own
+        check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+                    app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
     if mode == "http" and not args.no_scheduler:
@@ -123,12 +131,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
         clock = Clock(services, bolt_app.client)
     if mode == "socket":
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.socket_mode import CheckedSocketModeHandler
 
         if clock:
             clock.start()
         log.info("connecting to Slack in Socket Mode")
-        handler = SocketModeHandler(bolt_app, settings.slack_app_token)
+        handler = CheckedSocketModeHandler(bolt_app, settings.slack_app_token)
         try:
             _connect_socket_mode(handler)
             log.info("connected to Slack in Socket Mode")
@@ -151,14 +159,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token and not settings.distributed:
         raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
     from bot.app import check_slack, make_client
     from bot.clock import Clock
 
     client = make_client(settings.slack_bot_token, settings.slack_api_url)
-    check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
+    if not settings.distributed:  # distributed: each workspace's token comes from the installation store
+        check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
     services = _services(settings)
     services.store.start()
     clock = Clock(services, client)
@@ -187,6 +196,10 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
 
     client = None
     team = TEAM_ID  # no token at all: offline, the shell's workspace
+    if settings.distributed:
+        services = _services(settings)
+        _start_store(services)
+        return services, None, ""  # each workspace's own token (bot.oauth); admin schedules must name a team
     if settings.slack_bot_token:
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
         # Guessing the workspace would read (and write) another workspace's records, and a post made under
@@ -201,8 +214,13 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
     return services, client, team
 
 
+def _every_schedule(services: Any, team: str) -> list[Any]:
+    """Admin and channel schedules; a team-less admin schedule belongs to ``team`` (none when distributed)."""
+    return [s.in_team(team) for s in services.yaml_schedules if s.team or team] + services.subscriptions.all()
+
+
 def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
-    every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+    every = _every_schedule(services, team)
     for s in every:
         if s.id == schedule_id:
             return s
@@ -218,12 +236,16 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     need_slack = args.action in ("post-now", "run-due")
     services, client, team = _schedule_context(settings, need_slack=need_slack)
     try:
+        from bot.oauth import workspace_clients
+
+        clients = workspace_clients(services) if settings.distributed else None
         poster = WeeklyPoster(services.store.client, client, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled)  # fmt: skip
+                              reflect_button=services.reflections_enabled, clients=clients,
+                              parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":
-            every = [s.in_team(team) for s in services.yaml_schedules] + services.subscriptions.all()
+            every = _every_schedule(services, team)
             if not every:
                 print("No schedules. Add one to schedules/*.yaml, or use /scr subscribe in a channel.")
             for s in every:
@@ -321,6 +343,50 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
                   file=sys.stderr)  # fmt: skip
         else:
             sys.stdout.write(text)
+        return 0
+    finally:
+        services.store.close()
+
+
+def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
+    """Installed workspaces (distributed mode), and an admin's purge of everything kept for one of them."""
+    from datetime import UTC, datetime
+
+    from bot.purge import Purger
+    from bot.store import Workspace
+
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    services.store.start()
+    try:
+        purger = Purger(services.store.client)
+        if args.action == "list":
+            installs = services.installations.installed()
+            subs = Counter((s.enterprise, s.team) for s in services.subscriptions.all())
+            if not installs:
+                print("No workspaces have installed the app through /slack/install"
+                      + (" (single-token mode: SLACK_BOT_TOKEN)." if settings.slack_bot_token else "."))  # fmt: skip
+            for rec in installs:
+                ws = rec.workspace
+                when = datetime.fromtimestamp(rec.installed_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                kind = "org-wide" if rec.is_enterprise_install else "workspace"
+                org = f"  enterprise {ws.enterprise_id}" if ws.enterprise_id else ""
+                print(f"{ws.team_id}{org}  {rec.team_name or rec.enterprise_name or '?'}  [{kind}]  installed {when}"
+                      f"  token: {'rotating' if rec.rotating else 'long-lived'}"
+                      f"  subscriptions: {subs.get((ws.enterprise_id, ws.team_id), 0)}")  # fmt: skip
+            for ws in purger.pending():
+                print(f"{ws.team_id}  purge pending (the clock finishes it)")
+            return 0
+        try:
+            ws = Workspace(args.team, args.enterprise)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if not args.yes:
+            raise ConfigError(f"this deletes the tokens and everything stored for workspace {ws.team_id} "
+                              "(reflections, schedules, posts' records); re-run with --yes to do it")  # fmt: skip
+        report = purger.purge(ws)
+        print(f"workspace {ws.team_id}: deleted {report.keys_deleted} key(s), "
+              f"{report.subscriptions_removed} subscription(s); tokens removed")  # fmt: skip
         return 0
     finally:
         services.store.close()
@@ -573,6 +639,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("md", "csv"), default="md")
     rep.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
+
+    wsp = sub.add_parser("workspace", help="installed workspaces (Add to Slack): list, purge (admin)")
+    wsub = wsp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    wsub.add_parser("list", help="every installation: workspace, org, when, token kind, subscriptions")
+    purge = wsub.add_parser("purge", help="delete a workspace's tokens and everything stored for it")
+    purge.add_argument("team", help="workspace id (T...), or the org id (E...) for an org-wide install")
+    purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
+    wsp.set_defaults(func=cmd_workspace)
     return parser
 
 

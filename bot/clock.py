@@ -22,23 +22,27 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
 from bot.digest_sender import DigestReaders, DigestSender
+from bot.oauth import WorkspaceClients, workspace_clients
+from bot.purge import Purger
 from bot.quiz import QuizStore
 from bot.quiz_sender import QuizSender
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.services import Services
 from bot.summary import SummaryPoster
-from bot.weekly import Result, WeeklyPoster, utcnow
+from bot.weekly import Result, WeeklyPoster, fan_out, utcnow
 
 log = logging.getLogger(__name__)
 
 
 class Clock:
-    def __init__(self, services: Services, client: Any, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, services: Services, client: Any, clock: Callable[[], datetime] = utcnow,
+                 clients: WorkspaceClients | None = None):  # fmt: skip
         self.services = services
         self.client = client
         self.clock = clock
         settings = services.settings
+        self.clients = clients or workspace_clients(services, client)
         self.poster = WeeklyPoster(
             services.store.client,
             client,
@@ -47,6 +51,8 @@ class Clock:
             retention_days=settings.retention_days,
             reflect_button=services.reflections_enabled,
             clock=clock,
+            clients=self.clients if self.clients.distributed else None,
+            parallel_workspaces=settings.fanout_workspaces,
         )
         self.summaries = SummaryPoster(
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
@@ -57,6 +63,8 @@ class Clock:
         self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
         self.digests = DigestSender(redis_client, client, services.corpus, hours,
                                     DigestReaders(redis_client, settings.digest_users), settings.retention_days)  # fmt: skip
+        if self.clients.distributed:  # knowledge checks and digests: each workspace's own token too
+            self.quiz.clients = self.digests.clients = self.clients
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},
@@ -70,7 +78,9 @@ class Clock:
         self._owner_pid = os.getpid()
 
     def resolve_team(self) -> str:
-        """The bot's own workspace, for admin schedules that name no ``team``."""
+        """The bot's own workspace, for admin schedules that name no ``team`` (none when distributed)."""
+        if self.clients.distributed:
+            return ""
         if not self.default_team:
             try:
                 self.default_team = str(self.client.auth_test().get("team_id") or "")
@@ -81,9 +91,7 @@ class Clock:
     def schedules(self) -> list[Schedule]:
         team = self.resolve_team()
         try:
-            found = self.services.all_schedules(team) if team else [
-                s for s in self.services.subscriptions.all() if s.enabled
-            ]
+            found = self.services.all_schedules(team)
         except redis.RedisError as exc:
             log.error("Redis unavailable while reading schedules (%s); keeping the last known list", exc)
             return list(self._schedules.values())
@@ -125,18 +133,25 @@ class Clock:
 
     def sweep(self) -> list[Result]:
         """Deliver anything due and not yet posted: catch-up after downtime, retries after failures."""
+        try:
+            Purger(self.services.store.client).resume()  # uninstalls a dead process left half purged
+        except redis.RedisError as exc:
+            log.error("Redis unavailable while finishing purges (%s); will retry", exc)
         schedules = list(self._schedules.values()) or self.schedules()
         results = self.poster.deliver_all(schedules)
-        for schedule in schedules:
-            try:
-                results.append(self.summaries.deliver(schedule))
-            except Exception:  # one schedule's summary must not stop the others
-                log.exception("schedule %s: summary failed", schedule.id)
+        results += fan_out(schedules, self._safe_summary, workspaces=self.poster.parallel_workspaces)
         for r in results:
             if r.outcome not in ("not_due", "stale", "already"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
         self.learning(schedules)
         return results
+
+    def _safe_summary(self, schedule: Schedule) -> Result:
+        try:
+            return self.summaries.deliver(schedule)
+        except Exception as exc:  # one schedule's summary must not stop the others
+            log.exception("schedule %s: summary failed", schedule.id)
+            return Result(schedule.id, "", "retry", error=type(exc).__name__)
 
     def learning(self, schedules: list[Schedule]) -> None:
         """Knowledge checks (mid-week, in working hours) and the monthly digests, when due."""

@@ -15,10 +15,10 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
 def _default_dir(name: str) -> Path:
-    """``content/`` and ``schedules/`` in the working directory (as the Procfile runs from the app's root),
+    """``content/``, ``schedules/`` (and ``manifest.yml``) in the working directory (as the Procfile runs from the app's root),
     falling back to the checkout this package lives in (an editable install run from elsewhere)."""
     here = Path.cwd() / name
-    if here.is_dir():
+    if here.exists():
         return here
     return Path(__file__).resolve().parent.parent / name
 
@@ -28,8 +28,16 @@ class Settings:
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    oauth_redirect_uri: str | None = None
+    token_rotation_minutes: int = 120
+    manifest_path: Path = field(default_factory=lambda: _default_dir("manifest.yml"))
     slack_api_url: str = DEFAULT_SLACK_API_URL
     redis_url: str | None = None
+    redis_cluster: bool = False
+    redis_max_connections: int = 64
+    fanout_workspaces: int = 32
     port: int = 3000
     content_dir: Path = field(default_factory=lambda: _default_dir("content"))
     schedules_dir: Path = field(default_factory=lambda: _default_dir("schedules"))
@@ -62,12 +70,19 @@ class Settings:
 
     @property
     def mode(self) -> str:
-        """Which way ``scr-bot run`` talks to Slack: socket, http or offline shell."""
+        """Which way ``scr-bot run`` talks to Slack: oauth (HTTP, many workspaces), socket, http or offline shell."""
+        if self.distributed:
+            return "oauth"
         if self.slack_bot_token and self.slack_app_token:
             return "socket"
         if self.slack_bot_token and self.slack_signing_secret:
             return "http"
         return "shell"
+
+    @property
+    def distributed(self) -> bool:
+        """Installed by many workspaces through "Add to Slack": tokens come from the installation store."""
+        return bool(self.slack_client_id and self.slack_client_secret and self.slack_signing_secret)
 
 
 class ConfigError(ValueError):
@@ -87,6 +102,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maxi
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
 def _redis_url(env: Mapping[str, str]) -> str | None:
@@ -141,8 +167,16 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         slack_bot_token=env.get("SLACK_BOT_TOKEN", "").strip() or None,
         slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
         slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
+        slack_client_id=env.get("SLACK_CLIENT_ID", "").strip() or None,
+        slack_client_secret=env.get("SLACK_CLIENT_SECRET", "").strip() or None,
+        oauth_redirect_uri=env.get("SLACK_OAUTH_REDIRECT_URI", "").strip() or None,
+        token_rotation_minutes=_int(env, "SLACK_TOKEN_ROTATION_MINUTES", defaults.token_rotation_minutes, minimum=1),
+        manifest_path=_path(env, "SCR_MANIFEST", defaults.manifest_path),
         slack_api_url=api_url,
         redis_url=_redis_url(env),
+        redis_cluster=_bool(env, "REDIS_CLUSTER", defaults.redis_cluster),
+        redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", defaults.redis_max_connections, minimum=4),
+        fanout_workspaces=_int(env, "SCR_FANOUT_WORKSPACES", defaults.fanout_workspaces, minimum=1),
         port=_int(env, "PORT", defaults.port, minimum=1, maximum=65535),
         content_dir=_path(env, "SCR_CONTENT_DIR", defaults.content_dir),
         schedules_dir=_existing_dir(env, "SCR_SCHEDULES_DIR", defaults.schedules_dir,

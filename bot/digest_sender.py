@@ -11,7 +11,7 @@ repeated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from slack_sdk import WebClient
 from bot import keys
 from bot.content import Corpus
 from bot.digest import Digest, build, digest_text, last_months
+from bot.oauth import client_for
 from bot.once import Permanent, Transient
 from bot.quiz import WorkingHours
 from bot.quiz_sender import DM_REFUSED
@@ -76,6 +77,7 @@ class DigestSender:
         self.hours = hours
         self.readers = readers
         self.retention_days = retention_days
+        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
 
     claim_key = staticmethod(keys.digest_claim)
 
@@ -110,12 +112,13 @@ class DigestSender:
                 png = participation_png(digest, f"Participation, {digest.months[0].month} to {digest.months[-1].month}")
             try:
                 try:
+                    slack = client_for(ws, self.slack, self.clients)
                     with slack_errors():
-                        dm = self.slack.conversations_open(users=user)["channel"]["id"]
+                        dm = slack.conversations_open(users=user)["channel"]["id"]
                 except Transient as exc:
                     raise Transient(str(exc), maybe_sent=False) from None
                 with slack_errors():
-                    self.slack.files_upload_v2(
+                    slack.files_upload_v2(
                         channel=dm, initial_comment=digest_text(self.corpus, digest), file=png,
                         filename=f"scr-digest-{channel}-{month}.png", title=f"Participation in {channel}, last 6 months",
                     )  # fmt: skip

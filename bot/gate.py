@@ -3,7 +3,12 @@
 Why in front of Bolt: Bolt parses the timestamp header and the body while verifying, so junk used to
 surface as a 500 and a traceback. Here the HMAC is checked over the raw bytes first (unsigned or
 forged → 401, and nothing of an unsigned body is ever parsed); only then is the shape checked
-(signed but malformed → 400). Bolt still verifies again; that costs microseconds.
+(signed but malformed → 400), including the type of every field the bot reads (``bot.shapes``).
+Bolt still verifies again; that costs microseconds.
+
+Why 400 and not a quiet 200 for a signed payload of the wrong shape: it is what the gate answers for
+every other signed-but-malformed request, it shows as a failed delivery in Slack's app dashboard and
+as one log line here, and nothing is lost by it: the bot could not have read the payload anyway.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from bot import shapes
+
 MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are tens of KB; a view submission stays well under this
 MAX_AGE_SECONDS = 5 * 60  # Slack's own advice for replay protection
+UNIX_TIME = re.compile(r"[0-9]{1,12}")  # Slack sends 10 digits; this keeps the arithmetic in float range
 
 
 @dataclass(frozen=True)
@@ -38,10 +47,9 @@ def check(raw: bytes, timestamp: str | None, signature: str | None, content_type
     expected = "v0=" + hmac.new(secret.encode(), basestring, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return Verdict(401, "bad signature")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        return Verdict(400, "timestamp is not a number")
+    if not UNIX_TIME.fullmatch(timestamp):  # not "abc", "-5", "1_700_000_000" nor 400 digits (overflow)
+        return Verdict(400, "timestamp is not a Unix time in seconds")
+    sent_at = int(timestamp)
     if abs((time.time() if now is None else now) - sent_at) > MAX_AGE_SECONDS:
         return Verdict(401, "stale timestamp")
     return _shape(raw, content_type)
@@ -75,6 +83,5 @@ def _json_object(text: str, what: str) -> Verdict:
         return Verdict(400, f"{what} is not valid JSON")
     if not isinstance(data, dict):
         return Verdict(400, f"{what} is not a JSON object")
-    if data.get("type") == "event_callback" and not isinstance(data.get("event"), dict):
-        return Verdict(400, "event_callback without an event object")
-    return Verdict(200)
+    found = shapes.problem(data)
+    return Verdict(400, found) if found else Verdict(200)

@@ -22,6 +22,8 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
 | ``refl-deleted:<id>`` (tombstone)        | string | 1 d: outlives Slack's event retries             |
 | ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
+| ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
+| ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
@@ -31,6 +33,12 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
 | ``digest:readers:<channel>``             | set    | until readers are removed                       |
 | ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
+| ``scr:{_}:installations`` (global)       | hash   | tag -> install summary, until uninstall         |
+| ``scr:{_}:purge-pending`` (global)       | set    | workspaces being purged; removed when done      |
+| ``scr:{_oauth}:state:<state>`` (global)  | string | OAuth state: 10 min, deleted when used (GETDEL) |
+
+Forgetting a workspace (``bot.purge``) deletes every key matching ``workspace_pattern``, on the one
+Cluster node that owns its slot, plus its entries in the global indexes.
 
 Before this module, keys were ``scr:<enterprise or ->:<team>:...`` and ``scr:_:...``; ``migrate``
 renames such keys to the layout above on start-up (idempotent).
@@ -148,6 +156,32 @@ def reflections_in_thread(ws: Workspace, channel: str, ts: str) -> str:
     return _key(ws, "refl-thread", channel, ts)
 
 
+# ----- installations and OAuth (bot.installations, bot.oauth) --------------------------------------
+def install_bot(ws: Workspace) -> str:
+    """The latest bot token (and rotation fields) of a workspace, or of an org for an org-wide install."""
+    return _key(ws, "install", "bot")
+
+
+def install_installer(ws: Workspace, user_id: str | None = None) -> str:
+    """The latest installation, or the latest by one installing user."""
+    return _key(ws, "install", "installer", *([user_id] if user_id else []))
+
+
+def install_users(ws: Workspace) -> str:
+    """Users with an installation record here, so a revocation can find every copy of a token."""
+    return _key(ws, "install", "users")
+
+
+def install_rotating(ws: Workspace) -> str:
+    """Held while one process refreshes the workspace's rotating token."""
+    return _key(ws, "install", "rotating")
+
+
+INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
+PURGE_PENDING = f"{GLOBAL}:purge-pending"  # "enterprise|team" of workspaces whose purge has not finished
+OAUTH_STATE_TTL = 600
+
+
 def reflection_tombstone(ws: Workspace, rid: str) -> str:
     """Set (``TOMBSTONE_SECONDS``) when a reflection's message is deleted: a late copy is not stored again."""
     return _key(ws, "refl-deleted", rid)
@@ -200,6 +234,21 @@ def parse_workspace_entry(entry: str) -> Workspace:
     return Workspace(team, None if enterprise == "-" else enterprise)
 
 
+def oauth_state(state: str) -> str:
+    """An OAuth ``state``: global (no workspace yet), its own hash tag so states spread across a Cluster."""
+    return f"{PREFIX}:{{_oauth}}:state:{state}"
+
+
+def workspace_pattern(ws: Workspace) -> str:
+    """A SCAN pattern matching every key of the workspace (all in one slot)."""
+    return f"{ws.tag}:*"
+
+
+def org_pattern(enterprise_id: str) -> str:
+    """A SCAN pattern matching every key of every workspace of an Enterprise Grid org (many slots)."""
+    return f"{PREFIX}:{{{enterprise_id}:*"
+
+
 # ----- the learning lead's digest (bot.digest_sender) ------------------------------------------------
 DIGEST_CLAIM_SECONDS = 40 * DAY  # the once-a-month claim outlives its month's first week
 
@@ -242,7 +291,8 @@ def forget_subscription(pipe: Any, ws: Workspace, channel: str, schedule_id: str
     and the week's claim stays, so subscribing again the same week does not post that week twice."""
     pipe.delete(subscription(ws, channel))
     pipe.srem(SUBSCRIPTIONS, subscription_entry(ws, channel))
-    pipe.delete(*rotation(ws, schedule_id), schedule_status(ws, schedule_id), channel_week(ws, channel))
+    for key in (*rotation(ws, schedule_id), schedule_status(ws, schedule_id), channel_week(ws, channel)):
+        pipe.delete(key)  # one key per DEL: a Redis Cluster pipeline refuses multi-key DEL
     pipe.srem(posted_channels(ws), channel)
 
 

@@ -34,6 +34,8 @@ JSON_FIELDS = ("blocks", "metadata", "view", "attachments", "files")
 class LocalSlack:
     """The Web API state (messages, views, files) and the methods the bot calls; ``serve()`` puts it on a port."""
 
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
+
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.messages: dict[str, list[dict[str, Any]]] = {}
@@ -102,7 +104,7 @@ class LocalSlack:
 
             do_GET = do_POST  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = self.server_class(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, name="local-slack", daemon=True).start()
         return self

@@ -5,7 +5,7 @@ accounts, and a team chat is no place for case details. Before anything is store
 names (with or without a title, "Mrs Jones", "mum Kayleigh", "Jenny Smith"), UK and international
 phone numbers in any common format (Google's `phonenumbers`), NHS numbers (only those with a valid
 check digit, so ordinary numbers are left alone), postcodes, dates (possible dates of birth), email
-addresses, social media handles, street addresses and school or nursery names. SCR-style pseudonyms
+addresses, social media handles, street addresses, school or nursery names and vehicle registrations. SCR-style pseudonyms
 ("Child A", "Mother B", "Mr C"), roles and safeguarding vocabulary are left as they are. The author
 is told privately what was masked and why.
 
@@ -42,6 +42,7 @@ LABELS = {
     "date": "a date (possibly a date of birth)",
     "address": "a street address",
     "school": "a school or nursery name",
+    "vehicle": "a vehicle registration",
 }
 REPLACEMENT = {
     "name": "[name removed]",
@@ -53,6 +54,7 @@ REPLACEMENT = {
     "date": "[date removed]",
     "address": "[address removed]",
     "school": "[school removed]",
+    "vehicle": "[vehicle reg removed]",
 }
 KEEP = ""  # the kind of a protected span: kept as written
 
@@ -137,6 +139,17 @@ PROTECTED = re.compile(
 EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+\b")
 HANDLE = re.compile(r"(?<![\w@<|/.])@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}(?<!\.)")
 NHS = re.compile(r"(?<!\d)(\d{3})[\s\-]?(\d{3})[\s\-]?(\d{4})(?!\d)")
+# UK vehicle registrations. The current format (since 2001, "AB12 CDE") is masked wherever it is written
+# in capitals; in any case, and the older prefix ("A123 BCD") and suffix ("ABC 123D") formats, only after
+# a word about a vehicle ("reg", "car", "plate"...): on their own those shapes are too close to "Y6 SAT".
+_REG_NOW = r"[A-Z]{2}\d{2} ?[A-Z]{3}"
+_REG_OLD = r"[A-Z]\d{1,3} ?[A-Z]{3}|[A-Z]{3} ?\d{1,3}[A-Z]"
+VEHICLE = re.compile(rf"(?<![\w/])(?:{_REG_NOW})(?![\w/])")
+VEHICLE_CUED = re.compile(
+    r"\b(?:reg(?:istration)?|(?:number )?plates?|vehicle|car|van|motorbike|moped|taxi|lorry)(?:\s+(?:no|number))?"
+    rf"\.?:?\s+(?:was\s+|is\s+)?(?P<reg>{_REG_NOW}|{_REG_OLD})(?![\w/])",
+    re.IGNORECASE,
+)
 POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR)\s*\d[A-Z]{2}\b", re.IGNORECASE)
 _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
@@ -243,7 +256,7 @@ def mask(text: str) -> Masked:
     names = gazetteer()
     taken = _Taken(len(text))
     detectors: tuple[Callable[[str], Iterator[Span]], ...] = (
-        _protected, _emails, _handles, _nhs_numbers, _dates, _phones, _addresses, _postcodes, _schools,
+        _protected, _emails, _handles, _nhs_numbers, _dates, _phones, _addresses, _vehicles, _postcodes, _schools,
         _titled_names,
     )  # fmt: skip
     for detector in detectors:
@@ -345,6 +358,13 @@ def _addresses(text: str) -> Iterator[Span]:
                 yield start, m.end(), "address"
     for m in FLAT.finditer(text):
         yield m.start(), m.end(), "address"
+
+
+def _vehicles(text: str) -> Iterator[Span]:
+    for m in VEHICLE_CUED.finditer(text):
+        yield m.start("reg"), m.end("reg"), "vehicle"
+    for m in VEHICLE.finditer(text):
+        yield m.start(), m.end(), "vehicle"
 
 
 def _postcodes(text: str) -> Iterator[Span]:

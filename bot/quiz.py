@@ -310,7 +310,7 @@ class QuizStore:
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
         month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
             while True:
                 try:
                     pipe.watch(key, cards)
@@ -335,6 +335,7 @@ class QuizStore:
                     for k in (agg, people, month_agg, month_people):
                         pipe.expire(k, keys.QUIZ_AGGREGATE_SECONDS)
                     pipe.execute()
+                    self.answers(ws, user)  # and delete any answers now past the retention period
                     return card
                 except redis.WatchError:
                     continue  # someone else wrote meanwhile: look again
@@ -344,16 +345,21 @@ class QuizStore:
         return Answer.from_json(raw) if raw else None
 
     def answers(self, ws: Workspace, user: str) -> list[Answer]:
-        """One person's answers, newest first, within the retention period."""
+        """One person's answers, newest first; answers past the retention period are deleted, not just hidden."""
         cutoff = self.clock() - self.retention
-        found = [Answer.from_json(v) for v in self.r.hgetall(self.answers_key(ws, user)).values()]
-        return sorted((a for a in found if a.answered_at > cutoff), key=lambda a: -a.answered_at)
+        key = self.answers_key(ws, user)
+        found = {k: Answer.from_json(v) for k, v in self.r.hgetall(key).items()}
+        expired = [k for k, a in found.items() if a.answered_at <= cutoff]
+        if expired:
+            self.r.hdel(key, *expired)
+        return sorted((a for a in found.values() if a.answered_at > cutoff), key=lambda a: -a.answered_at)
 
     def forget(self, ws: Workspace, user: str) -> int:
         """Delete one person's quiz record (answers, boxes, opt-in). Team aggregates keep only counts."""
         n = len(self.r.hkeys(self.answers_key(ws, user)))
         with self.r.pipeline() as pipe:
-            pipe.delete(self.answers_key(ws, user), self.cards_key(ws, user))
+            pipe.delete(self.answers_key(ws, user))  # one key per DEL: a Redis Cluster pipeline refuses more
+            pipe.delete(self.cards_key(ws, user))
             pipe.hdel(self.people_key(ws), user)
             pipe.execute()
         return n

@@ -9,6 +9,7 @@ anything (rate limited after retries) releases the claim so the next sweep tries
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ import redis
 from slack_sdk import WebClient
 
 from bot.content import Corpus
+from bot.oauth import client_for
 from bot.once import Permanent, Transient
 from bot.quiz import DM, Person, QuizStore, WorkingHours, after_sending, candidate_order, choose
 from bot.quiz_blocks import check_message
@@ -43,6 +45,7 @@ class QuizSender:
         self.slack = slack
         self.corpus = corpus
         self.hours = hours
+        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
 
     def deliver_due(self, now: datetime) -> list[Sent]:
         """Everyone's check for today, if today is a quiz day and it is within working hours."""
@@ -82,12 +85,13 @@ class QuizSender:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
         try:
             try:
+                slack = client_for(ws, self.slack, self.clients)
                 with slack_errors():
-                    dm = self.slack.conversations_open(users=person.user)["channel"]["id"]
+                    dm = slack.conversations_open(users=person.user)["channel"]["id"]
             except Transient as exc:
                 raise Transient(str(exc), maybe_sent=False) from None  # opening a DM sends nothing
             with slack_errors():
-                resp = self.slack.chat_postMessage(channel=dm, **check_message(self.corpus, check, day))
+                resp = slack.chat_postMessage(channel=dm, **check_message(self.corpus, check, day))
         except Permanent as exc:
             log.warning("quiz: cannot DM %s: %s", person.user, exc)
             return Sent(ws.team_id, person.user, "failed", check.id, str(exc))

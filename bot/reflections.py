@@ -150,7 +150,7 @@ class ReflectionStore:
         key = self._key(ws, refl.id)
         tomb, forgot = keys.reflection_tombstone(ws, refl.id), keys.forgotten(ws, refl.user)
         for _ in range(5):
-            with self.r.pipeline() as pipe:
+            with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
                 try:
                     pipe.watch(key, tomb, forgot)
                     forgotten_at = pipe.get(forgot)

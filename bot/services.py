@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.content import Corpus, load_corpus
+from bot.installations import RedisInstallationStore, RedisOAuthStateStore
 from bot.lookup import Lookup
 from bot.quiz import QuizStore
 from bot.reflections import ReflectionStore
@@ -40,6 +41,15 @@ class Services:
         return Subscriptions(self.store.client)
 
     @property
+    def installations(self) -> RedisInstallationStore:
+        """Workspaces' tokens (distributed mode); the OAuth flow, the clock and uninstalls use it."""
+        return RedisInstallationStore(self.store.client)
+
+    @property
+    def oauth_states(self) -> RedisOAuthStateStore:
+        return RedisOAuthStateStore(self.store.client)
+
+    @property
     def reflections(self) -> ReflectionStore:
         return ReflectionStore(self.store.client, self.settings.retention_days)
 
@@ -60,6 +70,7 @@ class Services:
 
     def all_schedules(self, default_team: str) -> list[Schedule]:
         """Every enabled schedule: the admin's YAML ones and the channels' own subscriptions."""
-        yaml = [s.in_team(default_team) for s in self.yaml_schedules if s.enabled]
+        # With no workspace of its own (not yet known, or distributed), team-less admin schedules wait.
+        yaml = [s.in_team(default_team) for s in self.yaml_schedules if s.enabled and (s.team or default_team)]
         taken = {(s.team, s.channel) for s in yaml}
         return yaml + [s for s in self.subscriptions.all() if (s.team, s.channel) not in taken and s.enabled]

@@ -11,9 +11,11 @@ import atexit
 import contextlib
 import logging
 import threading
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from bot.breaker import Breaker, guarded
@@ -24,28 +26,78 @@ from bot.keys import Workspace, migrate
 __all__ = ["Store", "Workspace", "make_client"]
 
 log = logging.getLogger(__name__)
+POOL_WAIT = 2.0  # seconds a thread waits for a free Redis connection (inside the 2.5 s answer budget)
 
 
-def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None) -> redis.Redis:
+def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None, *, cluster: bool = False,
+                max_connections: int = 64) -> redis.Redis:  # fmt: skip
     """A client that fails fast: every Slack request must be answered within 2.5 s whatever Redis does.
 
     ``timeout`` bounds each connect and each reply (a frozen server accepts connections and then says
     nothing); there are no retries, because a request has no time for them and an unknown outcome must
     not be repeated blindly; and ``breaker`` makes every call fail at once for a while after a failure,
     so one frozen Redis costs one timeout per cool-down, not one per call.
+
+    ``cluster`` (``REDIS_CLUSTER=1``) gives a ``redis.cluster.RedisCluster`` that discovers the other
+    nodes from the one in the URL; every key carries its workspace's hash tag, so each multi-key command
+    and script stays in one slot. ``rediss://`` URLs use TLS, and their query parameters pass through to
+    redis-py (``?ssl_cert_reqs=none`` for a managed service's self-signed certificate,
+    ``ssl_ca_certs=/path/ca.pem`` to pin its CA instead).
+
+    ``max_connections`` (``REDIS_MAX_CONNECTIONS``) bounds the connections one process opens (small
+    managed plans allow few; redis-py's own pool fails beyond 100): threads beyond it wait for a free one
+    (at most ``POOL_WAIT`` seconds) instead of failing.
     """
-    client = redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 30,
+    }
+    if cluster:
+        if breaker is not None:
+            options["connection_class"] = guarded(redis.Connection, breaker)
+        # One pool per node; the cluster client has no blocking pool, so the bound is per node.
+        return LazyCluster(url, {**options, "max_connections": max_connections})  # type: ignore[return-value]
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_WAIT, **options)
     if breaker is not None:
-        pool = client.connection_pool
         pool.connection_class = guarded(pool.connection_class, breaker)
-    return client
+    return redis.Redis(connection_pool=pool)
+
+
+class LazyCluster:
+    """A ``redis.cluster.RedisCluster``, built on first use.
+
+    The cluster client asks a node for the slot map as soon as it is built. Building it lazily, and
+    turning "no node reachable" into the ``redis.ConnectionError`` every caller already handles, keeps
+    the bot's promise with Redis away: it starts, lookups work, and the next use tries again.
+    """
+
+    def __init__(self, url: str, options: dict[str, Any]):
+        self._url = url
+        self._options = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    from redis.cluster import RedisCluster
+
+                    try:
+                        self._client = RedisCluster.from_url(self._url, **self._options)
+                    except RedisClusterException as exc:
+                        raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from None
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 class Store:
@@ -82,13 +134,15 @@ class Store:
             if self.url is None:
                 self.start()
             assert self.url is not None
-            self._client = make_client(self.url, self.settings.redis_timeout_ms / 1000, self.breaker)
+            self._client = make_client(self.url, self.settings.redis_timeout_ms / 1000, self.breaker,
+                                       cluster=self.settings.redis_cluster,
+                                       max_connections=self.settings.redis_max_connections)  # fmt: skip
         return self._client
 
     def health(self) -> dict[str, object]:
         """What /healthz reports: whether Redis answers, and which kind it is (within one timeout, or at
         once while the breaker is open)."""
-        kind = "embedded" if self.embedded else "external"
+        kind = "embedded" if self.embedded else ("cluster" if self.settings.redis_cluster else "external")
         try:
             self.client.ping()
             return {"ok": True, "kind": kind}

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot import keys
 from bot.content import Corpus
-from bot.once import Once
+from bot.once import Once, Permanent
 from bot.quiz import QuizStore
 from bot.quiz_blocks import summary_lines
 from bot.reflect_blocks import summary_message
@@ -63,6 +63,10 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "no_post")
         ws = schedule.workspace
         key = keys.summary_claim(ws, schedule.id, week.key)
+        try:
+            slack = self.poster.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             return {"thread_ts": thread_ts}
@@ -71,7 +75,7 @@ class SummaryPoster:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
             quiz = summary_lines(self.corpus, QuizStore(self.store.r).aggregate(ws, [schedule.channel], [week.key]))
             with slack_errors():
-                resp = self.slack.chat_postMessage(
+                resp = slack.chat_postMessage(
                     channel=schedule.channel, thread_ts=thread_ts,
                     metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key, "week": week.key}},
                     **summary_message(point, stats, quiz),
@@ -81,7 +85,7 @@ class SummaryPoster:
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
             legacy = keys.legacy_name(key)
             with slack_errors():
-                for msg in thread_messages(self.slack, schedule.channel, thread_ts):
+                for msg in thread_messages(slack, schedule.channel, thread_ts):
                     meta = msg.get("metadata") or {}
                     if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") in (
                             key, legacy):

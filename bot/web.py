@@ -1,5 +1,8 @@
 """HTTP mode: Flask serving Bolt at /slack/events and a health check, under gunicorn.
 
+Distributed mode (``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``) adds Bolt's OAuth flow at
+``/slack/install`` and ``/slack/oauth_redirect``.
+
 Bolt's own ``app.start()`` is a development server; gunicorn (threaded workers) is the
 production server. The app object is built once in the gunicorn master, before workers fork,
 so content is loaded and validated once and a bad deploy fails before it binds the port.
@@ -51,6 +54,16 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
             return refuse(verdict.status, verdict.reason)
         # Requests no feature handles are acknowledged by catch-all listeners (see bot.app).
         return handler.handle(request)
+
+    if services.settings.distributed:
+        # "Add to Slack": Bolt's install page (sets the state cookie) and the redirect it comes back to.
+        @web.get("/slack/install")
+        def slack_install() -> Response:
+            return handler.handle(request)
+
+        @web.get("/slack/oauth_redirect")
+        def slack_oauth_redirect() -> Response:
+            return handler.handle(request)
 
     @web.get("/healthz")
     def healthz() -> Response:

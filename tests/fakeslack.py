@@ -27,7 +27,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot.localslack import BOT_USER_ID, LocalSlack
@@ -43,6 +43,7 @@ class Call:
     status: int  # what the caller saw: 200, 429, 500..., 0 for a reset, 499 when it hung up first
     accepted: bool = False  # whether "Slack" acted (stored the message...), whatever the caller saw
     at: float = field(default_factory=time.time)
+    token: str = ""  # the token the call was made with (which workspace's bot, which rotation)
 
 
 class LocalSocketMode:
@@ -165,8 +166,9 @@ class LocalSocketMode:
 
 @dataclass
 class RateLimits:
-    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a
-    workspace-wide cap, and (for testing retries) a chance of a 429 on any call."""
+    """Slack's chat.postMessage limits, roughly: ~1 message/s per channel with short bursts, a cap per
+    workspace (by the calling token's team; tokens the OAuth server never issued share one), and (for
+    testing retries) a chance of a 429 on any call."""
 
     per_channel: float = 1.0
     burst: int = 3
@@ -189,12 +191,13 @@ class RateLimits:
         self.buckets[key] = (tokens - 1, now)
         return True
 
-    def allow(self, channel: str) -> bool:
+    def allow(self, channel: str, workspace: str = "") -> bool:
+        """``workspace``: the team of the calling token; each workspace has its own bucket, as in Slack."""
         now = time.monotonic()
         if self.random_429 and self.rng.random() < self.random_429:
             self.limited += 1
             return False
-        if self.workspace_per_second and not self._take("_workspace", self.workspace_per_second,
+        if self.workspace_per_second and not self._take(f"_workspace:{workspace}", self.workspace_per_second,
                                                         max(1.0, self.workspace_per_second), now):
             self.limited += 1
             return False
@@ -218,8 +221,126 @@ class Fault:
     seconds: float = 0.0
 
 
+@dataclass
+class Grant:
+    """A token Slack issued through OAuth: whose it is, when it expires, whether it was revoked."""
+
+    team_id: str | None
+    enterprise_id: str | None
+    org: bool = False
+    expires_at: float | None = None
+    revoked: bool = False
+
+
+@dataclass
+class Install:
+    """What "Add to Slack" in a workspace hands the app for one authorization ``code``."""
+
+    team_id: str | None
+    team_name: str
+    enterprise_id: str | None = None
+    org: bool = False
+    rotating: bool = False
+    user: str = "U0INSTALLER"
+    scopes: str = "commands,chat:write"
+
+
+class OAuthServer:
+    """Slack's side of OAuth v2: codes exchanged for bot tokens (``oauth.v2.access``), token rotation
+    (``grant_type=refresh_token``: a new access token and a new refresh token; the old refresh token
+    stops working), expiry, and revocation when a workspace uninstalls. Tokens it never issued are
+    left alone (single-token tests use any ``xoxb-``)."""
+
+    def __init__(self, client_id: str = "0000000001.0000000001", client_secret: str = "test-client-secret",
+                 lifetime: int = 43200) -> None:  # fmt: skip
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.lifetime = lifetime  # seconds an access token of a rotating install lives (Slack: 12 hours)
+        self.codes: dict[str, Install] = {}
+        self.grants: dict[str, Grant] = {}
+        self.refresh_tokens: dict[str, Grant] = {}
+        self.exchanges: list[dict[str, Any]] = []  # every oauth.v2.access, for assertions
+        self._n = 0
+
+    def add_install(self, code: str, install: Install) -> None:
+        self.codes[code] = install
+
+    def uninstall(self, team_or_org: str) -> None:
+        """The workspace (or org) removed the app: every token it had stops working."""
+        for grant in [*self.grants.values(), *self.refresh_tokens.values()]:
+            if team_or_org in (grant.team_id, grant.enterprise_id if grant.org else None):
+                grant.revoked = True
+
+    def _issue(self, grant: Grant, rotating: bool) -> dict[str, Any]:
+        self._n += 1
+        prefix = "xoxe.xoxb-1-" if rotating else "xoxb-"
+        token = f"{prefix}{grant.team_id or grant.enterprise_id}-{self._n}"
+        issued = Grant(grant.team_id, grant.enterprise_id, grant.org,
+                       time.time() + self.lifetime if rotating else None)  # fmt: skip
+        self.grants[token] = issued
+        out: dict[str, Any] = {"access_token": token}
+        if rotating:
+            refresh = f"xoxe-1-{grant.team_id or grant.enterprise_id}-{self._n}"
+            self.refresh_tokens[refresh] = Grant(grant.team_id, grant.enterprise_id, grant.org)
+            out.update(refresh_token=refresh, expires_in=self.lifetime)
+        return out
+
+    def access(self, p: dict[str, Any], auth: str) -> dict[str, Any]:
+        self.exchanges.append(dict(p))
+        expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        if auth != expected and (p.get("client_id"), p.get("client_secret")) != (self.client_id, self.client_secret):
+            return {"ok": False, "error": "invalid_client_id"}
+        if p.get("grant_type") == "refresh_token":
+            old = self.refresh_tokens.pop(str(p.get("refresh_token")), None)
+            if old is None or old.revoked:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            issued = self._issue(old, rotating=True)
+            return {"ok": True, "token_type": "bot", **issued, "team": {"id": old.team_id},
+                    "enterprise": {"id": old.enterprise_id} if old.enterprise_id else None,
+                    "is_enterprise_install": old.org}  # fmt: skip
+        install = self.codes.pop(str(p.get("code")), None)
+        if install is None:
+            return {"ok": False, "error": "invalid_code"}
+        issued = self._issue(Grant(install.team_id, install.enterprise_id, install.org), install.rotating)
+        return {
+            "ok": True, "app_id": "A0SCR", "token_type": "bot", "scope": install.scopes,
+            "bot_user_id": BOT_USER_ID, **issued,
+            "team": {"id": install.team_id, "name": install.team_name} if install.team_id else None,
+            "enterprise": {"id": install.enterprise_id, "name": "Grid"} if install.enterprise_id else None,
+            "is_enterprise_install": install.org,
+            "authed_user": {"id": install.user, "scope": "", "token_type": "user"},
+        }  # fmt: skip
+
+    def check(self, token: str) -> str | None:
+        grant = self.grants.get(token)
+        if grant is None:
+            return None
+        if grant.revoked:
+            return "token_revoked"
+        if grant.expires_at is not None and grant.expires_at <= time.time():
+            return "token_expired"
+        return None
+
+    def auth_test(self, token: str) -> dict[str, Any] | None:
+        grant = self.grants.get(token)
+        if grant is None:
+            return None
+        return {"ok": True, "url": "https://local.slack/", "team": grant.team_id, "user": "scr",
+                "team_id": grant.team_id, "enterprise_id": grant.enterprise_id, "user_id": BOT_USER_ID,
+                "bot_id": "B0BOT", "is_enterprise_install": grant.org}  # fmt: skip
+
+
+class _BusyServer(ThreadingHTTPServer):
+    """Slack takes hundreds of connections at once; the standard library's listen backlog of 5 would
+    reset them (benchmarks fan out across many workspaces)."""
+
+    request_queue_size = 1024
+
+
 class FakeSlack(LocalSlack):
     """``LocalSlack`` with call recording, fault injection, rate limits, channel membership and Socket Mode."""
+
+    server_class = _BusyServer
 
     def __init__(self) -> None:
         super().__init__()
@@ -233,6 +354,7 @@ class FakeSlack(LocalSlack):
         self.limits: RateLimits | None = None
         self.socket_mode: LocalSocketMode | None = None
         self.methods["apps.connections.open"] = self.apps_connections_open
+        self.oauth = OAuthServer()
 
     # ----- faults ---------------------------------------------------------------------------
     def fail(self, method: str, status: int = 429, retry_after: int | None = 1, error: str = "ratelimited",
@@ -277,7 +399,7 @@ class FakeSlack(LocalSlack):
 
     def _record(self, method: str, params: dict[str, Any], status: int, accepted: bool = False) -> None:
         with self.lock:
-            self.calls.append(Call(method, params, status, accepted))
+            self.calls.append(Call(method, params, status, accepted, token=str(params.get("_token", ""))))
 
     # ----- serving --------------------------------------------------------------------------
     def on_response_url(self, h: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
@@ -285,6 +407,8 @@ class FakeSlack(LocalSlack):
         super().on_response_url(h, params)
 
     def on_api(self, h: BaseHTTPRequestHandler, method: str, params: dict[str, Any], auth: str) -> None:
+        bearer = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
+        params = {**params, "_token": bearer or str(params.get("token") or "")}
         with self.lock:
             self.started.append((method, params))
         if method in self.delay:
@@ -294,7 +418,8 @@ class FakeSlack(LocalSlack):
             return
         if method == "chat.postMessage" and self.limits is not None:
             with self.lock:
-                allowed = self.limits.allow(self._channel(params))
+                grant = self.oauth.grants.get(str(params.get("_token") or ""))
+                allowed = self.limits.allow(self._channel(params), grant.team_id or "" if grant else "")
             if not allowed:
                 self._record(method, params, 429)
                 self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(self.limits.retry_after)})
@@ -356,6 +481,15 @@ class FakeSlack(LocalSlack):
 
     # ----- Web API methods only tests need, and membership ----------------------------------
     def call(self, method: str, params: dict[str, Any], auth: str = "Bearer xoxb-") -> tuple[int, dict[str, Any]]:
+        if method == "oauth.v2.access":
+            with self.lock:
+                return 200, self.oauth.access(params, auth)
+        with self.lock:
+            problem = self.oauth.check(str(params.get("_token") or ""))
+            if problem:
+                return 200, {"ok": False, "error": problem}
+            if method == "auth.test" and (who := self.oauth.auth_test(str(params.get("_token") or ""))):
+                return 200, who
         channel = self._channel(params)
         if method in CHANNEL_METHODS and channel in self.channel_errors:
             return 200, {"ok": False, "error": self.channel_errors[channel]}

@@ -24,7 +24,8 @@ def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout:
     "args",
     [[], ["run"], ["clock"], ["shell"], ["ask"], ["content"], ["content", "check"], ["content", "stats"],
      ["content", "coverage"], ["schedule"], ["schedule", "list"], ["schedule", "preview"], ["schedule", "post-now"],
-     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"]],
+     ["schedule", "run-due"], ["reflections"], ["reflections", "export"], ["reflections", "report"], ["workspace"],
+     ["workspace", "list"], ["workspace", "purge"]],
 )
 def test_every_subcommand_has_help(args: list[str]) -> None:
     result = run(*args, "--help")
@@ -133,3 +134,45 @@ def test_schedule_commands_stop_when_slack_cannot_say_which_workspace(
     assert ("invalid_auth" in line and "SLACK_BOT_TOKEN" in line) if slack_says == "invalid_auth" else "reach Slack" in line
     assert slack.calls_to("chat.postMessage") == []
     assert [k for k in redis_client.scan_iter("*") if "T0LOCAL" in k] == []
+
+
+def test_workspace_list_and_purge(redis_server, redis_client, tmp_path: Path) -> None:  # noqa: ANN001
+    from test_installations import installation
+
+    from bot import keys
+    from bot.installations import RedisInstallationStore
+    from bot.reflections import Reflection, ReflectionStore
+    from bot.store import Workspace
+    from conftest import redis_env
+
+    store = RedisInstallationStore(redis_client)
+    store.save(installation(team="T0ONE", rotating=True))
+    store.save(installation(team="T0TWO", enterprise="E0GRID"))
+    now = 1_800_000_000.0
+    ReflectionStore(redis_client, 365, clock=lambda: now).add(
+        Workspace("T0ONE"), Reflection(id="m-1", user="U0A", point="p", kind="thread", visibility="thread",
+                                       created_at=now, updated_at=now, text="kept until purged"))  # fmt: skip
+    env = {**redis_env(redis_server), "SCR_DATA_DIR": str(tmp_path / "var"), "HOME": str(tmp_path)}
+    listed = run("workspace", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and "T0ONE" in lines[0] and "rotating" in lines[0]
+    assert "T0TWO" in lines[1] and "enterprise E0GRID" in lines[1] and "long-lived" in lines[1]
+
+    refused = run("workspace", "purge", "T0ONE", env=env)
+    assert refused.returncode == 1 and "--yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert redis_client.exists(keys.install_bot(Workspace("T0ONE")))
+    done = run("workspace", "purge", "T0ONE", "--yes", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [k for k in redis_client.scan_iter("*") if "T0ONE" in k] == []
+    assert "T0ONE" not in run("workspace", "list", env=env).stdout
+    assert RedisInstallationStore(redis_client).find_bot(enterprise_id="E0GRID", team_id="T0TWO") is not None
+
+
+def test_half_set_add_to_slack_settings_are_one_clear_line(tmp_path: Path) -> None:
+    env = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "secret", "SCR_DATA_DIR": str(tmp_path / "var")}
+    result = run("run", env=env)
+    assert result.returncode == 1
+    assert "SLACK_SIGNING_SECRET" in result.stderr and "Traceback" not in result.stderr
+    both = run("run", env={**env, "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"})
+    assert both.returncode == 1 and "SLACK_BOT_TOKEN would be ignored" in both.stderr

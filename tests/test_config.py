@@ -24,6 +24,8 @@ def test_defaults() -> None:
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "http"),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "shell"),
         ({"SLACK_SIGNING_SECRET": "s"}, "shell"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c", "SLACK_SIGNING_SECRET": "s"}, "oauth"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c"}, "shell"),  # cannot verify requests: not served
     ],
 )
 def test_mode_follows_tokens(env: dict[str, str], mode: str) -> None:
@@ -40,6 +42,8 @@ def test_api_url_gets_trailing_slash() -> None:
         ({"PORT": "x"}, "PORT must be a whole number"),
         ({"SCR_RETENTION_DAYS": "0"}, "SCR_RETENTION_DAYS must be at least 1"),
         ({"SCR_TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
+        ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER must be true or false"),
+        ({"SLACK_TOKEN_ROTATION_MINUTES": "0"}, "SLACK_TOKEN_ROTATION_MINUTES must be at least 1"),
     ],
 )
 def test_bad_values_say_what_is_wrong(env: dict[str, str], message: str) -> None:

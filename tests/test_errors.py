@@ -35,6 +35,7 @@ class Case:
     exit_code: int = 1
     files: dict[str, str] = field(default_factory=dict)  # path under tmp -> text
     rejects: str = "auth.test"  # with {bad_slack}: the Web API method that answers invalid_auth
+    trouble: tuple[int, str] | None = None  # with {bad_slack}: auth.test answers this HTTP status and error instead
 
 
 def _schedule_file(body: str) -> dict[str, str]:
@@ -57,6 +58,14 @@ CASES: dict[str, Case] = {
     "invalid app-level token (Socket Mode)": Case(
         ["run", "--no-scheduler"], {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": "{bad_slack}"},
         "Slack rejected SLACK_APP_TOKEN (invalid_auth): create an app-level token", rejects="apps.connections.open"),
+    "Slack outage at auth.test (HTTP 500)": Case(
+        ["schedule", "list"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"},
+        "Slack could not answer (HTTP 500, internal_error): a problem on Slack's side, not a rejected SLACK_BOT_TOKEN",
+        trouble=(500, "internal_error")),
+    "Slack rate-limiting auth.test (HTTP 429)": Case(
+        ["schedule", "list"], {**HTTP_TOKENS, "SLACK_API_URL": "{bad_slack}"},
+        "Slack is rate-limiting this app (HTTP 429, retry after 1 s), so it did not check SLACK_BOT_TOKEN",
+        trouble=(429, "ratelimited")),
     "Slack unreachable": Case(
         ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "http://127.0.0.1:{port}/api/", "PORT": "{port2}"},
         "cannot reach Slack at http://127.0.0.1:"),
@@ -117,8 +126,11 @@ CASES: dict[str, Case] = {
 def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, slack) -> None:  # noqa: ANN001
     case = CASES[name]
     if any("{bad_slack}" in v for v in case.env.values()):
-        # Slack's answer to a wrong token: HTTP 200, ok false, error invalid_auth.
-        slack.fail(case.rejects, status=200, retry_after=None, error="invalid_auth", times=1000)
+        if case.trouble:  # Slack down or rate-limiting: not the token's fault
+            status, error = case.trouble
+            slack.fail(case.rejects, status=status, retry_after=1 if status == 429 else None, error=error, times=1000)
+        else:  # Slack's answer to a wrong token: HTTP 200, ok false, error invalid_auth.
+            slack.fail(case.rejects, status=200, retry_after=None, error="invalid_auth", times=1000)
     for rel, text in case.files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import BotProcess, command_body, http, sign
+from conftest import REDIS_KIND, BotProcess, command_body, http, sign
 
 
 def blocks_text(message: dict) -> str:
@@ -61,7 +61,7 @@ def test_healthz_reports_redis_and_content(bot: BotProcess) -> None:
     assert resp.status == 200
     body = resp.json()
     assert body["ok"] is True
-    assert body["redis"] == {"ok": True, "kind": "external"}
+    assert body["redis"] == {"ok": True, "kind": "cluster" if REDIS_KIND == "cluster" else "external"}
     assert body["content"]["points"] >= 80
 
 

@@ -20,10 +20,25 @@ from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster
-from conftest import BotProcess, command_body, event_body, http, sign
+from conftest import BotProcess, action_body, command_body, event_body, http, sign
 from fakeslack import FakeSlack
 
 JSON, FORM = "application/json", "application/x-www-form-urlencoded"
+def _event(event: dict) -> str:
+    return json.dumps({"type": "event_callback", "team_id": "T0AAA", "event_id": "Ev1", "event": event})
+
+
+def _payload(payload: dict) -> str:
+    return urlencode({"payload": json.dumps({"team": {"id": "T0AAA"}, "api_app_id": "A0SCR", **payload})})
+
+
+def _form(metadata: str) -> dict:
+    state = {"stood_out": {"value": {"type": "plain_text_input", "value": "words"}}}
+    return {"type": "view_submission", "user": {"id": "U1", "team_id": "T0AAA"}, "trigger_id": "t.1",
+            "view": {"id": "V1", "team_id": "T0AAA", "type": "modal", "callback_id": "scr_reflection",
+                     "private_metadata": metadata, "state": {"values": state}}}  # fmt: skip
+
+
 HELLO = json.dumps({"type": "event_callback", "team_id": "T0AAA", "event": {"type": "reaction_added"}})
 
 # (name, body, content type, how it is signed, expected status)
@@ -50,6 +65,34 @@ CASES = [
     ("signed, event_callback whose event is a string", json.dumps({"type": "event_callback", "event": "x"}), JSON,
      "yes", 400),
     ("signed, text/plain", "hello", "text/plain", "yes", 400),
+    ("signed, X-Slack-Request-Timestamp of 400 digits", HELLO, JSON, "9" * 400, 400),
+    ("signed, X-Slack-Request-Timestamp hugely negative", HELLO, JSON, "-" + "9" * 400, 400),
+    ("signed, X-Slack-Request-Timestamp with underscores", HELLO, JSON, "1_700_000_000", 400),
+    ("signed, message event with a numeric channel", _event({"type": "message", "channel": 5, "ts": {}, "user": "U1",
+                                                             "text": "x"}), JSON, "yes", 400),
+    ("signed, message_changed whose message is a string", _event({"type": "message", "subtype": "message_changed",
+                                                                  "channel": "C1", "message": "x"}), JSON, "yes", 400),
+    ("signed, reply whose thread_ts is an object", _event({"type": "message", "user": "U1", "channel": "C1", "ts": "1.1",
+                                                           "thread_ts": {"a": 1}, "text": "x"}), JSON, "yes", 400),
+    ("signed, reply whose ts is not a Slack timestamp", _event({"type": "message", "user": "U1", "channel": "C1",
+                                                                "ts": "abc", "thread_ts": "1.0", "text": "x"}), JSON, "yes", 400),
+    ("signed, message_deleted whose deleted_ts is a list", _event({"type": "message", "subtype": "message_deleted",
+                                                                   "channel": "C1", "deleted_ts": ["x"]}), JSON, "yes", 400),
+    ("signed, app_home_opened whose user is a list", _event({"type": "app_home_opened", "user": ["U1"], "tab": "home"}),
+     JSON, "yes", 400),
+    ("signed, team_id that is a number", json.dumps({"type": "event_callback", "team_id": 7, "event": {"type": "x"}}),
+     JSON, "yes", 400),
+    ("signed, button whose value is a number", _payload({"type": "block_actions", "user": {"id": "U1"},
+                                                         "actions": [{"action_id": "scr_reflect", "value": 5}]}), FORM,
+     "yes", 400),
+    ("signed, interaction whose user is a string", _payload({"type": "block_actions", "user": "U1", "actions": []}),
+     FORM, "yes", 400),
+    ("signed, form whose private_metadata is an object", _payload({"type": "view_submission", "user": {"id": "U1"},
+                                                                   "view": {"id": "V1", "private_metadata": {"a": 1}}}),
+     FORM, "yes", 400),
+    ("signed, fine shape: Reflect form whose private_metadata is not JSON", _payload(_form("{broken")), FORM, "yes", 200),
+    ("signed, fine shape: Reflect button whose value is broken JSON", action_body("scr_reflect", "{broken"), FORM, "yes",
+     200),
     ("signed, fine: /scr help", command_body("help"), FORM, "yes", 200),
     ("signed, fine: an event", event_body({"type": "reaction_added", "user": "U1", "event_ts": "1.2"}), JSON, "yes",
      200),

@@ -189,7 +189,7 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
                                                                user="U0ANN").json()["text"]  # fmt: skip
     added = bot.command("digest add <@U0LL|learning.lead>", channel=CHANNEL, user=LEAD).json()
     assert "<@U0LL> will get this channel's learning digest" in added["text"]
-    preview = bot.command("digest", channel=CHANNEL, user="U0LL").json()["text"]
+    preview = command_answer(bot, module_slack, "digest", channel=CHANNEL, user="U0LL")["text"]
     assert "Participation by month" in preview and "Private thought" not in preview
     files_before = len(module_slack.files)
     out = cli("schedule", "run-due", "--now", digest_day.isoformat()).stdout

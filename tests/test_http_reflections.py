@@ -215,6 +215,47 @@ def test_reflect_from_a_lookup_is_private_and_validated(bot: BotProcess, module_
     assert saved.visibility == "private" and saved.stood_out == "Email me at [email removed]"
 
 
+def test_a_reflection_is_shared_only_if_the_person_is_still_a_member_when_it_is_saved(
+        bot: BotProcess, module_slack: FakeSlack, r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """The form's private_metadata names the thread; before posting, Slack is asked again whether the person
+    is in that channel: they may have left since the form opened, or the metadata may name another team's."""
+    _, team_thread, point = weekly_post(module_slack, r, corpus, channel="C0TEAM")
+    _, secret_thread, _ = weekly_post(module_slack, r, corpus, channel="C0SECRET")
+    module_slack.members.update({"C0TEAM": {"U0BOT", "U0NURSE"}, "C0SECRET": {"U0BOT", "U0LEAD"}})
+    try:
+        mine = json.dumps({"point": point, "channel": "C0TEAM", "thread_ts": team_thread})
+        view = open_modal(bot, module_slack, value=mine, channel="D0HOME", message_ts=None, user="U0NURSE")
+        assert "Share in the thread" in dumps(view)
+        # 1. The metadata names another team's weekly thread (a weekly post, so the form accepts it).
+        other = {**view, "private_metadata": json.dumps({"point": point, "channel": "C0SECRET",
+                                                        "thread_ts": secret_thread})}  # fmt: skip
+        resp = bot.post(submission(other, {"stood_out": "CRAFTED words"}, view_id="V0CRAFT1", visibility="thread"),
+                        "application/x-www-form-urlencoded")  # fmt: skip
+        assert resp.status == 200
+        told = wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                                 and v["view_id"] == "V0CRAFT1" and "kept private" in dumps(v["view"])])  # fmt: skip
+        assert "member of <#C0SECRET>" in dumps(told[0]["view"])
+        # 2. The person leaves the channel between opening the form and saving it.
+        module_slack.members["C0TEAM"] = {"U0BOT"}
+        bot.post(submission(view, {"stood_out": "Written after leaving"}, view_id="V0LEFT", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [v for v in module_slack.views if v["method"] == "views.update"
+                          and v["view_id"] == "V0LEFT" and "kept private" in dumps(v["view"])])  # fmt: skip
+        # 3. Back in the channel: shared as before.
+        module_slack.members["C0TEAM"] = {"U0BOT", "U0NURSE"}
+        bot.post(submission(view, {"stood_out": "Shared as a member"}, view_id="V0MEMBER", visibility="thread"),
+                 "application/x-www-form-urlencoded")  # fmt: skip
+        wait_for(lambda: [m for m in module_slack.thread("C0TEAM", team_thread) if "Shared as a member" in dumps(m)])
+        time.sleep(0.5)  # anything posted late would show now
+        assert not [m for m in module_slack.thread("C0SECRET", secret_thread) if m.get("ts") != secret_thread]
+        assert not [m for m in module_slack.thread("C0TEAM", team_thread) if "Written after leaving" in dumps(m)]
+        kept = {x.stood_out: x.visibility for x in store_for(r).for_user(Workspace(T1), "U0NURSE")}
+        assert kept == {"CRAFTED words": "private", "Written after leaving": "private", "Shared as a member": "thread"}
+    finally:
+        module_slack.members.pop("C0TEAM", None)
+        module_slack.members.pop("C0SECRET", None)
+
+
 # ----- giving back: summary, /scr reflections, App Home, export, forget ------------------------------
 def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotProcess, module_slack: FakeSlack,
                                                                      r: redis.Redis, corpus: Corpus) -> None:

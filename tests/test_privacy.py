@@ -79,6 +79,13 @@ CASES: list[tuple[str, str, list[str], list[str]]] = [
     ("education", "He moved from St Mary's Catholic Primary to Greenway Academy.", ["Mary", "Greenway"], ["moved from"]),
     ("health", "Mum emailed kayleigh.b@example.com asking for the notes.", ["kayleigh.b", "example.com"], ["Mum emailed"]),
     ("police", "The older boy was being groomed via @tyler_xo on snapchat.", ["tyler_xo"], ["groomed", "snapchat"]),
+    # ----- vehicle registrations (attack 9) -------------------------------------------------------------
+    ("police", "The car, reg AB12 CDE, was seen outside the school at 3pm.", ["AB12", "CDE"], ["The car", "outside the school"]),
+    ("social care", "Dad's van (registration ab12cde) was parked on the drive all day.", ["ab12cde"], ["Dad's van", "parked on the drive"]),
+    ("police", "A PNC check on LB07 SEO came back to a different address.", ["LB07", "SEO"], ["PNC check", "different address"]),
+    ("police", "An old Escort, reg A123 BCD, was stopped on the bypass.", ["A123", "BCD"], ["old Escort", "stopped on the bypass"]),
+    ("police", "Uncle's car was registration ABC 123D, long since scrapped.", ["ABC 123D"], ["long since scrapped"]),
+    ("education", "Y6 SAT results and the Year 10 mocks were both discussed at the TAF.", [], []),
     # ----- what must stay: pseudonyms, roles, vocabulary, everyday words that are names ---------------
     ("social care", "Child A and Baby X were both subject to a child protection plan.", [], []),
     ("police", "Mother B and Mr C refused the Section 47 medical.", [], []),

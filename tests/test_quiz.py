@@ -284,3 +284,14 @@ def test_many_processes_sweeping_at_once_send_one_check(store: QuizStore, local_
         outcomes = [s.outcome for result in pool.map(lambda s: s.deliver_due(TUESDAY), senders) for s in result]
     assert sorted(outcomes) == ["already"] * 5 + ["sent"]
     assert len(local_slack.channel_messages("DU1")) == 1
+
+
+def test_answers_past_the_retention_period_are_deleted(redis_client: redis.Redis) -> None:
+    now = [TUESDAY.timestamp()]
+    store = QuizStore(redis_client, 30, clock=lambda: now[0])
+    store.record_answer(WS, "U1", answer("k1", True), "2026-W48")
+    later = Answer("k2", "p", True, "x", "2026-12-30", TUESDAY.timestamp() + 35 * 86400, "C0TEAM")
+    store.record_answer(WS, "U1", later, "2026-W53")
+    now[0] = TUESDAY.timestamp() + 36 * 86400
+    assert [a.check for a in store.answers(WS, "U1")] == ["k2"]
+    assert redis_client.hkeys(QuizStore.answers_key(WS, "U1")) == ["2026-12-30:k2"]  # gone from Redis, not hidden

@@ -22,6 +22,7 @@ from bot.schedules import Schedule, check_cron, load_yaml_schedules
 from bot.store import Workspace
 from bot.weekly import WeeklyPoster, week_for
 from bot.yamlfile import ProblemsError
+from conftest import redis_env
 from fakeslack import FakeSlack
 
 LONDON = ZoneInfo("Europe/London")
@@ -246,10 +247,9 @@ def test_rotation_avoids_the_same_theme_in_consecutive_weeks(redis_client: redis
 
 
 def test_rotation_order_is_the_same_in_every_process_and_commit_is_idempotent(redis_client: redis.Redis,
-                                                                              corpus: Corpus) -> None:
+                                                                              redis_server, corpus: Corpus) -> None:  # noqa: ANN001
     s = schedule()
-    a, b = Rotation(redis_client, corpus), Rotation(redis.Redis.from_url(
-        f"redis://127.0.0.1:{redis_client.connection_pool.connection_kwargs['port']}/0", decode_responses=True), corpus)
+    a, b = Rotation(redis_client, corpus), Rotation(redis_server.client(), corpus)  # two connections, as two processes
     assert [p.id for p in a.preview(s, 8)] == [p.id for p in b.preview(s, 8)]
     first = a.next_point(s)
     a.commit(s, first, "2026-W48")
@@ -386,7 +386,7 @@ def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis
     from bot.services import Services
 
     (tmp_path / "none").mkdir()  # an empty schedules folder: no admin schedules
-    settings = load_settings({"REDIS_URL": redis_server.url, "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
+    settings = load_settings({**redis_env(redis_server), "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)
     services = Services.create(settings)
     clock = Clock(services, make_client("xoxb-test", slack.url))
     subs = Subscriptions(redis_client)

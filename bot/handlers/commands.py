@@ -351,7 +351,10 @@ def register(app: App, services: Services) -> None:
             elif parsed.kind == "quiz":
                 ack(**quiz_command(services, command, parsed.args))
             elif parsed.kind == "digest":
-                ack(**digest_command(services, command, parsed.args))
+                if parsed.args:  # naming readers: a few Redis reads and one write
+                    ack(**digest_command(services, command, parsed.args))
+                else:
+                    ack()  # the figures read every post and thread of the last months: answered after the ack
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 channel = command.get("channel_id", "")
@@ -372,13 +375,16 @@ def register(app: App, services: Services) -> None:
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
 
     def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls), after Slack has its ack."""
+        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls) and of ``/scr digest`` (many
+        Redis reads), after Slack has its ack."""
         text = command.get("text") or ""
         parsed = services.lookup.parse(text)
-        if parsed.kind not in ("subscribe", "export"):
+        if parsed.kind not in ("subscribe", "export", "digest") or (parsed.kind == "digest" and parsed.args):
             return
         try:
-            if parsed.kind == "subscribe":
+            if parsed.kind == "digest":
+                respond(**digest_command(services, command, parsed.args))
+            elif parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
                 if isinstance(plan, dict):
                     return  # already answered in the ack

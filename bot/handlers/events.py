@@ -1,4 +1,4 @@
-"""Events API listeners: thread replies to weekly posts become reflections; the App Home tab.
+"""Events API listeners: thread replies to weekly posts become reflections; the App Home tab; uninstalls.
 
 Slack retries any event that does not get a 2xx; events no listener here wants are acknowledged by
 the catch-all listeners in ``bot.app``. When Redis is down a reply cannot be stored, so the listener
@@ -13,16 +13,18 @@ import logging
 from typing import Any
 
 import redis
-from slack_bolt import App, BoltContext
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.gazetteer import gazetteer
 from bot.home import publish_home
 from bot.privacy import mask
+from bot.purge import Purger
 from bot.reflections import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
 from bot.slack_context import workspace_of
+from bot.store import Workspace
 
 log = logging.getLogger(__name__)
 USER_CONTENT = (None, "thread_broadcast", "file_share")
@@ -41,7 +43,7 @@ def register(app: App, services: Services) -> None:
         """Thread replies to weekly posts, their edits and deletions, in whatever order Slack delivers them."""
         ws = workspace_of(body)
         store = services.reflections
-        channel = event.get("channel", "")
+        channel = event.get("channel") or ""
         subtype = event.get("subtype")
         if subtype == "message_deleted":
             deleted = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
@@ -101,3 +103,41 @@ def register(app: App, services: Services) -> None:
 
     app.event("message")(ack=on_message, lazy=[tell_author])
     app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])
+
+    if services.settings.distributed:
+        _register_uninstall(app, services)
+
+
+def _uninstalled_workspace(context: BoltContext) -> Workspace:
+    """The installation Slack is telling us about: an org-wide install is kept under its org."""
+    if context.is_enterprise_install and context.enterprise_id:
+        return Workspace(context.enterprise_id, context.enterprise_id)
+    return Workspace(str(context.team_id or "unknown"), context.enterprise_id or None)
+
+
+def _register_uninstall(app: App, services: Services) -> None:
+    """Uninstall and token revocation: the tokens go at once (before we answer), the data in the background.
+
+    The purge is marked pending before anything is deleted, so if this process dies mid-purge the
+    clock's sweep finishes it (``bot.purge``).
+    """
+
+    def ack_and_revoke(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        ws = _uninstalled_workspace(context)
+        tokens = event.get("tokens") or {}
+        if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
+            for user in tokens.get("oauth") or []:  # only people's user tokens: keep the workspace
+                services.installations.delete_installation(enterprise_id=context.enterprise_id,
+                                                           team_id=context.team_id, user_id=user)  # fmt: skip
+            return
+        Purger(services.store.client).begin(ws)
+
+    def purge_workspace(event: dict[str, Any], context: BoltContext) -> None:
+        tokens = event.get("tokens") or {}
+        if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
+            return
+        Purger(services.store.client).purge(_uninstalled_workspace(context))
+
+    app.event("app_uninstalled")(ack=ack_and_revoke, lazy=[purge_workspace])
+    app.event("tokens_revoked")(ack=ack_and_revoke, lazy=[purge_workspace])

@@ -3,6 +3,10 @@
 The ack stores the reflection (so a storage failure is shown in the form, with the words kept) and
 updates the modal to "Saved". Posting a shared reflection in the thread is a Web API call, so it runs
 after the ack (a lazy listener), which then updates the modal with how that went.
+
+The thread named in the form's private_metadata is trusted only as far as it is checked: it must be
+one of this workspace's weekly posts (at submission), and Slack must say the person is a member of its
+channel (before posting). Otherwise the reflection is kept private and the form says why.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.home import user_in_channel
 from bot.privacy import mask
 from bot.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 from bot.reflections import MODAL, PRIVATE, SHARED, Reflection, view_id
@@ -38,6 +43,19 @@ def _selected(values: dict[str, Any], block: str, default: str) -> str:
     return option.get("value") or default
 
 
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The form's private_metadata (set by ``reflect_blocks.reflection_modal``); anything unreadable is empty."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _notes(fields: dict[str, Any]) -> str:
     """What the modal says after saving about masked details and where to find the record."""
     note = ""
@@ -47,6 +65,13 @@ def _notes(fields: dict[str, Any]) -> str:
     return note + "\n\nYou can see, export or delete your reflections from my Home tab."
 
 
+def _update_form(client: WebClient, view: dict[str, Any], text: str) -> None:
+    try:
+        client.views_update(view_id=view["id"], view=saved_view(text))
+    except SlackApiError as exc:  # the person may have closed the form already
+        log.info("could not update the Reflect form: %s", exc.response.get("error"))
+
+
 def register(app: App, services: Services) -> None:
     def on_submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         values = view["state"]["values"]
@@ -54,14 +79,14 @@ def register(app: App, services: Services) -> None:
         if not stood_out:
             ack(response_action="errors", errors={"stood_out": "Write a few words about what stood out for you."})
             return
-        meta = json.loads(view.get("private_metadata") or "{}")
-        point = services.corpus.point(meta.get("point", ""))
+        meta = _metadata(view)
+        point = services.corpus.point(str(meta.get("point") or ""))
         if point is None:
             ack(response_action="errors", errors={"stood_out": "That learning point is no longer available."})
             return
         ws = workspace_of(body)
         user = body["user"]["id"]
-        channel, thread_ts = meta.get("channel"), meta.get("thread_ts")
+        channel, thread_ts = _text(meta.get("channel")), _text(meta.get("thread_ts"))
         visibility = _selected(values, "visibility", PRIVATE)
         fields = {name: mask(_value(values, name).strip()) for name in ("practice", "action")}
         fields["stood_out"] = mask(stood_out)
@@ -104,6 +129,15 @@ def register(app: App, services: Services) -> None:
         if refl is None or not refl.channel or not refl.thread_ts:
             return
         note = ":white_check_mark: Saved to your record."
+        # Checked again here, not only when the form opened: the form's private_metadata is what names the
+        # thread, and the person may have left the channel since.
+        if not user_in_channel(client, user, refl.channel):  # never post someone's words where they are not
+            store.update(ws, refl.id, visibility=PRIVATE)
+            log.warning("kept a reflection by %s private: not shown to be a member of %s", user, refl.channel)
+            note += (f" I didn't share it in the thread because Slack didn't confirm you're a member of "
+                     f"<#{refl.channel}>, so it's kept private (only you can see it).")  # fmt: skip
+            _update_form(client, view, note + share["notes"])
+            return
         try:
             resp = client.chat_postMessage(channel=refl.channel, thread_ts=refl.thread_ts,
                                            **shared_reflection_message(user, refl))  # fmt: skip
@@ -113,9 +147,6 @@ def register(app: App, services: Services) -> None:
             log.warning("could not share a reflection in %s: %s", refl.channel, exc.response.get("error"))
             store.update(ws, refl.id, visibility=PRIVATE)
             note += " I couldn't post it in the thread, so it's kept private."
-        try:
-            client.views_update(view_id=view["id"], view=saved_view(note + share["notes"]))
-        except SlackApiError as exc:  # the person may have closed the form already
-            log.info("could not update the Reflect form: %s", exc.response.get("error"))
+        _update_form(client, view, note + share["notes"])
 
     app.view(CALLBACK_REFLECTION)(ack=on_submit, lazy=[share_in_thread])

@@ -1,0 +1,183 @@
+"""Distribution: "Add to Slack" for many workspaces, and the token each workspace's work runs with.
+
+With ``SLACK_CLIENT_ID``, ``SLACK_CLIENT_SECRET`` and ``SLACK_SIGNING_SECRET`` set, Bolt serves its
+OAuth flow (``/slack/install``, ``/slack/oauth_redirect``) with the scopes in ``manifest.yml``, keeps
+installations in Redis (``bot.installations``) and authorizes each request with its workspace's
+token, rotating it when Slack's token rotation is on.
+
+Bolt only rotates while it handles an incoming request. The clock posts with no request in hand, so
+``WorkspaceClients`` looks the workspace's bot token up itself and refreshes a rotating token that
+is close to expiry (``TokenRotator``, as Bolt does), under a short per-workspace lock so that two
+clocks do not both spend the refresh token at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackTokenRotationError
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.token_rotation import TokenRotator
+
+from bot import keys
+from bot.config import ConfigError, Settings
+from bot.installations import RedisInstallationStore, RedisOAuthStateStore
+from bot.store import Workspace
+from bot.yamlfile import Problem, ProblemsError, load_yaml
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+ROTATION_LOCK_MS = 30_000
+
+
+def manifest_scopes(path: Path) -> tuple[list[str], list[str]]:
+    """The bot and user scopes the app asks for, from ``oauth_config.scopes`` in the manifest."""
+    if not path.exists():
+        raise ConfigError(f"{path} not found: the OAuth flow takes its scopes from the app manifest (SCR_MANIFEST)")
+    doc = load_yaml(path)
+    scopes = ((doc.data or {}).get("oauth_config") or {}).get("scopes") or {}
+    bot, user = scopes.get("bot") or [], scopes.get("user") or []
+    if not isinstance(bot, list) or not isinstance(user, list) or not bot:
+        raise ProblemsError([Problem(path, doc.line_of(["oauth_config", "scopes"]),
+                                     "oauth_config.scopes.bot must be a non-empty list of scopes")])  # fmt: skip
+    return [str(s) for s in bot], [str(s) for s in user]
+
+
+def oauth_settings(settings: Settings, installations: RedisInstallationStore,
+                   states: RedisOAuthStateStore) -> OAuthSettings:  # fmt: skip
+    bot, user = manifest_scopes(settings.manifest_path)
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=bot,
+        user_scopes=user or None,
+        redirect_uri=settings.oauth_redirect_uri,
+        install_path="/slack/install",
+        redirect_uri_path="/slack/oauth_redirect",
+        installation_store=installations,
+        state_store=states,
+        token_rotation_expiration_minutes=settings.token_rotation_minutes,
+        logger=logging.getLogger("slack_bolt.oauth"),
+    )
+
+
+def workspace_clients(services: Services, single: WebClient | None = None) -> WorkspaceClients:
+    """The clients the clock and CLI use: per-workspace tokens in distributed mode, else ``single``."""
+    from bot.app import make_client
+
+    settings = services.settings
+
+    def client(token: str | None) -> WebClient:
+        return make_client(token, settings.slack_api_url)
+
+    if settings.distributed:
+        return WorkspaceClients(settings, client, installations=services.installations)
+    return WorkspaceClients(settings, client, single=single or client(settings.slack_bot_token))
+
+
+def client_for(ws: Workspace, single: WebClient, clients: Callable[[Workspace], WebClient] | None) -> WebClient:
+    """The client to reach ``ws`` with: its own token when distributed (``clients``), else ``single``.
+    A workspace with no bot token is a permanent failure for this send (``Permanent("not_installed")``)."""
+    if clients is None:
+        return single
+    from bot.once import Permanent
+
+    try:
+        return clients(ws)
+    except NotInstalled:
+        raise Permanent("not_installed") from None
+
+
+class NotInstalled(Exception):  # noqa: N818 - reads as "raise NotInstalled(ws)"
+    """No bot token for this workspace: it never installed the app, uninstalled it, or revoked the token."""
+
+
+class WorkspaceClients:
+    """A Web API client with the right token for a workspace, outside any request (the clock, the CLI).
+
+    Single-token mode: the one client, whatever the workspace. Distributed mode: the workspace's bot
+    token from the installation store (an org-wide install's token for a workspace in that org),
+    rotated first when it expires within ``token_rotation_minutes``.
+    """
+
+    def __init__(self, settings: Settings, make_client: Callable[[str | None], WebClient], *,
+                 installations: RedisInstallationStore | None = None, single: WebClient | None = None):  # fmt: skip
+        self.settings = settings
+        self.make_client = make_client
+        self.installations = installations
+        self.single = single
+        self.rotator = (
+            TokenRotator(client_id=settings.slack_client_id or "", client_secret=settings.slack_client_secret or "",
+                         client=make_client(None))
+            if installations is not None else None
+        )  # fmt: skip
+
+    @property
+    def distributed(self) -> bool:
+        return self.installations is not None
+
+    def __call__(self, ws: Workspace) -> WebClient:
+        if self.installations is None:
+            assert self.single is not None
+            return self.single
+        bot = self._find(ws)
+        if bot is None:
+            raise NotInstalled(f"workspace {ws.team_id} has no installation")
+        return self.make_client(self._fresh(bot).bot_token)
+
+    def _find(self, ws: Workspace) -> Bot | None:
+        assert self.installations is not None
+        bot = self.installations.find_bot(enterprise_id=ws.enterprise_id, team_id=ws.team_id)
+        if bot is None and ws.enterprise_id:
+            bot = self.installations.find_bot(enterprise_id=ws.enterprise_id, team_id=None, is_enterprise_install=True)
+        return bot
+
+    def _expiring(self, bot: Bot) -> bool:
+        return bool(bot.bot_refresh_token and bot.bot_token_expires_at is not None
+                    and bot.bot_token_expires_at <= time.time() + self.settings.token_rotation_minutes * 60)  # fmt: skip
+
+    def _fresh(self, bot: Bot) -> Bot:
+        """The bot, with its token refreshed first if it is about to expire (one refresher at a time)."""
+        if not self._expiring(bot):
+            return bot
+        assert self.installations is not None and self.rotator is not None
+        from bot.installations import install_workspace
+
+        ws = install_workspace(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
+        r = self.installations.r
+        lock = keys.install_rotating(ws)
+        deadline = time.monotonic() + 10
+        while not r.set(lock, "1", nx=True, px=ROTATION_LOCK_MS):
+            # Another process is refreshing: wait for its token rather than spend the refresh token twice.
+            time.sleep(0.1)
+            again = self._find(ws) or bot
+            if not self._expiring(again):
+                return again
+            if time.monotonic() > deadline:
+                return again
+        try:
+            again = self._find(ws) or bot  # someone may have refreshed between our read and our lock
+            if not self._expiring(again):
+                return again
+            try:
+                refreshed = self.rotator.perform_bot_token_rotation(
+                    bot=again, minutes_before_expiration=self.settings.token_rotation_minutes)
+            except SlackTokenRotationError as exc:
+                log.error("workspace %s: token rotation failed (%s); using the current token", ws.team_id, exc)
+                return again
+            if refreshed is None:
+                return again
+            self.installations.save_bot(refreshed)
+            log.info("workspace %s: bot token rotated (expires in %ds)", ws.team_id,
+                     int((refreshed.bot_token_expires_at or 0) - time.time()))  # fmt: skip
+            return refreshed
+        finally:
+            r.delete(lock)

@@ -1,0 +1,141 @@
+"""Many workspaces, one deployment: "Add to Slack", per-workspace tokens (rotated), and uninstall that deletes.
+
+The real bot runs in distributed mode (``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``, no bot token) under
+gunicorn; the fake Slack plays Slack's side of OAuth v2 (codes, ``oauth.v2.access``, token rotation,
+expiry and revocation). Two workspaces install it through ``/slack/install`` and ``/slack/oauth_redirect``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from blockkit import dumps
+from bot.oauth import manifest_scopes
+from conftest import (
+    ROOT,
+    BotProcess,
+    RedisServer,
+    bot_env,
+    command_answer,
+    free_port,
+    http,
+    start_bot,
+    stop_bot,
+)
+from fakeslack import FakeSlack, Install
+
+ONE, TWO = "T0ONE", "T0TWO"
+CHANNEL = {ONE: "C1ONE", TWO: "C2TWO"}
+
+
+@pytest.fixture
+def oauth_env(slack: FakeSlack, redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    # A rotating token lives 30 minutes here, inside the 120-minute refresh window: every use refreshes it.
+    slack.oauth.lifetime = 1800
+    return bot_env(slack, redis_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                   SLACK_CLIENT_SECRET=slack.oauth.client_secret)  # fmt: skip
+
+
+@pytest.fixture
+def oauth_bot(oauth_env: dict[str, str], tmp_path: Path, shared_redis: redis.Redis) -> Iterator[BotProcess]:
+    proc = start_bot(["run", "--no-scheduler"], oauth_env, tmp_path / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def install(bot: BotProcess, slack: FakeSlack, code: str, team: str, **kw: Any) -> None:
+    """A person clicks "Add to Slack", approves in Slack, and Slack sends the browser back with a code."""
+    page = http("GET", bot.url + "/slack/install")
+    assert page.status == 200, page.body
+    cookie = {k.lower(): v for k, v in page.headers.items()}["set-cookie"].split(";", 1)[0]
+    state = re.search(r"state=([0-9a-f]+)", page.body.decode()).group(1)
+    assert f"client_id={slack.oauth.client_id}" in page.body.decode()
+    assert f"scope={','.join(manifest_scopes(ROOT / 'manifest.yml')[0])}" in page.body.decode()
+    slack.oauth.add_install(code, Install(team, f"Team {team}", rotating=True, **kw))
+    done = http("GET", f"{bot.url}/slack/oauth_redirect?code={code}&state={state}", headers={"Cookie": cookie})
+    assert done.status == 200, done.body
+    # The state is single use: replaying the redirect installs nothing.
+    slack.oauth.add_install(code + "-again", Install(team, f"Team {team}", rotating=True))
+    replay = http("GET", f"{bot.url}/slack/oauth_redirect?code={code}-again&state={state}", headers={"Cookie": cookie})
+    assert replay.status >= 400
+
+
+def keys_of(r: redis.Redis, team: str) -> dict[str, Any]:
+    return {k: r.dump(k) for k in r.scan_iter("*") if team in k}
+
+
+def run_due(env: dict[str, str], at: datetime) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()],
+                          env={**env, "PATH": os.environ["PATH"]}, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+def test_two_workspaces_install_answer_post_with_their_own_rotated_tokens_and_uninstall_deletes(
+        oauth_bot: BotProcess, slack: FakeSlack, oauth_env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    for n, team in enumerate((ONE, TWO)):
+        install(oauth_bot, slack, f"code-{n}", team)
+    issued_at_install = {c for c in slack.oauth.grants}
+
+    # Lookups: each workspace is answered (Bolt authorizes each request with that workspace's token).
+    for team in (ONE, TWO):
+        answer = oauth_bot.command("neglect", team=team, channel=CHANNEL[team])
+        assert answer.status == 200 and "Neglect" in dumps(answer.json())
+        sub = command_answer(oauth_bot, slack, "subscribe monday 09:30", team=team, channel=CHANNEL[team], user="U0LEAD")
+        assert sub["response_type"] == "in_channel", sub
+    # A workspace that never installed is not answered.
+    assert "Neglect" not in oauth_bot.command("neglect", team="T0NEVER").body.decode()
+
+    # The weekly post, from a process with no request in hand: each workspace's own, freshly rotated token.
+    tz = ZoneInfo("Europe/London")
+    today = datetime.now(tz)
+    monday = (today - timedelta(days=today.weekday())).replace(hour=9, minute=31, second=0, microsecond=0)
+    out = run_due(oauth_env, monday)
+    assert out.returncode == 0, out.stdout + out.stderr
+    posts = slack.ok_calls("chat.postMessage")
+    assert sorted(c.params["channel"] for c in posts) == sorted(CHANNEL.values())
+    for call in posts:
+        team = ONE if call.params["channel"] == CHANNEL[ONE] else TWO
+        grant = slack.oauth.grants[call.token]
+        assert grant.team_id == team  # its own workspace's token
+        assert call.token not in issued_at_install  # ... refreshed by the scheduled job itself
+    assert any(e.get("grant_type") == "refresh_token" for e in slack.oauth.exchanges)
+    assert run_due(oauth_env, monday).returncode == 0
+    assert len(slack.ok_calls("chat.postMessage")) == 2  # once per week, per channel
+
+    # Someone reflects in workspace one's thread: sensitive data that must go when it uninstalls.
+    thread = next(c for c in posts if c.params["channel"] == CHANNEL[ONE])
+    thread_ts = next(m["ts"] for m in slack.channel_messages(CHANNEL[ONE]))
+    del thread
+    ts = f"{time.time():.6f}"
+    reply = {"type": "message", "channel": CHANNEL[ONE], "user": "U0NURSE", "text": "We discussed escalation",
+             "ts": ts, "thread_ts": thread_ts, "channel_type": "channel"}  # fmt: skip
+    assert oauth_bot.event(reply, team=ONE, event_id="EvReply1").status == 200
+    assert any("refl" in k for k in keys_of(shared_redis, ONE))
+
+    # Workspace one uninstalls: Slack revokes its tokens and tells the app.
+    two_before = keys_of(shared_redis, TWO)
+    slack.oauth.uninstall(ONE)
+    gone = oauth_bot.event({"type": "app_uninstalled"}, team=ONE, event_id="EvUninstall1")
+    assert gone.status == 200
+    deadline = time.monotonic() + 15
+    while keys_of(shared_redis, ONE) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert keys_of(shared_redis, ONE) == {}, oauth_bot.log()[-3000:]
+    assert keys_of(shared_redis, TWO) == two_before  # untouched
+    # Nothing is posted for it any more; workspace two carries on.
+    out = run_due(oauth_env, monday + timedelta(days=7))
+    assert [c.params["channel"] for c in slack.ok_calls("chat.postMessage")[2:]] == [CHANNEL[TWO]]
+    assert keys_of(shared_redis, ONE) == {}
+    assert "Neglect" in dumps(oauth_bot.command("neglect", team=TWO, channel=CHANNEL[TWO]).json())
