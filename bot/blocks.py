@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.content import LOCAL_LABEL, Corpus, Point
-from bot.lookup import PAGE_SIZE, Answer
+from bot.lookup import PAGE_SIZE, WHERE_TO_LOOK, Answer
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -73,11 +73,15 @@ def actions(*buttons: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
-def _entry_template(point_id: str, title: str, group: str | None, local: bool = False) -> dict[str, Any]:
+def _entry_template(
+    point_id: str, title: str, group: str | None, local: bool = False, why: str | None = None
+) -> dict[str, Any]:
     prefix = f"_{escape(group)}_ · " if group else ""
     suffix = f" · _{LOCAL_LABEL}_" if local else ""
+    why_line = f"\n_{escape(why)}_" if why else ""
     return SectionBlock(
-        text=_md(f"{prefix}{escape(title)}{suffix}"), accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value="-")
+        text=_md(f"{prefix}{escape(title)}{suffix}{why_line}"),
+        accessory=ButtonElement(text="Show", action_id=ACTION_SHOW, value="-"),
     ).to_dict()
 
 
@@ -214,16 +218,51 @@ def list_blocks(corpus: Corpus, kind: str) -> list[Block]:
     return blocks
 
 
+def _suggestion_lines(answer: Answer) -> str:
+    return "\n".join(f"• *{escape(s.label)}*: `/scr {escape(s.query)}`" for s in answer.suggestions)
+
+
 def not_found_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
     typed = escape(answer.query) if answer.query else "that"
-    suggestions = [corpus.themes[t] for t in answer.suggestions if t in corpus.themes]
-    lines = "\n".join(f"• *{escape(t.label)}*: `/scr {t.id}`" for t in suggestions)
     where = f" for *{escape(answer.heading)}*" if answer.heading else ""
+    lines = _suggestion_lines(answer)
+    if not answer.query:
+        opening = "I couldn't find any words to look up there."
+    else:
+        opening = f"I couldn't find learning points matching “{typed}”{where}."
     return [
-        SectionBlock(text=_md(f"I couldn't find learning points matching “{typed}”{where}.")),
-        SectionBlock(text=_md(f"*Closest themes*\n{lines}" if lines else "Try a theme such as `/scr neglect`.")),
+        SectionBlock(text=_md(opening)),
+        SectionBlock(text=_md(f"*Closest in these briefings*\n{lines}" if lines else
+                              "Nothing in these briefings is close to that. Try a theme such as `/scr neglect`.")),
         ContextBlock(elements=[_md("Try `/scr themes` for every theme, or `/scr search` with a few words, e.g. `/scr search was not brought`.")]),
     ]
+
+
+def where_to_look(answer: Answer) -> list[str]:
+    """Where practitioners usually look for a topic these briefings do not cover: the topic's own
+    national guidance first, then the general pointers."""
+    own = list(answer.topic.look) if answer.topic else []
+    return [*own, *WHERE_TO_LOOK]
+
+
+def not_covered_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
+    """An honest answer: these briefings do not discuss the topic, and where practitioners usually look."""
+    label = escape(answer.topic.label if answer.topic else answer.heading)
+    look = "\n".join(f"• {escape(w[0].upper() + w[1:])}" for w in where_to_look(answer))
+    blocks: list[Block] = []
+    if answer.notice:
+        blocks.append(ContextBlock(elements=[_md(escape(answer.notice))]))
+    blocks += [
+        SectionBlock(text=_md(f"*{label}* is not covered by these {len(corpus.briefings)} Serious Case Review "
+                              "briefings, so I have no learning points on it.")),
+        SectionBlock(text=_md(f"*Where practitioners usually look*\n{look}")),
+    ]
+    lines = _suggestion_lines(answer)
+    if lines:
+        blocks.append(SectionBlock(text=_md(f"*Related learning these briefings do have*\n{lines}")))
+    blocks.append(ContextBlock(elements=[_md("If a child may be at risk now, follow your local safeguarding "
+                                             "procedures and talk to your safeguarding lead.")]))
+    return blocks
 
 
 def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block | dict[str, Any]]:
@@ -241,9 +280,11 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
                 )
             )
         ]
+    if answer.kind == "not_covered":
+        return list(not_covered_blocks(corpus, answer))
     top = answer.top
     if top is None:
-        return not_found_blocks(corpus, answer)
+        return list(not_found_blocks(corpus, answer))
     blocks: list[Block | dict[str, Any]] = []
     if answer.notice:
         blocks.append(ContextBlock(elements=[_md(escape(answer.notice))]))
@@ -254,13 +295,15 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
     another = (answer.query, answer.offset + 1) if answer.offset + 1 < total else None
     if answer.kind == "random":
         another = ("random", 0)
+    if top.id in answer.why:
+        blocks.append(ContextBlock(elements=[_md(f":mag: {escape(answer.why[top.id])}")]))
     blocks += point_blocks(corpus, top, reflect_button=reflect_button, another=another)
     rest = answer.rest
     if rest:
         blocks.append(DividerBlock())
         blocks.append(SectionBlock(text=_md("*More learning*")))
         for i, p in enumerate(rest, start=answer.offset + 1):
-            entry = _entry_template(p.id, p.title, answer.labels.get(p.id), corpus.is_local(p))
+            entry = _entry_template(p.id, p.title, answer.labels.get(p.id), corpus.is_local(p), answer.why.get(p.id))
             blocks.append({**entry, "accessory": {**entry["accessory"], "value": _nav_value(answer.query, i)}})
     nav = []
     if answer.offset > 0:
@@ -279,6 +322,8 @@ def fallback_text(answer: Answer) -> str:
         return "How to use /scr: learning from Serious Case Reviews"
     if top is not None:
         return escape(top.title)
+    if answer.kind == "not_covered" and answer.topic:
+        return f"{escape(answer.topic.label)} is not covered by these briefings"
     if answer.kind in ("themes", "sectors"):
         return answer.kind.capitalize()
     return f"No learning points matched “{escape(answer.query)}”"

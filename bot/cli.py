@@ -444,26 +444,76 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
     }
 
 
+def answer_json(services: Any, answer: Any) -> dict[str, Any]:
+    """The same Answer the Block Kit and terminal renderings show, as data (best first)."""
+    from bot.blocks import where_to_look
+
+    results = []
+    for p in answer.results:
+        item = point_json(services, p)
+        if p.id in answer.why:
+            item["why"] = answer.why[p.id]
+        results.append(item)
+    out: dict[str, Any] = {"query": answer.query, "kind": answer.kind, "results": results}
+    if answer.notice:
+        out["notice"] = answer.notice
+    if answer.kind == "not_covered" and answer.topic:
+        out["topic"] = {"id": answer.topic.id, "label": answer.topic.label}
+        out["where_to_look"] = where_to_look(answer)
+    if answer.suggestions:
+        out["suggestions"] = [{"label": s.label, "query": s.query} for s in answer.suggestions]
+    return out
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings, quiet=True)
     services = _services(settings)
     query = " ".join(args.query)
     answer = services.lookup.answer(query)
     if args.json:
-        out = {
-            "query": answer.query,
-            "kind": answer.kind,
-            "results": [point_json(services, p) for p in answer.results],
-        }
-        if answer.suggestions:
-            out["suggestions"] = answer.suggestions
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json.dumps(answer_json(services, answer), ensure_ascii=False, indent=2))
         return 0
     from bot import blocks
     from bot.textrender import render
 
     msg = blocks.message(blocks.answer_blocks(services.corpus, answer), blocks.fallback_text(answer))
     print(render(msg)[0])
+    return 0
+
+
+def cmd_content_terms(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate each point's terms and the not-covered topics from the sources and the curation file."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from bot.terms import generate
+
+    sources = Path(args.sources).expanduser() if args.sources else settings.sources_dir
+    if sources is None or not sources.is_dir():
+        print("scr-bot: content terms needs the source briefings' text: --sources DIR or SCR_SOURCES_DIR "
+              "(e.g. ../shared/seeds)", file=sys.stderr)
+        return 1
+    curation = Path(args.curation)
+    if args.check:  # generate into a copy and compare: does the committed content match its inputs?
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / "content"
+            shutil.copytree(settings.content_dir, copy)
+            report = generate(copy, sources, curation)
+            stale = [p.relative_to(copy) for p in report.changed]
+        for path in stale:
+            print(f"{settings.content_dir / path}:1: out of date; run `scr-bot content terms --sources {sources}`")
+        return 1 if stale else 0
+    report = generate(settings.content_dir, sources, curation)
+    with_terms = sum(1 for t in report.terms.values() if t)
+    print(f"terms: {sum(len(t) for t in report.terms.values())} on {with_terms} of {len(report.terms)} points")
+    print(f"not covered: {len(report.not_covered)} topics ({', '.join(report.not_covered)})")
+    for line in report.mentioned:
+        print(f"covered after all (left out of not-covered): {line}")
+    for cand, ids in sorted(report.candidates.items()):
+        print(f"to review: {cand!r} (in the sections of {', '.join(sorted(ids)[:3])}{'…' if len(ids) > 3 else ''})")
+    for path in report.changed:
+        print(f"wrote {path}")
     return 0
 
 
@@ -513,6 +563,8 @@ def _fidelity(corpus: Any, settings: Settings, sources_arg: str | None) -> int:
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import load_corpus
 
+    if args.action == "terms":
+        return cmd_content_terms(args, settings)
     corpus = load_corpus(settings.content_dir)  # ProblemsError -> file:line lines, exit 1
     if args.action == "check":
         uncovered = corpus.uncovered()
@@ -608,6 +660,10 @@ def build_parser() -> argparse.ArgumentParser:
     csub.add_parser("stats", help="points per briefing, sector and theme")
     cov = csub.add_parser("coverage", help="each briefing heading and the points that cover it")
     cov.add_argument("--json", action="store_true", help="machine-readable map")
+    terms = csub.add_parser("terms", help="generate each point's terms and the not-covered topics from the sources")
+    terms.add_argument("--sources", help="folder with the source briefings' text (e.g. ../shared/seeds)")
+    terms.add_argument("--curation", default="curation/terms.yaml", help="the reviewed accept/reject/not-covered file")
+    terms.add_argument("--check", action="store_true", help="write nothing; exit 1 if the content is out of date")
     content.set_defaults(func=cmd_content)
 
     schedule = sub.add_parser("schedule", help="weekly-post schedules: list, preview, post now")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.content import Corpus, load_corpus
 from bot.installations import RedisInstallationStore, RedisOAuthStateStore
-from bot.lookup import Lookup
+from bot.lookup import Lookup, RenderedCache
 from bot.quiz import QuizStore
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule, Subscriptions, load_yaml_schedules
@@ -22,6 +22,7 @@ class Services:
     lookup: Lookup
     yaml_schedules: list[Schedule] = field(default_factory=list)
     reflections_enabled: bool = True
+    rendered: RenderedCache = field(default_factory=lambda: RenderedCache(max_size=512))  # lookup answers
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:

@@ -232,6 +232,9 @@ class Shell:
                                                                          "ts": p.get("ts")})  # fmt: skip
         elif method == "views.publish":
             self._show_view(p.get("view") or {}, {"kind": "home", "view_id": (p.get("_result") or {}).get("view", {}).get("id")})
+        elif method == "views.update":
+            view_id = str(p.get("view_id") or (p.get("_result") or {}).get("view", {}).get("id") or "")
+            self._show_view(p.get("view") or {}, {"kind": "modal", "view_id": view_id})
         elif method in ("views.open", "views.push"):
             self._fill_form(p.get("view") or {}, str((p.get("_result") or {}).get("view", {}).get("id") or "V0"))
         elif method == "files.completeUploadExternal":
@@ -292,9 +295,9 @@ class Shell:
             if answer.get("response_action") == "errors":
                 errors = dict(answer.get("errors") or {})
                 continue
-            self._drain()
             if answer.get("response_action") in ("update", "push") and answer.get("view"):
                 self._show_view(answer["view"], {"kind": "modal", "view_id": view_id})
+            self._drain()  # what the bot did after its answer (e.g. the post in the thread, then the form updated)
             return
 
     def _field(self, block: dict[str, Any]) -> dict[str, Any] | None:

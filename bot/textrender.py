@@ -14,7 +14,7 @@ from typing import Any
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|[^>]*)?>")
 EMOJI = {":information_source:": "ℹ️", ":thought_balloon:": "💭", ":books:": "📚", ":calendar:": "📅",
-         ":speech_balloon:": "💬", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️", ":round_pushpin:": "📍",
+         ":speech_balloon:": "💬", ":mag:": "🔍", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️", ":round_pushpin:": "📍",
          ":large_blue_circle:": "🔵"}
 _EMOJI = re.compile(r":[a-z_]+:")
 

