@@ -19,6 +19,7 @@ from bot.digest import build as build_digest
 from bot.digest import digest_text, last_months
 from bot.digest_sender import DigestReaders
 from bot.home import EIGHT_WEEKS, send_export
+from bot.query import COMMANDS, clean
 from bot.reflect_blocks import ACTION_FORGET, participation_message
 from bot.rotation import repeat_warning, weekly_pool
 from bot.schedules import (
@@ -412,4 +413,15 @@ def register(app: App, services: Services) -> None:
             log.exception("/scr %s failed", parsed.kind)
             respond(**ephemeral("Sorry, I couldn't do that just now. Please try again in a minute."))
 
-    app.command("/scr")(ack=scr, lazy=[scr_after_ack])
+    def needs_after_ack(body: dict[str, Any]) -> bool:
+        """Only subscribe, export and a full digest have work after the ack. Every other /scr (lookups
+        above all) is served by a listener without a lazy part: Bolt copies the whole request and starts
+        a thread for each lazy listener, which was most of a cached lookup's cost (bench/bench_lookup.py)."""
+        toks = clean(body.get("text") or "").lower().split()
+        if toks and toks[0].startswith("/scr"):
+            toks = toks[1:]
+        kind = COMMANDS.get(toks[0]) if toks else None
+        return kind in ("subscribe", "export") or (kind == "digest" and len(toks) == 1)
+
+    app.command("/scr", matchers=[needs_after_ack])(ack=scr, lazy=[scr_after_ack])
+    app.command("/scr")(scr)
