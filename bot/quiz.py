@@ -222,7 +222,6 @@ class QuizStore:
         self.retention = retention_days * DAY
         self.clock = clock or (lambda: datetime.now(UTC).timestamp())
 
-    # keys
     # keys (all built in bot.keys)
     people_key = staticmethod(keys.quiz_people)
     cards_key = staticmethod(keys.quiz_cards)

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
-from conftest import BotProcess
+from conftest import BotProcess, wait_for
 from fakeslack import FakeSlack
-
-
-def wait_for(predicate, timeout: float = 5.0):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def button(msg: dict, action_id: str) -> dict:
@@ -86,7 +75,7 @@ def test_another_show_and_more_replace_the_answer(bot: BotProcess, module_slack:
         url = module_slack.response_url()
         value = button(first, action_id)["value"]
         assert bot.action(action_id, value, response_url=url).status == 200
-        body = wait_for(lambda u=url: next((r for r in module_slack.responses if r.get("_url") == u), None))
+        body = wait_for(lambda u=url: next((r for r in module_slack.responses if r.get("_url") == u), None), timeout=5.0)
         assert body["replace_original"] is True
         assert_valid_message(body)
         offset = json.loads(value)["o"]
@@ -100,7 +89,7 @@ def test_share_posts_in_channel_credited_to_the_asker(bot: BotProcess, module_sl
     value = button(answer, "scr_share")["value"]
     before = len(module_slack.channel_messages("C0SHARE"))
     assert bot.action("scr_share", value, channel="C0SHARE", user="U0ASKER", response_url=module_slack.response_url()).status == 200
-    posted = wait_for(lambda: module_slack.channel_messages("C0SHARE")[before:])
+    posted = wait_for(lambda: module_slack.channel_messages("C0SHARE")[before:], timeout=5.0)
     msg = posted[0]
     assert "<@U0ASKER>" in msg["text"]
     assert "Shared by <@U0ASKER>" in dumps(msg)
@@ -114,6 +103,6 @@ def test_share_where_the_bot_is_not_a_member_says_how_to_fix(bot: BotProcess, mo
     url = module_slack.response_url()
     n = len(module_slack.responses)
     bot.action("scr_share", button(answer, "scr_share")["value"], channel="C0PRIVATE", response_url=url)
-    reply = wait_for(lambda: module_slack.responses[n:])[-1]
+    reply = wait_for(lambda: module_slack.responses[n:], timeout=5.0)[-1]
     assert "/invite" in reply["text"]
     assert reply.get("replace_original") in (False, "false")
