@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ROTATION_LOCK_MS = 30_000
+CLIENT_CACHE = 10_000  # Web API clients kept, by token
 
 
 def manifest_scopes(path: Path) -> tuple[list[str], list[str]]:
@@ -114,6 +115,7 @@ class WorkspaceClients:
         self.make_client = make_client
         self.installations = installations
         self.single = single
+        self._clients: dict[str, WebClient] = {}  # by token: a fan-out posts to each workspace many times
         self.rotator = (
             TokenRotator(client_id=settings.slack_client_id or "", client_secret=settings.slack_client_secret or "",
                          client=make_client(None))
@@ -131,7 +133,16 @@ class WorkspaceClients:
         bot = self._find(ws)
         if bot is None:
             raise NotInstalled(f"workspace {ws.team_id} has no installation")
-        return self.make_client(self._fresh(bot).bot_token)
+        return self._client(self._fresh(bot).bot_token)
+
+    def _client(self, token: str | None) -> WebClient:
+        """One client per token (a WebClient is safe to share between threads); a rotated token gets a new one."""
+        client = self._clients.get(token or "")
+        if client is None:
+            if len(self._clients) >= CLIENT_CACHE:
+                self._clients.clear()  # old tokens after many rotations: start again rather than grow
+            client = self._clients[token or ""] = self.make_client(token)
+        return client
 
     def _find(self, ws: Workspace) -> Bot | None:
         assert self.installations is not None

@@ -116,9 +116,13 @@ class Once:
         attempt_key = keys.attempt(key)
         token = uuid.uuid4().hex
         claim = json.dumps({"state": "claimed", "owner": token})
-        if force:
-            self.r.set(key, claim, px=self.lease_ms)
-        elif not self.r.set(key, claim, nx=True, px=self.lease_ms):
+        # Claim and read any earlier attempt in one round trip (same hash tag, so one node in a cluster);
+        # the attempt is only used once the claim is ours.
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.set(key, claim, px=self.lease_ms, nx=not force)
+            pipe.get(attempt_key)
+            claimed, raw_attempt = pipe.execute()
+        if not claimed:
             current = self.state(key)
             if current.get("state") == "done":
                 return Outcome("already", result=current.get("result"))
@@ -126,7 +130,7 @@ class Once:
                 return Outcome("failed", error=current.get("error"))
             return Outcome("busy")
 
-        previous = json.loads(self.r.get(attempt_key) or "null")
+        previous = json.loads(raw_attempt or "null")
         if previous and not force:
             try:
                 found = find(previous)

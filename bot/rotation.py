@@ -71,20 +71,32 @@ class Rotation:
     def __init__(self, client: redis.Redis, corpus: Corpus):
         self.r = client
         self.corpus = corpus
+        # A schedule's pool depends only on its filters, and a fan-out asks for it for every channel.
+        self._pools: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[Point]] = {}
 
     def _keys(self, schedule: Schedule) -> tuple[str, str]:
         return keys.rotation(schedule.workspace, schedule.id)
 
     def candidates(self, schedule: Schedule) -> list[Point]:
-        return weekly_pool(self.corpus, schedule)
+        """The schedule's pool (a fresh list: callers may sort it)."""
+        key = (schedule.sectors, schedule.themes, schedule.background)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = weekly_pool(self.corpus, schedule)
+        return list(pool)
 
     def state(self, schedule: Schedule) -> RotationState:
+        return self._state(schedule)[0]
+
+    def _state(self, schedule: Schedule) -> tuple[RotationState, str | None]:
+        """The state, and the week it last moved (one round trip for both)."""
         meta_key, posted_key = self._keys(schedule)
         with self.r.pipeline() as pipe:
             pipe.hgetall(meta_key)
             pipe.smembers(posted_key)
             meta, posted = pipe.execute()
-        return RotationState(int(meta.get("cycle", 0)), frozenset(posted), meta.get("last_theme") or None)
+        state = RotationState(int(meta.get("cycle", 0)), frozenset(posted), meta.get("last_theme") or None)
+        return state, meta.get("week")
 
     def pick(self, schedule: Schedule, state: RotationState) -> tuple[Point, RotationState]:
         """The next point and the state after posting it (pure: nothing is written)."""
@@ -106,20 +118,24 @@ class Rotation:
     def commit(self, schedule: Schedule, point: Point, week: str) -> None:
         """Record that ``point`` was posted in ``week``. Idempotent per week, so the recovery path after a
         crash can call it again without advancing the rotation twice."""
+        with self.r.pipeline() as pipe:
+            self.queue_commit(pipe, schedule, point, week)
+            pipe.execute()
+
+    def queue_commit(self, pipe: redis.client.Pipeline, schedule: Schedule, point: Point, week: str) -> None:
+        """``commit``, with its writes queued on ``pipe`` so that the caller sends them along with its own
+        (the weekly post records the rotation and the post in one round trip)."""
         meta_key, posted_key = self._keys(schedule)
-        if self.r.hget(meta_key, "week") == week:
+        state, last_week = self._state(schedule)
+        if last_week == week:
             return
-        state = self.state(schedule)
         cycle = state.cycle
         pool = {p.id for p in self.candidates(schedule)}
-        new_cycle = pool <= set(state.posted)  # everything posted: this post opens the next cycle
-        with self.r.pipeline() as pipe:
-            if new_cycle:
-                cycle += 1
-                pipe.delete(posted_key)
-            pipe.hset(meta_key, mapping={"cycle": cycle, "last_theme": point.themes[0], "week": week})
-            pipe.sadd(posted_key, point.id)
-            pipe.execute()
+        if pool <= set(state.posted):  # everything posted: this post opens the next cycle
+            cycle += 1
+            pipe.delete(posted_key)
+        pipe.hset(meta_key, mapping={"cycle": cycle, "last_theme": point.themes[0], "week": week})
+        pipe.sadd(posted_key, point.id)
 
     def preview(self, schedule: Schedule, weeks: int) -> list[Point]:
         state = self.state(schedule)
