@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis.exceptions import LockError
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackTokenRotationError
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-ROTATION_LOCK_MS = 30_000
+ROTATION_LOCK_SECONDS = 30.0  # the lease of the per-workspace rotation lock
 
 
 def manifest_scopes(path: Path) -> tuple[list[str], list[str]]:
@@ -144,6 +145,8 @@ class WorkspaceClients:
         return bool(bot.bot_refresh_token and bot.bot_token_expires_at is not None
                     and bot.bot_token_expires_at <= time.time() + self.settings.token_rotation_minutes * 60)  # fmt: skip
 
+    lock_seconds: float = ROTATION_LOCK_SECONDS
+
     def _fresh(self, bot: Bot) -> Bot:
         """The bot, with its token refreshed first if it is about to expire (one refresher at a time)."""
         if not self._expiring(bot):
@@ -152,10 +155,11 @@ class WorkspaceClients:
         from bot.installations import install_workspace
 
         ws = install_workspace(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
-        r = self.installations.r
-        lock = keys.install_rotating(ws)
+        # redis-py's Lock: a random owner token, and a compare-and-delete release, so a holder whose lease
+        # lapsed (a rotation slower than the lease) never deletes the lock another process took since.
+        lock = self.installations.r.lock(keys.install_rotating(ws), timeout=self.lock_seconds, blocking=False)
         deadline = time.monotonic() + 10
-        while not r.set(lock, "1", nx=True, px=ROTATION_LOCK_MS):
+        while not lock.acquire(blocking=False):
             # Another process is refreshing: wait for its token rather than spend the refresh token twice.
             time.sleep(0.1)
             again = self._find(ws) or bot
@@ -164,20 +168,28 @@ class WorkspaceClients:
             if time.monotonic() > deadline:
                 return again
         try:
-            again = self._find(ws) or bot  # someone may have refreshed between our read and our lock
-            if not self._expiring(again):
-                return again
-            try:
-                refreshed = self.rotator.perform_bot_token_rotation(
-                    bot=again, minutes_before_expiration=self.settings.token_rotation_minutes)
-            except SlackTokenRotationError as exc:
-                log.error("workspace %s: token rotation failed (%s); using the current token", ws.team_id, exc)
-                return again
-            if refreshed is None:
-                return again
-            self.installations.save_bot(refreshed)
-            log.info("workspace %s: bot token rotated (expires in %ds)", ws.team_id,
-                     int((refreshed.bot_token_expires_at or 0) - time.time()))  # fmt: skip
-            return refreshed
+            return self._rotate(ws, bot)
         finally:
-            r.delete(lock)
+            try:
+                lock.release()
+            except LockError:  # our lease lapsed (and maybe someone else holds it now): theirs stays
+                log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, self.lock_seconds)
+
+    def _rotate(self, ws: Workspace, bot: Bot) -> Bot:
+        """Refresh the token, holding the lock: re-read first, someone may have refreshed before we locked."""
+        assert self.installations is not None and self.rotator is not None
+        again = self._find(ws) or bot
+        if not self._expiring(again):
+            return again
+        try:
+            refreshed = self.rotator.perform_bot_token_rotation(
+                bot=again, minutes_before_expiration=self.settings.token_rotation_minutes)
+        except SlackTokenRotationError as exc:
+            log.error("workspace %s: token rotation failed (%s); using the current token", ws.team_id, exc)
+            return again
+        if refreshed is None:
+            return again
+        self.installations.save_bot(refreshed)
+        log.info("workspace %s: bot token rotated (expires in %ds)", ws.team_id,
+                 int((refreshed.bot_token_expires_at or 0) - time.time()))  # fmt: skip
+        return refreshed
