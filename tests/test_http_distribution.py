@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -139,3 +140,28 @@ def test_two_workspaces_install_answer_post_with_their_own_rotated_tokens_and_un
     assert [c.params["channel"] for c in slack.ok_calls("chat.postMessage")[2:]] == [CHANNEL[TWO]]
     assert keys_of(shared_redis, ONE) == {}
     assert "Neglect" in dumps(oauth_bot.command("neglect", team=TWO, channel=CHANNEL[TWO]).json())
+
+
+def test_concurrent_requests_rotating_one_workspaces_token_spend_its_refresh_token_once(
+        oauth_bot: BotProcess, slack: FakeSlack, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Bolt rotates an expiring token while it authorizes a request. Two requests at once for the same
+    workspace must not both spend the refresh token (Slack accepts it once): the second would go unanswered."""
+    install(oauth_bot, slack, "code-race", ONE)  # its token expires within the refresh window
+    slack.oauth.lifetime = 43200  # a rotated token is good for 12 hours: one rotation is enough
+    slack.delay["oauth.v2.access"] = 0.5  # Slack takes a moment to answer the exchange
+    answers: list[bytes] = []
+
+    def lookup() -> None:
+        answers.append(oauth_bot.command("neglect", team=ONE, channel=CHANNEL[ONE]).body)
+
+    threads = [threading.Thread(target=lookup) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    spent = [e["refresh_token"] for e in slack.oauth.exchanges if e.get("grant_type") == "refresh_token"]
+    assert len(spent) == len(set(spent)) == 1, spent  # rotated once, its refresh token presented once
+    assert len(answers) == 2 and all(b"Neglect" in a for a in answers), answers  # both people answered
+    # ... and every later request uses the rotated token without rotating again.
+    assert b"Neglect" in oauth_bot.command("neglect", team=ONE, channel=CHANNEL[ONE]).body
+    assert len([e for e in slack.oauth.exchanges if e.get("grant_type") == "refresh_token"]) == 1
