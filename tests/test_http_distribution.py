@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from blockkit import dumps
+from bot import keys
 from bot.oauth import manifest_scopes
 from conftest import (
     ROOT,
@@ -165,3 +166,64 @@ def test_concurrent_requests_rotating_one_workspaces_token_spend_its_refresh_tok
     # ... and every later request uses the rotated token without rotating again.
     assert b"Neglect" in oauth_bot.command("neglect", team=ONE, channel=CHANNEL[ONE]).body
     assert len([e for e in slack.oauth.exchanges if e.get("grant_type") == "refresh_token"]) == 1
+
+
+GRID, IN_GRID, GRID_CHANNEL = "E0GRID", "T0INGRID", "C3GRID"
+
+
+def org_keys(r: redis.Redis, org: str) -> dict[str, Any]:
+    """Every key of the org, and its entries in the global indexes (installations, subscriptions, purges)."""
+    found: dict[str, Any] = {k: r.dump(k) for k in r.scan_iter("*") if org in k}
+    found.update({f"index:{e}": 1 for e in r.hkeys(keys.INSTALLATIONS) if org in e})
+    found.update({f"index:{e}": 1 for e in r.smembers(keys.SUBSCRIPTIONS) | r.smembers(keys.PURGE_PENDING) if org in e})
+    return found
+
+
+def test_enterprise_grid_org_wide_install_answers_posts_and_uninstalls_through_http(
+        oauth_bot: BotProcess, slack: FakeSlack, oauth_env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    # An Enterprise Grid admin installs the app for the whole org: Slack's answer names the org, no team.
+    install(oauth_bot, slack, "code-org", None, enterprise_id=GRID, org=True)  # type: ignore[arg-type]
+    install(oauth_bot, slack, "code-two", TWO)  # a separate, ordinary workspace
+    org_grants = {t for t, g in slack.oauth.grants.items() if g.org and g.enterprise_id == GRID}
+    assert org_grants
+
+    # A workspace inside the org: answered, and the bot acts there with the org's token.
+    org_cmd = {"team": IN_GRID, "enterprise": GRID, "org": True, "channel": GRID_CHANNEL}
+    assert "Neglect" in dumps(oauth_bot.command("neglect", **org_cmd).json())
+    sub = command_answer(oauth_bot, slack, "subscribe monday 09:30", user="U0LEAD", **org_cmd)
+    assert sub["response_type"] == "in_channel", sub
+    info = [c for c in slack.ok_calls("conversations.info") if c.params.get("channel") == GRID_CHANNEL]
+    assert info and all(slack.oauth.grants[c.token].org and slack.oauth.grants[c.token].enterprise_id == GRID
+                        for c in info)  # fmt: skip
+    # An org that never installed the app is not answered.
+    assert "Neglect" not in oauth_bot.command("neglect", team="T0OTHER", enterprise="E0OTHER", org=True).body.decode()
+    assert command_answer(oauth_bot, slack, "subscribe monday 09:30", team=TWO, channel=CHANNEL[TWO],
+                          user="U0LEAD")["response_type"] == "in_channel"  # fmt: skip
+
+    # The weekly post for the workspace in the org goes out with the org's (rotated) token.
+    tz = ZoneInfo("Europe/London")
+    today = datetime.now(tz)
+    monday = (today - timedelta(days=today.weekday())).replace(hour=9, minute=31, second=0, microsecond=0)
+    out = run_due(oauth_env, monday)
+    assert out.returncode == 0, out.stdout + out.stderr
+    posts = {c.params["channel"]: c for c in slack.ok_calls("chat.postMessage")}
+    assert set(posts) == {GRID_CHANNEL, CHANNEL[TWO]}
+    grid_grant = slack.oauth.grants[posts[GRID_CHANNEL].token]
+    assert grid_grant.org and grid_grant.enterprise_id == GRID and grid_grant.team_id is None
+    assert slack.oauth.grants[posts[CHANNEL[TWO]].token].team_id == TWO
+
+    # The org uninstalls: Slack revokes its tokens and tells the app about the org-wide installation.
+    two_before = keys_of(shared_redis, TWO)
+    assert org_keys(shared_redis, GRID)
+    slack.oauth.uninstall(GRID)
+    gone = oauth_bot.event({"type": "app_uninstalled"}, team=IN_GRID, enterprise=GRID, org=True, event_id="EvOrgGone")
+    assert gone.status == 200
+    deadline = time.monotonic() + 15
+    while org_keys(shared_redis, GRID) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert org_keys(shared_redis, GRID) == {}, oauth_bot.log()[-3000:]
+    assert keys_of(shared_redis, TWO) == two_before  # the separate workspace is untouched
+    assert "Neglect" not in oauth_bot.command("neglect", **org_cmd).body.decode()  # no longer installed there
+    run_due(oauth_env, monday + timedelta(days=7))
+    assert [c.params["channel"] for c in slack.ok_calls("chat.postMessage")[2:]] == [CHANNEL[TWO]]
+    assert org_keys(shared_redis, GRID) == {}
