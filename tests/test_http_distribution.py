@@ -25,6 +25,8 @@ import redis
 from blockkit import dumps
 from bot import keys
 from bot.oauth import manifest_scopes
+from bot.purge import Purger
+from bot.store import Workspace
 from conftest import (
     ROOT,
     BotProcess,
@@ -227,3 +229,55 @@ def test_enterprise_grid_org_wide_install_answers_posts_and_uninstalls_through_h
     run_due(oauth_env, monday + timedelta(days=7))
     assert [c.params["channel"] for c in slack.ok_calls("chat.postMessage")[2:]] == [CHANNEL[TWO]]
     assert org_keys(shared_redis, GRID) == {}
+
+
+def test_knowledge_checks_and_digests_go_out_with_each_workspaces_own_token_and_never_for_an_uninstalled_one(
+        oauth_bot: BotProcess, slack: FakeSlack, oauth_env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    three = "T0THREE"
+    channel = {**CHANNEL, three: "C3THREE"}
+    nurse = {ONE: "U1NURSE", TWO: "U2NURSE", three: "U3NURSE"}
+    reader = {ONE: "U1READ", TWO: "U2READ", three: "U3READ"}
+    for n, team in enumerate((ONE, TWO, three)):
+        install(oauth_bot, slack, f"code-learn-{n}", team)
+        where = {"team": team, "channel": channel[team]}
+        assert command_answer(oauth_bot, slack, "subscribe monday 09:30", user="U0LEAD", **where)["response_type"] == "in_channel"
+        assert "knowledge check" in dumps(command_answer(oauth_bot, slack, "quiz on", user=nurse[team], **where))
+        added = command_answer(oauth_bot, slack, f"digest add <@{reader[team]}>", user="U0LEAD", **where)
+        assert "will get this channel's learning digest" in dumps(added), added
+    # Workspace three uninstalls: the bot deletes its tokens on the spot (``Purger.begin``, what the
+    # app_uninstalled listener does before its ack); its data waits for the purge that follows.
+    slack.oauth.uninstall(three)
+    Purger(shared_redis).begin(Workspace(three))
+    three_before = keys_of(shared_redis, three)
+    assert any("quiz" in k for k in three_before) and any("digest" in k for k in three_before)
+    calls_before = len(slack.calls)
+
+    # The first Wednesday of next month, 11:00 in London: a knowledge-check day, and digest day.
+    tz = ZoneInfo("Europe/London")
+    first = (datetime.now(tz).replace(day=1) + timedelta(days=32)).replace(day=1, hour=11, minute=0, second=0, microsecond=0)
+    wednesday = first + timedelta(days=(2 - first.weekday()) % 7)
+    out = run_due(oauth_env, wednesday)
+    for team in (ONE, TWO):
+        assert re.search(rf"^quiz {nurse[team]}: sent", out.stdout, re.M), out.stdout + out.stderr
+        assert re.search(rf"^digest {channel[team]} {reader[team]}: sent", out.stdout, re.M), out.stdout + out.stderr
+
+    calls = slack.calls[calls_before:]
+
+    def team_of(call: Any) -> str | None:
+        grant = slack.oauth.grants.get(call.token)
+        return grant.team_id if grant else None
+
+    for team in (ONE, TWO):
+        # Each person's DM was opened, and the check / the digest sent, with their own workspace's token.
+        for user in (nurse[team], reader[team]):
+            opened = [c for c in calls if c.method == "conversations.open" and c.params.get("users") == user]
+            assert opened and {team_of(c) for c in opened} == {team}, user
+        check = [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "D" + nurse[team]]
+        assert len(check) == 1 and team_of(check[0]) == team
+        digest = [c for c in calls if c.method == "files.completeUploadExternal"
+                  and c.params.get("channel_id") == "D" + reader[team]]  # fmt: skip
+        assert len(digest) == 1 and team_of(digest[0]) == team
+    # The uninstalled workspace: nothing sent to anyone there, with any token, and nothing written for it.
+    assert not [c for c in calls if team_of(c) == three]
+    assert not [c for c in calls if str(c.params.get("users", "")) in (nurse[three], reader[three])]
+    assert keys_of(shared_redis, three) == three_before
