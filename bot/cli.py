@@ -116,8 +116,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                     app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
-    if mode == "http" and not args.no_scheduler:
+    if mode in ("http", "oauth") and not args.no_scheduler:
         # gunicorn forks; the scheduler must not live in a process that forks: run both as siblings.
+        # (Distributed mode too: its clock posts for every workspace and finishes interrupted purges.)
         from bot.supervisor import run_web_and_clock
 
         try:
