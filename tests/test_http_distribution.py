@@ -281,3 +281,23 @@ def test_knowledge_checks_and_digests_go_out_with_each_workspaces_own_token_and_
     assert not [c for c in calls if team_of(c) == three]
     assert not [c for c in calls if str(c.params.get("users", "")) in (nurse[three], reader[three])]
     assert keys_of(shared_redis, three) == three_before
+
+    # The clock's sweep does the same the next day (a knowledge-check day); it first finishes the
+    # uninstalled workspace's purge, so nothing of it is left at all.
+    from bot.app import make_client
+    from bot.clock import Clock
+    from bot.config import load_settings
+    from bot.services import Services
+
+    services = Services.create(load_settings(oauth_env, dotenv=False))
+    calls_before = len(slack.calls)
+    try:
+        Clock(services, make_client(None, slack.url), clock=lambda: wednesday + timedelta(days=1)).sweep()
+    finally:
+        services.store.close()
+    calls = slack.calls[calls_before:]
+    for team in (ONE, TWO):
+        check = [c for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == "D" + nurse[team]]
+        assert len(check) == 1 and team_of(check[0]) == team
+    assert not [c for c in calls if team_of(c) == three or c.params.get("users") in (nurse[three], reader[three])]
+    assert keys_of(shared_redis, three) == {}
