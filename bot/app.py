@@ -135,6 +135,12 @@ def build_app(
         # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
         # built from OAuthSettings alone, it would rotate through a default client for slack.com.
         oauth["installation_store"] = installations
+        # ... and its request-path rotation under the same per-workspace lock as the clock (bot.oauth).
+        from bot.oauth import LockedAuthorize
+
+        oauth["authorize"] = LockedAuthorize(installations=installations, settings=settings,
+                                             client=make_client(None, api_url or settings.slack_api_url),
+                                             logger=logging.getLogger("slack_bolt"))  # fmt: skip
     with _bolt_reads_no_token():
         app = App(
             client=make_client(None if distributed else token or settings.slack_bot_token,

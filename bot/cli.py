@@ -116,8 +116,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                     app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
-    if mode == "http" and not args.no_scheduler:
+    if mode in ("http", "oauth") and not args.no_scheduler:
         # gunicorn forks; the scheduler must not live in a process that forks: run both as siblings.
+        # (Distributed mode too: its clock posts for every workspace and finishes interrupted purges.)
         from bot.supervisor import run_web_and_clock
 
         try:
@@ -300,9 +301,11 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
         hours = settings.working_hours()
         quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
-        learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         digests = DigestSender(services.store.client, client, services.corpus, hours,
                                DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip
+        if clients is not None:  # distributed: each workspace's own token, as for the weekly posts
+            quiz.clients = digests.clients = clients
+        learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
         for kind, who, outcome, check, error in learning:
             print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))

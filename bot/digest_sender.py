@@ -100,7 +100,15 @@ class DigestSender:
         digest: Digest | None = None
         png: bytes | None = None
         out = []
-        for user in self.readers.readers(ws, channel):
+        readers = self.readers.readers(ws, channel)
+        try:
+            # The workspace's client first (its own token when distributed): an uninstalled workspace
+            # gets nothing, and no claim is written for it.
+            slack = client_for(ws, self.slack, self.clients) if readers else self.slack
+        except Permanent as exc:
+            log.warning("digest: workspace %s: %s; no digest sent for %s", ws.team_id, exc, channel)
+            return [DigestSent(channel, user, "failed", str(exc)) for user in readers]
+        for user in readers:
             key = self.claim_key(ws, channel, month, user)
             if not self.r.set(key, "claimed", nx=True, ex=keys.DIGEST_CLAIM_SECONDS):
                 out.append(DigestSent(channel, user, "already"))
@@ -112,7 +120,6 @@ class DigestSender:
                 png = participation_png(digest, f"Participation, {digest.months[0].month} to {digest.months[-1].month}")
             try:
                 try:
-                    slack = client_for(ws, self.slack, self.clients)
                     with slack_errors():
                         dm = slack.conversations_open(users=user)["channel"]["id"]
                 except Transient as exc:

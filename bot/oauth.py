@@ -13,16 +13,20 @@ clocks do not both spend the refresh token at once.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import LockError
+from redis.lock import Lock
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackTokenRotationError
-from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.token_rotation import TokenRotator
 
 from bot import keys
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
-ROTATION_LOCK_MS = 30_000
+ROTATION_LOCK_SECONDS = 30.0  # the lease of the per-workspace rotation lock
 CLIENT_CACHE = 10_000  # Web API clients kept, by token
 
 
@@ -68,6 +72,85 @@ def oauth_settings(settings: Settings, installations: RedisInstallationStore,
         token_rotation_expiration_minutes=settings.token_rotation_minutes,
         logger=logging.getLogger("slack_bolt.oauth"),
     )
+
+
+def rotation_lock(r: Any, ws: Workspace, seconds: float) -> Lock:
+    """The workspace's token rotation lock, shared by the clock (``WorkspaceClients``) and Bolt's request
+    path (``LockedAuthorize``): redis-py's ``Lock`` (a random owner token, released by compare-and-delete,
+    so a holder whose lease lapsed never deletes the lock another process took since)."""
+    return r.lock(keys.install_rotating(ws), timeout=seconds, blocking=False)
+
+
+class LockedAuthorize(InstallationStoreAuthorize):
+    """Bolt's own authorize for an installation store, with its token rotation under the workspace's lock.
+
+    Bolt rotates an expiring token while it authorizes a request, with no lock: two requests at once for
+    one workspace both read the same refresh token and both spend it. Slack accepts a refresh token once,
+    so the second exchange fails and Bolt leaves that request unanswered. Here a request that needs a
+    rotation takes the same per-workspace lock as the clock, re-reads the installation (someone may have
+    rotated meanwhile), and rotates only if it still needs to. Waiting for the lock is bounded (Slack
+    wants an answer within 3 s): past ``wait_seconds`` the request goes on with the latest stored token.
+    """
+
+    lock_seconds: float = ROTATION_LOCK_SECONDS
+    wait_seconds: float = 2.0
+
+    def __init__(self, *, installations: RedisInstallationStore, settings: Settings, client: WebClient,
+                 logger: logging.Logger):  # fmt: skip
+        super().__init__(logger=logger, installation_store=installations, client_id=settings.slack_client_id,
+                         client_secret=settings.slack_client_secret, client=client,
+                         token_rotation_expiration_minutes=settings.token_rotation_minutes)  # fmt: skip
+        self.installations = installations
+
+    def _expiring(self, inst: Installation) -> bool:
+        soon = time.time() + self.token_rotation_expiration_minutes * 60
+        return any(refresh and expires is not None and expires <= soon
+                   for refresh, expires in ((inst.bot_refresh_token, inst.bot_token_expires_at),
+                                            (inst.user_refresh_token, inst.user_token_expires_at)))  # fmt: skip
+
+    def _latest(self, inst: Installation) -> Installation:
+        """``inst`` with the tokens stored now (after another process's rotation). User fields are only
+        refreshed when ``inst`` carries that person's user token (Bolt blanks it for anyone else)."""
+        out = copy.copy(inst)
+        bot = self.installations.find_bot(enterprise_id=inst.enterprise_id, team_id=inst.team_id,
+                                          is_enterprise_install=inst.is_enterprise_install)  # fmt: skip
+        if bot is not None:
+            for field in ("bot_id", "bot_user_id", "bot_token", "bot_scopes", "bot_refresh_token", "bot_token_expires_at"):
+                setattr(out, field, getattr(bot, field))
+        if inst.user_token is not None and inst.user_id:
+            mine = self.installations.find_installation(enterprise_id=inst.enterprise_id, team_id=inst.team_id,
+                                                        user_id=inst.user_id,
+                                                        is_enterprise_install=inst.is_enterprise_install)  # fmt: skip
+            if mine is not None and mine.user_id == inst.user_id:
+                for field in ("user_token", "user_scopes", "user_refresh_token", "user_token_expires_at"):
+                    setattr(out, field, getattr(mine, field))
+        return out
+
+    def _rotate_and_save_tokens_if_necessary(self, installation: Installation | None) -> Installation | None:
+        if installation is None or not self._expiring(installation):
+            return super()._rotate_and_save_tokens_if_necessary(installation)
+        from bot.installations import install_workspace
+
+        ws = install_workspace(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
+        lock = rotation_lock(self.installations.r, ws, self.lock_seconds)
+        deadline = time.monotonic() + self.wait_seconds
+        locked = lock.acquire(blocking=False)
+        while not locked and time.monotonic() < deadline:
+            time.sleep(0.05)  # another request or the clock is rotating this workspace's token
+            locked = lock.acquire(blocking=False)
+        try:
+            latest = self._latest(installation)
+            refreshed = super()._rotate_and_save_tokens_if_necessary(latest) if locked else None
+            if refreshed is not None:
+                return refreshed
+            changed = (latest.bot_token, latest.user_token) != (installation.bot_token, installation.user_token)
+            return latest if changed else None  # None: Bolt goes on with the token it read
+        finally:
+            if locked:
+                try:
+                    lock.release()
+                except LockError:
+                    log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, self.lock_seconds)
 
 
 def workspace_clients(services: Services, single: WebClient | None = None) -> WorkspaceClients:
@@ -155,6 +238,8 @@ class WorkspaceClients:
         return bool(bot.bot_refresh_token and bot.bot_token_expires_at is not None
                     and bot.bot_token_expires_at <= time.time() + self.settings.token_rotation_minutes * 60)  # fmt: skip
 
+    lock_seconds: float = ROTATION_LOCK_SECONDS
+
     def _fresh(self, bot: Bot) -> Bot:
         """The bot, with its token refreshed first if it is about to expire (one refresher at a time)."""
         if not self._expiring(bot):
@@ -163,10 +248,11 @@ class WorkspaceClients:
         from bot.installations import install_workspace
 
         ws = install_workspace(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
-        r = self.installations.r
-        lock = keys.install_rotating(ws)
+        # redis-py's Lock: a random owner token, and a compare-and-delete release, so a holder whose lease
+        # lapsed (a rotation slower than the lease) never deletes the lock another process took since.
+        lock = rotation_lock(self.installations.r, ws, self.lock_seconds)
         deadline = time.monotonic() + 10
-        while not r.set(lock, "1", nx=True, px=ROTATION_LOCK_MS):
+        while not lock.acquire(blocking=False):
             # Another process is refreshing: wait for its token rather than spend the refresh token twice.
             time.sleep(0.1)
             again = self._find(ws) or bot
@@ -175,20 +261,28 @@ class WorkspaceClients:
             if time.monotonic() > deadline:
                 return again
         try:
-            again = self._find(ws) or bot  # someone may have refreshed between our read and our lock
-            if not self._expiring(again):
-                return again
-            try:
-                refreshed = self.rotator.perform_bot_token_rotation(
-                    bot=again, minutes_before_expiration=self.settings.token_rotation_minutes)
-            except SlackTokenRotationError as exc:
-                log.error("workspace %s: token rotation failed (%s); using the current token", ws.team_id, exc)
-                return again
-            if refreshed is None:
-                return again
-            self.installations.save_bot(refreshed)
-            log.info("workspace %s: bot token rotated (expires in %ds)", ws.team_id,
-                     int((refreshed.bot_token_expires_at or 0) - time.time()))  # fmt: skip
-            return refreshed
+            return self._rotate(ws, bot)
         finally:
-            r.delete(lock)
+            try:
+                lock.release()
+            except LockError:  # our lease lapsed (and maybe someone else holds it now): theirs stays
+                log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, self.lock_seconds)
+
+    def _rotate(self, ws: Workspace, bot: Bot) -> Bot:
+        """Refresh the token, holding the lock: re-read first, someone may have refreshed before we locked."""
+        assert self.installations is not None and self.rotator is not None
+        again = self._find(ws) or bot
+        if not self._expiring(again):
+            return again
+        try:
+            refreshed = self.rotator.perform_bot_token_rotation(
+                bot=again, minutes_before_expiration=self.settings.token_rotation_minutes)
+        except SlackTokenRotationError as exc:
+            log.error("workspace %s: token rotation failed (%s); using the current token", ws.team_id, exc)
+            return again
+        if refreshed is None:
+            return again
+        self.installations.save_bot(refreshed)
+        log.info("workspace %s: bot token rotated (expires in %ds)", ws.team_id,
+                 int((refreshed.bot_token_expires_at or 0) - time.time()))  # fmt: skip
+        return refreshed

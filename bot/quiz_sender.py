@@ -53,9 +53,24 @@ class QuizSender:
             return []
         out: list[Sent] = []
         for ws in self.store.workspaces():
-            for person in self.store.people(ws):
+            try:
+                people = self.store.people(ws)
+                # The workspace's client first (its own token when distributed), once for all its people:
+                # an uninstalled workspace gets nothing, and nothing is claimed or written for it.
+                slack = client_for(ws, self.slack, self.clients) if people else self.slack
+            except Permanent as exc:
+                log.warning("quiz: workspace %s: %s; no checks sent there", ws.team_id, exc)
+                out += [Sent(ws.team_id, p.user, "failed", error=str(exc)) for p in people]
+                continue
+            except redis.RedisError as exc:
+                log.error("quiz: Redis unavailable (%s); will retry", exc)
+                return out
+            except Exception:  # one workspace's failure (Slack unreachable while rotating...) must not stop the others
+                log.exception("quiz: no client for workspace %s", ws.team_id)
+                continue
+            for person in people:
                 try:
-                    out.append(self.deliver(ws, person, now))
+                    out.append(self.deliver(ws, person, now, slack))
                 except redis.RedisError as exc:
                     log.error("quiz: Redis unavailable (%s); will retry", exc)
                     return out
@@ -71,9 +86,15 @@ class QuizSender:
         latest = ReflectionStore(self.store.r, 365).latest_post(ws, person.channel)
         return [latest["point"]] if latest else []
 
-    def deliver(self, ws: Workspace, person: Person, now: datetime) -> Sent:
+    def deliver(self, ws: Workspace, person: Person, now: datetime, slack: WebClient | None = None) -> Sent:
+        """``slack``: the workspace's client, if the caller has it already."""
         if not self.hours.may_send(now):
             return Sent(ws.team_id, person.user, "closed")
+        if slack is None:
+            try:
+                slack = client_for(ws, self.slack, self.clients)  # before claiming: not installed writes nothing
+            except Permanent as exc:
+                return Sent(ws.team_id, person.user, "failed", error=str(exc))
         day = self.hours.day(now)
         if not self.store.claim_day(ws, person.user, day):
             return Sent(ws.team_id, person.user, "already")
@@ -85,7 +106,6 @@ class QuizSender:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
         try:
             try:
-                slack = client_for(ws, self.slack, self.clients)
                 with slack_errors():
                     dm = slack.conversations_open(users=person.user)["channel"]["id"]
             except Transient as exc:

@@ -148,11 +148,14 @@ def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) 
 
 
 def command_body(text: str, *, team: str = "T0AAA", user: str = "U0AAA", channel: str = "C0AAA",
-                 response_url: str = "http://127.0.0.1:9/response", enterprise: str | None = None) -> str:
+                 response_url: str = "http://127.0.0.1:9/response", enterprise: str | None = None,
+                 org: bool = False) -> str:
+    """``org``: the app is installed org-wide in ``enterprise`` (Enterprise Grid), as Slack then says."""
     form = {
         "token": "legacy", "team_id": team, "team_domain": "team", "channel_id": channel, "channel_name": "team",
         "user_id": user, "user_name": "user", "command": "/scr", "text": text, "api_app_id": "A0SCR",
-        "is_enterprise_install": "false", "response_url": response_url, "trigger_id": f"trig.{time.time()}",
+        "is_enterprise_install": "true" if org else "false", "response_url": response_url,
+        "trigger_id": f"trig.{time.time()}",
     }  # fmt: skip
     if enterprise:
         form["enterprise_id"] = enterprise
@@ -177,11 +180,15 @@ def action_body(action_id: str, value: str, *, team: str = "T0AAA", user: str = 
     return urlencode({"payload": json.dumps(payload)})
 
 
-def event_body(event: dict[str, Any], *, team: str = "T0AAA", event_id: str = "Ev0001") -> str:
+def event_body(event: dict[str, Any], *, team: str = "T0AAA", event_id: str = "Ev0001", enterprise: str | None = None,
+               org: bool = False) -> str:
+    """``org``: the installation the event is for is org-wide in ``enterprise`` (no team of its own)."""
+    authorization = {"team_id": None if org else team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": org,
+                     **({"enterprise_id": enterprise} if enterprise else {})}  # fmt: skip
     return json.dumps({
         "token": "legacy", "team_id": team, "api_app_id": "A0SCR", "event": event, "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()),
-        "authorizations": [{"team_id": team, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}],
+        "event_id": event_id, "event_time": int(time.time()), "authorizations": [authorization],
+        **({"enterprise_id": enterprise} if enterprise else {}),
     })  # fmt: skip
 
 
