@@ -144,7 +144,7 @@ def build_app(
     with _bolt_reads_no_token():
         app = App(
             client=make_client(None if distributed else token or settings.slack_bot_token,
-                               api_url or settings.slack_api_url, paced=False),  # fmt: skip
+                               api_url or settings.slack_api_url),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
             request_verification_enabled=verify_requests,
             token_verification_enabled=token_verification,

@@ -25,8 +25,6 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.pacing import Pace
-
 # Calls that are safe to repeat whatever happened to the first one.
 IDEMPOTENT = frozenset({
     "auth.test", "conversations.history", "conversations.replies", "conversations.info", "conversations.members",
@@ -53,69 +51,17 @@ class OnlyIdempotent(RetryHandler):
         )
 
 
-# Calls that post into a workspace, kept to the workspace's pace (``bot.pacing``).
-PACED = frozenset({"chat.postMessage"})
-
-
-class PacedRateLimitHandler(RateLimitErrorRetryHandler):
-    """slack_sdk's 429 handler, except that a rate-limited post pauses every thread posting with this
-    client (one token: one workspace) and waits for its turn at the new pace, instead of each thread
-    sleeping ``Retry-After`` on its own and then all of them being refused again together."""
-
-    def __init__(self, pace: Pace, max_retry_count: int = 5):
-        super().__init__(max_retry_count=max_retry_count)
-        self.pace = pace
-
-    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
-                                 error: Exception | None = None) -> None:  # fmt: skip
-        if response is None or method_of(request) not in PACED:
-            return super().prepare_for_next_attempt(state=state, request=request, response=response, error=error)
-        state.next_attempt_requested = True
-        retry_after = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
-        try:
-            seconds = max(0.0, float(retry_after[0] if isinstance(retry_after, list) else retry_after))
-        except ValueError:
-            seconds = 1.0
-        self.pace.limited(seconds)
-        self.pace.wait()
-        state.increment_current_attempt()
-
-
-class PacedClient(WebClient):
-    """A WebClient whose posts keep to one shared ``Pace``: every thread using this client (this token, so
-    this workspace) waits its turn before posting, so a fan-out does not spend its time on 429s."""
-
-    def __init__(self, *args: Any, pace: Pace, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.pace = pace
-
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
-        if api_method not in PACED:
-            return super().api_call(api_method, **kwargs)
-        self.pace.wait()
-        response = super().api_call(api_method, **kwargs)
-        self.pace.accepted()
-        return response
-
-
-def retry_handlers(pace: Pace | None = None) -> list[RetryHandler]:
+def retry_handlers() -> list[RetryHandler]:
     return [
-        PacedRateLimitHandler(pace) if pace is not None else RateLimitErrorRetryHandler(max_retry_count=3),
+        RateLimitErrorRetryHandler(max_retry_count=3),
         OnlyIdempotent(ConnectionErrorRetryHandler(max_retry_count=2)),
         OnlyIdempotent(ServerErrorRetryHandler(max_retry_count=2)),
     ]
 
 
-def make_client(token: str | None, base_url: str, timeout: float = 10, *, paced: bool = True) -> WebClient:
-    """A Web API client that retries 429s always, and connection errors and 5xx only for idempotent calls.
-
-    ``paced``: its posts keep to a pace of their own (``bot.pacing``), so share one client per token between
-    the threads that post. Bolt's request client is not paced: Bolt copies its retry handlers into every
-    request's client, whatever the workspace, and a reply to one person needs no pace."""
-    if not paced:
-        return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
-    pace = Pace()
-    return PacedClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers(pace), pace=pace)
+def make_client(token: str | None, base_url: str, timeout: float = 10) -> WebClient:
+    """A Web API client that retries 429s always, and connection errors and 5xx only for idempotent calls."""
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
 
 
 def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:
