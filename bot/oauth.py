@@ -81,6 +81,19 @@ def rotation_lock(r: Any, ws: Workspace, seconds: float) -> Lock:
     return r.lock(keys.install_rotating(ws), timeout=seconds, blocking=False)
 
 
+def release_rotation_lock(lock: Lock, ws: Workspace) -> None:
+    """Give the rotation lock back; if our lease lapsed (and maybe someone else holds it now), theirs stays."""
+    try:
+        lock.release()
+    except LockError:
+        log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, lock.timeout)
+
+
+def expires_soon(refresh_token: str | None, expires_at: int | None, minutes: int) -> bool:
+    """A rotating token (one with a refresh token) that expires within ``minutes``: rotate it first."""
+    return bool(refresh_token and expires_at is not None and expires_at <= time.time() + minutes * 60)
+
+
 class LockedAuthorize(InstallationStoreAuthorize):
     """Bolt's own authorize for an installation store, with its token rotation under the workspace's lock.
 
@@ -103,10 +116,9 @@ class LockedAuthorize(InstallationStoreAuthorize):
         self.installations = installations
 
     def _expiring(self, inst: Installation) -> bool:
-        soon = time.time() + self.token_rotation_expiration_minutes * 60
-        return any(refresh and expires is not None and expires <= soon
-                   for refresh, expires in ((inst.bot_refresh_token, inst.bot_token_expires_at),
-                                            (inst.user_refresh_token, inst.user_token_expires_at)))  # fmt: skip
+        minutes = self.token_rotation_expiration_minutes
+        return (expires_soon(inst.bot_refresh_token, inst.bot_token_expires_at, minutes)
+                or expires_soon(inst.user_refresh_token, inst.user_token_expires_at, minutes))  # fmt: skip
 
     def _latest(self, inst: Installation) -> Installation:
         """``inst`` with the tokens stored now (after another process's rotation). User fields are only
@@ -133,11 +145,8 @@ class LockedAuthorize(InstallationStoreAuthorize):
 
         ws = install_workspace(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
         lock = rotation_lock(self.installations.r, ws, self.lock_seconds)
-        deadline = time.monotonic() + self.wait_seconds
-        locked = lock.acquire(blocking=False)
-        while not locked and time.monotonic() < deadline:
-            time.sleep(0.05)  # another request or the clock is rotating this workspace's token
-            locked = lock.acquire(blocking=False)
+        # Another request or the clock may be rotating this workspace's token: wait for it, within bounds.
+        locked = lock.acquire(blocking=True, blocking_timeout=self.wait_seconds, sleep=0.05)
         try:
             latest = self._latest(installation)
             refreshed = super()._rotate_and_save_tokens_if_necessary(latest) if locked else None
@@ -147,10 +156,7 @@ class LockedAuthorize(InstallationStoreAuthorize):
             return latest if changed else None  # None: Bolt goes on with the token it read
         finally:
             if locked:
-                try:
-                    lock.release()
-                except LockError:
-                    log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, self.lock_seconds)
+                release_rotation_lock(lock, ws)
 
 
 def workspace_clients(services: Services, single: WebClient | None = None) -> WorkspaceClients:
@@ -235,8 +241,7 @@ class WorkspaceClients:
         return bot
 
     def _expiring(self, bot: Bot) -> bool:
-        return bool(bot.bot_refresh_token and bot.bot_token_expires_at is not None
-                    and bot.bot_token_expires_at <= time.time() + self.settings.token_rotation_minutes * 60)  # fmt: skip
+        return expires_soon(bot.bot_refresh_token, bot.bot_token_expires_at, self.settings.token_rotation_minutes)
 
     lock_seconds: float = ROTATION_LOCK_SECONDS
 
@@ -263,10 +268,7 @@ class WorkspaceClients:
         try:
             return self._rotate(ws, bot)
         finally:
-            try:
-                lock.release()
-            except LockError:  # our lease lapsed (and maybe someone else holds it now): theirs stays
-                log.warning("workspace %s: token rotation outlived its %ss lock", ws.team_id, self.lock_seconds)
+            release_rotation_lock(lock, ws)
 
     def _rotate(self, ws: Workspace, bot: Bot) -> Bot:
         """Refresh the token, holding the lock: re-read first, someone may have refreshed before we locked."""
