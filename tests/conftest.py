@@ -19,9 +19,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -211,6 +213,15 @@ def http(method: str, url: str, body: str | None = None, headers: dict[str, str]
             return HttpResponse(resp.status, resp.read(), dict(resp.headers))
     except urllib.error.HTTPError as err:
         return HttpResponse(err.code, err.read(), dict(err.headers))
+
+
+def cron_due_a_minute_ago() -> str:
+    """A weekly cron (Europe/London) whose fire time was a minute ago, for tests of the real clock process,
+    which reads the real time: skips near the week boundary or the clock-change hour, where that is ambiguous."""
+    now = datetime.now(ZoneInfo("Europe/London")) - timedelta(minutes=1)
+    if (now.weekday(), now.hour) == (0, 0) or now.hour == 1:
+        pytest.skip("too close to the week boundary or the clock-change hour for a live-clock test")
+    return f"{now.minute} {now.hour} * * {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[now.weekday()]}"
 
 
 def wait_for(predicate, timeout: float = 10.0):  # noqa: ANN001, ANN201

@@ -22,7 +22,7 @@ from bot.content import Corpus
 from bot.localslack import TEAM_ID
 from bot.schedules import Schedule, Subscriptions
 from bot.weekly import WeeklyPoster
-from conftest import RedisServer, bot_env
+from conftest import RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -114,11 +114,8 @@ def test_a_slow_answer_past_the_client_timeout_is_not_posted_twice(redis_client:
 
 def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack: FakeSlack,
                                                       redis_client: redis.Redis) -> None:
-    now = datetime.now(LONDON) - timedelta(minutes=1)
-    if (now.weekday(), now.hour) == (0, 0) or now.hour == 1:
-        pytest.skip("too close to the week boundary or the clock-change hour for a live-clock test")
     slack.clock = time.time
-    cron = f"{now.minute} {now.hour} * * {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[now.weekday()]}"
+    cron = cron_due_a_minute_ago()
     Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     slack.accept_then("chat.postMessage", "reset", channel="C0LIVE")

@@ -6,20 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
 from bot.localslack import TEAM_ID
 from bot.schedules import Schedule, Subscriptions
-from conftest import RedisServer, bot_env, free_port, http, start_bot, wait_for
+from conftest import RedisServer, bot_env, cron_due_a_minute_ago, free_port, http, start_bot, wait_for
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
-LONDON = ZoneInfo("Europe/London")
 
 
 def children(pid: int) -> dict[int, str]:
@@ -50,10 +47,7 @@ def weekly_posts(slack: FakeSlack, channel: str) -> list[dict]:
 
 def test_run_with_the_scheduler_posts_once_from_a_sibling_clock(tmp_path: Path, slack: FakeSlack,
                                                                redis_server: RedisServer, redis_client: redis.Redis) -> None:  # fmt: skip
-    now = datetime.now(LONDON) - timedelta(minutes=1)
-    if (now.weekday(), now.hour) == (0, 0) or now.hour == 1:
-        pytest.skip("too close to the week boundary or the clock-change hour for a live-clock test")
-    cron = f"{now.minute} {now.hour} * * {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[now.weekday()]}"
+    cron = cron_due_a_minute_ago()
     Subscriptions(redis_client).save(Schedule(id="slack-run", team=TEAM_ID, channel="C0RUN", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     (tmp_path / "no-schedules").mkdir()

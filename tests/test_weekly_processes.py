@@ -21,7 +21,7 @@ import redis
 
 from bot.localslack import TEAM_ID
 from bot.schedules import Schedule, Subscriptions
-from conftest import ROOT, RedisServer, bot_env
+from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -122,10 +122,7 @@ def test_down_at_post_time_catches_up_once_and_never_posts_a_stale_week(env: dic
 
 def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, redis_client: redis.Redis) -> None:
     """The real `scr-bot clock`, twice: its start-up sweep catches up a post that is due right now."""
-    now = datetime.now(LONDON) - timedelta(minutes=1)
-    if (now.weekday(), now.hour) == (0, 0) or now.hour == 1:
-        pytest.skip("too close to the week boundary or the clock-change hour for a live-clock test")
-    cron = f"{now.minute} {now.hour} * * {('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[now.weekday()]}"
+    cron = cron_due_a_minute_ago()
     Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
