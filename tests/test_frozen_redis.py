@@ -13,7 +13,9 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +24,7 @@ from bot.content import Corpus
 from bot.reflections import ReflectionStore
 from bot.schedules import Schedule
 from bot.store import Workspace
+from bot.store import make_client as redis_client_for
 from bot.weekly import WeeklyPoster
 from conftest import (
     BotProcess,
@@ -33,6 +36,7 @@ from conftest import (
     start_bot,
     start_redis,
     stop_bot,
+    wait_for,
 )
 from fakeslack import FakeSlack
 
@@ -135,3 +139,39 @@ def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotP
     stored = ReflectionStore(r, 365).for_thread(Workspace("T0AAA"), "C0FROZEN", thread)
     assert sorted(x.message_ts for x in stored) == sorted(["1800000000.000001", *replies])
     assert "Traceback" not in frozen_bot.log()
+
+
+def test_redis_frozen_after_slack_took_the_weekly_post_recovers_it_and_never_posts_twice(
+        own_redis: RedisServer, slack: FakeSlack, corpus: Corpus) -> None:  # fmt: skip
+    """The clock's path: Slack takes the post, then Redis freezes before the post is recorded (the claim's
+    done mark, the rotation and the post's record). The run reports a retry, not a post; once Redis is back
+    and the claim's lease has lapsed, the next run finds the post in the channel instead of sending it again."""
+    monday = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
+    slack.clock = monday.timestamp
+    slack.accept_then("chat.postMessage", "slow", seconds=1.5)  # Slack posts at once, answers late
+    r = redis_client_for(own_redis.url, timeout=0.5)
+    poster = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus, lease_seconds=2)
+    schedule = Schedule(id="ward-9", team="T0AAA", channel="C0WARD9", sectors=("health",))
+
+    def weekly_posts() -> list[dict]:
+        return [m for m in slack.channel_messages("C0WARD9") if (m.get("metadata") or {}).get("event_payload")]
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(poster.deliver_all, [schedule], monday)
+        wait_for(lambda: weekly_posts(), timeout=5)  # Slack has acted; its answer is still on its way
+        os.kill(own_redis.process.pid, signal.SIGSTOP)
+        try:
+            first = run.result(timeout=15)[0]
+        finally:
+            os.kill(own_redis.process.pid, signal.SIGCONT)
+    assert (first.outcome, first.error) == ("retry", "redis_unavailable")
+    assert len(weekly_posts()) == 1
+
+    deadline = time.monotonic() + 10
+    second = poster.deliver_all([schedule], monday)[0]
+    while second.outcome in ("busy", "retry") and time.monotonic() < deadline:  # the lease (2 s) lapses
+        time.sleep(0.2)
+        second = poster.deliver_all([schedule], monday)[0]
+    assert second.outcome == "recovered", second
+    assert len(weekly_posts()) == 1
+    assert poster.deliver_all([schedule], monday)[0].outcome == "already"
