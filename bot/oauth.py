@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ROTATION_LOCK_SECONDS = 30.0  # the lease of the per-workspace rotation lock
-CLIENT_CACHE = 10_000  # Web API clients kept, by token
+CLIENT_CACHE = 10_000  # Web API clients kept, by (token, workspace)
 
 
 def manifest_scopes(path: Path) -> tuple[list[str], list[str]]:
@@ -204,7 +205,12 @@ class WorkspaceClients:
         self.make_client = make_client
         self.installations = installations
         self.single = single
-        self._clients: dict[str, WebClient] = {}  # by token: a fan-out posts to each workspace many times
+        # By (token, workspace): a fan-out posts to each workspace many times, and each client carries its
+        # rate-limit gates (bot.ratelimit), so an org-wide token still gets one client per workspace of the
+        # org (Slack limits each workspace on its own). The lock: threads of one workspace asking at once
+        # must share one client (and its gates), not each build their own.
+        self._clients: dict[tuple[str, Workspace], WebClient] = {}
+        self._clients_lock = threading.Lock()
         self.rotator = (
             TokenRotator(client_id=settings.slack_client_id or "", client_secret=settings.slack_client_secret or "",
                          client=make_client(None))
@@ -222,16 +228,18 @@ class WorkspaceClients:
         bot = self._find(ws)
         if bot is None:
             raise NotInstalled(f"workspace {ws.team_id} has no installation")
-        return self._client(self._fresh(bot).bot_token)
+        return self._client(self._fresh(bot).bot_token, ws)
 
-    def _client(self, token: str | None) -> WebClient:
-        """One client per token (a WebClient is safe to share between threads); a rotated token gets a new one."""
-        client = self._clients.get(token or "")
-        if client is None:
-            if len(self._clients) >= CLIENT_CACHE:
-                self._clients.clear()  # old tokens after many rotations: start again rather than grow
-            client = self._clients[token or ""] = self.make_client(token)
-        return client
+    def _client(self, token: str | None, ws: Workspace) -> WebClient:
+        """One client per token and workspace (a WebClient is safe to share between threads); a rotated
+        token gets a new one."""
+        with self._clients_lock:
+            client = self._clients.get((token or "", ws))
+            if client is None:
+                if len(self._clients) >= CLIENT_CACHE:
+                    self._clients.clear()  # old tokens after many rotations: start again rather than grow
+                client = self._clients[(token or "", ws)] = self.make_client(token)
+            return client
 
     def _find(self, ws: Workspace) -> Bot | None:
         assert self.installations is not None

@@ -7,23 +7,41 @@ calls that change nothing (reads such as ``conversations.history``) and calls th
 than add to it (``views.publish``) are retried after such errors. Everything else (posts, thread
 replies, file uploads...) raises, and the caller finds out what happened before sending again: the
 weekly post and summary do it through ``bot.once``, by looking for the message in Slack.
+
+A 429 is retried after the Retry-After Slack gave, read safely (``bot.ratelimit.retry_after_seconds``:
+fractions, HTTP dates, garbage, ``inf``), and every call first passes the gate for its token and method
+(``bot.ratelimit.Gate``), so threads sharing a workspace stop meeting its limit one by one. A call the
+gate will not send (a wait of minutes, a workspace refusing everything) is answered here with a 429
+marked ``X-Scr-Gave-Up`` that no handler retries: Slack never saw it, and the caller tries again later.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Iterator
+from email.message import Message
+from http.client import HTTPMessage
+from io import BytesIO
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+
+from bot.ratelimit import MAX_WAIT, Gate, GaveUp, retry_after_seconds
+
+GAVE_UP_HEADER = "X-Scr-Gave-Up"  # on the 429 the gate answers itself: not sent, so not to be retried
+RATE_LIMIT_RETRIES = 3  # 429s retried by the client per call; the fan-out re-runs what is still refused
 
 # Calls that are safe to repeat whatever happened to the first one.
 IDEMPOTENT = frozenset({
@@ -51,17 +69,96 @@ class OnlyIdempotent(RetryHandler):
         )
 
 
+def header(response: HttpResponse, name: str) -> str | None:
+    """A response header, whatever its case (slack-sdk hands headers over as lists or strings)."""
+    for key, value in (response.headers or {}).items():
+        if key.lower() == name.lower():
+            return value[0] if isinstance(value, list) and value else value  # type: ignore[return-value]
+    return None
+
+
+class RetryAfterHandler(RetryHandler):
+    """Retries a 429 after Slack's Retry-After, read safely: slack-sdk's own handler does ``int(header)``,
+    which raises on ``1.5``, an HTTP date or ``inf``. No retry when the wait is longer than ``MAX_WAIT``
+    (the caller reports rate-limited and the clock comes back later), nor for the gate's own 429."""
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:  # fmt: skip
+        if response is None or response.status_code != 429 or header(response, GAVE_UP_HEADER):
+            return False
+        return retry_after_seconds(header(response, "Retry-After")) <= MAX_WAIT
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:  # fmt: skip
+        assert response is not None
+        state.next_attempt_requested = True
+        time.sleep(retry_after_seconds(header(response, "Retry-After")) + random.uniform(0, 0.1))
+        state.increment_current_attempt()
+
+
 def retry_handlers() -> list[RetryHandler]:
     return [
-        RateLimitErrorRetryHandler(max_retry_count=3),
+        RetryAfterHandler(max_retry_count=RATE_LIMIT_RETRIES),
         OnlyIdempotent(ConnectionErrorRetryHandler(max_retry_count=2)),
         OnlyIdempotent(ServerErrorRetryHandler(max_retry_count=2)),
     ]
 
 
+class GatedClient(WebClient):
+    """A ``WebClient`` whose every HTTP attempt (retries included) passes the gate of its token and method.
+
+    The hook is slack-sdk's one place where a single attempt is sent (``_perform_urllib_http_request_internal``);
+    its retry loop, handlers and response parsing are unchanged around it."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._gates: dict[tuple[str, str], Gate] = {}
+        self._gates_lock = threading.Lock()
+
+    def gate(self, authorization: str, method: str) -> Gate:
+        """The gate of one (token, method): one token per workspace, and Slack limits each method on its own."""
+        with self._gates_lock:
+            gate = self._gates.get((authorization, method))
+            if gate is None:
+                gate = self._gates[(authorization, method)] = Gate()
+            return gate
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        gate = self.gate(req.get_header("Authorization") or "", url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        try:
+            ticket = gate.enter()
+        except GaveUp as exc:
+            raise gave_up_answer(url, exc.wait) from None
+        started = time.monotonic()
+        try:
+            answer = super()._perform_urllib_http_request_internal(url, req)
+        except HTTPError as exc:
+            if exc.code == 429:
+                gate.refused(ticket, retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None))
+            else:
+                gate.finished(ticket)
+            raise
+        except BaseException:
+            gate.finished(ticket)
+            raise
+        gate.accepted(ticket, time.monotonic() - started)
+        return answer
+
+
+def gave_up_answer(url: str, wait: float) -> HTTPError:
+    """The 429 the gate answers for a call it did not send: the same shape as Slack's, marked as ours."""
+    headers: Message = HTTPMessage()
+    headers["Content-Type"] = "application/json; charset=utf-8"
+    headers["Retry-After"] = str(max(1, round(wait)))
+    headers[GAVE_UP_HEADER] = "1"
+    return HTTPError(url, 429, "Too Many Requests (not sent: rate limited)", headers,
+                     BytesIO(b'{"ok": false, "error": "ratelimited"}'))  # fmt: skip
+
+
 def make_client(token: str | None, base_url: str, timeout: float = 10) -> WebClient:
-    """A Web API client that retries 429s always, and connection errors and 5xx only for idempotent calls."""
-    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
+    """A Web API client that retries 429s always (after Retry-After, through its token's gate), and
+    connection errors and 5xx only for idempotent calls."""
+    return GatedClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
 
 
 def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import socket
 import struct
@@ -44,6 +45,7 @@ class Call:
     accepted: bool = False  # whether "Slack" acted (stored the message...), whatever the caller saw
     at: float = field(default_factory=time.time)
     token: str = ""  # the token the call was made with (which workspace's bot, which rotation)
+    arrived: float = 0.0  # when the call reached "Slack" (``at`` is when it was answered)
 
 
 class LocalSocketMode:
@@ -174,10 +176,14 @@ class RateLimits:
     burst: int = 3
     workspace_per_second: float | None = None
     random_429: float = 0.0
-    retry_after: int = 1
+    per_window: int | None = None  # a workspace's calls per fixed window (Slack's "per minute" limits, shortened)
+    window: float = 1.0  # seconds; beyond per_window, 429 with Retry-After = the rest of the window
+    retry_after: int | str = 1  # a str for what Slack should never send but a proxy might ("1.5", "inf", a date)
     seed: int = 7
     buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    windows: dict[str, tuple[float, int]] = field(default_factory=dict)  # workspace -> (window start, calls)
     limited: int = 0
+    wait: str = ""  # the Retry-After of the last refusal
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -194,9 +200,19 @@ class RateLimits:
     def allow(self, channel: str, workspace: str = "") -> bool:
         """``workspace``: the team of the calling token; each workspace has its own bucket, as in Slack."""
         now = time.monotonic()
+        self.wait = str(self.retry_after)
         if self.random_429 and self.rng.random() < self.random_429:
             self.limited += 1
             return False
+        if self.per_window is not None:
+            start, count = self.windows.get(workspace, (now, 0))
+            if now - start >= self.window:
+                start, count = now, 0
+            if count >= self.per_window:
+                self.limited += 1
+                self.wait = str(math.ceil(start + self.window - now))  # whole seconds, as Slack sends
+                return False
+            self.windows[workspace] = (start, count + 1)
         if self.workspace_per_second and not self._take(f"_workspace:{workspace}", self.workspace_per_second,
                                                         max(1.0, self.workspace_per_second), now):
             self.limited += 1
@@ -213,7 +229,7 @@ class Fault:
     connection instead, "slow" answers normally after ``seconds``); otherwise answer ``status`` without acting."""
 
     status: int | str = 429
-    retry_after: int | None = 1
+    retry_after: int | str | None = 1  # a str for odd values ("1.5", "inf", an HTTP date)
     error: str = "ratelimited"
     remaining: int = 1
     channel: str | None = None
@@ -357,7 +373,7 @@ class FakeSlack(LocalSlack):
         self.oauth = OAuthServer()
 
     # ----- faults ---------------------------------------------------------------------------
-    def fail(self, method: str, status: int = 429, retry_after: int | None = 1, error: str = "ratelimited",
+    def fail(self, method: str, status: int = 429, retry_after: int | str | None = 1, error: str = "ratelimited",
              times: int = 1, channel: str | None = None) -> None:  # fmt: skip
         """Answer ``status`` to the next ``times`` calls of ``method`` without acting (429, or a 5xx before Slack did anything)."""
         self._add(method, Fault(status, retry_after, error, times, channel))
@@ -399,7 +415,8 @@ class FakeSlack(LocalSlack):
 
     def _record(self, method: str, params: dict[str, Any], status: int, accepted: bool = False) -> None:
         with self.lock:
-            self.calls.append(Call(method, params, status, accepted, token=str(params.get("_token", ""))))
+            self.calls.append(Call(method, params, status, accepted, token=str(params.get("_token", "")),
+                                   arrived=float(params.get("_arrived") or time.time())))  # fmt: skip
 
     # ----- serving --------------------------------------------------------------------------
     def on_response_url(self, h: BaseHTTPRequestHandler, params: dict[str, Any]) -> None:
@@ -408,7 +425,7 @@ class FakeSlack(LocalSlack):
 
     def on_api(self, h: BaseHTTPRequestHandler, method: str, params: dict[str, Any], auth: str) -> None:
         bearer = auth[len("Bearer "):].strip() if auth.startswith("Bearer ") else ""
-        params = {**params, "_token": bearer or str(params.get("token") or "")}
+        params = {**params, "_token": bearer or str(params.get("token") or ""), "_arrived": time.time()}
         with self.lock:
             self.started.append((method, params))
         if method in self.delay:
@@ -422,7 +439,7 @@ class FakeSlack(LocalSlack):
                 allowed = self.limits.allow(self._channel(params), grant.team_id or "" if grant else "")
             if not allowed:
                 self._record(method, params, 429)
-                self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(self.limits.retry_after)})
+                self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": self.limits.wait})
                 return
         fault = self._take_fault(method, params)
         if fault and not fault.accept:
