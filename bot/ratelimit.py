@@ -22,10 +22,14 @@ What it does:
   with about one refusal per closure. The window widens (doubles) only when answers are slow, where
   one call at a time would cost throughput rather than save refusals. After ``REOPEN_AFTER`` accepted
   in a row the gate is open again.
-- **Giving up**: a wait longer than ``MAX_WAIT`` (a Retry-After of minutes), or a workspace that has
-  refused everything (``GIVE_UP`` refusals, or ``MAX_WAIT`` seconds of them, with nothing accepted)
-  raises ``GaveUp`` at once instead of parking threads. The caller reports the post as rate-limited;
-  the clock's next sweep tries again. Slack did nothing with a call the gate held back, so that is safe.
+- **Giving up**: a wait longer than ``MAX_WAIT`` (a Retry-After of minutes), a call that has already
+  spent ``CALL_BUDGET`` seconds waiting, or a workspace that has refused everything (``GIVE_UP``
+  refusals, or refusals and Retry-Afters adding up to more than ``MAX_WAIT`` seconds, with nothing
+  accepted; calls give up until its Retry-After has passed, then one call probes it again) raises ``GaveUp`` at once instead of parking threads.
+  The caller reports the post as rate-limited; the clock's next sweep tries again. Slack did nothing
+  with a call the gate held back, so that is safe. The budget matters for exactly-once: a post is
+  claimed for a lease (``SCR_CLAIM_LEASE_SECONDS``, 300 s) and must not still be waiting to be sent
+  when the lease lapses and another process takes the claim over.
 
 The price, written down on purpose: the gate trusts Retry-After. A limiter whose Retry-After overstates
 the wait (a token bucket that refills faster than its burst, answering "1 s" when 50 ms would do) gets
@@ -48,6 +52,7 @@ DEFAULT_RETRY_AFTER = 1.0  # seconds, when Slack's Retry-After is missing or unr
 MIN_RETRY_AFTER = 0.5  # "0" or a date in the past: still leave the limiter a moment
 MAX_RETRY_AFTER = 900.0  # a wait longer than this is not believed (15 minutes)
 MAX_WAIT = 75.0  # longer than this, give up for this run rather than park threads (Slack's windows are a minute)
+CALL_BUDGET = 90.0  # seconds one call may spend waiting and retrying in all; well under the weekly claim's lease
 GIVE_UP = 8  # refusals in a row, with nothing accepted, after which a workspace is given up for this closure
 PROBE_AFTER = 3  # calls accepted in a row while reopening before one refusal is taken as noise again
 REOPEN_AFTER = 16  # calls accepted in a row while reopening before the gate is open again
@@ -114,15 +119,16 @@ class Gate:
         self.refused_since: float | None = None
 
     # ----- before a call --------------------------------------------------------------------
-    def enter(self) -> Ticket:
-        """Wait until a call may go out; ``GaveUp`` if that would be too long or is hopeless."""
+    def enter(self, deadline: float | None = None) -> Ticket:
+        """Wait until a call may go out; ``GaveUp`` if that would be too long (past ``deadline``, on this
+        gate's clock, or longer than ``MAX_WAIT``) or is hopeless."""
         with self._cond:
             while True:
                 now = self._clock()
                 if self.state == CLOSED:
                     wait = self.closed_until - now
                     if wait > 0:
-                        if wait > MAX_WAIT or self._hopeless(now):
+                        if wait > MAX_WAIT or self._hopeless(now) or (deadline is not None and now + wait > deadline):
                             raise GaveUp(wait)
                         self._cond.wait(wait)
                         continue
@@ -130,7 +136,9 @@ class Gate:
                     self.period += 1
                 if self.state == REOPENING:
                     if self.in_flight >= self.window:
-                        self._cond.wait(1.0)  # woken by an answer (or to re-check a stuck call's slot)
+                        if deadline is not None and now >= deadline:
+                            raise GaveUp(0)
+                        self._cond.wait(1.0 if deadline is None else max(0.01, min(1.0, deadline - now)))
                         continue
                     self.in_flight += 1
                     return Ticket(self.epoch, self.period)
@@ -164,9 +172,13 @@ class Gate:
                 self.refusals += 1
                 if self.refused_since is None:
                     self.refused_since = now
-            if self.state == CLOSED:
+            if self._hopeless(now):
+                self._close()  # refusing everything: callers give up until the Retry-After, then one probes
+            elif self.state == CLOSED:
                 # A call that was already in flight: its Retry-After may be longer; never shorten.
                 self.closed_until = max(self.closed_until, now + retry_after)
+            elif self.state == REOPENING and not current:
+                self._close()  # a late answer to a call sent before the closure: it still asks us to wait
             elif self.suspect and not self.accepted_since_suspect:
                 self._close()  # refused twice with nothing taken in between (threads refused all at once)
             elif current:
@@ -195,4 +207,7 @@ class Gate:
             self.in_flight -= 1
 
     def _hopeless(self, now: float) -> bool:
-        return self.refusals >= GIVE_UP or (self.refused_since is not None and now - self.refused_since >= MAX_WAIT)
+        """Refused ``GIVE_UP`` times, or for longer than ``MAX_WAIT`` in all by the time we could try again,
+        with nothing accepted: a workspace refusing everything, not a window to wait out."""
+        return self.refusals >= GIVE_UP or (self.refusals >= 2 and self.refused_since is not None
+                                            and max(now, self.longest_until) - self.refused_since > MAX_WAIT)

@@ -38,10 +38,14 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.ratelimit import MAX_WAIT, Gate, GaveUp, retry_after_seconds
+from bot.ratelimit import CALL_BUDGET, MAX_WAIT, Gate, GaveUp, retry_after_seconds
 
 GAVE_UP_HEADER = "X-Scr-Gave-Up"  # on the 429 the gate answers itself: not sent, so not to be retried
 RATE_LIMIT_RETRIES = 3  # 429s retried by the client per call; the fan-out re-runs what is still refused
+
+# The deadline of the Web API call this thread is making through a ``GatedClient`` (``CALL_BUDGET`` after it
+# began; None outside one): slack-sdk runs a call's attempts and its retry handlers in the calling thread.
+_call = threading.local()
 
 # Calls that are safe to repeat whatever happened to the first one.
 IDEMPOTENT = frozenset({
@@ -80,13 +84,16 @@ def header(response: HttpResponse, name: str) -> str | None:
 class RetryAfterHandler(RetryHandler):
     """Retries a 429 after Slack's Retry-After, read safely: slack-sdk's own handler does ``int(header)``,
     which raises on ``1.5``, an HTTP date or ``inf``. No retry when the wait is longer than ``MAX_WAIT``
-    (the caller reports rate-limited and the clock comes back later), nor for the gate's own 429."""
+    or would end past the call's budget (the caller reports rate-limited and the clock comes back
+    later), nor for the gate's own 429."""
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:  # fmt: skip
         if response is None or response.status_code != 429 or header(response, GAVE_UP_HEADER):
             return False
-        return retry_after_seconds(header(response, "Retry-After")) <= MAX_WAIT
+        wait = retry_after_seconds(header(response, "Retry-After"))
+        deadline = getattr(_call, "deadline", None)
+        return wait <= MAX_WAIT and (deadline is None or time.monotonic() + wait <= deadline)
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:  # fmt: skip
@@ -110,8 +117,9 @@ class GatedClient(WebClient):
     The hook is slack-sdk's one place where a single attempt is sent (``_perform_urllib_http_request_internal``);
     its retry loop, handlers and response parsing are unchanged around it."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, call_budget: float = CALL_BUDGET, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.call_budget = call_budget
         self._gates: dict[tuple[str, str], Gate] = {}
         self._gates_lock = threading.Lock()
 
@@ -123,10 +131,18 @@ class GatedClient(WebClient):
                 gate = self._gates[(authorization, method)] = Gate()
             return gate
 
+    def _perform_urllib_http_request(self, *, url: str, args: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """One Web API call, all its attempts and retries within ``call_budget`` seconds."""
+        _call.deadline = time.monotonic() + self.call_budget
+        try:
+            return super()._perform_urllib_http_request(url=url, args=args)
+        finally:
+            _call.deadline = None
+
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         gate = self.gate(req.get_header("Authorization") or "", url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
         try:
-            ticket = gate.enter()
+            ticket = gate.enter(getattr(_call, "deadline", None))
         except GaveUp as exc:
             raise gave_up_answer(url, exc.wait) from None
         started = time.monotonic()
@@ -155,10 +171,11 @@ def gave_up_answer(url: str, wait: float) -> HTTPError:
                      BytesIO(b'{"ok": false, "error": "ratelimited"}'))  # fmt: skip
 
 
-def make_client(token: str | None, base_url: str, timeout: float = 10) -> WebClient:
-    """A Web API client that retries 429s always (after Retry-After, through its token's gate), and
-    connection errors and 5xx only for idempotent calls."""
-    return GatedClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers())
+def make_client(token: str | None, base_url: str, timeout: float = 10, call_budget: float = CALL_BUDGET) -> WebClient:
+    """A Web API client that retries 429s (after Retry-After, through its token's gate, within
+    ``call_budget`` seconds a call), and connection errors and 5xx only for idempotent calls."""
+    return GatedClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers(),
+                       call_budget=call_budget)  # fmt: skip
 
 
 def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:

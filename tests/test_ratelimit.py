@@ -173,6 +173,53 @@ def test_a_workspace_refusing_everything_is_given_up_not_waited_on_forever() -> 
     gate.enter()
 
 
+def test_a_workspace_refused_again_after_a_long_retry_after_is_given_up_not_waited_on_again() -> None:
+    """Refused, waited a minute as asked, refused again: that is a workspace refusing everything, not a
+    window to wait out; the sweep must not be parked another minute (or five)."""
+    clock = Clock()
+    gate = Gate(clock)
+    gate.refused(gate.enter(), 60)
+    gate.refused(gate.enter(), 60)  # over the limit: closed for a minute (a per-minute window, perhaps)
+    clock.now += 60
+    gate.refused(gate.enter(), 60)  # the probe after the minute: refused again
+    outcome: list[object] = []
+
+    def caller() -> None:
+        try:
+            outcome.append(gate.enter())
+        except GaveUp as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=caller, daemon=True)
+    t.start()
+    t.join(1)
+    assert outcome and isinstance(outcome[0], GaveUp), "parked for another Retry-After"
+
+
+def test_a_late_refusal_after_reopening_still_holds_calls_back() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    in_flight = gate.enter()  # sent before the closure, answered late
+    gate.refused(gate.enter(), 1)
+    gate.refused(gate.enter(), 1)  # closed for 1 s
+    clock.now += 1.1
+    gate.accepted(gate.enter(), 0.01)  # reopened; the first call taken
+    gate.refused(in_flight, 100)  # the late answer asks for 100 s
+    with pytest.raises(GaveUp):  # so no call goes out now (and 100 s is longer than MAX_WAIT: given up)
+        gate.enter()
+
+
+def test_a_call_never_waits_past_its_budget() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    gate.refused(gate.enter(), 30)
+    gate.refused(gate.enter(), 30)  # closed for 30 s, which MAX_WAIT alone would wait out
+    t0 = time.monotonic()
+    with pytest.raises(GaveUp):
+        gate.enter(deadline=clock.now + 10)
+    assert time.monotonic() - t0 < 0.1
+
+
 # ----- through the Web API client, against the local Slack ----------------------------------------------
 def test_a_saturated_workspace_gets_every_post_once_with_fewer_refused_calls(
         poster: WeeklyPoster, slack: FakeSlack) -> None:  # fmt: skip
@@ -252,6 +299,26 @@ def test_a_workspace_refusing_everything_is_given_up_then_posted_once_next_run(
     time.sleep(0.6)
     again = poster.deliver_all(todo, MONDAY, workers=8)
     assert [r.outcome for r in again] == ["posted"] * 8
+    assert set(posts(slack, [s.channel for s in todo]).values()) == {1}
+
+
+def test_a_weekly_run_never_holds_a_post_past_its_call_budget(redis_client: redis.Redis, slack: FakeSlack,
+                                                              corpus: Corpus) -> None:  # fmt: skip
+    """A post is claimed for a lease; a call still queued when the lease lapses could post after another
+    process took the claim over. So a call gives up within its budget, and a later run posts the rest."""
+    slack.clock = MONDAY.timestamp
+    slack.limits = RateLimits(per_channel=100, burst=100, per_window=2, window=2.0)  # Retry-After up to 2 s
+    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url, call_budget=1.0), corpus, lease_seconds=30)
+    todo = schedules(6)
+    t0 = time.monotonic()
+    first = poster.deliver_all(todo, MONDAY, workers=6)
+    assert time.monotonic() - t0 < 2.0, "a run waited past the call budget"
+    assert {r.outcome for r in first} == {"posted", "retry"} and [r.outcome for r in first].count("posted") == 2
+    for _ in range(6):
+        if all(n == 1 for n in posts(slack, [s.channel for s in todo]).values()):
+            break
+        time.sleep(2.0)  # the clock's next sweep, after the window
+        poster.deliver_all(todo, MONDAY, workers=6)
     assert set(posts(slack, [s.channel for s in todo]).values()) == {1}
 
 
