@@ -25,8 +25,8 @@ What it does:
 - **Giving up**: a wait longer than ``MAX_WAIT`` (a Retry-After of minutes), a call that has already
   spent ``CALL_BUDGET`` seconds waiting, or a workspace that has refused everything (``GIVE_UP``
   refusals, or refusals and Retry-Afters adding up to more than ``MAX_WAIT`` seconds, with nothing
-  accepted; calls give up until its Retry-After has passed, then one call probes it again) raises ``GaveUp`` at once instead of parking threads.
-  The caller reports the post as rate-limited; the clock's next sweep tries again. Slack did nothing
+  accepted; calls give up until its Retry-After has passed, then one call probes it again) raises
+  ``GaveUp`` at once instead of parking threads. The caller reports the post as rate-limited; the clock's next sweep tries again. Slack did nothing
   with a call the gate held back, so that is safe. The budget matters for exactly-once: a post is
   claimed for a lease (``SCR_CLAIM_LEASE_SECONDS``, 300 s) and must not still be waiting to be sent
   when the lease lapses and another process takes the claim over.
@@ -83,8 +83,8 @@ def retry_after_seconds(value: str | float | None, now: Callable[[], datetime] =
 
 
 class GaveUp(Exception):  # noqa: N818 - reads as "raise GaveUp(wait)"
-    """The gate will not send this call now: the workspace is closed for longer than ``MAX_WAIT``, or it
-    has refused everything. Nothing was sent, so trying again later is safe."""
+    """The gate will not send this call now: the workspace is closed for longer than ``MAX_WAIT`` or than
+    the call's budget allows, or it has refused everything. Nothing was sent, so trying again later is safe."""
 
     def __init__(self, wait: float):
         super().__init__(f"rate limited for another {wait:.0f} s")

@@ -56,7 +56,12 @@ IDEMPOTENT = frozenset({
 
 def method_of(request: HttpRequest) -> str:
     """``https://slack.com/api/chat.postMessage?x`` -> ``chat.postMessage``."""
-    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return method_in(request.url)
+
+
+def method_in(url: str) -> str:
+    """The Web API method a URL calls (see ``method_of``)."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 class OnlyIdempotent(RetryHandler):
@@ -140,7 +145,7 @@ class GatedClient(WebClient):
             _call.deadline = None
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        gate = self.gate(req.get_header("Authorization") or "", url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        gate = self.gate(req.get_header("Authorization") or "", method_in(url))
         try:
             ticket = gate.enter(getattr(_call, "deadline", None))
         except GaveUp as exc:

@@ -148,7 +148,7 @@ def test_slow_answers_widen_the_reopening_window() -> None:
     assert time.monotonic() - t0 < 0.1
 
 
-def test_the_longest_retry_after_is_kept_and_a_wait_of_minutes_is_given_up_at_once() -> None:
+def test_a_wait_of_minutes_is_given_up_at_once() -> None:
     gate = Gate(Clock())
     gate.refused(gate.enter(), 120)  # lone refusal, asks for two minutes
     gate.refused(gate.enter(), 1)  # the workspace is over its limit: closed for the longer of the two
@@ -156,6 +156,25 @@ def test_the_longest_retry_after_is_kept_and_a_wait_of_minutes_is_given_up_at_on
     with pytest.raises(GaveUp) as gave_up:
         gate.enter()
     assert time.monotonic() - t0 < 0.1 and gave_up.value.wait > 100
+
+
+def test_the_longest_retry_after_is_kept() -> None:
+    clock = Clock()
+    gate = Gate(clock)
+    gate.refused(gate.enter(), 30)  # lone refusal, asks for 30 s
+    gate.refused(gate.enter(), 1)  # confirms the limit, asks for 1 s: closed for 30 s, not 1 s
+    outcome: list[object] = []
+
+    def caller() -> None:
+        try:
+            outcome.append(gate.enter(deadline=clock.now + 10))  # a call that may wait 10 s at most
+        except GaveUp as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=caller, daemon=True)
+    t.start()
+    t.join(1)
+    assert outcome and isinstance(outcome[0], GaveUp) and outcome[0].wait > 29
 
 
 def test_a_workspace_refusing_everything_is_given_up_not_waited_on_forever() -> None:
