@@ -13,7 +13,7 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.web import GunicornServer
+from bot.slack.web import GunicornServer
 
 
 def main() -> None:

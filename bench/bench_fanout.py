@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
-from bot.app import make_client  # noqa: E402
-from bot.content import load_corpus  # noqa: E402
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.schedules import Schedule  # noqa: E402
-from bot.store import make_client as redis_client  # noqa: E402
-from bot.weekly import WeeklyPoster  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.slack.app import make_client  # noqa: E402
+from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.storage.store import make_client as redis_client  # noqa: E402
+from bot.weekly.poster import WeeklyPoster  # noqa: E402
+from bot.weekly.schedules import Schedule  # noqa: E402
 from fakeslack import FakeSlack, RateLimits  # noqa: E402
 
 

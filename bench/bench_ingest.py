@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
 from bench.bench_lookup import free_port, pct, start  # noqa: E402
-from bot.app import make_client  # noqa: E402
-from bot.content import load_corpus  # noqa: E402
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.reflections import ReflectionStore  # noqa: E402
-from bot.schedules import Schedule  # noqa: E402
-from bot.store import Workspace  # noqa: E402
-from bot.store import make_client as redis_client  # noqa: E402
-from bot.weekly import WeeklyPoster  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.reflections.store import ReflectionStore  # noqa: E402
+from bot.slack.app import make_client  # noqa: E402
+from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.storage.store import Workspace  # noqa: E402
+from bot.storage.store import make_client as redis_client  # noqa: E402
+from bot.weekly.poster import WeeklyPoster  # noqa: E402
+from bot.weekly.schedules import Schedule  # noqa: E402
 from fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack and query table (
 
 from test_lookup_queries import TABLE  # noqa: E402
 
-from bot.content import load_corpus  # noqa: E402
-from bot.lookup import Lookup  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.search.lookup import Lookup  # noqa: E402
 from fakeslack import FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"

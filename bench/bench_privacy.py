@@ -1,4 +1,4 @@
-"""Masking cost and accuracy: bot.privacy.mask against the regex-only masking it replaced, same run.
+"""Masking cost and accuracy: bot.reflections.masking.mask against the regex-only masking it replaced, same run.
 
     python bench/bench_privacy.py [--rounds 200]
 
@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_privacy import CASES  # noqa: E402
 
 from bench import privacy_baseline  # noqa: E402
-from bot.content import load_corpus  # noqa: E402
-from bot.privacy import mask  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.reflections.masking import mask  # noqa: E402
 
 UK_NAMES = """
 Oliver George Noah Arthur Harry Leo Muhammad Jack Charlie Oscar Jacob Henry Thomas Freddie Alfie Theo William
@@ -60,9 +60,9 @@ LOAD_PROBE = """
 import re, time
 def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024
-import bot.privacy  # everything but the name lists
+import bot.reflections.masking  # everything but the name lists
 before, t = rss(), time.perf_counter()
-g = bot.privacy.gazetteer()
+g = bot.reflections.masking.gazetteer()
 print(time.perf_counter() - t, rss() - before, len(g.first), len(g.last))
 """
 
@@ -120,20 +120,20 @@ def main() -> None:
     print(f"\nper reply ({len(texts)} replies, mean {statistics.fmean(map(len, texts)):.0f} chars, "
           f"x{args.rounds} each):")  # fmt: skip
     print(f"  baseline (regex only): mean {mean_b:7.1f} us   p99 {p99(base):7.1f} us")
-    print(f"  bot.privacy.mask     : mean {mean_n:7.1f} us   p99 {p99(new):7.1f} us")
+    print(f"  bot.reflections.masking.mask     : mean {mean_n:7.1f} us   p99 {p99(new):7.1f} us")
     print(f"  ratio new/baseline   : mean {mean_n / mean_b:5.1f}x     p99 {p99(new) / p99(base):5.1f}x   "
           f"(longest reply {len(texts[-1])} chars: {new[-1]:.0f} us)")  # fmt: skip
 
     to_mask = [c for c in CASES if c[2]]
     to_keep = [c for c in CASES if not c[2]]
     print(f"\ntest table ({len(to_mask)} rows to mask, {len(to_keep)} to keep):")
-    for label, fn in (("baseline", privacy_baseline.mask), ("bot.privacy.mask", mask)):
+    for label, fn in (("baseline", privacy_baseline.mask), ("bot.reflections.masking.mask", mask)):
         recall = sum(fully_masked(fn, c[1], c[2]) for c in to_mask)
         over = sum(fn(c[1]).text != c[1] for c in to_keep)
         print(f"  {label:17}: fully masked {recall}/{len(to_mask)}   changed a must-stay row {over}/{len(to_keep)}")
 
     print(f"\nrecall on {len(UK_NAMES)} common UK first names alone in a sentence (no title, no family word):")
-    for label, fn in (("baseline", privacy_baseline.mask), ("bot.privacy.mask", mask)):
+    for label, fn in (("baseline", privacy_baseline.mask), ("bot.reflections.masking.mask", mask)):
         cap = [n for n in UK_NAMES if "[name removed]" not in fn(f"We visited and {n} was seen.").text]
         low = [n for n in UK_NAMES if "[name removed]" not in fn(f"we visited and {n.lower()} was seen").text]
         print(f"  {label:17}: capitalised {len(UK_NAMES) - len(cap)}/{len(UK_NAMES)}"
@@ -144,7 +144,7 @@ def main() -> None:
     corpus = load_corpus(ROOT / "content")
     prose = [t for p in corpus.points for t in (p.title, p.summary, *p.key_messages, *p.questions, p.quote) if t]
     print(f"\nlearning-point prose ({len(prose)} texts, no one's details in them):")
-    for label, fn in (("baseline", privacy_baseline.mask), ("bot.privacy.mask", mask)):
+    for label, fn in (("baseline", privacy_baseline.mask), ("bot.reflections.masking.mask", mask)):
         kinds: Counter[str] = Counter()
         changed = 0
         for text in prose:

@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from relevance_table import evaluate  # noqa: E402
 
-from bot.content import load_corpus  # noqa: E402
-from bot.lookup import Lookup  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.search.lookup import Lookup  # noqa: E402
 
 
 def main() -> None:

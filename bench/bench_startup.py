@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in the package)
 
 from bench.bench_lookup import free_port  # noqa: E402
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from fakeslack import FakeSlack  # noqa: E402
 
 

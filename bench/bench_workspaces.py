@@ -6,7 +6,7 @@ Each workspace is installed (its own bot token in the Redis installation store, 
 leaves it) and has ``--channels`` subscribed channels. The local Slack limits chat.postMessage per
 workspace (``--workspace-rate`` messages/s, keyed by the calling token's team) and per channel
 (1/s, burst 3), answering 429 + Retry-After: 1 beyond that. The clock's path is used unchanged:
-``WeeklyPoster.deliver_all`` with per-workspace tokens (``bot.oauth.WorkspaceClients``).
+``WeeklyPoster.deliver_all`` with per-workspace tokens (``bot.slack.oauth.WorkspaceClients``).
 
 Printed, as ratios against figures from the same run:
 - the per-workspace floor: channels / workspace rate (no workspace can post faster than that);
@@ -34,15 +34,15 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in t
 
 from slack_sdk.oauth.installation_store import Installation  # noqa: E402
 
-from bot.app import make_client  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.content import load_corpus  # noqa: E402
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
-from bot.installations import RedisInstallationStore  # noqa: E402
-from bot.oauth import WorkspaceClients  # noqa: E402
-from bot.schedules import Schedule  # noqa: E402
-from bot.store import make_client as redis_client  # noqa: E402
-from bot.weekly import WeeklyPoster  # noqa: E402
+from bot.content.corpus import load_corpus  # noqa: E402
+from bot.slack.app import make_client  # noqa: E402
+from bot.slack.installations import RedisInstallationStore  # noqa: E402
+from bot.slack.oauth import WorkspaceClients  # noqa: E402
+from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
+from bot.storage.store import make_client as redis_client  # noqa: E402
+from bot.weekly.poster import WeeklyPoster  # noqa: E402
+from bot.weekly.schedules import Schedule  # noqa: E402
 from fakeslack import FakeSlack, Grant, RateLimits  # noqa: E402
 
 

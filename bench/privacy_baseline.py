@@ -1,4 +1,4 @@
-"""The masking in bot/privacy.py as it was before names without a title, phonenumbers and the
+"""The masking in bot/reflections/masking.py as it was before names without a title, phonenumbers and the
 gazetteer (issue 9): kept only as the baseline that bench/bench_privacy.py measures against."""
 
 from __future__ import annotations

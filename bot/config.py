@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -21,6 +23,62 @@ def _default_dir(name: str) -> Path:
     if here.exists():
         return here
     return Path(__file__).resolve().parent.parent / name
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """'mon-fri' or 'tue,wed,thu' -> weekday numbers (Monday 0)."""
+    out: set[int] = set()
+    for part in text.lower().replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        if lo[:3] not in WEEKDAYS or (hi and hi[:3] not in WEEKDAYS):
+            raise ValueError(f"{part!r} is not a weekday or a range such as mon-fri")
+        a = WEEKDAYS.index(lo[:3])
+        b = WEEKDAYS.index(hi[:3]) if hi else a
+        out.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    if not out:
+        raise ValueError("no days given")
+    return frozenset(out)
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """'09:00-17:00' -> (09:00, 17:00)."""
+    try:
+        lo, hi = (time.fromisoformat(t.strip().rjust(5, "0")) for t in text.split("-"))
+    except ValueError:
+        raise ValueError(f"{text!r} should look like 09:00-17:00") from None
+    if lo >= hi:
+        raise ValueError(f"{text!r}: the end must be after the start")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When a check may be sent: quiz days within working days, from ``send_from`` until working hours end."""
+
+    timezone: str = "Europe/London"
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    days: frozenset[int] = frozenset(range(5))
+    quiz_days: frozenset[int] = frozenset({1, 2, 3})  # mid-week: Tuesday to Thursday
+    send_from: time = time(10, 30)
+
+    def may_send(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if local.weekday() not in self.days or local.weekday() not in self.quiz_days:
+            return False
+        return max(self.start, self.send_from) <= local.time() < self.end
+
+    def day(self, now: datetime) -> str:
+        return now.astimezone(ZoneInfo(self.timezone)).date().isoformat()
+
+    def week(self, now: datetime) -> str:
+        iso = now.astimezone(ZoneInfo(self.timezone)).date().isocalendar()
+        return f"{iso.year}-W{iso.week:02d}"
 
 
 @dataclass(frozen=True)
@@ -58,12 +116,8 @@ class Settings:
     quiz_time: str = "10:30"
     digest_users: tuple[str, ...] = ()
 
-    def working_hours(self):  # noqa: ANN201 - bot.quiz.WorkingHours, imported lazily
+    def working_hours(self) -> WorkingHours:
         """The team's working hours and quiz days (validated in ``load_settings``)."""
-        from datetime import time
-
-        from bot.quiz import WorkingHours, parse_days, parse_hours
-
         start, end = parse_hours(self.work_hours)
         return WorkingHours(timezone=self.timezone, start=start, end=end, days=parse_days(self.work_days),
                             quiz_days=parse_days(self.quiz_days), send_from=time.fromisoformat(self.quiz_time.rjust(5, "0")))  # fmt: skip

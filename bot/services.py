@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.config import Settings
-from bot.content import Corpus, load_corpus
-from bot.installations import RedisInstallationStore, RedisOAuthStateStore
-from bot.lookup import Lookup, RenderedCache
-from bot.quiz import QuizStore
-from bot.reflections import ReflectionStore
-from bot.schedules import Schedule, Subscriptions, load_yaml_schedules
-from bot.store import Store
+from bot.content.corpus import Corpus, load_corpus
+from bot.learning.quiz import QuizStore
+from bot.reflections.store import ReflectionStore
+from bot.search.lookup import Lookup, RenderedCache
+from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore
+from bot.storage.store import Store
+from bot.weekly.schedules import Schedule, Subscriptions, load_yaml_schedules
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Services:
         return None
 
     def schedule_for(self, team: str, enterprise: str | None, channel: str) -> Schedule | None:
-        from bot.store import Workspace
+        from bot.storage.store import Workspace
 
         return self.yaml_schedule_for(team, channel) or self.subscriptions.get(Workspace(team, enterprise), channel)
 

@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway real Redis, the local Slack Web API, signed requests, the bot over HTTP.
 
 Nothing of the bot is mocked. Slack is the only thing stood in for, at its HTTP boundary
-(``tests/fakeslack.py``, built on the shipped ``bot.localslack``), and requests to the bot are signed exactly as Slack signs them.
+(``tests/fakeslack.py``, built on the shipped ``bot.slack.localslack``), and requests to the bot are signed exactly as Slack signs them.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot.content import Corpus, load_corpus
-from bot.embedded_redis import find_redis_server
+from bot.content.corpus import Corpus, load_corpus
+from bot.storage.embedded_redis import find_redis_server
 from fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The test suite's Slack: the shipped local Web API (``bot.localslack``) plus what only tests need.
+"""The test suite's Slack: the shipped local Web API (``bot.slack.localslack``) plus what only tests need.
 
 Tests point the bot's ``SLACK_API_URL`` here to see exactly what it would send to Slack, and to make
 Slack misbehave on purpose, on any method:
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.localslack import BOT_USER_ID, LocalSlack
+from bot.slack.localslack import BOT_USER_ID, LocalSlack
 
 CHANNEL_METHODS = ("chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history",
                    "conversations.replies", "conversations.info")  # fmt: skip

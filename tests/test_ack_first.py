@@ -17,12 +17,12 @@ import redis
 from test_http_reflections import submission
 
 from blockkit import dumps
-from bot.app import make_client
-from bot.content import Corpus
-from bot.reflections import ReflectionStore
-from bot.schedules import Schedule, Subscriptions
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore
+from bot.slack.app import make_client
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import BotProcess, HttpResponse, wait_for
 from fakeslack import FakeSlack
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.content import Corpus, load_corpus
+from bot.content.corpus import Corpus, load_corpus
 from bot.handlers.commands import lookup_message
-from bot.lookup import Lookup, RenderedCache
+from bot.search.lookup import Lookup, RenderedCache
 from bot.services import Services
 from conftest import CONTENT_DIR
 

@@ -3,7 +3,7 @@
 Each check's `evidence` (the briefing's words that make the right answer right) is word for word in its
 point's cited section, the right answer's numbers are in that evidence, every number in the question,
 answer and explanation is in the section, nothing else is copied, and the checks cover every briefing.
-These are ``bot.fidelity``'s checks, the ones ``scr-bot content check --sources`` runs.
+These are ``bot.content.fidelity``'s checks, the ones ``scr-bot content check --sources`` runs.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Corpus
-from bot.fidelity import check_corpus
-from bot.sources import NUMBER, Sources, normalise
+from bot.content.corpus import Corpus
+from bot.content.fidelity import check_corpus
+from bot.content.sources import NUMBER, Sources, normalise
 from conftest import CONTENT_DIR, ROOT
 
 SEEDS = Path(os.environ.get("SCR_SOURCES_DIR") or os.environ.get("SCR_SEEDS_DIR") or ROOT.parent / "shared" / "seeds")

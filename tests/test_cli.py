@@ -139,10 +139,10 @@ def test_schedule_commands_stop_when_slack_cannot_say_which_workspace(
 def test_workspace_list_and_purge(redis_server, redis_client, tmp_path: Path) -> None:  # noqa: ANN001
     from test_installations import installation
 
-    from bot import keys
-    from bot.installations import RedisInstallationStore
-    from bot.reflections import Reflection, ReflectionStore
-    from bot.store import Workspace
+    from bot.reflections.store import Reflection, ReflectionStore
+    from bot.slack.installations import RedisInstallationStore
+    from bot.storage import keys
+    from bot.storage.store import Workspace
     from conftest import redis_env
 
     store = RedisInstallationStore(redis_client)

@@ -3,7 +3,7 @@
 Every number in a learning point appears in the section it cites, every quote is there word for
 word, every heading of the map exists, every page reference is one the briefing gives, nothing is
 copied unmarked, and each section term occurs in the cited section. The checks are
-``bot.fidelity``'s, the same ones ``scr-bot content check --sources`` runs. Reads the seed texts
+``bot.content.fidelity``'s, the same ones ``scr-bot content check --sources`` runs. Reads the seed texts
 from ../shared/seeds (or $SCR_SOURCES_DIR); skips with a reason where they are absent.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Corpus, Point, load_corpus
-from bot.fidelity import check_corpus
-from bot.sources import Sources, numbers, words
+from bot.content.corpus import Corpus, Point, load_corpus
+from bot.content.fidelity import check_corpus
+from bot.content.sources import Sources, numbers, words
 from conftest import CONTENT_DIR, ROOT
 
 SEEDS = Path(os.environ.get("SCR_SOURCES_DIR") or os.environ.get("SCR_SEEDS_DIR") or ROOT.parent / "shared" / "seeds")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Corpus, load_corpus
-from bot.yamlfile import ProblemsError
+from bot.content.corpus import Corpus, load_corpus
+from bot.content.yamlfile import ProblemsError
 from conftest import CONTENT_DIR
 
 GOOD_POINT = """\

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot import keys
-from bot.chart import participation_png
-from bot.config import ConfigError, load_settings
-from bot.content import Corpus
-from bot.digest import build, digest_text, last_months, report_csv, report_markdown
-from bot.digest_sender import DigestReaders, due
-from bot.quiz import Answer, QuizStore, WorkingHours
-from bot.reflections import Reflection, ReflectionStore
-from bot.store import Workspace
+from bot.config import ConfigError, WorkingHours, load_settings
+from bot.content.corpus import Corpus
+from bot.learning.chart import participation_png
+from bot.learning.digest import build, digest_text, last_months, report_csv, report_markdown
+from bot.learning.digest_sender import DigestReaders, due
+from bot.learning.quiz import Answer, QuizStore
+from bot.reflections.store import Reflection, ReflectionStore
+from bot.storage import keys
+from bot.storage.store import Workspace
 from conftest import ROOT
 
 WS = Workspace("T0DIG")
@@ -96,7 +96,7 @@ def test_report_gives_dates_points_themes_and_suppressed_counts(team: redis.Redi
 def test_chart_is_a_png_and_matplotlib_is_not_loaded_for_lookups(team: redis.Redis, corpus: Corpus) -> None:
     png = participation_png(build(corpus, team, WS, CHANNEL, last_months(datetime(2026, 12, 1, tzinfo=UTC))), "Test")
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
-    probe = ("import sys, bot.app, bot.cli, bot.clock, bot.digest_sender, bot.handlers.commands; "
+    probe = ("import sys, bot.slack.app, bot.ops.cli, bot.ops.clock, bot.learning.digest_sender, bot.handlers.commands; "
              "print('matplotlib' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from bot.embedded_redis import EmbeddedRedis
+from bot.storage.embedded_redis import EmbeddedRedis
 from conftest import ROOT, bot_env, free_port, start_bot
 from fakeslack import FakeSlack
 

@@ -10,8 +10,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import localslack
-from bot.localslack import LocalSlack
+from bot.slack import localslack
+from bot.slack.localslack import LocalSlack
 from fakeslack import FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import make_client
-from bot.content import Corpus
-from bot.reflections import ReflectionStore
-from bot.schedules import Schedule
-from bot.store import Workspace
-from bot.store import make_client as redis_client_for
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore
+from bot.slack.app import make_client
+from bot.storage.store import Workspace
+from bot.storage.store import make_client as redis_client_for
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
 from conftest import (
     BotProcess,
     HttpResponse,

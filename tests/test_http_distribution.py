@@ -23,10 +23,10 @@ import pytest
 import redis
 
 from blockkit import dumps
-from bot import keys
-from bot.oauth import manifest_scopes
-from bot.purge import Purger
-from bot.store import Workspace
+from bot.slack.oauth import manifest_scopes
+from bot.storage import keys
+from bot.storage.purge import Purger
+from bot.storage.store import Workspace
 from conftest import (
     ROOT,
     BotProcess,
@@ -284,10 +284,10 @@ def test_knowledge_checks_and_digests_go_out_with_each_workspaces_own_token_and_
 
     # The clock's sweep does the same the next day (a knowledge-check day); it first finishes the
     # uninstalled workspace's purge, so nothing of it is left at all.
-    from bot.app import make_client
-    from bot.clock import Clock
     from bot.config import load_settings
+    from bot.ops.clock import Clock
     from bot.services import Services
+    from bot.slack.app import make_client
 
     services = Services.create(load_settings(oauth_env, dotenv=False))
     calls_before = len(slack.calls)

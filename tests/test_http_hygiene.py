@@ -14,12 +14,12 @@ from urllib.parse import urlencode, urlparse
 import pytest
 import redis
 
-from bot.app import make_client
-from bot.content import Corpus
-from bot.reflections import ReflectionStore
-from bot.schedules import Schedule
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore
+from bot.slack.app import make_client
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
 from conftest import BotProcess, action_body, command_body, event_body, http, sign
 from fakeslack import FakeSlack
 

@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
-from bot import keys
-from bot.content import Corpus
-from bot.store import Workspace
+from bot.content.corpus import Corpus
+from bot.storage import keys
+from bot.storage.store import Workspace
 from conftest import ROOT, BotProcess, RedisServer, bot_env, command_answer, wait_for
 from fakeslack import FakeSlack as LocalSlack
 

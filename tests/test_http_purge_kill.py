@@ -17,9 +17,9 @@ from pathlib import Path
 import redis
 from test_http_distribution import CHANNEL, ONE, TWO, install, keys_of
 
-from bot import keys
-from bot.purge import BATCH
-from bot.store import Workspace
+from bot.storage import keys
+from bot.storage.purge import BATCH
+from bot.storage.store import Workspace
 from conftest import BotProcess, RedisServer, bot_env, command_answer, free_port, start_bot, stop_bot
 from fakeslack import FakeSlack
 

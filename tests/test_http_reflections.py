@@ -12,13 +12,13 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
-from bot.app import make_client
-from bot.content import Corpus, load_corpus
-from bot.reflections import ReflectionStore
-from bot.schedules import Schedule
-from bot.store import Workspace
-from bot.summary import SummaryPoster
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus, load_corpus
+from bot.reflections.store import ReflectionStore
+from bot.slack.app import make_client
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
+from bot.weekly.summary import SummaryPoster
 from conftest import CONTENT_DIR, BotProcess, command_answer, wait_for
 from fakeslack import FakeSlack
 

@@ -10,12 +10,12 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
-from bot import keys
-from bot.app import make_client
-from bot.content import load_corpus
-from bot.schedules import Subscriptions
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import load_corpus
+from bot.slack.app import make_client
+from bot.storage import keys
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Subscriptions
 from conftest import CONTENT_DIR, BotProcess, command_answer, http, wait_for
 from fakeslack import FakeSlack
 

@@ -7,7 +7,7 @@ import time
 import redis
 from slack_sdk.oauth.installation_store import Installation
 
-from bot.installations import RedisInstallationStore, RedisOAuthStateStore
+from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore
 
 
 def installation(team: str | None = "T0ONE", *, user: str = "U0INSTALLER", enterprise: str | None = None,

@@ -1,4 +1,4 @@
-"""The key schema (``bot.keys``): one hash-tagged layout, lifetimes on per-week keys, and the start-up
+"""The key schema (``bot.storage.keys``): one hash-tagged layout, lifetimes on per-week keys, and the start-up
 migration of keys an older version wrote, all against a real Redis."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from bot import keys
-from bot.app import make_client
-from bot.content import Corpus
-from bot.reflections import SHARED, THREAD, Reflection, ReflectionStore, message_id
-from bot.schedules import Schedule, Subscriptions
-from bot.store import Workspace
-from bot.summary import SummaryPoster
-from bot.weekly import EVENT_TYPE, WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import SHARED, THREAD, Reflection, ReflectionStore, message_id
+from bot.slack.app import make_client
+from bot.storage import keys
+from bot.storage.store import Workspace
+from bot.weekly.poster import EVENT_TYPE, WeeklyPoster
+from bot.weekly.schedules import Schedule, Subscriptions
+from bot.weekly.summary import SummaryPoster
 from conftest import ROOT, RedisServer
 from fakeslack import FakeSlack
 

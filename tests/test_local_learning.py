@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from blockkit import assert_valid_message
-from bot import blocks
-from bot.content import load_corpus
-from bot.yamlfile import ProblemsError
+from bot.content.corpus import load_corpus
+from bot.content.yamlfile import ProblemsError
+from bot.slack import blocks
 from conftest import (
     CONTENT_DIR,
     ROOT,

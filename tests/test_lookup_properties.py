@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from blockkit import assert_no_user_markup, assert_valid_message
-from bot import blocks
-from bot.content import Corpus
-from bot.lookup import Lookup
-from bot.query import clean
+from bot.content.corpus import Corpus
+from bot.search.lookup import Lookup
+from bot.search.query import clean
+from bot.slack import blocks
 
 INJECTIONS = ["<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<#C123|general>", "<https://evil.example|click>",
               "<!subteam^S123>", "&lt;!channel&gt;", "*bold* _it_ ~s~ `c`", "> quote"]  # fmt: skip

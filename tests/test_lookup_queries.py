@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.content import Corpus
-from bot.lookup import Lookup
+from bot.content.corpus import Corpus
+from bot.search.lookup import Lookup
 
 # (query, expected kind, point ids that must be in the top 3, theme all top-3 points must have)
 TABLE: list[tuple[str, str, list[str], str | None]] = [

@@ -17,11 +17,11 @@ import pytest
 import redis
 from test_weekly_processes import posts, run_due, spawn, wait
 
-from bot.app import make_client
-from bot.content import Corpus
-from bot.localslack import TEAM_ID
-from bot.schedules import Schedule, Subscriptions
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.slack.app import make_client
+from bot.slack.localslack import TEAM_ID
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
 
@@ -136,8 +136,8 @@ def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack
 
 def test_the_summary_is_found_past_the_first_page_of_a_busy_thread(redis_client: redis.Redis, slack: FakeSlack,
                                                                    corpus: Corpus) -> None:  # fmt: skip
-    from bot.reflections import ReflectionStore
-    from bot.summary import SummaryPoster
+    from bot.reflections.store import ReflectionStore
+    from bot.weekly.summary import SummaryPoster
 
     slack.clock = MONDAY_0930.timestamp
     client = make_client("xoxb-test", slack.url)

@@ -1,4 +1,4 @@
-"""``bot.once``: marking done and dropping the attempt is one step, so no failure between them can lead
+"""``bot.weekly.once``: marking done and dropping the attempt is one step, so no failure between them can lead
 to a second post (issue 9, item 2). Real redis-server; the failure is real too: the first process's
 Redis user may not run scripts, so whatever the protocol does in a script fails, as in a Redis blip."""
 
@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot import keys
-from bot.app import make_client
-from bot.content import Corpus
-from bot.schedules import Schedule
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.slack.app import make_client
+from bot.storage import keys
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
 from conftest import RedisServer
 from fakeslack import FakeSlack
 

@@ -11,13 +11,13 @@ import time
 
 import redis
 
-from bot import keys
-from bot.app import make_client
-from bot.content import Corpus
-from bot.reflections import ReflectionStore, message_id
-from bot.schedules import Schedule
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore, message_id
+from bot.slack.app import make_client
+from bot.storage import keys
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
 from conftest import BotProcess, wait_for
 from fakeslack import FakeSlack
 

@@ -18,8 +18,8 @@ import pytest
 from relevance_table import NOT_COVERED
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
-from bot.content import Corpus
-from bot.lookup import Lookup
+from bot.content.corpus import Corpus
+from bot.search.lookup import Lookup
 from conftest import ROOT, BotProcess
 
 CARE = ("p19-data-living", "h14-adolescents", "e14-cse", "h14-transient-lifestyle", "e14-suicide")
@@ -162,7 +162,7 @@ def test_patterns_in_ask_json(tmp_path: Path, lookup: Lookup, query: str) -> Non
 
 
 def test_echoed_text_is_escaped_everywhere(lookup: Lookup, corpus: Corpus) -> None:
-    from bot import blocks
+    from bot.slack import blocks
 
     for query in ["<!channel> fgm", "zzqx <!here>", "&lt;!channel&gt; nothing-like-this", "fgm & <b>"]:
         answer = lookup.answer(query)

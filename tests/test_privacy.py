@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot import gazetteer as gazetteer_module
-from bot.content import load_corpus
-from bot.gazetteer import _read_faker, gazetteer
-from bot.name_words import DICTIONARY_FIRST_NAMES, MOSTLY_NAMES, ORDINARY_SURNAMES
-from bot.privacy import mask
+from bot.content.corpus import load_corpus
+from bot.reflections import gazetteer as gazetteer_module
+from bot.reflections.gazetteer import _read_faker, gazetteer
+from bot.reflections.masking import mask
+from bot.reflections.name_words import DICTIONARY_FIRST_NAMES, MOSTLY_NAMES, ORDINARY_SURNAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,7 +175,7 @@ WORD_LIST = Path("/usr/share/dict/british-english")
 @pytest.mark.skipif(not WORD_LIST.exists(), reason="Debian's wbritish word list is not installed (CI installs it)")
 def test_every_name_that_is_an_everyday_word_is_listed() -> None:
     """A Faker upgrade that adds a name which is also an English word ("brave") must be listed in
-    bot/name_words.py, or lower-case text would start losing everyday words."""
+    bot/reflections/name_words.py, or lower-case text would start losing everyday words."""
     words = {w.strip() for w in WORD_LIST.read_text(encoding="utf-8", errors="ignore").split() if w.islower()}
     names = gazetteer()
     missing_first = sorted(n for n in names.first if n in words and n not in DICTIONARY_FIRST_NAMES | MOSTLY_NAMES)

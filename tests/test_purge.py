@@ -8,16 +8,16 @@ import pytest
 import redis
 from test_installations import installation
 
-from bot import keys
-from bot.app import make_client
-from bot.content import Corpus
-from bot.installations import RedisInstallationStore
-from bot.localslack import LocalSlack
-from bot.purge import Purger
-from bot.reflections import SHARED, THREAD, Reflection, ReflectionStore, message_id
-from bot.schedules import Schedule, Subscriptions
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.reflections.store import SHARED, THREAD, Reflection, ReflectionStore, message_id
+from bot.slack.app import make_client
+from bot.slack.installations import RedisInstallationStore
+from bot.slack.localslack import LocalSlack
+from bot.storage import keys
+from bot.storage.purge import Purger
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule, Subscriptions
 
 NOW = datetime(2026, 11, 23, 9, 31, tzinfo=UTC)  # a Monday, just after the default post time
 

@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot.app import make_client
-from bot.content import Corpus
-from bot.quiz import (
+from bot.content.corpus import Corpus
+from bot.learning.quiz import (
     BOX_DAYS,
     Answer,
     Card,
@@ -26,9 +25,10 @@ from bot.quiz import (
     parse_hours,
     weeks_between,
 )
-from bot.quiz_blocks import parse_answer_value, summary_lines
-from bot.quiz_sender import QuizSender
-from bot.store import Workspace
+from bot.learning.quiz_sender import QuizSender
+from bot.slack.app import make_client
+from bot.slack.quiz_blocks import parse_answer_value, summary_lines
+from bot.storage.store import Workspace
 from fakeslack import FakeSlack as LocalSlack
 
 LONDON = ZoneInfo("Europe/London")
@@ -208,8 +208,8 @@ def test_a_send_slack_refused_is_retried_but_an_unknown_outcome_is_not_resent(st
 
 def test_the_clocks_sweep_sends_checks_when_its_clock_says_so(redis_server, redis_client: redis.Redis,  # noqa: ANN001
                                                               local_slack: LocalSlack, tmp_path) -> None:  # noqa: ANN001
-    from bot.clock import Clock
     from bot.config import load_settings
+    from bot.ops.clock import Clock
     from bot.services import Services
 
     (tmp_path / "none").mkdir()
@@ -259,7 +259,7 @@ def test_a_person_slack_will_not_dm_is_not_retried_all_day(store: QuizStore, loc
 
 def test_a_check_on_a_point_with_a_content_note_shows_it_before_the_question(corpus: Corpus) -> None:
     from blockkit import assert_valid_message, dumps
-    from bot.quiz_blocks import check_message
+    from bot.slack.quiz_blocks import check_message
 
     noted = next(c for c in corpus.checks if corpus.point(c.point).content_note)
     msg = check_message(corpus, noted, "2026-11-24")

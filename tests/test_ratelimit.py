@@ -1,4 +1,4 @@
-"""Rate limits: how hard the bot presses a workspace Slack is refusing (``bot.ratelimit``, ``bot.slack_client``).
+"""Rate limits: how hard the bot presses a workspace Slack is refusing (``bot.slack.ratelimit``, ``bot.slack.client``).
 
 The gate itself is tested as a plain module with a controllable clock; the rest goes through the real
 Web API client over HTTP to the local Slack, which refuses with 429 + Retry-After as Slack does, with
@@ -20,16 +20,16 @@ import redis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Installation
 
-from bot import ratelimit
-from bot.app import make_client
 from bot.config import load_settings
-from bot.content import Corpus
-from bot.installations import RedisInstallationStore
-from bot.oauth import WorkspaceClients
-from bot.ratelimit import Gate, GaveUp, retry_after_seconds
-from bot.schedules import Schedule
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster
+from bot.content.corpus import Corpus
+from bot.slack import ratelimit
+from bot.slack.app import make_client
+from bot.slack.installations import RedisInstallationStore
+from bot.slack.oauth import WorkspaceClients
+from bot.slack.ratelimit import Gate, GaveUp, retry_after_seconds
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
 from conftest import wait_for
 from fakeslack import FakeSlack, RateLimits
 

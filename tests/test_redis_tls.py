@@ -17,8 +17,8 @@ import pytest
 import redis
 
 from bot.config import load_settings
-from bot.embedded_redis import find_redis_server
-from bot.store import Store
+from bot.storage.embedded_redis import find_redis_server
+from bot.storage.store import Store
 from conftest import free_port
 
 

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from bot import cpd
-from bot.content import Corpus
-from bot.privacy import mask, nhs_number_is_valid
-from bot.reflections import MODAL, PRIVATE, SHARED, THREAD, Reflection, ReflectionStore, message_id
-from bot.store import Workspace
+from bot.content.corpus import Corpus
+from bot.reflections.masking import mask, nhs_number_is_valid
+from bot.reflections.store import MODAL, PRIVATE, SHARED, THREAD, Reflection, ReflectionStore, cpd, message_id
+from bot.storage.store import Workspace
 
 T1, T2 = Workspace("T0ONE"), Workspace("T0TWO")
 GRID = Workspace("T0ONE", enterprise_id="E0ORG")

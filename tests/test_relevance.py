@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from relevance_table import NOT_COVERED, TABLE, evaluate
 
-from bot.content import Corpus
-from bot.lookup import Lookup
+from bot.content.corpus import Corpus
+from bot.search.lookup import Lookup
 
 SECTORS = {"police", "health", "education", "social-care", "multi-agency"}
 TOP3_FLOOR = 0.95

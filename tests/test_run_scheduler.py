@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot.localslack import TEAM_ID
-from bot.schedules import Schedule, Subscriptions
+from bot.slack.localslack import TEAM_ID
+from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import RedisServer, bot_env, cron_due_a_minute_ago, free_port, http, start_bot, wait_for
 from fakeslack import FakeSlack
 

@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from bot.config import load_settings
-from bot.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from bot.store import Store
+from bot.storage.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from bot.storage.store import Store
 
 
 def test_embedded_redis_persists_across_restart(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Corpus, load_corpus
-from bot.lookup import Lookup
-from bot.sources import Sources, words
-from bot.terms import Curation, generate
+from bot.content.corpus import Corpus, load_corpus
+from bot.content.sources import Sources, words
+from bot.content.terms import Curation, generate
+from bot.search.lookup import Lookup
 from conftest import CONTENT_DIR, ROOT
 
 SEEDS = Path(os.environ.get("SCR_SOURCES_DIR") or ROOT.parent / "shared" / "seeds")
@@ -127,8 +127,8 @@ def test_the_bot_never_needs_the_sources(tmp_path: Path) -> None:
 
 
 def test_why_is_shown_in_every_rendering(corpus: Corpus) -> None:
-    from bot import blocks
-    from bot.textrender import render
+    from bot.ops.textrender import render
+    from bot.slack import blocks
 
     answer = Lookup(corpus).answer("trafficking")
     top = answer.results[0]

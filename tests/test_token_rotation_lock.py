@@ -12,12 +12,12 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import Installation
 
-from bot import keys
-from bot.app import make_client
 from bot.config import load_settings
-from bot.installations import RedisInstallationStore
-from bot.oauth import WorkspaceClients
-from bot.store import Workspace
+from bot.slack.app import make_client
+from bot.slack.installations import RedisInstallationStore
+from bot.slack.oauth import WorkspaceClients
+from bot.storage import keys
+from bot.storage.store import Workspace
 from conftest import wait_for
 from fakeslack import FakeSlack, Install
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.content import Corpus
-from bot.lookup import Lookup
-from bot.query import clean
-from bot.search import phrase_key
+from bot.content.corpus import Corpus
+from bot.search.index import phrase_key
+from bot.search.lookup import Lookup
+from bot.search.query import clean
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
-from bot.app import make_client
-from bot.content import Corpus
-from bot.rotation import Rotation
-from bot.schedules import Schedule, check_cron, load_yaml_schedules
-from bot.store import Workspace
-from bot.weekly import WeeklyPoster, week_for
-from bot.yamlfile import ProblemsError
+from bot.content.corpus import Corpus
+from bot.content.yamlfile import ProblemsError
+from bot.slack.app import make_client
+from bot.storage.store import Workspace
+from bot.weekly.poster import WeeklyPoster, week_for
+from bot.weekly.rotation import Rotation
+from bot.weekly.schedules import Schedule, check_cron, load_yaml_schedules
 from conftest import redis_env
 from fakeslack import FakeSlack
 
@@ -287,7 +287,7 @@ def test_filters_that_match_only_background_still_post(redis_client: redis.Redis
 
 
 def test_few_matching_points_warn_when_the_first_repeat_comes(corpus: Corpus) -> None:
-    from bot.rotation import repeat_warning
+    from bot.weekly.rotation import repeat_warning
 
     narrow = schedule(sectors=("police",), themes=("cse",))
     n = len([p for p in corpus.points if narrow.matches(p) and p.kind != "background"])
@@ -360,8 +360,8 @@ def test_shipped_example_schedule_is_valid(corpus: Corpus) -> None:
 # ----- the summary's recovery, and the clock's jobs -------------------------------------------------
 def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: WeeklyPoster, slack: FakeSlack,
                                                                        redis_client: redis.Redis, corpus: Corpus) -> None:
-    from bot.reflections import ReflectionStore
-    from bot.summary import EVENT_TYPE, SummaryPoster
+    from bot.reflections.store import ReflectionStore
+    from bot.weekly.summary import EVENT_TYPE, SummaryPoster
 
     s = schedule()
     slack.clock = at("2026-11-23 09:30").timestamp
@@ -380,10 +380,10 @@ def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: W
 
 def test_the_clock_keeps_its_jobs_in_step_with_the_schedules(redis_client: redis.Redis, slack: FakeSlack,
                                                             redis_server, tmp_path: Path) -> None:  # noqa: ANN001
-    from bot.clock import Clock
     from bot.config import load_settings
-    from bot.schedules import Subscriptions
+    from bot.ops.clock import Clock
     from bot.services import Services
+    from bot.weekly.schedules import Subscriptions
 
     (tmp_path / "none").mkdir()  # an empty schedules folder: no admin schedules
     settings = load_settings({**redis_env(redis_server), "SCR_SCHEDULES_DIR": str(tmp_path / "none")}, dotenv=False)

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot.localslack import TEAM_ID
-from bot.schedules import Schedule, Subscriptions
+from bot.slack.localslack import TEAM_ID
+from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
 

@@ -21,14 +21,14 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks
 from bot.handlers.commands import lookup_message
-from bot.home import publish_home, send_export, user_in_channel
-from bot.quiz import DM, Answer
-from bot.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
-from bot.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
+from bot.learning.quiz import DM, Answer
 from bot.services import Services
-from bot.slack_context import workspace_of
+from bot.slack import blocks
+from bot.slack.context import workspace_of
+from bot.slack.home import publish_home, send_export, user_in_channel
+from bot.slack.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
+from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 
 log = logging.getLogger(__name__)
 

@@ -13,16 +13,21 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks
-from bot.blocks import escape
-from bot.digest import build as build_digest
-from bot.digest import digest_text, last_months
-from bot.digest_sender import DigestReaders
-from bot.home import EIGHT_WEEKS, send_export
-from bot.query import COMMANDS, clean
-from bot.reflect_blocks import ACTION_FORGET, participation_message
-from bot.rotation import repeat_warning, weekly_pool
-from bot.schedules import (
+from bot.learning.digest import build as build_digest
+from bot.learning.digest import digest_text, last_months
+from bot.learning.digest_sender import DigestReaders
+from bot.search.query import COMMANDS, clean
+from bot.services import Services
+from bot.slack import blocks
+from bot.slack.blocks import escape
+from bot.slack.context import workspace_of
+from bot.slack.home import EIGHT_WEEKS, send_export
+from bot.slack.reflect_blocks import ACTION_FORGET, participation_message
+from bot.storage.store import Workspace
+from bot.weekly.poster import status as schedule_status
+from bot.weekly.poster import utcnow
+from bot.weekly.rotation import repeat_warning, weekly_pool
+from bot.weekly.schedules import (
     DEFAULT_SUMMARY,
     Schedule,
     check_cron,
@@ -32,11 +37,6 @@ from bot.schedules import (
     subscription_id,
     timezone_hint,
 )
-from bot.services import Services
-from bot.slack_context import workspace_of
-from bot.store import Workspace
-from bot.weekly import status as schedule_status
-from bot.weekly import utcnow
 
 log = logging.getLogger(__name__)
 

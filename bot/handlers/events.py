@@ -1,7 +1,7 @@
 """Events API listeners: thread replies to weekly posts become reflections; the App Home tab; uninstalls.
 
 Slack retries any event that does not get a 2xx; events no listener here wants are acknowledged by
-the catch-all listeners in ``bot.app``. When Redis is down a reply cannot be stored, so the listener
+the catch-all listeners in ``bot.slack.app``. When Redis is down a reply cannot be stored, so the listener
 raises: Bolt then answers 500 and Slack retries the event later, rather than the reflection being
 silently dropped. Storing is the ack (it decides between 200 and 503); anything that calls Slack
 (the private note about masked details, publishing App Home) runs in a lazy listener after the ack.
@@ -17,14 +17,14 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.gazetteer import gazetteer
-from bot.home import publish_home
-from bot.privacy import mask
-from bot.purge import Purger
-from bot.reflections import SHARED, THREAD, Reflection, cap, message_id
+from bot.reflections.gazetteer import gazetteer
+from bot.reflections.masking import mask
+from bot.reflections.store import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
-from bot.slack_context import workspace_of
-from bot.store import Workspace
+from bot.slack.context import workspace_of
+from bot.slack.home import publish_home
+from bot.storage.purge import Purger
+from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
 USER_CONTENT = (None, "thread_broadcast", "file_share")
@@ -119,7 +119,7 @@ def _register_uninstall(app: App, services: Services) -> None:
     """Uninstall and token revocation: the tokens go at once (before we answer), the data in the background.
 
     The purge is marked pending before anything is deleted, so if this process dies mid-purge the
-    clock's sweep finishes it (``bot.purge``).
+    clock's sweep finishes it (``bot.storage.purge``).
     """
 
     def ack_and_revoke(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:

@@ -21,13 +21,13 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.home import user_in_channel
-from bot.privacy import mask
-from bot.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
-from bot.reflections import MODAL, PRIVATE, SHARED, Reflection, view_id
+from bot.reflections.masking import mask
+from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, view_id
 from bot.services import Services
-from bot.slack_client import find_in_thread
-from bot.slack_context import workspace_of
+from bot.slack.client import find_in_thread
+from bot.slack.context import workspace_of
+from bot.slack.home import user_in_channel
+from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,179 @@
+"""The learning lead's digest and the partnership's audit report: how a team used the learning, in numbers.
+
+Built from what the bot already keeps (weekly posts, reflections shared in their threads, knowledge
+check aggregates) and nothing else: no one's words, no names. Every count of people, reflections or
+answers below ``MIN_GROUP`` is suppressed, because in a small team a "1" points at a person.
+
+Nothing here knows about Slack; ``bot.learning.digest_sender`` delivers the monthly DM and ``scr-bot
+reflections report`` prints the audit report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+
+from bot.content.corpus import Corpus
+from bot.learning.quiz import MIN_GROUP, QuizStore, suppress
+from bot.reflections.store import ReflectionStore
+from bot.storage import keys
+from bot.storage.store import Workspace
+
+# The briefings' recurring messages across 21 years of reviews (p19-repeat-messages, and the 2011-14
+# findings): a team's digest says which of these its weekly points have not yet covered.
+RECURRING = ("info-sharing", "assessment", "voice", "escalation", "curiosity", "systems", "partnership")
+MONTHS = 6
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str  # "2026-11"
+    posts: int
+    reflections: int  # shared in the thread (private ones are never counted)
+    people: int
+    checks: int  # knowledge checks answered by people who opted in from this channel
+    check_people: int
+
+
+@dataclass(frozen=True)
+class PostRow:
+    """One weekly post, for the audit report."""
+
+    week: str
+    date: str
+    point: str
+    title: str
+    themes: list[str]
+    reflections: int
+    people: int
+
+
+@dataclass
+class Digest:
+    team: str
+    channel: str
+    months: list[MonthRow]
+    covered: list[tuple[str, int]]  # (theme id, weekly posts on it), most first
+    not_covered: list[str]  # recurring themes with no weekly post in the period
+    posts: list[PostRow] = field(default_factory=list)
+
+
+def month_of(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
+
+
+def last_months(now: datetime, n: int = MONTHS, *, include_current: bool = False) -> list[str]:
+    """The ``n`` calendar months before ``now``'s month (or ending with it), oldest first."""
+    year, month = now.astimezone(UTC).year, now.astimezone(UTC).month
+    if not include_current:
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    out = []
+    for _ in range(n):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, months: list[str],
+          retention_days: int = 365) -> Digest:  # fmt: skip
+    """A channel's participation per month, and the themes its weekly posts covered, over ``months``."""
+    reflections = ReflectionStore(client, retention_days)
+    quiz = QuizStore(client, retention_days)
+    first, last = months[0], months[-1]
+    posts: list[PostRow] = []
+    per_month: dict[str, dict[str, set | int]] = {m: {"posts": 0, "refl": 0, "people": set()} for m in months}
+    themes: Counter[str] = Counter()
+    for ts in client.zrangebyscore(keys.channel_posts(ws, channel), "-inf", "+inf"):
+        record = reflections.thread_record(ws, channel, ts)
+        month = month_of(float(ts))
+        if record is None or not first <= month <= last:
+            continue
+        point = corpus.point(record.get("point", ""))
+        shared = [r for r in reflections.for_thread(ws, channel, ts) if r.shared]
+        slot = per_month[month]
+        slot["posts"] += 1  # type: ignore[operator]
+        for r in shared:
+            m = month_of(r.created_at)
+            if m in per_month:
+                per_month[m]["refl"] += 1  # type: ignore[operator]
+                per_month[m]["people"].add(r.user)  # type: ignore[union-attr]
+        if point:
+            themes.update(point.themes)
+        posts.append(PostRow(record.get("week", ""), datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d"),
+                             record.get("point", ""), point.title if point else record.get("point", ""),
+                             list(point.themes) if point else [], len(shared), len({r.user for r in shared})))  # fmt: skip
+    rows = []
+    for m in months:
+        checks, check_people = quiz.month_counts(ws, channel, m)
+        slot = per_month[m]
+        rows.append(MonthRow(m, int(slot["posts"]), int(slot["refl"]), len(slot["people"]), checks, check_people))  # type: ignore[arg-type]
+    covered = sorted(themes.items(), key=lambda kv: (-kv[1], kv[0]))
+    not_covered = [t for t in RECURRING if t in corpus.themes and t not in themes]
+    return Digest(ws.team_id, channel, rows, covered, not_covered, sorted(posts, key=lambda p: p.date))
+
+
+def _label(corpus: Corpus, theme: str) -> str:
+    return corpus.themes[theme].label if theme in corpus.themes else theme
+
+
+def digest_text(corpus: Corpus, d: Digest) -> str:
+    """The digest as Slack mrkdwn (also the DM's comment on the chart)."""
+    lines = [f"*Learning digest for <#{d.channel}>*, {d.months[0].month} to {d.months[-1].month}", ""]
+    lines.append("*Participation by month* (posts · reflections shared · people · knowledge checks answered)")
+    for m in d.months:
+        lines.append(f"• {m.month}: {m.posts} · {suppress(m.reflections)} · {suppress(m.people)} · {suppress(m.checks)}")
+    if d.covered:
+        lines.append("\n*Themes covered:* " + ", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered[:8]))
+    else:
+        lines.append("\n*Themes covered:* no weekly posts in this period.")
+    if d.not_covered:
+        lines.append("*Recurring themes from the reviews not covered yet:* "
+                     + ", ".join(_label(corpus, t) for t in d.not_covered)
+                     + ". `/scr subscribe` can bring them in, or look them up with `/scr <theme>`.")  # fmt: skip
+    lines.append(f"\n_Counts only, never anyone's words. Counts below {MIN_GROUP} are shown as “fewer than 3” "
+                 "so that no one in a small team can be identified._")  # fmt: skip
+    return "\n".join(lines)
+
+
+REPORT_FIELDS = ["team", "channel", "week", "date_posted", "point_id", "point_title", "themes",
+                 "reflections_shared", "people"]  # fmt: skip
+
+
+def _csv_count(n: int) -> str:
+    return "<3" if 0 < n < MIN_GROUP else str(n)
+
+
+def report_csv(corpus: Corpus, digests: list[Digest]) -> str:
+    """One row per weekly post: dates, point, themes and suppressed counts; never any reflection text."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(REPORT_FIELDS)
+    for d in digests:
+        for p in d.posts:
+            writer.writerow([d.team, d.channel, p.week, p.date, p.point, p.title,
+                             "; ".join(_label(corpus, t) for t in p.themes), _csv_count(p.reflections), _csv_count(p.people)])  # fmt: skip
+    return buf.getvalue()
+
+
+def report_markdown(corpus: Corpus, digests: list[Digest], since: str) -> str:
+    """The audit report: per channel, participation by month, themes, and each weekly post with its counts."""
+    out = [f"# How learning from Serious Case Reviews was used, since {since}", "",
+           "Counts of weekly learning points, reflections shared in their threads and knowledge checks answered. "
+           f"No names and no private reflections; counts below {MIN_GROUP} are shown as “fewer than 3”.", ""]  # fmt: skip
+    for d in digests:
+        out += [f"## Channel {d.channel}", "", "| Month | Posts | Reflections shared | People | Knowledge checks answered |",
+                "|---|---|---|---|---|"]  # fmt: skip
+        out += [f"| {m.month} | {m.posts} | {suppress(m.reflections)} | {suppress(m.people)} | {suppress(m.checks)} |" for m in d.months]
+        out += ["", "**Themes covered:** " + (", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered) or "none"),
+                "", "**Recurring themes not covered:** " + (", ".join(_label(corpus, t) for t in d.not_covered) or "none"),
+                "", "| Week | Posted | Learning point | Themes | Reflections shared | People |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for p in d.posts:
+            out.append(f"| {p.week} | {p.date} | {p.title} (`{p.point}`) | {', '.join(_label(corpus, t) for t in p.themes)} "
+                       f"| {suppress(p.reflections)} | {suppress(p.people)} |")  # fmt: skip
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

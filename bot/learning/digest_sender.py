@@ -1,0 +1,146 @@
+"""Who gets the learning lead's digest, and its monthly DM with the participation chart.
+
+Readers are named by the admin (``SCR_DIGEST_USERS``: every channel's digest) or in a channel with
+``/scr digest add @someone`` (that channel's digest). The digest is sent once a month per channel and
+reader, on the first working day of the month the clock sees within working hours (a process that was
+down catches up within the month's first week). The (channel, month, reader) is claimed in Redis
+before sending, so any number of processes send it once; a send whose outcome is unknown is not
+repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import redis
+from slack_sdk import WebClient
+
+from bot.config import WorkingHours
+from bot.content.corpus import Corpus
+from bot.learning.digest import Digest, build, digest_text, last_months
+from bot.learning.quiz_sender import DM_REFUSED
+from bot.slack.oauth import client_for
+from bot.storage import keys
+from bot.storage.store import Workspace
+from bot.weekly.once import Permanent, Transient
+from bot.weekly.poster import slack_errors
+from bot.weekly.schedules import Schedule
+
+log = logging.getLogger(__name__)
+
+
+class DigestReaders:
+    def __init__(self, client: redis.Redis, configured: Iterable[str] = ()):
+        self.r = client
+        self.configured = tuple(configured)
+
+    key = staticmethod(keys.digest_readers)
+
+    def readers(self, ws: Workspace, channel: str) -> list[str]:
+        return sorted(set(self.configured) | self.r.smembers(self.key(ws, channel)))
+
+    def add(self, ws: Workspace, channel: str, user: str) -> bool:
+        return bool(self.r.sadd(self.key(ws, channel), user))
+
+    def remove(self, ws: Workspace, channel: str, user: str) -> bool:
+        return bool(self.r.srem(self.key(ws, channel), user))
+
+    def may_manage(self, ws: Workspace, channel: str, user: str, lead: str | None) -> bool:
+        """The admin's named readers, this channel's readers, and whoever set up its weekly post."""
+        return user in self.configured or user == lead or self.r.sismember(self.key(ws, channel), user)
+
+
+@dataclass(frozen=True)
+class DigestSent:
+    channel: str
+    user: str
+    outcome: str  # sent, already, failed, retry
+    error: str | None = None
+
+
+def due(hours: WorkingHours, now: datetime) -> bool:
+    """A working day in the month's first week, within working hours."""
+    local = now.astimezone(ZoneInfo(hours.timezone))
+    return local.day <= 7 and local.weekday() in hours.days and hours.start <= local.time() < hours.end
+
+
+class DigestSender:
+    def __init__(self, client: redis.Redis, slack: WebClient, corpus: Corpus, hours: WorkingHours,
+                 readers: DigestReaders, retention_days: int = 365):  # fmt: skip
+        self.r = client
+        self.slack = slack
+        self.corpus = corpus
+        self.hours = hours
+        self.readers = readers
+        self.retention_days = retention_days
+        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
+
+    claim_key = staticmethod(keys.digest_claim)
+
+    def deliver_due(self, schedules: Iterable[Schedule], now: datetime) -> list[DigestSent]:
+        if not due(self.hours, now):
+            return []
+        out: list[DigestSent] = []
+        for schedule in schedules:
+            try:
+                out += self.deliver(schedule.workspace, schedule.channel, now)
+            except redis.RedisError as exc:
+                log.error("digest: Redis unavailable (%s); will retry", exc)
+                break
+            except Exception:  # one channel's failure must not stop the others
+                log.exception("digest: unexpected error for %s", schedule.channel)
+        return out
+
+    def deliver(self, ws: Workspace, channel: str, now: datetime) -> list[DigestSent]:
+        month = now.astimezone(ZoneInfo(self.hours.timezone)).strftime("%Y-%m")
+        digest: Digest | None = None
+        png: bytes | None = None
+        out = []
+        readers = self.readers.readers(ws, channel)
+        try:
+            # The workspace's client first (its own token when distributed): an uninstalled workspace
+            # gets nothing, and no claim is written for it.
+            slack = client_for(ws, self.slack, self.clients) if readers else self.slack
+        except Permanent as exc:
+            log.warning("digest: workspace %s: %s; no digest sent for %s", ws.team_id, exc, channel)
+            return [DigestSent(channel, user, "failed", str(exc)) for user in readers]
+        for user in readers:
+            key = self.claim_key(ws, channel, month, user)
+            if not self.r.set(key, "claimed", nx=True, ex=keys.DIGEST_CLAIM_SECONDS):
+                out.append(DigestSent(channel, user, "already"))
+                continue
+            if digest is None:
+                from bot.learning.chart import participation_png  # matplotlib loads only when a digest is due
+
+                digest = build(self.corpus, self.r, ws, channel, last_months(now), self.retention_days)
+                png = participation_png(digest, f"Participation, {digest.months[0].month} to {digest.months[-1].month}")
+            try:
+                try:
+                    with slack_errors():
+                        dm = slack.conversations_open(users=user)["channel"]["id"]
+                except Transient as exc:
+                    raise Transient(str(exc), maybe_sent=False) from None
+                with slack_errors():
+                    slack.files_upload_v2(
+                        channel=dm, initial_comment=digest_text(self.corpus, digest), file=png,
+                        filename=f"scr-digest-{channel}-{month}.png", title=f"Participation in {channel}, last 6 months",
+                    )  # fmt: skip
+            except Permanent as exc:
+                out.append(DigestSent(channel, user, "failed", str(exc)))
+                continue
+            except Transient as exc:
+                if str(exc) in DM_REFUSED:
+                    out.append(DigestSent(channel, user, "failed", str(exc)))
+                    continue
+                if not exc.maybe_sent:
+                    self.r.delete(key)
+                out.append(DigestSent(channel, user, "retry", str(exc)))
+                continue
+            self.r.set(key, "sent", ex=keys.DIGEST_CLAIM_SECONDS)
+            log.info("digest: sent %s %s to %s", channel, month, user)
+            out.append(DigestSent(channel, user, "sent"))
+        return out

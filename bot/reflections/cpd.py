@@ -1,0 +1,174 @@
+"""A person's reflections as a reflective-practice (CPD) record, in Markdown and CSV.
+
+The fields follow what the regulators' forms ask for, so entries can be pasted straight in:
+the NMC reflective account (the activity, what you learned, how you changed or improved your
+practice) and CPD log (date, method, hours, whether it was participatory), and the Social Work
+England CPD record (type, description and relevance, date, what you learned, impact on your
+practice, and peer reflection: a team discussion counts).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.content.corpus import Corpus
+from bot.learning.quiz import Answer
+from bot.reflections.store import MODAL, Reflection
+
+CSV_FIELDS = [
+    "date", "activity_type", "minutes", "learning_point_id", "learning_point_title", "source", "discussed_with_peers",
+    "what_i_learned", "how_it_changes_my_practice", "what_i_will_do_differently", "reflective_questions",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    date: str
+    activity_type: str
+    minutes: int
+    point_id: str
+    point_title: str
+    source: str
+    peers: bool
+    learned: str
+    practice: str
+    action: str
+    questions: list[str]
+
+
+def full_citation(corpus: Corpus, point_id: str) -> str:
+    point = corpus.point(point_id)
+    if point is None:
+        return "Learning point no longer in the library"
+    b = corpus.briefings[point.source.briefing]
+    pages = ""
+    if point.source.pages:
+        pages = f", {'report' if b.page_refs == 'report' else 'briefing'} {', '.join(point.source.pages)}"
+    url = f" {b.url}" if b.url else ""
+    local = f"{corpus.source_label(point)}: " if b.local else ""
+    return f"{local}{b.title}. {b.authors}. {b.publisher}, {b.year}. Section “{point.source.section}”{pages}.{url}"
+
+
+def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
+    out = []
+    for r in sorted(reflections, key=lambda r: r.created_at):
+        point = corpus.point(r.point)
+        if r.kind == MODAL:
+            learned, practice, action = r.stood_out, r.practice, r.action
+        else:
+            learned, practice, action = r.text, "", ""
+        activity = (
+            "Reflective discussion with colleagues (team thread on a case review learning point)"
+            if r.shared
+            else "Individual reflection on a case review learning point"
+        )
+        out.append(
+            Entry(
+                date=datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%d"),
+                activity_type=activity,
+                minutes=r.minutes,
+                point_id=r.point,
+                point_title=point.title if point else r.point,
+                source=full_citation(corpus, r.point),
+                peers=r.shared,
+                learned=learned,
+                practice=practice,
+                action=action,
+                questions=list(point.questions) if point else [],
+            )
+        )
+    return out
+
+
+CHECK_MINUTES = 2  # a knowledge check: reading the question, answering, reading the explanation
+
+
+def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
+    """Knowledge-check answers as CPD entries: self-assessment on a learning point, with the right answer."""
+    out = []
+    for a in sorted(answers, key=lambda a: a.answered_at):
+        check, point = corpus.check(a.check), corpus.point(a.point)
+        question = check.question if check else a.check
+        result = "right" if a.correct else f"not right; the answer is {check.answer if check else '?'}"
+        out.append(Entry(
+            date=datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d"),
+            activity_type="Knowledge check (self-assessment on a case review learning point)",
+            minutes=CHECK_MINUTES, point_id=a.point, point_title=point.title if point else a.point,
+            source=full_citation(corpus, a.point), peers=False,
+            learned=f"{question} I answered: {a.chosen} ({result}).", practice="", action="", questions=[],
+        ))  # fmt: skip
+    return out
+
+
+def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exported: datetime,
+                answers: Iterable[Answer] = ()) -> str:  # fmt: skip
+    items = entries(corpus, reflections)
+    checks = check_entries(corpus, answers)
+    lines = [
+        "# Reflective practice record: learning from Serious Case Reviews",
+        "",
+        f"Exported {exported:%Y-%m-%d} for {who}. {len(items)} entr{'y' if len(items) == 1 else 'ies'}, "
+        f"{sum(e.minutes for e in items)} minutes in all.",
+        "",
+        "Each entry gives what the NMC reflective account and CPD log and the Social Work England CPD record ask for: "
+        "date, type of activity, time spent, what you learned, how it changes your practice, and whether you "
+        "reflected with peers (a team thread discussion counts as peer reflection). Identifying details were masked "
+        "when you wrote them; please check that nothing identifies a person before you paste an entry.",
+        "",
+    ]
+    for e in items:
+        lines += [
+            f"## {e.date}: {e.point_title}",
+            "",
+            f"- **Date:** {e.date}",
+            f"- **Type of activity:** {e.activity_type}",
+            f"- **Time spent:** {e.minutes} minutes",
+            f"- **Learning point:** {e.point_title} (`{e.point_id}`)",
+            f"- **Source:** {e.source}",
+            f"- **Reflected with peers:** {'Yes, in the team thread' if e.peers else 'No (private reflection)'}",
+            "",
+            "### What I learned",
+            "",
+            e.learned or "_(not recorded)_",
+            "",
+            "### How this changes my practice",
+            "",
+            e.practice or ("_(see above)_" if not e.action else "_(not recorded)_"),
+            "",
+        ]
+        if e.action:
+            lines += ["### What I will do or check differently", "", e.action, ""]
+        if e.questions:
+            lines += ["### Reflective questions", "", *[f"- {q}" for q in e.questions], ""]
+    if checks:
+        right = sum(1 for e in checks if "(right)" in e.learned)
+        lines += ["## Knowledge checks", "",
+                  f"{len(checks)} check{'s' if len(checks) != 1 else ''} answered, {right} right, about "
+                  f"{len(checks) * CHECK_MINUTES} minutes. Self-assessment on the learning points, spaced over time.", "",
+                  "| Date | Learning point | Question and answer | Source |", "|---|---|---|---|"]  # fmt: skip
+        for e in checks:
+            row = (e.date, f"{e.point_title} (`{e.point_id}`)", e.learned, e.source)
+            lines.append("| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in row) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell(value: str) -> str:
+    """Keep spreadsheet apps from treating text as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[Answer] = ()) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_FIELDS)
+    for e in [*entries(corpus, reflections), *check_entries(corpus, answers)]:
+        writer.writerow([_cell(str(v)) for v in (
+            e.date, e.activity_type, e.minutes, e.point_id, e.point_title, e.source, "yes" if e.peers else "no",
+            e.learned, e.practice, e.action, " | ".join(e.questions),
+        )])  # fmt: skip
+    return buf.getvalue()

@@ -1,0 +1,120 @@
+"""First names and surnames to recognise in reflections, loaded once from Faker's locale data.
+
+Why Faker: it is MIT-licensed, released every few weeks, pure Python, and its person providers ship
+curated first-name and surname lists for ~80 locales inside the wheel (en_GB from ONS baby-name
+data, en_IE, en_US, en_IN, pl_PL, ro_RO, ar_AA, yo_NG, tw_GH, tr_TR, ...), which together cover the
+names of families UK practitioners work with. No network, no model, ~0.2 s to load. The
+alternatives were worse fits: `names-dataset` is hundreds of MB in memory; `gender-guesser` is GPLv3
+(this project is MIT) and unchanged since 2016; `names` holds only the 1990 US census.
+
+Faker's modules cost ~27 MB of resident memory once imported, and the lists we keep ~5 MB, so the
+lists are read in a short-lived child process (`python -m bot.reflections.gazetteer`) and only the result comes
+back; if that cannot run, they are read in this process instead.
+
+Only Latin-script names are kept (reflections are written in English). Names that are also
+ordinary English words ("Will", "May", "Hope", "Grace", "Mark", "Baker") are listed in
+`bot.reflections.name_words`; the masking treats them as names only with other evidence.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# First names common in the UK that Faker's lists lack (Welsh, Scottish and Irish names, recent ONS
+# top-100 names, and West African, Polish, Romanian, South Asian and Somali names), checked against
+# the loaded lists when this was written: only those missing are here.
+UK_EXTRA_FIRST_NAMES = frozenset(
+    """
+    adebayo adeola ailsa albie aled babajide bartosz cadi cai carys cerys chidi chidinma chioma dafydd
+    darcey deio eabha eesa efa efua eilidh eleri emyr esme fadumo faisal ffion finlay fionn funmi gabija
+    gethin gruffydd guto hamdi haniya hefin hibo hodan huw ifan ionut jenson kairo llywelyn lowri lyra
+    mabli macsen maisie mali mhairi morag nala olamide oliwia oluwadamilare oluwaseun oluwatobi osian
+    owain rayyan rhodri ruaridh sana seren sion sioned struan sumaiya temitope tolu tomos ubah warsame
+    wiktoria zayn zuzanna
+    """.split()  # noqa: SIM905
+)
+
+_LATIN = re.compile(r"^[^\W\d_]+(?:['’\-][^\W\d_]+)*$")
+_FIRST_ATTRS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
+_LAST_ATTRS = ("last_names", "last_names_male", "last_names_female", "last_names_nonbinary")
+
+
+@dataclass(frozen=True)
+class Gazetteer:
+    """Lower-cased first names and surnames."""
+
+    first: frozenset[str]
+    last: frozenset[str]
+
+
+def _names(provider: type, attrs: tuple[str, ...]) -> set[str]:
+    out: set[str] = set()
+    for attr in attrs:
+        value = getattr(provider, attr, None)
+        if isinstance(value, dict | list | tuple | set | frozenset):  # some locales compute names; skip those
+            out.update(n.lower() for n in value if isinstance(n, str) and _LATIN.match(n) and len(n) > 1)
+    return out
+
+
+def _read_faker() -> tuple[set[str], set[str]]:
+    import faker.providers.person as person  # imported here: only masking needs it
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        try:
+            provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        first |= _names(provider, _FIRST_ATTRS)
+        last |= _names(provider, _LAST_ATTRS)
+    return first, last
+
+
+def _load() -> Gazetteer:
+    try:
+        # the child must import this package even when it is run from a checkout, not installed
+        here = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        child = subprocess.run([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL, capture_output=True,
+                               env=env, timeout=60, check=True)  # fmt: skip
+        lists = json.loads(child.stdout)
+        first, last = set(lists["first"]), set(lists["last"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+        log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
+        first, last = _read_faker()
+    first |= UK_EXTRA_FIRST_NAMES
+    if len(first) < 5000:  # Faker changed shape: say so loudly rather than silently masking fewer names
+        log.error("only %d first names loaded from Faker: name masking will miss names", len(first))
+    return Gazetteer(frozenset(first), frozenset(last))
+
+
+_lock = threading.Lock()
+_cached: Gazetteer | None = None
+
+
+def gazetteer() -> Gazetteer:
+    """The name lists, loaded on first use (thread-safe) and kept for the life of the process."""
+    global _cached
+    if _cached is None:
+        with _lock:
+            if _cached is None:
+                _cached = _load()
+    return _cached
+
+
+if __name__ == "__main__":  # the child process of _load(): print the lists as JSON
+    _first, _last = _read_faker()
+    json.dump({"first": sorted(_first), "last": sorted(_last)}, sys.stdout)

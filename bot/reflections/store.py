@@ -1,0 +1,313 @@
+"""Reflections: what practitioners wrote about a learning point, kept per workspace in Redis.
+
+A reflection comes from a reply in a weekly post's thread, or from the Reflect modal (shared in
+the thread, or private). Its id is derived from where it came from (the Slack message, or the
+modal's view), so a retried or duplicated event stores it once. Every key lives under the
+workspace's prefix, so one workspace can never read, count or delete another's reflections, and
+every reflection expires ``retention_days`` after it was written.
+
+Slack delivers message events late, twice or out of order (retries after a slow answer or a 5xx).
+So a thread reply is stored with the version of its text (the message's ts, or its edit's ts) and the
+newest version wins whatever order the events arrive in; a deleted reply leaves a tombstone, and
+"forget me" a marker, that refuse late copies for longer than Slack keeps retrying.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+
+import redis
+
+from bot.search.index import terms
+from bot.storage import keys
+from bot.storage.store import Workspace
+
+THREAD = "thread"
+MODAL = "modal"
+PRIVATE = "private"
+SHARED = "thread"
+DEFAULT_MINUTES = 10  # a thread reply: reading the point and writing a reply
+MATCH_MIN_SHARED = 2
+MAX_TEXT = 40_000  # Slack's own limit on a message's text: nothing longer is a real reply
+TEXT_FIELDS = ("text", "stood_out", "practice", "action")
+
+
+def cap(text: str) -> str:
+    """A reflection's text as stored: at most Slack's message limit (a signed but oversized body is cut)."""
+    return text[:MAX_TEXT]
+
+
+@dataclass
+class Reflection:
+    id: str
+    user: str
+    point: str
+    kind: str  # "thread" (a reply in the thread) or "modal" (the Reflect form)
+    visibility: str  # "thread" (seen by the team) or "private" (only in the author's record)
+    created_at: float
+    updated_at: float
+    channel: str | None = None
+    thread_ts: str | None = None  # the weekly post this belongs to, if any
+    message_ts: str | None = None  # the reply itself, or the bot's post of a shared modal reflection
+    week: str | None = None
+    text: str = ""  # thread replies (masked)
+    stood_out: str = ""  # modal fields (masked)
+    practice: str = ""
+    action: str = ""
+    minutes: int = DEFAULT_MINUTES
+    masked: list[str] = field(default_factory=list)
+    version: float = 0.0  # thread replies: Slack ts of the text stored (the message's, or its latest edit's)
+
+    @property
+    def shared(self) -> bool:
+        return self.visibility == SHARED
+
+    @property
+    def body(self) -> str:
+        return self.text or "\n".join(x for x in (self.stood_out, self.practice, self.action) if x)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str) -> Reflection:
+        return cls(**json.loads(raw))
+
+
+def message_id(channel: str, ts: str) -> str:
+    return f"m-{channel}-{ts}"
+
+
+def view_id(view: str) -> str:
+    return f"v-{view}"
+
+
+@dataclass(frozen=True)
+class ThreadStats:
+    reflections: int
+    people: int
+    questions: list[tuple[str, int]]  # (question, how many reflections touched it), most first
+
+
+@dataclass(frozen=True)
+class WeekStats:
+    week: str
+    point: str
+    thread_ts: str
+    reflections: int
+    people: int
+
+
+class ReflectionStore:
+    def __init__(self, client: redis.Redis, retention_days: int, clock: Callable[[], float] = time.time):
+        self.r = client
+        self.retention = retention_days * 86400
+        self.clock = clock
+
+    _key = staticmethod(keys.reflection)
+    _user_key = staticmethod(keys.reflections_of_user)
+    _thread_key = staticmethod(keys.reflections_in_thread)
+
+    def _indexes(self, ws: Workspace, refl: Reflection) -> list[str]:
+        keys = [self._user_key(ws, refl.user)]
+        if refl.channel and refl.thread_ts:
+            keys.append(self._thread_key(ws, refl.channel, refl.thread_ts))
+        return keys
+
+    # ----- writing ----------------------------------------------------------------------------
+    def add(self, ws: Workspace, refl: Reflection) -> bool:
+        """Store a new reflection; False (and nothing changed) if one with this id already exists."""
+        for name in TEXT_FIELDS:
+            setattr(refl, name, cap(getattr(refl, name)))
+        ttl = self._ttl(refl.created_at)
+        if ttl <= 0:
+            return False
+        if not self.r.set(self._key(ws, refl.id), refl.to_json(), nx=True, ex=ttl):
+            return False
+        with self.r.pipeline() as pipe:
+            for index in self._indexes(ws, refl):
+                pipe.zadd(index, {refl.id: refl.created_at})
+                pipe.expire(index, self.retention)
+            pipe.execute()
+        return True
+
+    def put_message(self, ws: Workspace, refl: Reflection, version: float) -> str:
+        """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in
+        whatever order Slack delivers the message and its edits. Returns ``created``, ``updated``,
+        ``stale`` (this version or a newer one is stored: nothing changed) or ``deleted`` (the message
+        was deleted, or its author used "forget me" after writing it: nothing stored).
+
+        Check-and-write is one optimistic transaction (WATCH/MULTI), so a deletion or a newer edit
+        arriving at the same moment is never overwritten; a conflict is re-read, never blindly re-sent."""
+        for name in TEXT_FIELDS:
+            setattr(refl, name, cap(getattr(refl, name)))
+        key = self._key(ws, refl.id)
+        tomb, forgot = keys.reflection_tombstone(ws, refl.id), keys.forgotten(ws, refl.user)
+        for _ in range(5):
+            with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
+                try:
+                    pipe.watch(key, tomb, forgot)
+                    forgotten_at = pipe.get(forgot)
+                    if pipe.exists(tomb) or (forgotten_at and refl.created_at <= float(forgotten_at)):
+                        return "deleted"
+                    raw = pipe.get(key)
+                    current = Reflection.from_json(raw) if raw is not None else None
+                    if current is not None and current.version >= version:
+                        return "stale"
+                    if current is None:
+                        new = replace(refl, version=version, updated_at=version)
+                    else:
+                        new = replace(current, text=refl.text, masked=refl.masked, version=version, updated_at=version)
+                    ttl = self._ttl(new.created_at)
+                    if ttl <= 0:
+                        return "stale"
+                    pipe.multi()
+                    pipe.set(key, new.to_json(), ex=ttl)
+                    if current is None:
+                        for index in self._indexes(ws, new):
+                            pipe.zadd(index, {new.id: new.created_at})
+                            pipe.expire(index, self.retention)
+                    pipe.execute()
+                    return "created" if current is None else "updated"
+                except redis.WatchError:
+                    continue  # changed under us: read again
+        raise redis.WatchError(f"reflection {refl.id} kept changing; not stored (Slack will retry)")
+
+    def delete_message(self, ws: Workspace, rid: str) -> Reflection | None:
+        """A reply was deleted in Slack: tombstone it first (so a late copy of the original, or of an
+        edit, is refused), then delete whatever is stored."""
+        self.r.set(keys.reflection_tombstone(ws, rid), "1", ex=keys.TOMBSTONE_SECONDS)
+        return self.delete(ws, rid)
+
+    def update(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:
+        current = self.get(ws, rid)
+        if current is None:
+            return None
+        for name, value in changes.items():
+            setattr(current, name, cap(value) if name in TEXT_FIELDS and isinstance(value, str) else value)
+        current.updated_at = self.clock()
+        ttl = self._ttl(current.created_at)
+        if ttl > 0:
+            self.r.set(self._key(ws, rid), current.to_json(), ex=ttl)
+        return current
+
+    def delete(self, ws: Workspace, rid: str) -> Reflection | None:
+        current = self._raw(ws, rid)
+        if current is None:
+            return None
+        with self.r.pipeline() as pipe:
+            pipe.delete(self._key(ws, rid))
+            for index in self._indexes(ws, current):
+                pipe.zrem(index, rid)
+            pipe.execute()
+        return current
+
+    def delete_user(self, ws: Workspace, user: str) -> int:
+        """Forget everything one person wrote in this workspace. The time is remembered for a while, so a
+        late (retried) delivery of a message they wrote before this is not stored again."""
+        self.r.set(keys.forgotten(ws, user), repr(self.clock()), ex=keys.TOMBSTONE_SECONDS)
+        mine = self.for_user(ws, user)
+        for refl in mine:
+            self.delete(ws, refl.id)
+        self.r.delete(self._user_key(ws, user))
+        return len(mine)
+
+    def _ttl(self, created_at: float) -> int:
+        return int(created_at + self.retention - self.clock())
+
+    # ----- reading ----------------------------------------------------------------------------
+    def _raw(self, ws: Workspace, rid: str) -> Reflection | None:
+        raw = self.r.get(self._key(ws, rid))
+        return Reflection.from_json(raw) if raw is not None else None
+
+    def get(self, ws: Workspace, rid: str) -> Reflection | None:
+        refl = self._raw(ws, rid)
+        if refl is None:
+            return None
+        if refl.created_at + self.retention <= self.clock():
+            self.delete(ws, rid)  # past retention (Redis's TTL normally got there first)
+            return None
+        return refl
+
+    def _load(self, ws: Workspace, index: str) -> list[Reflection]:
+        cutoff = self.clock() - self.retention
+        self.r.zremrangebyscore(index, "-inf", cutoff)
+        ids = self.r.zrevrange(index, 0, -1)
+        if not ids:
+            return []
+        raws = self.r.mget([self._key(ws, i) for i in ids])
+        out = []
+        for rid, raw in zip(ids, raws, strict=True):
+            if raw is None:
+                self.r.zrem(index, rid)  # expired by Redis
+                continue
+            refl = Reflection.from_json(raw)
+            if refl.created_at > cutoff:
+                out.append(refl)
+        return out
+
+    def for_user(self, ws: Workspace, user: str) -> list[Reflection]:
+        """One person's reflections, newest first."""
+        return self._load(ws, self._user_key(ws, user))
+
+    def for_thread(self, ws: Workspace, channel: str, thread_ts: str) -> list[Reflection]:
+        return self._load(ws, self._thread_key(ws, channel, thread_ts))
+
+    def _shared(self, ws: Workspace, channel: str, thread_ts: str) -> list[Reflection]:
+        """What the team shared in a thread: private reflections are never shown or counted."""
+        return [r for r in self.for_thread(ws, channel, thread_ts) if r.shared]
+
+    def thread_stats(self, ws: Workspace, channel: str, thread_ts: str, questions: Iterable[str]) -> ThreadStats:
+        shared = self._shared(ws, channel, thread_ts)
+        counts = Counter()
+        q_terms = {q: set(content_terms(q)) for q in questions}
+        for refl in shared:
+            words = set(content_terms(refl.body))
+            for q, qt in q_terms.items():
+                if len(qt & words) >= min(MATCH_MIN_SHARED, len(qt)):
+                    counts[q] += 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], list(q_terms).index(kv[0])))
+        return ThreadStats(len(shared), len({r.user for r in shared}), ranked)
+
+    def channel_weeks(self, ws: Workspace, channel: str, since: float) -> list[WeekStats]:
+        """Weekly posts in a channel since ``since`` (epoch), newest first, with what the team shared."""
+        out = []
+        for ts in self.r.zrevrangebyscore(keys.channel_posts(ws, channel), "+inf", since):
+            info = self.thread_record(ws, channel, ts)
+            if info is None:
+                continue
+            shared = self._shared(ws, channel, ts)
+            out.append(WeekStats(info["week"], info["point"], ts, len(shared), len({r.user for r in shared})))
+        return out
+
+    def thread_record(self, ws: Workspace, channel: str, thread_ts: str) -> dict | None:
+        """The weekly post a thread belongs to, if ``thread_ts`` is one of ours (written by ``bot.weekly.poster``)."""
+        raw = self.r.get(keys.thread(ws, channel, thread_ts))
+        return json.loads(raw) if raw else None
+
+    def latest_post(self, ws: Workspace, channel: str) -> dict | None:
+        """The channel's latest weekly post, the one `/scr week` and App Home show (written by ``bot.weekly.poster``)."""
+        raw = self.r.get(keys.channel_week(ws, channel))
+        return json.loads(raw) if raw else None
+
+    def posted_channels(self, ws: Workspace) -> list[str]:
+        """Channels with weekly posts in this workspace (written by ``bot.weekly.poster``)."""
+        return sorted(self.r.smembers(keys.posted_channels(ws)))
+
+
+
+_COMMON = frozenset(terms("we our us team what how do does did would could should can practice think"))
+
+
+def content_terms(text: str) -> list[str]:
+    return [t for t in terms(re.sub(r"\[[a-z ]+ removed\]", " ", text or "")) if t not in _COMMON]
+
+
+def iso_date(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")

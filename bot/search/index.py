@@ -1,0 +1,251 @@
+"""Ranked free-text search over learning points (BM25F with field weights and stemming).
+
+Why a short implementation here rather than a search library: the corpus is about a hundred
+points, so the whole index is a few dictionaries built in milliseconds; bm25s / rank-bm25 pull
+in NumPy/SciPy (tens of MB) for no gain at this size, and none of them do per-field weights.
+Stemming comes from snowballstemmer (pure Python, the Snowball English stemmer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+
+from bot.content.corpus import Corpus, Point
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+STOPWORDS = frozenset(
+    ["a", "about", "an", "and", "are", "as", "at", "be", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"]
+)
+# Words that carry meaning in safeguarding even though they look like stopwords.
+KEEP = frozenset({"not", "no", "brought", "attend"})
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=8192)
+def stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words with possessive 's removed ("sarah's" -> "sarah")."""
+    out = []
+    for w in WORD.findall(text.lower().replace("’", "'")):
+        if w.endswith("'s"):
+            w = w[:-2]
+        out.append(w.replace("'", ""))
+    return out
+
+
+# Everyday words practitioners type for what the briefings write more formally.
+EVERYDAY = {"mum": "mother", "mums": "mothers", "mam": "mother", "mom": "mother", "dad": "father", "dads": "fathers",
+            "kid": "child", "kids": "children", "teen": "teenager", "teens": "teenagers", "hungry": "hunger",
+            "nan": "grandmother", "gran": "grandmother", "bloke": "man", "boyfriend": "partner",
+            "girlfriend": "partner", "jail": "custodial", "prison": "custodial", "info": "information"}
+
+
+def phrase_key(text: str) -> str:
+    """Stemmed words in order, for matching phrases whatever their endings ("clares law", "Clare's Law")."""
+    return " ".join(stem(EVERYDAY.get(w, w)) for w in words(text))
+
+
+def terms(text: str) -> list[str]:
+    """Search terms: words minus stopwords, everyday words in the briefings' terms, stemmed."""
+    return [stem(EVERYDAY.get(w, w)) for w in words(text) if w in KEEP or w not in STOPWORDS]
+
+
+# Field weights: a match in a title or a theme name says more than one in a reflective question.
+# ``terms`` (what the cited section of the briefing mentions, not what the point itself says) counts
+# least: it lets a search for "MARAC" reach the points whose section discusses it without letting
+# a passing mention outrank a point about the thing.
+FIELD_WEIGHTS = {"title": 3.0, "themes": 2.5, "summary": 1.5, "key_messages": 1.0, "quote": 1.0, "section": 1.0,
+                 "questions": 0.4, "terms": 0.6}
+OWN_FIELDS = ("title", "summary", "key_messages", "quote", "questions")
+K1 = 1.2
+B = 0.6
+# Everyday words that are weak evidence on their own: "home" in "missing from home" must not pull in
+# "home education", and "prevent" is mostly a verb.
+WEAK = frozenset(["home", "child", "children", "kid", "kids", "young", "people", "person", "family", "families", "parent",
+                  "parents", "prevent", "help", "work", "working", "worker", "support", "risk", "risks", "issue", "issues",
+                  "concern", "concerns", "case", "cases", "practice", "professional", "professionals", "staff",
+                  "service", "services", "safeguarding", "year", "years", "early", "time", "good", "new", "make",
+                  "need", "needs", "know", "get", "lot", "really", "best", "way", "ways", "around", "deal", "dealing",
+                  "spot", "signs", "sign", "advice", "tips", "team", "agency", "agencies", "police", "health",
+                  "school", "schools", "social", "worried", "worry", "think", "check", "keep", "look", "looking",
+                  "told", "say", "says", "said", "one", "two", "not", "no", "after", "own", "other", "review", "reviews",
+                  "many", "much", "often", "common", "area", "areas", "setting", "settings", "place", "thing", "things"])
+WEAK_FACTOR = 0.25
+MISSING_WEIGHT = 2.0  # a typed word that no point contains still counts against coverage
+PHRASE_WEIGHT = 0.6  # bonus per unit of idf for query words found together, in order, in one field
+
+
+@dataclass(frozen=True)
+class Hit:
+    point: Point
+    score: float
+
+
+def _ngrams(seq: list[str], n: int) -> list[tuple[int, str]]:
+    return [(i, " ".join(seq[i : i + n])) for i in range(len(seq) - n + 1)]
+
+
+class SearchIndex:
+    """An inverted index of weighted term frequencies, one document per learning point."""
+
+    def __init__(self, corpus: Corpus, *, theme_words: bool = True):
+        """``theme_words=False`` leaves out each point's theme labels and aliases: used to rank points
+        *within* a theme, where every point shares those words and only its own text tells them apart."""
+        self.corpus = corpus
+        self.theme_words = theme_words
+        self.docs: list[Point] = list(corpus.points)
+        self.position = {p.id: i for i, p in enumerate(self.docs)}
+        self.tf: list[dict[str, float]] = []
+        self.lengths: list[float] = []
+        self.text: list[str] = []  # stemmed words, fields separated by " | ", for phrase matches
+        self.own_text: list[str] = []  # the same for what the point itself says (no section terms)
+        self.own: list[frozenset[str]] = []  # stems of what the point itself says
+        self.word_counts: Counter[str] = Counter()  # every word in the content, for spelling correction
+        postings: dict[str, list[int]] = {}
+        for i, point in enumerate(self.docs):
+            weighted: Counter[str] = Counter()
+            fields = self._fields(point)
+            for name, text in fields.items():
+                for term in terms(text):
+                    weighted[term] += FIELD_WEIGHTS[name]
+            self.tf.append(dict(weighted))
+            self.lengths.append(sum(weighted.values()))
+            self.text.append(" " + " | ".join(phrase_key(t) for t in fields.values()) + " ")
+            self.own_text.append(" " + " | ".join(phrase_key(fields[name]) for name in OWN_FIELDS) + " ")
+            self.own.append(frozenset(t for name in OWN_FIELDS for t in terms(fields[name])))
+            self.word_counts.update(w for t in fields.values() for w in words(t))
+            for term in weighted:
+                postings.setdefault(term, []).append(i)
+        n = len(self.docs)
+        self.avg_length = (sum(self.lengths) / n) if n else 1.0
+        self.postings = postings
+        self.idf = {t: math.log(1 + (n - len(ids) + 0.5) / (len(ids) + 0.5)) for t, ids in postings.items()}
+        self.max_idf = max(self.idf.values(), default=1.0)
+
+    def _fields(self, point: Point) -> dict[str, str]:
+        # Only the themes' labels: aliases route a query to a theme (bot.search.query), and indexing all of them
+        # on every point of the theme would let "lived experience" make "living" match every voice point.
+        theme_words = []
+        for tid in point.themes if self.theme_words else ():
+            theme = self.corpus.themes.get(tid)
+            if theme:
+                theme_words.append(theme.label)
+        return {
+            "title": point.title,
+            "themes": " ; ".join(theme_words),
+            "summary": point.summary,
+            "key_messages": " | ".join(point.key_messages),
+            "quote": point.quote or "",
+            "section": point.source.section,
+            "questions": " | ".join(point.questions),
+            "terms": " | ".join(point.terms),
+        }
+
+    def weight(self, word: str) -> float:
+        """How much a typed word says: its rarity in the content, much less for everyday words."""
+        idf = self.idf.get(stem(EVERYDAY.get(word, word)), MISSING_WEIGHT)
+        return idf * (WEAK_FACTOR if word in WEAK else 1.0)
+
+    def search(self, query: str, limit: int | None = None, within: Iterable[Point] | None = None) -> list[Hit]:
+        """Points ranked best first; ``within`` restricts the candidates (e.g. to one sector).
+
+        BM25F over stemmed words, then two corrections for meaning: a point must match most of what
+        was typed (weighted by rarity, so "missing" matters more than "home"), and words found together,
+        in order, in one field ("missing from home") earn a bonus over the same words scattered.
+        """
+        typed = [EVERYDAY.get(w, w) for w in words(query)]
+        content = [w for w in typed if w in KEEP or w not in STOPWORDS]
+        stems = [stem(w) for w in typed]
+        weights: dict[str, float] = {}
+        for w in content:
+            weights[stem(w)] = max(weights.get(stem(w), 0.0), self.weight(w))
+        if not weights:
+            return []
+        total = sum(weights.values())
+        allowed = None if within is None else {id(p) for p in within}
+        scores: dict[int, float] = {}
+        matched: dict[int, float] = {}
+        for term, w in weights.items():
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            factor = w / idf
+            for i in self.postings[term]:
+                if allowed is not None and id(self.docs[i]) not in allowed:
+                    continue
+                tf = self.tf[i][term]
+                norm = K1 * (1 - B + B * self.lengths[i] / self.avg_length)
+                scores[i] = scores.get(i, 0.0) + factor * idf * tf * (K1 + 1) / (tf + norm)
+                matched[i] = matched.get(i, 0.0) + w
+        phrases = self._phrases(typed, stems, weights)
+        best = max(matched.values(), default=total) or total  # words no point contains count against none
+        for i in scores:
+            coverage = matched[i] / best
+            bonus = 0.0
+            covered: set[int] = set()
+            for start, n, phrase, value in phrases:
+                span = set(range(start, start + n))
+                if span <= covered:
+                    continue
+                if phrase in self.own_text[i]:
+                    bonus += PHRASE_WEIGHT * value
+                    covered |= span
+                elif phrase in self.text[i]:  # only in the section's terms (or heading): weaker evidence
+                    bonus += PHRASE_WEIGHT * FIELD_WEIGHTS["terms"] * value
+                    covered |= span
+            scores[i] = scores[i] * (0.3 + 0.7 * coverage * coverage) + bonus
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        hits = [Hit(self.docs[i], s) for i, s in ranked]
+        return hits[:limit] if limit else hits
+
+    def _phrases(self, typed: list[str], stems: list[str], weights: dict[str, float]) -> list[tuple[int, int, str, float]]:
+        """Runs of two or more typed words (longest first) with at least two words that carry meaning."""
+        out = []
+        for n in range(len(typed), 1, -1):
+            for start, gram in _ngrams(stems, n):
+                meaningful = [w for w in typed[start : start + n] if w in KEEP or w not in STOPWORDS]
+                if len(meaningful) >= 2 and typed[start] not in STOPWORDS and typed[start + n - 1] not in STOPWORDS:
+                    out.append((start, n, f" {gram} ", sum(weights.get(stem(w), 0.0) for w in meaningful)))
+        return out
+
+    def mentioning(self, phrase: str, within: Iterable[Point] | None = None, own: bool = False) -> list[Point]:
+        """Points whose text (their own words, section heading or section terms; with ``own``, only their
+        own words) contains ``phrase``."""
+        key = f" {phrase_key(phrase)} "
+        if key.strip() == "":
+            return []
+        pool = self.docs if within is None else list(within)
+        texts = self.own_text if own else self.text
+        return [p for p in pool if key in texts[self.position[p.id]]]
+
+    def why(self, point: Point, query: str) -> str | None:
+        """The term from the point's cited section that the query reached it by, when the point's own
+        text does not say it (so the answer can explain the match), else None."""
+        i = self.position.get(point.id)
+        if i is None:
+            return None
+        typed = [w for w in words(query) if w not in STOPWORDS]
+        asked = f" {phrase_key(' '.join(typed))} "
+        stems = {stem(EVERYDAY.get(w, w)) for w in typed if w not in WEAK}
+        best, best_overlap = None, 0
+        for term in point.terms:
+            key = phrase_key(term)
+            if not key or f" {key} " in self.own_text[i]:
+                continue  # the point says it itself
+            if f" {key} " in asked or asked.strip() in key:  # the query names the term, or is part of it
+                return term
+            overlap = len(stems & set(key.split()) - self.own[i])
+            if overlap > best_overlap:
+                best, best_overlap = term, overlap
+        return best

@@ -1,0 +1,305 @@
+"""Understand what someone typed after ``/scr``.
+
+Practitioners type the words they use at work: "dv", "was not brought", "polce", "health
+neglect", "looked after children", "fgm". This module maps those words onto the content's
+vocabulary: sectors, themes, concepts (practitioners' words the briefings put differently) and
+topics the briefings do not cover. Longer names win over shorter ones ("private fostering"
+before "private law" could ever be tried), and one spelling corrector serves every name
+alike ("disabilty" is corrected exactly as "neglet" is). Whatever is left over is searched as
+free text. Slack's own markup (mentions, channel links, URLs) is removed first, keeping a
+link's text. It knows nothing of Slack's request handling.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from bot.content.corpus import Corpus, NotCovered
+from bot.search.index import STOPWORDS, WEAK, stem, words
+
+MAX_QUERY_CHARS = 200
+FILLER = STOPWORDS | {"show", "me", "find", "about", "re", "learning", "points", "point", "scr", "please", "anything",
+                      "any", "something", "info", "information on", "tell", "guidance", "help with", "what's"}
+SPELL_MIN_LEN = 5  # shorter words are too often other real words one letter away
+COMMANDS = {
+    "help": "help",
+    "?": "help",
+    "themes": "themes",
+    "theme": "themes",
+    "topics": "themes",
+    "sectors": "sectors",
+    "sector": "sectors",
+    "week": "week",
+    "random": "random",
+    "subscribe": "subscribe",
+    "unsubscribe": "unsubscribe",
+    "schedule": "schedule",
+    "reflections": "reflections",
+    "export": "export",
+    "quiz": "quiz",
+    "digest": "digest",
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Slack markup in command text: <@U123>, <@U123|name>, <#C123|general>, <!here>, <https://x|text>, <mailto:a@b|a@b>.
+_SLACK_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
+_EMOJI_CODE = re.compile(r":[a-z0-9_+\-]+:")
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: str  # "sector", "theme", "concept" or "uncovered"
+    id: str
+
+
+@dataclass
+class Query:
+    """A parsed ``/scr`` request."""
+
+    raw: str
+    text: str
+    kind: str  # help, themes, sectors, week, random, point, lookup, search, not_covered, empty, or a command name
+    themes: list[str] = field(default_factory=list)
+    sectors: list[str] = field(default_factory=list)
+    concepts: list[str] = field(default_factory=list)
+    uncovered: list[str] = field(default_factory=list)  # not-covered topics named in the query
+    free_text: str = ""
+    args: list[str] = field(default_factory=list)
+    corrections: dict[str, str] = field(default_factory=dict)  # what was typed -> what we understood
+    corrected: str = ""  # the query's words with spelling corrected
+    expansions: list[str] = field(default_factory=list)  # what typed abbreviations stand for ("aces" -> ...)
+    named: list[str] = field(default_factory=list)  # the theme names as typed (corrected): "marac", "caf"
+
+    @property
+    def understood(self) -> str:
+        """The query as we understood it (spelling corrected, abbreviations spelled out), for ranking."""
+        return " ".join([self.corrected or " ".join(words(self.text)), *self.expansions])
+
+
+def strip_markup(text: str) -> str:
+    """Remove Slack mentions, channel links, special mentions, URLs and emoji codes; keep a link's text.
+
+    Slack sends "<@U123> neglect" for a mention and "<https://x|guidance>" for a link: searched
+    literally these would turn a theme lookup into a search for "u123".
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "#", "!")) or not label:
+            return " "
+        return f" {label} "
+
+    text = _SLACK_MARKUP.sub(replace, text)
+    if "&" in text:  # Slack escapes & < > in command text; what a user typed as "<!channel>" is removed too
+        text = _SLACK_MARKUP.sub(replace, html.unescape(text))
+    text = _URL.sub(" ", text)
+    return _EMOJI_CODE.sub(" ", text)
+
+
+def clean(text: str, markup: bool = True) -> str:
+    """Normalise user input: NFKC, no control characters, Slack markup removed (unless ``markup`` is
+    false), single spaces, bounded length."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = _CONTROL.sub(" ", text)
+    if markup:
+        text = strip_markup(text)
+    text = " ".join(text.split())
+    return text[:MAX_QUERY_CHARS]
+
+
+def _key(text: str) -> str:
+    return " ".join(stem(w) for w in words(text))
+
+
+class Speller:
+    """Corrects a word that appears nowhere in the content or its vocabulary to the nearest word that
+    does (one edit for short words, two for long ones; a swap of two letters counts as one)."""
+
+    def __init__(self, counts: Counter[str], known: set[str] | None = None):
+        self.counts = counts
+        self.known = set(counts) | (known or set())
+        self.choices = sorted(w for w in counts if len(w) >= SPELL_MIN_LEN - 1 and w.isalpha())
+        self._known_stems = {stem(w) for w in self.known}  # "deprived" is known through "deprivation"
+
+    def correct(self, word: str) -> str | None:
+        if word in self.known or stem(word) in self._known_stems or len(word) < SPELL_MIN_LEN or not word.isalpha():
+            return None
+        edits = 1 if len(word) <= 7 else 2
+        found = process.extract(word, self.choices, scorer=OSA.distance, score_cutoff=edits, limit=20)
+        if not found:
+            return None
+        # Fewest edits, then same first letter, then the most used word.
+        best = min(found, key=lambda f: (f[1], f[0][0] != word[0], -self.counts[f[0]], f[0]))
+        return best[0]
+
+
+class Vocabulary:
+    """Every way of naming a sector, theme, concept or not-covered topic, normalised (stemmed) for lookup."""
+
+    def __init__(
+        self, corpus: Corpus, extra_words: Counter[str] | None = None, not_covered: dict[str, NotCovered] | None = None
+    ):
+        self.corpus = corpus
+        self.exact: dict[str, Term] = {}
+        self._names: dict[Term, list[str]] = {}
+        self.alone: dict[str, Term] = {}  # names that count only when typed on their own ("prevent")
+        self.display: dict[str, str] = {}
+        for sector in corpus.sectors.values():
+            for name in (sector.id.replace("-", " "), sector.label, *sector.words):
+                self._add(name, Term("sector", sector.id))
+        for theme in corpus.themes.values():
+            for name in (theme.id.replace("-", " "), theme.label, *theme.aliases):
+                self._add(name, Term("theme", theme.id))
+        for concept in corpus.concepts.values():
+            for name in concept.names:
+                self._add(name, Term("concept", concept.id))
+        self.not_covered = corpus.not_covered if not_covered is None else not_covered
+        for topic in self.not_covered.values():
+            for name in (topic.label, *topic.names):
+                self._add(name, Term("uncovered", topic.id), override=True)
+            for name in topic.alone:
+                self.alone.setdefault(_key(name), Term("uncovered", topic.id))
+        self.max_words = max((len(k.split()) for k in self.exact), default=1)
+        # What an abbreviation stands for, from the names given with it: "ACEs" -> "adverse childhood
+        # experiences", "WNB" -> "was not brought". Used to rank by the words the content uses.
+        self.expansion: dict[str, str] = {}
+        for names in self._names.values():
+            for short in names:
+                letters = short.replace("'", "").rstrip("s") if short.isupper() or short[:-1].isupper() else ""
+                if not (2 <= len(letters) <= 6 and letters.isalpha()):
+                    continue
+                for name in names:
+                    parts = [w for w in re.split(r"[\s-]+", name) if w]
+                    initials = "".join(w[0] for w in parts)
+                    if initials.lower() != letters.lower():  # "SEND", "SUDI": small words may be skipped
+                        initials = "".join(w[0] for w in parts if w.lower() not in ("and", "in", "of", "the"))
+                    if initials.lower() == letters.lower() and " " in name.strip():
+                        self.expansion.setdefault(_key(short), name)
+                        break
+        # The speller corrects towards vocabulary names only (theme, sector, concept and topic names and the
+        # section terms), all alike, and never "corrects" a word the content uses: "deprived" stays itself.
+        names: Counter[str] = Counter()
+        for name in (*(n for ns in self._names.values() for n in ns), *(t for p in corpus.points for t in p.terms)):
+            names.update(words(name))
+        self.speller = Speller(names, known=set(extra_words or ()) | set(names))
+
+    def _add(self, name: str, term: Term, override: bool = False) -> None:
+        self._names.setdefault(term, []).append(name)
+        key = _key(name)
+        if not key:
+            return
+        if key not in self.exact or override:  # first definition wins (sectors before themes); topics always
+            self.exact[key] = term
+            self.display[key] = name
+
+    def resolve(self, phrase: str) -> Term | None:
+        """A sector or theme by any of its names, exactly or (for a near miss) by spelling."""
+        term = self.exact.get(_key(phrase))
+        if term is None:
+            fixed = [self.speller.correct(w) or w for w in words(phrase)]
+            term = self.exact.get(_key(" ".join(fixed)))
+        return term if term and term.kind in ("sector", "theme") else None
+
+    def label(self, term: Term) -> str:
+        c = self.corpus
+        if term.kind == "sector":
+            return c.sectors[term.id].label
+        if term.kind == "theme":
+            return c.themes[term.id].label
+        if term.kind == "uncovered":
+            return self.not_covered[term.id].label
+        return c.concepts[term.id].names[0]
+
+
+def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
+    text = clean(raw)
+    lowered = text.lower()
+    if lowered.startswith("/scr"):
+        lowered = lowered[4:].strip()
+        text = text[4:].strip()
+    toks = lowered.split()
+    if not toks:
+        return Query(raw=raw, text=text, kind="help" if not (raw or "").strip() else "empty")
+    head = toks[0]
+    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export", "quiz", "digest"}):
+        # A command's arguments are its own grammar (a channel link may mean something there): as typed.
+        args = clean(raw, markup=False).split()[1:] if not lowered.startswith("/scr") else text.split()[1:]
+        return Query(raw=raw, text=text, kind=COMMANDS[head], args=args)
+    if lowered in ("forget me", "forget"):
+        return Query(raw=raw, text=text, kind="forget")
+    forced_search = head == "search"
+    if forced_search:
+        if len(toks) == 1:
+            return Query(raw=raw, text=text, kind="help")
+        text = text.split(maxsplit=1)[1]
+        lowered = text.lower()
+    elif len(toks) == 1 and corpus.point(head):
+        return Query(raw=raw, text=text, kind="point", args=[head])
+
+    typed = words(lowered)
+    if not typed:
+        return Query(raw=raw, text=text, kind="empty")
+    fixed = [vocab.speller.correct(w) or w for w in typed]
+    found: list[Term] = []
+    leftover: list[str] = []
+    corrections: dict[str, str] = {}
+    expansions: list[str] = []
+    named: list[str] = []
+    i = 0
+    while i < len(typed):
+        matched = False
+        # Longest name first ("missing from home" before "home", "private fostering" before "private law").
+        for n in range(min(vocab.max_words, len(typed) - i), 0, -1):
+            term = vocab.exact.get(_key(" ".join(fixed[i : i + n])))
+            if term:
+                span = " ".join(typed[i : i + n])
+                if expanded := vocab.expansion.get(_key(span)):
+                    expansions.append(expanded)
+                if term.kind == "theme":
+                    named.append(" ".join(fixed[i : i + n]))
+                if fixed[i : i + n] != typed[i : i + n]:
+                    corrections[span] = " ".join(fixed[i : i + n])
+                found.append(term)
+                i += n
+                matched = True
+                break
+        if matched:
+            continue
+        if typed[i] not in FILLER:
+            leftover.append(fixed[i])
+            if fixed[i] != typed[i]:
+                corrections[typed[i]] = fixed[i]
+        i += 1
+    if not found and not leftover:  # only filler words ("what about it"): search them as typed
+        leftover = [w for w in fixed if w not in STOPWORDS]
+    # A name that means a topic only on its own ("prevent" is also a verb).
+    if all(t.kind == "sector" for t in found) and len(leftover) == 1 and (alone := vocab.alone.get(_key(leftover[0]))):
+        found, leftover = [*found, alone], []
+
+    def ids(kind: str) -> list[str]:
+        return list(dict.fromkeys(t.id for t in found if t.kind == kind))
+
+    q = Query(raw=raw, text=text, kind="search", themes=ids("theme"), sectors=ids("sector"), concepts=ids("concept"),
+              uncovered=ids("uncovered"), corrections=corrections, corrected=" ".join(fixed), expansions=expansions,
+              named=named)
+    # Everyday words beside a theme ("substance misusing parents") refine its ranking; they are not a search.
+    weak_only = bool(leftover) and all(w in WEAK for w in leftover)
+    if q.uncovered:
+        q.kind = "not_covered"  # a topic these briefings do not discuss: say so rather than match loosely
+    elif weak_only and q.themes and not (q.concepts or forced_search):
+        q.kind = "lookup"
+    elif leftover or q.concepts or forced_search:
+        q.kind = "search"
+        q.free_text = " ".join(fixed)
+    elif q.themes or q.sectors:
+        q.kind = "lookup"
+    else:
+        q.kind = "empty"
+    return q

@@ -1,0 +1,188 @@
+"""Build the Bolt app: one Web API client, request verification, and every listener registered.
+
+``process_before_response=True`` makes Bolt answer Slack when the listener has finished rather
+than polling for ``ack()`` on a thread pool; our listeners are fast (lookups are in memory), and
+this removes Bolt's ~10 ms ack-wait from every request (see bench/). It also lets a listener
+that cannot store a reflection answer with an error status so that Slack retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+import redis
+from slack_bolt import Ack, App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.config import ConfigError
+from bot.handlers import actions, commands, events, views
+from bot.services import Services
+from bot.slack.client import make_client
+
+__all__ = ["build_app", "make_client"]
+
+log = logging.getLogger(__name__)
+
+
+# What Slack's auth.test errors mean for the person setting the bot up.
+_TOKEN_FIXES = {
+    "invalid_auth": "copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions page",
+    "not_authed": "copy the Bot User OAuth Token (xoxb-...) from your app's OAuth & Permissions page",
+    "token_revoked": "the app was uninstalled or the token revoked: reinstall the app and copy the new token",
+    "token_expired": "the token has expired (token rotation is on): reinstall the app, or turn rotation off",
+    "account_inactive": "the workspace or the bot user is deactivated",
+}
+
+
+APP_TOKEN_FIX = ("create an app-level token with the connections:write scope (your app's Basic Information > "
+                 "App-Level Tokens) and turn Socket Mode on")
+
+
+# Errors that are Slack's trouble, not the token's (Slack's docs list them for every method).
+_SLACK_TROUBLE = {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
+
+
+def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
+    """One line for a failed token check that tells a rejected token from Slack being down or rate-limiting:
+    only the first is the operator's to fix, and blaming the token for an outage sends them the wrong way."""
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or status)
+    if status == 429 or error == "ratelimited":
+        wait = (exc.response.headers or {}).get("Retry-After") or (exc.response.headers or {}).get("retry-after")
+        return (f"Slack is rate-limiting this app (HTTP 429{f', retry after {wait} s' if wait else ''}), so it did not "
+                f"check {which}: wait a minute and try again")  # fmt: skip
+    if status >= 500 or error in _SLACK_TROUBLE:
+        return (f"Slack could not answer (HTTP {status}, {error}): a problem on Slack's side, not a rejected {which}; "
+                "try again later (https://status.slack.com)")  # fmt: skip
+    return f"Slack rejected {which} ({error}): {fix}"
+
+
+class SlackUnavailable(ConfigError):
+    """Slack rejected the bot's token, or could not be reached; the message says which and what to do."""
+
+
+def check_slack(client: WebClient, api_url: str, app_token: str | None = None) -> dict[str, Any]:
+    """Call ``auth.test`` once (and, for Socket Mode, ``apps.connections.open`` with the app-level
+    token), so a wrong token or no network is one clear line rather than a traceback from deep
+    inside Bolt (or a clock that retries for ever). Returns Slack's auth.test answer."""
+    sdk_log = logging.getLogger("slack_sdk.web.base_client")
+    level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)  # its retry chatter would bury the one line that matters
+    which = "SLACK_BOT_TOKEN"
+    try:
+        auth = dict(client.auth_test().data)  # type: ignore[arg-type]
+        if app_token:
+            which = "SLACK_APP_TOKEN"
+            client.apps_connections_open(app_token=app_token)  # the URL it issues expires unused
+        return auth
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        fix = APP_TOKEN_FIX if which == "SLACK_APP_TOKEN" else _TOKEN_FIXES.get(error, "check SLACK_BOT_TOKEN")
+        raise SlackUnavailable(slack_refusal(exc, which, fix)) from None
+    except OSError as exc:  # URLError, connection refused, DNS, timeouts
+        reason = getattr(exc, "reason", None) or exc
+        raise SlackUnavailable(
+            f"cannot reach Slack at {api_url} ({reason}): check the network connection or proxy"
+            + ("" if "slack.com" in api_url else ", and SLACK_API_URL")
+        ) from None
+    finally:
+        sdk_log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _bolt_reads_no_token() -> Iterator[None]:
+    """Bolt falls back to ``$SLACK_BOT_TOKEN`` when it is given a client, then warns on every start that
+    the token "will be unused". Our client already carries the token (read once, in ``bot.config``),
+    so Bolt is built with the client alone."""
+    # Likewise SLACK_CLIENT_ID/SECRET: with them in the environment Bolt would build its own OAuth flow
+    # (file-based stores) even in single-token mode; ours is passed explicitly when distributed.
+    saved = {name: os.environ.pop(name) for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+             if name in os.environ}  # fmt: skip
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def build_app(
+    services: Services,
+    *,
+    verify_requests: bool = True,
+    token_verification: bool = True,
+    token: str | None = None,
+    api_url: str | None = None,
+    listener_executor: Executor | None = None,
+) -> App:
+    """The Bolt app with every listener; ``token``/``api_url`` override settings, and ``listener_executor``
+    runs work done after the ack (the offline shell passes one it can wait on)."""
+    settings = services.settings
+    distributed = settings.distributed and token is None
+    oauth: dict = {}
+    if distributed:
+        # Many workspaces: no token of our own; Bolt serves "Add to Slack" and authorizes each request
+        # with its workspace's token from the installation store (see bot.slack.oauth).
+        from bot.slack.oauth import oauth_settings
+
+        installations = services.installations
+        oauth["oauth_settings"] = oauth_settings(settings, installations, services.oauth_states)
+        # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
+        # built from OAuthSettings alone, it would rotate through a default client for slack.com.
+        oauth["installation_store"] = installations
+        # ... and its request-path rotation under the same per-workspace lock as the clock (bot.slack.oauth).
+        from bot.slack.oauth import LockedAuthorize
+
+        oauth["authorize"] = LockedAuthorize(installations=installations, settings=settings,
+                                             client=make_client(None, api_url or settings.slack_api_url),
+                                             logger=logging.getLogger("slack_bolt"))  # fmt: skip
+    with _bolt_reads_no_token():
+        app = App(
+            client=make_client(None if distributed else token or settings.slack_bot_token,
+                               api_url or settings.slack_api_url),  # fmt: skip
+            signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
+            request_verification_enabled=verify_requests,
+            token_verification_enabled=token_verification,
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+            **oauth,
+            **({"listener_executor": listener_executor} if listener_executor else {}),
+        )
+
+    @app.error
+    def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, redis.RedisError):
+            # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
+            logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
+                         body.get("type", "Slack"), type(error).__name__)  # fmt: skip
+            return BoltResponse(status=503, body="")
+        logger.exception("unhandled error in a listener: %s", error)
+        return BoltResponse(status=500, body="")
+
+    for module in (commands, events, actions, views):
+        module.register(app, services)
+    _acknowledge_everything_else(app)
+    return app
+
+
+def _acknowledge_everything_else(app: App) -> None:
+    """Registered last, so they only see what no other listener matched.
+
+    Bolt answers 404 to a request no listener matches; over HTTP Slack then retries the event up to
+    three times, and in Socket Mode Bolt sends no acknowledgement at all. Events and interactions the
+    bot has no use for are acknowledged here instead, in both transports.
+    """
+    anything = re.compile(".*")
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    app.event(anything)(ack_only)
+    app.action(anything)(ack_only)
+    app.view(anything)(ack_only)
+    app.shortcut(anything)(ack_only)

@@ -1,0 +1,91 @@
+"""Slack glue for a person's own record: the App Home tab and the export sent by DM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.reflections import cpd
+from bot.services import Services
+from bot.slack import quiz_blocks
+from bot.slack.reflect_blocks import home_view
+from bot.storage.store import Workspace
+
+log = logging.getLogger(__name__)
+EIGHT_WEEKS = 8 * 7 * 86400
+
+
+def user_channels(services: Services, client: WebClient, ws: Workspace, user: str) -> list[str]:
+    """Channels with weekly posts that this person is in (all of the workspace's, if Slack won't say)."""
+    scheduled = services.reflections.posted_channels(ws)
+    try:
+        resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=500)
+        member_of = {c["id"] for c in resp.get("channels", [])}
+        return [c for c in scheduled if c in member_of]
+    except SlackApiError as exc:
+        log.info("users.conversations unavailable (%s); showing all scheduled channels", exc.response.get("error"))
+        return scheduled
+
+
+def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
+    """Whether ``user`` is in ``channel`` (so may share in its threads); False when Slack cannot say."""
+    cursor = None
+    try:
+        for _ in range(20):
+            resp = client.users_conversations(user=user, types="public_channel,private_channel", limit=1000,
+                                              cursor=cursor)  # fmt: skip
+            if any(c.get("id") == channel for c in resp.get("channels", [])):
+                return True
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+    except SlackApiError as exc:
+        log.info("users.conversations unavailable (%s); the reflection stays private", exc.response.get("error"))
+    return False
+
+
+def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
+    store = services.reflections
+    channels = user_channels(services, client, ws, user)
+    this_week = [(c, latest) for c in channels if (latest := store.latest_post(ws, c))]
+    since = time.time() - EIGHT_WEEKS
+    team = [(c, store.channel_weeks(ws, c, since)) for c in channels]
+    view = home_view(services.corpus, this_week=this_week, mine=store.for_user(ws, user),
+                     team=[t for t in team if t[1]], retention_days=services.settings.retention_days)  # fmt: skip
+    quiz = services.quiz
+    extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), quiz.person(ws, user) is not None)
+    if len(view["blocks"]) + len(extra) < 100:  # Slack's limit for a Home view
+        view["blocks"] += [{"type": "divider"}, *[b.to_dict() for b in extra]]
+    client.views_publish(user_id=user, view=view)
+
+
+def send_export(services: Services, client: WebClient, ws: Workspace, user: str, *, say_if_empty: bool = True) -> int:
+    """DM the person their record as Markdown and CSV files; returns how many reflections it held.
+    ``say_if_empty``: with nothing to export, say so by DM (the Home button has no other way to answer)."""
+    mine = services.reflections.for_user(ws, user)
+    answers = services.quiz.answers(ws, user)
+    if not mine and not answers and not say_if_empty:
+        return 0
+    dm = client.conversations_open(users=user)["channel"]["id"]
+    if not mine and not answers:
+        client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
+        return 0
+    now = datetime.now(UTC)
+    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers)
+    csv_text = cpd.to_csv(services.corpus, mine, answers)
+    stamp = now.strftime("%Y-%m-%d")
+    client.files_upload_v2(
+        channel=dm,
+        initial_comment=(f"Your reflective-practice record: {len(mine)} reflection{'s' if len(mine) != 1 else ''}"
+                         + (f" and {len(answers)} knowledge check{'s' if len(answers) != 1 else ''}" if answers else "")
+                         + ", as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
+        file_uploads=[
+            {"content": md, "filename": f"scr-reflections-{stamp}.md", "title": f"Reflective practice record {stamp}"},
+            {"content": csv_text, "filename": f"scr-reflections-{stamp}.csv", "title": f"Reflections {stamp} (CSV)"},
+        ],
+    )  # fmt: skip
+    return len(mine) + len(answers)

@@ -1,0 +1,322 @@
+"""Post each schedule's learning point of the week exactly once, whatever happens to the processes.
+
+Any number of processes may call ``deliver`` for the same schedule at the same time, or again after
+a crash; the protocol below makes that safe:
+
+1. Claim the (schedule, ISO week) with ``SET NX PX`` (a lease, so a dead claimant's claim lapses).
+   Someone else holds it: it is posted (done), failed (reported), or in progress (leave it).
+2. If an earlier attempt for this week was recorded, it may have reached Slack before its process
+   died: look for our message in the channel's history by its ``metadata`` key, and if it is there,
+   record it as posted instead of posting again.
+3. Record the attempt, then ``chat.postMessage`` with metadata (schedule, week, point, key).
+4. Success: advance the rotation (idempotent per week) and mark the week posted, compare-and-set on
+   our claim. Slack said no for good (``not_in_channel``…): mark the week failed for an hour, and
+   report it. Transient failure: release the claim so the next sweep retries.
+
+Timing: a week is due from its post time until its summary time (or the week's end); a process that
+was down at post time catches up once within that window, and never posts a stale week after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.error import URLError
+
+import redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.content.corpus import Corpus, Point
+from bot.slack import blocks
+from bot.storage import keys
+from bot.storage.store import Workspace
+from bot.weekly.once import Once, Permanent, Transient
+from bot.weekly.rotation import Rotation
+from bot.weekly.schedules import Schedule
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "scr_weekly_post"
+PERMANENT_ERRORS = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "invalid_auth", "account_inactive",
+     "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
+     "invalid_blocks", "msg_too_long", "thread_not_found"}
+)  # fmt: skip
+PARALLEL_WORKSPACES = 32  # workspaces posted to at once (each has its own rate limits); SCR_FANOUT_WORKSPACES
+RATE_LIMITED_ROUNDS = 3  # re-tries, within one run, of posts Slack still rate-limited after the client's retries
+
+
+@contextmanager
+def slack_errors() -> Iterator[None]:
+    """Classify a Web API failure: permanent (Slack said no for good) or transient (try again)."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
+        if error in PERMANENT_ERRORS:
+            raise Permanent(error) from None
+        # Slack answered without posting (e.g. still rate limited after retries), unless it was a 5xx.
+        raise Transient(error, maybe_sent=exc.response.status_code >= 500) from None
+    except (URLError, TimeoutError, ConnectionError, OSError) as exc:
+        raise Transient(type(exc).__name__, maybe_sent=True) from None
+
+
+def status(client: redis.Redis, schedule: Schedule) -> dict[str, str]:
+    """A schedule's last post and last error."""
+    return client.hgetall(keys.schedule_status(schedule.workspace, schedule.id))
+
+
+def fan_out(schedules: list[Schedule], deliver: Callable[[Schedule], Result], *, workers: int = 8,
+            workspaces: int = PARALLEL_WORKSPACES) -> list[Result]:
+    """Run ``deliver`` for every schedule: workspaces in parallel, and up to ``workers`` channels at a time
+    within each workspace.
+
+    Slack's rate limits are per workspace (and per channel), so workspaces never wait for each other: a
+    busy or rate-limited workspace holds up only itself, and one slow channel holds up no other. A post
+    Slack still rate-limited after slack-sdk's retries (which honour Retry-After) is tried again in the
+    same run, up to ``RATE_LIMITED_ROUNDS`` times; that is safe because Slack did not post it (a 429
+    never acts, so ``bot.weekly.once`` released the claim). Results come back in the order of ``schedules``.
+    """
+    if not schedules:
+        return []
+    groups: dict[tuple[str | None, str], list[int]] = {}
+    for i, s in enumerate(schedules):
+        groups.setdefault((s.enterprise, s.team), []).append(i)
+    results: list[Result | None] = [None] * len(schedules)
+
+    def one_workspace(indexes: list[int]) -> None:
+        pending = indexes
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(indexes)))) as pool:
+            for _ in range(1 + RATE_LIMITED_ROUNDS):
+                for i, result in zip(pending, pool.map(lambda i: deliver(schedules[i]), pending), strict=True):
+                    results[i] = result
+                pending = [i for i in pending if results[i].outcome == "retry" and results[i].error == "ratelimited"]
+                if not pending:
+                    break
+
+    if len(groups) == 1:
+        one_workspace(next(iter(groups.values())))
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, min(workspaces, len(groups)))) as pool:
+            list(pool.map(one_workspace, groups.values()))
+    return [r for r in results if r is not None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Week:
+    key: str  # ISO week, e.g. "2026-W48" (ISO year: 2027-01-01 is in 2026-W53)
+    start: datetime  # Monday 00:00 in the schedule's time zone
+    end: datetime
+    post_at: datetime | None
+    summary_at: datetime
+
+
+def week_for(schedule: Schedule, now: datetime) -> Week:
+    local = now.astimezone(schedule.tz)
+    return _week(schedule.post, schedule.summary, schedule.timezone, local.date() - timedelta(days=local.weekday()))
+
+
+@lru_cache(maxsize=4096)
+def _week(post: str, summary: str, timezone: str, monday: date) -> Week:
+    """A schedule's week, from its timing alone: cached, because a fan-out asks it for every channel and
+    building the cron triggers was a tenth of the clock's time per post."""
+    schedule = Schedule(id="", team="", channel="", post=post, summary=summary, timezone=timezone)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=schedule.tz)
+    end = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=schedule.tz)
+    post_at = schedule.post_trigger().get_next_fire_time(None, start)
+    if post_at is not None and post_at >= end:
+        post_at = None
+    summary_at = schedule.summary_trigger().get_next_fire_time(None, start)
+    if summary_at is None or summary_at >= end or (post_at is not None and summary_at <= post_at):
+        summary_at = end
+    iso = monday.isocalendar()
+    return Week(f"{iso.year}-W{iso.week:02d}", start, end, post_at, summary_at)
+
+
+@dataclass(frozen=True)
+class Result:
+    schedule: str
+    week: str
+    outcome: str  # posted, recovered, already, busy, not_due, stale, failed, retry
+    ts: str | None = None
+    point: str | None = None
+    error: str | None = None
+
+
+class WeeklyPoster:
+    def __init__(
+        self,
+        client: redis.Redis,
+        slack: WebClient,
+        corpus: Corpus,
+        *,
+        lease_seconds: int = 300,
+        retention_days: int = 365,
+        reflect_button: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+        clients: Callable[[Workspace], WebClient] | None = None,
+        parallel_workspaces: int = PARALLEL_WORKSPACES,
+    ):
+        self.r = client
+        self.slack = slack
+        self.clients = clients  # distributed mode: each workspace's own (rotated) token, see bot.slack.oauth
+        self.parallel_workspaces = parallel_workspaces
+        self.corpus = corpus
+        self.rotation = Rotation(client, corpus)
+        self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
+                         attempt_days=keys.ATTEMPT_DAYS)  # fmt: skip
+        self.retention = retention_days * 86400
+        self.reflect_button = reflect_button
+        self.clock = clock
+
+    @staticmethod
+    def claim_key(schedule: Schedule, week: str) -> str:
+        return keys.weekly_claim(schedule.workspace, schedule.id, week)
+
+    def status(self, schedule: Schedule) -> dict[str, str]:
+        """The schedule's last post and last error (what `schedule list` and `/scr schedule` show)."""
+        return status(self.r, schedule)
+
+    def slack_for(self, schedule: Schedule) -> WebClient:
+        """The client to post with: the workspace's own token when the app is installed in many workspaces.
+
+        Raises ``Permanent("not_installed")`` when the workspace has no bot token (uninstalled, revoked)."""
+        if self.clients is None:
+            return self.slack
+        from bot.slack.oauth import NotInstalled
+
+        try:
+            return self.clients(schedule.workspace)
+        except NotInstalled:
+            raise Permanent("not_installed") from None
+
+    # ----- the protocol ---------------------------------------------------------------------
+    def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
+                force: bool = False) -> Result:
+        now = now or self.clock()
+        week = week_for(schedule, now)
+        if not ignore_time and not force:
+            if week.post_at is None or now < week.post_at:
+                return Result(schedule.id, week.key, "not_due")
+            if now >= week.summary_at:
+                return Result(schedule.id, week.key, "stale")
+        key = self.claim_key(schedule, week.key)
+        try:
+            # Distributed: this workspace's token (refreshed if it is about to expire), looked up before
+            # claiming, so a workspace that has uninstalled gets nothing written for it.
+            slack = self.slack_for(schedule)
+        except Permanent as exc:
+            return Result(schedule.id, week.key, "failed", error=str(exc))
+
+        def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
+            point = self.corpus.point((previous or {}).get("point", "")) or self.rotation.next_point(schedule)
+            return {"point": point.id, "at": now.isoformat()}
+
+        def send(attempt: dict[str, Any]) -> dict[str, Any]:
+            point = self.corpus.by_id[attempt["point"]]
+            payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
+            with slack_errors():
+                resp = slack.chat_postMessage(
+                    channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
+                    unfurl_links=False, unfurl_media=False, **self.render(schedule, point, week),
+                )  # fmt: skip
+            return {"ts": str(resp["ts"]), "point": point.id}
+
+        def find(previous: dict[str, Any]) -> dict[str, Any] | None:
+            with slack_errors():
+                found = self._find_in_history(schedule, week, key, slack)
+            return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
+
+        def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
+            point = self.corpus.point(result.get("point") or "") or self.corpus.by_id[attempt["point"]]
+            self._record_posted(schedule, week, point, result["ts"])
+
+        out = self.once.run(key, prepare=prepare, send=send, find=find, finish=finish, force=force)
+        result = out.result or {}
+        point = result.get("point") or (out.attempt or {}).get("point")
+        outcome = {"sent": "posted"}.get(out.state, out.state)
+        if out.state == "failed" and out.attempt is not None:  # a fresh permanent failure: report it
+            self._set_status(schedule, last_error=out.error or "", last_error_at=now.isoformat(), last_error_week=week.key)
+            log.warning("schedule %s: cannot post to %s: %s", schedule.id, schedule.channel, out.error)
+        elif out.state == "retry":
+            log.warning("schedule %s: transient failure (%s); will retry", schedule.id, out.error)
+        elif out.state in ("sent", "recovered"):
+            log.info("schedule %s %s: %s %s in %s (ts %s)", schedule.id, week.key, outcome, point, schedule.channel,
+                     result.get("ts"))  # fmt: skip
+        return Result(schedule.id, week.key, outcome, result.get("ts"), point, out.error)
+
+    def _record_posted(self, schedule: Schedule, week: Week, point: Point, ts: str) -> None:
+        record = {"schedule": schedule.id, "week": week.key, "point": point.id, "ts": ts, "channel": schedule.channel,
+                  "summary_at": week.summary_at.isoformat(), "posted_at": self.clock().isoformat()}
+        status = {"last_week": week.key, "last_ts": ts, "last_point": point.id, "last_posted_at": record["posted_at"],
+                  "last_error": "", "last_error_at": "", "last_error_week": ""}
+        with self.r.pipeline() as pipe:
+            self.rotation.queue_commit(pipe, schedule, point, week.key)
+            keys.record_weekly_post(pipe, schedule.workspace, schedule.id, schedule.channel, ts, json.dumps(record),
+                                    status, self.retention)
+            pipe.execute()
+
+    def _set_status(self, schedule: Schedule, **fields: str) -> None:
+        with self.r.pipeline() as pipe:
+            keys.set_status(pipe, schedule.workspace, schedule.id, fields, self.retention)
+            pipe.execute()
+
+    def _find_in_history(self, schedule: Schedule, week: Week, key: str, slack: WebClient) -> dict[str, str] | None:
+        cursor = None
+        for _ in range(10):
+            resp = slack.conversations_history(
+                channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
+                cursor=cursor,
+            )  # fmt: skip
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == EVENT_TYPE and payload.get("key") in (key, keys.legacy_name(key)):
+                    return {"ts": msg["ts"], "point": payload.get("point", "")}
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return None
+
+    def render(self, schedule: Schedule, point: Point, week: Week) -> dict[str, Any]:
+        """The post's text and blocks. The same for every channel that gets this point this week, so a fan-out
+        builds it once per (point, week, summary time) rather than once per channel (Block Kit models
+        validate as they serialise: a sixth of the clock's time per post). Callers must not change it."""
+        local = week.summary_at.astimezone(schedule.tz)
+        summary = f"{local:%A} at {local:%H:%M}" if week.summary_at < week.end else "at the end of the week"
+        return self._render(point.id, week.start.date(), summary)
+
+    @lru_cache(maxsize=1024)  # noqa: B019 - one poster per process; the cache lives as long as its corpus
+    def _render(self, point_id: str, week_start: date, summary: str) -> dict[str, Any]:
+        return blocks.weekly_post(self.corpus, self.corpus.by_id[point_id], week_start, summary,
+                                  reflect_button=self.reflect_button)  # fmt: skip
+
+    # ----- many schedules ---------------------------------------------------------------------
+    def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,
+                    **kw: Any) -> list[Result]:
+        """This week's posts for many schedules (see ``fan_out``)."""
+        return fan_out(list(schedules), lambda s: self._safe_deliver(s, now, **kw), workers=workers,
+                       workspaces=self.parallel_workspaces)  # fmt: skip
+
+    def _safe_deliver(self, schedule: Schedule, now: datetime | None, **kw: Any) -> Result:
+        try:
+            return self.deliver(schedule, now, **kw)
+        except redis.RedisError as exc:
+            log.error("schedule %s: Redis unavailable (%s); will retry", schedule.id, exc)
+            return Result(schedule.id, "", "retry", error="redis_unavailable")
+        except Exception as exc:  # one bad schedule must not stop the others
+            log.exception("schedule %s: unexpected error", schedule.id)
+            return Result(schedule.id, "", "retry", error=type(exc).__name__)
+
