@@ -10,19 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from bot.config import WorkingHours, parse_days, parse_hours
 from bot.content.corpus import Corpus
 from bot.learning.quiz import (
     BOX_DAYS,
     Answer,
     Card,
     QuizStore,
-    WorkingHours,
     after_answer,
     after_sending,
     candidate_order,
     choose,
-    parse_days,
-    parse_hours,
     weeks_between,
 )
 from bot.learning.quiz_sender import QuizSender
