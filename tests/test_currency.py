@@ -3,7 +3,10 @@ changes dated after a briefing's period reach a point, and every point using a s
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from bot.currency import (
     superseded_terms,
 )
 from bot.yamlfile import ProblemsError
-from conftest import CONTENT_DIR
+from conftest import CONTENT_DIR, ROOT
 
 
 @pytest.fixture
@@ -201,3 +204,16 @@ def test_terms_match_as_practitioners_write_them() -> None:
     assert not mentions("agencies working together", "Working Together")
     assert mentions("under Working Together and the College's guidance", "Working Together")
     assert not mentions("LSCBX", "LSCB") and mentions("two LSCBs", "LSCB")
+
+
+def test_content_check_command_fails_with_file_and_line_for_a_stale_point(content: Path) -> None:
+    changes = [{**c, "verified": False} if c["id"] == "was-not-brought" else c for c in shipped_changes()]
+    write_changes(content, changes)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    env["SCR_CONTENT_DIR"] = str(content)
+    result = subprocess.run([sys.executable, "-m", "bot", "content", "check"], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 1
+    assert f"{content / 'points' / 'health-2011-14.yaml'}:" in result.stderr
+    assert "'h14-was-not-brought' uses 'did not attend'" in result.stderr
+    assert "Traceback" not in result.stderr
