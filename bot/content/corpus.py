@@ -2,13 +2,14 @@
 
 Content is validated as a whole before the bot starts: a curator's typo must never reach a
 team's channel. Every YAML file under the content folder is read and merged by its top-level
-keys (``briefings``, ``sectors``, ``themes``, ``points``), so local authors can add their own
+keys (``briefings``, ``sectors``, ``themes``, ``points``, ``changes``...), so local authors can add their own
 files beside the shipped ones.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import zlib
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-
 SECTION_SEPARATOR = " > "
 LOCAL_LABEL = "Local learning"
 NATIONAL_LABEL = "National SCR briefing"
-TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks", "concepts", "not_covered")
+TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks", "concepts", "not_covered", "changes")
 OPTION_MAX = 150
 
 
@@ -167,6 +168,49 @@ class Point(_Model):
 
 Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=OPTION_MAX)]
 
+# An ISO date, or a reduced-precision one ("2021", "2021-06") when the official page gives no day.
+ISO_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+class Change(_Model):
+    """A dated national change since the briefings (content/changes.yaml): what changed, in our own words, where
+    the official page says so, and which points it touches. Only ``verified`` entries are ever shown (bot.currency).
+    """
+
+    id: Slug
+    date: Annotated[str, StringConstraints(strip_whitespace=True, pattern=ISO_DATE)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    line: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150)]
+    source: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https://[^\s/]+\.[^\s]+$")]
+    jurisdictions: list[Literal["england", "wales", "scotland", "northern-ireland"]] = Field(min_length=1)
+    themes: list[Slug] = []
+    sectors: list[Slug] = []  # when given, a theme alone reaches only points for these sectors
+    terms: list[Text] = []  # words in a point's text that this change touches
+    supersedes: list[Text] = []  # old terms this change shows are no longer current practice
+    verified: bool
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2023-12-15 as a date and 2021 as a number: keep the text the curator wrote.
+        return value.isoformat() if hasattr(value, "isoformat") else str(value) if isinstance(value, int) else value
+
+    @field_validator("date")
+    @classmethod
+    def _real_day(cls, value: str) -> str:
+        if len(value) == 10:
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a real day") from None
+        return value
+
+    @model_validator(mode="after")
+    def _touches_something(self) -> Change:
+        if not (self.themes or self.terms or self.supersedes):
+            raise ValueError("a change needs themes, terms or supersedes: what does it touch?")
+        return self
+
 
 class Check(_Model):
     """A multiple-choice knowledge check on one learning point.
@@ -223,6 +267,8 @@ class Corpus:
     # index), so later checks (source fidelity) can name the exact line of the field they object to.
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
+    # Dated national changes since the briefings, verified or not (bot.currency shows only verified ones).
+    changes: dict[str, Change] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_id: dict[str, Point] = {p.id: p for p in self.points}
@@ -326,7 +372,7 @@ def load_corpus(content_dir: Path) -> Corpus:
             problems.extend(exc.problems)
 
     models = {"briefings": Briefing, "sectors": Sector, "themes": Theme, "points": Point, "checks": Check,
-              "concepts": Concept, "not_covered": NotCovered}
+              "concepts": Concept, "not_covered": NotCovered, "changes": Change}
     found: dict[str, list[tuple[YamlDoc, int, BaseModel]]] = {k: [] for k in TOP_LEVEL_KEYS}
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = {}
     for doc in docs:
@@ -370,6 +416,7 @@ def load_corpus(content_dir: Path) -> Corpus:
     checks_map = unique("checks")
     concepts = unique("concepts")
     not_covered = unique("not_covered")
+    changes = unique("changes")
 
     for doc, index, b in found["briefings"]:
         if b.sector not in sectors:  # type: ignore[attr-defined]
@@ -405,6 +452,14 @@ def load_corpus(content_dir: Path) -> Corpus:
         if c.answer.casefold() in (d.casefold() for d in c.distractors):
             problems.append(Problem(doc.path, doc.line_of(["checks", index, "answer"]),
                                     "the answer is also listed as a distractor"))  # fmt: skip
+    for doc, index, ch in found["changes"]:
+        assert isinstance(ch, Change)
+        for i, t in enumerate(ch.themes):
+            if t not in themes:
+                problems.append(Problem(doc.path, doc.line_of(["changes", index, "themes", i]), f"unknown theme {t!r}"))
+        for i, s in enumerate(ch.sectors):
+            if s not in sectors:
+                problems.append(Problem(doc.path, doc.line_of(["changes", index, "sectors", i]), f"unknown sector {s!r}"))
     if not found["points"] and not problems:
         problems.append(Problem(content_dir, 1, "no learning points found (expected points: in a YAML file)"))
     if problems:
@@ -420,4 +475,5 @@ def load_corpus(content_dir: Path) -> Corpus:
         version=digest.hexdigest()[:16],
         located=located,
         checks=list(checks_map.values()),  # type: ignore[arg-type]
+        changes=changes,  # type: ignore[arg-type]
     )

@@ -89,6 +89,29 @@ def unclosed_quote_line(text: str, error_line: int) -> int | None:
     return opened if closed >= error_line - 1 and opened < error_line else None
 
 
+def _unbuildable_scalar(node: yaml.Node | None) -> tuple[int, str] | None:
+    """The line and text of the first plain scalar that YAML types but cannot build (2023-02-30)."""
+    if isinstance(node, yaml.ScalarNode):
+        if not node.style:  # plain (None, or "" from the C loader), so YAML typed it
+            try:
+                yaml.safe_load(node.value)
+            except ValueError:
+                return node.start_mark.line + 1, node.value
+            except yaml.YAMLError:
+                return None
+        return None
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        found = _unbuildable_scalar(child)
+        if found:
+            return found
+    return None
+
+
 def load_yaml(path: Path) -> YamlDoc:
     """Parse one file; a syntax error becomes a ``ProblemsError`` naming the file and line."""
     try:
@@ -96,6 +119,7 @@ def load_yaml(path: Path) -> YamlDoc:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemsError([Problem(path, 1, f"cannot read file: {exc}")]) from None
     loader = _Loader(text)
+    root: yaml.Node | None = None
     try:
         # One parse: the node tree keeps line numbers, and the data is built from that same tree.
         root = loader.get_single_node()
@@ -111,6 +135,9 @@ def load_yaml(path: Path) -> YamlDoc:
         raise ProblemsError([Problem(path, line, f"YAML syntax error: {what}")]) from None
     except yaml.YAMLError as exc:
         raise ProblemsError([Problem(path, 1, f"YAML error: {exc}")]) from None
+    except ValueError as exc:  # a value YAML recognises but cannot build, such as the date 2023-02-30
+        line, value = _unbuildable_scalar(root) or (1, "")
+        raise ProblemsError([Problem(path, line, f"invalid value {value!r}: {exc}; quote it if it is text")]) from None
     finally:
         loader.dispose()
     return YamlDoc(path=path, data=data, root=root)

@@ -571,12 +571,20 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_content_terms(args, settings)
     corpus = load_corpus(settings.content_dir)  # ProblemsError -> file:line lines, exit 1
     if args.action == "check":
+        from bot.currency import currency_problems
+
+        stale = currency_problems(corpus)  # superseded terms with no "since this briefing" note
+        if stale:
+            raise ProblemsError(stale)
         uncovered = corpus.uncovered()
         empty = [t for t in corpus.themes if not corpus.points_for(theme=t)]
         print(
             f"content OK: {len(corpus.points)} points, {len(corpus.checks)} knowledge checks, {len(corpus.themes)} themes, "
             f"{len(corpus.sectors)} sectors, {len(corpus.briefings)} briefings"
         )
+        verified = sum(c.verified for c in corpus.changes.values())
+        print(f"changes since the briefings: {verified} verified, {len(corpus.changes) - verified} unverified "
+              "(never shown); every point using a superseded term has a note")  # fmt: skip
         for b, heading in uncovered:
             print(f"warning: briefing {b}: heading {heading!r} has no learning point")
         for t in empty:
