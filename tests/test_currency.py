@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.content import Corpus, load_corpus
-from bot.currency import (
+from bot.content.corpus import Corpus, load_corpus
+from bot.content.currency import (
     SINCE_LINE_MAX,
     SINCE_PREFIX,
     currency_problems,
@@ -26,7 +26,7 @@ from bot.currency import (
     since_notes,
     superseded_terms,
 )
-from bot.yamlfile import ProblemsError
+from bot.content.yamlfile import ProblemsError
 from conftest import CONTENT_DIR, ROOT
 
 

@@ -174,7 +174,7 @@ ISO_DATE = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
 
 class Change(_Model):
     """A dated national change since the briefings (content/changes.yaml): what changed, in our own words, where
-    the official page says so, and which points it touches. Only ``verified`` entries are ever shown (bot.currency).
+    the official page says so, and which points it touches. Only ``verified`` entries are ever shown (bot.content.currency).
     """
 
     id: Slug
@@ -267,7 +267,7 @@ class Corpus:
     # index), so later checks (source fidelity) can name the exact line of the field they object to.
     located: dict[tuple[str, str], tuple[YamlDoc, int]] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
-    # Dated national changes since the briefings, verified or not (bot.currency shows only verified ones).
+    # Dated national changes since the briefings, verified or not (bot.content.currency shows only verified ones).
     changes: dict[str, Change] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

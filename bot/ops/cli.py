@@ -571,7 +571,7 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_content_terms(args, settings)
     corpus = load_corpus(settings.content_dir)  # ProblemsError -> file:line lines, exit 1
     if args.action == "check":
-        from bot.currency import currency_problems
+        from bot.content.currency import currency_problems
 
         stale = currency_problems(corpus)  # superseded terms with no "since this briefing" note
         if stale:

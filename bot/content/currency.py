@@ -28,8 +28,8 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-from bot.content import Briefing, Change, Corpus, Point
-from bot.yamlfile import Problem
+from bot.content.corpus import Briefing, Change, Corpus, Point
+from bot.content.yamlfile import Problem
 
 SINCE_PREFIX = "Since this briefing"
 SINCE_LINE_MAX = 200
