@@ -166,3 +166,40 @@ def test_removing_any_row_is_caught(notice: str):
     for row in table_rows(notice):
         assert missing(notice.replace(row + "\n", "", 1)), f"removing this row went unnoticed: {row}"
 
+
+def test_the_notice_links_the_dpia(notice: str):
+    assert "docs/DPIA.md" in notice
+    assert (ROOT / "docs" / "DPIA.md").is_file()
+
+
+def _lifetimes() -> dict[str, str]:
+    """The fixed lifetimes in the code, as the documents write them."""
+    from bot.config import Settings
+    from bot.oauth import ROTATION_LOCK_SECONDS
+
+    def days(seconds: int) -> str:
+        n = seconds // keys.DAY
+        return f"{n} day" if n == 1 else f"{n} days"
+
+    return {
+        "retention (default)": f"{Settings().retention_days} days",
+        "claim done": days(keys.CLAIM_DONE_DAYS * keys.DAY),
+        "claim failed": f"{keys.CLAIM_FAILED_SECONDS // 3600} hour",
+        "attempt": days(keys.ATTEMPT_DAYS * keys.DAY),
+        "tombstone, forget-me marker": days(keys.TOMBSTONE_SECONDS),
+        "knowledge check day claim": days(keys.QUIZ_DAY_SECONDS),
+        "team aggregates": days(keys.QUIZ_AGGREGATE_SECONDS),
+        "digest sent claim": days(keys.DIGEST_CLAIM_SECONDS),
+        "OAuth state": f"{keys.OAUTH_STATE_TTL // 60} minutes",
+        "token rotation lock": f"{int(ROTATION_LOCK_SECONDS)} seconds",
+    }
+
+
+@pytest.mark.parametrize("doc", ["PRIVACY.md", "docs/DPIA.md"])
+def test_lifetimes_match_the_code(doc: str):
+    """Each lifetime the code fixes is the one the documents state (a changed constant fails here)."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    for what, lifetime in _lifetimes().items():
+        if doc.endswith("DPIA.md") and what == "token rotation lock":
+            continue  # not personal data; PRIVACY.md's table has it
+        assert re.search(rf"(?<!\d){re.escape(lifetime)}", text), f"{doc}: {what} should be {lifetime}"
