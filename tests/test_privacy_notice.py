@@ -1,12 +1,12 @@
 """PRIVACY.md's table for the data protection officer names every Redis key family the code can build.
 
-The families are derived from ``bot.keys`` itself, not from a list kept here: every public function
+The families are derived from ``bot.storage.keys`` itself, not from a list kept here: every public function
 of the module that takes only a workspace and strings is called with dummy arguments (each string
 argument is the placeholder ``<its parameter name>``), a function that takes one string and no
 workspace is also given a key (``attempt(claim)`` builds a key from a key), and every module constant
 whose value is a key is read. Whatever comes back that is a key in the current layout (``scr:{...}:``,
 no wildcard) is reduced to its family: the part after the dummy workspace's tag, or the whole key for a
-global one (``scr:{_}:...``). A new key-building function or constant in ``bot.keys`` therefore fails
+global one (``scr:{_}:...``). A new key-building function or constant in ``bot.storage.keys`` therefore fails
 this test until PRIVACY.md's table has a row for it.
 
 A family is found in the table when the key column of one row holds its fixed words in order, separated as in the key,
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import keys
+from bot.storage import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVACY = ROOT / "PRIVACY.md"
@@ -68,7 +68,7 @@ def _family(key: str) -> str:
 
 
 def derived_families() -> set[str]:
-    """Every key family ``bot.keys`` can build, from its functions and constants."""
+    """Every key family ``bot.storage.keys`` can build, from its functions and constants."""
     built: list[object] = []
     for name, fn in inspect.getmembers(keys, inspect.isfunction):
         if name.startswith("_") or fn.__module__ != keys.__name__:
@@ -135,7 +135,7 @@ def test_families_are_derived_from_the_code():
 
 
 def test_every_key_family_has_a_row_in_privacy_md(notice: str):
-    assert missing(notice) == [], "PRIVACY.md's table has no row for these key families (see bot/keys.py)"
+    assert missing(notice) == [], "PRIVACY.md's table has no row for these key families (see bot/storage/keys.py)"
 
 
 def test_each_family_is_in_exactly_one_row(notice: str):
@@ -158,7 +158,7 @@ def test_every_row_is_complete_and_names_real_keys(notice: str):
         named = re.findall(r"`([^`]+)`", cells[0])
         assert named, f"row names no key: {row}"
         for key in named:
-            assert any(p.fullmatch(key) for p in families), f"{key!r} in PRIVACY.md is not a key bot.keys builds"
+            assert any(p.fullmatch(key) for p in families), f"{key!r} in PRIVACY.md is not a key bot.storage.keys builds"
 
 
 def test_removing_any_row_is_caught(notice: str):
@@ -175,7 +175,7 @@ def test_the_notice_links_the_dpia(notice: str):
 def _lifetimes() -> dict[str, str]:
     """The fixed lifetimes in the code, as the documents write them."""
     from bot.config import Settings
-    from bot.oauth import ROTATION_LOCK_SECONDS
+    from bot.slack.oauth import ROTATION_LOCK_SECONDS
 
     def days(seconds: int) -> str:
         n = seconds // keys.DAY
