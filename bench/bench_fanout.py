@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test fake Slack (not shipped in t
 
 from bot.content.corpus import load_corpus  # noqa: E402
 from bot.slack.app import make_client  # noqa: E402
+from bot.slack.delivery import SlackDeliveries  # noqa: E402
 from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from bot.storage.store import make_client as redis_client  # noqa: E402
 from bot.weekly.poster import WeeklyPoster  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
         monday = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
         slack.clock = monday.timestamp
         schedules = [Schedule(id=f"bench-{i:04d}", team="T0BENCH", channel=f"C{i:08d}") for i in range(args.channels)]
-        poster = WeeklyPoster(r, make_client("xoxb-bench", slack.url), corpus)
+        poster = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-bench", slack.url), corpus), corpus)
         t0 = time.perf_counter()
         results = poster.deliver_all(schedules, monday, workers=args.workers)
         rounds = 1

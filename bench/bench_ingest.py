@@ -34,6 +34,7 @@ from bench.bench_lookup import free_port, pct, start  # noqa: E402
 from bot.content.corpus import load_corpus  # noqa: E402
 from bot.reflections.store import ReflectionStore  # noqa: E402
 from bot.slack.app import make_client  # noqa: E402
+from bot.slack.delivery import SlackDeliveries  # noqa: E402
 from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from bot.storage.store import Workspace  # noqa: E402
 from bot.storage.store import make_client as redis_client  # noqa: E402
@@ -134,7 +135,7 @@ def main() -> None:
     try:
         corpus = load_corpus(ROOT / "content")
         schedule = Schedule(id="bench", team=TEAM, channel=CHANNEL)
-        thread_ts = WeeklyPoster(r, make_client("xoxb-bench", slack.url), corpus).deliver(schedule, ignore_time=True).ts
+        thread_ts = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-bench", slack.url), corpus), corpus).deliver(schedule, ignore_time=True).ts
         n_unique = int(args.rate * args.seconds / (1 + args.duplicates))
         requests = build_events(n_unique, args.duplicates, thread_ts)
         dupes = len(requests) - n_unique

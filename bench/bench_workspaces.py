@@ -37,6 +37,7 @@ from slack_sdk.oauth.installation_store import Installation  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.content.corpus import load_corpus  # noqa: E402
 from bot.slack.app import make_client  # noqa: E402
+from bot.slack.delivery import SlackDeliveries  # noqa: E402
 from bot.slack.installations import RedisInstallationStore  # noqa: E402
 from bot.slack.oauth import WorkspaceClients  # noqa: E402
 from bot.storage.embedded_redis import EmbeddedRedis  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> None:
         store = RedisInstallationStore(r)
         settings = Settings(slack_client_id="1.1", slack_client_secret="s", slack_signing_secret="s", slack_api_url=url)
         clients = WorkspaceClients(settings, lambda token: make_client(token, url), installations=store)
-        poster = WeeklyPoster(r, make_client(None, url), corpus, clients=clients,
+        poster = WeeklyPoster(r, SlackDeliveries(make_client(None, url), corpus, clients), corpus,
                               parallel_workspaces=args.workspaces)  # SCR_FANOUT_WORKSPACES: all at once
 
         def run(group: list[str]) -> tuple[float, list[Schedule], dict[str, int]]:

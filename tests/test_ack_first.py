@@ -20,6 +20,7 @@ from blockkit import dumps
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule, Subscriptions
@@ -51,7 +52,7 @@ def response_at(slack: FakeSlack, url: str, timeout: float = 15) -> dict:
 
 def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, channel: str) -> tuple[str, str]:
     schedule = Schedule(id=f"s-{channel.lower()}", team=TEAM, channel=channel, sectors=("health",))
-    result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
+    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
     assert result.outcome == "posted"
     return result.ts, result.point
 

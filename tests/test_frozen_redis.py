@@ -22,6 +22,7 @@ import pytest
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.storage.store import make_client as redis_client_for
 from bot.weekly.poster import WeeklyPoster
@@ -78,7 +79,7 @@ def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotP
                                                                 slack: FakeSlack, corpus: Corpus) -> None:  # fmt: skip
     r = own_redis.client()
     schedule = Schedule(id="s-frozen", team="T0AAA", channel="C0FROZEN", sectors=("health",))
-    thread = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True).ts
+    thread = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True).ts
     # Warm up: the bot holds open connections to Redis, as it would in production.
     assert frozen_bot.event(reply_event(thread, "1800000000.000001", "warm up"), event_id="EvWarm").status == 200
     assert frozen_bot.command("reflections", channel="C0FROZEN").status == 200
@@ -150,7 +151,7 @@ def test_redis_frozen_after_slack_took_the_weekly_post_recovers_it_and_never_pos
     slack.clock = monday.timestamp
     slack.accept_then("chat.postMessage", "slow", seconds=1.5)  # Slack posts at once, answers late
     r = redis_client_for(own_redis.url, timeout=0.5)
-    poster = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus, lease_seconds=2)
+    poster = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=2)
     schedule = Schedule(id="ward-9", team="T0AAA", channel="C0WARD9", sectors=("health",))
 
     def weekly_posts() -> list[dict]:

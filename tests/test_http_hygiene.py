@@ -17,6 +17,7 @@ import redis
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
@@ -169,7 +170,7 @@ def test_a_body_over_the_cap_is_refused(bot: BotProcess) -> None:
 def test_a_stored_reflection_is_capped_at_slacks_message_limit(bot: BotProcess, module_slack: FakeSlack,
                                                                shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
     schedule = Schedule(id="s-cap", team="T0AAA", channel="C0CAP", sectors=("health",))
-    post = WeeklyPoster(shared_redis, make_client("xoxb-test", module_slack.url), corpus).deliver(schedule, ignore_time=True)
+    post = WeeklyPoster(shared_redis, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
     ts = f"{time.time():.6f}"
     event = {"type": "message", "channel": "C0CAP", "user": "U0LONG", "text": "word " * 30_000, "ts": ts,
              "thread_ts": post.ts, "event_ts": ts, "channel_type": "channel"}  # fmt: skip

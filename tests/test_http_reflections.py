@@ -15,6 +15,7 @@ from blockkit import assert_valid_message, dumps
 from bot.content.corpus import Corpus, load_corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
@@ -41,7 +42,7 @@ def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str = T1
     """Post a real weekly post (as the clock would) and return (schedule, thread ts, point id)."""
     schedule = Schedule(id=f"s-{team.lower()}-{channel.lower()}", team=team, channel=channel, sectors=("health",))
     slack.clock = time.time
-    result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, MONDAY, ignore_time=True)
+    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, MONDAY, ignore_time=True)
     assert result.outcome == "posted"
     return schedule, result.ts, result.point
 
@@ -287,8 +288,8 @@ def test_weekly_summary_in_the_thread_counts_shared_reflections_only(bot: BotPro
     view = open_modal(bot, module_slack, value=point_id, channel="C0TEAM", message_ts=thread)
     bot.post(submission(view, {"stood_out": "very private thought"}, user="U3", view_id="V0PRIV"),
              "application/x-www-form-urlencoded")  # fmt: skip
-    poster = WeeklyPoster(r, make_client("xoxb-test", module_slack.url), corpus)
-    summaries = SummaryPoster(poster, store_for(r), make_client("xoxb-test", module_slack.url), corpus)
+    poster = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus)
+    summaries = SummaryPoster(poster, store_for(r), corpus)
     assert summaries.deliver(schedule, MONDAY + timedelta(days=1)).outcome == "not_due"
     friday = MONDAY.replace(hour=16, minute=0) + timedelta(days=4)
     assert summaries.deliver(schedule, friday).outcome == "posted"
@@ -350,7 +351,7 @@ def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: Fak
     """Same channel and user ids in two workspaces sharing one Redis: nothing crosses over."""
     _, thread1, p1 = weekly_post(module_slack, r, corpus, team=T1, channel="C0SHARED")
     ws2_schedule = Schedule(id="s-two", team=T2, channel="C0SHARED", sectors=("police",))
-    thread2 = WeeklyPoster(r, make_client("xoxb-test", module_slack.url), corpus).deliver(
+    thread2 = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus).deliver(
         ws2_schedule, MONDAY + timedelta(minutes=1), ignore_time=True).ts
     reply(bot, "C0SHARED", thread1, "workspace one secret", user="U0SAME", team=T1)
     reply(bot, "C0SHARED", thread2, "workspace two secret", user="U0SAME", team=T2)

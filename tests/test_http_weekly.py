@@ -12,6 +12,7 @@ import redis
 from blockkit import assert_valid_message, dumps
 from bot.content.corpus import load_corpus
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage import keys
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
@@ -125,7 +126,8 @@ def test_week_shows_the_point_posted_in_this_channel_and_schedule_shows_failures
     assert "No learning point of the week" in dumps(bot.command("week", channel="C0WEEK").json())
     command_answer(bot, module_slack, "subscribe police monday 09:30", channel="C0WEEK", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0WEEK")
-    poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
+    corpus = load_corpus(CONTENT_DIR)
+    poster = WeeklyPoster(store, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus)
     monday = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
     result = poster.deliver(schedule, monday)
     assert result.outcome == "posted"
@@ -188,7 +190,8 @@ def test_unsubscribe_clears_rotation_status_and_app_home(bot: BotProcess, module
                                                         store: redis.Redis) -> None:
     command_answer(bot, module_slack, "subscribe monday 09:30", channel="C0LEAVE", user="U0LEAD")
     schedule = Subscriptions(store).get(Workspace(TEAM), "C0LEAVE")
-    poster = WeeklyPoster(store, make_client("xoxb-test", module_slack.url), load_corpus(CONTENT_DIR))
+    corpus = load_corpus(CONTENT_DIR)
+    poster = WeeklyPoster(store, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus)
     assert poster.deliver(schedule, datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))).outcome == "posted"
     ws = schedule.workspace
     left_behind = [*keys.rotation(ws, schedule.id), keys.schedule_status(ws, schedule.id), keys.channel_week(ws, "C0LEAVE")]

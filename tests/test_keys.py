@@ -19,6 +19,7 @@ from redis.crc import key_slot
 from bot.content.corpus import Corpus
 from bot.reflections.store import SHARED, THREAD, Reflection, ReflectionStore, message_id
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage import keys
 from bot.storage.store import Workspace
 from bot.weekly.poster import EVENT_TYPE, WeeklyPoster
@@ -48,7 +49,7 @@ def test_everything_the_bot_writes_is_in_the_layout_and_one_slot_per_workspace(
     ws = Workspace("T0AAA", "E0ORG")
     sched = Schedule(id="team-a", team=ws.team_id, enterprise=ws.enterprise_id, channel="C0AAA", sectors=("health",))
     Subscriptions(redis_client).save(sched)
-    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus)
     posted = poster.deliver(sched, MONDAY)
     assert posted.outcome == "posted"
     store = ReflectionStore(redis_client, 365)
@@ -56,7 +57,7 @@ def test_everything_the_bot_writes_is_in_the_layout_and_one_slot_per_workspace(
     store.add(ws, Reflection(id=message_id("C0AAA", "2.2"), user="U1", point=posted.point or "", kind=THREAD,
                              visibility=SHARED, created_at=now, updated_at=now, channel="C0AAA", thread_ts=posted.ts,
                              text="A thought"))  # fmt: skip
-    assert SummaryPoster(poster, store, poster.slack, corpus).deliver(sched, FRIDAY).outcome == "posted"
+    assert SummaryPoster(poster, store, corpus).deliver(sched, FRIDAY).outcome == "posted"
 
     written = sorted(redis_client.scan_iter("*"))
     assert len(written) >= 12, written
@@ -67,7 +68,7 @@ def test_everything_the_bot_writes_is_in_the_layout_and_one_slot_per_workspace(
 
 def test_per_week_keys_expire(redis_client: redis.Redis, slack: FakeSlack, corpus: Corpus) -> None:
     sched = Schedule(id="team-a", team="T0AAA", channel="C0AAA", sectors=("health",))
-    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, retention_days=30)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, retention_days=30)
     assert poster.deliver(sched, MONDAY).outcome == "posted"
     ws = sched.workspace
     for key in (keys.channel_posts(ws, "C0AAA"), keys.posted_channels(ws), keys.schedule_status(ws, "team-a"),
@@ -79,7 +80,7 @@ def test_a_post_whose_metadata_names_the_old_key_is_recognised_after_the_upgrade
         redis_client: redis.Redis, slack: FakeSlack, corpus: Corpus) -> None:  # fmt: skip
     """A crash mid-post just before an upgrade: the message in Slack carries the old key string."""
     sched = Schedule(id="team-a", team="T0AAA", channel="C0AAA", sectors=("health",))
-    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus)
     claim = poster.claim_key(sched, "2026-W48")
     old = keys.legacy_name(claim)
     assert old == "scr:-:T0AAA:weekly:team-a:2026-W48"

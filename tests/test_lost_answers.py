@@ -19,6 +19,7 @@ from test_weekly_processes import posts, run_due, spawn, wait
 
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.localslack import TEAM_ID
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule, Subscriptions
@@ -105,7 +106,7 @@ def test_a_slow_answer_past_the_client_timeout_is_not_posted_twice(redis_client:
                                                                    corpus: Corpus) -> None:  # fmt: skip
     slack.clock = MONDAY_0930.timestamp
     slack.accept_then("chat.postMessage", "slow", seconds=2)
-    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url, timeout=0.5), corpus)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url, timeout=0.5), corpus), corpus)
     sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
     assert poster.deliver(sched, MONDAY_0930).outcome == "recovered"
     time.sleep(2)  # the late answer arrives, to nobody
@@ -142,11 +143,32 @@ def test_the_summary_is_found_past_the_first_page_of_a_busy_thread(redis_client:
     slack.clock = MONDAY_0930.timestamp
     client = make_client("xoxb-test", slack.url)
     sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
-    poster = WeeklyPoster(redis_client, client, corpus)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(client, corpus), corpus)
     thread = poster.deliver(sched, MONDAY_0930).ts
     for i in range(250):  # a busy week: more replies than one page of conversations.replies
         client.chat_postMessage(channel="C0WARD7", thread_ts=thread, text=f"reply {i}")
     slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
-    summary = SummaryPoster(poster, ReflectionStore(redis_client, 365), client, corpus).deliver(sched, FRIDAY_1600)
+    summary = SummaryPoster(poster, ReflectionStore(redis_client, 365), corpus).deliver(sched, FRIDAY_1600)
     assert summary.outcome == "recovered"
     assert len(summaries(slack, "C0WARD7")) == 1
+
+
+def test_a_lost_post_is_found_in_a_busy_channel_with_bounded_calls(redis_client: redis.Redis, slack: FakeSlack,
+                                                                   corpus: Corpus) -> None:  # fmt: skip
+    """Recovery reads only the lost attempt's time window: 1,001 later messages in the channel neither hide the
+    post (which would post it twice) nor cost more calls (the old code read the newest 10 x 100 and missed it)."""
+    slack.clock = MONDAY_0930.timestamp
+    slack.accept_then("chat.postMessage", "reset")
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=50)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus)
+    sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
+    assert poster.deliver(sched, MONDAY_0930).outcome == "retry"  # posted, but Slack cannot be asked yet
+    later = MONDAY_0930 + timedelta(minutes=20)
+    slack.clock = later.timestamp
+    for i in range(1001):  # the team talks: the post is now far down the channel
+        slack.chat_post_message({"channel": "C0WARD7", "text": f"message {i}"})
+    slack.faults.clear()
+    before = len(slack.calls_to("conversations.history"))
+    assert poster.deliver(sched, later).outcome == "recovered"
+    assert len(slack.calls_to("conversations.history")) - before == 1
+    assert sum(1 for m in slack.channel_messages("C0WARD7") if m.get("metadata")) == 1

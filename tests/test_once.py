@@ -1,4 +1,4 @@
-"""``bot.weekly.once``: marking done and dropping the attempt is one step, so no failure between them can lead
+"""``bot.once``: marking done and dropping the attempt is one step, so no failure between them can lead
 to a second post (issue 9, item 2). Real redis-server; the failure is real too: the first process's
 Redis user may not run scripts, so whatever the protocol does in a script fails, as in a Redis blip."""
 
@@ -14,6 +14,7 @@ import redis
 
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage import keys
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
@@ -38,12 +39,12 @@ def no_scripts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator
 def test_a_failure_while_marking_done_never_leads_to_a_second_post(no_scripts: redis.Redis, redis_client: redis.Redis,
                                                                    slack: FakeSlack, corpus: Corpus) -> None:
     slack.clock = MONDAY.timestamp
-    first = WeeklyPoster(no_scripts, make_client("xoxb-test", slack.url), corpus, lease_seconds=1)
+    first = WeeklyPoster(no_scripts, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=1)
     (result,) = first.deliver_all([SCHEDULE], MONDAY)
     assert result.outcome == "retry"  # posted, but could not record it as done
     assert len(slack.channel_messages("C0WARD7")) == 1
     time.sleep(1.2)  # the claim's lease lapses
-    second = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, lease_seconds=1)
+    second = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=1)
     again = second.deliver(SCHEDULE, MONDAY)
     assert len(slack.channel_messages("C0WARD7")) == 1  # the attempt survived, so Slack was asked first
     assert again.outcome == "recovered"

@@ -14,6 +14,7 @@ import redis
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore, message_id
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage import keys
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
@@ -28,7 +29,7 @@ RETRY = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
 
 def weekly_thread(slack: FakeSlack, r: redis.Redis, corpus: Corpus, channel: str) -> str:
     schedule = Schedule(id=f"s-{channel.lower()}", team=TEAM, channel=channel, sectors=("health",))
-    result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
+    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
     assert result.outcome == "posted"
     return result.ts
 

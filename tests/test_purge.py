@@ -11,6 +11,7 @@ from test_installations import installation
 from bot.content.corpus import Corpus
 from bot.reflections.store import SHARED, THREAD, Reflection, ReflectionStore, message_id
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.localslack import LocalSlack
 from bot.storage import keys
@@ -27,7 +28,7 @@ def fill(r: redis.Redis, slack: LocalSlack, corpus: Corpus, ws: Workspace, chann
     RedisInstallationStore(r).save(installation(team=ws.team_id, enterprise=ws.enterprise_id, user_token="xoxp-u",
                                                 bot_token=f"xoxb-{ws.team_id}"))  # fmt: skip
     subs = Subscriptions(r)
-    poster = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus, lease_seconds=30, clock=lambda: NOW)
+    poster = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=30, clock=lambda: NOW)
     store = ReflectionStore(r, 365, clock=NOW.timestamp)
     for i in range(channels):
         channel = f"C{ws.team_id}{i}"

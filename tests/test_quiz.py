@@ -25,6 +25,7 @@ from bot.learning.quiz import (
 )
 from bot.learning.quiz_sender import QuizSender
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.quiz_blocks import parse_answer_value, summary_lines
 from bot.storage.store import Workspace
 from fakeslack import FakeSlack as LocalSlack
@@ -166,7 +167,7 @@ def local_slack() -> Iterator[LocalSlack]:
 
 def test_sender_sends_one_a_day_only_in_hours_and_brings_a_missed_check_back_sooner(
         store: QuizStore, local_slack: LocalSlack, corpus: Corpus) -> None:  # fmt: skip
-    sender = QuizSender(store, make_client("xoxb-test", local_slack.url), corpus, WorkingHours())
+    sender = QuizSender(store, SlackDeliveries(make_client("xoxb-test", local_slack.url), corpus), corpus, WorkingHours())
     store.opt_in(WS, "U1", "C0TEAM")
     assert sender.deliver_due(TUESDAY.replace(hour=8)) == []  # before working hours: nothing
     (first,) = sender.deliver_due(TUESDAY)
@@ -194,7 +195,7 @@ def test_a_send_slack_refused_is_retried_but_an_unknown_outcome_is_not_resent(st
                                                                             local_slack: LocalSlack, corpus: Corpus) -> None:
     client = make_client("xoxb-test", local_slack.url)
     client.retry_handlers = []  # see each failure as the sender does after slack_sdk's retries run out
-    sender = QuizSender(store, client, corpus, WorkingHours())
+    sender = QuizSender(store, SlackDeliveries(client, corpus), corpus, WorkingHours())
     store.opt_in(WS, "U1", "C0TEAM")
     local_slack.fail("chat.postMessage", status=429, retry_after=0)
     assert [s.outcome for s in sender.deliver_due(TUESDAY)] == ["retry"]
@@ -247,7 +248,7 @@ def test_another_workspace_sees_nothing_of_this_ones_checks(store: QuizStore) ->
 def test_a_person_slack_will_not_dm_is_not_retried_all_day(store: QuizStore, local_slack: LocalSlack,
                                                           corpus: Corpus) -> None:
     client = make_client("xoxb-test", local_slack.url)
-    sender = QuizSender(store, client, corpus, WorkingHours())
+    sender = QuizSender(store, SlackDeliveries(client, corpus), corpus, WorkingHours())
     store.opt_in(WS, "U1", "C0TEAM")
     local_slack.fail("conversations.open", status=200, error="user_not_found")
     assert [s.outcome for s in sender.deliver_due(TUESDAY)] == ["failed"]
@@ -280,7 +281,7 @@ def test_many_processes_sweeping_at_once_send_one_check(store: QuizStore, local_
     store.opt_in(WS, "U1", "C0TEAM")
     local_slack.delay["chat.postMessage"] = 0.2  # a slow Slack widens the window for a double send
     senders = [QuizSender(QuizStore(redis.Redis(connection_pool=store.r.connection_pool)),
-                          make_client("xoxb-test", local_slack.url), corpus, WorkingHours()) for _ in range(6)]  # fmt: skip
+                          SlackDeliveries(make_client("xoxb-test", local_slack.url), corpus), corpus, WorkingHours()) for _ in range(6)]  # fmt: skip
     with ThreadPoolExecutor(6) as pool:
         outcomes = [s.outcome for result in pool.map(lambda s: s.deliver_due(TUESDAY), senders) for s in result]
     assert sorted(outcomes) == ["already"] * 5 + ["sent"]

@@ -24,6 +24,7 @@ from bot.config import load_settings
 from bot.content.corpus import Corpus
 from bot.slack import ratelimit
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.oauth import WorkspaceClients
 from bot.slack.ratelimit import Gate, GaveUp, retry_after_seconds
@@ -62,7 +63,7 @@ def refused(slack: FakeSlack) -> list[float]:
 @pytest.fixture
 def poster(redis_client: redis.Redis, slack: FakeSlack, corpus: Corpus) -> WeeklyPoster:
     slack.clock = MONDAY.timestamp
-    return WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, lease_seconds=30)
+    return WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=30)
 
 
 # ----- Retry-After as Slack (or a proxy in front of it) may send it ------------------------------------
@@ -327,7 +328,7 @@ def test_a_weekly_run_never_holds_a_post_past_its_call_budget(redis_client: redi
     process took the claim over. So a call gives up within its budget, and a later run posts the rest."""
     slack.clock = MONDAY.timestamp
     slack.limits = RateLimits(per_channel=100, burst=100, per_window=2, window=2.0)  # Retry-After up to 2 s
-    poster = WeeklyPoster(redis_client, make_client("xoxb-test", slack.url, call_budget=1.0), corpus, lease_seconds=30)
+    poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url, call_budget=1.0), corpus), corpus, lease_seconds=30)
     todo = schedules(6)
     t0 = time.monotonic()
     first = poster.deliver_all(todo, MONDAY, workers=6)

@@ -18,6 +18,7 @@ from blockkit import assert_valid_message, dumps
 from bot.content.corpus import Corpus
 from bot.content.yamlfile import ProblemsError
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster, week_for
 from bot.weekly.rotation import Rotation
@@ -42,7 +43,7 @@ def schedule(**kw) -> Schedule:  # noqa: ANN003
 
 @pytest.fixture
 def poster(redis_client: redis.Redis, slack: FakeSlack, corpus: Corpus) -> WeeklyPoster:
-    return WeeklyPoster(redis_client, make_client("xoxb-test", slack.url), corpus, lease_seconds=30)
+    return WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=30)
 
 
 # ----- timing ---------------------------------------------------------------------------------
@@ -366,7 +367,7 @@ def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: W
     s = schedule()
     slack.clock = at("2026-11-23 09:30").timestamp
     posted = poster.deliver(s, at("2026-11-23 09:30"))
-    summaries = SummaryPoster(poster, ReflectionStore(redis_client, 365), make_client("xoxb-test", slack.url), corpus)
+    summaries = SummaryPoster(poster, ReflectionStore(redis_client, 365), corpus)
     key = "scr:{-:T0AAA}:summary:team-a:2026-W48"
     redis_client.set(key + ":attempt", json.dumps({"thread_ts": posted.ts}))  # a process died mid-summary...
     make_client("xoxb-test", slack.url).chat_postMessage(  # ...after Slack had accepted it

@@ -11,26 +11,33 @@ repeated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import redis
-from slack_sdk import WebClient
 
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
+from bot.delivery import Deliveries, FileToSend
 from bot.learning.digest import Digest, build, digest_text, last_months
-from bot.learning.quiz_sender import DM_REFUSED
-from bot.slack.oauth import client_for
+from bot.once import Permanent, Transient
 from bot.storage import keys
 from bot.storage.store import Workspace
-from bot.weekly.once import Permanent, Transient
-from bot.weekly.poster import slack_errors
-from bot.weekly.schedules import Schedule
 
 log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    """A channel that has a digest: the weekly schedules' channels (``bot.weekly.schedules.Schedule``)."""
+
+    @property
+    def workspace(self) -> Workspace: ...
+
+    @property
+    def channel(self) -> str: ...
 
 
 class DigestReaders:
@@ -69,23 +76,23 @@ def due(hours: WorkingHours, now: datetime) -> bool:
 
 
 class DigestSender:
-    def __init__(self, client: redis.Redis, slack: WebClient, corpus: Corpus, hours: WorkingHours,
+    def __init__(self, client: redis.Redis, deliveries: Deliveries, corpus: Corpus, hours: WorkingHours,
                  readers: DigestReaders, retention_days: int = 365):  # fmt: skip
         self.r = client
-        self.slack = slack
+        self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.corpus = corpus
         self.hours = hours
         self.readers = readers
         self.retention_days = retention_days
-        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
 
     claim_key = staticmethod(keys.digest_claim)
 
-    def deliver_due(self, schedules: Iterable[Schedule], now: datetime) -> list[DigestSent]:
+    def deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
+        """This month's digests for each channel (the weekly schedules' channels), once per reader."""
         if not due(self.hours, now):
             return []
         out: list[DigestSent] = []
-        for schedule in schedules:
+        for schedule in channels:
             try:
                 out += self.deliver(schedule.workspace, schedule.channel, now)
             except redis.RedisError as exc:
@@ -101,10 +108,12 @@ class DigestSender:
         png: bytes | None = None
         out = []
         readers = self.readers.readers(ws, channel)
+        if not readers:
+            return out
         try:
-            # The workspace's client first (its own token when distributed): an uninstalled workspace
+            # The workspace's way out first (its own token when distributed): an uninstalled workspace
             # gets nothing, and no claim is written for it.
-            slack = client_for(ws, self.slack, self.clients) if readers else self.slack
+            delivery = self.deliveries(ws)
         except Permanent as exc:
             log.warning("digest: workspace %s: %s; no digest sent for %s", ws.team_id, exc, channel)
             return [DigestSent(channel, user, "failed", str(exc)) for user in readers]
@@ -119,23 +128,14 @@ class DigestSender:
                 digest = build(self.corpus, self.r, ws, channel, last_months(now), self.retention_days)
                 png = participation_png(digest, f"Participation, {digest.months[0].month} to {digest.months[-1].month}")
             try:
-                try:
-                    with slack_errors():
-                        dm = slack.conversations_open(users=user)["channel"]["id"]
-                except Transient as exc:
-                    raise Transient(str(exc), maybe_sent=False) from None
-                with slack_errors():
-                    slack.files_upload_v2(
-                        channel=dm, initial_comment=digest_text(self.corpus, digest), file=png,
-                        filename=f"scr-digest-{channel}-{month}.png", title=f"Participation in {channel}, last 6 months",
-                    )  # fmt: skip
-            except Permanent as exc:
+                delivery.send_file(user, FileToSend(
+                    filename=f"scr-digest-{channel}-{month}.png", content=png or b"",
+                    title=f"Participation in {channel}, last 6 months", comment=digest_text(self.corpus, digest),
+                ))  # fmt: skip
+            except Permanent as exc:  # includes "this person cannot get a DM"
                 out.append(DigestSent(channel, user, "failed", str(exc)))
                 continue
             except Transient as exc:
-                if str(exc) in DM_REFUSED:
-                    out.append(DigestSent(channel, user, "failed", str(exc)))
-                    continue
                 if not exc.maybe_sent:
                     self.r.delete(key)
                 out.append(DigestSent(channel, user, "retry", str(exc)))

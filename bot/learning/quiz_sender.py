@@ -9,26 +9,20 @@ anything (rate limited after retries) releases the claim so the next sweep tries
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from slack_sdk import WebClient
 
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
+from bot.delivery import Deliveries, Delivery
 from bot.learning.quiz import DM, Person, QuizStore, after_sending, candidate_order, choose
-from bot.slack.oauth import client_for
-from bot.slack.quiz_blocks import check_message
+from bot.learning.views import KnowledgeCheck
+from bot.once import Permanent, Transient
 from bot.storage.store import Workspace
-from bot.weekly.once import Permanent, Transient
-from bot.weekly.poster import slack_errors
 
 log = logging.getLogger(__name__)
-# Slack's answers that mean this person cannot get a DM from the bot at all; retrying within the day is pointless.
-DM_REFUSED = frozenset({"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "account_inactive",
-                        "messages_tab_disabled"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,12 +35,11 @@ class Sent:
 
 
 class QuizSender:
-    def __init__(self, store: QuizStore, slack: WebClient, corpus: Corpus, hours: WorkingHours):
+    def __init__(self, store: QuizStore, deliveries: Deliveries, corpus: Corpus, hours: WorkingHours):
         self.store = store
-        self.slack = slack
+        self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.corpus = corpus
         self.hours = hours
-        self.clients: Callable[[Workspace], WebClient] | None = None  # distributed: each workspace's token
 
     def deliver_due(self, now: datetime) -> list[Sent]:
         """Everyone's check for today, if today is a quiz day and it is within working hours."""
@@ -56,9 +49,11 @@ class QuizSender:
         for ws in self.store.workspaces():
             try:
                 people = self.store.people(ws)
-                # The workspace's client first (its own token when distributed), once for all its people:
+                # The workspace's way out first (its own token when distributed), once for all its people:
                 # an uninstalled workspace gets nothing, and nothing is claimed or written for it.
-                slack = client_for(ws, self.slack, self.clients) if people else self.slack
+                if not people:
+                    continue
+                delivery = self.deliveries(ws)
             except Permanent as exc:
                 log.warning("quiz: workspace %s: %s; no checks sent there", ws.team_id, exc)
                 out += [Sent(ws.team_id, p.user, "failed", error=str(exc)) for p in people]
@@ -71,7 +66,7 @@ class QuizSender:
                 continue
             for person in people:
                 try:
-                    out.append(self.deliver(ws, person, now, slack))
+                    out.append(self.deliver(ws, person, now, delivery))
                 except redis.RedisError as exc:
                     log.error("quiz: Redis unavailable (%s); will retry", exc)
                     return out
@@ -87,13 +82,13 @@ class QuizSender:
         latest = ReflectionStore(self.store.r, 365).latest_post(ws, person.channel)
         return [latest["point"]] if latest else []
 
-    def deliver(self, ws: Workspace, person: Person, now: datetime, slack: WebClient | None = None) -> Sent:
-        """``slack``: the workspace's client, if the caller has it already."""
+    def deliver(self, ws: Workspace, person: Person, now: datetime, delivery: Delivery | None = None) -> Sent:
+        """``delivery``: the workspace's way out, if the caller has it already."""
         if not self.hours.may_send(now):
             return Sent(ws.team_id, person.user, "closed")
-        if slack is None:
+        if delivery is None:
             try:
-                slack = client_for(ws, self.slack, self.clients)  # before claiming: not installed writes nothing
+                delivery = self.deliveries(ws)  # before claiming: not installed writes nothing
             except Permanent as exc:
                 return Sent(ws.team_id, person.user, "failed", error=str(exc))
         day = self.hours.day(now)
@@ -106,26 +101,17 @@ class QuizSender:
         if check is None:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
         try:
-            try:
-                with slack_errors():
-                    dm = slack.conversations_open(users=person.user)["channel"]["id"]
-            except Transient as exc:
-                raise Transient(str(exc), maybe_sent=False) from None  # opening a DM sends nothing
-            with slack_errors():
-                resp = slack.chat_postMessage(channel=dm, **check_message(self.corpus, check, day))
-        except Permanent as exc:
+            ts = delivery.dm(person.user, KnowledgeCheck(check, day))
+        except Permanent as exc:  # includes "this person cannot get a DM" (left, deactivated...): not today
             log.warning("quiz: cannot DM %s: %s", person.user, exc)
             return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
         except Transient as exc:
-            if str(exc) in DM_REFUSED:  # this person cannot be sent a DM (left, deactivated...): not today
-                log.warning("quiz: cannot DM %s: %s", person.user, exc)
-                return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
             if not exc.maybe_sent:
                 self.store.release_day(ws, person.user, day)  # Slack did nothing: the next sweep retries
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,
                         "" if not exc.maybe_sent else "; not retried today in case it arrived")  # fmt: skip
             return Sent(ws.team_id, person.user, "retry", check.id, str(exc))
         self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp(), self.hours.timezone))
-        self.store.sent_today(ws, person.user, day, check.id, str(resp.get("ts", "")))
+        self.store.sent_today(ws, person.user, day, check.id, ts)
         log.info("quiz: sent %s to %s", check.id, person.user)
         return Sent(ws.team_id, person.user, "sent", check.id)

@@ -237,12 +237,14 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     need_slack = args.action in ("post-now", "run-due")
     services, client, team = _schedule_context(settings, need_slack=need_slack)
     try:
+        from bot.slack.delivery import SlackDeliveries
         from bot.slack.oauth import workspace_clients
 
         clients = workspace_clients(services) if settings.distributed else None
-        poster = WeeklyPoster(services.store.client, client, services.corpus,
+        deliveries = SlackDeliveries(client, services.corpus, clients)
+        poster = WeeklyPoster(services.store.client, deliveries, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled, clients=clients,
+                              reflect_button=services.reflections_enabled,
                               parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":
@@ -287,7 +289,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
         schedules = services.all_schedules(team)
         results = poster.deliver_all(schedules, at)
-        summaries = SummaryPoster(poster, ReflectionStore(services.store.client, settings.retention_days), client,
+        summaries = SummaryPoster(poster, ReflectionStore(services.store.client, settings.retention_days),
                                   services.corpus)  # fmt: skip
         for s in schedules:
             r = summaries.deliver(s, at)
@@ -300,11 +302,9 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         from bot.learning.quiz_sender import QuizSender
 
         hours = settings.working_hours()
-        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
-        digests = DigestSender(services.store.client, client, services.corpus, hours,
+        quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), deliveries, services.corpus, hours)
+        digests = DigestSender(services.store.client, deliveries, services.corpus, hours,
                                DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip
-        if clients is not None:  # distributed: each workspace's own token, as for the weekly posts
-            quiz.clients = digests.clients = clients
         learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
         for kind, who, outcome, check, error in learning:

@@ -26,6 +26,7 @@ from bot.learning.quiz import QuizStore
 from bot.learning.quiz_sender import QuizSender
 from bot.reflections.store import ReflectionStore
 from bot.services import Services
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.oauth import WorkspaceClients, workspace_clients
 from bot.storage.purge import Purger
 from bot.weekly.poster import Result, WeeklyPoster, fan_out, utcnow
@@ -43,28 +44,27 @@ class Clock:
         self.clock = clock
         settings = services.settings
         self.clients = clients or workspace_clients(services, client)
+        self.deliveries = SlackDeliveries(client, services.corpus,
+                                          self.clients if self.clients.distributed else None)  # fmt: skip
         self.poster = WeeklyPoster(
             services.store.client,
-            client,
+            self.deliveries,
             services.corpus,
             lease_seconds=settings.claim_lease_seconds,
             retention_days=settings.retention_days,
             reflect_button=services.reflections_enabled,
             clock=clock,
-            clients=self.clients if self.clients.distributed else None,
             parallel_workspaces=settings.fanout_workspaces,
         )
         self.summaries = SummaryPoster(
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
-            client, services.corpus,
+            services.corpus,
         )  # fmt: skip
         hours = settings.working_hours()
         redis_client = services.store.client
-        self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), client, services.corpus, hours)
-        self.digests = DigestSender(redis_client, client, services.corpus, hours,
+        self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), self.deliveries, services.corpus, hours)
+        self.digests = DigestSender(redis_client, self.deliveries, services.corpus, hours,
                                     DigestReaders(redis_client, settings.digest_users), settings.retention_days)  # fmt: skip
-        if self.clients.distributed:  # knowledge checks and digests: each workspace's own token too
-            self.quiz.clients = self.digests.clients = self.clients
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},

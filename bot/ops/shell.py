@@ -28,9 +28,13 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 
 from bot.ops.textrender import Button, describe_input, render, render_view
+from bot.reflections.store import ReflectionStore
 from bot.services import Services
 from bot.slack.app import build_app
+from bot.slack.delivery import SlackDeliveries
 from bot.slack.localslack import BOT_USER_ID, TEAM_ID, LocalSlack
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.summary import SummaryPoster
 
 CHANNEL_ID = "C0TEAM"
 CHANNEL_NAME = "team"
@@ -413,16 +417,13 @@ class Shell:
         return self.services.schedule_for(TEAM_ID, None, CHANNEL_ID)
 
     def _posters(self) -> tuple[Any, Any]:
-        from bot.reflections.store import ReflectionStore
-        from bot.weekly.poster import WeeklyPoster
-        from bot.weekly.summary import SummaryPoster
-
         settings = self.services.settings
-        poster = WeeklyPoster(self.services.store.client, self.app.client, self.services.corpus,
+        deliveries = SlackDeliveries(self.app.client, self.services.corpus)
+        poster = WeeklyPoster(self.services.store.client, deliveries, self.services.corpus,
                               lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
                               reflect_button=self.services.reflections_enabled)  # fmt: skip
         store = ReflectionStore(self.services.store.client, settings.retention_days)
-        return poster, SummaryPoster(poster, store, self.app.client, self.services.corpus)
+        return poster, SummaryPoster(poster, store, self.services.corpus)
 
     def post(self, force: bool = False) -> None:
         if self._schedule() is None:

@@ -6,7 +6,7 @@ a 5xx can come *after* Slack acted, and sending ``chat.postMessage`` again would
 calls that change nothing (reads such as ``conversations.history``) and calls that set state rather
 than add to it (``views.publish``) are retried after such errors. Everything else (posts, thread
 replies, file uploads...) raises, and the caller finds out what happened before sending again: the
-weekly post and summary do it through ``bot.weekly.once``, by looking for the message in Slack.
+weekly post and summary do it through ``bot.once``, by looking for the message in Slack.
 
 A 429 is retried after the Retry-After Slack gave, read safely (``bot.slack.ratelimit.retry_after_seconds``:
 fractions, HTTP dates, garbage, ``inf``), and every call first passes the gate for its token and method

@@ -234,8 +234,14 @@ class LocalSlack:
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}  # fmt: skip
 
     def conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
-        oldest = float(p.get("oldest") or 0)
-        msgs = [dict(m) for m in self.channel_messages(self._channel(p)) if float(m["ts"]) >= oldest]
+        # Slack's window: after ``oldest`` and before ``latest`` (now when absent), both ends kept with ``inclusive``.
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+        inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+
+        def within(ts: float) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        msgs = [dict(m) for m in self.channel_messages(self._channel(p)) if within(float(m["ts"]))]
         if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
             for m in msgs:
                 m.pop("metadata", None)

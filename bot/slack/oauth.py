@@ -179,7 +179,7 @@ def client_for(ws: Workspace, single: WebClient, clients: Callable[[Workspace], 
     A workspace with no bot token is a permanent failure for this send (``Permanent("not_installed")``)."""
     if clients is None:
         return single
-    from bot.weekly.once import Permanent
+    from bot.once import Permanent
 
     try:
         return clients(ws)

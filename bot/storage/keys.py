@@ -88,7 +88,7 @@ def _key(ws: Workspace, *parts: str) -> str:
     return ":".join((ws.tag, *parts))
 
 
-# ----- weekly posts and summaries (bot.weekly.poster, bot.weekly.summary, bot.weekly.once) ------------------------------
+# ----- weekly posts and summaries (bot.weekly.poster, bot.weekly.summary, bot.once) ------------------------------
 def weekly_claim(ws: Workspace, schedule_id: str, week: str) -> str:
     return _key(ws, "weekly", schedule_id, week)
 
@@ -98,7 +98,7 @@ def summary_claim(ws: Workspace, schedule_id: str, week: str) -> str:
 
 
 def attempt(claim: str) -> str:
-    """Where ``bot.weekly.once`` keeps the attempt for a claim: same hash tag, so one Lua script may touch both."""
+    """Where ``bot.once`` keeps the attempt for a claim: same hash tag, so one Lua script may touch both."""
     return claim + ":attempt"
 
 

@@ -21,52 +21,35 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.error import URLError
 
 import redis
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.content.corpus import Corpus, Point
-from bot.slack import blocks
+from bot.delivery import Deliveries, Delivery, Marker
+from bot.once import Once, Permanent
 from bot.storage import keys
-from bot.storage.store import Workspace
-from bot.weekly.once import Once, Permanent, Transient
 from bot.weekly.rotation import Rotation
 from bot.weekly.schedules import Schedule
+from bot.weekly.views import WeeklyPost
 
 log = logging.getLogger(__name__)
 
+
+def legacy_names(key: str) -> tuple[str, ...]:
+    """Older names of a claim key: a post made before a key-layout change still counts as made."""
+    old = keys.legacy_name(key)
+    return (old,) if old else ()
+
 EVENT_TYPE = "scr_weekly_post"
-PERMANENT_ERRORS = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "invalid_auth", "account_inactive",
-     "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
-     "invalid_blocks", "msg_too_long", "thread_not_found"}
-)  # fmt: skip
 PARALLEL_WORKSPACES = 32  # workspaces posted to at once (each has its own rate limits); SCR_FANOUT_WORKSPACES
+WINDOW_MARGIN = 60  # seconds either side of an attempt's window: clocks of processes and Slack differ a little
 RATE_LIMITED_ROUNDS = 3  # re-tries, within one run, of posts Slack still rate-limited after the client's retries
-
-
-@contextmanager
-def slack_errors() -> Iterator[None]:
-    """Classify a Web API failure: permanent (Slack said no for good) or transient (try again)."""
-    try:
-        yield
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
-        if error in PERMANENT_ERRORS:
-            raise Permanent(error) from None
-        # Slack answered without posting (e.g. still rate limited after retries), unless it was a 5xx.
-        raise Transient(error, maybe_sent=exc.response.status_code >= 500) from None
-    except (URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise Transient(type(exc).__name__, maybe_sent=True) from None
 
 
 def status(client: redis.Redis, schedule: Schedule) -> dict[str, str]:
@@ -83,7 +66,7 @@ def fan_out(schedules: list[Schedule], deliver: Callable[[Schedule], Result], *,
     busy or rate-limited workspace holds up only itself, and one slow channel holds up no other. A post
     Slack still rate-limited after slack-sdk's retries (which honour Retry-After) is tried again in the
     same run, up to ``RATE_LIMITED_ROUNDS`` times; that is safe because Slack did not post it (a 429
-    never acts, so ``bot.weekly.once`` released the claim). Results come back in the order of ``schedules``.
+    never acts, so ``bot.once`` released the claim). Results come back in the order of ``schedules``.
     """
     if not schedules:
         return []
@@ -159,19 +142,18 @@ class WeeklyPoster:
     def __init__(
         self,
         client: redis.Redis,
-        slack: WebClient,
+        deliveries: Deliveries,
         corpus: Corpus,
         *,
         lease_seconds: int = 300,
         retention_days: int = 365,
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
-        clients: Callable[[Workspace], WebClient] | None = None,
         parallel_workspaces: int = PARALLEL_WORKSPACES,
     ):
         self.r = client
-        self.slack = slack
-        self.clients = clients  # distributed mode: each workspace's own (rotated) token, see bot.slack.oauth
+        self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
+        self.lease_seconds = lease_seconds
         self.parallel_workspaces = parallel_workspaces
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
@@ -189,18 +171,11 @@ class WeeklyPoster:
         """The schedule's last post and last error (what `schedule list` and `/scr schedule` show)."""
         return status(self.r, schedule)
 
-    def slack_for(self, schedule: Schedule) -> WebClient:
-        """The client to post with: the workspace's own token when the app is installed in many workspaces.
+    def delivery_for(self, schedule: Schedule) -> Delivery:
+        """The way out for the schedule's workspace (distributed: its own, freshly rotated token).
 
-        Raises ``Permanent("not_installed")`` when the workspace has no bot token (uninstalled, revoked)."""
-        if self.clients is None:
-            return self.slack
-        from bot.slack.oauth import NotInstalled
-
-        try:
-            return self.clients(schedule.workspace)
-        except NotInstalled:
-            raise Permanent("not_installed") from None
+        Raises ``Permanent("not_installed")`` when the workspace has no way in (uninstalled, revoked)."""
+        return self.deliveries(schedule.workspace)
 
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
@@ -216,7 +191,7 @@ class WeeklyPoster:
         try:
             # Distributed: this workspace's token (refreshed if it is about to expire), looked up before
             # claiming, so a workspace that has uninstalled gets nothing written for it.
-            slack = self.slack_for(schedule)
+            delivery = self.delivery_for(schedule)
         except Permanent as exc:
             return Result(schedule.id, week.key, "failed", error=str(exc))
 
@@ -226,18 +201,17 @@ class WeeklyPoster:
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             point = self.corpus.by_id[attempt["point"]]
-            payload = {"key": key, "schedule": schedule.id, "week": week.key, "point": point.id}
-            with slack_errors():
-                resp = slack.chat_postMessage(
-                    channel=schedule.channel, metadata={"event_type": EVENT_TYPE, "event_payload": payload},
-                    unfurl_links=False, unfurl_media=False, **self.render(schedule, point, week),
-                )  # fmt: skip
-            return {"ts": str(resp["ts"]), "point": point.id}
+            marker = Marker(EVENT_TYPE, key, {"schedule": schedule.id, "week": week.key, "point": point.id})
+            ts = delivery.post(schedule.channel, self.view(schedule, point, week), marker=marker)
+            return {"ts": ts, "point": point.id}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            with slack_errors():
-                found = self._find_in_history(schedule, week, key, slack)
-            return {"ts": found["ts"], "point": found["point"] or previous.get("point")} if found else None
+            oldest, latest = self.attempt_window(previous, week)
+            found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
+                                       oldest=oldest, latest=latest)  # fmt: skip
+            if found is None:
+                return None
+            return {"ts": found.id, "point": found.payload.get("point") or previous.get("point")}
 
         def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
             point = self.corpus.point(result.get("point") or "") or self.corpus.by_id[attempt["point"]]
@@ -273,35 +247,22 @@ class WeeklyPoster:
             keys.set_status(pipe, schedule.workspace, schedule.id, fields, self.retention)
             pipe.execute()
 
-    def _find_in_history(self, schedule: Schedule, week: Week, key: str, slack: WebClient) -> dict[str, str] | None:
-        cursor = None
-        for _ in range(10):
-            resp = slack.conversations_history(
-                channel=schedule.channel, oldest=str(week.start.timestamp()), include_all_metadata=True, limit=100,
-                cursor=cursor,
-            )  # fmt: skip
-            for msg in resp.get("messages", []):
-                meta = msg.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == EVENT_TYPE and payload.get("key") in (key, keys.legacy_name(key)):
-                    return {"ts": msg["ts"], "point": payload.get("point", "")}
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-        return None
+    def attempt_window(self, attempt: dict[str, Any], week: Week) -> tuple[datetime, datetime]:
+        """Where a post from ``attempt`` can be: from just before the attempt began until just after its claim's
+        lease ran out (no process sends under a lapsed claim). Reading only that window keeps a recovery's
+        cost bounded whatever the channel's traffic since. An attempt recorded before attempts carried their
+        time is looked for over the whole week."""
+        try:
+            began = datetime.fromisoformat(attempt["at"])
+        except (KeyError, TypeError, ValueError):
+            return week.start, week.end
+        return began - timedelta(seconds=WINDOW_MARGIN), began + timedelta(seconds=self.lease_seconds + WINDOW_MARGIN)
 
-    def render(self, schedule: Schedule, point: Point, week: Week) -> dict[str, Any]:
-        """The post's text and blocks. The same for every channel that gets this point this week, so a fan-out
-        builds it once per (point, week, summary time) rather than once per channel (Block Kit models
-        validate as they serialise: a sixth of the clock's time per post). Callers must not change it."""
+    def view(self, schedule: Schedule, point: Point, week: Week) -> WeeklyPost:
+        """What the post shows: the point, its week, and when the summary comes (in the schedule's zone)."""
         local = week.summary_at.astimezone(schedule.tz)
         summary = f"{local:%A} at {local:%H:%M}" if week.summary_at < week.end else "at the end of the week"
-        return self._render(point.id, week.start.date(), summary)
-
-    @lru_cache(maxsize=1024)  # noqa: B019 - one poster per process; the cache lives as long as its corpus
-    def _render(self, point_id: str, week_start: date, summary: str) -> dict[str, Any]:
-        return blocks.weekly_post(self.corpus, self.corpus.by_id[point_id], week_start, summary,
-                                  reflect_button=self.reflect_button)  # fmt: skip
+        return WeeklyPost(point.id, week.start.date(), summary, self.reflect_button)
 
     # ----- many schedules ---------------------------------------------------------------------
     def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,

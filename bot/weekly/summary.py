@@ -2,7 +2,7 @@
 
 It gives the team back what it did together: how many reflections from how many people, and which of
 the week's questions drew most discussion. It counts only what was shared in the thread and never
-quotes anyone. Delivery uses the same exactly-once protocol as the weekly post (``bot.weekly.once``).
+quotes anyone. Delivery uses the same exactly-once protocol as the weekly post (``bot.once``).
 """
 
 from __future__ import annotations
@@ -11,29 +11,25 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from slack_sdk import WebClient
-
 from bot.content.corpus import Corpus
+from bot.delivery import Marker
 from bot.learning.quiz import QuizStore
+from bot.once import Once, Permanent
 from bot.reflections.store import ReflectionStore
-from bot.slack.client import find_in_thread
-from bot.slack.quiz_blocks import summary_lines
-from bot.slack.reflect_blocks import summary_message
 from bot.storage import keys
-from bot.weekly.once import Once, Permanent
-from bot.weekly.poster import Result, WeeklyPoster, slack_errors, week_for
+from bot.weekly.poster import Result, WeeklyPoster, legacy_names, week_for
 from bot.weekly.schedules import Schedule
+from bot.weekly.views import ThreadSummary
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "scr_weekly_summary"
 
 
 class SummaryPoster:
-    def __init__(self, poster: WeeklyPoster, store: ReflectionStore, slack: WebClient, corpus: Corpus):
-        self.poster = poster
+    def __init__(self, poster: WeeklyPoster, store: ReflectionStore, corpus: Corpus):
+        self.poster = poster  # its way out (the delivery port) and its clock serve the summary too
         self.once: Once = poster.once
         self.store = store
-        self.slack = slack
         self.corpus = corpus
 
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False) -> Result:
@@ -51,7 +47,7 @@ class SummaryPoster:
         ws = schedule.workspace
         key = keys.summary_claim(ws, schedule.id, week.key)
         try:
-            slack = self.poster.slack_for(schedule)
+            delivery = self.poster.delivery_for(schedule)
         except Permanent as exc:
             return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
@@ -60,19 +56,14 @@ class SummaryPoster:
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
-            quiz = summary_lines(self.corpus, QuizStore(self.store.r).aggregate(ws, [schedule.channel], [week.key]))
-            with slack_errors():
-                resp = slack.chat_postMessage(
-                    channel=schedule.channel, thread_ts=thread_ts,
-                    metadata={"event_type": EVENT_TYPE, "event_payload": {"key": key, "week": week.key}},
-                    **summary_message(point, stats, quiz),
-                )  # fmt: skip
-            return {"ts": str(resp["ts"]), "reflections": stats.reflections, "people": stats.people}
+            quiz = QuizStore(self.store.r).aggregate(ws, [schedule.channel], [week.key])
+            ts = delivery.post(schedule.channel, ThreadSummary(point, stats, quiz), thread=thread_ts,
+                               marker=Marker(EVENT_TYPE, key, {"week": week.key}))  # fmt: skip
+            return {"ts": ts, "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            with slack_errors():
-                found = find_in_thread(slack, schedule.channel, thread_ts, EVENT_TYPE, key, keys.legacy_name(key))
-            return {"ts": found["ts"]} if found else None
+            found = delivery.find_reply(schedule.channel, thread_ts, Marker(EVENT_TYPE, key, also=legacy_names(key)))
+            return {"ts": found.id} if found else None
 
         out = self.once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)
         outcome = {"sent": "posted"}.get(out.state, out.state)
