@@ -1,4 +1,6 @@
-"""What the handlers need, built once at start-up and shared (content, search, schedules, store)."""
+"""What every front end needs from the core, built once at start-up and shared: settings, content,
+search, schedules and storage (and the stores built on it). It knows no chat platform: a front end adds
+its own parts (Slack's installation store: ``bot.slack.installations.installation_store``)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from bot.content.corpus import Corpus, load_corpus
 from bot.learning.quiz import QuizStore
 from bot.reflections.store import ReflectionStore
 from bot.search.lookup import Lookup, RenderedCache
-from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore
-from bot.storage.store import Store
+from bot.storage.store import Store, Workspace
 from bot.weekly.schedules import Schedule, Subscriptions, load_yaml_schedules
 
 
@@ -42,15 +43,6 @@ class Services:
         return Subscriptions(self.store.client)
 
     @property
-    def installations(self) -> RedisInstallationStore:
-        """Workspaces' tokens (distributed mode); the OAuth flow, the clock and uninstalls use it."""
-        return RedisInstallationStore(self.store.client)
-
-    @property
-    def oauth_states(self) -> RedisOAuthStateStore:
-        return RedisOAuthStateStore(self.store.client)
-
-    @property
     def reflections(self) -> ReflectionStore:
         return ReflectionStore(self.store.client, self.settings.retention_days)
 
@@ -65,8 +57,6 @@ class Services:
         return None
 
     def schedule_for(self, team: str, enterprise: str | None, channel: str) -> Schedule | None:
-        from bot.storage.store import Workspace
-
         return self.yaml_schedule_for(team, channel) or self.subscriptions.get(Workspace(team, enterprise), channel)
 
     def all_schedules(self, default_team: str) -> list[Schedule]:

@@ -23,6 +23,7 @@ from bot.reflections.store import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
+from bot.slack.installations import installation_store
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 
@@ -128,7 +129,7 @@ def _register_uninstall(app: App, services: Services) -> None:
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
             for user in tokens.get("oauth") or []:  # only people's user tokens: keep the workspace
-                services.installations.delete_installation(enterprise_id=context.enterprise_id,
+                installation_store(services).delete_installation(enterprise_id=context.enterprise_id,
                                                            team_id=context.team_id, user_id=user)  # fmt: skip
             return
         Purger(services.store.client).begin(ws)

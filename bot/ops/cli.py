@@ -109,6 +109,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if mode in ("http", "oauth"):
         _check_port_free(settings.port)
     _setup_logging(settings)
+    from bot import handlers
     from bot.slack.app import build_app, check_slack, make_client
 
     if mode != "oauth":  # many workspaces: no token of our own to check; each installation brings its own
@@ -126,6 +127,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             services.store.close()
     bolt_app = build_app(services)
+    handlers.register(bolt_app, services)
     clock = None
     if not args.no_scheduler:
         from bot.ops.clock import Clock
@@ -319,7 +321,7 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
     """Admin export of one person's record (what "Export my record" sends them), to stdout or a file."""
     from datetime import UTC, datetime
 
-    from bot.reflections import cpd
+    from bot.learning import cpd
     from bot.storage.store import Workspace
 
     _setup_logging(settings, quiet=True)
@@ -355,6 +357,7 @@ def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
     """Installed workspaces (distributed mode), and an admin's purge of everything kept for one of them."""
     from datetime import UTC, datetime
 
+    from bot.slack.installations import installation_store
     from bot.storage.purge import Purger
     from bot.storage.store import Workspace
 
@@ -364,7 +367,7 @@ def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
     try:
         purger = Purger(services.store.client)
         if args.action == "list":
-            installs = services.installations.installed()
+            installs = installation_store(services).installed()
             subs = Counter((s.enterprise, s.team) for s in services.subscriptions.all())
             if not installs:
                 print("No workspaces have installed the app through /slack/install"

@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 
+from bot import handlers
 from bot.ops.textrender import Button, describe_input, render, render_view
 from bot.reflections.store import ReflectionStore
 from bot.services import Services
@@ -108,6 +109,7 @@ class Shell:
         self.executor = TrackingExecutor()
         self.app: App = build_app(services, verify_requests=False, token="xoxb-offline", api_url=self.slack.url,
                                   listener_executor=self.executor)  # fmt: skip
+        handlers.register(self.app, services)
         self.people: dict[str, str] = {ME: "U0YOU", "sam": "U0SAM", "priya": "U0PRIYA"}
         for name, uid in self.people.items():
             self.slack.users[uid] = self._user(name, uid)

@@ -1,4 +1,7 @@
-"""Build the Bolt app: one Web API client, request verification, and every listener registered.
+"""Build the Bolt app: one Web API client, request verification, OAuth when distributed, and the error policy.
+
+The listeners are not registered here: they live in ``bot.handlers`` (which depends on this package, not the
+other way round), and whoever assembles the app (``bot.ops``) calls ``bot.handlers.register`` on it.
 
 ``process_before_response=True`` makes Bolt answer Slack when the listener has finished rather
 than polling for ``ack()`` on a thread pool; our listeners are fast (lookups are in memory), and
@@ -11,20 +14,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError
-from bot.handlers import actions, commands, events, views
 from bot.services import Services
 from bot.slack.client import make_client
+from bot.slack.installations import installation_store, oauth_state_store
 
 __all__ = ["build_app", "make_client"]
 
@@ -130,8 +132,8 @@ def build_app(
         # with its workspace's token from the installation store (see bot.slack.oauth).
         from bot.slack.oauth import oauth_settings
 
-        installations = services.installations
-        oauth["oauth_settings"] = oauth_settings(settings, installations, services.oauth_states)
+        installations = installation_store(services)
+        oauth["oauth_settings"] = oauth_settings(settings, installations, oauth_state_store(services))
         # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
         # built from OAuthSettings alone, it would rotate through a default client for slack.com.
         oauth["installation_store"] = installations
@@ -164,25 +166,4 @@ def build_app(
         logger.exception("unhandled error in a listener: %s", error)
         return BoltResponse(status=500, body="")
 
-    for module in (commands, events, actions, views):
-        module.register(app, services)
-    _acknowledge_everything_else(app)
     return app
-
-
-def _acknowledge_everything_else(app: App) -> None:
-    """Registered last, so they only see what no other listener matched.
-
-    Bolt answers 404 to a request no listener matches; over HTTP Slack then retries the event up to
-    three times, and in Socket Mode Bolt sends no acknowledgement at all. Events and interactions the
-    bot has no use for are acknowledged here instead, in both transports.
-    """
-    anything = re.compile(".*")
-
-    def ack_only(ack: Ack) -> None:
-        ack()
-
-    app.event(anything)(ack_only)
-    app.action(anything)(ack_only)
-    app.view(anything)(ack_only)
-    app.shortcut(anything)(ack_only)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.reflections import cpd
+from bot.learning import cpd
 from bot.services import Services
 from bot.slack import quiz_blocks
 from bot.slack.reflect_blocks import home_view

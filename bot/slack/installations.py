@@ -30,6 +30,7 @@ import redis
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.state_store import OAuthStateStore
 
+from bot.services import Services
 from bot.storage import keys
 from bot.storage.store import Workspace
 
@@ -217,3 +218,12 @@ class RedisOAuthStateStore(OAuthStateStore):
         if not found:
             self.logger.warning("OAuth state not found: expired, already used, or not issued by this app")
         return found
+
+
+def installation_store(services: Services) -> RedisInstallationStore:
+    """Workspaces' tokens (distributed mode), in the services' Redis: the OAuth flow, the clock and uninstalls."""
+    return RedisInstallationStore(services.store.client)
+
+
+def oauth_state_store(services: Services) -> RedisOAuthStateStore:
+    return RedisOAuthStateStore(services.store.client)

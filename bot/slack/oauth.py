@@ -32,7 +32,8 @@ from slack_sdk.oauth.token_rotation import TokenRotator
 
 from bot.config import ConfigError, Settings
 from bot.content.yamlfile import Problem, ProblemsError, load_yaml
-from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore
+from bot.slack.client import make_client
+from bot.slack.installations import RedisInstallationStore, RedisOAuthStateStore, installation_store
 from bot.storage import keys
 from bot.storage.store import Workspace
 
@@ -162,7 +163,6 @@ class LockedAuthorize(InstallationStoreAuthorize):
 
 def workspace_clients(services: Services, single: WebClient | None = None) -> WorkspaceClients:
     """The clients the clock and CLI use: per-workspace tokens in distributed mode, else ``single``."""
-    from bot.slack.app import make_client
 
     settings = services.settings
 
@@ -170,7 +170,7 @@ def workspace_clients(services: Services, single: WebClient | None = None) -> Wo
         return make_client(token, settings.slack_api_url)
 
     if settings.distributed:
-        return WorkspaceClients(settings, client, installations=services.installations)
+        return WorkspaceClients(settings, client, installations=installation_store(services))
     return WorkspaceClients(settings, client, single=single or client(settings.slack_bot_token))
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import redis
 
-from bot.slack.installations import RedisInstallationStore
 from bot.storage import keys
 from bot.storage.store import Workspace
 
@@ -81,8 +80,12 @@ class Purger:
     def begin(self, ws: Workspace) -> None:
         """The quick part, done before answering Slack: mark the purge pending, delete the tokens."""
         self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
-        RedisInstallationStore(self.r).delete_all(enterprise_id=ws.enterprise_id,
-                                                  team_id=None if self._org_wide(ws) else ws.team_id)  # fmt: skip
+        # The tokens first (an org-wide install keeps them under the org itself, which ``ws`` then is), so
+        # nothing can act for the workspace while the rest goes; then its line in the installations index.
+        users = self.r.smembers(keys.install_users(ws))
+        self.r.delete(keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
+                      *[keys.install_installer(ws, u) for u in users])  # fmt: skip
+        self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))
 
     def purge(self, ws: Workspace) -> PurgeReport:
         """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes."""
