@@ -11,8 +11,9 @@ import pytest
 import redis
 
 from bot.content.corpus import Corpus
+from bot.learning import cpd
 from bot.reflections.masking import mask, nhs_number_is_valid
-from bot.reflections.store import MODAL, PRIVATE, SHARED, THREAD, Reflection, ReflectionStore, cpd, message_id
+from bot.reflections.store import MODAL, PRIVATE, SHARED, THREAD, Reflection, ReflectionStore, message_id
 from bot.storage.store import Workspace
 
 T1, T2 = Workspace("T0ONE"), Workspace("T0TWO")
