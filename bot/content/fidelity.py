@@ -22,12 +22,12 @@ source texts (:mod:`bot.content.sources`) and compare:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
 from bot.content.corpus import SECTION_SEPARATOR, Briefing, Check, Corpus, Point, Section
-from bot.content.sources import NUMBER, Sources, SourceText, normalise, words
+from bot.content.sources import LIGATURES, NUMBER, Sources, SourceText, normalise, words
 from bot.content.yamlfile import Problem
 
 MAX_QUOTE_WORDS = 40
@@ -253,19 +253,301 @@ PointCheck = Callable[[Corpus, Point, str], list[Problem]]
 SECTION_CHECKS: dict[str, PointCheck] = {"numbers": check_numbers, "terms": check_terms}
 
 
+# ----- over-claiming: hedges, populations, and the point a check leans on ---------------------------------
+# Warnings, not proof: these compare a point's sentence with the section sentence that shares most of its content
+# words. A warning names the point's field (file:line); fix the wording, or, for a reviewed false positive, add an
+# entry to OVERCLAIM_ALLOWED with the reason.
+
+# (point or check id, warning kind, field label) -> why this warning is a false positive (reviewed; keep it small)
+OVERCLAIM_ALLOWED: dict[tuple[str, str, str], str] = {
+    ("e14-adolescents", "hedges", "title"): "names the shift of view the section asks for; it does not say how often "
+    "practitioners see young people as troublesome (the summary keeps the report's 'often')",
+    ("h14-information-sharing", "hedges", "title"): "the section's guidance in brief; the hedged sentence it pairs with "
+    "describes how confidentiality 'may be prioritised', which the point's summary covers",
+    ("p19-data-fatal", "hedges", "title"): "names the section's two categories of death (resulting from, and related "
+    "to, maltreatment); the hedged sentence it pairs with is a footnote on CDOP data",
+    ("p19-parental-characteristics", "hedges", "title"): "pairs with Table 4 run together with its footnote ('may "
+    "reflect' limited information on fathers); the point keeps that caveat in its last key message",
+    ("p19-parental-characteristics", "hedges", "summary"): "the same Table 4 text and footnote as the title; the figures "
+    "are the table's, and the minimum-figures caveat is the last key message",
+    ("p19-lived-experience", "hedges", "title"): "an instruction drawn from the section's learning, not a claim that "
+    "every review found it; the summary keeps 'many reviews'",
+    ("k-r14-not-a-checklist", "check-points", "point"): "the point says the answer in other words: the characteristics "
+    "'cannot be turned into a checklist that predicts harm'",
+    ("p19-police-at-every-stage", "hedges", "summary"): "the section's 'often' is about the information the police hold, "
+    "which the summary's first sentence keeps; 'involved at every stage' is the section's 'at all stages'",
+}
+
+_STOP_WORDS = """
+a about above after again against also although am among an and any are as at be because been before being below
+between both but by did do does doing down during for from further had has have having he her here hers him his how
+i if in into is it its itself me more my no nor not of off on once only or other our ours out over own same she so
+such than that the their theirs them then there these they this those through to too under until up very was we
+were what when where which while who whom why with you your yours s t e g eg ie p one two three also yet however
+will would can could may might must should shall need needs being made make makes per cent within without whether
+"""
+_STOP = frozenset(_STOP_WORDS.split())
+# Hedges, by family: a claim the section makes as a possibility (modal) or as true of some cases (scope) must keep a
+# hedge of the same family. "can" is a weak hedge: a point saying "can" is not stating a rule, whatever the family.
+# (Not hedges: "potential risks", "particularly important", "the most common", "a number of pressures".)
+_MODAL = ("may", "might", "could", "perhaps", "possibly", "potentially", "suggest", "suggests", "suggested", "appear",
+          "appears", "appeared", "seem", "seems", "seemed", "likely", "unlikely", "proposal", "propose", "proposes",
+          "proposed", "an alternative to", "would be", "not necessarily")
+_SCOPE = ("sometimes", "often", "commonly", "generally", "typically", "usually", "frequently", "occasionally",
+          "rarely", "at times", "tend", "tends", "tended", "in some cases", "in many cases", "some", "many", "most",
+          "several", "few", "majority", "minority", "not always")
+# "most" as a superlative ("the most common", "most vulnerable") is not a scope hedge.
+_SUPERLATIVE = re.compile(r"\bthe most\b|\bmost (?=common\b|\w+(?:ble|nt|ous|ive|ed|al|ic|ful)\b)")
+HEDGE_REACH = (4, 12)  # a hedge governs the claim when shared content words sit this many words before/after it
+_WEAK = ("can", "cannot", "would")  # (a point's "would" is conditional: "a decision would then be active")
+# Absolutes: the point states a rule or a universal that the hedged section does not.
+_ABSOLUTE = ("always", "never", "all", "every", "each", "must", "none", "no one", "nobody", "invariably",
+             "is not the route", "are not the route", "should always", "in every case", "without exception")
+_NOT_ABSOLUTE = ("all but", "above all", "all the more", "each other", "not all", "not every", "not always",
+                 "must not", "nearly all", "almost all", "all of these", "almost every", "nearly every")
+# The cited section's population (narrower) -> a broader population the point must not widen it to.
+# Each entry: (narrower, found in the section's claim; broader, found in the point's sentence instead; its name; whether
+# the section's claim must not itself use the broader term). Matched on normalised words (words()).
+_GROUPS = r"(?:children|young people|parents|families|mothers|fathers|adolescents|babies|infants)"
+POPULATIONS: tuple[tuple[str, str, str, bool], ...] = (
+    (r"\blearning disabilit", r"\bdisabled\b|(?<!learning )\bdisabilit(?:y|ies)\b", "a child with a learning disability",
+     True),
+    (rf"\bsome (?:of the )?{_GROUPS}\b", rf"^(?!.*\b(?:some|many|most|several|few|certain|number|those)\b).*\b{_GROUPS}\b",
+     "some of them, not all", False),
+    (r"\bmothers?\b", r"\bparents?\b", "mothers", True),
+    (r"\bfathers?\b", r"\bparents?\b", "fathers", True),
+    (r"\b(?:boys?|girls?)\b", r"\bchild(?:ren)?\b", "boys or girls", True),
+)
+_TOKEN = re.compile(r"[a-z0-9\ufffd]+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Like words(), but a broken ligature does not swallow the next space: "staff may" stays two words."""
+    return _TOKEN.findall(LIGATURES.sub("\ufffd", text.replace("\u2019", "'").replace("\u2018", "'")).lower().replace("'", ""))
+
+
+_STOP = _STOP | {w for m in _MODAL + _SCOPE + _WEAK + _ABSOLUTE for w in _tokens(m)}
+PAIR_MIN_SHARED_TITLE = 4  # a title is short: it pairs only on a closer match
+PAIR_MIN_SHARED = 3  # content words a point sentence and a section sentence must share to be "the same claim"
+PAIR_MIN_SHARE = 0.5  # ... and that share of the point sentence's content words
+# A check's point must contain the right answer (its figures, and this share of the answer's words that the evidence
+# also has) and at least CHECK_MIN_EVIDENCE of the evidence's content words (a paraphrase keeps some of them).
+CHECK_MIN_SHARE = 0.5
+CHECK_MIN_EVIDENCE = 0.25
+
+_CLAIM_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[>•]\s+|\s+-\s+(?=[A-Z])|\s*\.\.\.\s*")
+
+
+def _stem(word: str) -> str:
+    if word == "children":
+        return "child"
+    for suffix in ("ies", "ing", "ful", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
+    return word[:6]
+
+
+def content_stems(text: str) -> set[str]:
+    """The text's content words, crudely stemmed, for pairing sentences that make the same claim."""
+    return {_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2}
+
+
+def _markers(text: str, markers: Iterable[str]) -> list[str]:
+    joined = " " + _SUPERLATIVE.sub(" ", " ".join(_tokens(text))) + " "
+    return [m for m in markers if f" {' '.join(_tokens(m))} " in joined]
+
+
+def _governing(claim: str, markers: Iterable[str], shared: set[str]) -> list[str]:
+    """The hedges in ``claim`` that sit next to the content it shares with the point (not elsewhere in a long
+    sentence): at least two shared words (or all, if fewer) within HEDGE_REACH of the hedge."""
+    ws = _SUPERLATIVE.sub(" ", " ".join(_tokens(claim))).split()
+    near = []
+    need = min(2, len(shared))
+    for m in markers:
+        mw = _tokens(m)
+        for i in range(len(ws) - len(mw) + 1):
+            if ws[i : i + len(mw)] == mw:
+                # a hedge opening the claim governs all of it ("Sometimes the CAF was used ... when a referral ...")
+                around = ws if i < 3 else ws[max(0, i - HEDGE_REACH[0]) : i + len(mw) + HEDGE_REACH[1]]
+                if len({_stem(w) for w in around} & shared) >= need:
+                    near.append(m)
+                    break
+    return near
+
+
+def _absolutes(text: str) -> list[str]:
+    joined = " " + " ".join(_tokens(text)) + " "
+    for phrase in _NOT_ABSOLUTE:
+        joined = joined.replace(f" {' '.join(_tokens(phrase))} ", " ")
+    return [m for m in _ABSOLUTE if f" {' '.join(_tokens(m))} " in joined]
+
+
+_EVERY = ("all", "every", "each")
+
+
+def claims(text: str) -> list[str]:
+    """A text cut into claims: sentences, clauses after ; or :, and bullet points. (Not normalise(): in our own text
+    "staff may" must stay two words.)"""
+    text = re.sub(r"\b(i\.e|e\.g)\.", lambda m: m.group(1).replace(".", ""), " ".join(text.split()))
+    return [c.strip() for c in _CLAIM_SPLIT.split(text) if len(content_stems(c)) >= 2]
+
+
+def _point_claims(text: str) -> list[tuple[str, str]]:
+    """A point's sentences, and their clauses, each with its sentence: a clause may pair with a short section claim,
+    a whole sentence with a longer one; the hedges that count are the whole sentence's."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
+    return list(dict.fromkeys([(s, s) for s in sentences] + [(c, s) for s in sentences for c in claims(s)]))
+
+
+def paired_claims(sentence: str, section_claims: list[str], least: int = PAIR_MIN_SHARED) -> list[str]:
+    """The section's claims that say the same thing as ``sentence``: those sharing the most content words with it,
+    enough of them (PAIR_MIN_SHARED, and PAIR_MIN_SHARE of the sentence's), ties included."""
+    mine = content_stems(sentence)
+    if not mine:
+        return []
+    scored = []
+    for c in section_claims:
+        theirs = content_stems(c)
+        shared = len(mine & theirs)
+        if shared >= max(least, PAIR_MIN_SHARE * min(len(mine), len(theirs))):
+            scored.append((shared, c))
+    best = max((n for n, _ in scored), default=0)
+    return [c for n, c in scored if n == best]
+
+
+def _claim_fields(point: Point) -> list[Field]:
+    """The fields that make claims (not the reflective questions, nor the marked quote, which is the section's own)."""
+    return [f for f in point_fields(point) if f.label not in ("quote", "content_note") and not f.label.startswith("questions")]
+
+
+def _allowed(oid: str, kind: str, label: str) -> bool:
+    return (oid, kind, label) in OVERCLAIM_ALLOWED
+
+
+def check_hedges(corpus: Corpus, point: Point, section: str) -> list[Problem]:
+    """Warn where the section hedges a claim (sometimes, often, may, suggests, one proposal...) and the point states
+    it without that hedge, or as a rule (always, never, all, must, is not the route...). One warning per field."""
+    section_claims = claims(section)
+    warnings = []
+    for f in _claim_fields(point):
+        if _allowed(point.id, "hedges", f.label):
+            continue
+        least = PAIR_MIN_SHARED_TITLE if f.label == "title" else PAIR_MIN_SHARED
+        why = next((w for unit, sentence in _point_claims(f.text) for w in _hedge_lost(unit, sentence, section_claims, least)),
+                   None)  # fmt: skip
+        if why:
+            warnings.append(_problem(corpus, point, f.loc, f"warning: {f.label}: {why}"))
+    return warnings
+
+
+def _hedge_lost(unit: str, sentence: str, section_claims: list[str], least: int) -> Iterator[str]:
+    """Why ``unit`` (a sentence of the point, or a clause of ``sentence``) loses the hedge of the section claim it pairs
+    with, if it does."""
+    mine_modal, mine_scope = _markers(sentence, _MODAL), _markers(sentence, _SCOPE)
+    mine_weak, mine_abs = _markers(sentence, _WEAK), _absolutes(unit)
+    if NUMBER.search(sentence):  # a figure states the scope exactly
+        mine_scope = mine_scope or ["(a figure)"]
+    reasons = []
+    for claim in paired_claims(unit, section_claims, least):
+        shared = content_stems(unit) & content_stems(claim)
+        modal, scope = _governing(claim, _MODAL, shared), _governing(claim, _SCOPE, shared)
+        if not (modal or scope):
+            return  # an equally close claim says it without a hedge: the point may be following that one
+        theirs_abs = _absolutes(claim)
+        # "each of the four" says what "in all four" says
+        stated = [m for m in mine_abs if m not in theirs_abs and not (m in _EVERY and set(_EVERY) & set(theirs_abs))]
+        lost = []
+        if modal and not (mine_modal or mine_weak):
+            lost += modal
+        if scope and not (mine_scope or mine_weak or mine_modal):
+            lost += scope
+        if stated and (lost or not (mine_modal or mine_scope or mine_weak)):  # (a kept hedge scopes the sentence)
+            why = f"states as {', '.join(map(repr, stated))} what the section hedges ({', '.join(map(repr, modal + scope))})"
+        elif lost:
+            why = f"drops the section's hedge ({', '.join(map(repr, lost))})"
+        else:
+            return
+        reasons.append(f"{why}: {unit[:70]!r} <- section: {claim[:90]!r}")
+    yield from reasons[:1]
+
+
+def check_populations(corpus: Corpus, point: Point, section: str) -> list[Problem]:
+    """Warn where the point widens the section's population ("a child with a learning disability" -> "a disabled
+    child", "some children" -> "children"), comparing each point sentence with the section claims it pairs with."""
+    section_claims = claims(section)
+    warnings = []
+    for f in _claim_fields(point):
+        if _allowed(point.id, "populations", f.label):
+            continue
+        for sentence, _ in _point_claims(f.text):
+            mine = " ".join(words(sentence))
+            hit = None
+            for claim in paired_claims(sentence, section_claims):
+                theirs = " ".join(words(claim))
+                for narrow, broad, name, strict in POPULATIONS:
+                    if strict and re.search(broad, theirs):
+                        continue
+                    if re.search(narrow, theirs) and not re.search(narrow, mine) and re.search(broad, mine):
+                        hit = (name, claim)
+                        break
+                if hit:
+                    break
+            if hit:
+                warnings.append(_problem(corpus, point, f.loc, f"warning: {f.label}: widens the section's population "
+                                                               f"({hit[0]}): {sentence[:70]!r} <- section: "
+                                                               f"{hit[1][:90]!r}"))  # fmt: skip
+                break  # one warning per field
+    return warnings
+
+
+def point_text(point: Point) -> str:
+    return " ".join(f.text for f in point_fields(point) if not f.label.startswith("questions"))
+
+
+def check_check_point(corpus: Corpus, check: Check) -> list[Problem]:
+    """Warn where a knowledge check leans on a point that does not say what the check asks: the answer's numbers, and
+    most of the evidence's content words, must be in the point's own text (the explanation sends readers there)."""
+    if _allowed(check.id, "check-points", "point"):
+        return []
+    point = corpus.by_id[check.point]
+    text = point_text(point)
+    missing_numbers = [n for n in NUMBER.findall(check.answer) if n not in set(NUMBER.findall(text))]
+    evidence = content_stems(check.evidence)
+    share = len(evidence & content_stems(text)) / len(evidence) if evidence else 1.0
+    answer = content_stems(check.answer) & evidence
+    answer_share = len(answer & content_stems(text)) / len(answer) if answer else 1.0
+    if NUMBER.search(check.answer) and not missing_numbers:
+        return []  # a figure is the answer, and the point gives it
+    if not missing_numbers and share >= CHECK_MIN_EVIDENCE and answer_share >= CHECK_MIN_SHARE:
+        return []
+    why = (f"the answer's {', '.join(missing_numbers)} is not in it" if missing_numbers
+           else f"it shares {share:.0%} of the evidence's words and {answer_share:.0%} of the answer's")
+    path, line = corpus.where("checks", check.id, "point")
+    return [Problem(path, line, f"{check.id}: warning: point {point.id} does not back this check ({why}); "
+                                f"link the point that says it, or amend the point")]  # fmt: skip
+
+
+# Warning checks of a point against its cited section (run by check_corpus, reported in Report.warnings).
+WARNING_CHECKS: dict[str, PointCheck] = {"hedges": check_hedges, "populations": check_populations}
+
+
 @dataclass
 class Report:
     problems: list[Problem]
     checked: list[str]  # briefing ids whose text was available
     unchecked: list[Briefing]  # briefings whose points could not be checked (no text)
     untexted: list[str] = field(default_factory=list)  # local points whose cited section has no text
+    warnings: list[Problem] = field(default_factory=list)  # likely over-claiming (hedges, populations, check-points)
 
 
 def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = None) -> Report:
-    """Run every fidelity check (or only the named ones: numbers, terms, quotes, pages, headings, verbatim, checks)
-    for every point whose briefing's text is available."""
-    wanted = set(only) if only is not None else {*SECTION_CHECKS, "quotes", "pages", "headings", "verbatim", "checks"}
+    """Run every fidelity check (or only the named ones: numbers, terms, quotes, pages, headings, verbatim, checks,
+    and the warnings hedges, populations, check-points) for every point whose briefing's text is available."""
+    wanted = set(only) if only is not None else {*SECTION_CHECKS, *WARNING_CHECKS, "quotes", "pages", "headings",
+                                                 "verbatim", "checks", "check-points"}  # fmt: skip
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     checked, unchecked = [], []
     for briefing in corpus.briefings.values():
         src = sources.text(briefing)
@@ -289,12 +571,18 @@ def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = 
         for name, check in SECTION_CHECKS.items():
             if name in wanted:
                 problems += check(corpus, point, section)
+        for name, warn in WARNING_CHECKS.items():
+            if name in wanted:
+                warnings += warn(corpus, point, section)
         if "quotes" in wanted:
             problems += check_quote(corpus, point, section)
         if "pages" in wanted and not briefing.local:  # a local source's pages are its curator's own
             problems += check_pages(corpus, point, src, section)
         if "verbatim" in wanted:
             problems += check_verbatim(corpus, point, src.whole())
+    if "check-points" in wanted:
+        for check in corpus.checks:
+            warnings += check_check_point(corpus, check)
     if "checks" in wanted:
         for check in corpus.checks:
             point = corpus.by_id[check.point]
@@ -303,7 +591,7 @@ def check_corpus(corpus: Corpus, sources: Sources, only: Iterable[str] | None = 
             if src is None or section is None:
                 continue  # no text for this briefing (reported as unchecked), or a missing heading (reported once)
             problems += check_knowledge_check(corpus, check, section, src.whole())
-    return Report(problems, checked, unchecked, untexted)
+    return Report(problems, checked, unchecked, untexted, warnings)
 
 
 def sources_hint(corpus: Corpus) -> list[str]:
