@@ -347,7 +347,7 @@ def register(app: App, services: Services) -> None:
         text = command.get("text") or ""
         try:
             # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
-            if (cached := services.rendered.get(_cache_key(services, text, 0))) is not None:
+            if (cached := services.rendered.get(_cache_key(services, text, 0, services.concern_contact()))) is not None:
                 ack(response_type="ephemeral", **cached)
                 return
             parsed = services.lookup.parse(text)
