@@ -115,6 +115,8 @@ class Settings:
     quiz_days: str = "tue-thu"
     quiz_time: str = "10:30"
     digest_users: tuple[str, ...] = ()
+    # The line under the safety net's steps saying who to contact about a child (e.g. the DSL's name and number).
+    concern_contact: str | None = None
 
     def working_hours(self) -> WorkingHours:
         """The team's working hours and quiz days (validated in ``load_settings``)."""
@@ -250,6 +252,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         quiz_days=env.get("SCR_QUIZ_DAYS", "").strip() or defaults.quiz_days,
         quiz_time=env.get("SCR_QUIZ_TIME", "").strip() or defaults.quiz_time,
         digest_users=digest_users,
+        concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,
     )
     try:
         settings.working_hours()

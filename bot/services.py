@@ -38,6 +38,12 @@ class Services:
             yaml_schedules=schedules,
         )
 
+    def concern_contact(self, team_id: str | None = None) -> str | None:
+        """Who to contact about a child, shown under the safety net's steps. Today one line for every
+        workspace (SCR_CONCERN_CONTACT); a per-workspace setting (``/scr settings``) belongs here, keyed by
+        ``team_id``, so every surface (lookups, ``scr-bot ask``) picks it up."""
+        return self.settings.concern_contact
+
     @property
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(self.store.client)

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot.content.safety import SafetyAdvice, load_safety
 from bot.content.yamlfile import Problem, ProblemsError, YamlDoc, load_yaml, pydantic_problems
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -34,7 +35,7 @@ Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-
 SECTION_SEPARATOR = " > "
 LOCAL_LABEL = "Local learning"
 NATIONAL_LABEL = "National SCR briefing"
-TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks", "concepts", "not_covered", "changes")
+TOP_LEVEL_KEYS = ("briefings", "sectors", "themes", "points", "checks", "concepts", "not_covered", "changes", "safety")
 OPTION_MAX = 150
 
 
@@ -269,6 +270,8 @@ class Corpus:
     checks: list[Check] = field(default_factory=list)
     # Dated national changes since the briefings, verified or not (bot.content.currency shows only verified ones).
     changes: dict[str, Change] = field(default_factory=dict)
+    # What to do now when a lookup or reflection reads as a live concern about a child (content/safety.yaml).
+    safety: SafetyAdvice | None = None
 
     def __post_init__(self) -> None:
         self.by_id: dict[str, Point] = {p.id: p for p in self.points}
@@ -460,6 +463,10 @@ def load_corpus(content_dir: Path) -> Corpus:
         for i, s in enumerate(ch.sectors):
             if s not in sectors:
                 problems.append(Problem(doc.path, doc.line_of(["changes", index, "sectors", i]), f"unknown sector {s!r}"))
+    safety = load_safety(docs, set(themes), problems)
+    if safety is None and not problems:
+        problems.append(Problem(content_dir, 1, "no 'safety:' section found (content/safety.yaml): the advice shown "
+                                                "when someone is worried about a child now is required"))
     if not found["points"] and not problems:
         problems.append(Problem(content_dir, 1, "no learning points found (expected points: in a YAML file)"))
     if problems:
@@ -476,4 +483,5 @@ def load_corpus(content_dir: Path) -> Corpus:
         located=located,
         checks=list(checks_map.values()),  # type: ignore[arg-type]
         changes=changes,  # type: ignore[arg-type]
+        safety=safety,
     )

@@ -47,8 +47,8 @@ STORAGE_DOWN = (
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
-def _cache_key(services: Services, text: str, offset: int) -> tuple[str, str, int, bool]:
-    return (services.corpus.version, text, offset, services.reflections_enabled)
+def _cache_key(services: Services, text: str, offset: int, contact: str | None) -> tuple[str, str, int, bool, str | None]:
+    return (services.corpus.version, text, offset, services.reflections_enabled, contact)
 
 
 def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
@@ -56,11 +56,12 @@ def lookup_message(services: Services, text: str, offset: int = 0, week_point: A
 
     Answers depend only on the content and what was typed (except "random" and "week"), so they are
     cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
-    key = _cache_key(services, text, offset)
+    contact = services.concern_contact()
+    key = _cache_key(services, text, offset, contact)
     if week_point is None and (cached := services.rendered.get(key)) is not None:
         return cached
     answer = services.lookup.answer(text, offset=offset, week_point=week_point)
-    rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
+    rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled, contact=contact)
     msg = blocks.message(rendered, blocks.fallback_text(answer))
     if answer.kind not in ("random", "week"):
         services.rendered.put(key, msg)
@@ -346,7 +347,7 @@ def register(app: App, services: Services) -> None:
         text = command.get("text") or ""
         try:
             # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
-            if (cached := services.rendered.get(_cache_key(services, text, 0))) is not None:
+            if (cached := services.rendered.get(_cache_key(services, text, 0, services.concern_contact()))) is not None:
                 ack(response_type="ephemeral", **cached)
                 return
             parsed = services.lookup.parse(text)

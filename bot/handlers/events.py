@@ -19,7 +19,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.reflections.gazetteer import gazetteer
 from bot.reflections.masking import mask
-from bot.reflections.store import SHARED, THREAD, Reflection, cap, message_id
+from bot.reflections.store import PRIVATE, SHARED, THREAD, Reflection, cap, message_id
+from bot.search.safety import classify
 from bot.services import Services
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
@@ -35,6 +36,17 @@ MASKED_NOTE = (
     "Your message in the thread is unchanged, so you may want to edit it. Please keep names and details of "
     "children and families out of Slack."
 )
+
+
+def safety_note(services: Services) -> str:
+    """What the author of a reflection that reads as a live concern is told, privately: why it was kept
+    out of the thread and the summary, where to take it today, and the workspace's contact line."""
+    advice = services.corpus.safety
+    if advice is None:
+        return ""
+    contact = services.concern_contact()
+    who = f"Who to contact here: {contact}" if contact else advice.no_contact
+    return f":large_blue_circle: {advice.reflection_note}\n{who}"
 
 
 def register(app: App, services: Services) -> None:
@@ -66,9 +78,13 @@ def register(app: App, services: Services) -> None:
         post = store.thread_record(ws, channel, thread_ts)
         if post is None:
             return  # a reply to something other than a weekly post
-        masked = mask(cap(str(msg.get("text") or "")))
+        raw = cap(str(msg.get("text") or ""))
+        masked = mask(raw)
+        # A live, identifiable case is not learning to share: kept private, never counted in the summary.
+        live = classify(raw) if services.corpus.safety else None
         refl = Reflection(
-            id=message_id(channel, ts), user=msg["user"], point=post["point"], kind=THREAD, visibility=SHARED,
+            id=message_id(channel, ts), user=msg["user"], point=post["point"], kind=THREAD,
+            visibility=PRIVATE if live else SHARED,
             created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
             week=post.get("week"), text=masked.text, masked=sorted(masked.found),
         )  # fmt: skip
@@ -76,10 +92,13 @@ def register(app: App, services: Services) -> None:
         outcome = store.put_message(ws, refl, float(version or ts))
         if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
+        if live and outcome in ("created", "updated"):
+            context["scr_safety_note"] = safety_note(services)
+            log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, live.cue)
 
     def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """After the ack: tell the author, privately, what was masked before their reply was saved."""
-        note = context.get("scr_masked_note")
+        note = "\n\n".join(n for n in (context.get("scr_safety_note"), context.get("scr_masked_note")) if n)
         if not note:
             return
         msg = event.get("message") or event  # a reply, or an edit that arrived before it

@@ -21,8 +21,10 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.handlers.events import safety_note
 from bot.reflections.masking import mask
 from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, view_id
+from bot.search.safety import classify
 from bot.services import Services
 from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
@@ -113,6 +115,11 @@ def register(app: App, services: Services) -> None:
         user = body["user"]["id"]
         channel, thread_ts = _text(meta.get("channel")), _text(meta.get("thread_ts"))
         visibility = _selected(values, "visibility", PRIVATE)
+        typed = "\n".join(_value(values, name) for name in ("stood_out", "practice", "action"))
+        live = classify(typed) if services.corpus.safety else None
+        if live:  # a live, identifiable case: never shared in the thread, never counted in its summary
+            visibility = PRIVATE
+            log.info("kept a Reflect form private: it reads as a live concern (%s)", live.cue)
         fields = {name: mask(_value(values, name).strip()) for name in ("practice", "action")}
         fields["stood_out"] = mask(stood_out)
         found = sorted({k for m in fields.values() for k in m.found})
@@ -137,6 +144,8 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors={"stood_out": SAVE_FAILED})
             return
         notes = _notes(fields)
+        if live:
+            notes = "\n\n" + safety_note(services) + notes
         if visibility == SHARED and created:  # a resubmitted form is stored, and posted, once
             context["scr_share"] = {"id": refl.id, "notes": notes}
             ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record. "

@@ -451,17 +451,34 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
     }
 
 
+def safety_json(note: Any, contact: str | None) -> dict[str, Any]:
+    """The safety net part of an answer as data: the steps, who to contact, the official source, and why."""
+    advice = note.advice
+
+    def ref(r: Any) -> dict[str, Any]:
+        return {"title": r.title, "publisher": r.publisher, "year": r.year, "url": r.url}
+
+    return {"title": advice.title, "intro": advice.intro, "steps": list(advice.steps),
+            "contact": contact, "no_contact": None if contact else advice.no_contact,
+            "source": ref(advice.source), "also": [ref(r) for r in advice.also],
+            "cue": note.verdict.cue, "matched": note.verdict.matched}
+
+
 def answer_json(services: Any, answer: Any) -> dict[str, Any]:
-    """The same Answer the Block Kit and terminal renderings show, as data (best first)."""
+    """The same Answer the Block Kit and terminal renderings show, as data (best first); a live concern's
+    safety net comes first, before the results."""
     from bot.slack.blocks import where_to_look
 
+    out: dict[str, Any] = {"query": answer.query, "kind": answer.kind}
+    if answer.safety is not None:
+        out["safety"] = safety_json(answer.safety, services.concern_contact())
     results = []
     for p in answer.results:
         item = point_json(services, p)
         if p.id in answer.why:
             item["why"] = answer.why[p.id]
         results.append(item)
-    out: dict[str, Any] = {"query": answer.query, "kind": answer.kind, "results": results}
+    out["results"] = results
     if answer.notice:
         out["notice"] = answer.notice
     if answer.kind == "not_covered" and answer.topic:
@@ -483,7 +500,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.textrender import render
     from bot.slack import blocks
 
-    msg = blocks.message(blocks.answer_blocks(services.corpus, answer), blocks.fallback_text(answer))
+    msg = blocks.message(blocks.answer_blocks(services.corpus, answer, contact=services.concern_contact()),
+                         blocks.fallback_text(answer))
     print(render(msg)[0])
     return 0
 

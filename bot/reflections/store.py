@@ -163,7 +163,8 @@ class ReflectionStore:
                     if current is None:
                         new = replace(refl, version=version, updated_at=version)
                     else:
-                        new = replace(current, text=refl.text, masked=refl.masked, version=version, updated_at=version)
+                        new = replace(current, text=refl.text, masked=refl.masked, visibility=refl.visibility, version=version,
+                                      updated_at=version)
                     ttl = self._ttl(new.created_at)
                     if ttl <= 0:
                         return "stale"

@@ -17,6 +17,7 @@ from typing import Any
 from rapidfuzz.distance import OSA
 
 from bot.content.corpus import SECTION_SEPARATOR, Corpus, NotCovered, Point
+from bot.search import safety
 from bot.search.index import STOPWORDS, WEAK, SearchIndex, phrase_key, stem, words
 from bot.search.query import Query, Vocabulary, parse
 
@@ -50,7 +51,8 @@ class Suggestion:
 @dataclass
 class Answer:
     query: str
-    # help, themes, sectors, theme, sector, intersection, search, point, random, week, not_found, not_covered, empty
+    # help, themes, sectors, theme, sector, intersection, search, point, random, week, not_found, not_covered, empty,
+    # safety
     kind: str
     heading: str = ""
     results: list[Point] = field(default_factory=list)
@@ -61,6 +63,8 @@ class Answer:
     labels: dict[str, str] = field(default_factory=dict)  # point id -> group label (sector lookups)
     why: dict[str, str] = field(default_factory=dict)  # point id -> why it matched, when its own text does not say
     topic: NotCovered | None = None  # for not_covered: the topic these briefings do not discuss
+    # A live concern about a child ("a pupil told me…"): how to act now, rendered before anything else.
+    safety: safety.SafetyNote | None = None
 
     @property
     def top(self) -> Point | None:
@@ -101,6 +105,9 @@ class Lookup:
         offset: int = 0,
         week_point: Callable[[], str | None] | None = None,
     ) -> Answer:
+        verdict = safety.classify(text) if self.corpus.safety else None
+        if verdict is not None:  # before any ranking: how to act now, then learning on disclosure and listening
+            return self._safety(text, verdict, offset)
         q = self.parse(text)
         ans = self._answer(q, week_point)
         ans.parsed = q
@@ -117,6 +124,13 @@ class Lookup:
             notices.append(f"These briefings do not discuss {names}; the results are for the rest of your words.")
         ans.notice = " ".join(notices) or None
         return ans
+
+    def _safety(self, text: str, verdict: safety.Verdict, offset: int) -> Answer:
+        assert self.corpus.safety is not None
+        results = safety.learning(self.corpus)
+        return Answer(query=text, kind="safety", heading="Learning on listening to children and disclosure",
+                      results=results, offset=max(0, min(offset, len(results) - 1)),
+                      safety=safety.SafetyNote(self.corpus.safety, verdict))
 
     def _phrase_first(self, ans: Answer, q: Query) -> None:
         """Several words typed together that few points contain together ("child sex offender disclosure")

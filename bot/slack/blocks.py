@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 
 from bot.content.corpus import LOCAL_LABEL, Corpus, Point
 from bot.search.lookup import PAGE_SIZE, WHERE_TO_LOOK, Answer
+from bot.search.safety import SafetyNote
 
 MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
@@ -265,8 +266,35 @@ def not_covered_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
     return blocks
 
 
-def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block | dict[str, Any]]:
-    """The ephemeral reply to a lookup: the top point in full, then up to four more, then paging."""
+def safety_blocks(note: SafetyNote, contact: str | None) -> list[Block]:
+    """How to act now on a concern about a child, before any learning: the steps in content/safety.yaml,
+    the workspace's contact line (or where to find one), and the official advice they are worded from."""
+    advice = note.advice
+    steps = "\n".join(f"• {escape(step)}" for step in advice.steps)
+    who = f"*Who to contact here:* {escape(contact)}" if contact else escape(advice.no_contact)
+    cited = [f"<{r.url}|{escape(r.label)}>" for r in (advice.source, *advice.also)]
+    return [
+        HeaderBlock(text=PlainTextObject(text=_clip(advice.title, HEADER_LIMIT))),
+        SectionBlock(text=_md(escape(advice.intro))),
+        SectionBlock(text=_md(steps)),
+        SectionBlock(text=_md(f":round_pushpin: {who}")),
+        ContextBlock(elements=[_md(f"Worded from {cited[0]}" + (f"; see also {'; '.join(cited[1:])}" if cited[1:] else "")
+                                   + ".")]),
+        DividerBlock(),
+    ]
+
+
+def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False,
+                  contact: str | None = None) -> list[Block | dict[str, Any]]:
+    """The ephemeral reply to a lookup: the top point in full, then up to four more, then paging. A live
+    concern about a child is answered first with how to act now (``contact``: the workspace's own line)."""
+    if answer.safety is not None:
+        learning = _answer_blocks(corpus, answer, reflect_button=reflect_button)
+        return [*safety_blocks(answer.safety, contact), *learning][:MAX_BLOCKS]
+    return _answer_blocks(corpus, answer, reflect_button=reflect_button)
+
+
+def _answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = False) -> list[Block | dict[str, Any]]:
     if answer.kind == "help":
         return help_blocks(corpus)
     if answer.kind in ("themes", "sectors"):
@@ -289,7 +317,7 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
     if answer.notice:
         blocks.append(ContextBlock(elements=[_md(escape(answer.notice))]))
     total = len(answer.results)
-    if answer.kind in ("theme", "sector", "intersection", "search"):
+    if answer.kind in ("theme", "sector", "intersection", "search", "safety"):
         where = f"{answer.offset + 1} of {total}"
         blocks.append(ContextBlock(elements=[_md(f"*{escape(answer.heading)}* · result {where}")]))
     another = (answer.query, answer.offset + 1) if answer.offset + 1 < total else None
@@ -318,6 +346,8 @@ def answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fals
 def fallback_text(answer: Answer) -> str:
     """The notification / screen-reader text that accompanies the blocks."""
     top = answer.top
+    if answer.safety is not None:
+        return escape(answer.safety.advice.title)
     if answer.kind == "help":
         return "How to use /scr: learning from Serious Case Reviews"
     if top is not None:
