@@ -133,3 +133,16 @@ def test_learning_settings_are_read_and_bad_ones_explained() -> None:
                        ({"SCR_DIGEST_USERS": "@alice"}, "user ids")):  # fmt: skip
         with pytest.raises(ConfigError, match=words):
             load_settings(env)
+
+
+def test_figures_are_suppressed_by_the_number_of_people_behind_them_not_their_own_size(corpus: Corpus) -> None:
+    """Two people giving five answers and five reflections: "never for fewer than 3 people" hides the 5s."""
+    from bot.learning.digest import Digest, MonthRow, PostRow
+
+    d = Digest("T0", "C0", [MonthRow("2026-11", 1, 5, 2, 5, 2)], [], [],
+               [PostRow("2026-W48", "2026-11-23", "p", "A point", [], 5, 2)])  # fmt: skip
+    month_line = next(line for line in digest_text(corpus, d).splitlines() if line.startswith("• 2026-11"))
+    assert "5" not in month_line.split(":", 1)[1].replace("1 ·", ""), month_line
+    md = report_markdown(corpus, [d], "2026-11")
+    assert "| 5 |" not in md, md
+    assert ",5," not in report_csv(corpus, [d]) and not report_csv(corpus, [d]).rstrip().endswith(",5,<3")

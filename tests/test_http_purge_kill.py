@@ -110,3 +110,74 @@ def test_bot_killed_mid_purge_finishes_it_after_restart_and_the_other_workspace_
         assert "Neglect" in again.command("neglect", team=TWO, channel=CHANNEL[TWO]).body.decode()
     finally:
         stop_bot(again)
+
+
+def test_reinstall_after_an_interrupted_purge_keeps_the_new_install_and_the_sweep_deletes_only_old_data(
+        slack: FakeSlack, redis_server: RedisServer, shared_redis: redis.Redis, tmp_path: Path) -> None:  # fmt: skip
+    """Uninstall, purge killed half way, reinstall, subscribe, the clock's next sweep: the new install survives."""
+    from test_http_distribution import install as oauth_install
+
+    from bot.slack.installations import RedisInstallationStore
+    from bot.storage.purge import Purger
+    from bot.weekly.schedules import Subscriptions
+
+    env = bot_env(slack, redis_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                  SLACK_CLIENT_SECRET=slack.oauth.client_secret)  # fmt: skip
+    one, two = Workspace(ONE), Workspace(TWO)
+    web = start_bot(["run", "--no-scheduler"], env, tmp_path / "web.log", free_port())
+    try:
+        for n, team in enumerate((ONE, TWO)):
+            oauth_install(web, slack, f"code-{n}", team)
+        assert command_answer(web, slack, "subscribe monday 09:30", team=ONE, channel=CHANNEL[ONE],
+                              user="U0LEAD")["response_type"] == "in_channel"  # fmt: skip
+        with shared_redis.pipeline(transaction=False) as pipe:
+            for i in range(FILLER // 2):
+                pipe.set(keys.reflection(one, f"old-{i}"), json.dumps({"text": f"r{i}"}))
+            pipe.execute()
+        total = shared_redis.dbsize()
+        entry = keys.workspace_entry(one)
+        slack.oauth.uninstall(ONE)
+        assert web.event({"type": "app_uninstalled"}, team=ONE, event_id="EvGone").status == 200
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if shared_redis.sismember(keys.PURGE_PENDING, entry) and shared_redis.dbsize() <= total - 3 * BATCH:
+                kill_now(web)
+                break
+        else:
+            raise AssertionError(f"the purge never got under way:\n{web.log()[-3000:]}")
+    finally:
+        if web.process.poll() is None:
+            stop_bot(web)
+    assert shared_redis.sismember(keys.PURGE_PENDING, entry) and 0 < left(shared_redis, ONE) < FILLER // 2
+
+    # The workspace adds the app again, through OAuth, and subscribes a channel.
+    web = start_bot(["run", "--no-scheduler"], env, tmp_path / "web2.log", free_port())
+    try:
+        oauth_install(web, slack, "code-again", ONE)
+        assert command_answer(web, slack, "subscribe monday 10:30", team=ONE, channel=CHANNEL[ONE],
+                              user="U0LEAD")["response_type"] == "in_channel"  # fmt: skip
+    finally:
+        stop_bot(web)
+    token = RedisInstallationStore(shared_redis).find_bot(enterprise_id=None, team_id=ONE).bot_token
+    assert slack.oauth.grants[token].team_id == ONE
+    # Another workspace's uninstall is also left pending (its process died right after the ack): the
+    # sweep finishing it shows the sweep ran.
+    Purger(shared_redis).begin(two)
+
+    again = start_bot(["run"], env, tmp_path / "again.log", free_port())
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and shared_redis.sismember(keys.PURGE_PENDING, keys.workspace_entry(two)):
+            time.sleep(0.2)
+        assert not shared_redis.sismember(keys.PURGE_PENDING, keys.workspace_entry(two)), again.log()[-3000:]
+        assert left(shared_redis, TWO) == 0
+        # The new token and subscription survived; nothing of the old install's reflections is left.
+        bot = RedisInstallationStore(shared_redis).find_bot(enterprise_id=None, team_id=ONE)
+        assert bot is not None and bot.bot_token == token, again.log()[-3000:]
+        assert [(s.team, s.channel) for s in Subscriptions(shared_redis).all()] == [(ONE, CHANNEL[ONE])]
+        assert not shared_redis.sismember(keys.PURGE_PENDING, entry)
+        assert not [k for k in shared_redis.scan_iter(match=keys.workspace_pattern(one), count=5000)
+                    if ":refl:old-" in k]  # fmt: skip
+        assert "Neglect" in again.command("neglect", team=ONE, channel=CHANNEL[ONE]).body.decode()
+    finally:
+        stop_bot(again)

@@ -14,7 +14,6 @@ from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
 from bot.slack.installations import RedisInstallationStore
 from bot.slack.localslack import LocalSlack
-from bot.storage import keys
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
@@ -76,9 +75,32 @@ def test_purge_is_repeatable_and_resumes_after_a_crash(any_redis: redis.Redis, s
     fill(any_redis, slack, corpus, one, channels=1)
     purger = Purger(any_redis)
     # A process that died mid-purge left the workspace pending and some keys behind.
-    any_redis.sadd(keys.PURGE_PENDING, "-|T0ONE")
+    purger.begin(one)
     assert purger.pending() == [one]
     reports = purger.resume()
     assert [r.workspace for r in reports] == [one] and purger.pending() == []
     assert snapshot(any_redis, "T0ONE") == {}
     assert purger.purge(one).keys_deleted == 0  # again: nothing to do, no error
+
+
+def test_a_purge_of_an_earlier_uninstall_never_deletes_what_a_reinstall_wrote(any_redis: redis.Redis, slack: LocalSlack,
+                                                                              corpus: Corpus) -> None:  # fmt: skip
+    one = Workspace("T0ONE")
+    fill(any_redis, slack, corpus, one, channels=1)
+    old = snapshot(any_redis, "T0ONE")
+    purger = Purger(any_redis, batch=2)
+    purge_id = purger.begin(one)  # the uninstall; its purge then stalls (a slow or dead process)
+    # The workspace reinstalls: what the uninstall left is deleted there and then, and the purge cancelled.
+    store = RedisInstallationStore(any_redis)
+    store.save(installation(team="T0ONE", bot_token="xoxb-new"))
+    Subscriptions(any_redis).save(Schedule(id="s-new", team="T0ONE", channel="CNEW", source="slack"))
+    new = snapshot(any_redis, "T0ONE")
+    assert not set(old) & {k for k in new if ":refl" in k or ":thread:" in k}
+    assert purger.pending() == []
+    # The stalled purge wakes up, and the clock's sweep runs: neither touches the new install.
+    purger.purge(one, purge_id)
+    purger.resume()
+    assert snapshot(any_redis, "T0ONE") == new
+    assert store.find_bot(enterprise_id=None, team_id="T0ONE").bot_token == "xoxb-new"
+    assert [s.channel for s in Subscriptions(any_redis).all()] == ["CNEW"]
+    assert [i.workspace for i in store.installed()] == [one]

@@ -55,7 +55,16 @@ def test_known_checks_move_up_and_come_back_later_missed_ones_go_back_to_box_one
 
 def test_a_check_sent_but_not_answered_counts_as_missed() -> None:
     card = after_sending(Card("k", box=4, due=0), "k", TUESDAY.timestamp())
-    assert (card.box, card.due, card.sent) == (4, midnight(TUESDAY + timedelta(days=1)), TUESDAY.timestamp())
+    # Left unanswered it is missed: back to box 1, so the next quiz day it is first in line.
+    assert (card.box, card.due, card.sent) == (1, midnight(TUESDAY + timedelta(days=1)), TUESDAY.timestamp())
+    wednesday = (TUESDAY + timedelta(days=1)).timestamp()
+    other = Card("o", box=2, due=midnight(TUESDAY))
+    assert choose({"k": card, "o": other}, ["o", "k"], wednesday) == "k"
+    # Sent again and still unanswered: still box 1. Answered after all: it counts from the box it was in.
+    card = after_sending(card, "k", wednesday)
+    assert card.box == 1
+    assert after_answer(Card(**vars(card)), "k", True, wednesday).box == 5
+    assert after_answer(Card(**vars(card)), "k", False, wednesday).box == 1
 
 
 def test_choose_prefers_due_checks_in_the_lowest_box_then_new_ones() -> None:

@@ -151,13 +151,16 @@ def _register_uninstall(app: App, services: Services) -> None:
                 installation_store(services).delete_installation(enterprise_id=context.enterprise_id,
                                                            team_id=context.team_id, user_id=user)  # fmt: skip
             return
-        Purger(services.store.client).begin(ws)
+        # The purge's id goes to the lazy listener: it purges for this uninstall only, never for a reinstall.
+        context["scr_purge_id"] = Purger(services.store.client).begin(ws)
 
     def purge_workspace(event: dict[str, Any], context: BoltContext) -> None:
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
             return
-        Purger(services.store.client).purge(_uninstalled_workspace(context))
+        purge_id = context.get("scr_purge_id")
+        if purge_id:
+            Purger(services.store.client).purge(_uninstalled_workspace(context), purge_id)
 
     app.event("app_uninstalled")(ack=ack_and_revoke, lazy=[purge_workspace])
     app.event("tokens_revoked")(ack=ack_and_revoke, lazy=[purge_workspace])

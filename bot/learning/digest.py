@@ -126,7 +126,7 @@ def digest_text(corpus: Corpus, d: Digest) -> str:
     lines = [f"*Learning digest for <#{d.channel}>*, {d.months[0].month} to {d.months[-1].month}", ""]
     lines.append("*Participation by month* (posts · reflections shared · people · knowledge checks answered)")
     for m in d.months:
-        lines.append(f"• {m.month}: {m.posts} · {suppress(m.reflections)} · {suppress(m.people)} · {suppress(m.checks)}")
+        lines.append(f"• {m.month}: {m.posts} · {_by_people(m.reflections, m.people)} · {suppress(m.people)} · {_by_people(m.checks, m.check_people)}")
     if d.covered:
         lines.append("\n*Themes covered:* " + ", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered[:8]))
     else:
@@ -144,8 +144,16 @@ REPORT_FIELDS = ["team", "channel", "week", "date_posted", "point_id", "point_ti
                  "reflections_shared", "people"]  # fmt: skip
 
 
-def _csv_count(n: int) -> str:
-    return "<3" if 0 < n < MIN_GROUP else str(n)
+def _csv_count(n: int, people: int | None = None) -> str:
+    """``n``, or "<3" when fewer than ``MIN_GROUP`` people are behind it (``people``, else ``n`` is people)."""
+    behind = n if people is None else people
+    return "<3" if n and 0 <= behind < MIN_GROUP else str(n)
+
+
+def _by_people(n: int, people: int) -> str:
+    """A count of answers or reflections, suppressed by how many people gave them, not by its own size:
+    five answers from two people would point at those two ("never for fewer than 3 people")."""
+    return "fewer than 3" if n and people < MIN_GROUP else str(n)
 
 
 def report_csv(corpus: Corpus, digests: list[Digest]) -> str:
@@ -156,7 +164,7 @@ def report_csv(corpus: Corpus, digests: list[Digest]) -> str:
     for d in digests:
         for p in d.posts:
             writer.writerow([d.team, d.channel, p.week, p.date, p.point, p.title,
-                             "; ".join(_label(corpus, t) for t in p.themes), _csv_count(p.reflections), _csv_count(p.people)])  # fmt: skip
+                             "; ".join(_label(corpus, t) for t in p.themes), _csv_count(p.reflections, p.people), _csv_count(p.people)])  # fmt: skip
     return buf.getvalue()
 
 
@@ -168,12 +176,12 @@ def report_markdown(corpus: Corpus, digests: list[Digest], since: str) -> str:
     for d in digests:
         out += [f"## Channel {d.channel}", "", "| Month | Posts | Reflections shared | People | Knowledge checks answered |",
                 "|---|---|---|---|---|"]  # fmt: skip
-        out += [f"| {m.month} | {m.posts} | {suppress(m.reflections)} | {suppress(m.people)} | {suppress(m.checks)} |" for m in d.months]
+        out += [f"| {m.month} | {m.posts} | {_by_people(m.reflections, m.people)} | {suppress(m.people)} | {_by_people(m.checks, m.check_people)} |" for m in d.months]
         out += ["", "**Themes covered:** " + (", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered) or "none"),
                 "", "**Recurring themes not covered:** " + (", ".join(_label(corpus, t) for t in d.not_covered) or "none"),
                 "", "| Week | Posted | Learning point | Themes | Reflections shared | People |", "|---|---|---|---|---|---|"]  # fmt: skip
         for p in d.posts:
             out.append(f"| {p.week} | {p.date} | {p.title} (`{p.point}`) | {', '.join(_label(corpus, t) for t in p.themes)} "
-                       f"| {suppress(p.reflections)} | {suppress(p.people)} |")  # fmt: skip
+                       f"| {_by_people(p.reflections, p.people)} | {suppress(p.people)} |")  # fmt: skip
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -44,6 +44,7 @@ class Card:
     wrong: int = 0
     sent: float = 0.0
     answered: float = 0.0
+    held: int = 0  # the box it was in when last sent, until answered (meanwhile it sits in box 1)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -65,8 +66,11 @@ def due_after(now: float, box: int, tz: str) -> float:
 
 
 def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/London") -> Card:
-    """A check just sent: until it is answered it counts as missed, so it returns after box 1's interval."""
+    """A check just sent: until it is answered it counts as missed, so it goes back to box 1 and returns the
+    next quiz day, as the README promises; an answer then counts from the box it was sent from (``held``)."""
     card = card or Card(check=check)
+    card.held = card.held or card.box
+    card.box = 1
     card.sent = now
     card.due = due_after(now, 1, tz)
     return card
@@ -75,6 +79,8 @@ def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/L
 def after_answer(card: Card | None, check: str, correct: bool, now: float, tz: str = "Europe/London") -> Card:
     """Known: up one box, back later. Missed: back to box 1, back the next quiz day."""
     card = card or Card(check=check)
+    if card.held:
+        card.box, card.held = card.held, 0  # answered after all: not missed
     if correct:
         card.box = min(card.box + 1, len(BOX_DAYS))
         card.right += 1

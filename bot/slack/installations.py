@@ -71,6 +71,11 @@ class RedisInstallationStore(InstallationStore):
     # ----- saving ---------------------------------------------------------------------------
     def save(self, installation: Installation) -> None:
         ws = install_workspace(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
+        # A reinstall after an uninstall whose purge has not finished: finish it now and cancel it, so
+        # it can never delete what this installation writes next (bot.storage.purge says how).
+        from bot.storage.purge import Purger  # here: purge builds on this module
+
+        Purger(self.r).finish_before_reinstall(ws)
         entity = json.dumps(installation.__dict__)
         with self.r.pipeline(transaction=True) as pipe:
             pipe.set(keys.install_installer(ws), entity)
@@ -166,6 +171,10 @@ class RedisInstallationStore(InstallationStore):
             ws = install_workspace(enterprise_id, team_id, None)
         except ValueError:
             return
+        self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))
+
+    def unindex(self, ws: Workspace) -> None:
+        """Drop the workspace from the installations index (the purge of an uninstall)."""
         self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))
 
     def _strip(self, ws: Workspace, applies: Any, fields: tuple[str, ...]) -> None:

@@ -24,6 +24,7 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
+| ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
 | ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
@@ -180,6 +181,13 @@ def install_rotating(ws: Workspace) -> str:
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # "enterprise|team" of workspaces whose purge has not finished
+
+
+def purge_fence(ws: Workspace) -> str:
+    """The id of the purge under way for a workspace (or org). A purge deletes a key only while this still
+    holds its id, checked atomically in the workspace's slot: a reinstall deletes it, so nothing written
+    after the reinstall can be touched by a purge of the uninstall before it."""
+    return _key(ws, "purging")
 OAUTH_STATE_TTL = 600
 
 

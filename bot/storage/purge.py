@@ -9,11 +9,23 @@ walks, the list of installations) are removed first, so nothing schedules new wo
 Crash safety: the workspace is added to a pending set before anything is deleted and removed from
 it only after a pass that finds nothing left; the clock's sweep finishes any purge a dead process
 left half done.
+
+Reinstalls: a purge belongs to one uninstall. ``begin`` writes a fence (``keys.purge_fence``, in the
+workspace's own slot) holding the purge's id, and every deletion is a Lua script that unlinks only
+while the fence still holds that id. A reinstall (``RedisInstallationStore.save``) first finishes the
+pending purge itself, synchronously, so the old generation's data is gone, then deletes the fence and
+the pending entry before it writes the new tokens. A purge still running elsewhere (a lazy listener,
+the clock's sweep) then deletes nothing more and stops. We chose this over tagging every key with a
+generation because it needs no change to how any other key is written or read. Limits: the global
+indexes (subscriptions, installations, quiz workspaces) live in another slot, so there the fence is
+checked just before, not atomically with, the removal; likewise for an org-wide purge on a Cluster,
+whose workspaces' keys live in other slots than the org's fence.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,6 +36,30 @@ from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
 BATCH = 500
+
+# KEYS[1] is the fence, the rest are to be unlinked; ARGV[1] is the purge's id. -1: the purge was cancelled.
+FENCED_UNLINK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local n = 0
+for i = 2, #KEYS do n = n + redis.call('UNLINK', KEYS[i]) end
+return n
+"""
+# Ends a purge: the fence goes only if it is still this purge's (a reinstall may have removed it already).
+FENCE_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Cancelled(Exception):
+    """The workspace was reinstalled while this purge ran: the rest of its keys are not ours to delete."""
+
+
+def _tag(key: str) -> str:
+    """The hash tag of a key (``{E:T}``): keys with one tag share a Cluster slot."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start:end + 1] if start >= 0 and end > start else key
 
 
 @dataclass(frozen=True)
@@ -52,13 +88,37 @@ class Purger:
             target = {"target_nodes": self.r.get_node_from_key(keys.install_bot(ws))}
         yield from self.r.scan_iter(match=keys.workspace_pattern(ws), count=self.batch, **target)
 
-    def _delete(self, batch: list[str]) -> int:
-        # One key per command: a batch may span slots on a cluster (an org's workspaces), and the
-        # cluster client's pipeline sends each node its own keys.
-        with self.r.pipeline(transaction=False) as pipe:
-            for key in batch:
-                pipe.unlink(key)
-            return sum(int(n) for n in pipe.execute())
+    def _cluster(self) -> bool:
+        return hasattr(self.r, "get_node_from_key")
+
+    def _fence_holds(self, ws: Workspace, purge_id: str) -> bool:
+        return self.r.get(keys.purge_fence(ws)) == purge_id
+
+    def _delete(self, ws: Workspace, purge_id: str, batch: list[str]) -> int:
+        """Unlink ``batch`` while the fence still holds ``purge_id``; raise ``Cancelled`` once it does not.
+
+        Keys in the fence's slot (all of them, for a workspace) go in one script, atomically with the
+        check. An org-wide purge on a Cluster also meets keys of the org's workspaces, in other slots:
+        those are checked against the fence just before they are unlinked (one key per command, so
+        the cluster client's pipeline sends each node its own keys).
+        """
+        fence = keys.purge_fence(ws)
+        same = [k for k in batch if not self._cluster() or _tag(k) == _tag(fence)]
+        other = [k for k in batch if self._cluster() and _tag(k) != _tag(fence)]
+        deleted = 0
+        if same:
+            n = int(self.r.eval(FENCED_UNLINK, 1 + len(same), fence, *same, purge_id))
+            if n < 0:
+                raise Cancelled
+            deleted += n
+        if other:
+            if not self._fence_holds(ws, purge_id):
+                raise Cancelled
+            with self.r.pipeline(transaction=False) as pipe:
+                for key in other:
+                    pipe.unlink(key)
+                deleted += sum(int(n) for n in pipe.execute())
+        return deleted
 
     def _drop_subscriptions(self, ws: Workspace) -> int:
         """Remove the workspace's entries from the global subscriptions index ("enterprise|team|channel")."""
@@ -77,43 +137,106 @@ class Purger:
         if entries:
             self.r.srem(keys.QUIZ_WORKSPACES, *entries)
 
-    def begin(self, ws: Workspace) -> None:
-        """The quick part, done before answering Slack: mark the purge pending, delete the tokens."""
-        self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
-        # The tokens first (an org-wide install keeps them under the org itself, which ``ws`` then is), so
-        # nothing can act for the workspace while the rest goes; then its line in the installations index.
-        users = self.r.smembers(keys.install_users(ws))
-        self.r.delete(keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
-                      *[keys.install_installer(ws, u) for u in users])  # fmt: skip
-        self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))
+    def begin(self, ws: Workspace) -> str:
+        """The quick part, done before answering Slack: fence the purge, mark it pending, delete the tokens.
 
-    def purge(self, ws: Workspace) -> PurgeReport:
-        """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes."""
-        self.begin(ws)
-        subscriptions = self._drop_subscriptions(ws)
-        self._drop_from_indexes(ws)
+        Returns the purge's id. Slack sends both ``app_uninstalled`` and ``tokens_revoked`` for one
+        uninstall: the second joins the purge the first began (the fence is set only if absent).
+        """
+        fence = keys.purge_fence(ws)
+        self.r.set(fence, uuid.uuid4().hex, nx=True)
+        purge_id = self.r.get(fence)
+        self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
+        self._drop_tokens(ws, purge_id)
+        return purge_id
+
+    def _drop_tokens(self, ws: Workspace, purge_id: str) -> None:
+        """Every token of the installation (kept under the org itself for an org-wide install) and its index entry."""
+        users = self.r.smembers(keys.install_users(ws))
+        tokens = [keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
+                  keys.install_rotating(ws), *[keys.install_installer(ws, u) for u in users]]  # fmt: skip
+        self._delete(ws, purge_id, tokens)
+        if self._fence_holds(ws, purge_id):
+            self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))  # its line in the installations index
+
+    def purge(self, ws: Workspace, purge_id: str | None = None) -> PurgeReport:
+        """Delete the workspace's tokens and every key it has; safe to repeat, and to run from two processes.
+
+        ``purge_id`` is the id ``begin`` returned; without it a purge begins (or joins the one under way).
+        If the workspace is reinstalled meanwhile the purge stops and reports what it had deleted.
+        """
+        if purge_id is None:
+            purge_id = self.begin(ws)
+        subscriptions = deleted = 0
+        try:
+            self._drop_tokens(ws, purge_id)
+            if not self._fence_holds(ws, purge_id):
+                raise Cancelled
+            subscriptions = self._drop_subscriptions(ws)
+            self._drop_from_indexes(ws)
+            deleted = self._delete_all(ws, purge_id)
+        except Cancelled:
+            log.info("workspace %s: reinstalled during its purge; the purge stopped (%d key(s) deleted)",
+                     ws.team_id, deleted)  # fmt: skip
+            return PurgeReport(ws, deleted, subscriptions)
+        self.r.srem(keys.PURGE_PENDING, keys.workspace_entry(ws))
+        self.r.eval(FENCE_RELEASE, 1, keys.purge_fence(ws), purge_id)
+        log.info("workspace %s: purged %d key(s) and %d subscription(s)", ws.team_id, deleted, subscriptions)
+        return PurgeReport(ws, deleted, subscriptions)
+
+    def _delete_all(self, ws: Workspace, purge_id: str) -> int:
+        fence = keys.purge_fence(ws)
         deleted = 0
         while True:
             found = 0
             batch: list[str] = []
             for key in self._scan(ws):
+                if key == fence:
+                    continue  # the fence goes last, when the purge is done
                 batch.append(key)
                 if len(batch) >= self.batch:
                     found += len(batch)
-                    deleted += self._delete(batch)
+                    deleted += self._delete(ws, purge_id, batch)
                     batch = []
             if batch:
                 found += len(batch)
-                deleted += self._delete(batch)
+                deleted += self._delete(ws, purge_id, batch)
             if not found:
-                break  # a pass that found nothing: no late writer slipped a key in behind the scan
+                return deleted  # a pass that found nothing: no late writer slipped a key in behind the scan
+
+    def finish_before_reinstall(self, ws: Workspace) -> PurgeReport | None:
+        """Called by a reinstall before it writes anything: delete what the uninstall left, then cancel.
+
+        The old generation's data goes now, synchronously, so the sweep has nothing to finish; deleting
+        the fence stops any purge of that uninstall still running elsewhere, so it cannot touch the keys
+        the reinstall is about to write.
+        """
+        purge_id = self.r.get(keys.purge_fence(ws))
+        pending = self.r.sismember(keys.PURGE_PENDING, keys.workspace_entry(ws))
+        if purge_id is None and not pending:
+            return None
+        report = self.purge(ws, purge_id)  # a pending entry without a fence was left by an older version
+        self.r.delete(keys.purge_fence(ws))
         self.r.srem(keys.PURGE_PENDING, keys.workspace_entry(ws))
-        log.info("workspace %s: purged %d key(s) and %d subscription(s)", ws.team_id, deleted, subscriptions)
-        return PurgeReport(ws, deleted, subscriptions)
+        return report
 
     def pending(self) -> list[Workspace]:
         """Purges a process started and did not finish (it died): the clock finishes them."""
         return [keys.parse_workspace_entry(e) for e in sorted(self.r.smembers(keys.PURGE_PENDING))]
 
     def resume(self) -> list[PurgeReport]:
-        return [self.purge(ws) for ws in self.pending()]
+        """Finish each pending purge, as the uninstall it belongs to (its fence's id).
+
+        A pending entry whose fence is gone was cancelled by a reinstall (which removes the entry too, a
+        moment later) and is left alone. One without a fence and without a bot token was left by an
+        older version of the bot, before fences: it is purged afresh.
+        """
+        reports = []
+        for ws in self.pending():
+            purge_id = self.r.get(keys.purge_fence(ws))
+            if purge_id is None:
+                if self.r.exists(keys.install_bot(ws)):
+                    continue  # reinstalled: the reinstall removes the entry
+                purge_id = self.begin(ws)
+            reports.append(self.purge(ws, purge_id))
+        return reports
