@@ -241,8 +241,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
         clients = workspace_clients(services) if settings.distributed else None
         poster = WeeklyPoster(services.store.client, client, services.corpus,
-                              lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled, clients=clients,
+                              lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
+                              retention_days=settings.retention_days, reflect_button=services.reflections_enabled, clients=clients,
                               parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":

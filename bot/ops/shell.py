@@ -419,8 +419,8 @@ class Shell:
 
         settings = self.services.settings
         poster = WeeklyPoster(self.services.store.client, self.app.client, self.services.corpus,
-                              lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=self.services.reflections_enabled)  # fmt: skip
+                              lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
+                              retention_days=settings.retention_days, reflect_button=self.services.reflections_enabled)  # fmt: skip
         store = ReflectionStore(self.services.store.client, settings.retention_days)
         return poster, SummaryPoster(poster, store, self.app.client, self.services.corpus)
 
