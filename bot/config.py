@@ -106,7 +106,12 @@ class Settings:
     retention_days: int = 365
     web_concurrency: int = 2
     log_level: str = "INFO"
-    claim_lease_seconds: int = 300
+    # How long a process may hold a week's post. SCR_CLAIM_LEASE_MS (milliseconds, wins when set) lets the
+    # tests lapse a killed process's lease in a fraction of a second instead of waiting out whole ones.
+    claim_lease_seconds: float = 300
+    # After a post whose answer was lost, how long to wait before asking Slack whether it landed
+    # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.
+    claim_settle_seconds: float = 1.0
     sweep_minutes: int = 10
     redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
     redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
@@ -243,7 +248,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
         log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
-        claim_lease_seconds=_int(env, "SCR_CLAIM_LEASE_SECONDS", defaults.claim_lease_seconds, minimum=1),
+        claim_lease_seconds=(_int(env, "SCR_CLAIM_LEASE_MS", 0, minimum=1) / 1000 if env.get("SCR_CLAIM_LEASE_MS", "").strip()
+                             else _int(env, "SCR_CLAIM_LEASE_SECONDS", int(defaults.claim_lease_seconds), minimum=1)),
+        claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),

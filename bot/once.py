@@ -88,10 +88,10 @@ class Outcome:
 
 
 class Once:
-    def __init__(self, client: redis.Redis, lease_seconds: int, done_days: int = 60, failed_seconds: int = 3600,
+    def __init__(self, client: redis.Redis, lease_seconds: float, done_days: int = 60, failed_seconds: int = 3600,
                  attempt_days: int = 14, resends: int = 2, settle_seconds: float = 1.0):  # fmt: skip
         self.r = client
-        self.lease_ms = lease_seconds * 1000
+        self.lease_ms = max(1, round(lease_seconds * 1000))  # fractions of a second: SCR_CLAIM_LEASE_MS
         self.done_seconds = done_days * 86400
         self.failed_seconds = failed_seconds
         self.attempt_seconds = attempt_days * 86400

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from test_weekly_processes import posts, run_due, spawn, wait
+from test_weekly_processes import posts, run_due, spawn, sweeps_done, wait
 
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
@@ -109,7 +109,7 @@ def test_a_slow_answer_past_the_client_timeout_is_not_posted_twice(redis_client:
     poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url, timeout=0.5), corpus), corpus)
     sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
     assert poster.deliver(sched, MONDAY_0930).outcome == "recovered"
-    time.sleep(2)  # the late answer arrives, to nobody
+    wait(lambda: slack.calls_to("chat.postMessage"))  # the late answer arrives, to nobody (recorded as it is sent)
     assert len(posts(slack, "C0WARD7")) == 1
 
 
@@ -123,15 +123,17 @@ def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack
     empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
     empty.mkdir(exist_ok=True)
     env = {**env, "SCR_SCHEDULES_DIR": str(empty)}
-    clock = spawn(env, "clock")
+    log_at = Path(env["SCR_DATA_DIR"]).parent / "clock.log"
+    clock = spawn(env, "clock", log=log_at)
     try:
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)
         wait(lambda: bool(slack.calls_to("conversations.history")), timeout=15)
-        time.sleep(2)  # every chance to post a duplicate
+        wait(lambda: sweeps_done(log_at.read_text()), timeout=15)  # its sweep ran to the end: any duplicate is out
         assert len(posts(slack, "C0LIVE")) == 1
     finally:
         clock.terminate()
-        log = clock.communicate(timeout=20)[0]
+        clock.wait(20)
+        log = log_at.read_text()
     assert "recovered" in log, log
 
 

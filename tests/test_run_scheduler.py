@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from test_weekly_processes import sweeps_done
 
 from bot.slack.localslack import TEAM_ID
 from bot.weekly.schedules import Schedule, Subscriptions
@@ -70,7 +71,9 @@ def test_run_with_the_scheduler_posts_once_from_a_sibling_clock(tmp_path: Path, 
         new_clock = wait_for(lambda: [p for p, c in children(bot.process.pid).items()
                                       if c.endswith("-m bot clock ") and p != clock_pid], timeout=20)[0]
         wait_for(lambda: f"in process {new_clock}" in bot.log(), timeout=20)
-        time.sleep(1.5)  # every chance to post a duplicate
+        # The new clock's catch-up sweep has run to the end (APScheduler reports each finished job): every
+        # chance to post a duplicate.
+        wait_for(lambda: sweeps_done(bot.log().split(f"in process {new_clock}", 1)[1]), timeout=20)
         assert len(weekly_posts(slack, "C0RUN")) == 1
         assert len(slack.calls_to("chat.postMessage")) == http_before
     finally:

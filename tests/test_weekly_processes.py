@@ -20,6 +20,8 @@ import pytest
 import redis
 
 from bot.slack.localslack import TEAM_ID
+from bot.storage import keys
+from bot.storage.store import Workspace
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
@@ -45,9 +47,24 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
     return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="1")
 
 
-def spawn(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+def spawn(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+    """``log``: write the output to that file (read it while the process runs) rather than a pipe."""
+    out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - the child holds it; closed when it ends
+    return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, stdout=out,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+SWEPT = 'Job "Clock.sweep'  # APScheduler's report that a sweep job ran: "... executed successfully"
+
+
+def sweeps_done(log: str) -> int:
+    """How many sweeps a clock's log reports finished (its start-up sweep is the first)."""
+    return sum(SWEPT in line and "executed successfully" in line for line in log.splitlines())
+
+
+def lease_lapsed(r: redis.Redis, week: str = "2026-W48") -> bool:
+    """The dead process's claim on ward-7's week has expired (what a restart needs before it may take over)."""
+    return not r.exists(keys.weekly_claim(Workspace(TEAM_ID), "ward-7", week))
 
 
 def run_due(env: dict[str, str], now: datetime) -> str:
@@ -76,7 +93,8 @@ def test_two_processes_at_once_post_once(env: dict[str, str], slack: FakeSlack) 
     assert all(("posted" in o) or ("busy" in o) or ("already" in o) for o in outs), outs
 
 
-def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dict[str, str], slack: FakeSlack) -> None:
+def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dict[str, str], slack: FakeSlack,
+                                                                       redis_client: redis.Redis) -> None:
     slack.clock = MONDAY_0930.timestamp
     slack.delay["chat.postMessage"] = 1.5  # Slack takes a while to answer...
     victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
@@ -84,7 +102,7 @@ def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dic
     victim.send_signal(signal.SIGKILL)  # ...and the process dies waiting for the answer
     victim.wait(10)
     wait(lambda: len(posts(slack)) == 1)  # Slack still posted it
-    time.sleep(1.2)  # the dead process's 1 s claim lease runs out
+    wait(lambda: lease_lapsed(redis_client))  # the dead process's 1 s claim lease runs out
     slack.delay.clear()
     out = run_due(env, MONDAY_0930 + timedelta(minutes=5))
     assert "ward-7 2026-W48: recovered" in out, out
@@ -92,17 +110,19 @@ def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dic
     assert "already" in run_due(env, MONDAY_0930 + timedelta(minutes=10))
 
 
-def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[str, str], slack: FakeSlack) -> None:
+def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[str, str], slack: FakeSlack,
+                                                                    redis_client: redis.Redis) -> None:
     slack.clock = MONDAY_0930.timestamp
     slack.hold["chat.postMessage"] = 5  # if the caller hangs up in this time, "Slack" never acts
-    victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
+    # A 0.3 s lease: the restart need not wait a whole second for the dead process's claim to lapse.
+    victim = spawn({**env, "SCR_CLAIM_LEASE_MS": "300"}, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
     wait(lambda: any(m == "chat.postMessage" for m, _ in slack.started))
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     wait(lambda: any(c.status == 499 for c in slack.calls_to("chat.postMessage")))
     assert posts(slack) == []
     slack.hold.clear()
-    time.sleep(1.2)
+    wait(lambda: lease_lapsed(redis_client))
     out = run_due(env, MONDAY_0930 + timedelta(minutes=5))
     assert "ward-7 2026-W48: posted" in out, out
     assert len(posts(slack)) == 1
@@ -128,17 +148,21 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
     empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
     empty.mkdir(exist_ok=True)
     env = {**env, "SCR_SCHEDULES_DIR": str(empty)}
-    clocks = [spawn(env, "clock") for _ in range(2)]
+    logs_at = [Path(env["SCR_DATA_DIR"]).parent / f"clock{i}.log" for i in range(2)]
+    clocks = [spawn(env, "clock", log=path) for path in logs_at]
     try:
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)
-        time.sleep(1.5)  # give the second clock every chance to post a duplicate
+        # Both start-up sweeps have run to the end: the second clock had its chance to post a duplicate.
+        wait(lambda: all(sweeps_done(path.read_text()) for path in logs_at), timeout=30)
         assert len(posts(slack, "C0LIVE")) == 1
         status = redis_client.hgetall(f"scr:{{-:{TEAM_ID}}}:schedule-status:slack-live")
         assert status["last_ts"] == posts(slack, "C0LIVE")[0]["ts"]
     finally:
         for c in clocks:
             c.terminate()
-        logs = [c.communicate(timeout=20)[0] for c in clocks]
+        for c in clocks:
+            c.wait(20)
+        logs = [path.read_text() for path in logs_at]
     assert all("scheduler started with 1 schedule" in log for log in logs), logs
     assert all(c.returncode == 0 for c in clocks), [c.returncode for c in clocks]
     week = json.loads(redis_client.get(f"scr:{{-:{TEAM_ID}}}:channel-week:C0LIVE"))

@@ -245,8 +245,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         clients = workspace_clients(services) if settings.distributed else None
         deliveries = SlackDeliveries(client, services.corpus, clients)
         poster = WeeklyPoster(services.store.client, deliveries, services.corpus,
-                              lease_seconds=settings.claim_lease_seconds, retention_days=settings.retention_days,
-                              reflect_button=services.reflections_enabled,
+                              lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
+                              retention_days=settings.retention_days, reflect_button=services.reflections_enabled,
                               parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
         now = utcnow()
         if args.action == "list":

@@ -51,6 +51,7 @@ class Clock:
             self.deliveries,
             services.corpus,
             lease_seconds=settings.claim_lease_seconds,
+            settle_seconds=settings.claim_settle_seconds,
             retention_days=settings.retention_days,
             reflect_button=services.reflections_enabled,
             clock=clock,

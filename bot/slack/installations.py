@@ -32,6 +32,7 @@ from slack_sdk.oauth.state_store import OAuthStateStore
 
 from bot.services import Services
 from bot.storage import keys
+from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ class RedisInstallationStore(InstallationStore):
         ws = install_workspace(installation.enterprise_id, installation.team_id, installation.is_enterprise_install)
         # A reinstall after an uninstall whose purge has not finished: finish it now and cancel it, so
         # it can never delete what this installation writes next (bot.storage.purge says how).
-        from bot.storage.purge import Purger  # here: purge builds on this module
 
         Purger(self.r).finish_before_reinstall(ws)
         entity = json.dumps(installation.__dict__)

@@ -145,7 +145,8 @@ class WeeklyPoster:
         deliveries: Deliveries,
         corpus: Corpus,
         *,
-        lease_seconds: int = 300,
+        lease_seconds: float = 300,
+        settle_seconds: float = 1.0,
         retention_days: int = 365,
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
@@ -158,7 +159,7 @@ class WeeklyPoster:
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
         self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
-                         attempt_days=keys.ATTEMPT_DAYS)  # fmt: skip
+                         attempt_days=keys.ATTEMPT_DAYS, settle_seconds=settle_seconds)  # fmt: skip
         self.retention = retention_days * 86400
         self.reflect_button = reflect_button
         self.clock = clock
