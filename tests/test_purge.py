@@ -75,7 +75,7 @@ def test_purge_is_repeatable_and_resumes_after_a_crash(any_redis: redis.Redis, s
     fill(any_redis, slack, corpus, one, channels=1)
     purger = Purger(any_redis)
     # A process that died mid-purge left the workspace pending and some keys behind.
-    any_redis.sadd(keys.PURGE_PENDING, "-|T0ONE")
+    any_redis.sadd(keys.PURGE_PENDING, "slack|-|T0ONE")
     assert purger.pending() == [one]
     reports = purger.resume()
     assert [r.workspace for r in reports] == [one] and purger.pending() == []
