@@ -24,7 +24,7 @@ from bot.storage.store import Workspace
 from bot.weekly.poster import EVENT_TYPE, WeeklyPoster
 from bot.weekly.schedules import Schedule, Subscriptions
 from bot.weekly.summary import SummaryPoster
-from conftest import ROOT, RedisServer
+from conftest import ROOT, RedisServer, redis_env
 from fakeslack import FakeSlack
 
 LONDON = ZoneInfo("Europe/London")
@@ -128,7 +128,7 @@ def old_layout(r: redis.Redis) -> dict[str, str]:
 
 
 def run(redis_server: RedisServer, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": redis_server.url, "SCR_DATA_DIR": str(tmp), "HOME": str(tmp)}
+    env = {"PATH": "/usr/bin:/bin", **redis_env(redis_server), "SCR_DATA_DIR": str(tmp), "HOME": str(tmp)}
     return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 
