@@ -468,7 +468,7 @@ def _move(client: Any, old_keys: list[str]) -> tuple[int, int]:
                if dumped[2 * i] is not None and int(dumped[2 * i + 1]) != -2]  # fmt: skip
     with client.pipeline(transaction=False) as pipe:
         for key, value, ttl in present:
-            pipe.restore(new_name(key), max(ttl, 0), value)
+            pipe.restore(new_name(key), 0 if ttl == -1 else max(ttl, 1), value)  # 0 would mean "never expires"
         restored = pipe.execute(raise_on_error=False)
     moved = kept = 0
     for (key, _, _), outcome in zip(present, restored, strict=True):
