@@ -133,7 +133,7 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         wait(lambda: len(posts(slack, "C0LIVE")) >= 1, timeout=30)
         time.sleep(1.5)  # give the second clock every chance to post a duplicate
         assert len(posts(slack, "C0LIVE")) == 1
-        status = redis_client.hgetall(f"scr:{{-:{TEAM_ID}}}:schedule-status:slack-live")
+        status = redis_client.hgetall(f"scr:{{slack:-:{TEAM_ID}}}:schedule-status:slack-live")
         assert status["last_ts"] == posts(slack, "C0LIVE")[0]["ts"]
     finally:
         for c in clocks:
@@ -141,5 +141,5 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         logs = [c.communicate(timeout=20)[0] for c in clocks]
     assert all("scheduler started with 1 schedule" in log for log in logs), logs
     assert all(c.returncode == 0 for c in clocks), [c.returncode for c in clocks]
-    week = json.loads(redis_client.get(f"scr:{{-:{TEAM_ID}}}:channel-week:C0LIVE"))
+    week = json.loads(redis_client.get(f"scr:{{slack:-:{TEAM_ID}}}:channel-week:C0LIVE"))
     assert week["schedule"] == "slack-live"
