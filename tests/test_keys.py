@@ -25,23 +25,43 @@ from bot.storage.store import Workspace
 from bot.weekly.poster import EVENT_TYPE, WeeklyPoster
 from bot.weekly.schedules import Schedule, Subscriptions
 from bot.weekly.summary import SummaryPoster
-from conftest import ROOT, RedisServer
+from conftest import ROOT, RedisServer, redis_env
 from fakeslack import FakeSlack
 
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
 FRIDAY = datetime(2026, 11, 27, 16, 0, tzinfo=LONDON)
-LAYOUT = re.compile(r"^scr:\{(_|(-|E\w+):T\w+)\}:")
+LAYOUT = re.compile(r"^scr:\{(_|slack:(-|E\w+):T\w+)\}:")
 
 
 def test_workspace_ids_cannot_reach_another_workspace() -> None:
     a, b, grid = Workspace("T1"), Workspace("T2"), Workspace("T1", enterprise_id="E1")
     assert len({keys.reflection(ws, "x") for ws in (a, b, grid)}) == 3
-    assert keys.reflection(a, "x") == "scr:{-:T1}:refl:x"
-    assert keys.reflection(grid, "x") == "scr:{E1:T1}:refl:x"
+    assert keys.reflection(a, "x") == "scr:{slack:-:T1}:refl:x"
+    assert keys.reflection(grid, "x") == "scr:{slack:E1:T1}:refl:x"
     for bad in ("T1:evil", "T1}x", "T{1", "", "T1|x"):
         with pytest.raises(ValueError):
             Workspace(bad)
+
+
+def test_the_platform_is_part_of_the_identity() -> None:
+    """The same id on two platforms names two tenants: their keys, slots' tags and index entries differ."""
+    slack, teams = Workspace("T1"), Workspace("T1", platform="teams")
+    assert keys.reflection(teams, "x") == "scr:{teams:-:T1}:refl:x"
+    assert keys.reflection(slack, "x") != keys.reflection(teams, "x")
+    assert keys.workspace_entry(slack) == "slack|-|T1" != keys.workspace_entry(teams)
+    assert keys.subscription_entry(teams, "C1") == "teams|-|T1|C1"
+    for ws in (slack, teams, Workspace("T2", "E1")):
+        assert keys.parse_workspace_entry(keys.workspace_entry(ws)) == ws
+        assert keys.parse_subscription_entry(keys.subscription_entry(ws, "C9")) == (ws, "C9")
+    # entries an older version wrote are Slack's
+    assert keys.parse_workspace_entry("E1|T2") == Workspace("T2", "E1")
+    assert keys.parse_subscription_entry("-|T1|C1") == (slack, "C1")
+    assert not keys.workspace_pattern(teams).startswith(keys.workspace_pattern(slack)[:-1])
+    assert keys.org_pattern("E1") == "scr:{slack:E1:*"
+    for bad in ("", "Slack", "sl:ack", "sl|ack", "_", "t{x"):
+        with pytest.raises(ValueError):
+            Workspace("T1", platform=bad)
 
 
 def test_everything_the_bot_writes_is_in_the_layout_and_one_slot_per_workspace(
@@ -83,7 +103,7 @@ def test_a_post_whose_metadata_names_the_old_key_is_recognised_after_the_upgrade
     poster = WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus)
     claim = poster.claim_key(sched, "2026-W48")
     old = keys.legacy_name(claim)
-    assert old == "scr:-:T0AAA:weekly:team-a:2026-W48"
+    assert old == "scr:{-:T0AAA}:weekly:team-a:2026-W48"  # the previous version's name for the claim
     slack.clock = MONDAY.timestamp
     point = corpus.points[0].id
     make_client("xoxb-test", slack.url).chat_postMessage(
@@ -109,7 +129,7 @@ def old_layout(r: redis.Redis) -> dict[str, str]:
 
 
 def run(redis_server: RedisServer, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": redis_server.url, "SCR_DATA_DIR": str(tmp), "HOME": str(tmp)}
+    env = {"PATH": "/usr/bin:/bin", **redis_env(redis_server), "SCR_DATA_DIR": str(tmp), "HOME": str(tmp)}
     return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 
@@ -126,9 +146,9 @@ def test_start_up_migrates_keys_written_by_the_previous_version(redis_client: re
 
     now = sorted(redis_client.scan_iter("*"))
     assert all(LAYOUT.match(k) for k in now), now
-    assert "scr:{E0ORG:T0OLD}:schedule-status:s1" in now
-    assert 0 < redis_client.ttl("scr:{-:T0OLD}:weekly:slack-t0old-c0old:2026-W48") <= 3600  # lifetimes move too
-    assert keys.migrate(redis_client) == (0, 0)  # idempotent: nothing left to do
+    assert "scr:{slack:E0ORG:T0OLD}:schedule-status:s1" in now
+    assert 0 < redis_client.ttl("scr:{slack:-:T0OLD}:weekly:slack-t0old-c0old:2026-W48") <= 3600  # lifetimes move too
+    assert keys.migrate(redis_client).current  # idempotent: nothing left to do
     assert sorted(redis_client.scan_iter("*")) == now
 
 
@@ -136,6 +156,10 @@ def test_migration_never_overwrites_newer_data(redis_client: redis.Redis) -> Non
     redis_client.set("scr:-:T0X:refl:a", "old")
     redis_client.set("scr:{-:T0X}:refl:a", "new")
     redis_client.set("scr:-:T0X:refl:b", "only-old")
-    assert keys.migrate(redis_client) == (1, 1)
-    assert redis_client.get("scr:{-:T0X}:refl:a") == "new"
-    assert redis_client.get("scr:{-:T0X}:refl:b") == "only-old"
+    redis_client.set("scr:{slack:-:T0X}:refl:a", "newer")
+    redis_client.set("scr:{-:T0X}:refl:c", "old")
+    result = keys.migrate(redis_client)
+    assert (result.moved, result.kept) == (2, 2)
+    assert redis_client.get("scr:{slack:-:T0X}:refl:a") == "newer"
+    assert redis_client.get("scr:{slack:-:T0X}:refl:b") == "only-old"
+    assert redis_client.get("scr:{slack:-:T0X}:refl:c") == "old"

@@ -56,11 +56,14 @@ def _calls(fn) -> list[dict[str, object]]:
 
 
 def _is_key(value: object) -> bool:
-    """A key in the current layout: ``scr:{tag}:rest``, no wildcard, and the dummy workspace's tag, if at
-    all, only at the start (``oauth_state`` given a whole key is not a family)."""
+    """A key in the current layout: ``scr:{tag}:rest``, no wildcard, the tag the dummy workspace's or a
+    global one (no ids: ``legacy_name`` builds an older layout's names), and the dummy workspace's tag, if
+    at all, only at the start (``oauth_state`` given a whole key is not a family)."""
     if not isinstance(value, str) or not value.startswith(keys.PREFIX + ":{") or "*" in value:
         return False
-    return "}:" in value and WS.tag not in value[1:]
+    tag = value[len(keys.PREFIX) + 2:].partition("}")[0]
+    current = value.startswith(WS.tag + ":") or ":" not in tag
+    return current and "}:" in value and WS.tag not in value[1:]
 
 
 def _family(key: str) -> str:

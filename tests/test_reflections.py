@@ -93,15 +93,15 @@ def test_reflections_expire_after_the_retention_period(redis_client: redis.Redis
     store = ReflectionStore(redis_client, 30, clock=lambda: now[0])
     r = refl(ts=now[0])
     store.add(T1, r)
-    ttl = redis_client.ttl(f"scr:{{-:T0ONE}}:refl:{r.id}")
+    ttl = redis_client.ttl(f"scr:{{slack:-:T0ONE}}:refl:{r.id}")
     assert 30 * 86400 - 5 <= ttl <= 30 * 86400  # Redis deletes it on time by itself
     now[0] += 30 * 86400 - 60
     assert store.get(T1, r.id) is not None
     now[0] += 61  # past retention: gone from every view, and from Redis
     assert store.get(T1, r.id) is None
     assert store.for_user(T1, "U0A") == [] and store.for_thread(T1, "C0A", "100.1") == []
-    assert not redis_client.exists(f"scr:{{-:T0ONE}}:refl:{r.id}")
-    assert redis_client.zcard("scr:{-:T0ONE}:refl-user:U0A") == 0
+    assert not redis_client.exists(f"scr:{{slack:-:T0ONE}}:refl:{r.id}")
+    assert redis_client.zcard("scr:{slack:-:T0ONE}:refl-user:U0A") == 0
     assert store.add(T1, refl(ts=now[0] - 31 * 86400)) is False  # already past retention: not stored
 
 

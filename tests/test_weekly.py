@@ -126,7 +126,7 @@ def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poste
     assert "Talk it through in this thread" in text
     assert "scr_read_more" in text
     assert msg["metadata"]["event_type"] == "scr_weekly_post"
-    assert msg["metadata"]["event_payload"] == {"key": "scr:{-:T0AAA}:weekly:team-a:2026-W48", "schedule": "team-a",
+    assert msg["metadata"]["event_payload"] == {"key": "scr:{slack:-:T0AAA}:weekly:team-a:2026-W48", "schedule": "team-a",
                                                 "week": "2026-W48", "point": point.id}  # fmt: skip
     if point.content_note:
         note = next(i for i, b in enumerate(msg["blocks"]) if "Content note" in json.dumps(b))
@@ -135,10 +135,10 @@ def test_the_post_has_the_point_questions_citation_invitation_and_metadata(poste
 
 def test_the_thread_is_recorded_for_reflections_and_week_lookup(poster: WeeklyPoster, redis_client: redis.Redis) -> None:
     result = poster.deliver(schedule(), at("2026-11-23 09:30"))
-    record = json.loads(redis_client.get(f"scr:{{-:T0AAA}}:thread:C0AAA:{result.ts}"))
+    record = json.loads(redis_client.get(f"scr:{{slack:-:T0AAA}}:thread:C0AAA:{result.ts}"))
     assert record["point"] == result.point and record["week"] == "2026-W48"
-    assert 0 < redis_client.ttl(f"scr:{{-:T0AAA}}:thread:C0AAA:{result.ts}") <= 365 * 86400
-    assert json.loads(redis_client.get("scr:{-:T0AAA}:channel-week:C0AAA"))["point"] == result.point
+    assert 0 < redis_client.ttl(f"scr:{{slack:-:T0AAA}}:thread:C0AAA:{result.ts}") <= 365 * 86400
+    assert json.loads(redis_client.get("scr:{slack:-:T0AAA}:channel-week:C0AAA"))["point"] == result.point
 
 
 # ----- exactly once in one process -------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_summary_found_in_the_thread_after_a_crash_is_not_posted_again(poster: W
     slack.clock = at("2026-11-23 09:30").timestamp
     posted = poster.deliver(s, at("2026-11-23 09:30"))
     summaries = SummaryPoster(poster, ReflectionStore(redis_client, 365), corpus)
-    key = "scr:{-:T0AAA}:summary:team-a:2026-W48"
+    key = "scr:{slack:-:T0AAA}:summary:team-a:2026-W48"
     redis_client.set(key + ":attempt", json.dumps({"thread_ts": posted.ts}))  # a process died mid-summary...
     make_client("xoxb-test", slack.url).chat_postMessage(  # ...after Slack had accepted it
         channel="C0AAA", thread_ts=posted.ts, text="summary", metadata={"event_type": EVENT_TYPE,

@@ -155,7 +155,7 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         # Both start-up sweeps have run to the end: the second clock had its chance to post a duplicate.
         wait(lambda: all(sweeps_done(path.read_text()) for path in logs_at), timeout=30)
         assert len(posts(slack, "C0LIVE")) == 1
-        status = redis_client.hgetall(f"scr:{{-:{TEAM_ID}}}:schedule-status:slack-live")
+        status = redis_client.hgetall(f"scr:{{slack:-:{TEAM_ID}}}:schedule-status:slack-live")
         assert status["last_ts"] == posts(slack, "C0LIVE")[0]["ts"]
     finally:
         for c in clocks:
@@ -165,5 +165,5 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         logs = [path.read_text() for path in logs_at]
     assert all("scheduler started with 1 schedule" in log for log in logs), logs
     assert all(c.returncode == 0 for c in clocks), [c.returncode for c in clocks]
-    week = json.loads(redis_client.get(f"scr:{{-:{TEAM_ID}}}:channel-week:C0LIVE"))
+    week = json.loads(redis_client.get(f"scr:{{slack:-:{TEAM_ID}}}:channel-week:C0LIVE"))
     assert week["schedule"] == "slack-live"

@@ -1,10 +1,12 @@
 """Every Redis key the bot uses: its name, how long it lives, and how it is cleaned up. Nothing else
 builds key strings.
 
-Layout: ``scr:{<enterprise or ->:<team>}:<kind>:<parts>``. The braces are a Redis Cluster hash tag:
-every key of one workspace hashes to the same slot, so any multi-key operation on a workspace's data
-(a pipeline, a Lua script, MULTI) stays valid on a Cluster, and no key of one workspace can be built
-from another workspace's identity. Keys that belong to no workspace live under ``scr:{_}:``.
+Layout: ``scr:{<platform>:<enterprise or ->:<team>}:<kind>:<parts>``, the platform being ``slack`` (a
+Microsoft Teams tenant would be ``scr:{teams:-:<tenant>}:``). The braces are a Redis Cluster hash tag:
+every key of one tenant (``Workspace``) hashes to the same slot, so any multi-key operation on its data
+(a pipeline, a Lua script, MULTI) stays valid on a Cluster, and no key of one tenant can be built from
+another's identity, on the same platform or another. Keys that belong to no tenant live under ``scr:{_}:``;
+their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspace_entry``).
 
 | key (after the workspace tag)            | type   | lifetime                                       |
 |------------------------------------------|--------|------------------------------------------------|
@@ -25,7 +27,7 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
-| ``scr:{_}:subscriptions`` (global)       | set    | while any subscription exists                   |
+| ``scr:{_}:subscriptions`` (global)       | set    | ``platform|ent|team|channel``, while subscribed |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
 | ``quiz:day:<user>:<date>``               | string | 2 d (the one-check-a-day claim)                 |
@@ -38,17 +40,24 @@ from another workspace's identity. Keys that belong to no workspace live under `
 | ``scr:{_}:installations`` (global)       | hash   | tag -> install summary, until uninstall         |
 | ``scr:{_}:purge-pending`` (global)       | set    | workspaces being purged; removed when done      |
 | ``scr:{_oauth}:state:<state>`` (global)  | string | OAuth state: 10 min, deleted when used (GETDEL) |
+| ``scr:{_}:layout`` (global)              | string | the layout version, set once a migration is done |
+| ``scr:{_}:layout-lock`` (global)         | string | 30 s, renewed: one process migrates at a time   |
 
 Forgetting a workspace (``bot.storage.purge``) deletes every key matching ``workspace_pattern``, on the one
 Cluster node that owns its slot, plus its entries in the global indexes.
 
-Before this module, keys were ``scr:<enterprise or ->:<team>:...`` and ``scr:_:...``; ``migrate``
-renames such keys to the layout above on start-up (idempotent).
+Older versions wrote ``scr:<enterprise or ->:<team>:...`` and ``scr:_:...`` (layout 1), then
+``scr:{<enterprise or ->:<team>}:...`` and index entries without the platform (layout 2); ``migrate``
+moves both to the layout above at start-up, once: afterwards a start-up reads only ``scr:{_}:layout``.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,22 +76,34 @@ DAY = 86400
 TOMBSTONE_SECONDS = DAY
 
 
+PLATFORM = re.compile(r"[a-z][a-z0-9]*")  # a platform's name: one lowercase word ("slack", "teams")
+
+
 @dataclass(frozen=True)
 class Workspace:
-    """A Slack workspace (``team_id``), inside an Enterprise Grid org when ``enterprise_id`` is set."""
+    """The tenant identity: whose data a key holds, on which chat platform.
+
+    For Slack, a workspace (``team_id``), inside an Enterprise Grid org when ``enterprise_id`` is set;
+    for another platform, its tenant (a Microsoft Teams tenant would be
+    ``Workspace(team_id=<tenant id>, platform="teams")``). The platform is part of every key and index
+    entry, so two platforms' ids can never name the same data. (Still called ``Workspace`` because
+    the whole bot passes it around under that name.)"""
 
     team_id: str
     enterprise_id: str | None = None
+    platform: str = "slack"
 
     def __post_init__(self) -> None:
         for part in (self.team_id, self.enterprise_id or "-"):
             if not part or any(c in part for c in ":{}|"):
                 raise ValueError(f"invalid workspace id {self.team_id!r} (enterprise {self.enterprise_id!r})")
+        if not isinstance(self.platform, str) or not PLATFORM.fullmatch(self.platform):
+            raise ValueError(f"invalid platform {self.platform!r}: one lowercase word, such as 'slack'")
 
     @property
     def tag(self) -> str:
-        """``scr:{E:T}``: the prefix of every key of this workspace (a Cluster hash tag)."""
-        return f"{PREFIX}:{{{self.enterprise_id or '-'}:{self.team_id}}}"
+        """``scr:{P:E:T}``: the prefix of every key of this tenant (a Cluster hash tag)."""
+        return f"{PREFIX}:{{{self.platform}:{self.enterprise_id or '-'}:{self.team_id}}}"
 
 
 def _key(ws: Workspace, *parts: str) -> str:
@@ -133,16 +154,22 @@ def subscription(ws: Workspace, channel: str) -> str:
     return _key(ws, "subscription", channel)
 
 
-SUBSCRIPTIONS = f"{GLOBAL}:subscriptions"  # "enterprise|team|channel" entries, so the clock can find them
+SUBSCRIPTIONS = f"{GLOBAL}:subscriptions"  # "platform|enterprise|team|channel" entries, so the clock can find them
 
 
 def subscription_entry(ws: Workspace, channel: str) -> str:
-    return f"{ws.enterprise_id or '-'}|{ws.team_id}|{channel}"
+    return f"{workspace_entry(ws)}|{channel}"
 
 
 def parse_subscription_entry(entry: str) -> tuple[Workspace, str]:
-    enterprise, team, channel = entry.split("|", 2)
-    return Workspace(team, None if enterprise == "-" else enterprise), channel
+    """``platform|enterprise|team|channel``; an entry an older version wrote (``enterprise|team|channel``,
+    whose first field is never a lowercase word) is a Slack one."""
+    parts = entry.split("|", 3)
+    if len(parts) == 4 and PLATFORM.fullmatch(parts[0]):
+        platform, enterprise, team, channel = parts
+    else:
+        (enterprise, team, channel), platform = entry.split("|", 2), "slack"
+    return Workspace(team, None if enterprise == "-" else enterprise, platform), channel
 
 
 # ----- reflections (bot.reflections.store) ---------------------------------------------------------------
@@ -180,7 +207,7 @@ def install_rotating(ws: Workspace) -> str:
 
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
-PURGE_PENDING = f"{GLOBAL}:purge-pending"  # "enterprise|team" of workspaces whose purge has not finished
+PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
 
 
 def purge_fence(ws: Workspace) -> str:
@@ -205,7 +232,7 @@ def forgotten(ws: Workspace, user: str) -> str:
 # ----- knowledge checks (bot.learning.quiz) ------------------------------------------------------------------
 QUIZ_DAY_SECONDS = 2 * DAY  # the one-a-day claim outlives its day, whatever the time zone
 QUIZ_AGGREGATE_SECONDS = 400 * DAY  # long enough for a year of monthly digests
-QUIZ_WORKSPACES = f"{GLOBAL}:quiz-workspaces"  # "enterprise|team" entries, so the clock can find opted-in people
+QUIZ_WORKSPACES = f"{GLOBAL}:quiz-workspaces"  # workspace entries, so the clock can find opted-in people
 
 
 def quiz_people(ws: Workspace) -> str:
@@ -240,12 +267,25 @@ def quiz_month(ws: Workspace, channel: str, month: str) -> tuple[str, str]:
 
 
 def workspace_entry(ws: Workspace) -> str:
-    return f"{ws.enterprise_id or '-'}|{ws.team_id}"
+    """A tenant as a member of a global index: ``platform|enterprise or -|team``."""
+    return f"{ws.platform}|{ws.enterprise_id or '-'}|{ws.team_id}"
+
+
+def org_entry_prefix(ws: Workspace) -> str:
+    """What every index entry of the tenant's whole org starts with (for an org-wide purge)."""
+    return f"{ws.platform}|{ws.enterprise_id or '-'}|"
 
 
 def parse_workspace_entry(entry: str) -> Workspace:
-    enterprise, team = entry.split("|", 1)
-    return Workspace(team, None if enterprise == "-" else enterprise)
+    """The inverse of ``workspace_entry``; an older version's ``enterprise|team`` is a Slack workspace."""
+    parts = entry.split("|")
+    if len(parts) == 3:
+        platform, enterprise, team = parts
+    elif len(parts) == 2:
+        (enterprise, team), platform = parts, "slack"
+    else:
+        raise ValueError(f"not a workspace entry: {entry!r}")
+    return Workspace(team, None if enterprise == "-" else enterprise, platform)
 
 
 def oauth_state(state: str) -> str:
@@ -258,9 +298,9 @@ def workspace_pattern(ws: Workspace) -> str:
     return f"{ws.tag}:*"
 
 
-def org_pattern(enterprise_id: str) -> str:
+def org_pattern(enterprise_id: str, platform: str = "slack") -> str:
     """A SCAN pattern matching every key of every workspace of an Enterprise Grid org (many slots)."""
-    return f"{PREFIX}:{{{enterprise_id}:*"
+    return f"{PREFIX}:{{{platform}:{enterprise_id}:*"
 
 
 # ----- the learning lead's digest (bot.learning.digest_sender) ------------------------------------------------
@@ -310,50 +350,188 @@ def forget_subscription(pipe: Any, ws: Workspace, channel: str, schedule_id: str
     pipe.srem(posted_channels(ws), channel)
 
 
-# ----- migration from the old layout ---------------------------------------------------------------
+# ----- migration from older layouts ---------------------------------------------------------------
+# Layout 1: ``scr:<E or ->:<T>:...`` and ``scr:_:...`` (no hash tag). Layout 2: ``scr:{E:T}:...`` (no platform).
+# Layout 3, the current one: ``scr:{slack:E:T}:...``, and platform-qualified index entries.
+LAYOUT_VERSION = 3
+LAYOUT = f"{GLOBAL}:layout"  # the layout version this Redis holds, set when a migration has finished
+LAYOUT_LOCK = f"{GLOBAL}:layout-lock"  # held (briefly, refreshed per batch) by the one process migrating
+LAYOUT_LOCK_SECONDS = 30  # a migrator that dies frees the lock this soon
+MIGRATION_WAIT_SECONDS = 120  # how long a start-up waits for another process's migration before giving up
+INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, PURGE_PENDING, INSTALLATIONS)  # global keys whose members are entries
+
+_REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 def legacy_name(key: str) -> str | None:
-    """The old name of a key in the current layout (``scr:{E:T}:x`` -> ``scr:E:T:x``), for recognising
-    old key strings embedded in Slack messages' metadata."""
+    """The previous layout's name of a current Slack key (``scr:{slack:E:T}:x`` -> ``scr:{E:T}:x``), for
+    recognising key strings an older version embedded in Slack messages' metadata."""
     if not key.startswith(PREFIX + ":{"):
         return None
     tag, _, rest = key[len(PREFIX) + 2:].partition("}")
-    return f"{PREFIX}:{tag}{rest}"
+    platform, _, ids = tag.partition(":")
+    if platform != "slack" or ids.count(":") != 1:
+        return None
+    return f"{PREFIX}:{{{ids}}}{rest}"
 
 
 def new_name(old: str) -> str | None:
-    """The current name for a key in the old layout, or None if it is not one."""
-    if not old.startswith(PREFIX + ":") or old.startswith(PREFIX + ":{"):
+    """The current name for a key in an older layout (1 or 2, see above), or None if it is not one."""
+    if not old.startswith(PREFIX + ":"):
         return None
     rest = old[len(PREFIX) + 1:]
+    if rest.startswith("{"):  # layout 2 (two ids in the tag) or current (three) or global (one)
+        tag, brace, tail = rest[1:].partition("}")
+        if not brace or tag.count(":") != 1 or not all(tag.split(":")):
+            return None
+        return f"{PREFIX}:{{slack:{tag}}}{tail}"
     if rest.startswith("_:"):
         return f"{GLOBAL}:{rest[2:]}"
     parts = rest.split(":", 2)
     if len(parts) < 3 or not parts[0] or not parts[1]:
         return None
     enterprise, team, tail = parts
-    return f"{PREFIX}:{{{enterprise}:{team}}}:{tail}"
+    return f"{PREFIX}:{{slack:{enterprise}:{team}}}:{tail}"
 
 
-def migrate(client: redis.Redis, batch: int = 500) -> tuple[int, int]:
-    """Rename every key in the old layout to the current one; (renamed, left because the new name exists).
+@dataclass(frozen=True)
+class Migration:
+    """What one ``migrate`` call did: keys moved, keys dropped because their new name already held data,
+    index entries rewritten, and whether it had nothing to do (the marker said the layout is current)."""
 
-    Idempotent and safe to run from several processes at once: RENAMENX never overwrites, and a key
-    another process renamed first is simply gone. TTLs move with the key."""
-    renamed = kept = 0
-    for old in client.scan_iter(match=f"{PREFIX}:[^{{]*", count=batch):
-        old = old.decode() if isinstance(old, bytes) else old
-        new = new_name(old)
-        if new is None:
-            continue
-        try:
-            if client.renamenx(old, new):
-                renamed += 1
+    moved: int = 0
+    kept: int = 0
+    entries: int = 0
+    current: bool = False
+
+
+def migrate(client: redis.Redis, batch: int = 500, wait: float = MIGRATION_WAIT_SECONDS,
+            lock_seconds: int = LAYOUT_LOCK_SECONDS) -> Migration:  # fmt: skip
+    """Bring keys and global index entries written by an older version to the current layout, once.
+
+    At a start-up after the migration finished it reads one key (``LAYOUT``) and nothing else: no SCAN.
+    Otherwise one process takes ``LAYOUT_LOCK`` and migrates while any other waits (up to ``wait``
+    seconds, then ``TimeoutError``) for the marker, so two starts never interleave their work.
+
+    Every key moves by DUMP + PTTL, RESTORE under the new name, then DEL of the old one: the new name
+    carries a new hash tag, so on a Redis Cluster it usually lives in another slot, where RENAME fails
+    with CROSSSLOT (redis-py's cluster client routes each RESTORE to the new key's node). Each primary is
+    scanned in turn, ``batch`` keys at a time. A crash anywhere leaves a state a rerun completes: a key
+    restored but not yet deleted meets BUSYKEY (RESTORE never replaces), so the new copy is kept and the
+    old deleted; index entries are added in the new form before the old form is removed."""
+    if client.get(LAYOUT) == str(LAYOUT_VERSION):
+        return Migration(current=True)
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    while not client.set(LAYOUT_LOCK, token, nx=True, px=lock_seconds * 1000):
+        if client.get(LAYOUT) == str(LAYOUT_VERSION):
+            return Migration(current=True)  # another process finished it while this one waited
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"another process has held {LAYOUT_LOCK} for over {wait:.0f} s")
+        time.sleep(0.1)
+    try:
+        if client.get(LAYOUT) == str(LAYOUT_VERSION):
+            return Migration(current=True)
+        moved = kept = 0
+        for old_keys in _old_key_batches(client, batch):
+            m, k = _move(client, old_keys)
+            moved, kept = moved + m, kept + k
+            client.eval(_REFRESH, 1, LAYOUT_LOCK, token, lock_seconds * 1000)
+        entries = sum(_rewrite_index(client, index, batch) for index in INDEXES)
+        client.set(LAYOUT, str(LAYOUT_VERSION))
+    finally:
+        client.eval(_RELEASE, 1, LAYOUT_LOCK, token)
+    if moved or kept or entries:
+        log.info("Redis layout %d: moved %d key(s), dropped %d older duplicate(s), rewrote %d index entries",
+                 LAYOUT_VERSION, moved, kept, entries)  # fmt: skip
+    return Migration(moved, kept, entries)
+
+
+def _old_key_batches(client: Any, batch: int) -> Iterator[list[str]]:
+    """Keys in an older layout, ``batch`` at a time, from each primary (the one server if not a Cluster)."""
+    nodes = client.get_primaries() if hasattr(client, "get_primaries") else [None]
+    for node in nodes:
+        target = {} if node is None else {"target_nodes": node}
+        found: list[str] = []
+        for key in client.scan_iter(match=f"{PREFIX}:*", count=batch, **target):
+            key = key.decode() if isinstance(key, bytes) else key
+            if new_name(key) is not None:
+                found.append(key)
+            if len(found) >= batch:
+                yield found
+                found = []
+        if found:
+            yield found
+
+
+def _move(client: Any, old_keys: list[str]) -> tuple[int, int]:
+    """Move one batch; (moved, dropped because the new name existed)."""
+    with client.pipeline(transaction=False) as pipe:
+        for key in old_keys:
+            pipe.dump(key)
+            pipe.pttl(key)
+        dumped = pipe.execute()
+    present = [(key, dumped[2 * i], int(dumped[2 * i + 1])) for i, key in enumerate(old_keys)
+               if dumped[2 * i] is not None and int(dumped[2 * i + 1]) != -2]  # fmt: skip
+    with client.pipeline(transaction=False) as pipe:
+        for key, value, ttl in present:
+            pipe.restore(new_name(key), 0 if ttl == -1 else max(ttl, 1), value)  # 0 would mean "never expires"
+        restored = pipe.execute(raise_on_error=False)
+    moved = kept = 0
+    for (key, _, _), outcome in zip(present, restored, strict=True):
+        if not isinstance(outcome, Exception):
+            moved += 1
+        elif "BUSYKEY" in str(outcome):
+            kept += 1
+            new = new_name(key)
+            assert new is not None
+            if new in INDEXES:
+                _merge_index(client, key, new)  # both names hold entries: keep them all
             else:
-                kept += 1
-                log.warning("key %s not migrated: %s already exists", old, new)
-        except redis.ResponseError as exc:  # gone meanwhile (renamed by another process)
-            if "no such key" not in str(exc).lower():
-                raise
-    if renamed:
-        log.info("migrated %d Redis key(s) to the hash-tagged layout", renamed)
-    return renamed, kept
+                log.warning("key %s dropped: %s already exists (kept)", key, new)
+        else:
+            raise outcome
+    with client.pipeline(transaction=False) as pipe:
+        for key, _, _ in present:
+            pipe.delete(key)  # one key per DEL: the old keys of a batch span slots
+        pipe.execute()
+    return moved, kept
+
+
+def _merge_index(client: Any, old: str, new: str) -> None:
+    """Copy an old copy of a global index's members into the current one (which wins on a clash)."""
+    if client.type(old) == "hash":
+        for field, value in client.hgetall(old).items():
+            client.hsetnx(new, field, value)
+    else:
+        members = client.smembers(old)
+        if members:
+            client.sadd(new, *members)
+
+
+def _rewrite_index(client: Any, index: str, batch: int) -> int:
+    """Rewrite an index's members written by an older version to the current entry form; how many."""
+    is_hash = client.type(index) == "hash"
+    members = client.hscan_iter(index, count=batch) if is_hash else client.sscan_iter(index, count=batch)
+    rewritten = 0
+    for item in list(members):
+        entry, value = item if is_hash else (item, None)
+        try:
+            if index == SUBSCRIPTIONS:
+                current = subscription_entry(*parse_subscription_entry(entry))
+            else:
+                current = workspace_entry(parse_workspace_entry(entry))
+        except ValueError:
+            log.warning("index %s: entry %r is not one the bot writes; left as it is", index, entry)
+            continue
+        if current == entry:
+            continue
+        if is_hash:
+            client.hsetnx(index, current, value)  # the new form first: a crash here loses nothing
+            client.hdel(index, entry)
+        else:
+            client.sadd(index, current)
+            client.srem(index, entry)
+        rewritten += 1
+    return rewritten

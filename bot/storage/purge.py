@@ -81,7 +81,7 @@ class Purger:
         """Every key of the workspace; for an org-wide install, of every workspace of the org."""
         if self._org_wide(ws):
             assert ws.enterprise_id is not None
-            yield from self.r.scan_iter(match=keys.org_pattern(ws.enterprise_id), count=self.batch)  # every node
+            yield from self.r.scan_iter(match=keys.org_pattern(ws.enterprise_id, ws.platform), count=self.batch)  # every node
             return
         target = {}
         if hasattr(self.r, "get_node_from_key"):  # a Cluster: only the node that owns the workspace's slot
@@ -121,17 +121,17 @@ class Purger:
         return deleted
 
     def _drop_subscriptions(self, ws: Workspace) -> int:
-        """Remove the workspace's entries from the global subscriptions index ("enterprise|team|channel")."""
-        prefix = f"{ws.enterprise_id}|" if self._org_wide(ws) else f"{keys.workspace_entry(ws)}|"
+        """Remove the workspace's entries from the global subscriptions index ("platform|enterprise|team|channel")."""
+        prefix = keys.org_entry_prefix(ws) if self._org_wide(ws) else f"{keys.workspace_entry(ws)}|"
         gone = list(self.r.sscan_iter(keys.SUBSCRIPTIONS, match=prefix + "*", count=self.batch))
         for i in range(0, len(gone), self.batch):
             self.r.srem(keys.SUBSCRIPTIONS, *gone[i:i + self.batch])
         return len(gone)
 
     def _drop_from_indexes(self, ws: Workspace) -> None:
-        """Other global "enterprise|team" indexes (knowledge checks' opted-in workspaces)."""
+        """Other global "platform|enterprise|team" indexes (knowledge checks' opted-in workspaces)."""
         if self._org_wide(ws):
-            entries = [e for e in self.r.smembers(keys.QUIZ_WORKSPACES) if e.startswith(f"{ws.enterprise_id}|")]
+            entries = [e for e in self.r.smembers(keys.QUIZ_WORKSPACES) if e.startswith(keys.org_entry_prefix(ws))]
         else:
             entries = [keys.workspace_entry(ws)]
         if entries:
