@@ -8,7 +8,6 @@ traceback, and exit non-zero where it cannot go on. Slack is the local fake (ans
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import pytest
 
 from conftest import ROOT, free_port
 
-SCR_BOT = Path(sys.executable).with_name("scr-bot")
-COMMAND = [str(SCR_BOT)] if SCR_BOT.exists() else [sys.executable, "-m", "bot"]
+# `python -m bot` from the checkout (cwd=ROOT): the code under test, not whatever `scr-bot` script is installed.
+COMMAND = [sys.executable, "-m", "bot"]
 HTTP_TOKENS = {"SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "secret"}
 NOBODY = "redis://127.0.0.1:{port}/0"  # a port with no Redis on it
 
@@ -36,6 +35,7 @@ class Case:
     files: dict[str, str] = field(default_factory=dict)  # path under tmp -> text
     rejects: str = "auth.test"  # with {bad_slack}: the Web API method that answers invalid_auth
     trouble: tuple[int, str] | None = None  # with {bad_slack}: auth.test answers this HTTP status and error instead
+    stdin: str = ""  # what is typed (the shell)
 
 
 def _schedule_file(body: str) -> dict[str, str]:
@@ -91,6 +91,56 @@ CASES: dict[str, Case] = {
     "SCR_DATA_DIR unwritable": Case(
         ["schedule", "list"], {"SCR_DATA_DIR": "{tmp}/a-file/var"}, "SCR_DATA_DIR",
         files={"a-file": "not a folder"}),
+    "SCR_DATA_DIR a file (offline run)": Case(
+        ["run"], {"SCR_DATA_DIR": "{tmp}/a-file/var"},
+        "SCR_DATA_DIR '{tmp}/a-file/var' cannot be used (Not a directory): point SCR_DATA_DIR at a folder",
+        files={"a-file": "not a folder"}, stdin="/scr subscribe\n"),
+    "SCR_DATA_DIR a file (shell)": Case(
+        ["shell"], {"SCR_DATA_DIR": "{tmp}/a-file"},
+        "SCR_DATA_DIR '{tmp}/a-file' cannot be used", files={"a-file": "not a folder"}, stdin="/scr subscribe\n"),
+    "SLACK_API_URL misspelt scheme": Case(
+        ["schedule", "list"], {**HTTP_TOKENS, "SLACK_API_URL": "htps://slack.com/api/"},
+        "SLACK_API_URL must be an http(s) URL such as https://slack.com/api/, got 'htps://slack.com/api/'"),
+    "SLACK_API_URL without a scheme": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_API_URL": "slack.com/api/", "PORT": "{port}"},
+        "SLACK_API_URL must be an http(s) URL such as https://slack.com/api/, got 'slack.com/api/'"),
+    "quiz days outside the working days": Case(
+        ["run"], {"SCR_QUIZ_DAYS": "sat"},
+        "SCR_QUIZ_DAYS=sat includes sat, outside SCR_WORK_DAYS=mon-fri: knowledge checks are only sent on working days"),
+    "quiz time after working hours": Case(
+        ["run"], {"SCR_QUIZ_TIME": "18:00"}, "SCR_QUIZ_TIME=18:00 is not before the end of SCR_WORK_HOURS=09:00-17:00"),
+    "claim lease below the Slack call budget": Case(
+        ["clock"], {**HTTP_TOKENS, "SCR_CLAIM_LEASE_SECONDS": "60"},
+        "SCR_CLAIM_LEASE_SECONDS=60 is too short: a claim must outlast one Slack call's retry budget "
+        "(CALL_BUDGET, 90 s) with a 30 s margin"),
+    "claim lease within the margin": Case(
+        ["schedule", "list"], {"SCR_CLAIM_LEASE_SECONDS": "100"}, "use at least 120"),
+    "SCR_LOG_LEVEL unknown": Case(
+        ["run"], {"SCR_LOG_LEVEL": "verbose"},
+        "SCR_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),
+    "user token as the bot token": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_BOT_TOKEN": "xoxp-1-2-3", "SLACK_API_URL": "{nobody}",
+                                    "PORT": "{port}"},
+        "SLACK_BOT_TOKEN is a user token (xoxp-...): copy the Bot User OAuth Token (xoxb-...)"),
+    "bot and app tokens swapped": Case(
+        ["run", "--no-scheduler"], {"SLACK_BOT_TOKEN": "xapp-1-A0-1", "SLACK_APP_TOKEN": "xoxb-1-2",
+                                    "SLACK_API_URL": "{nobody}"},
+        "SLACK_BOT_TOKEN and SLACK_APP_TOKEN are swapped"),
+    "app token in the bot token": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_BOT_TOKEN": "xapp-1-A0-1", "SLACK_API_URL": "{nobody}",
+                                    "PORT": "{port}"},
+        "SLACK_BOT_TOKEN is an app-level token (xapp-...), which belongs in SLACK_APP_TOKEN"),
+    "bot token in the app token": Case(
+        ["run", "--no-scheduler"], {"SLACK_BOT_TOKEN": "xoxb-1-2", "SLACK_APP_TOKEN": "xoxb-1-3",
+                                    "SLACK_API_URL": "{nobody}"},
+        "SLACK_APP_TOKEN is a bot token (xoxb-...), but Socket Mode needs an app-level token (xapp-...)"),
+    "token pasted with quotes": Case(
+        ["run", "--no-scheduler"], {**HTTP_TOKENS, "SLACK_BOT_TOKEN": '"xoxb-1-2"', "SLACK_API_URL": "{nobody}",
+                                    "PORT": "{port}"},
+        "SLACK_BOT_TOKEN contains quotes or spaces: paste the value alone"),
+    "token pasted with a space inside": Case(
+        ["schedule", "list"], {**HTTP_TOKENS, "SLACK_BOT_TOKEN": "xoxb-1 -2", "SLACK_API_URL": "{nobody}"},
+        "SLACK_BOT_TOKEN contains quotes or spaces"),
     "SCR_SCHEDULES_DIR missing": Case(
         ["schedule", "list"], {"SCR_SCHEDULES_DIR": "{tmp}/no-such-folder"},
         "SCR_SCHEDULES_DIR='{tmp}/no-such-folder' is not a folder"),
@@ -138,17 +188,20 @@ def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, 
     busy.bind(("0.0.0.0", 0))
     busy.listen()
     values = {"slack": slack.url, "bad_slack": slack.url, "tmp": str(tmp_path), "port": str(free_port()),
-              "port2": str(free_port()), "busy_port": str(busy.getsockname()[1])}  # fmt: skip
+              "port2": str(free_port()), "busy_port": str(busy.getsockname()[1]),
+              "nobody": f"http://127.0.0.1:{free_port()}/api/"}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SCR_DATA_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
     env.update({k: v.format(**values) for k, v in case.env.items()})
+    before = sorted(tmp_path.rglob("*"))
     try:
         result = subprocess.run([*COMMAND, *case.args], env=env, cwd=ROOT, capture_output=True, text=True,
-                                stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+                                input=case.stdin, timeout=60)  # fmt: skip
     finally:
         busy.close()
-        if (tmp_path / "var").exists():
-            shutil.rmtree(tmp_path / "var", ignore_errors=True)
+    wrote = [p for p in sorted(tmp_path.rglob("*")) if p not in before]
+    assert wrote == [], f"a command that could not go on wrote {wrote}"
+    assert "offline shell" not in result.stdout, result.stdout  # it stopped before opening the shell
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr, result.stderr
     assert len(lines) == 1, result.stderr

@@ -103,6 +103,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(problem)
     mode = settings.mode
     if mode == "shell":
+        _check_storage(settings)  # before the banner: an unusable SCR_DATA_DIR is one line, not a broken shell
         print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
         print("starting the offline shell. See README.md to connect the bot to Slack.\n")
         return cmd_shell(args, settings)
@@ -179,9 +180,22 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_storage(settings: Settings) -> None:
+    """The shell's every answer needs Redis: an unusable SCR_DATA_DIR (or an embedded server that cannot start)
+    must stop it at once with the admin commands' one line, not fail inside a listener as "try again in a
+    minute". Start the embedded server now (the shell's Services joins it) and ping an external one."""
+    if settings.redis_url:
+        return  # reached (and reported on) when the shell's Services first use it
+    from bot.storage.embedded_redis import EmbeddedRedis
+
+    EmbeddedRedis(settings.data_dir).check_usable()
+
+
 def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings, quiet=True)
+    _check_storage(settings)
     services = _services(settings)
+    services.store.start()
     from bot.ops.shell import run_shell
 
     try:
