@@ -11,11 +11,14 @@ import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from bot.storage.embedded_redis import find_redis_server
 from conftest import ROOT, free_port
 
 # `python -m bot` from the checkout (cwd=ROOT): the code under test, not whatever `scr-bot` script is installed.
@@ -81,6 +84,23 @@ CASES: dict[str, Case] = {
     "Redis unreachable (reflections export)": Case(
         ["reflections", "export", "--team", "T0A", "--user", "U0A"], {"REDIS_URL": NOBODY},
         "cannot reach Redis at redis://127.0.0.1:"),
+    "Redis password wrong": Case(
+        ["schedule", "list"], {"REDIS_URL": "redis://:wrong@127.0.0.1:{locked_port}/0"},
+        "Redis at redis://:***@127.0.0.1:{locked_port}/0 refused the password (authentication failed: "),
+    "Redis password wrong (shell)": Case(
+        ["run"], {"REDIS_URL": "redis://:wrong@127.0.0.1:{locked_port}/0"},
+        "refused the password (authentication failed: invalid username-password pair or user is disabled): "
+        "check the password in REDIS_URL", stdin="/scr subscribe\n"),
+    "Redis password missing": Case(
+        ["reflections", "export", "--team", "T0A", "--user", "U0A"], {"REDIS_URL": "redis://127.0.0.1:{locked_port}/0"},
+        "Redis at redis://127.0.0.1:{locked_port}/0 needs a password (authentication failed: "),
+    "rediss:// to a plain Redis": Case(
+        ["schedule", "list"], {"REDIS_URL": "rediss://127.0.0.1:{plain_port}/0"},
+        "did not answer over TLS (Timeout connecting to server): if that server does not use TLS, write redis:// "
+        "instead of rediss:// in REDIS_URL"),
+    "REDIS_CLUSTER on a single server": Case(
+        ["schedule", "list"], {"REDIS_URL": "redis://127.0.0.1:{plain_port}/0", "REDIS_CLUSTER": "true"},
+        "Redis at redis://127.0.0.1:{plain_port}/0 is a single server, not a Redis Cluster: unset REDIS_CLUSTER"),
     "REDIS_URL malformed (schedule list)": Case(
         ["schedule", "list"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL such as redis://localhost:6379/0"),
     "REDIS_URL malformed (schedule preview)": Case(
@@ -172,8 +192,36 @@ CASES: dict[str, Case] = {
 }
 
 
+def _own_redis(directory: Path, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A real redis-server on a loopback port with these extra options (a password, say)."""
+    port = free_port()
+    proc = subprocess.Popen([find_redis_server() or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(directory), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, port
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "test redis-server did not start"
+            time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def redis_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A plain single Redis server, and one that needs a password (``--requirepass``)."""
+    plain, plain_port = _own_redis(tmp_path_factory.mktemp("plain"))
+    locked, locked_port = _own_redis(tmp_path_factory.mktemp("locked"), "--requirepass", "s3cret")
+    yield {"plain_port": str(plain_port), "locked_port": str(locked_port)}
+    for proc in (plain, locked):
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, slack) -> None:  # noqa: ANN001
+def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, slack,  # noqa: ANN001
+                                                     redis_ports: dict[str, str]) -> None:  # fmt: skip
     case = CASES[name]
     if any("{bad_slack}" in v for v in case.env.values()):
         if case.trouble:  # Slack down or rate-limiting: not the token's fault
@@ -189,7 +237,7 @@ def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, 
     busy.listen()
     values = {"slack": slack.url, "bad_slack": slack.url, "tmp": str(tmp_path), "port": str(free_port()),
               "port2": str(free_port()), "busy_port": str(busy.getsockname()[1]),
-              "nobody": f"http://127.0.0.1:{free_port()}/api/"}  # fmt: skip
+              "nobody": f"http://127.0.0.1:{free_port()}/api/", **redis_ports}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SCR_DATA_DIR=str(tmp_path / "var"), PYTHONUNBUFFERED="1")
     env.update({k: v.format(**values) for k, v in case.env.items()})
