@@ -265,3 +265,46 @@ def test_offline_shell_still_opens_with_no_tokens_at_all(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert "offline shell" in result.stdout
     assert result.stderr == "", result.stderr
+
+
+SEVERAL_MISTAKES = """schedules:
+  - id: a
+    channel: general
+    when: {day: monday, time: 9:30}
+    sectors: [helth]
+  - id: b
+    channel: C0B
+    when: {day: funday, time: "09:30"}
+    sectors: [nope]
+    themes: [nada]
+  - id: c
+    channel: C0C
+    when: {day: monday, time: "09:30"}
+    sectors: [helth]
+"""
+
+
+def test_a_schedule_file_with_several_mistakes_reports_every_one(tmp_path: Path) -> None:
+    """Fixing one mistake only to be shown the next, run after run: every mistake is reported at once."""
+    (tmp_path / "schedules").mkdir()
+    path = tmp_path / "schedules" / "s.yaml"
+    path.write_text(SEVERAL_MISTAKES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+    env.update(SCR_DATA_DIR=str(tmp_path / "var"), SCR_SCHEDULES_DIR=str(tmp_path / "schedules"))
+    result = subprocess.run([*COMMAND, "schedule", "list"], env=env, cwd=ROOT, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{path}:3: channel: 'general' is not a channel ID: use the channel's ID (C or G followed by letters and "
+        "digits, e.g. C0123456789), not its name. In Slack, open the channel, click its name at the top, and copy "
+        "the Channel ID at the bottom of the About tab",
+        f'{path}:4: when.time: put the time in quotes, e.g. time: "09:30" (without quotes YAML reads 9:30 as the '
+        "number 570)",
+        f"{path}:5: unknown sector 'helth'",
+        f"{path}:8: when: day 'funday' should be a weekday name such as monday",
+        f"{path}:9: unknown sector 'nope'",
+        f"{path}:10: unknown theme 'nada'",
+        f"{path}:14: unknown sector 'helth'",
+        "7 problems found; the bot will not start until they are fixed.",
+    ]
+    assert not (tmp_path / "var").exists()
