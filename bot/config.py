@@ -14,6 +14,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# One call to a chat platform may spend this long waiting and retrying in all (the Slack side enforces it:
+# bot/slack/ratelimit.py). A weekly claim is held across such a call, so its lease must outlast the budget by
+# the margin, or a second process could post the same week again.
+CALL_BUDGET = 90.0
+LEASE_MARGIN_SECONDS = 30
 
 
 def _default_dir(name: str) -> Path:
@@ -187,6 +193,77 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    """A Slack credential as pasted: quotes or spaces inside it would only show up later as "invalid_auth"."""
+    raw = env.get(name, "").strip()
+    if any(c in raw for c in "\"'") or any(c.isspace() for c in raw):
+        raise ConfigError(f"{name} contains quotes or spaces: paste the value alone, with nothing around it "
+                          "(as Slack shows it)")
+    return raw or None
+
+
+def _check_token_kinds(bot_token: str | None, app_token: str | None) -> None:
+    """The three token mix-ups Slack would only answer with a puzzling error (or, offline, not at all)."""
+    if bot_token and app_token and bot_token.startswith("xapp-") and app_token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN and SLACK_APP_TOKEN are swapped: the xoxb-... token goes in "
+                          "SLACK_BOT_TOKEN, the xapp-... one in SLACK_APP_TOKEN")
+    if bot_token and bot_token.startswith("xoxp-"):
+        raise ConfigError("SLACK_BOT_TOKEN is a user token (xoxp-...): copy the Bot User OAuth Token (xoxb-...) "
+                          "from OAuth & Permissions instead")
+    if bot_token and bot_token.startswith("xapp-"):
+        raise ConfigError("SLACK_BOT_TOKEN is an app-level token (xapp-...), which belongs in SLACK_APP_TOKEN: "
+                          "copy the Bot User OAuth Token (xoxb-...) from OAuth & Permissions into SLACK_BOT_TOKEN")
+    if app_token and app_token.startswith(("xoxb-", "xoxp-")):
+        raise ConfigError(f"SLACK_APP_TOKEN is a {'bot' if app_token.startswith('xoxb-') else 'user'} token "
+                          f"({app_token[:5]}...), but Socket Mode needs an app-level token (xapp-...): "
+                          "create one under Basic Information > App-Level Tokens")
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    """``htps://`` or a bare host would fail deep inside the HTTP client with a long traceback."""
+    from urllib.parse import urlsplit
+
+    raw = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}, got {raw!r} "
+                          "(or unset it to use Slack itself)")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _log_level(env: Mapping[str, str], default: str) -> str:
+    raw = env.get("SCR_LOG_LEVEL", "").strip()
+    level = (raw or default).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"SCR_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
+
+
+def _lease(env: Mapping[str, str], default: int) -> int:
+    """The weekly claim's lease must outlast the longest a Slack call may take, or a post could be made twice."""
+    lease = _int(env, "SCR_CLAIM_LEASE_SECONDS", default, minimum=1)
+    least = int(CALL_BUDGET) + LEASE_MARGIN_SECONDS
+    if lease < least:
+        raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={lease} is too short: a claim must outlast one Slack call's "
+                          f"retry budget (CALL_BUDGET, {CALL_BUDGET:g} s) with a {LEASE_MARGIN_SECONDS} s margin, "
+                          f"or a second process could post the same week again; use at least {least}")
+    return lease
+
+
+def _check_quiz_days(settings: Settings) -> None:
+    """Quiz days or a quiz time outside working hours would mean no knowledge check is ever sent."""
+    hours = settings.working_hours()
+    outside = sorted(hours.quiz_days - hours.days)
+    if outside:
+        names = ", ".join(WEEKDAYS[d] for d in outside)
+        raise ConfigError(f"SCR_QUIZ_DAYS={settings.quiz_days} includes {names}, outside SCR_WORK_DAYS="
+                          f"{settings.work_days}: knowledge checks are only sent on working days, so choose "
+                          "quiz days within them")
+    if hours.send_from >= hours.end:
+        raise ConfigError(f"SCR_QUIZ_TIME={settings.quiz_time} is not before the end of SCR_WORK_HOURS="
+                          f"{settings.work_hours}, so no knowledge check would ever be sent: choose an earlier time")
+
+
 def _existing_dir(env: Mapping[str, str], name: str, default: Path, hint: str) -> Path:
     """A folder the operator named must exist: a typo would otherwise look like an empty folder."""
     path = _path(env, name, default)
@@ -217,19 +294,19 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         ZoneInfo(timezone)
     except Exception:
         raise ConfigError(f"SCR_TIMEZONE={timezone!r} is not a known time zone (try Europe/London)") from None
-    api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
-    if not api_url.endswith("/"):
-        api_url += "/"
+    api_url = _api_url(env)
+    bot_token, app_token = _token(env, "SLACK_BOT_TOKEN"), _token(env, "SLACK_APP_TOKEN")
+    _check_token_kinds(bot_token, app_token)
     digest_users = tuple(u.strip() for u in env.get("SCR_DIGEST_USERS", "").replace(" ", ",").split(",") if u.strip())
     for user in digest_users:
         if user[:1] not in ("U", "W") or not user.isalnum():
             raise ConfigError(f"SCR_DIGEST_USERS should list Slack user ids such as U012ABCDEF, got {user!r}")
     settings = Settings(
-        slack_bot_token=env.get("SLACK_BOT_TOKEN", "").strip() or None,
-        slack_signing_secret=env.get("SLACK_SIGNING_SECRET", "").strip() or None,
-        slack_app_token=env.get("SLACK_APP_TOKEN", "").strip() or None,
-        slack_client_id=env.get("SLACK_CLIENT_ID", "").strip() or None,
-        slack_client_secret=env.get("SLACK_CLIENT_SECRET", "").strip() or None,
+        slack_bot_token=bot_token,
+        slack_signing_secret=_token(env, "SLACK_SIGNING_SECRET"),
+        slack_app_token=app_token,
+        slack_client_id=_token(env, "SLACK_CLIENT_ID"),
+        slack_client_secret=_token(env, "SLACK_CLIENT_SECRET"),
         oauth_redirect_uri=env.get("SLACK_OAUTH_REDIRECT_URI", "").strip() or None,
         token_rotation_minutes=_int(env, "SLACK_TOKEN_ROTATION_MINUTES", defaults.token_rotation_minutes, minimum=1),
         manifest_path=_path(env, "SCR_MANIFEST", defaults.manifest_path),
@@ -247,9 +324,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         data_dir=_path(env, "SCR_DATA_DIR", defaults.data_dir),
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
-        log_level=(env.get("SCR_LOG_LEVEL", "").strip() or defaults.log_level).upper(),
-        claim_lease_seconds=(_int(env, "SCR_CLAIM_LEASE_MS", 0, minimum=1) / 1000 if env.get("SCR_CLAIM_LEASE_MS", "").strip()
-                             else _int(env, "SCR_CLAIM_LEASE_SECONDS", int(defaults.claim_lease_seconds), minimum=1)),
+        log_level=_log_level(env, defaults.log_level),
+        claim_lease_seconds=_lease(env, defaults.claim_lease_seconds),
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
@@ -265,4 +341,5 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         settings.working_hours()
     except ValueError as exc:
         raise ConfigError(f"working hours (SCR_WORK_HOURS, SCR_WORK_DAYS, SCR_QUIZ_DAYS, SCR_QUIZ_TIME): {exc}") from None
+    _check_quiz_days(settings)
     return settings

@@ -93,3 +93,66 @@ def test_a_live_owner_keeps_its_server_when_another_process_joins(tmp_path: Path
         assert owner.process.poll() is None
     finally:
         owner.stop()
+
+
+class ShellProcess:
+    """`scr-bot shell` as a person runs it: lines typed on its standard input, its screen in a file."""
+
+    def __init__(self, data_dir: Path, screen: Path):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
+        env.update(SCR_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+        self.screen = screen
+        self.handle = screen.open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "bot", "shell"], env=env, cwd=ROOT, text=True,
+                                        stdin=subprocess.PIPE, stdout=self.handle, stderr=subprocess.STDOUT)  # fmt: skip
+
+    def type(self, line: str, then: str, timeout: float = 30) -> str:
+        """Type one line and wait until the screen shows ``then`` after it."""
+        start = len(self.screen.read_text())
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while then not in self.screen.read_text()[start:]:
+            assert self.process.poll() is None, self.screen.read_text()
+            assert time.monotonic() < deadline, f"no {then!r} after {line!r}:\n{self.screen.read_text()[start:]}"
+            time.sleep(0.05)
+        return self.screen.read_text()[start:]
+
+    def quit(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+        self.handle.close()
+
+
+def test_two_shells_on_one_data_dir_keep_their_storage_until_the_last_one_leaves(tmp_path: Path) -> None:
+    """Two people open the shell on one SCR_DATA_DIR: the first to quit used to stop the embedded Redis, and
+    the second lost its storage for good. The last one out stops it."""
+    data = tmp_path / "var"
+    first = ShellProcess(data, tmp_path / "first.txt")
+    second = None
+    server = 0
+    try:
+        first.type("/scr subscribe", then="set up a weekly learning point")
+        server = _server_pid(data)
+        second = ShellProcess(data, tmp_path / "second.txt")
+        second.type("who", then="In #team")
+        first.quit()
+        assert first.process.returncode == 0, first.screen.read_text()
+        assert _alive(server), "the embedded Redis stopped while another shell was still using it"
+        posted = second.type("post", then="you in #team>")
+        assert "LEARNING POINT OF THE WEEK" in posted, posted  # the first shell's subscription is still there
+        second.quit()
+        assert second.process.returncode == 0, second.screen.read_text()
+        assert "Traceback" not in second.screen.read_text()
+        deadline = time.monotonic() + 5
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(server), "the last shell to leave did not stop the embedded Redis"
+    finally:
+        for shell in (first, second):
+            if shell is not None and shell.process.poll() is None:
+                shell.process.kill()
+        if server and _alive(server):
+            os.kill(server, signal.SIGKILL)

@@ -17,8 +17,8 @@ import redis
 
 from conftest import ROOT, RedisServer
 
-SCR_BOT = Path(sys.executable).with_name("scr-bot")
-COMMAND = [str(SCR_BOT)] if SCR_BOT.exists() else [sys.executable, "-m", "bot"]
+# `python -m bot` from the checkout (cwd=ROOT): the code under test, not whatever `scr-bot` script is installed.
+COMMAND = [sys.executable, "-m", "bot"]
 
 WEEK = [
     "help",
@@ -134,3 +134,47 @@ def test_the_shell_says_what_to_do_when_there_is_nothing_to_act_on(tmp_path: Pat
     assert "#team has no weekly post yet: /scr subscribe, then 'post'." in out
     assert "There are no buttons to click yet." in out
     assert "Unknown command /remind: this bot answers /scr" in out
+
+
+def test_at_name_is_a_mention_and_a_mistyped_command_is_not_a_search(tmp_path: Path, redis_server: RedisServer,
+                                                                     redis_client: redis.Redis) -> None:  # fmt: skip
+    result = play(["/scr subscribe", "/scr digest add @sam", "thred", "pots", "summery", "neglect", "quit"],
+                  tmp_path, redis_server.url)  # fmt: skip
+    out = result.stdout
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    # Typed as a person types it in Slack: @sam is Sam, not "Say who, with a mention".
+    added = between(out, "/scr digest add @sam", "thred")
+    assert "will get this channel's learning digest" in added and "Say who" not in added, added
+    assert "Unknown command 'thred': did you mean 'thread'?" in between(out, "thred", "pots")
+    assert "did you mean 'post'?" in between(out, "pots", "summery")
+    assert "did you mean 'summary'?" in between(out, "summery", "neglect")
+    assert "Neglect" in between(out, "neglect", "quit") and "Unknown command" not in between(out, "neglect", "quit")
+
+
+def test_after_a_restart_the_weekly_post_is_reachable_and_quit_leaves_from_inside_the_form(
+        tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis) -> None:  # fmt: skip
+    first = play(["post", "quit"], tmp_path, redis_server.url)
+    assert first.returncode == 0 and "[1] Reflect" in first.stdout, first.stderr
+    again = play(["thread", "1", "quit", "/scr neglect"], tmp_path, redis_server.url)  # a new process: Slack is empty
+    out = again.stdout
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    thread = between(out, "thread", "1")
+    assert "LEARNING POINT OF THE WEEK" in thread and "[1] Reflect" in thread, thread
+    form = out[out.index("> 1\n"):]
+    assert "What stood out for you?" in form
+    assert "(form closed without saving)" in form and form.rstrip().endswith("Bye."), form
+    assert "> /scr neglect" not in out  # 'quit' left the shell; it was not saved as a reflection
+    assert not any(k for k in redis_client.scan_iter("*:refl:*")), "a reflection was saved from 'quit'"
+
+
+def test_two_people_exporting_the_same_day_keep_both_files(tmp_path: Path, redis_server: RedisServer,
+                                                           redis_client: redis.Redis) -> None:  # fmt: skip
+    result = play(["post", "reply Who is invited to strategy meetings matters.", "home", "2",
+                   "as sam", "reply Checking who acts on a worry.", "home", "2", "quit"], tmp_path, redis_server.url)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    files = sorted(f.name for f in (tmp_path / "var" / "exports").iterdir())
+    assert len(files) == 4, files  # one Markdown and one CSV for each person, none overwritten
+    assert sum(f.startswith("you-") for f in files) == 2 and sum(f.startswith("sam-") for f in files) == 2, files
+    mine = next((tmp_path / "var" / "exports").glob("you-*.md")).read_text()
+    sams = next((tmp_path / "var" / "exports").glob("sam-*.md")).read_text()
+    assert "strategy meetings" in mine and "strategy meetings" not in sams and "acts on a worry" in sams

@@ -21,7 +21,7 @@ import redis
 
 from bot.slack.localslack import TEAM_ID
 from bot.storage import keys
-from bot.storage.store import Workspace
+from bot.storage.keys import Workspace
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
@@ -44,7 +44,16 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
     schedules = tmp_path / "schedules"
     schedules.mkdir()
     (schedules / "ward.yaml").write_text(SCHEDULE)
-    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="1")
+    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules))
+
+
+def lapse_the_dead_claim(client: redis.Redis) -> None:
+    """Let the killed process's weekly claim lease run out now, as the passing of its lease would (a real lease
+    must outlast a Slack call's retry budget, minutes, too long to wait for here)."""
+    claim = keys.weekly_claim(Workspace(TEAM_ID), "ward-7", "2026-W48")
+    assert client.exists(claim), "the dead process's claim is still held"
+    client.pexpire(claim, 1)
+    time.sleep(0.05)
 
 
 def spawn(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
@@ -94,7 +103,7 @@ def test_two_processes_at_once_post_once(env: dict[str, str], slack: FakeSlack) 
 
 
 def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dict[str, str], slack: FakeSlack,
-                                                                       redis_client: redis.Redis) -> None:
+                                                                        redis_client: redis.Redis) -> None:  # fmt: skip
     slack.clock = MONDAY_0930.timestamp
     slack.delay["chat.postMessage"] = 1.5  # Slack takes a while to answer...
     victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
@@ -102,7 +111,7 @@ def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dic
     victim.send_signal(signal.SIGKILL)  # ...and the process dies waiting for the answer
     victim.wait(10)
     wait(lambda: len(posts(slack)) == 1)  # Slack still posted it
-    wait(lambda: lease_lapsed(redis_client))  # the dead process's 1 s claim lease runs out
+    lapse_the_dead_claim(redis_client)
     slack.delay.clear()
     out = run_due(env, MONDAY_0930 + timedelta(minutes=5))
     assert "ward-7 2026-W48: recovered" in out, out
@@ -111,18 +120,17 @@ def test_killed_after_slack_accepted_the_post_is_recovered_not_reposted(env: dic
 
 
 def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[str, str], slack: FakeSlack,
-                                                                    redis_client: redis.Redis) -> None:
+                                                                     redis_client: redis.Redis) -> None:  # fmt: skip
     slack.clock = MONDAY_0930.timestamp
     slack.hold["chat.postMessage"] = 5  # if the caller hangs up in this time, "Slack" never acts
-    # A 0.3 s lease: the restart need not wait a whole second for the dead process's claim to lapse.
-    victim = spawn({**env, "SCR_CLAIM_LEASE_MS": "300"}, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
+    victim = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
     wait(lambda: any(m == "chat.postMessage" for m, _ in slack.started))
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     wait(lambda: any(c.status == 499 for c in slack.calls_to("chat.postMessage")))
     assert posts(slack) == []
     slack.hold.clear()
-    wait(lambda: lease_lapsed(redis_client))
+    lapse_the_dead_claim(redis_client)
     out = run_due(env, MONDAY_0930 + timedelta(minutes=5))
     assert "ward-7 2026-W48: posted" in out, out
     assert len(posts(slack)) == 1

@@ -103,9 +103,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(problem)
     mode = settings.mode
     if mode == "shell":
-        print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
-        print("starting the offline shell. See README.md to connect the bot to Slack.\n")
-        return cmd_shell(args, settings)
+        return cmd_shell(args, settings, offline_banner=True)
     if mode in ("http", "oauth"):
         _check_port_free(settings.port)
     _setup_logging(settings)
@@ -181,9 +179,24 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_shell(args: argparse.Namespace, settings: Settings, offline_banner: bool = False) -> int:
+    """The offline shell. Its every answer needs Redis, so the store is started (and an external one pinged)
+    before anything is shown: an unusable SCR_DATA_DIR or a wrong REDIS_URL is the admin commands' one line,
+    not a shell whose every command fails with "try again in a minute"."""
     _setup_logging(settings, quiet=True)
+    if not settings.redis_url:
+        from bot.storage.embedded_redis import EmbeddedRedis
+
+        EmbeddedRedis(settings.data_dir).check_usable()  # before loading anything: the cheapest one line
     services = _services(settings)
+    try:
+        _start_store(services)
+    except BaseException:
+        services.store.close()
+        raise
+    if offline_banner:
+        print("No Slack tokens set (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN):")
+        print("starting the offline shell. See README.md to connect the bot to Slack.\n")
     from bot.ops.shell import run_shell
 
     try:
@@ -756,6 +769,29 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
+def _redis_trouble(exc: BaseException, settings: Settings | None) -> str:
+    """Why Redis did not answer, and the likely fix: "cannot reach" is only true when nothing answered."""
+    url = settings.redis_url if settings and settings.redis_url else ""
+    where = _redacted(url) if url else "the embedded Redis"
+    why = _first_line(exc)
+    lowered = why.lower()
+    if isinstance(exc, redis.AuthenticationError) or "authentication" in lowered or "username-password" in lowered:
+        if re.search(r"//[^@/]*:[^@/]+@", url):
+            return (f"Redis at {where} refused the password (authentication failed: {why}): check the password "
+                    "in REDIS_URL (redis://:PASSWORD@host:6379/0)")  # fmt: skip
+        return (f"Redis at {where} needs a password (authentication failed: {why}): put it in REDIS_URL, "
+                "e.g. redis://:PASSWORD@host:6379/0")  # fmt: skip
+    if "cluster mode is not enabled" in lowered:
+        return (f"Redis at {where} is a single server, not a Redis Cluster: unset REDIS_CLUSTER "
+                "(or set REDIS_CLUSTER=false)")  # fmt: skip
+    if url.startswith("rediss://") and (isinstance(exc, redis.TimeoutError) or "timeout" in lowered
+                                        or "ssl" in lowered or "wrong version number" in lowered):  # fmt: skip
+        return (f"Redis at {where} did not answer over TLS ({why}): if that server does not use TLS, "
+                "write redis:// instead of rediss:// in REDIS_URL")  # fmt: skip
+    return (f"cannot reach Redis at {where} ({why}): start it, fix REDIS_URL, "
+            "or unset REDIS_URL to let the bot run its own")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -776,10 +812,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EmbeddedRedisError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
         return 1
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        where = _redacted(settings.redis_url) if settings and settings.redis_url else "the embedded Redis"
-        print(f"scr-bot: cannot reach Redis at {where} ({_first_line(exc)}): start it, fix REDIS_URL, "
-              "or unset REDIS_URL to let the bot run its own", file=sys.stderr)
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+        print(f"scr-bot: {_redis_trouble(exc, settings)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -37,6 +37,10 @@ from bot.slack.localslack import BOT_USER_ID, TEAM_ID, LocalSlack
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.summary import SummaryPoster
 
+QUIT_WORDS = ("quit", "exit", ":q")
+# The shell's own commands, for "did you mean": a mistyped one should not silently become a search.
+SHELL_COMMANDS = ("help", "reply", "as", "post", "summary", "home", "thread", "who", "quit", "exit")
+
 CHANNEL_ID = "C0TEAM"
 CHANNEL_NAME = "team"
 ME = "you"
@@ -119,6 +123,7 @@ class Shell:
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._event_ids = 0
+        self.leaving = False  # 'quit' typed inside a form: close it, then leave the shell
         self.slack.listeners.append(self._on_slack)
 
     # ----- plumbing -----------------------------------------------------------------------
@@ -254,7 +259,8 @@ class Shell:
             if found is None:
                 continue
             name, content = found
-            path = self.exports / Path(name).name
+            # One person's record must not overwrite another's exported the same day: the file names who it is for.
+            path = self.exports / f"{self.user}-{Path(name).name}"
             path.write_bytes(content)
             saved.append(str(path.resolve()))
         comment = p.get("initial_comment") or ""
@@ -263,10 +269,15 @@ class Shell:
 
     # ----- forms (modals) -----------------------------------------------------------------
     def _ask(self, prompt: str) -> str | None:
+        """One answer inside a form; None closes the form ('cancel', Ctrl-D, or 'quit', which then leaves)."""
         try:
-            return self.read(prompt)
+            answer = self.read(prompt)
         except EOFError:
             return None
+        if answer.strip().lower() in QUIT_WORDS:
+            self.leaving = True
+            return None
+        return answer
 
     def _fill_form(self, view: dict[str, Any], view_id: str) -> None:
         """Show a modal, ask for each field in turn, and submit it as Slack would (or cancel)."""
@@ -274,7 +285,8 @@ class Shell:
         inputs = [b for b in view.get("blocks") or [] if b.get("type") == "input"]
         if not inputs or not view.get("submit"):
             return
-        self.say("Fill in the form (Enter keeps the default or skips an optional field; 'cancel' closes it):")
+        self.say("Fill in the form (Enter keeps the default or skips an optional field; 'cancel' closes it, "
+                 "'quit' leaves the shell):")
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         while True:
@@ -332,8 +344,16 @@ class Shell:
         return {action: {"type": kind or "plain_text_input", "value": raw.strip() or None}}
 
     # ----- what a person does -------------------------------------------------------------
+    def mentions(self, text: str) -> str:
+        """``@sam`` as a person types it becomes ``<@U0SAM>``, as Slack sends a mention (unknown names stay)."""
+        def mention(match: re.Match[str]) -> str:
+            uid = self.people.get(match.group(1).lower())
+            return f"<@{uid}>" if uid else match.group(0)
+
+        return re.sub(r"(?<![<\w])@([A-Za-z0-9_-]+)", mention, text)
+
     def command(self, text: str) -> None:
-        parts = text.strip().split(maxsplit=1)
+        parts = self.mentions(text.strip()).split(maxsplit=1)
         form = {
             "token": "offline", "team_id": TEAM_ID, "team_domain": "local", "channel_id": CHANNEL_ID,
             "channel_name": CHANNEL_NAME, "user_id": self.uid, "user_name": self.user, "command": parts[0],
@@ -396,6 +416,7 @@ class Shell:
         if not latest:
             self.say("There is no weekly post in #team to reply to yet: type 'post' first.")
             return
+        text = self.mentions(text)
         msg = self.slack.post_as(self.uid, CHANNEL_ID, text, thread_ts=latest["ts"])
         self.say(f"── @{self.user} in the thread ──\n{text}")
         event = {"type": "message", "channel": CHANNEL_ID, "channel_type": "channel", "user": self.uid, "text": text,
@@ -405,11 +426,39 @@ class Shell:
             self.say(f"(the bot answered {response.status}: Slack would retry this reply later)")
         self._drain()
 
+    def _restore_post(self, latest: dict[str, Any]) -> None:
+        """After a restart the local Slack is empty but Redis still records this week's post: show it again
+        (same ts, same blocks), so its Reflect button and thread can be reached."""
+        if self.slack.thread(CHANNEL_ID, latest["ts"]):
+            return
+        from datetime import date, datetime
+
+        from bot.slack import blocks
+        from bot.slack.localslack import BOT_ID
+
+        point = self.services.corpus.by_id.get(str(latest.get("point") or ""))
+        if point is None:
+            return
+        year, week = str(latest.get("week", "")).split("-W") if "-W" in str(latest.get("week", "")) else ("", "")
+        start = date.fromisocalendar(int(year), int(week), 1) if year and week else date.today()
+        schedule = self._schedule()
+        summary = "at the end of the week"
+        if latest.get("summary_at") and schedule is not None:
+            local = datetime.fromisoformat(latest["summary_at"]).astimezone(schedule.tz)
+            summary = f"{local:%A} at {local:%H:%M}"
+        message = blocks.weekly_post(self.services.corpus, point, start, summary,
+                                     reflect_button=self.services.reflections_enabled)  # fmt: skip
+        with self.slack.lock:
+            self.slack.messages.setdefault(CHANNEL_ID, []).insert(0, {
+                "type": "message", "ts": latest["ts"], "user": BOT_USER_ID, "bot_id": BOT_ID, "channel": CHANNEL_ID,
+                "text": message.get("text", ""), "blocks": message.get("blocks", [])})  # fmt: skip
+
     def thread(self) -> None:
         latest = self._this_week()
         if not latest:
             self.say("There is no weekly post in #team yet: type 'post' first.")
             return
+        self._restore_post(latest)
         for msg in self.slack.thread(CHANNEL_ID, latest["ts"]):
             who = "scr" if msg.get("bot_id") else next((n for n, u in self.people.items() if u == msg.get("user")), "?")
             header = f"── @{who}" + (" (in the thread)" if msg.get("thread_ts") not in (None, msg["ts"]) else "") + " ──\n"
@@ -483,7 +532,7 @@ class Shell:
             return True
         word, _, rest = line.partition(" ")
         self._fresh = True  # the next buttons shown are numbered from 1 again
-        if line in ("quit", "exit", ":q"):
+        if line in QUIT_WORDS:
             return False
         if line in ("help", "?", "/help"):
             self.say(SHELL_HELP.format(exports=self.exports))
@@ -512,9 +561,31 @@ class Shell:
                 self.say(f"Unknown command {word}: this bot answers /scr ('help' lists the shell's own commands).")
             else:
                 self.command(line)
+        elif (near := near_command(word)) is not None:
+            self.say(f"Unknown command {word!r}: did you mean {near!r}? ('help' lists them; "
+                     f"to search for it, type /scr {line})")
         else:
             self.command("/scr " + line)
-        return True
+        return not self.leaving
+
+
+def near_command(word: str) -> str | None:
+    """The shell command a mistyped leading word was probably meant to be (``thred`` -> ``thread``), or None
+    for anything else, which is searched. Close means one slip: a letter changed, added, dropped or swapped."""
+    import difflib
+
+    lowered = word.lower()
+    if lowered in SHELL_COMMANDS or len(lowered) < 3:
+        return None
+    for command in SHELL_COMMANDS:
+        if len(command) < 4:
+            continue
+        diff = [i for i, (a, b) in enumerate(zip(lowered, command, strict=False)) if a != b]
+        swapped = (len(lowered) == len(command) and len(diff) == 2 and diff[1] == diff[0] + 1  # "pots", "hoem"
+                   and lowered[diff[0]] == command[diff[1]] and lowered[diff[1]] == command[diff[0]])
+        if swapped or difflib.SequenceMatcher(None, lowered, command).ratio() >= 0.8:
+            return command
+    return None
 
 
 def run_shell(services: Services, read: Callable[[str], str] | None = None, out: TextIO = sys.stdout) -> int:

@@ -8,10 +8,13 @@ its exit hook can leave the server running while a client is still connected, so
 owns the child process, talks to it over a unix socket under ``SCR_DATA_DIR`` and shuts it down
 with an explicit ``SHUTDOWN`` (append-only file on, so nothing is lost).
 
-Ownership: the process that starts the server records itself in ``redis.owner`` beside the data, and
-only that process stops it. Another scr-bot process on the same data dir (``schedule list`` beside
-``run``) joins without owning it. A server whose owner has died (the bot was SIGKILLed) is an orphan:
-the next process adopts it, and stops it on exit like one it started.
+Sharing: every scr-bot process using the server (the one that started it, and any that joined it, such
+as two shells or `schedule list` beside `run` on one ``SCR_DATA_DIR``) records itself in ``redis.users``
+beside the data; the last one out stops it. So the first to exit never takes the storage from under
+the others. Processes that died without leaving (SIGKILL) are dropped from the record when it is next
+read; a server none of whose users is alive is an orphan, and the next process adopts it. Starting,
+joining and leaving are serialised by a lock file (``redis.lock``), so two processes cannot both start a
+server, and two leaving at once cannot both leave it running.
 
 Stopping: the server closes the connection as it answers ``SHUTDOWN``, so a closed connection is the
 success case; the stop client never retries, and the stop takes milliseconds.
@@ -20,6 +23,7 @@ success case; the stop client never retries, and the stop takes milliseconds.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,6 +33,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,10 +115,10 @@ class EmbeddedRedis:
 
     data_dir: Path
     executable: str | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-    adopted_pid: int | None = field(default=None, init=False)  # an orphan's server we now own
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)  # when this process started it
+    server_pid: int | None = field(default=None, init=False)  # the server this process uses (started or joined)
     socket_path: Path = field(init=False)
-    owner_pid: int = field(default=0, init=False)
+    user_pid: int = field(default=0, init=False)  # the process recorded as a user (a fork's copy is not one)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -124,13 +129,23 @@ class EmbeddedRedis:
         return f"unix://{self.socket_path}"
 
     @property
-    def owner_file(self) -> Path:
-        return self.data_dir / "redis.owner"
+    def users_file(self) -> Path:
+        return self.data_dir / "redis.users"
 
     def _client(self, timeout: float = 2) -> redis.Redis:
         # No retries: a retry against a server that is stopping (or gone) only adds seconds.
         return redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=1, socket_timeout=timeout,
                            retry=Retry(NoBackoff(), 0))  # fmt: skip
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One process at a time decides whether to start, join or stop the server (released if it dies)."""
+        with open(self.data_dir / "redis.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _already_running(self) -> int | None:
         """Another scr-bot process (say, `run` beside `shell`) may already serve this data dir: its server pid."""
@@ -143,25 +158,30 @@ class EmbeddedRedis:
             self.socket_path.unlink(missing_ok=True)
             return None
 
-    def _write_owner(self, server_pid: int) -> None:
-        me = os.getpid()
-        record = {"owner_pid": me, "owner_started": _process_started(me), "server_pid": server_pid}
-        tmp = self.owner_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(self.owner_file)
-
-    def _owner_alive(self, server_pid: int) -> bool:
-        """Whether the process that started (or adopted) the server at ``server_pid`` is still running."""
+    def _live_users(self, server_pid: int) -> list[dict[str, object]]:
+        """The processes recorded as using the server at ``server_pid`` that are still running."""
         try:
-            record = json.loads(self.owner_file.read_text())
+            record = json.loads(self.users_file.read_text())
         except (OSError, ValueError):
-            return False
-        if record.get("server_pid") != server_pid:
-            return False
-        return _alive(int(record.get("owner_pid") or 0), record.get("owner_started"))
+            return []
+        if not isinstance(record, dict) or record.get("server_pid") != server_pid:
+            return []
+        return [u for u in record.get("users") or []
+                if isinstance(u, dict) and _alive(int(u.get("pid") or 0), u.get("started"))]  # fmt: skip
 
-    def start(self, timeout: float = 15.0) -> str:
-        """Start the server (or join or adopt one already serving this data dir) and return its URL."""
+    def _write_users(self, server_pid: int, users: list[dict[str, object]]) -> None:
+        tmp = self.users_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"server_pid": server_pid, "users": users}))
+        tmp.replace(self.users_file)
+
+    def _join(self, server_pid: int, users: list[dict[str, object]]) -> None:
+        """Record this process as a user of the server (call with the lock held)."""
+        me = os.getpid()
+        self.server_pid, self.user_pid = server_pid, me
+        self._write_users(server_pid, [*users, {"pid": me, "started": _process_started(me)}])
+
+    def check_usable(self) -> None:
+        """``SCR_DATA_DIR`` must be a folder this process can write: say so in one line if it is not."""
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=self.data_dir, prefix=".write-test-")  # noqa: SIM115
@@ -171,15 +191,23 @@ class EmbeddedRedis:
                 f"SCR_DATA_DIR {str(self.data_dir)!r} cannot be used ({exc.strerror or exc}): point SCR_DATA_DIR at "
                 "a folder the bot can write, or set REDIS_URL to use a Redis server of your own"
             ) from None
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the server (or join or adopt one already serving this data dir) and return its URL."""
+        self.check_usable()
+        with self._locked():
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> str:
         running = self._already_running()
         if running is not None:
-            if running > 0 and not self._owner_alive(running):
-                self.adopted_pid, self.owner_pid = running, os.getpid()
-                self._write_owner(running)
+            users = self._live_users(running)
+            if running > 0 and not users:
                 log.warning("adopted the embedded Redis (pid %s) left running by a process that died; "
-                            "it will be stopped when this process exits", running)  # fmt: skip
+                            "it will be stopped when the last process using it exits", running)  # fmt: skip
             else:
                 log.info("using the embedded Redis already running at %s", self.socket_path)
+            self._join(running, users)
             return self.url
         exe = self.executable or find_redis_server()
         if not exe:
@@ -201,8 +229,7 @@ class EmbeddedRedis:
             self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except OSError as exc:
             raise EmbeddedRedisError(f"could not start {exe}: {exc}. {HOW_TO_FIX}") from None
-        self.owner_pid = os.getpid()
-        self._write_owner(self.process.pid)
+        self._join(self.process.pid, [])
         deadline = time.monotonic() + timeout
         client = self._client()
         while True:
@@ -212,7 +239,7 @@ class EmbeddedRedis:
             except (redis.RedisError, OSError):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     tail = _tail(self.data_dir / "redis.log")
-                    self.stop()
+                    self._stop_server(timeout=10.0)
                     raise EmbeddedRedisError(f"embedded Redis ({exe}) did not start: {tail}") from None
                 time.sleep(0.02)
         client.close()
@@ -230,11 +257,22 @@ class EmbeddedRedis:
             log.warning("embedded Redis refused SHUTDOWN (%s); terminating it", exc)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Shut the server down cleanly (flushes the append-only file). Only its owner may stop it."""
-        proc, adopted = self.process, self.adopted_pid
-        if (proc is None and adopted is None) or os.getpid() != self.owner_pid:
-            return
-        self.process = self.adopted_pid = None
+        """Leave the server; the last process using it shuts it down cleanly (flushing the append-only file)."""
+        if self.server_pid is None or os.getpid() != self.user_pid:
+            return  # never joined, already left, or a forked copy of the process that did
+        with self._locked():
+            server_pid, self.server_pid = self.server_pid, None
+            me = os.getpid()
+            others = [u for u in self._live_users(server_pid) if u.get("pid") != me]
+            if others:
+                self._write_users(server_pid, others)
+                log.info("left the embedded Redis running for %d other scr-bot process(es)", len(others))
+                return
+            self._stop_server(timeout, server_pid)
+
+    def _stop_server(self, timeout: float, server_pid: int | None = None) -> None:
+        """Shut the server down: our own child is waited for; one another process started is polled until gone."""
+        proc, self.process = self.process, None
         if proc is not None:
             if proc.poll() is None:
                 self._shutdown()
@@ -247,16 +285,16 @@ class EmbeddedRedis:
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait()
-        elif adopted is not None and _alive(adopted):
+        elif server_pid is not None and server_pid > 0 and _alive(server_pid):
             self._shutdown()
-            if not _wait_gone(adopted, timeout):
+            if not _wait_gone(server_pid, timeout):
                 with contextlib.suppress(OSError):
-                    os.kill(adopted, signal.SIGTERM)
-                if not _wait_gone(adopted, 5):
+                    os.kill(server_pid, signal.SIGTERM)
+                if not _wait_gone(server_pid, 5):
                     with contextlib.suppress(OSError):
-                        os.kill(adopted, signal.SIGKILL)
+                        os.kill(server_pid, signal.SIGKILL)
         self.socket_path.unlink(missing_ok=True)
-        self.owner_file.unlink(missing_ok=True)
+        self.users_file.unlink(missing_ok=True)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

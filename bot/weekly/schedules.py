@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -242,6 +243,19 @@ class _ScheduleYaml(BaseModel):
         return value
 
 
+def _check_filters(corpus: Corpus, sectors: Any, themes: Any, bad: Callable[[list[str | int], str], None]) -> bool:
+    """Report every unknown sector and theme (each on its own line); True if all are known."""
+    ok = True
+    for field_name, names, known in (("sectors", sectors, corpus.sectors), ("themes", themes, corpus.themes)):
+        if not isinstance(names, list):
+            continue
+        for j, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                bad([field_name, j], f"unknown {field_name[:-1]} {name!r}")
+                ok = False
+    return ok
+
+
 def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, default_team: str | None) -> list[Schedule]:
     """Read every schedules/*.yaml; raise ``ProblemsError`` (file:line) if anything is wrong."""
     problems: list[Problem] = []
@@ -262,39 +276,40 @@ def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, 
             problems.append(Problem(path, 1, "expected a list under 'schedules:'"))
             continue
         for i, raw in enumerate(items):
-            try:
-                model = _ScheduleYaml.model_validate(raw)
-            except ValidationError as exc:
-                problems.extend(pydantic_problems(doc, ["schedules", i], exc))
-                continue
-            tz = model.timezone or default_timezone
-            where = f"{path}:{doc.line_of(['schedules', i])}"
 
             def bad(key: list[str | int], msg: str, _i: int = i, _doc: YamlDoc = doc) -> None:
                 problems.append(Problem(_doc.path, _doc.line_of(["schedules", _i, *key]), msg))
 
             try:
+                model = _ScheduleYaml.model_validate(raw)
+            except ValidationError as exc:
+                problems.extend(pydantic_problems(doc, ["schedules", i], exc))
+                if isinstance(raw, dict):  # every mistake in one pass: the filters are checked even so
+                    _check_filters(corpus, raw.get("sectors"), raw.get("themes"), bad)
+                continue
+            tz = model.timezone or default_timezone
+            where = f"{path}:{doc.line_of(['schedules', i])}"
+            usable = True  # a schedule with a mistake is not built, but its other fields are still checked
+            post = summary = DEFAULT_SUMMARY
+            try:
                 post = check_cron(model.when.cron or "", tz)
             except ValueError as exc:
                 bad(["when"], str(exc))
-                continue
-            summary = DEFAULT_SUMMARY
+                usable = False
             if model.summary:
                 try:
                     summary = check_cron(model.summary.cron or "", tz)
                 except ValueError as exc:
                     bad(["summary"], str(exc))
-                    continue
-            for j, s in enumerate(model.sectors):
-                if s not in corpus.sectors:
-                    bad(["sectors", j], f"unknown sector {s!r}")
-            for j, t in enumerate(model.themes):
-                if t not in corpus.themes:
-                    bad(["themes", j], f"unknown theme {t!r}")
+                    usable = False
+            if not _check_filters(corpus, model.sectors, model.themes, bad):
+                usable = False
             if model.id in seen:
                 bad(["id"], f"duplicate schedule id {model.id!r} (first at {seen[model.id]})")
                 continue
             seen[model.id] = where
+            if not usable:
+                continue
             team = model.team or default_team or ""  # "" = the bot's own workspace, resolved at run time
             schedule = Schedule(
                 id=model.id, team=team, channel=model.channel, post=post, summary=summary, timezone=tz,
