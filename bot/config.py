@@ -112,8 +112,7 @@ class Settings:
     retention_days: int = 365
     web_concurrency: int = 2
     log_level: str = "INFO"
-    # How long a process may hold a week's post. SCR_CLAIM_LEASE_MS (milliseconds, wins when set) lets the
-    # tests lapse a killed process's lease in a fraction of a second instead of waiting out whole ones.
+    # How long a process may hold a week's post (SCR_CLAIM_LEASE_SECONDS, at least CALL_BUDGET + margin).
     claim_lease_seconds: float = 300
     # After a post whose answer was lost, how long to wait before asking Slack whether it landed
     # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.

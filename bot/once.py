@@ -91,7 +91,7 @@ class Once:
     def __init__(self, client: redis.Redis, lease_seconds: float, done_days: int = 60, failed_seconds: int = 3600,
                  attempt_days: int = 14, resends: int = 2, settle_seconds: float = 1.0):  # fmt: skip
         self.r = client
-        self.lease_ms = max(1, round(lease_seconds * 1000))  # fractions of a second: SCR_CLAIM_LEASE_MS
+        self.lease_ms = max(1, round(lease_seconds * 1000))  # tests in-process may use fractions of a second
         self.done_seconds = done_days * 86400
         self.failed_seconds = failed_seconds
         self.attempt_seconds = attempt_days * 86400
