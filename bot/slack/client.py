@@ -38,7 +38,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.slack.ratelimit import CALL_BUDGET, MAX_WAIT, Gate, GaveUp, retry_after_seconds
+from bot.config import CALL_BUDGET
+from bot.slack.ratelimit import MAX_WAIT, Gate, GaveUp, retry_after_seconds
 
 GAVE_UP_HEADER = "X-Scr-Gave-Up"  # on the 429 the gate answers itself: not sent, so not to be retried
 RATE_LIMIT_RETRIES = 3  # 429s retried by the client per call; the fan-out re-runs what is still refused
