@@ -14,6 +14,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Seconds one Slack call may spend waiting and retrying in all (bot.slack.ratelimit). A claim's lease must
+# outlast one whole call made right after the claim was extended, plus a third for Redis round trips and pauses.
+CALL_BUDGET = 90.0
+
+
+def lease_needed(call_budget: float) -> float:
+    """The shortest claim lease the exactly-once protocol (``bot.once``) is safe with."""
+    return call_budget * 4 / 3
 
 
 def _default_dir(name: str) -> Path:
@@ -112,6 +120,7 @@ class Settings:
     # After a post whose answer was lost, how long to wait before asking Slack whether it landed
     # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.
     claim_settle_seconds: float = 1.0
+    call_budget_seconds: float = CALL_BUDGET  # SCR_CALL_BUDGET_MS: tests with short leases shorten it too
     sweep_minutes: int = 10
     redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
     redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
@@ -251,6 +260,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         claim_lease_seconds=(_int(env, "SCR_CLAIM_LEASE_MS", 0, minimum=1) / 1000 if env.get("SCR_CLAIM_LEASE_MS", "").strip()
                              else _int(env, "SCR_CLAIM_LEASE_SECONDS", int(defaults.claim_lease_seconds), minimum=1)),
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
+        call_budget_seconds=_int(env, "SCR_CALL_BUDGET_MS", int(CALL_BUDGET * 1000), minimum=1) / 1000,
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),
@@ -261,6 +271,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         digest_users=digest_users,
         concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,
     )
+    if settings.claim_lease_seconds < lease_needed(settings.call_budget_seconds):
+        raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={settings.claim_lease_seconds:g} is below the {lease_needed(settings.call_budget_seconds):g} s a claim needs (one Slack call may take {settings.call_budget_seconds:g} s)")
     try:
         settings.working_hours()
     except ValueError as exc:

@@ -45,7 +45,8 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
     schedules.mkdir()
     (schedules / "wards.yaml").write_text(SCHEDULES)
     slack.clock = MONDAY_0930.timestamp
-    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30")
+    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                   SCR_CALL_BUDGET_MS="20000")  # the lease outlasts one whole call (bot.config.lease_needed)
 
 
 def summaries(slack: FakeSlack, channel: str) -> list[dict]:
@@ -71,6 +72,7 @@ def test_run_due_posts_once_when_the_answer_is_lost_after_slack_posted(env: dict
 def test_the_summary_thread_reply_is_posted_once_when_its_answer_is_lost(env: dict[str, str], slack: FakeSlack,
                                                                          lost: int | str) -> None:
     assert ": posted" in run_due(env, MONDAY_0930)
+    slack.clock = FRIDAY_1600.timestamp  # Slack stamps the summary with the time it is posted
     slack.accept_then("chat.postMessage", lost, channel="C0WARD7")
     out = run_due(env, FRIDAY_1600)
     assert "ward-7 summary 2026-W48: recovered" in out, out
@@ -149,6 +151,7 @@ def test_the_summary_is_found_past_the_first_page_of_a_busy_thread(redis_client:
     thread = poster.deliver(sched, MONDAY_0930).ts
     for i in range(250):  # a busy week: more replies than one page of conversations.replies
         client.chat_postMessage(channel="C0WARD7", thread_ts=thread, text=f"reply {i}")
+    slack.clock = FRIDAY_1600.timestamp  # Slack stamps the summary with the time it is posted
     slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
     summary = SummaryPoster(poster, ReflectionStore(redis_client, 365), corpus).deliver(sched, FRIDAY_1600)
     assert summary.outcome == "recovered"

@@ -44,7 +44,8 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
     schedules = tmp_path / "schedules"
     schedules.mkdir()
     (schedules / "ward.yaml").write_text(SCHEDULE)
-    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="1")
+    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="1",
+                   SCR_CALL_BUDGET_MS="700")  # the lease outlasts one whole call (bot.config.lease_needed)
 
 
 def spawn(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
@@ -115,7 +116,7 @@ def test_killed_before_slack_saw_the_post_is_posted_once_on_restart(env: dict[st
     slack.clock = MONDAY_0930.timestamp
     slack.hold["chat.postMessage"] = 5  # if the caller hangs up in this time, "Slack" never acts
     # A 0.3 s lease: the restart need not wait a whole second for the dead process's claim to lapse.
-    victim = spawn({**env, "SCR_CLAIM_LEASE_MS": "300"}, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
+    victim = spawn({**env, "SCR_CLAIM_LEASE_MS": "300", "SCR_CALL_BUDGET_MS": "200"}, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
     wait(lambda: any(m == "chat.postMessage" for m, _ in slack.started))
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)

@@ -23,7 +23,7 @@ What it does:
   one call at a time would cost throughput rather than save refusals. After ``REOPEN_AFTER`` accepted
   in a row the gate is open again.
 - **Giving up**: a wait longer than ``MAX_WAIT`` (a Retry-After of minutes), a call that has already
-  spent ``CALL_BUDGET`` seconds waiting, or a workspace that has refused everything (``GIVE_UP``
+  spent ``CALL_BUDGET`` (``bot.config``) seconds waiting, or a workspace that has refused everything (``GIVE_UP``
   refusals, or refusals and Retry-Afters adding up to more than ``MAX_WAIT`` seconds, with nothing
   accepted; calls give up until its Retry-After has passed, then one call probes it again) raises
   ``GaveUp`` at once instead of parking threads. The caller reports the post as rate-limited; the clock's next sweep tries again. Slack did nothing
@@ -52,7 +52,6 @@ DEFAULT_RETRY_AFTER = 1.0  # seconds, when Slack's Retry-After is missing or unr
 MIN_RETRY_AFTER = 0.5  # "0" or a date in the past: still leave the limiter a moment
 MAX_RETRY_AFTER = 900.0  # a wait longer than this is not believed (15 minutes)
 MAX_WAIT = 75.0  # longer than this, give up for this run rather than park threads (Slack's windows are a minute)
-CALL_BUDGET = 90.0  # seconds one call may spend waiting and retrying in all; well under the weekly claim's lease
 GIVE_UP = 8  # refusals in a row, with nothing accepted, after which a workspace is given up for this closure
 PROBE_AFTER = 3  # calls accepted in a row while reopening before one refusal is taken as noise again
 REOPEN_AFTER = 16  # calls accepted in a row while reopening before the gate is open again
