@@ -157,7 +157,7 @@ def register(app: App, services: Services) -> None:
             note_own_post(services, workspace_of(body), event.get("message_ts"), event.get("metadata"))
 
     app.event("message")(ack=on_message, lazy=[tell_author])
-    app.event("message_metadata_posted")(ack=on_metadata_posted)
+    app.event("message_metadata_posted")(ack=on_metadata_posted, lazy=[])
     app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])
 
     if services.settings.distributed:
