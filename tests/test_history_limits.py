@@ -115,3 +115,12 @@ def test_replies_before_a_lost_post_is_recovered_are_kept_and_counted(tmp_path: 
         assert [c for c in slack.calls if c.status == 429] == []  # never pressed Slack's history limits
     finally:
         stop_bot(bot)
+
+
+@pytest.mark.parametrize("reflections, answers, said", [(0, 2, "2 knowledge checks"), (2, 0, "2 reflections"),
+                                                        (1, 1, "1 reflection and 1 knowledge check")])  # fmt: skip
+def test_export_says_what_it_sent(reflections: int, answers: int, said: str) -> None:
+    """Issue 21 item 8d: a record of 2 answers and no reflections was announced as "2 reflections"."""
+    from bot.slack.home import what_was_exported
+
+    assert what_was_exported(reflections, answers) == said
