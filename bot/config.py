@@ -15,11 +15,14 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# One call to a chat platform may spend this long waiting and retrying in all (the Slack side enforces it:
-# bot/slack/ratelimit.py). A weekly claim is held across such a call, so its lease must outlast the budget by
-# the margin, or a second process could post the same week again.
+# Seconds one Slack call may spend waiting and retrying in all (bot.slack.ratelimit). A claim's lease must
+# outlast one whole call made right after the claim was extended, plus a third for Redis round trips and pauses.
 CALL_BUDGET = 90.0
-LEASE_MARGIN_SECONDS = 30
+
+
+def lease_needed(call_budget: float) -> float:
+    """The shortest claim lease the exactly-once protocol (``bot.once``) is safe with."""
+    return call_budget * 4 / 3
 
 
 def _default_dir(name: str) -> Path:
@@ -112,11 +115,12 @@ class Settings:
     retention_days: int = 365
     web_concurrency: int = 2
     log_level: str = "INFO"
-    # How long a process may hold a week's post (SCR_CLAIM_LEASE_SECONDS, at least CALL_BUDGET + margin).
+    # How long a process may hold a week's post (SCR_CLAIM_LEASE_SECONDS, at least lease_needed(call budget)).
     claim_lease_seconds: float = 300
     # After a post whose answer was lost, how long to wait before asking Slack whether it landed
     # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.
     claim_settle_seconds: float = 1.0
+    call_budget_seconds: float = CALL_BUDGET  # SCR_CALL_BUDGET_MS: tests with short leases shorten it too
     sweep_minutes: int = 10
     redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
     redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
@@ -238,15 +242,17 @@ def _log_level(env: Mapping[str, str], default: str) -> str:
     return level
 
 
-def _lease(env: Mapping[str, str], default: int) -> int:
-    """The weekly claim's lease must outlast the longest a Slack call may take, or a post could be made twice."""
-    lease = _int(env, "SCR_CLAIM_LEASE_SECONDS", default, minimum=1)
-    least = int(CALL_BUDGET) + LEASE_MARGIN_SECONDS
+def _lease(env: Mapping[str, str], default: float) -> tuple[float, float]:
+    """The weekly claim's lease and one Slack call's budget. The lease must outlast a whole call made right after
+    the claim was extended (``lease_needed``), or a second process could post the same week again."""
+    lease = float(_int(env, "SCR_CLAIM_LEASE_SECONDS", int(default), minimum=1))
+    budget = _int(env, "SCR_CALL_BUDGET_MS", int(CALL_BUDGET * 1000), minimum=1) / 1000
+    least = lease_needed(budget)
     if lease < least:
-        raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={lease} is too short: a claim must outlast one Slack call's "
-                          f"retry budget (CALL_BUDGET, {CALL_BUDGET:g} s) with a {LEASE_MARGIN_SECONDS} s margin, "
-                          f"or a second process could post the same week again; use at least {least}")
-    return lease
+        raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={lease:g} is too short: a claim must outlast one Slack call's "
+                          f"retry budget (CALL_BUDGET, {budget:g} s) with a {least - budget:g} s margin, "
+                          f"or a second process could post the same week again; use at least {least:g}")
+    return lease, budget
 
 
 def _check_quiz_days(settings: Settings) -> None:
@@ -300,6 +306,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
     for user in digest_users:
         if user[:1] not in ("U", "W") or not user.isalnum():
             raise ConfigError(f"SCR_DIGEST_USERS should list Slack user ids such as U012ABCDEF, got {user!r}")
+    lease, budget = _lease(env, defaults.claim_lease_seconds)
     settings = Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=_token(env, "SLACK_SIGNING_SECRET"),
@@ -324,8 +331,9 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
         log_level=_log_level(env, defaults.log_level),
-        claim_lease_seconds=_lease(env, defaults.claim_lease_seconds),
+        claim_lease_seconds=lease,
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
+        call_budget_seconds=budget,
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),

@@ -69,8 +69,10 @@ class Delivery(Protocol):
 
         Only that window is read, so the cost is bounded by the window, not by the channel's traffic."""
 
-    def find_reply(self, channel: str, thread: str, marker: Marker) -> Found | None:
-        """The reply carrying ``marker`` in ``thread``, if any."""
+    def find_reply(self, channel: str, thread: str, marker: Marker, *, oldest: datetime | None = None,
+                   latest: datetime | None = None) -> Found | None:  # fmt: skip
+        """The reply carrying ``marker`` in ``thread`` (posted between ``oldest`` and ``latest`` when given), if
+        any. Read in bounded pages: more than one search reads raises ``Transient`` rather than "not there"."""
 
     def dm(self, user: str, view: Any) -> str:
         """Send ``view`` to ``user`` privately; the message's id. Opening the conversation sends nothing,

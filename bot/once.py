@@ -7,7 +7,10 @@ that know about Slack:
    A loser reads the key: done (already), failed (reported), or claimed (busy, leave it).
 2. If an earlier attempt was recorded (``key:attempt``), it may have reached Slack before its process
    died: ``find(attempt)`` looks for the result in Slack; if found, finish without sending again.
-3. Record the attempt (``prepare``), then ``send`` it.
+3. Record the attempt (``prepare``), then ``send`` it. Right before each send (and the attempt's record),
+   one Lua step checks that the claim is still ours and extends it by a whole lease: a search that outlasted
+   the lease, or a process paused past it, never sends under a claim it no longer holds (another process
+   may hold it now). The lease outlasts one whole Slack call (``bot.config.lease_needed``, checked at start).
 4. Sent: ``finish`` records the side effects (idempotent), then ONE atomic step (a Lua script over the
    key and its attempt, which share a hash tag) sets the key to done and removes the attempt. There is
    no moment when the attempt is gone but the key is not done: a crash or a Redis failure anywhere
@@ -52,6 +55,17 @@ end
 return 1
 """
 
+# Still ours? Extend the claim by a whole lease (and record the attempt, when given) in one step; else 0.
+_EXTEND = """
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, obj = pcall(cjson.decode, cur)
+if not ok or type(obj) ~= 'table' or obj['owner'] ~= ARGV[1] or obj['state'] ~= 'claimed' then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
+return 1
+"""
+
 # Mark done and drop the attempt in one step. The action happened, so "done" is written even if our
 # lease lapsed meanwhile; the result says whether we still held it (0: someone may be checking too).
 _DONE = """
@@ -65,6 +79,11 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 redis.call('DEL', KEYS[2])
 return mine
 """
+
+
+def record_seen(client: redis.Redis, key: str, ts: str, payload: dict[str, Any]) -> None:
+    """Slack sent back our post for ``key`` (ts and metadata payload): a recovery finds it here first."""
+    client.set(keys.seen(key), json.dumps({"ts": ts, "payload": payload}), ex=keys.ATTEMPT_DAYS * keys.DAY)
 
 
 class Permanent(Exception):  # noqa: N818 - reads as "raise Permanent(error)"
@@ -99,9 +118,15 @@ class Once:
         self.settle_seconds = settle_seconds  # before asking Slack whether a timed-out call landed
         self._cas = client.register_script(_CAS)
         self._done_script = client.register_script(_DONE)
+        self._extend_script = client.register_script(_EXTEND)
 
     def state(self, key: str) -> dict[str, Any]:
         return json.loads(self.r.get(key) or "{}")
+
+    def seen(self, key: str) -> dict[str, Any] | None:
+        """Our post for ``key`` as Slack sent it back in an event (``record_seen``), if it did: no read needed."""
+        raw = self.r.get(keys.seen(key))
+        return json.loads(raw) if raw else None
 
     def run(
         self,
@@ -141,10 +166,13 @@ class Once:
                 self._done(key, token, previous, found, finish)
                 return Outcome("recovered", previous, found)
         attempt = prepare(previous)
-        self.r.set(attempt_key, json.dumps(attempt), ex=self.attempt_seconds)
+        if not self._extend(key, token, attempt):
+            return Outcome("busy", previous, error="claim_lost")  # lapsed during the search: not ours to send
         sends = 0
         while True:
             sends += 1
+            if sends > 1 and not self._extend(key, token):
+                return Outcome("busy", attempt, error="claim_lost")  # lapsed while checking: someone else checks now
             try:
                 result = send(attempt)
             except Permanent as exc:
@@ -171,11 +199,16 @@ class Once:
                 if sends > self.resends:
                     self._release(key, token)
                     return Outcome("retry", attempt, error=str(exc))
-                if not self._cas(keys=[key], args=[token, claim, max(1, self.lease_ms // 1000)]):
-                    return Outcome("busy", attempt, error=str(exc))  # our lease lapsed: someone else checks now
                 continue
             self._done(key, token, attempt, result, finish)
             return Outcome("sent", attempt, result)
+
+    def _extend(self, key: str, token: str, attempt: dict[str, Any] | None = None) -> bool:
+        """Right before a send: whether the claim is still ours, extended by a whole lease if so (and the
+        attempt recorded with it, so a process that lost the claim never overwrites the holder's attempt)."""
+        record = json.dumps(attempt) if attempt is not None else ""
+        return bool(self._extend_script(keys=[key, keys.attempt(key)],
+                                        args=[token, self.lease_ms, record, self.attempt_seconds]))  # fmt: skip
 
     def _release(self, key: str, token: str) -> None:
         """Give the claim back (if still ours) so the next sweep can try."""

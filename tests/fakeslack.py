@@ -10,6 +10,9 @@ Slack misbehave on purpose, on any method:
   this is what an exactly-once protocol has to survive.
 - ``delay`` (wait, then act anyway) and ``hold`` (wait; if the caller hung up meanwhile, never act).
 - ``limits``: Slack's per-channel and workspace posting limits (``RateLimits``).
+- ``history_limits``: what an app outside the Marketplace gets since 29 May 2025 (existing installs from
+  3 March 2026): ``conversations.history`` and ``.replies`` once a minute per method per token (429 with
+  Retry-After = the rest of the minute), at most 15 messages a page whatever ``limit`` says (``HistoryLimits``).
 - ``channel_errors`` and ``members``: channels the bot cannot post in, and who is in which channel.
 
 Every call is recorded (``calls``, ``calls_to``, ``ok_calls``, ``accepted``), and Socket Mode is
@@ -237,6 +240,28 @@ class Fault:
     seconds: float = 0.0
 
 
+HISTORY_METHODS = ("conversations.history", "conversations.replies")
+
+
+@dataclass
+class HistoryLimits:
+    """Slack's history limits for commercially distributed apps not approved for the Marketplace."""
+
+    per_minute: int = 1
+    page: int = 15
+    used: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (method, token) -> (minute, calls)
+
+    def wait(self, method: str, token: str, now: float) -> int | None:
+        """None: the call may go ahead (and is counted); else the Retry-After, the rest of the minute."""
+        minute = int(now // 60)
+        seen, calls = self.used.get((method, token), (minute, 0))
+        calls = calls if seen == minute else 0
+        if calls >= self.per_minute:
+            return max(1, math.ceil(60 - now % 60))
+        self.used[(method, token)] = (minute, calls + 1)
+        return None
+
+
 @dataclass
 class Grant:
     """A token Slack issued through OAuth: whose it is, when it expires, whether it was revoked."""
@@ -373,6 +398,7 @@ class FakeSlack(LocalSlack):
         self.delay: dict[str, float] = {}  # method -> seconds to wait before acting (then act anyway)
         self.hold: dict[str, float] = {}  # method -> seconds to wait; if the caller hung up meanwhile, drop it
         self.limits: RateLimits | None = None
+        self.history_limits: HistoryLimits | None = None
         self.socket_mode: LocalSocketMode | None = None
         self.methods["apps.connections.open"] = self.apps_connections_open
         self.oauth = OAuthServer()
@@ -452,6 +478,15 @@ class FakeSlack(LocalSlack):
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             self.send(h, int(fault.status), {"ok": False, "error": fault.error}, headers=headers)
             return
+        if method in HISTORY_METHODS and self.history_limits is not None:
+            with self.lock:
+                wait = self.history_limits.wait(method, str(params.get("_token") or ""), time.time())
+            if wait is not None:
+                self._record(method, params, 429)
+                self.send(h, 429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(wait)})
+                return
+            limit = int(params.get("limit") or 100)
+            params = {**params, "limit": str(min(limit, self.history_limits.page))}
         status, body = self.call(method, params, auth)
         acted = bool(body.get("ok"))
         if acted:

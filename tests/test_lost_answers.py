@@ -71,6 +71,7 @@ def test_run_due_posts_once_when_the_answer_is_lost_after_slack_posted(env: dict
 def test_the_summary_thread_reply_is_posted_once_when_its_answer_is_lost(env: dict[str, str], slack: FakeSlack,
                                                                          lost: int | str) -> None:
     assert ": posted" in run_due(env, MONDAY_0930)
+    slack.clock = FRIDAY_1600.timestamp  # Slack stamps the summary with the time it is posted
     slack.accept_then("chat.postMessage", lost, channel="C0WARD7")
     out = run_due(env, FRIDAY_1600)
     assert "ward-7 summary 2026-W48: recovered" in out, out
@@ -149,6 +150,7 @@ def test_the_summary_is_found_past_the_first_page_of_a_busy_thread(redis_client:
     thread = poster.deliver(sched, MONDAY_0930).ts
     for i in range(250):  # a busy week: more replies than one page of conversations.replies
         client.chat_postMessage(channel="C0WARD7", thread_ts=thread, text=f"reply {i}")
+    slack.clock = FRIDAY_1600.timestamp  # Slack stamps the summary with the time it is posted
     slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
     summary = SummaryPoster(poster, ReflectionStore(redis_client, 365), corpus).deliver(sched, FRIDAY_1600)
     assert summary.outcome == "recovered"

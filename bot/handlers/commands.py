@@ -21,7 +21,7 @@ from bot.services import Services
 from bot.slack import blocks
 from bot.slack.blocks import escape
 from bot.slack.context import workspace_of
-from bot.slack.home import EIGHT_WEEKS, send_export
+from bot.slack.home import EIGHT_WEEKS, send_export, what_was_exported
 from bot.slack.reflect_blocks import ACTION_FORGET, participation_message
 from bot.storage.store import Workspace
 from bot.weekly.poster import status as schedule_status
@@ -314,12 +314,12 @@ def register(app: App, services: Services) -> None:
 
     def export_record(command: dict[str, Any], client: WebClient) -> dict[str, Any]:
         try:
-            count = send_export(services, client, workspace_of(command), command.get("user_id", ""), say_if_empty=False)
+            sent = send_export(services, client, workspace_of(command), command.get("user_id", ""), say_if_empty=False)
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="export your record"))
-        if count == 0:
+        if sum(sent) == 0:
             return ephemeral("You have no reflections saved yet. Reply in a weekly post's thread, or press Reflect.")
-        return ephemeral(f"I've sent your record ({count} reflection{'s' if count != 1 else ''}) to you in a direct message.")
+        return ephemeral(f"I've sent your record ({what_was_exported(*sent)}) to you in a direct message.")
 
     def forget_me() -> dict[str, Any]:
         danger = blocks.button("Delete all my reflections", ACTION_FORGET, "all", style="danger")

@@ -17,6 +17,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.once import record_seen
 from bot.reflections.gazetteer import gazetteer
 from bot.reflections.masking import mask
 from bot.reflections.store import PRIVATE, SHARED, THREAD, Reflection, cap, message_id
@@ -25,6 +26,7 @@ from bot.services import Services
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
 from bot.slack.installations import installation_store
+from bot.storage import keys
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 
@@ -49,6 +51,24 @@ def safety_note(services: Services) -> str:
     return f":large_blue_circle: {advice.reflection_note}\n{who}"
 
 
+def from_us(event: dict[str, Any], context: BoltContext) -> bool:
+    """Whether Slack says our own bot made this message (Bolt's self-event filter is off, so we check)."""
+    bot_id, user = event.get("bot_id"), event.get("user") or event.get("user_id")
+    return bool((bot_id and bot_id == context.bot_id) or (user and user == context.bot_user_id))
+
+
+def note_own_post(services: Services, ws: Workspace, ts: str | None, metadata: dict[str, Any] | None) -> bool:
+    """Our weekly post or summary, sent back by Slack with its metadata: record it under its claim, so a
+    recovery after a lost answer finds it in Redis without reading Slack (where an app outside the
+    Marketplace may read history once a minute, 15 messages at a time)."""
+    payload = (metadata or {}).get("event_payload") or {}
+    key = str(payload.get("key") or "")
+    if not ts or not keys.is_claim_of(ws, key):  # only our own workspace's claims: nothing else is trusted
+        return False
+    record_seen(services.store.client, key, str(ts), dict(payload))
+    return True
+
+
 def register(app: App, services: Services) -> None:
     gazetteer()  # load the name lists for masking now (~0.3 s, once per process), not inside the first reply
 
@@ -70,26 +90,36 @@ def register(app: App, services: Services) -> None:
         else:
             msg = event if subtype in USER_CONTENT else {}
             version = msg.get("ts")
+        if subtype is None and from_us(msg, context):
+            note_own_post(services, ws, msg.get("ts"), msg.get("metadata"))
+            return
         if msg.get("bot_id") or not msg.get("user") or not msg.get("ts") or msg.get("subtype") == "tombstone":
             return
         ts, thread_ts = str(msg["ts"]), msg.get("thread_ts")
         if not thread_ts or thread_ts == ts:
             return  # not a reply
         post = store.thread_record(ws, channel, thread_ts)
-        if post is None:
+        # A reply to one of our posts not (yet) known as a weekly post: maybe one whose answer was lost and
+        # whose recovery has not run. Held (masked, like any reflection) until the recovery decides.
+        held = post is None and bool(context.bot_user_id) and msg.get("parent_user_id") == context.bot_user_id
+        if post is None and not held:
             return  # a reply to something other than a weekly post
         raw = cap(str(msg.get("text") or ""))
         masked = mask(raw)
         # A live, identifiable case is not learning to share: kept private, never counted in the summary.
         live = classify(raw) if services.corpus.safety else None
         refl = Reflection(
-            id=message_id(channel, ts), user=msg["user"], point=post["point"], kind=THREAD,
+            id=message_id(channel, ts), user=msg["user"], point=(post or {}).get("point", ""), kind=THREAD,
             visibility=PRIVATE if live else SHARED,
             created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
-            week=post.get("week"), text=masked.text, masked=sorted(masked.found),
+            week=(post or {}).get("week"), text=masked.text, masked=sorted(masked.found),
         )  # fmt: skip
-        # Idempotent: a retried, duplicated or out-of-date delivery changes nothing.
-        outcome = store.put_message(ws, refl, float(version or ts))
+        if held:
+            store.hold(ws, refl, float(version or ts))
+            store.attach_held(ws, channel, thread_ts)  # confirmed meanwhile: nothing is left waiting
+            outcome = "created"
+        else:  # Idempotent: a retried, duplicated or out-of-date delivery changes nothing.
+            outcome = store.put_message(ws, refl, float(version or ts))
         if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
         if live and outcome in ("created", "updated"):
@@ -121,7 +151,13 @@ def register(app: App, services: Services) -> None:
         except SlackApiError as exc:
             log.warning("could not publish App Home for %s: %s", event["user"], exc.response.get("error"))
 
+    def on_metadata_posted(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
+        """``message_metadata_posted``: how Slack reports a message with metadata to an app subscribed to it."""
+        if from_us(event, context):
+            note_own_post(services, workspace_of(body), event.get("message_ts"), event.get("metadata"))
+
     app.event("message")(ack=on_message, lazy=[tell_author])
+    app.event("message_metadata_posted")(ack=on_metadata_posted, lazy=[])
     app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])
 
     if services.settings.distributed:

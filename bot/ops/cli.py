@@ -166,7 +166,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.clock import Clock
     from bot.slack.app import check_slack, make_client
 
-    client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url, call_budget=settings.call_budget_seconds)
     if not settings.distributed:  # distributed: each workspace's token comes from the installation store
         check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
     services = _services(settings)
@@ -217,7 +217,7 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
         _start_store(services)
         return services, None, ""  # each workspace's own token (bot.slack.oauth); admin schedules must name a team
     if settings.slack_bot_token:
-        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+        client = make_client(settings.slack_bot_token, settings.slack_api_url, call_budget=settings.call_budget_seconds)
         # Guessing the workspace would read (and write) another workspace's records, and a post made under
         # them would be made again by the clock: stop instead.
         team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")

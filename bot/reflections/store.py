@@ -287,6 +287,33 @@ class ReflectionStore:
             out.append(WeekStats(info["week"], info["point"], ts, len(shared), len({r.user for r in shared})))
         return out
 
+    def hold(self, ws: Workspace, refl: Reflection, version: float) -> None:
+        """Keep a reply (already masked) to one of the bot's posts that is not yet known as a weekly post: the
+        post's answer was lost and its recovery has not run. ``attach_held`` stores it once the post is confirmed."""
+        key = keys.thread_pending(ws, refl.channel or "", refl.thread_ts or "")
+        with self.r.pipeline() as pipe:
+            pipe.rpush(key, json.dumps({"refl": asdict(refl), "version": version}))
+            pipe.ltrim(key, -keys.PENDING_MAX, -1)
+            pipe.expire(key, keys.PENDING_SECONDS)
+            pipe.execute()
+
+    def attach_held(self, ws: Workspace, channel: str, thread_ts: str) -> int:
+        """Store the replies held for a thread now known as a weekly post (``thread_record``); how many. Safe to
+        run twice or at once: each reply's id and version make storing it idempotent."""
+        post = self.thread_record(ws, channel, thread_ts)
+        if post is None:
+            return 0
+        key = keys.thread_pending(ws, channel, thread_ts)
+        with self.r.pipeline() as pipe:  # MULTI: a reply held meanwhile is either taken here or left for later
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            held, _ = pipe.execute()
+        for raw in held:
+            item = json.loads(raw)
+            refl = replace(Reflection(**item["refl"]), point=post["point"], week=post.get("week"))
+            self.put_message(ws, refl, float(item["version"]))
+        return len(held)
+
     def thread_record(self, ws: Workspace, channel: str, thread_ts: str) -> dict | None:
         """The weekly post a thread belongs to, if ``thread_ts`` is one of ours (written by ``bot.weekly.poster``)."""
         raw = self.r.get(keys.thread(ws, channel, thread_ts))

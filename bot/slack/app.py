@@ -146,11 +146,14 @@ def build_app(
     with _bolt_reads_no_token():
         app = App(
             client=make_client(None if distributed else token or settings.slack_bot_token,
-                               api_url or settings.slack_api_url),  # fmt: skip
+                               api_url or settings.slack_api_url, call_budget=settings.call_budget_seconds),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
             request_verification_enabled=verify_requests,
             token_verification_enabled=token_verification,
             process_before_response=True,
+            # Our own posts come back as events carrying their metadata: the listeners record them
+            # (bot.handlers.events) and skip every other event of ours themselves.
+            ignoring_self_events_enabled=False,
             logger=logging.getLogger("slack_bolt"),
             **oauth,
             **({"listener_executor": listener_executor} if listener_executor else {}),

@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import Message
 from http.client import HTTPMessage
 from io import BytesIO
@@ -138,8 +139,10 @@ class GatedClient(WebClient):
             return gate
 
     def _perform_urllib_http_request(self, *, url: str, args: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """One Web API call, all its attempts and retries within ``call_budget`` seconds."""
-        _call.deadline = time.monotonic() + self.call_budget
+        """One Web API call, all its attempts and retries within ``call_budget`` seconds (and within the
+        search it belongs to, see ``spending_at_most``)."""
+        cap = getattr(_call, "cap", None)
+        _call.deadline = min(time.monotonic() + self.call_budget, cap if cap is not None else float("inf"))
         try:
             return super()._perform_urllib_http_request(url=url, args=args)
         finally:
@@ -184,13 +187,26 @@ def make_client(token: str | None, base_url: str, timeout: float = 10, call_budg
                        call_budget=call_budget)  # fmt: skip
 
 
-def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200) -> Iterator[dict[str, Any]]:
-    """Every message in a thread, following Slack's cursor past the first page (a busy week's thread can
-    hold more than one page of replies)."""
+@contextmanager
+def spending_at_most(seconds: float) -> Iterator[float]:
+    """Calls this thread makes inside share one deadline (yielded, monotonic): a search of several pages ends
+    within one call's budget, so it finishes inside the claim's lease even where Slack allows one read a minute."""
+    _call.cap = deadline = time.monotonic() + seconds
+    try:
+        yield deadline
+    finally:
+        _call.cap = None
+
+
+def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 200, *, oldest: str | None = None,
+                    latest: str | None = None) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Every message in a thread (between ``oldest`` and ``latest`` when given), following Slack's cursor past
+    the first page (a busy week's thread can hold more than one page of replies)."""
     cursor = None
+    window = {"oldest": oldest, "latest": latest, "inclusive": True} if oldest or latest else {}
     while True:
         resp = slack.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True, limit=page,
-                                           cursor=cursor)  # fmt: skip
+                                           cursor=cursor, **window)  # fmt: skip
         yield from resp.get("messages", [])
         cursor = (resp.get("response_metadata") or {}).get("next_cursor")
         if not cursor:

@@ -17,12 +17,13 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.config import CALL_BUDGET
 from bot.content.corpus import Corpus
 from bot.delivery import FileToSend, Found, Marker
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
 from bot.slack import blocks
-from bot.slack.client import thread_messages
+from bot.slack.client import spending_at_most, thread_messages
 from bot.slack.home import user_in_channel
 from bot.slack.oauth import NotInstalled
 from bot.slack.quiz_blocks import check_message, summary_lines
@@ -41,6 +42,8 @@ DM_REFUSED = frozenset({"user_not_found", "user_disabled", "user_not_visible", "
                         "messages_tab_disabled"})  # fmt: skip
 HISTORY_PAGE = 200  # messages per conversations.history page (Slack may give fewer: 15 for unlisted apps)
 HISTORY_PAGES = 10  # the most pages one search of a window reads, whatever the channel's traffic
+# A search also ends within one call's budget, however many pages remain: where Slack allows an app one
+# history read a minute (commercial apps outside the Marketplace), a second page costs a minute's wait.
 
 
 @contextmanager
@@ -108,9 +111,12 @@ class SlackDelivery:
                                                 **extra, **self.render(view))  # fmt: skip
         return str(resp["ts"])
 
+    def _search_budget(self) -> float:
+        return float(getattr(self.client, "call_budget", CALL_BUDGET))
+
     def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
         cursor = None
-        with slack_errors():
+        with slack_errors(), spending_at_most(self._search_budget()):
             for _ in range(HISTORY_PAGES):
                 resp = self.client.conversations_history(
                     channel=channel, oldest=f"{oldest.timestamp():.6f}", latest=f"{latest.timestamp():.6f}",
@@ -126,12 +132,22 @@ class SlackDelivery:
         # there" (that would post twice); the next run looks again.
         raise Transient("history_window_not_fully_read", maybe_sent=True)
 
-    def find_reply(self, channel: str, thread: str, marker: Marker) -> Found | None:
-        with slack_errors():
-            for msg in thread_messages(self.client, channel, thread):
+    def find_reply(self, channel: str, thread: str, marker: Marker, *, oldest: datetime | None = None,
+                   latest: datetime | None = None) -> Found | None:  # fmt: skip
+        window = {"oldest": f"{oldest.timestamp():.6f}" if oldest else None,
+                  "latest": f"{latest.timestamp():.6f}" if latest else None}  # fmt: skip
+        read = 0
+        with slack_errors(), spending_at_most(self._search_budget()):
+            for msg in thread_messages(self.client, channel, thread, page=HISTORY_PAGE, **window):
                 if found := _found(msg, marker):
                     return found
-        return None
+                read += 1
+                if read >= HISTORY_PAGE * HISTORY_PAGES:
+                    break
+            else:
+                return None
+        # More replies in the window than one search reads: never conclude "not there" (see find_post).
+        raise Transient("thread_window_not_fully_read", maybe_sent=True)
 
     def _open_dm(self, user: str) -> str:
         try:

@@ -63,29 +63,38 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     client.views_publish(user_id=user, view=view)
 
 
-def send_export(services: Services, client: WebClient, ws: Workspace, user: str, *, say_if_empty: bool = True) -> int:
-    """DM the person their record as Markdown and CSV files; returns how many reflections it held.
+def what_was_exported(reflections: int, answers: int) -> str:
+    """What a record held, in words ("2 reflections and 1 knowledge check"): the count of each kind, so a
+    record of answers only is never called reflections."""
+    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((reflections, "reflection"), (answers, "knowledge check"))
+             if n or word == "reflection" and not answers]  # fmt: skip
+    return " and ".join(parts)
+
+
+def send_export(services: Services, client: WebClient, ws: Workspace, user: str, *,
+                say_if_empty: bool = True) -> tuple[int, int]:  # fmt: skip
+    """DM the person their record as Markdown and CSV files; returns how many reflections and knowledge-check
+    answers it held.
     ``say_if_empty``: with nothing to export, say so by DM (the Home button has no other way to answer)."""
     mine = services.reflections.for_user(ws, user)
     answers = services.quiz.answers(ws, user)
     if not mine and not answers and not say_if_empty:
-        return 0
+        return 0, 0
     dm = client.conversations_open(users=user)["channel"]["id"]
     if not mine and not answers:
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
-        return 0
+        return 0, 0
     now = datetime.now(UTC)
     md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers)
     csv_text = cpd.to_csv(services.corpus, mine, answers)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(
         channel=dm,
-        initial_comment=(f"Your reflective-practice record: {len(mine)} reflection{'s' if len(mine) != 1 else ''}"
-                         + (f" and {len(answers)} knowledge check{'s' if len(answers) != 1 else ''}" if answers else "")
+        initial_comment=(f"Your reflective-practice record: {what_was_exported(len(mine), len(answers))}"
                          + ", as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
         file_uploads=[
             {"content": md, "filename": f"scr-reflections-{stamp}.md", "title": f"Reflective practice record {stamp}"},
             {"content": csv_text, "filename": f"scr-reflections-{stamp}.csv", "title": f"Reflections {stamp} (CSV)"},
         ],
     )  # fmt: skip
-    return len(mine) + len(answers)
+    return len(mine), len(answers)

@@ -248,7 +248,14 @@ class LocalSlack:
         return self._page(p, list(reversed(msgs)))  # newest first
 
     def conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
-        msgs = [dict(m) for m in self.thread(self._channel(p), str(p.get("ts", "")))]
+        # The same window as history: after ``oldest``, before ``latest``, both ends kept with ``inclusive``.
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+        inclusive = str(p.get("inclusive", "")).lower() in ("1", "true")
+
+        def within(ts: float) -> bool:
+            return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+        msgs = [dict(m) for m in self.thread(self._channel(p), str(p.get("ts", ""))) if within(float(m["ts"]))]
         if str(p.get("include_all_metadata", "")).lower() not in ("1", "true"):
             for m in msgs:
                 m.pop("metadata", None)

@@ -23,7 +23,7 @@ What it does:
   one call at a time would cost throughput rather than save refusals. After ``REOPEN_AFTER`` accepted
   in a row the gate is open again.
 - **Giving up**: a wait longer than ``MAX_WAIT`` (a Retry-After of minutes), a call that has already
-  spent ``CALL_BUDGET`` seconds waiting, or a workspace that has refused everything (``GIVE_UP``
+  spent ``CALL_BUDGET`` (``bot.config``) seconds waiting, or a workspace that has refused everything (``GIVE_UP``
   refusals, or refusals and Retry-Afters adding up to more than ``MAX_WAIT`` seconds, with nothing
   accepted; calls give up until its Retry-After has passed, then one call probes it again) raises
   ``GaveUp`` at once instead of parking threads. The caller reports the post as rate-limited; the clock's next sweep tries again. Slack did nothing

@@ -13,6 +13,8 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``weekly:<schedule>:<week>``             | string | claim lease, then done 60 d / failed 1 h        |
 | ``summary:<schedule>:<week>``            | string | same as ``weekly``                              |
 | ``<claim>:attempt``                      | string | 14 d (an attempt whose outcome is unknown)      |
+| ``<claim>:seen``                         | string | 14 d (Slack sent our post back as an event: its ts) |
+| ``thread-pending:<channel>:<ts>``        | list   | 7 d (replies to a bot post not yet known as a weekly post) |
 | ``schedule-status:<schedule>``           | hash   | retention, refreshed on write; unsubscribe      |
 | ``thread:<channel>:<ts>``                | string | retention (the weekly post a thread belongs to) |
 | ``channel-week:<channel>``               | string | retention; unsubscribe                          |
@@ -122,6 +124,28 @@ def summary_claim(ws: Workspace, schedule_id: str, week: str) -> str:
 def attempt(claim: str) -> str:
     """Where ``bot.once`` keeps the attempt for a claim: same hash tag, so one Lua script may touch both."""
     return claim + ":attempt"
+
+
+def seen(claim: str) -> str:
+    """Our own post for a claim, as Slack sent it back in an event (``bot.handlers.events``): a recovery reads
+    it before asking Slack. Same hash tag as the claim."""
+    return claim + ":seen"
+
+
+def is_claim_of(ws: Workspace, key: str) -> bool:
+    """Whether ``key`` (carried in a post's metadata) names a weekly post or summary claim of ``ws``."""
+    for prefix in (_key(ws, "weekly", ""), _key(ws, "summary", "")):
+        if key.startswith(prefix) and key[len(prefix):].count(":") == 1:  # <schedule>:<week>
+            return True
+    return False
+
+
+PENDING_SECONDS = 7 * DAY  # replies held until the weekly post they answer is confirmed (a week's recovery)
+PENDING_MAX = 1000  # replies held per thread at most
+
+
+def thread_pending(ws: Workspace, channel: str, ts: str) -> str:
+    return _key(ws, "thread-pending", channel, ts)
 
 
 def schedule_status(ws: Workspace, schedule_id: str) -> str:

@@ -33,6 +33,7 @@ import redis
 from bot.content.corpus import Corpus, Point
 from bot.delivery import Deliveries, Delivery, Marker
 from bot.once import Once, Permanent
+from bot.reflections.store import ReflectionStore
 from bot.storage import keys
 from bot.weekly.rotation import Rotation
 from bot.weekly.schedules import Schedule
@@ -161,6 +162,7 @@ class WeeklyPoster:
         self.once = Once(client, lease_seconds, done_days=keys.CLAIM_DONE_DAYS, failed_seconds=keys.CLAIM_FAILED_SECONDS,
                          attempt_days=keys.ATTEMPT_DAYS, settle_seconds=settle_seconds)  # fmt: skip
         self.retention = retention_days * 86400
+        self.reflections = ReflectionStore(client, retention_days)  # replies held until a lost post is confirmed
         self.reflect_button = reflect_button
         self.clock = clock
 
@@ -207,6 +209,8 @@ class WeeklyPoster:
             return {"ts": ts, "point": point.id}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
+            if seen := self.once.seen(key):  # Slack sent the post back as an event: no read needed
+                return {"ts": seen["ts"], "point": seen["payload"].get("point") or previous.get("point")}
             oldest, latest = self.attempt_window(previous, week)
             found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
                                        oldest=oldest, latest=latest)  # fmt: skip
@@ -242,6 +246,10 @@ class WeeklyPoster:
             keys.record_weekly_post(pipe, schedule.workspace, schedule.id, schedule.channel, ts, json.dumps(record),
                                     status, self.retention)
             pipe.execute()
+        # Replies that came while the post's outcome was unknown (bot.handlers.events held them) count now.
+        if held := self.reflections.attach_held(schedule.workspace, schedule.channel, ts):
+            log.info("schedule %s %s: %d replies held while the post was unconfirmed were kept", schedule.id,
+                     week.key, held)  # fmt: skip
 
     def _set_status(self, schedule: Schedule, **fields: str) -> None:
         with self.r.pipeline() as pipe:

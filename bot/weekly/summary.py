@@ -52,7 +52,7 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
-            return {"thread_ts": thread_ts}
+            return {"thread_ts": thread_ts, "at": now.isoformat()}  # "at": where in the thread to look
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
@@ -62,7 +62,12 @@ class SummaryPoster:
             return {"ts": ts, "reflections": stats.reflections, "people": stats.people}
 
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
-            found = delivery.find_reply(schedule.channel, thread_ts, Marker(EVENT_TYPE, key, also=legacy_names(key)))
+            if seen := self.once.seen(key):  # Slack sent the summary back as an event: no read needed
+                return {"ts": seen["ts"]}
+            # Only the attempt's time window of the thread: a busy thread costs no more reads.
+            oldest, latest = self.poster.attempt_window(previous, week)
+            found = delivery.find_reply(schedule.channel, thread_ts, Marker(EVENT_TYPE, key, also=legacy_names(key)),
+                                        oldest=oldest, latest=latest)  # fmt: skip
             return {"ts": found.id} if found else None
 
         out = self.once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)

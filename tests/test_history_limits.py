@@ -1,0 +1,126 @@
+"""Exactly once under Slack's history limits for apps outside the Marketplace (issue 21, items 2 and 3).
+
+Since 29 May 2025 (existing installs from 3 March 2026) such an app may read ``conversations.history`` and
+``conversations.replies`` once a minute, 15 messages a page. The fake Slack applies those limits here
+(``FakeSlack.history_limits``). Real processes (`scr-bot run`, `scr-bot schedule run-due`), a real Redis,
+events signed exactly as Slack signs them.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from test_lost_answers import FRIDAY_1600, MONDAY_0930, SCHEDULES
+from test_weekly_processes import posts, run_due
+
+from bot.config import ConfigError, load_settings
+from bot.content.corpus import Corpus
+from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
+from bot.slack.localslack import BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
+from conftest import RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
+from fakeslack import FakeSlack, HistoryLimits
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_find_that_outlasts_the_lease_never_sends_under_the_lost_claim(redis_client: redis.Redis, slack: FakeSlack,
+                                                                          corpus: Corpus) -> None:  # fmt: skip
+    """A's search of the channel takes longer than its 1 s lease; B takes the lapsed claim, finds nothing and
+    posts. A's search then ends "not found": on the old code A posted too (two posts)."""
+    slack.clock = MONDAY_0930.timestamp
+    sched = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("health",))
+
+    def poster() -> WeeklyPoster:
+        return WeeklyPoster(redis_client, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus,
+                            lease_seconds=1, settle_seconds=0.02)  # fmt: skip
+
+    # An earlier attempt whose outcome is unknown (Slack fell over before acting, history unreadable).
+    slack.fail("chat.postMessage", status=503, retry_after=None, error="service_unavailable")
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+    assert poster().deliver(sched, MONDAY_0930).outcome == "retry"
+    slack.faults.clear()
+    assert posts(slack) == []
+    slack.accept_then("conversations.history", "slow", seconds=2.5)  # A's search: longer than the lease
+    results: dict[str, str] = {}
+    searches = len([m for m, _ in slack.started if m == "conversations.history"])
+    a = threading.Thread(target=lambda: results.update(a=poster().deliver(sched, MONDAY_0930).outcome))
+    a.start()
+    wait_for(lambda: len([m for m, _ in slack.started if m == "conversations.history"]) > searches)  # A searches
+    wait_for(lambda: not redis_client.exists(WeeklyPoster.claim_key(sched, "2026-W48")), timeout=5)  # A's lease lapsed
+    results["b"] = poster().deliver(sched, MONDAY_0930).outcome
+    a.join(20)
+    assert results == {"a": "busy", "b": "posted"}, results  # A found its claim gone: it did not send
+    assert len(posts(slack)) == 1
+
+
+@pytest.mark.parametrize("lease, budget", [("60", ""), ("1", "900")])
+def test_a_lease_the_protocol_cannot_keep_is_a_one_line_start_up_error(lease: str, budget: str) -> None:
+    env = {"SCR_CLAIM_LEASE_SECONDS": lease, **({"SCR_CALL_BUDGET_MS": budget} if budget else {})}
+    with pytest.raises(ConfigError) as err:
+        load_settings(env, dotenv=False)
+    assert "SCR_CLAIM_LEASE_SECONDS" in str(err.value) and "\n" not in str(err.value)
+    assert load_settings({"SCR_CLAIM_LEASE_SECONDS": "120"}, dotenv=False).claim_lease_seconds == 120
+
+
+def own_post_event(msg: dict) -> dict:
+    """The message event Slack sends back for the bot's own post, metadata included."""
+    return {"type": "message", "channel": msg["channel"], "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": msg["ts"],
+            "text": msg["text"], "metadata": msg["metadata"], "event_ts": msg["ts"], "channel_type": "channel"}  # fmt: skip
+
+
+def test_replies_before_a_lost_post_is_recovered_are_kept_and_counted(tmp_path: Path, slack: FakeSlack,
+                                                                      redis_server: RedisServer) -> None:  # fmt: skip
+    """The weekly post's answer is lost and the history cannot be read, so the post stays unconfirmed; 5
+    people reply in its thread meanwhile. On the old code the bot answered 200 and dropped all 5 (no thread
+    record yet) and the summary said 0. Now they are held, attached when the recovery confirms the post,
+    and the recovery itself reads nothing from Slack: the post came back as an event."""
+    slack.history_limits = HistoryLimits()
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "wards.yaml").write_text(SCHEDULES)
+    slack.clock = MONDAY_0930.timestamp
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
+        slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+        first = run_due(env, MONDAY_0930)
+        assert "ward-7 2026-W48: retry" in first, first
+        slack.faults.clear()
+        (post,) = posts(slack, "C0WARD7")
+        for i in range(5):
+            reply = slack.post_as(f"U0NURSE{i}", "C0WARD7", f"We would check who else knows the family {i}",
+                                  thread_ts=post["ts"])  # fmt: skip
+            event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
+            assert bot.event(event, team=TEAM_ID, event_id=f"EvR{i}").status == 200
+        assert bot.event(own_post_event(post), team=TEAM_ID, event_id="EvOwn").status == 200
+        reads = len(slack.calls_to("conversations.history"))
+        second = run_due(env, MONDAY_0930 + timedelta(minutes=10))
+        assert "ward-7 2026-W48: recovered" in second, second
+        assert len(slack.calls_to("conversations.history")) == reads  # found in Redis: no read of Slack
+        slack.clock = FRIDAY_1600.timestamp
+        out = run_due(env, FRIDAY_1600)
+        assert "ward-7 summary 2026-W48: posted" in out, out
+        (summary,) = [m for m in slack.thread("C0WARD7", post["ts"])
+                      if (m.get("metadata") or {}).get("event_type") == "scr_weekly_summary"]  # fmt: skip
+        assert "*5 reflections* from *5 people*" in summary["text"] + str(summary["blocks"]), summary
+        assert [c for c in slack.calls if c.status == 429] == []  # never pressed Slack's history limits
+    finally:
+        stop_bot(bot)
+
+
+@pytest.mark.parametrize("reflections, answers, said", [(0, 2, "2 knowledge checks"), (2, 0, "2 reflections"),
+                                                        (1, 1, "1 reflection and 1 knowledge check")])  # fmt: skip
+def test_export_says_what_it_sent(reflections: int, answers: int, said: str) -> None:
+    """Issue 21 item 8d: a record of 2 answers and no reflections was announced as "2 reflections"."""
+    from bot.slack.home import what_was_exported
+
+    assert what_was_exported(reflections, answers) == said
