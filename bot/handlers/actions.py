@@ -96,8 +96,10 @@ def register(app: App, services: Services) -> None:
 
     def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
-        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
-        ws = workspace_of(body)
+
+        Slack accepts ``views.open`` for 3 s after the click, so the form opens first, before anything slow
+        (Redis, paging ``users.conversations``): private, saying it is checking where it may be shared. Then
+        the share option is settled and the form replaced with ``views.update``."""
         user = (body.get("user") or {}).get("id", "")
         value = action.get("value") or ""
         container = body.get("container") or {}
@@ -110,31 +112,42 @@ def register(app: App, services: Services) -> None:
             channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
             thread_ts = container.get("message_ts") if not container.get("is_ephemeral") else ""
             visible = True
-        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
-        record = None
-        if channel and thread_ts:
-            try:
-                record = services.reflections.thread_record(ws, channel, thread_ts)
-            except redis.RedisError:
-                record = None  # can still reflect privately; saving reports any storage problem
-        if record is not None and not visible:
-            visible = user_in_channel(client, user, record["channel"])
-        if record is not None and visible:
-            point_id, channel, thread_ts = record["point"], record["channel"], record["ts"]
-        else:
-            thread_ts = None
-            channel = channel if visible else None
         point = services.corpus.point(point_id)
         if point is None:
             return
-        view = reflection_modal(services.corpus, point, channel=channel, thread_ts=thread_ts,
-                                retention_days=services.settings.retention_days)  # fmt: skip
+        may_share = bool(channel and thread_ts)
+        retention = services.settings.retention_days
+        first = reflection_modal(services.corpus, point, channel=channel if visible else None, thread_ts=None,
+                                 retention_days=retention, checking=may_share)  # fmt: skip
         try:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+            opened = client.views_open(trigger_id=body["trigger_id"], view=first)
         except SlackApiError as exc:
             log.warning("could not open the Reflect modal: %s", exc.response.get("error"))
             if body.get("response_url"):
                 respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
+            return
+        if not may_share:
+            return
+        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
+        record = None
+        try:
+            record = services.reflections.thread_record(workspace_of(body), channel, thread_ts)
+        except redis.RedisError:
+            record = None  # can still reflect privately; saving reports any storage problem
+        if record is not None and not visible:
+            visible = user_in_channel(client, user, record["channel"])
+        if record is not None and visible:
+            point = services.corpus.point(record["point"]) or point
+            view = reflection_modal(services.corpus, point, channel=record["channel"], thread_ts=record["ts"],
+                                    retention_days=retention)  # fmt: skip
+        else:
+            view = reflection_modal(services.corpus, point, channel=channel if visible else None, thread_ts=None,
+                                    retention_days=retention)  # fmt: skip
+        shown = opened.get("view") or {}
+        try:
+            client.views_update(view_id=shown.get("id"), hash=shown.get("hash"), view=view)
+        except SlackApiError as exc:  # the person closed or submitted it meanwhile: it stays private
+            log.info("could not settle the Reflect modal's sharing: %s", exc.response.get("error"))
 
     def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         """A knowledge check answered: record it once, then show the explanation and the point in its place."""

@@ -17,14 +17,15 @@ from concurrent.futures import Executor
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App, BoltResponse
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError
 from bot.handlers import actions, commands, events, views
 from bot.services import Services
-from bot.slack.client import make_client
+from bot.slack.client import GatedClient, make_client
+from bot.slack.tenants import TenantBound
 
 __all__ = ["build_app", "make_client"]
 
@@ -111,6 +112,32 @@ def _bolt_reads_no_token() -> Iterator[None]:
         os.environ.update(saved)
 
 
+class ScrApp(App):
+    """Bolt's ``App`` with the request path held to the time that still helps the person waiting.
+
+    - Each request's client (Bolt builds a fresh plain ``WebClient`` per request, outside every gate and with
+      the clock's long Retry-After retries) is instead a ``GatedClient`` sharing the app client's gates, with a
+      short budget per call (``bot.slack.ratelimit.REQUEST_BUDGET``): no listener sleeps a long Retry-After.
+    - Every lazy listener runs under its workspace's bound (``bot.slack.tenants``), so one workspace cannot
+      take the whole pool that serves the others.
+    """
+
+    tenants: TenantBound
+
+    def _init_context(self, req: BoltRequest) -> None:
+        super()._init_context(req)
+        if isinstance(self._client, GatedClient):
+            req.context["client"] = self._client.for_request(req.context.client.token, req.context.team_id)
+
+    def _register_listener(self, functions: Any, *args: Any, **kwargs: Any) -> Any:
+        functions = list(functions)
+        if len(functions) > 1:  # ack, then lazy listeners
+            if not hasattr(self, "tenants"):
+                self.tenants = TenantBound()
+            functions = [functions[0], *[self.tenants.wrap(f) for f in functions[1:]]]
+        return super()._register_listener(functions, *args, **kwargs)
+
+
 def build_app(
     services: Services,
     *,
@@ -142,7 +169,7 @@ def build_app(
                                              client=make_client(None, api_url or settings.slack_api_url),
                                              logger=logging.getLogger("slack_bolt"))  # fmt: skip
     with _bolt_reads_no_token():
-        app = App(
+        app = ScrApp(
             client=make_client(None if distributed else token or settings.slack_bot_token,
                                api_url or settings.slack_api_url),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
