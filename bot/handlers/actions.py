@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -94,7 +94,8 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
 
-    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
+                context: BoltContext) -> None:  # fmt: skip
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
 
         Slack accepts ``views.open`` for 3 s after the click, so the form opens first, before anything slow
@@ -131,7 +132,7 @@ def register(app: App, services: Services) -> None:
         # Where it may be shared comes from our own record of the weekly post, never from the button alone.
         record = None
         try:
-            record = services.reflections.thread_record(workspace_of(body), channel, thread_ts)
+            record = services.reflections.thread_record(workspace_of(body, context), channel, thread_ts)
         except redis.RedisError:
             record = None  # can still reflect privately; saving reports any storage problem
         if record is not None and not visible:
@@ -149,9 +150,9 @@ def register(app: App, services: Services) -> None:
         except SlackApiError as exc:  # the person closed or submitted it meanwhile: it stays private
             log.info("could not settle the Reflect modal's sharing: %s", exc.response.get("error"))
 
-    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         """A knowledge check answered: record it once, then show the explanation and the point in its place."""
-        ws, user = workspace_of(body), body["user"]["id"]
+        ws, user = workspace_of(body, context), body["user"]["id"]
         parsed = parse_answer_value(action.get("value") or "")
         check = services.corpus.check(parsed[0]) if parsed else None
         if parsed is None or check is None or not 0 <= parsed[2] < len(check.options):
@@ -180,8 +181,8 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=True, **answered_message(services.corpus, check, chosen, card=card))
 
-    def export(body: dict[str, Any], client: WebClient) -> None:
-        ws, user = workspace_of(body), body["user"]["id"]
+    def export(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        ws, user = workspace_of(body, context), body["user"]["id"]
         try:
             send_export(services, client, ws, user)
         except redis.RedisError:
@@ -189,9 +190,9 @@ def register(app: App, services: Services) -> None:
             client.chat_postMessage(channel=dm, text="I can't reach my storage just now, so I couldn't export your "
                                                      "record. Please try again in a minute.")  # fmt: skip
 
-    def forget(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def forget(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
         """Delete all of this person's reflections in this workspace (the button asks to confirm first)."""
-        ws, user = workspace_of(body), body["user"]["id"]
+        ws, user = workspace_of(body, context), body["user"]["id"]
         try:
             removed = services.reflections.delete_user(ws, user)
             answers = services.quiz.forget(ws, user)

@@ -41,7 +41,7 @@ def register(app: App, services: Services) -> None:
 
     def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         """Thread replies to weekly posts, their edits and deletions, in whatever order Slack delivers them."""
-        ws = workspace_of(body)
+        ws = workspace_of(body, context)
         store = services.reflections
         channel = event.get("channel") or ""
         subtype = event.get("subtype")
@@ -91,11 +91,11 @@ def register(app: App, services: Services) -> None:
     def acknowledge_home() -> None:
         """App Home: acknowledged at once; the view is built and published after the ack."""
 
-    def publish_home_tab(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    def publish_home_tab(event: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         try:
-            publish_home(services, client, workspace_of(body), event["user"])
+            publish_home(services, client, workspace_of(body, context), event["user"])
         except redis.RedisError as exc:
             log.error("could not build App Home for %s: Redis unavailable (%s)", event["user"], type(exc).__name__)
         except SlackApiError as exc:
@@ -105,7 +105,7 @@ def register(app: App, services: Services) -> None:
     app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])
 
     if services.settings.distributed:
-        _register_uninstall(app, services)
+        _register_uninstall(app, services, getattr(app, "authorization", None))
 
 
 def _uninstalled_workspace(context: BoltContext) -> Workspace:
@@ -115,8 +115,11 @@ def _uninstalled_workspace(context: BoltContext) -> Workspace:
     return Workspace(str(context.team_id or "unknown"), context.enterprise_id or None)
 
 
-def _register_uninstall(app: App, services: Services) -> None:
+def _register_uninstall(app: App, services: Services, authorization: Any = None) -> None:
     """Uninstall and token revocation: the tokens go at once (before we answer), the data in the background.
+
+    ``authorization`` (``bot.slack.oauth.CachedAuthorize``) forgets the workspace's kept authorization at once
+    too, so this process stops answering for it (others re-read the store within ``AUTH_FRESH_SECONDS``).
 
     The purge is marked pending before anything is deleted, so if this process dies mid-purge the
     clock's sweep finishes it (``bot.storage.purge``).
@@ -125,6 +128,8 @@ def _register_uninstall(app: App, services: Services) -> None:
     def ack_and_revoke(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:
         ack()
         ws = _uninstalled_workspace(context)
+        if authorization is not None:
+            authorization.forget(context.enterprise_id, context.team_id)
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
             for user in tokens.get("oauth") or []:  # only people's user tokens: keep the workspace

@@ -109,7 +109,7 @@ def register(app: App, services: Services) -> None:
         if point is None:
             ack(response_action="errors", errors={"stood_out": "That learning point is no longer available."})
             return
-        ws = workspace_of(body)
+        ws = workspace_of(body, context)
         user = body["user"]["id"]
         channel, thread_ts = _text(meta.get("channel")), _text(meta.get("thread_ts"))
         visibility = _selected(values, "visibility", PRIVATE)
@@ -149,7 +149,7 @@ def register(app: App, services: Services) -> None:
         share = context.get("scr_share")
         if not share:
             return
-        ws, user, store = workspace_of(body), body["user"]["id"], services.reflections
+        ws, user, store = workspace_of(body, context), body["user"]["id"], services.reflections
         refl = store.get(ws, share["id"])
         if refl is None or not refl.channel or not refl.thread_ts:
             return

@@ -9,6 +9,7 @@ that cannot store a reflection answer with an error status so that Slack retries
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from bot.config import ConfigError
 from bot.handlers import actions, commands, events, views
 from bot.services import Services
 from bot.slack.client import GatedClient, make_client
+from bot.slack.context import NoWorkspace
 from bot.slack.tenants import TenantBound
 
 __all__ = ["build_app", "make_client"]
@@ -63,6 +65,9 @@ def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
         return (f"Slack could not answer (HTTP {status}, {error}): a problem on Slack's side, not a rejected {which}; "
                 "try again later (https://status.slack.com)")  # fmt: skip
     return f"Slack rejected {which} ({error}): {fix}"
+
+
+STORAGE_DOWN = "I can't reach my storage just now, so I can't answer in this workspace yet. Please try again in a minute."
 
 
 class SlackUnavailable(ConfigError):
@@ -123,6 +128,7 @@ class ScrApp(App):
     """
 
     tenants: TenantBound
+    authorization: Any = None  # the CachedAuthorize of many-workspace mode (uninstalls drop from it), else None
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)
@@ -162,10 +168,11 @@ def build_app(
         # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
         # built from OAuthSettings alone, it would rotate through a default client for slack.com.
         oauth["installation_store"] = installations
-        # ... and its request-path rotation under the same per-workspace lock as the clock (bot.slack.oauth).
-        from bot.slack.oauth import LockedAuthorize
+        # ... and its request-path rotation under the same per-workspace lock as the clock, with each workspace's
+        # authorization kept in memory: no Redis read or auth.test per request, and lookups with Redis down.
+        from bot.slack.oauth import CachedAuthorize
 
-        oauth["authorize"] = LockedAuthorize(installations=installations, settings=settings,
+        oauth["authorize"] = CachedAuthorize(installations=installations, settings=settings,
                                              client=make_client(None, api_url or settings.slack_api_url),
                                              logger=logging.getLogger("slack_bolt"))  # fmt: skip
     with _bolt_reads_no_token():
@@ -180,9 +187,20 @@ def build_app(
             **oauth,
             **({"listener_executor": listener_executor} if listener_executor else {}),
         )
+    app.authorization = oauth.get("authorize")
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, NoWorkspace):
+            logger.warning("refused a %s request: %s", body.get("type") or "Slack", error)
+            return BoltResponse(status=400, body="")
+        if isinstance(error, redis.RedisError) and body.get("command"):
+            # A person waiting on a command (a workspace whose authorization this process has not kept yet):
+            # tell them, rather than Slack's bare "dispatch_failed".
+            logger.error("Redis unavailable while authorizing /scr (%s); asked the person to try again",
+                         type(error).__name__)  # fmt: skip
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": STORAGE_DOWN}),
+                                headers={"content-type": "application/json"})  # fmt: skip
         if isinstance(error, redis.RedisError):
             # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
             logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",
