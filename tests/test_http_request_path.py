@@ -104,3 +104,25 @@ def test_a_slow_workspace_cannot_take_the_threads_that_serve_another(
     took, opened = click(bot, module_slack, B, point, channel="C0CALMB")
     print(f"click -> views.open with a slow workspace A: B {took:.2f} s")
     assert opened.status == 200 and took < TRIGGER_LIFETIME, f"B: views.open {took:.1f} s after the click"
+
+
+def test_the_bound_refuses_a_workspaces_excess_but_never_work_that_must_run() -> None:
+    from slack_bolt import BoltContext
+
+    from bot.slack.tenants import TenantBound, must_run
+
+    bound, ran = TenantBound(limit=1), []
+
+    def home(body: dict) -> None:
+        ran.append("home")
+
+    @must_run
+    def share(body: dict) -> None:
+        ran.append("share")
+
+    a, b = BoltContext({"team_id": "T0A"}), BoltContext({"team_id": "T0B"})
+    assert bound.admit((None, "T0A"))  # one of A's listeners is running
+    bound.wrap(home)(context=a, body={})
+    bound.wrap(home)(context=b, body={})  # another workspace is not held up
+    bound.wrap(share)(context=a, body={})  # the person was told it is happening
+    assert ran == ["home", "share"]

@@ -23,6 +23,7 @@ from bot.reflections.store import SHARED, THREAD, Reflection, cap, message_id
 from bot.services import Services
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
+from bot.slack.tenants import must_run
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 
@@ -76,6 +77,7 @@ def register(app: App, services: Services) -> None:
         if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
 
+    @must_run
     def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """After the ack: tell the author, privately, what was masked before their reply was saved."""
         note = context.get("scr_masked_note")
@@ -138,6 +140,7 @@ def _register_uninstall(app: App, services: Services, authorization: Any = None)
             return
         Purger(services.store.client).begin(ws)
 
+    @must_run
     def purge_workspace(event: dict[str, Any], context: BoltContext) -> None:
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):

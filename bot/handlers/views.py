@@ -28,6 +28,7 @@ from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
 from bot.slack.home import user_in_channel
 from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
+from bot.slack.tenants import must_run
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ def register(app: App, services: Services) -> None:
             return
         ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record." + notes))
 
+    @must_run
     def share_in_thread(body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """After the ack: post the shared reflection in the weekly post's thread, then say how it went."""
         share = context.get("scr_share")

@@ -11,6 +11,10 @@ So each workspace may have at most ``PER_WORKSPACE`` lazy listeners running at o
 per workspace would only move the wait (a queued click is useless after 3 s anyway). A refused request
 that came with a ``response_url`` (buttons, commands) is told to try again in a moment; one without
 (an App Home open) is logged and dropped, and the next open publishes the tab.
+
+Work that must not be dropped, because the person was already told it is happening or privacy depends
+on it (posting a reflection they chose to share, the note saying what was masked, purging an uninstalled
+workspace), is marked ``must_run``: it counts towards its workspace's bound but is never refused.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ BUSY = ("I'm still working on your workspace's earlier requests, so I couldn't d
         "Please try again in a moment.")  # fmt: skip
 
 
+def must_run(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a lazy listener that is never refused (it still counts towards its workspace's bound)."""
+    func.scr_must_run = True  # type: ignore[attr-defined]
+    return func
+
+
 class TenantBound:
     """How many lazy listeners each workspace has running; ``admit`` / ``release`` around each one."""
 
@@ -36,10 +46,10 @@ class TenantBound:
         self._running: dict[tuple[str | None, str | None], int] = {}
         self._lock = threading.Lock()
 
-    def admit(self, tenant: tuple[str | None, str | None]) -> bool:
+    def admit(self, tenant: tuple[str | None, str | None], force: bool = False) -> bool:
         with self._lock:
             running = self._running.get(tenant, 0)
-            if running >= self.limit:
+            if running >= self.limit and not force:
                 return False
             self._running[tenant] = running + 1
             return True
@@ -65,7 +75,7 @@ class TenantBound:
         def bounded(**kwargs: Any) -> Any:
             context, body = kwargs["context"], kwargs["body"] or {}
             tenant = (context.enterprise_id, context.team_id)
-            if not self.admit(tenant):
+            if not self.admit(tenant, force=getattr(func, "scr_must_run", False)):
                 log.warning("workspace %s: %d requests already being worked on; refused a %s",
                             context.team_id, self.limit, func.__name__)  # fmt: skip
                 if body.get("response_url") and context.respond is not None:
