@@ -3,8 +3,9 @@ and on the App Home tab (Reflect, Export my record, Delete my record).
 
 Ack first: with ``process_before_response=True`` Slack gets its answer only when the ack function
 returns, so every button is acknowledged by ``acknowledge`` and its work (Web API calls, response_url
-posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack (a 429's
-Retry-After is slept in that thread) never delays the ack.
+posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack never delays
+the ack. After it, calls give up rather than sleep a long Retry-After (``bot.slack.app.ScrApp``), and each
+workspace has a bounded share of the threads that run this work (``bot.slack.tenants``).
 """
 
 from __future__ import annotations
