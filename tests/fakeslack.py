@@ -9,6 +9,9 @@ Slack misbehave on purpose, on any method:
   connection reset, or an answer only after some seconds. The caller cannot tell whether Slack acted:
   this is what an exactly-once protocol has to survive.
 - ``delay`` (wait, then act anyway) and ``hold`` (wait; if the caller hung up meanwhile, never act).
+- ``slow_when``: wait before acting, only for calls whose parameters match (one workspace's user...).
+- ``trigger_id``: as Slack, ``views.open`` refuses a trigger older than 3 s (``expired_trigger_id``); the
+  tests' triggers carry their click time (``trig.<unix time>``), others never expire.
 - ``limits``: Slack's per-channel and workspace posting limits (``RateLimits``).
 - ``history_limits``: what an app outside the Marketplace gets since 29 May 2025 (existing installs from
   3 March 2026): ``conversations.history`` and ``.replies`` once a minute per method per token (429 with
@@ -35,6 +38,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bot.slack.localslack import BOT_USER_ID, LocalSlack
+
+TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for, from the click
+TRIGGER_METHODS = ("views.open", "views.push")
 
 CHANNEL_METHODS = ("chat.postMessage", "chat.postEphemeral", "chat.update", "conversations.history",
                    "conversations.replies", "conversations.info")  # fmt: skip
@@ -371,6 +377,16 @@ class OAuthServer:
                 "bot_id": "B0BOT", "is_enterprise_install": grant.org}  # fmt: skip
 
 
+def trigger_expired(params: dict[str, Any]) -> bool:
+    """Whether a call's ``trigger_id`` was more than 3 s old when the call reached Slack (``trig.<click time>``)."""
+    issued = str(params.get("trigger_id") or "").removeprefix("trig.")
+    try:
+        clicked = float(issued)
+    except ValueError:
+        return False
+    return float(params.get("_arrived") or time.time()) - clicked > TRIGGER_LIFETIME
+
+
 class _BusyServer(ThreadingHTTPServer):
     """Slack takes hundreds of connections at once; the standard library's listen backlog of 5 would
     reset them (benchmarks fan out across many workspaces)."""
@@ -397,6 +413,7 @@ class FakeSlack(LocalSlack):
         self.members: dict[str, set[str]] = {}  # channel -> user ids; missing = everyone
         self.delay: dict[str, float] = {}  # method -> seconds to wait before acting (then act anyway)
         self.hold: dict[str, float] = {}  # method -> seconds to wait; if the caller hung up meanwhile, drop it
+        self.slow_when: list[tuple[str, dict[str, Any], float]] = []  # (method, params to match, seconds)
         self.limits: RateLimits | None = None
         self.history_limits: HistoryLimits | None = None
         self.socket_mode: LocalSocketMode | None = None
@@ -461,6 +478,9 @@ class FakeSlack(LocalSlack):
             self.started.append((method, params))
         if method in self.delay:
             time.sleep(self.delay[method])
+        for slow_method, match, seconds in list(self.slow_when):
+            if slow_method == method and all(params.get(k) == v for k, v in match.items()):
+                time.sleep(seconds)
         if method in self.hold and self._caller_gone(h, self.hold[method]):
             self._record(method, params, 499)  # the caller hung up before "Slack" acted: nothing happens
             return
@@ -547,6 +567,8 @@ class FakeSlack(LocalSlack):
                 return 200, {"ok": False, "error": problem}
             if method == "auth.test" and (who := self.oauth.auth_test(str(params.get("_token") or ""))):
                 return 200, who
+        if method in TRIGGER_METHODS and trigger_expired(params):
+            return 200, {"ok": False, "error": "expired_trigger_id"}
         channel = self._channel(params)
         if method in CHANNEL_METHODS and channel in self.channel_errors:
             return 200, {"ok": False, "error": self.channel_errors[channel]}

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import redis
-from test_http_reflections import submission
+from test_http_reflections import settled, submission
 
 from blockkit import dumps
 from bot.content.corpus import Corpus
@@ -102,7 +102,7 @@ def test_reflect_form_acks_before_posting_in_the_thread(bot: BotProcess, module_
     module_slack.delay["views.open"] = SLOW
     resp, took = timed(lambda: bot.action("scr_reflect", point, channel="C0ACKREF", message_ts=thread))
     assert resp.status == 200 and took < ACK_BUDGET, f"Reflect button ack took {took:.2f} s"
-    view = wait_for(lambda: module_slack.views[n:])[0]["view"]
+    view = settled(module_slack, wait_for(lambda: module_slack.views[n:])[0])
     module_slack.delay.clear()
 
     module_slack.delay["chat.postMessage"] = SLOW

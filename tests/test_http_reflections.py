@@ -142,9 +142,18 @@ def open_modal(bot: BotProcess, slack: FakeSlack, *, value: str, channel: str, m
                user: str = "U0AAA") -> dict:
     n = len(slack.views)
     assert bot.action("scr_reflect", value, channel=channel, team=team, message_ts=message_ts, user=user).status == 200
-    (opened,) = wait_for(lambda: slack.views[n:])
+    opened = wait_for(lambda: slack.views[n:])[0]
     assert opened["method"] == "views.open" and opened["trigger_id"]
-    return opened["view"]
+    return settled(slack, opened)
+
+
+def settled(slack: FakeSlack, opened: dict) -> dict:
+    """The Reflect form as the person ends up with it: it opens at once (a trigger_id lasts 3 s) and, when it
+    might be shared in a thread, says it is checking, then is replaced once where it may be shared is known."""
+    if "Checking whether" not in dumps(opened["view"]):
+        return opened["view"]
+    updated = wait_for(lambda: [v for v in slack.views if v["method"] == "views.update" and v["view_id"] == opened["id"]])
+    return {**updated[-1]["view"], "id": opened["id"]}
 
 
 def test_reflect_on_a_weekly_post_and_share_in_the_thread(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,

@@ -3,8 +3,9 @@ and on the App Home tab (Reflect, Export my record, Delete my record).
 
 Ack first: with ``process_before_response=True`` Slack gets its answer only when the ack function
 returns, so every button is acknowledged by ``acknowledge`` and its work (Web API calls, response_url
-posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack (a 429's
-Retry-After is slept in that thread) never delays the ack.
+posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack never delays
+the ack. After it, calls give up rather than sleep a long Retry-After (``bot.slack.app.ScrApp``), and each
+workspace has a bounded share of the threads that run this work (``bot.slack.tenants``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -94,10 +95,13 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
 
-    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
+                context: BoltContext) -> None:  # fmt: skip
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.
-        (After the ack: Slack accepts ``views.open`` for 3 s after the click.)"""
-        ws = workspace_of(body)
+
+        Slack accepts ``views.open`` for 3 s after the click, so the form opens first, before anything slow
+        (Redis, paging ``users.conversations``): private, saying it is checking where it may be shared. Then
+        the share option is settled and the form replaced with ``views.update``."""
         user = (body.get("user") or {}).get("id", "")
         value = action.get("value") or ""
         container = body.get("container") or {}
@@ -110,35 +114,46 @@ def register(app: App, services: Services) -> None:
             channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
             thread_ts = container.get("message_ts") if not container.get("is_ephemeral") else ""
             visible = True
-        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
-        record = None
-        if channel and thread_ts:
-            try:
-                record = services.reflections.thread_record(ws, channel, thread_ts)
-            except redis.RedisError:
-                record = None  # can still reflect privately; saving reports any storage problem
-        if record is not None and not visible:
-            visible = user_in_channel(client, user, record["channel"])
-        if record is not None and visible:
-            point_id, channel, thread_ts = record["point"], record["channel"], record["ts"]
-        else:
-            thread_ts = None
-            channel = channel if visible else None
         point = services.corpus.point(point_id)
         if point is None:
             return
-        view = reflection_modal(services.corpus, point, channel=channel, thread_ts=thread_ts,
-                                retention_days=services.settings.retention_days)  # fmt: skip
+        may_share = bool(channel and thread_ts)
+        retention = services.settings.retention_days
+        first = reflection_modal(services.corpus, point, channel=channel if visible else None, thread_ts=None,
+                                 retention_days=retention, checking=may_share)  # fmt: skip
         try:
-            client.views_open(trigger_id=body["trigger_id"], view=view)
+            opened = client.views_open(trigger_id=body["trigger_id"], view=first)
         except SlackApiError as exc:
             log.warning("could not open the Reflect modal: %s", exc.response.get("error"))
             if body.get("response_url"):
                 respond(replace_original=False, text="Sorry, I couldn't open the reflection form. Please try again.")
+            return
+        if not may_share:
+            return
+        # Where it may be shared comes from our own record of the weekly post, never from the button alone.
+        record = None
+        try:
+            record = services.reflections.thread_record(workspace_of(body, context), channel, thread_ts)
+        except redis.RedisError:
+            record = None  # can still reflect privately; saving reports any storage problem
+        if record is not None and not visible:
+            visible = user_in_channel(client, user, record["channel"])
+        if record is not None and visible:
+            point = services.corpus.point(record["point"]) or point
+            view = reflection_modal(services.corpus, point, channel=record["channel"], thread_ts=record["ts"],
+                                    retention_days=retention)  # fmt: skip
+        else:
+            view = reflection_modal(services.corpus, point, channel=channel if visible else None, thread_ts=None,
+                                    retention_days=retention)  # fmt: skip
+        shown = opened.get("view") or {}
+        try:
+            client.views_update(view_id=shown.get("id"), hash=shown.get("hash"), view=view)
+        except SlackApiError as exc:  # the person closed or submitted it meanwhile: it stays private
+            log.info("could not settle the Reflect modal's sharing: %s", exc.response.get("error"))
 
-    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def quiz_answer(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         """A knowledge check answered: record it once, then show the explanation and the point in its place."""
-        ws, user = workspace_of(body), body["user"]["id"]
+        ws, user = workspace_of(body, context), body["user"]["id"]
         parsed = parse_answer_value(action.get("value") or "")
         check = services.corpus.check(parsed[0]) if parsed else None
         if parsed is None or check is None or not 0 <= parsed[2] < len(check.options):
@@ -167,8 +182,8 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=True, **answered_message(services.corpus, check, chosen, card=card))
 
-    def export(body: dict[str, Any], client: WebClient) -> None:
-        ws, user = workspace_of(body), body["user"]["id"]
+    def export(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        ws, user = workspace_of(body, context), body["user"]["id"]
         try:
             send_export(services, client, ws, user)
         except redis.RedisError:
@@ -176,9 +191,9 @@ def register(app: App, services: Services) -> None:
             client.chat_postMessage(channel=dm, text="I can't reach my storage just now, so I couldn't export your "
                                                      "record. Please try again in a minute.")  # fmt: skip
 
-    def forget(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def forget(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
         """Delete all of this person's reflections in this workspace (the button asks to confirm first)."""
-        ws, user = workspace_of(body), body["user"]["id"]
+        ws, user = workspace_of(body, context), body["user"]["id"]
         try:
             removed = services.reflections.delete_user(ws, user)
             answers = services.quiz.forget(ws, user)

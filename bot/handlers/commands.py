@@ -20,7 +20,7 @@ from bot.search.query import COMMANDS, clean
 from bot.services import Services
 from bot.slack import blocks
 from bot.slack.blocks import escape
-from bot.slack.context import workspace_of
+from bot.slack.context import NoWorkspace, workspace_of
 from bot.slack.home import EIGHT_WEEKS, send_export, what_was_exported
 from bot.slack.reflect_blocks import ACTION_FORGET, participation_message
 from bot.storage.store import Workspace
@@ -44,6 +44,7 @@ STORAGE_DOWN = (
     "I can't reach my storage just now, so I couldn't {what}. Nothing was changed; please try again in a minute. "
     "Lookups such as `/scr neglect` still work."
 )
+NO_WORKSPACE = "Slack didn't say which workspace this came from, so I didn't do anything. Please try again."
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
@@ -389,6 +390,9 @@ def register(app: App, services: Services) -> None:
                 ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
             else:
                 ack(response_type="ephemeral", **lookup_message(services, text))
+        except NoWorkspace as exc:  # never filed under a shared placeholder workspace
+            log.warning("refused /scr %s: %s", text[:40], exc)
+            ack(**ephemeral(NO_WORKSPACE))
         except Exception:
             log.exception("/scr failed for %r", text[:200])
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
@@ -400,6 +404,10 @@ def register(app: App, services: Services) -> None:
         parsed = services.lookup.parse(text)
         if parsed.kind not in ("subscribe", "export", "digest") or (parsed.kind == "digest" and parsed.args):
             return
+        try:
+            workspace_of(command)
+        except NoWorkspace:
+            return  # refused in the ack
         try:
             if parsed.kind == "digest":
                 respond(**digest_command(services, command, parsed.args))

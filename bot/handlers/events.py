@@ -26,6 +26,7 @@ from bot.services import Services
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
 from bot.slack.installations import installation_store
+from bot.slack.tenants import must_run
 from bot.storage import keys
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
@@ -74,7 +75,7 @@ def register(app: App, services: Services) -> None:
 
     def on_message(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         """Thread replies to weekly posts, their edits and deletions, in whatever order Slack delivers them."""
-        ws = workspace_of(body)
+        ws = workspace_of(body, context)
         store = services.reflections
         channel = event.get("channel") or ""
         subtype = event.get("subtype")
@@ -126,6 +127,7 @@ def register(app: App, services: Services) -> None:
             context["scr_safety_note"] = safety_note(services)
             log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, live.cue)
 
+    @must_run
     def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """After the ack: tell the author, privately, what was masked before their reply was saved."""
         note = "\n\n".join(n for n in (context.get("scr_safety_note"), context.get("scr_masked_note")) if n)
@@ -141,11 +143,11 @@ def register(app: App, services: Services) -> None:
     def acknowledge_home() -> None:
         """App Home: acknowledged at once; the view is built and published after the ack."""
 
-    def publish_home_tab(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    def publish_home_tab(event: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         try:
-            publish_home(services, client, workspace_of(body), event["user"])
+            publish_home(services, client, workspace_of(body, context), event["user"])
         except redis.RedisError as exc:
             log.error("could not build App Home for %s: Redis unavailable (%s)", event["user"], type(exc).__name__)
         except SlackApiError as exc:
@@ -161,7 +163,7 @@ def register(app: App, services: Services) -> None:
     app.event("app_home_opened")(ack=acknowledge_home, lazy=[publish_home_tab])
 
     if services.settings.distributed:
-        _register_uninstall(app, services)
+        _register_uninstall(app, services, getattr(app, "authorization", None))
 
 
 def _uninstalled_workspace(context: BoltContext) -> Workspace:
@@ -171,8 +173,11 @@ def _uninstalled_workspace(context: BoltContext) -> Workspace:
     return Workspace(str(context.team_id or "unknown"), context.enterprise_id or None)
 
 
-def _register_uninstall(app: App, services: Services) -> None:
+def _register_uninstall(app: App, services: Services, authorization: Any = None) -> None:
     """Uninstall and token revocation: the tokens go at once (before we answer), the data in the background.
+
+    ``authorization`` (``bot.slack.oauth.CachedAuthorize``) forgets the workspace's kept authorization at once
+    too, so this process stops answering for it (others re-read the store within ``AUTH_FRESH_SECONDS``).
 
     The purge is marked pending before anything is deleted, so if this process dies mid-purge the
     clock's sweep finishes it (``bot.storage.purge``).
@@ -181,6 +186,8 @@ def _register_uninstall(app: App, services: Services) -> None:
     def ack_and_revoke(ack: Ack, event: dict[str, Any], context: BoltContext) -> None:
         ack()
         ws = _uninstalled_workspace(context)
+        if authorization is not None:
+            authorization.forget(context.enterprise_id, context.team_id)
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):
             for user in tokens.get("oauth") or []:  # only people's user tokens: keep the workspace
@@ -190,6 +197,7 @@ def _register_uninstall(app: App, services: Services) -> None:
         # The purge's id goes to the lazy listener: it purges for this uninstall only, never for a reinstall.
         context["scr_purge_id"] = Purger(services.store.client).begin(ws)
 
+    @must_run
     def purge_workspace(event: dict[str, Any], context: BoltContext) -> None:
         tokens = event.get("tokens") or {}
         if event.get("type") == "tokens_revoked" and not tokens.get("bot"):

@@ -30,6 +30,7 @@ from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
 from bot.slack.home import user_in_channel
 from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
+from bot.slack.tenants import must_run
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def register(app: App, services: Services) -> None:
         if point is None:
             ack(response_action="errors", errors={"stood_out": "That learning point is no longer available."})
             return
-        ws = workspace_of(body)
+        ws = workspace_of(body, context)
         user = body["user"]["id"]
         channel, thread_ts = _text(meta.get("channel")), _text(meta.get("thread_ts"))
         visibility = _selected(values, "visibility", PRIVATE)
@@ -153,12 +154,13 @@ def register(app: App, services: Services) -> None:
             return
         ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record." + notes))
 
+    @must_run
     def share_in_thread(body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """After the ack: post the shared reflection in the weekly post's thread, then say how it went."""
         share = context.get("scr_share")
         if not share:
             return
-        ws, user, store = workspace_of(body), body["user"]["id"], services.reflections
+        ws, user, store = workspace_of(body, context), body["user"]["id"], services.reflections
         refl = store.get(ws, share["id"])
         if refl is None or not refl.channel or not refl.thread_ts:
             return

@@ -12,6 +12,7 @@ that cannot store a reflection answer with an error status so that Slack retries
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -19,14 +20,16 @@ from concurrent.futures import Executor
 from typing import Any
 
 import redis
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import ConfigError
 from bot.services import Services
-from bot.slack.client import make_client
+from bot.slack.client import GatedClient, make_client
+from bot.slack.context import NoWorkspace
 from bot.slack.installations import installation_store, oauth_state_store
+from bot.slack.tenants import TenantBound
 
 __all__ = ["build_app", "make_client"]
 
@@ -64,6 +67,9 @@ def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
         return (f"Slack could not answer (HTTP {status}, {error}): a problem on Slack's side, not a rejected {which}; "
                 "try again later (https://status.slack.com)")  # fmt: skip
     return f"Slack rejected {which} ({error}): {fix}"
+
+
+STORAGE_DOWN = "I can't reach my storage just now, so I can't answer in this workspace yet. Please try again in a minute."
 
 
 class SlackUnavailable(ConfigError):
@@ -113,6 +119,33 @@ def _bolt_reads_no_token() -> Iterator[None]:
         os.environ.update(saved)
 
 
+class ScrApp(App):
+    """Bolt's ``App`` with the request path held to the time that still helps the person waiting.
+
+    - Each request's client (Bolt builds a fresh plain ``WebClient`` per request, outside every gate and with
+      the clock's long Retry-After retries) is instead a ``GatedClient`` sharing the app client's gates, with a
+      short budget per call (``bot.slack.ratelimit.REQUEST_BUDGET``): no listener sleeps a long Retry-After.
+    - Every lazy listener runs under its workspace's bound (``bot.slack.tenants``), so one workspace cannot
+      take the whole pool that serves the others.
+    """
+
+    tenants: TenantBound
+    authorization: Any = None  # the CachedAuthorize of many-workspace mode (uninstalls drop from it), else None
+
+    def _init_context(self, req: BoltRequest) -> None:
+        super()._init_context(req)
+        if isinstance(self._client, GatedClient):
+            req.context["client"] = self._client.for_request(req.context.client.token, req.context.team_id)
+
+    def _register_listener(self, functions: Any, *args: Any, **kwargs: Any) -> Any:
+        functions = list(functions)
+        if len(functions) > 1:  # ack, then lazy listeners
+            if not hasattr(self, "tenants"):
+                self.tenants = TenantBound()
+            functions = [functions[0], *[self.tenants.wrap(f) for f in functions[1:]]]
+        return super()._register_listener(functions, *args, **kwargs)
+
+
 def build_app(
     services: Services,
     *,
@@ -137,14 +170,15 @@ def build_app(
         # Given to App as well, Bolt's authorize rotates tokens through our client (SLACK_API_URL, retries);
         # built from OAuthSettings alone, it would rotate through a default client for slack.com.
         oauth["installation_store"] = installations
-        # ... and its request-path rotation under the same per-workspace lock as the clock (bot.slack.oauth).
-        from bot.slack.oauth import LockedAuthorize
+        # ... and its request-path rotation under the same per-workspace lock as the clock, with each workspace's
+        # authorization kept in memory: no Redis read or auth.test per request, and lookups with Redis down.
+        from bot.slack.oauth import CachedAuthorize
 
-        oauth["authorize"] = LockedAuthorize(installations=installations, settings=settings,
+        oauth["authorize"] = CachedAuthorize(installations=installations, settings=settings,
                                              client=make_client(None, api_url or settings.slack_api_url),
                                              logger=logging.getLogger("slack_bolt"))  # fmt: skip
     with _bolt_reads_no_token():
-        app = App(
+        app = ScrApp(
             client=make_client(None if distributed else token or settings.slack_bot_token,
                                api_url or settings.slack_api_url, call_budget=settings.call_budget_seconds),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
@@ -158,9 +192,20 @@ def build_app(
             **oauth,
             **({"listener_executor": listener_executor} if listener_executor else {}),
         )
+    app.authorization = oauth.get("authorize")
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:
+        if isinstance(error, NoWorkspace):
+            logger.warning("refused a %s request: %s", body.get("type") or "Slack", error)
+            return BoltResponse(status=400, body="")
+        if isinstance(error, redis.RedisError) and body.get("command"):
+            # A person waiting on a command (a workspace whose authorization this process has not kept yet):
+            # tell them, rather than Slack's bare "dispatch_failed".
+            logger.error("Redis unavailable while authorizing /scr (%s); asked the person to try again",
+                         type(error).__name__)  # fmt: skip
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": STORAGE_DOWN}),
+                                headers={"content-type": "application/json"})  # fmt: skip
         if isinstance(error, redis.RedisError):
             # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
             logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",

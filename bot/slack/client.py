@@ -40,7 +40,15 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.config import CALL_BUDGET
-from bot.slack.ratelimit import MAX_WAIT, Gate, GaveUp, retry_after_seconds
+from bot.slack.ratelimit import (
+    MAX_WAIT,
+    REQUEST_BUDGET,
+    TRIGGER_BUDGET,
+    TRIGGER_METHODS,
+    Gate,
+    GaveUp,
+    retry_after_seconds,
+)
 
 GAVE_UP_HEADER = "X-Scr-Gave-Up"  # on the 429 the gate answers itself: not sent, so not to be retried
 RATE_LIMIT_RETRIES = 3  # 429s retried by the client per call; the fan-out re-runs what is still refused
@@ -118,31 +126,59 @@ def retry_handlers() -> list[RetryHandler]:
     ]
 
 
+class Gates:
+    """Every gate of one process's view of Slack, by (token, method); shared by the clients that should learn
+    from each other's refusals (the app's client and each request's client)."""
+
+    def __init__(self) -> None:
+        self._gates: dict[tuple[str, str], Gate] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, authorization: str, method: str) -> Gate:
+        with self._lock:
+            gate = self._gates.get((authorization, method))
+            if gate is None:
+                gate = self._gates[(authorization, method)] = Gate()
+            return gate
+
+
 class GatedClient(WebClient):
     """A ``WebClient`` whose every HTTP attempt (retries included) passes the gate of its token and method.
 
     The hook is slack-sdk's one place where a single attempt is sent (``_perform_urllib_http_request_internal``);
     its retry loop, handlers and response parsing are unchanged around it."""
 
-    def __init__(self, *args: Any, call_budget: float = CALL_BUDGET, **kwargs: Any):
+    def __init__(self, *args: Any, call_budget: float = CALL_BUDGET, gates: Gates | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.call_budget = call_budget
-        self._gates: dict[tuple[str, str], Gate] = {}
-        self._gates_lock = threading.Lock()
+        self.gates = gates or Gates()
 
     def gate(self, authorization: str, method: str) -> Gate:
         """The gate of one (token, method): one token per workspace, and Slack limits each method on its own."""
-        with self._gates_lock:
-            gate = self._gates.get((authorization, method))
-            if gate is None:
-                gate = self._gates[(authorization, method)] = Gate()
-            return gate
+        return self.gates(authorization, method)
+
+    def for_request(self, token: str | None, team_id: str | None = None,
+                    call_budget: float = REQUEST_BUDGET) -> GatedClient:  # fmt: skip
+        """A client for one Slack request's listeners: the same gates as this one (a workspace the clock or
+        other requests found refusing is not pressed again), but only ``call_budget`` seconds a call, so no
+        thread serving a person sleeps a long Retry-After."""
+        return GatedClient(token=token, base_url=self.base_url, timeout=self.timeout, ssl=self.ssl, proxy=self.proxy,
+                           headers=self.headers, team_id=team_id, logger=self.logger,
+                           retry_handlers=list(self.retry_handlers), call_budget=call_budget,
+                           gates=self.gates)  # fmt: skip
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> GatedClient:
+        """Bolt deep-copies a request (its context's client too) for lazy listeners: the copy keeps the gates,
+        which are shared state, not the request's own (and hold locks, which cannot be copied)."""
+        return self.for_request(self.token, self.default_params.get("team_id"), self.call_budget)
 
     def _perform_urllib_http_request(self, *, url: str, args: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """One Web API call, all its attempts and retries within ``call_budget`` seconds (and within the
-        search it belongs to, see ``spending_at_most``)."""
+        """One Web API call, all its attempts and retries within ``call_budget`` seconds (``TRIGGER_BUDGET`` for
+        a call spending a trigger_id, which is no use later; and within the search it belongs to, see
+        ``spending_at_most``)."""
+        budget = min(self.call_budget, TRIGGER_BUDGET) if method_in(url) in TRIGGER_METHODS else self.call_budget
         cap = getattr(_call, "cap", None)
-        _call.deadline = min(time.monotonic() + self.call_budget, cap if cap is not None else float("inf"))
+        _call.deadline = min(time.monotonic() + budget, cap if cap is not None else float("inf"))
         try:
             return super()._perform_urllib_http_request(url=url, args=args)
         finally:

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
+from slack_bolt import BoltContext
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ROTATION_LOCK_SECONDS = 30.0  # the lease of the per-workspace rotation lock
 CLIENT_CACHE = 10_000  # Web API clients kept, by (token, workspace)
+AUTH_FRESH_SECONDS = 60.0  # a workspace's cached authorization is used without reading Redis for this long
+AUTH_CACHE = 10_000  # authorizations kept in one process
 
 
 def manifest_scopes(path: Path) -> tuple[list[str], list[str]]:
@@ -159,6 +163,98 @@ class LockedAuthorize(InstallationStoreAuthorize):
         finally:
             if locked:
                 release_rotation_lock(lock, ws)
+
+
+class StorageUnavailable(RedisError):
+    """Redis is down and this workspace's authorization is not cached here: the request cannot be authorized
+    now (a never-seen workspace), and the person is asked to try again."""
+
+
+_Key = tuple[str | None, str | None, bool]
+
+
+class _Cached:
+    """One workspace's authorization: Bolt's result, when it was read, and when its token expires."""
+
+    __slots__ = ("result", "read_at", "expires_at")
+
+    def __init__(self, result: AuthorizeResult, read_at: float, expires_at: float | None):
+        self.result, self.read_at, self.expires_at = result, read_at, expires_at
+
+
+class CachedAuthorize(LockedAuthorize):
+    """``LockedAuthorize`` that answers from memory, so a request costs neither Redis nor ``auth.test``.
+
+    Bolt's authorize reads the installation from Redis and calls ``auth.test`` on every request: five lookups
+    made five ``auth.test`` calls, and with Redis down every lookup in many-workspace mode got a 503, though
+    lookups need no Redis. Here:
+
+    - ``auth.test`` runs once per token (Bolt's own ``cache_enabled``, keyed by token: a rotated token is
+      checked once more);
+    - the result is kept per workspace for ``AUTH_FRESH_SECONDS``, then read again from the store (that is
+      how another process's uninstall or token rotation reaches this one), and never past the point where
+      the token is due for rotation;
+    - with Redis down, a kept result whose token has not expired is used however old it is; a workspace never
+      seen here gets ``StorageUnavailable`` (the person is told to try again, see ``bot.slack.app``);
+    - ``forget`` drops a workspace at once, on ``app_uninstalled`` / ``tokens_revoked`` in this process.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.cache_enabled = True  # Bolt's auth.test cache, by token
+        self._kept: dict[_Key, _Cached] = {}
+        self._kept_lock = threading.Lock()
+        self._seen = threading.local()  # the expiry of the token Bolt settled on, for this thread's request
+
+    def __call__(self, *, context: BoltContext, enterprise_id: str | None, team_id: str | None, user_id: str | None,
+                 **kwargs: Any) -> AuthorizeResult | None:  # fmt: skip
+        key: _Key = (enterprise_id, team_id, bool(context.is_enterprise_install))
+        now = time.time()
+        with self._kept_lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept.read_at < AUTH_FRESH_SECONDS and not self._due(kept, now):
+            return kept.result
+        self._seen.expires_at = None
+        try:
+            result = super().__call__(context=context, enterprise_id=enterprise_id, team_id=team_id,
+                                      user_id=user_id, **kwargs)  # fmt: skip
+        except RedisError as exc:
+            if kept is not None and (kept.expires_at is None or kept.expires_at > now):
+                self.logger.warning("Redis unavailable (%s): authorized workspace %s from this process's cache",
+                                    type(exc).__name__, team_id or enterprise_id)  # fmt: skip
+                return kept.result
+            raise StorageUnavailable(f"cannot read the installation of workspace {team_id or enterprise_id}") from exc
+        with self._kept_lock:
+            if result is None or result.user_token is not None:  # a person's own token: not shared by the key
+                self._kept.pop(key, None)
+            else:
+                if len(self._kept) >= AUTH_CACHE:
+                    self._kept.clear()
+                self._kept[key] = _Cached(result, now, getattr(self._seen, "expires_at", None))
+        return result
+
+    def _due(self, kept: _Cached, now: float) -> bool:
+        """The kept token is due for rotation: go through the store (and rotate) rather than use it."""
+        return kept.expires_at is not None and kept.expires_at <= now + self.token_rotation_expiration_minutes * 60
+
+    def _rotate_and_save_tokens_if_necessary(self, installation: Installation | None) -> Installation | None:
+        refreshed = super()._rotate_and_save_tokens_if_necessary(installation)
+        latest = refreshed or installation
+        if latest is not None and latest.bot_token is not None:
+            self._seen.expires_at = latest.bot_token_expires_at
+        return refreshed
+
+    def forget(self, enterprise_id: str | None, team_id: str | None) -> None:
+        """Uninstalled, or its tokens revoked: drop what this process kept for the workspace (or the org's
+        workspaces, for an org-wide install) and the auth.test answers for its tokens."""
+        with self._kept_lock:
+            gone = [k for k in self._kept
+                    if (team_id and k[1] == team_id) or (enterprise_id and k[0] == enterprise_id and (k[2] or not team_id))]  # fmt: skip
+            for k in gone:
+                result = self._kept.pop(k).result
+                for token in (result.bot_token, result.user_token):
+                    if token:
+                        self.authorize_result_cache.pop(token, None)
 
 
 def workspace_clients(services: Services, single: WebClient | None = None) -> WorkspaceClients:

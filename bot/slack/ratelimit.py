@@ -52,6 +52,12 @@ DEFAULT_RETRY_AFTER = 1.0  # seconds, when Slack's Retry-After is missing or unr
 MIN_RETRY_AFTER = 0.5  # "0" or a date in the past: still leave the limiter a moment
 MAX_RETRY_AFTER = 900.0  # a wait longer than this is not believed (15 minutes)
 MAX_WAIT = 75.0  # longer than this, give up for this run rather than park threads (Slack's windows are a minute)
+# A call made while a person waits (a button, App Home, a command's answer): a few seconds' Retry-After is worth
+# waiting out, minutes are not (they get "try again" instead of a minute's silence, and the thread is free).
+REQUEST_BUDGET = 10.0
+# A call that spends a trigger_id (views.open/push), whoever makes it: Slack accepts it for 3 s after the click.
+TRIGGER_BUDGET = 2.0
+TRIGGER_METHODS = frozenset({"views.open", "views.push"})
 GIVE_UP = 8  # refusals in a row, with nothing accepted, after which a workspace is given up for this closure
 PROBE_AFTER = 3  # calls accepted in a row while reopening before one refusal is taken as noise again
 REOPEN_AFTER = 16  # calls accepted in a row while reopening before the gate is open again

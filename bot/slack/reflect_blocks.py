@@ -48,9 +48,14 @@ HOME_BLOCK_LIMIT = 100
 FIELD_LIMIT = 2000
 
 
+CHECKING = ":hourglass_flowing_sand: Checking whether you can also share this in the channel's thread…"
+
+
 def reflection_modal(corpus: Corpus, point: Point, *, channel: str | None, thread_ts: str | None,
-                     retention_days: int) -> dict[str, Any]:  # fmt: skip
-    """Three questions, time spent, and whether to share in the thread or keep it private."""
+                     retention_days: int, checking: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Three questions, time spent, and whether to share in the thread or keep it private.
+    ``checking``: the form opened at once (a trigger_id lasts 3 s) while where it may be shared is still
+    being checked; it is replaced (``views.update``) when that is known."""
     in_thread = bool(channel and thread_ts)
     visibility = [Option(value=PRIVATE, label="Keep private (only in my record)")]
     if in_thread:
@@ -71,6 +76,7 @@ def reflection_modal(corpus: Corpus, point: Point, *, channel: str | None, threa
                                                                      label=f"{DEFAULT_MINUTES} minutes"))),
         InputBlock(block_id="visibility", label="Who sees it?",
                    element=RadioButtonsElement(action_id="value", options=visibility, initial_option=visibility[-1])),
+        *([ContextBlock(elements=[_md(CHECKING)])] if checking else []),
         ContextBlock(elements=[_md(
             "Please leave out names and details of the children and families you work with. Names, dates, phone "
             "numbers, addresses and similar details are masked before saving, but masking can miss things. "

@@ -1,0 +1,128 @@
+"""A form opens within 3 s of the click, whatever other workspaces (or this one) are doing to the bot.
+
+The real bot runs over signed HTTP under gunicorn; Slack (``tests/fakeslack.py``) refuses a ``views.open``
+whose trigger_id is more than 3 s old, as Slack does. Workspace A then misbehaves in the two ways that used
+to starve every button: its App Home opens meet a 429 storm (Retry-After 10 s), or its Slack answers slowly.
+A Reflect click in workspace B, and in A itself, must still reach ``views.open`` in time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import redis
+from slack_sdk.errors import SlackApiError
+
+from bot.content.corpus import Corpus
+from bot.slack.app import make_client
+from bot.weekly.poster import WeeklyPoster
+from bot.weekly.schedules import Schedule
+from conftest import BotProcess, action_body, wait_for
+from fakeslack import TRIGGER_LIFETIME, Call, FakeSlack
+
+A, B = "T0STORMA", "T0CALMB"
+
+
+def home_opened(bot: BotProcess, team: str, user: str, n: int) -> None:
+    event = {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home", "event_ts": f"{n}.1"}
+    assert bot.event(event, team=team, event_id=f"EvStorm{team}{user}{n}{time.time()}").status == 200
+
+
+def click(bot: BotProcess, slack: FakeSlack, team: str, value: str, **kw: Any) -> tuple[float, Call]:
+    """A Reflect click; (seconds from the click to ``views.open`` reaching Slack, that call)."""
+    body = action_body("scr_reflect", value, team=team, user=f"U0{team}", **kw)
+    trigger = json.loads(parse_qs(body)["payload"][0])["trigger_id"]
+    clicked = float(trigger.removeprefix("trig."))
+    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    opened = wait_for(lambda: [c for c in slack.calls_to("views.open") if c.params.get("trigger_id") == trigger], 40)[0]
+    return opened.arrived - clicked, opened
+
+
+@pytest.fixture
+def calm(module_slack: FakeSlack) -> Any:
+    yield
+    module_slack.faults.clear()
+    module_slack.slow_when.clear()
+    time.sleep(0.5)
+
+
+def weekly_post_in(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str, channel: str) -> tuple[str, str]:
+    schedule = Schedule(id=f"s-{channel.lower()}", team=team, channel=channel, sectors=("health",))
+    result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
+    assert result.outcome == "posted"
+    return result.ts, result.point
+
+
+def test_fake_slack_refuses_a_trigger_older_than_three_seconds(module_slack: FakeSlack) -> None:
+    client = make_client("xoxb-test", module_slack.url)
+    with pytest.raises(SlackApiError) as err:
+        client.views_open(trigger_id=f"trig.{time.time() - TRIGGER_LIFETIME - 1}", view={"type": "modal"})
+    assert err.value.response["error"] == "expired_trigger_id"
+    assert client.views_open(trigger_id=f"trig.{time.time()}", view={"type": "modal"})["ok"]
+
+
+def test_a_429_storm_in_one_workspace_leaves_reflect_opening_within_3s_in_both(
+        bot: BotProcess, module_slack: FakeSlack, shared_redis: redis.Redis, corpus: Corpus, calm: Any) -> None:  # fmt: skip
+    thread, point = weekly_post_in(module_slack, shared_redis, corpus, A, "C0STORMA")
+    # Workspace A: everything its App Home needs answers 429, Retry-After 10 s.
+    for method in ("views.publish", "users.conversations"):
+        module_slack.fail(method, 429, retry_after=10, times=1000)
+    for n in range(5):
+        home_opened(bot, A, f"U0HOME{n}", n)
+    time.sleep(0.3)  # the storm's lazy work has started
+
+    took_b, opened_b = click(bot, module_slack, B, point, channel="C0CALMB")
+    assert opened_b.status == 200 and took_b < TRIGGER_LIFETIME, f"B: views.open {took_b:.1f} s after the click"
+
+    # In A itself, from App Home (the share option needs Redis and users.conversations, both after the open).
+    home_value = json.dumps({"point": point, "channel": "C0STORMA", "thread_ts": thread})
+    took_a, opened_a = click(bot, module_slack, A, home_value, channel="D0HOME")
+    assert opened_a.status == 200 and took_a < TRIGGER_LIFETIME, f"A: views.open {took_a:.1f} s after the click"
+    print(f"click -> views.open: B {took_b:.2f} s, A {took_a:.2f} s")
+    # The form opened saying it was checking, then was settled in place (A's Slack refuses users.conversations,
+    # so the reflection stays private).
+    view = next(v for v in module_slack.views if v["trigger_id"] == opened_a.params["trigger_id"])
+    assert "Checking whether" in json.dumps(view["view"])
+    settled = wait_for(lambda: [v for v in module_slack.views if v["view_id"] == view["id"]], 10)[-1]
+    assert "Checking whether" not in json.dumps(settled["view"])
+    assert "Keep private" in json.dumps(settled["view"]) and "Share in the thread" not in json.dumps(settled["view"])
+
+
+def test_a_slow_workspace_cannot_take_the_threads_that_serve_another(
+        bot: BotProcess, module_slack: FakeSlack, corpus: Corpus, calm: Any) -> None:  # fmt: skip
+    point = corpus.points[0].id
+    slow_user = "U0SLOWA"
+    module_slack.slow_when.append(("views.publish", {"user_id": slow_user}, 6.0))  # A's Slack takes 6 s
+    for n in range(6):
+        home_opened(bot, A, slow_user, n)
+    time.sleep(0.5)  # A's App Home work has taken what threads it may
+
+    took, opened = click(bot, module_slack, B, point, channel="C0CALMB")
+    print(f"click -> views.open with a slow workspace A: B {took:.2f} s")
+    assert opened.status == 200 and took < TRIGGER_LIFETIME, f"B: views.open {took:.1f} s after the click"
+
+
+def test_the_bound_refuses_a_workspaces_excess_but_never_work_that_must_run() -> None:
+    from slack_bolt import BoltContext
+
+    from bot.slack.tenants import TenantBound, must_run
+
+    bound, ran = TenantBound(limit=1), []
+
+    def home(body: dict) -> None:
+        ran.append("home")
+
+    @must_run
+    def share(body: dict) -> None:
+        ran.append("share")
+
+    a, b = BoltContext({"team_id": "T0A"}), BoltContext({"team_id": "T0B"})
+    assert bound.admit((None, "T0A"))  # one of A's listeners is running
+    bound.wrap(home)(context=a, body={})
+    bound.wrap(home)(context=b, body={})  # another workspace is not held up
+    bound.wrap(share)(context=a, body={})  # the person was told it is happening
+    assert ran == ["home", "share"]
