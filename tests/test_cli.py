@@ -73,7 +73,8 @@ def test_ask_json_contract() -> None:
     assert data["kind"] == "intersection"
     assert data["results"], "expected results"
     first = data["results"][0]
-    assert set(first) == {"id", "title", "summary", "kind", "themes", "sectors", "source"}
+    assert set(first) == {"id", "title", "summary", "kind", "themes", "sectors", "source", "period", "since"}
+    assert first["period"] and (first["since"] is None or first["since"].startswith("Since this briefing"))
     assert set(first["source"]) == {"briefing", "section", "pages", "local", "label"}
     assert first["kind"] in ("practice", "key-data", "background")
     assert first["source"]["local"] is False and first["source"]["label"] == "National SCR briefing"

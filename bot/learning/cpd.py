@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.content.corpus import Corpus
+from bot.content.currency import SINCE_PREFIX, period_label, since_line
 from bot.learning.quiz import Answer
 from bot.reflections.store import MODAL, Reflection
 
 CSV_FIELDS = [
     "date", "activity_type", "minutes", "learning_point_id", "learning_point_title", "source", "discussed_with_peers",
     "what_i_learned", "how_it_changes_my_practice", "what_i_will_do_differently", "reflective_questions",
+    "briefing_period", "since_this_briefing",
 ]  # fmt: skip
 
 
@@ -38,6 +40,8 @@ class Entry:
     practice: str
     action: str
     questions: list[str]
+    period: str  # the period the point's briefing covers: the learning is of that time
+    since: str  # "Since this briefing (...): ..." when a verified change touches the point, else ""
 
 
 def full_citation(corpus: Corpus, point_id: str) -> str:
@@ -53,6 +57,16 @@ def full_citation(corpus: Corpus, point_id: str) -> str:
     return f"{local}{b.title}. {b.authors}. {b.publisher}, {b.year}. Section “{point.source.section}”{pages}.{url}"
 
 
+def currency(corpus: Corpus, point_id: str) -> tuple[str, str]:
+    """The briefing's period and the "since" line for a point, as text for the record ("" when the point has
+    left the library or nothing verified has changed): a reviewer reading the record years on should see
+    that the learning was from 2011-14 and what has replaced it."""
+    point = corpus.point(point_id)
+    if point is None:
+        return "", ""
+    return period_label(corpus.briefings[point.source.briefing]), since_line(corpus, point) or ""
+
+
 def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
     out = []
     for r in sorted(reflections, key=lambda r: r.created_at):
@@ -66,6 +80,7 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
             if r.shared
             else "Individual reflection on a case review learning point"
         )
+        period, since = currency(corpus, r.point)
         out.append(
             Entry(
                 date=datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%d"),
@@ -79,6 +94,8 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
                 practice=practice,
                 action=action,
                 questions=list(point.questions) if point else [],
+                period=period,
+                since=since,
             )
         )
     return out
@@ -94,12 +111,14 @@ def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
         check, point = corpus.check(a.check), corpus.point(a.point)
         question = check.question if check else a.check
         result = "right" if a.correct else f"not right; the answer is {check.answer if check else '?'}"
+        period, since = currency(corpus, a.point)
         out.append(Entry(
             date=datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d"),
             activity_type="Knowledge check (self-assessment on a case review learning point)",
             minutes=CHECK_MINUTES, point_id=a.point, point_title=point.title if point else a.point,
             source=full_citation(corpus, a.point), peers=False,
             learned=f"{question} I answered: {a.chosen} ({result}).", practice="", action="", questions=[],
+            period=period, since=since,
         ))  # fmt: skip
     return out
 
@@ -129,6 +148,8 @@ def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exp
             f"- **Time spent:** {e.minutes} minutes",
             f"- **Learning point:** {e.point_title} (`{e.point_id}`)",
             f"- **Source:** {e.source}",
+            *([f"- **Briefing period:** {e.period}"] if e.period else []),
+            *([f"- {_since_md(e.since)}"] if e.since else []),
             f"- **Reflected with peers:** {'Yes, in the team thread' if e.peers else 'No (private reflection)'}",
             "",
             "### What I learned",
@@ -149,12 +170,20 @@ def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exp
         lines += ["## Knowledge checks", "",
                   f"{len(checks)} check{'s' if len(checks) != 1 else ''} answered, {right} right, about "
                   f"{len(checks) * CHECK_MINUTES} minutes. Self-assessment on the learning points, spaced over time.", "",
-                  "| Date | Learning point | Question and answer | Source |", "|---|---|---|---|"]  # fmt: skip
+                  "| Date | Learning point | Question and answer | Source | Briefing period | Since this briefing |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
         for e in checks:
-            row = (e.date, f"{e.point_title} (`{e.point_id}`)", e.learned, e.source)
+            row = (e.date, f"{e.point_title} (`{e.point_id}`)", e.learned, e.source, e.period, e.since)
             lines.append("| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in row) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _since_md(since: str) -> str:
+    """The "since" line with its lead-in in bold, as the other fields of an entry are."""
+    if since.startswith(SINCE_PREFIX):
+        return f"**{SINCE_PREFIX}**{since[len(SINCE_PREFIX):]}"
+    return since
 
 
 def _cell(value: str) -> str:
@@ -169,6 +198,6 @@ def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[
     for e in [*entries(corpus, reflections), *check_entries(corpus, answers)]:
         writer.writerow([_cell(str(v)) for v in (
             e.date, e.activity_type, e.minutes, e.point_id, e.point_title, e.source, "yes" if e.peers else "no",
-            e.learned, e.practice, e.action, " | ".join(e.questions),
+            e.learned, e.practice, e.action, " | ".join(e.questions), e.period, e.since,
         )])  # fmt: skip
     return buf.getvalue()

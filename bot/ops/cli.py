@@ -452,6 +452,11 @@ def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace
 
 
 def point_json(services: Any, point: Any) -> dict[str, Any]:
+    """A point as data: what the Block Kit answer shows, including its briefing's ``period`` and the
+    ``since`` line (verified changes only; null when nothing verified has changed)."""
+    from bot.content.currency import period_label, since_line
+
+    corpus = services.corpus
     return {
         "id": point.id,
         "title": point.title,
@@ -460,7 +465,9 @@ def point_json(services: Any, point: Any) -> dict[str, Any]:
         "sectors": list(point.sectors),
         "kind": point.kind,
         "source": {"briefing": point.source.briefing, "section": point.source.section, "pages": list(point.source.pages),
-                   "local": services.corpus.is_local(point), "label": services.corpus.source_label(point)},
+                   "local": corpus.is_local(point), "label": corpus.source_label(point)},
+        "period": period_label(corpus.briefings[point.source.briefing]),
+        "since": since_line(corpus, point),
     }
 
 

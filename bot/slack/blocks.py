@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.content.corpus import LOCAL_LABEL, Corpus, Point
+from bot.content.currency import period_label, since_line
 from bot.search.lookup import PAGE_SIZE, WHERE_TO_LOOK, Answer
 from bot.search.safety import SafetyNote
 
@@ -86,6 +87,28 @@ def _entry_template(
     ).to_dict()
 
 
+def period_text(corpus: Corpus, point: Point) -> str:
+    """What the point's briefing covers, as a reader takes it in under the citation ("Briefing covers incidents
+    from 1 April 2011 to 31 March 2014"): the practice it describes is of that time, not necessarily today's."""
+    briefing = corpus.briefings[point.source.briefing]
+    label = period_label(briefing)
+    # "Incidents from..." reads on as "incidents from..."; an acronym ("SCRs published...") stays as written.
+    if label[:1].isupper() and not label[1:2].isupper():
+        label = label[0].lower() + label[1:]
+    return f"Briefing covers {label}"
+
+
+def currency_context(corpus: Corpus, point: Point) -> ContextBlock:
+    """One context block under a point's citation: its briefing's period and, when a verified change in
+    content/changes.yaml touches the point, one "Since this briefing: ..." line, so nobody takes a 2011-14
+    arrangement for today's. Derived from content alone, so cached answers stay right (keyed by its version)."""
+    lines = [f":date: {escape(period_text(corpus, point))}"]
+    since = since_line(corpus, point)
+    if since:
+        lines.append(f":clock3: {escape(since)}")
+    return ContextBlock(elements=[_md("\n".join(lines))])
+
+
 def point_blocks(
     corpus: Corpus,
     point: Point,
@@ -97,7 +120,8 @@ def point_blocks(
     header: str | None = None,
 ) -> list[Block | dict[str, Any]]:
     """A learning point in full: content note first, then title, summary, key messages, quote,
-    reflective question(s), the citation, and the buttons asked for."""
+    reflective question(s), the citation with its briefing's period (and what has changed since), and
+    the buttons asked for."""
     out: list[Block | dict[str, Any]] = list(_point_body(corpus, point.id, questions, header))
     buttons = []
     if share_button:
@@ -149,6 +173,7 @@ def _point_body(corpus: Corpus, point_id: str, questions: int, header: str | Non
             elements=[_md(f":books: {escape(corpus.citation(point))}"), _md(f"Themes: {escape(themes)} · `{point.id}`")]
         )
     )
+    blocks.append(currency_context(corpus, point))
     return tuple(b.to_dict() for b in blocks)
 
 

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.content.corpus import Check, Corpus
 from bot.learning.quiz import BOX_DAYS, Aggregate, Answer, Card
-from bot.slack.blocks import ACTION_READ_MORE, _clip, _md, escape
+from bot.slack.blocks import ACTION_READ_MORE, _clip, _md, currency_context, escape
 
 ACTION_ANSWER = "scr_quiz_answer"  # one per option: scr_quiz_answer_0, _1, _2, _3
 LETTERS = "ABCD"
@@ -61,7 +61,8 @@ def check_message(corpus: Corpus, check: Check, sent_day: str) -> dict[str, Any]
 
 
 def answered_message(corpus: Corpus, check: Check, chosen: int, *, card: Card | None, already: bool = False) -> dict[str, Any]:
-    """What replaces the check once answered: right or not, the explanation, the point, and when it returns."""
+    """What replaces the check once answered: right or not, the explanation, the point with its briefing's
+    period (and what has changed since), and when it returns."""
     right = check.options[chosen] == check.answer if 0 <= chosen < len(check.options) else False
     point = corpus.point(check.point)
     verdict = (":white_check_mark: *Right.*" if right
@@ -79,6 +80,7 @@ def answered_message(corpus: Corpus, check: Check, chosen: int, *, card: Card | 
             text=_md(f":books: *{escape(point.title)}*\n{escape(_clip(point.summary, 600))}\n_{escape(corpus.citation(point))}_"),
             accessory=ButtonElement(text="Read the point", action_id=ACTION_READ_MORE, value=point.id),
         ))  # fmt: skip
+        blocks.append(currency_context(corpus, point))  # the explanation is of its time: say when, and what changed
     return {"text": "Right." if right else f"Not quite: the answer is {check.answer}.", "blocks": [b.to_dict() for b in blocks]}
 
 
