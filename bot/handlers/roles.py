@@ -84,5 +84,5 @@ class Roles:
 
 def who_can(lead: str | None, what: str) -> str:
     """The refusal, naming who can (``what``: "change this channel's weekly post")."""
-    people = f"<@{lead}>, workspace admins," if lead else "Workspace admins"
-    return f"Only {people} or the bot's admins (`/scr admins`) can {what}."
+    people = f"<@{lead}>, workspace admins, or" if lead else "workspace admins or"
+    return f"Only {people} the bot's admins (`/scr admins`) can {what}."
