@@ -235,3 +235,25 @@ def test_scr_admins_and_digest_users_grant_nothing_in_a_many_workspace_install(o
     saved = Subscriptions(r).get(ws, channel)
     assert (saved.post, saved.created_by) == ("30 9 * * mon", LEAD)
     assert [(e.by, e.action) for e in AuditTrail(r).since(ws, 0)] == [(LEAD, "subscribe"), (LEAD, "digest-add")]
+
+
+# ----- the trail's bounds, and forgetting a workspace ---------------------------------------------------------
+def test_the_trail_is_bounded_in_age_and_length_and_a_purge_takes_it_and_the_list(redis_client: redis.Redis) -> None:
+    from bot.storage.purge import Purger
+    from bot.storage.roles import AuditEntry
+
+    audit, ws, other = AuditTrail(redis_client), Workspace("T0PURGE"), Workspace("T0KEEP")
+    now = time.time()
+    audit.record(ws, AuditEntry(at=now - keys.AUDIT_SECONDS - 60, by=LEAD, role="lead", action="subscribe", channel="C1"))
+    audit.record(ws, AuditEntry(at=now, by=LEAD, role="lead", action="unsubscribe", channel="C1"))
+    assert [e.action for e in audit.since(ws, 0)] == ["unsubscribe"]  # older than 400 days: gone on the next write
+    assert redis_client.zcard(keys.audit(ws)) == 1
+    for i in range(keys.AUDIT_MAX_ENTRIES + 5):
+        audit.record(ws, AuditEntry(at=now + i, by=LEAD, role="lead", action="digest-add", channel="C1", detail=str(i)))
+    assert redis_client.zcard(keys.audit(ws)) == keys.AUDIT_MAX_ENTRIES  # the oldest went first
+    assert audit.recent(ws, 1)[0].detail == str(keys.AUDIT_MAX_ENTRIES + 4)
+    AdminList(redis_client).add(ws, LISTED)
+    audit.record(other, AuditEntry(at=now, by=LEAD, role="lead", action="subscribe", channel="C2"))
+    Purger(redis_client).purge(ws)
+    assert not redis_client.exists(keys.audit(ws)) and not redis_client.exists(keys.admins(ws))
+    assert [e.channel for e in audit.since(other, 0)] == ["C2"]  # another workspace's trail stays
