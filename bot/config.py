@@ -128,7 +128,11 @@ class Settings:
     work_days: str = "mon-fri"
     quiz_days: str = "tue-thu"
     quiz_time: str = "10:30"
+    # Slack user ids. Both grant rights in every workspace the bot answers, so they apply only to a
+    # single-workspace install (``env_digest_users`` / ``env_admins``): never in distributed mode, where
+    # the workspaces are other organisations'.
     digest_users: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
     # The line under the safety net's steps saying who to contact about a child (e.g. the DSL's name and number).
     concern_contact: str | None = None
 
@@ -148,6 +152,16 @@ class Settings:
         if self.slack_bot_token and self.slack_signing_secret:
             return "http"
         return "shell"
+
+    @property
+    def env_digest_users(self) -> tuple[str, ...]:
+        """``SCR_DIGEST_USERS`` as granted: nobody in distributed mode (the env would reach every workspace)."""
+        return () if self.distributed else self.digest_users
+
+    @property
+    def env_admins(self) -> tuple[str, ...]:
+        """``SCR_ADMINS`` as granted: nobody in distributed mode (the env would reach every workspace)."""
+        return () if self.distributed else self.admins
 
     @property
     def distributed(self) -> bool:
@@ -282,6 +296,15 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw).expanduser() if raw else default
 
 
+def _user_ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma- or space-separated list of Slack user ids; anything else is a mistake worth stopping for."""
+    users = tuple(u.strip() for u in env.get(name, "").replace(" ", ",").split(",") if u.strip())
+    for user in users:
+        if user[:1] not in ("U", "W") or not user.isalnum():
+            raise ConfigError(f"{name} should list Slack user ids such as U012ABCDEF, got {user!r}")
+    return users
+
+
 def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from ``env`` (default: the process environment plus a ``.env`` file)."""
     if env is None:
@@ -302,10 +325,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
     api_url = _api_url(env)
     bot_token, app_token = _token(env, "SLACK_BOT_TOKEN"), _token(env, "SLACK_APP_TOKEN")
     _check_token_kinds(bot_token, app_token)
-    digest_users = tuple(u.strip() for u in env.get("SCR_DIGEST_USERS", "").replace(" ", ",").split(",") if u.strip())
-    for user in digest_users:
-        if user[:1] not in ("U", "W") or not user.isalnum():
-            raise ConfigError(f"SCR_DIGEST_USERS should list Slack user ids such as U012ABCDEF, got {user!r}")
+    digest_users = _user_ids(env, "SCR_DIGEST_USERS")
     lease, budget = _lease(env, defaults.claim_lease_seconds)
     settings = Settings(
         slack_bot_token=bot_token,
@@ -342,6 +362,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         quiz_days=env.get("SCR_QUIZ_DAYS", "").strip() or defaults.quiz_days,
         quiz_time=env.get("SCR_QUIZ_TIME", "").strip() or defaults.quiz_time,
         digest_users=digest_users,
+        admins=_user_ids(env, "SCR_ADMINS"),
         concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,
     )
     try:

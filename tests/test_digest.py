@@ -117,10 +117,9 @@ def test_last_months_and_monthly_timing() -> None:
 def test_readers_named_by_the_admin_or_in_the_channel(redis_client: redis.Redis) -> None:
     readers = DigestReaders(redis_client, ("U0ADMIN",))
     assert readers.readers(WS, CHANNEL) == ["U0ADMIN"]
-    assert not readers.may_manage(WS, CHANNEL, "U0ANY", lead="U0LEAD")
-    assert readers.may_manage(WS, CHANNEL, "U0LEAD", lead="U0LEAD") and readers.may_manage(WS, CHANNEL, "U0ADMIN", None)
+    assert not readers.is_reader(WS, CHANNEL, "U0ANY") and readers.is_reader(WS, CHANNEL, "U0ADMIN")
     readers.add(WS, CHANNEL, "U0LL")
-    assert readers.readers(WS, CHANNEL) == ["U0ADMIN", "U0LL"] and readers.may_manage(WS, CHANNEL, "U0LL", None)
+    assert readers.readers(WS, CHANNEL) == ["U0ADMIN", "U0LL"] and readers.is_reader(WS, CHANNEL, "U0LL")
     assert readers.readers(Workspace("T0OTHER"), CHANNEL) == ["U0ADMIN"]  # another workspace's readers are its own
 
 

@@ -55,11 +55,11 @@ def test_subscribe_then_schedule_then_unsubscribe(bot: BotProcess, module_slack:
     again = command_answer(bot, module_slack, "subscribe friday 14:00", channel="C0SUB", user="U0LEAD")
     assert "updated" in again["text"] and "Friday 14:00" in again["text"]
 
-    gone = bot.command("unsubscribe", channel="C0SUB", user="U0LEAD").json()
+    gone = command_answer(bot, module_slack, "unsubscribe", channel="C0SUB", user="U0LEAD")
     assert gone["response_type"] == "in_channel" and "stopped" in gone["text"]
     assert Subscriptions(store).get(Workspace(TEAM), "C0SUB") is None
     assert "No weekly learning point" in bot.command("schedule", channel="C0SUB").json()["text"]
-    assert "no weekly learning point" in bot.command("unsubscribe", channel="C0SUB").json()["text"].lower()
+    assert "no weekly learning point" in command_answer(bot, module_slack, "unsubscribe", channel="C0SUB")["text"].lower()
 
 
 def test_subscribe_to_few_points_warns_how_soon_they_repeat(bot: BotProcess, module_slack: FakeSlack,
@@ -204,7 +204,7 @@ def test_unsubscribe_clears_rotation_status_and_app_home(bot: BotProcess, module
         return dumps(wait_for(lambda: module_slack.views[n:])[0]["view"])  # published after the ack
 
     assert "<#C0LEAVE>" in home()
-    assert "stopped" in bot.command("unsubscribe", channel="C0LEAVE", user="U0LEAD").json()["text"]
+    assert "stopped" in command_answer(bot, module_slack, "unsubscribe", channel="C0LEAVE", user="U0LEAD")["text"]
     assert [k for k in left_behind if store.exists(k)] == []
     assert "<#C0LEAVE>" not in home()  # App Home no longer lists the channel
     assert store.exists(keys.weekly_claim(ws, schedule.id, "2026-W48"))  # subscribing again cannot post this week twice

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.handlers.roles import LEAD, Roles, who_can
 from bot.learning.digest import build as build_digest
 from bot.learning.digest import digest_text, last_months
 from bot.learning.digest_sender import DigestReaders
@@ -23,6 +25,7 @@ from bot.slack.blocks import escape
 from bot.slack.context import NoWorkspace, workspace_of
 from bot.slack.home import EIGHT_WEEKS, send_export, what_was_exported
 from bot.slack.reflect_blocks import ACTION_FORGET, participation_message
+from bot.storage.roles import AdminList, AuditEntry, AuditTrail
 from bot.storage.store import Workspace
 from bot.weekly.poster import status as schedule_status
 from bot.weekly.poster import utcnow
@@ -45,6 +48,9 @@ STORAGE_DOWN = (
     "Lookups such as `/scr neglect` still work."
 )
 NO_WORKSPACE = "Slack didn't say which workspace this came from, so I didn't do anything. Please try again."
+# Answered after the ack: they call the Web API (subscribe, export), may ask Slack who is a workspace admin
+# (every change the roles guard, and reading the digest or the audit trail), or read a lot (the digest).
+AFTER_ACK = ("subscribe", "export", "unsubscribe", "digest", "admins", "audit")
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
@@ -91,6 +97,11 @@ def _filters(services: Services, schedule: Schedule) -> str:
 def _in_rotation(services: Services, schedule: Schedule) -> str:
     n = len(weekly_pool(services.corpus, schedule))
     return f"{n} learning point{'s' if n != 1 else ''} in rotation"
+
+
+def _settings_text(services: Services, schedule: Schedule) -> str:
+    """A schedule's settings in a line, for the audit trail."""
+    return f"{describe(schedule.post)} ({schedule.timezone}); {_filters(services, schedule)}"
 
 
 def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
@@ -154,47 +165,140 @@ def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -
 
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+AUDIT_SHOWN, AUDIT_MAX_SHOWN = 20, 50  # `/scr audit` and `/scr audit 50`
 
 
-def digest_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
-    """``/scr digest``: this channel's digest, for its readers; ``add|remove @someone``: name readers."""
+def mentioned(args: list[str]) -> str | None:
+    """The user id in ``add <@U123|name>``'s second word, if it is a mention."""
+    found = MENTION.match(args[1]) if len(args) > 1 else None
+    return found.group(1) if found else None
+
+
+def record(services: Services, command: dict[str, Any], role: str, action: str, detail: str = "",
+           channel: str | None = None) -> None:  # fmt: skip
+    """Add an allowed change to the workspace's audit trail (refusals change nothing and are not recorded)."""
+    AuditTrail(services.store.client).record(workspace_of(command), AuditEntry(
+        at=time.time(), by=command.get("user_id", ""), role=role, action=action,
+        channel=command.get("channel_id", "") if channel is None else channel, detail=detail,
+    ))  # fmt: skip
+
+
+def digest_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
+                   client: WebClient) -> dict[str, Any]:  # fmt: skip
+    """``/scr digest``: this channel's digest, for its readers and whoever may name them; ``add|remove
+    @someone``: name readers (the channel's lead, workspace admins, the bot's admins). After the ack:
+    deciding who may can ask Slack (``users.info``)."""
     ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
     if not channel.startswith(("C", "G")):
         return ephemeral("The digest is per team channel: run `/scr digest` in the channel it is about.")
-    readers = DigestReaders(services.store.client, services.settings.digest_users)
+    env_readers = services.settings.env_digest_users
+    readers = DigestReaders(services.store.client, env_readers)
     word = args[0].lower() if args else ""
     try:
         subscription = services.subscriptions.get(ws, channel)
         lead = subscription.created_by if subscription else None
-        allowed = readers.may_manage(ws, channel, user, lead)
         if word in ("add", "remove"):
-            if not allowed:
-                return ephemeral("Only this channel's digest readers, whoever set up its weekly post, or the people "
-                                 "your admin named can change who gets the digest.")  # fmt: skip
-            found = MENTION.match(args[1]) if len(args) > 1 else None
-            if not found:
+            role = roles.for_channel(ws, user, lead, client)
+            if role is None:
+                return ephemeral(who_can(lead, "change who gets this channel's digest"))
+            who = mentioned(args)
+            if not who:
                 return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
-            who = found.group(1)
             if word == "add":
                 readers.add(ws, channel, who)
+                record(services, command, role, "digest-add", f"<@{who}>")
                 return ephemeral(f"<@{who}> will get this channel's learning digest by DM on the first working day "
                                  "of each month: participation, themes covered and not yet covered, never anyone's words.")  # fmt: skip
-            if who in services.settings.digest_users:
+            if who in env_readers:
                 return ephemeral(f"<@{who}> is named by your admin (SCR_DIGEST_USERS), so only the admin can remove them.")
-            readers.remove(ws, channel, who)
+            if readers.remove(ws, channel, who):
+                record(services, command, role, "digest-remove", f"<@{who}>")
             return ephemeral(f"<@{who}> will no longer get this channel's digest.")
         if word:
             return ephemeral("Try `/scr digest`, `/scr digest add @someone` or `/scr digest remove @someone`.")
-        if not allowed:
-            return ephemeral("The digest is for the channel's learning lead. Whoever set up this channel's weekly post "
-                             "can add you with `/scr digest add @you`.")  # fmt: skip
+        if not readers.is_reader(ws, channel, user) and roles.for_channel(ws, user, lead, client) is None:
+            return ephemeral("The digest is for the channel's learning lead and the readers they name. "
+                             + who_can(lead, "add you with `/scr digest add @you`"))  # fmt: skip
         data = build_digest(services.corpus, services.store.client, ws, channel,
                             last_months(utcnow(), include_current=True), services.settings.retention_days)  # fmt: skip
         names = ", ".join(f"<@{u}>" for u in readers.readers(ws, channel)) or "no one yet"
         text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to: {names}._"
         return {"response_type": "ephemeral", "text": text}
     except redis.RedisError:
-        return ephemeral(STORAGE_DOWN.format(what="put the digest together"))
+        return ephemeral(STORAGE_DOWN.format(what="put the digest together" if not word else "change the digest's readers"))
+
+
+def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
+                   client: WebClient) -> dict[str, Any]:  # fmt: skip
+    """``/scr admins``: who the bot's admins are here; ``add|remove @someone``: for workspace admins and
+    owners and the bot's admins (never the environment's list in a many-workspace install)."""
+    ws, user = workspace_of(command), command.get("user_id", "")
+    env_admins = services.settings.env_admins
+    admins = AdminList(services.store.client)
+    word = args[0].lower() if args else ""
+    try:
+        if word in ("add", "remove"):
+            role = roles.admin(ws, user, client)
+            if role is None:
+                return ephemeral(who_can(None, "change the bot's admin list"))
+            who = mentioned(args)
+            if not who:
+                return ephemeral(f"Say who, with a mention: `/scr admins {word} @someone`.")
+            if word == "add":
+                if admins.add(ws, who):
+                    record(services, command, role, "admins-add", f"<@{who}>")
+                return ephemeral(f"<@{who}> is now one of the bot's admins here: they may change any channel's weekly "
+                                 "post and digest readers, this list, and read `/scr audit`.")  # fmt: skip
+            if who in env_admins:
+                return ephemeral(f"<@{who}> is named by whoever runs the bot (SCR_ADMINS), so only they can remove them.")
+            if admins.remove(ws, who):
+                record(services, command, role, "admins-remove", f"<@{who}>")
+                return ephemeral(f"<@{who}> is no longer one of the bot's admins here.")
+            return ephemeral(f"<@{who}> wasn't one of the bot's admins here.")
+        if word:
+            return ephemeral("Try `/scr admins`, `/scr admins add @someone` or `/scr admins remove @someone`.")
+        named = sorted(set(admins.members(ws)) | set(env_admins))
+        listed = ", ".join(f"<@{u}>" for u in named) or "no one yet"
+        return ephemeral(
+            f"*The bot's admins here:* {listed}\n"
+            "They, workspace admins and owners, and whoever set up a channel's weekly post (for that channel) may "
+            "change its weekly post and digest readers. Workspace admins and the bot's admins manage this list: "
+            "`/scr admins add @someone`, `/scr admins remove @someone`. `/scr audit` shows every change."
+        )
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="read or change the bot's admins"))
+
+
+def audit_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
+                  client: WebClient) -> dict[str, Any]:  # fmt: skip
+    """``/scr audit [n]``: the workspace's latest changes, for workspace admins and the bot's admins."""
+    ws, user = workspace_of(command), command.get("user_id", "")
+    n = AUDIT_SHOWN
+    if args:
+        if not args[0].isdigit() or not 1 <= int(args[0]) <= AUDIT_MAX_SHOWN:
+            return ephemeral(f"Try `/scr audit` or `/scr audit 50` (how many changes, 1 to {AUDIT_MAX_SHOWN}).")
+        n = int(args[0])
+    try:
+        if roles.admin(ws, user, client) is None:
+            return ephemeral(who_can(None, "read the record of changes"))
+        entries = AuditTrail(services.store.client).recent(ws, n)
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="read the record of changes"))
+    if not entries:
+        return ephemeral("No changes recorded here yet: setting up, changing or stopping a weekly post, naming digest "
+                         "readers and the bot's admins are recorded here (kept 400 days).")  # fmt: skip
+    lines = [f"*The last {len(entries)} change{'s' if len(entries) != 1 else ''} here* (newest first):"]
+    lines += [audit_line(e) for e in entries]
+    return ephemeral("\n".join(lines))
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """One change as Slack shows it: the date in the reader's own time zone, who, as what, what, where."""
+    when = f"<!date^{int(entry.at)}^{{date_short}} {{time}}|{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(entry.at))}>"
+    where = f" in <#{entry.channel}>" if entry.channel.startswith(("C", "G")) else ""
+    detail = f": {escape(entry.detail)}" if entry.detail and not MENTION.match(entry.detail) else \
+        (f" {entry.detail}" if entry.detail else "")
+    return f"• {when} <@{entry.by}> ({escape(entry.role)}) {escape(entry.action)}{where}{detail}"
 
 
 def days_text(days: frozenset[int]) -> str:
@@ -205,6 +309,7 @@ def days_text(days: frozenset[int]) -> str:
 
 def register(app: App, services: Services) -> None:
     settings = services.settings
+    roles = Roles(AdminList(services.store.client), settings.env_admins)
 
     def week_point(ws: Workspace, channel: str) -> str | None:
         latest = services.reflections.latest_post(ws, channel)
@@ -248,9 +353,20 @@ def register(app: App, services: Services) -> None:
         return schedule
 
     def save_subscription(command: dict[str, Any], schedule: Schedule, client: WebClient) -> dict[str, Any]:
-        """After the ack: ask Slack whether the bot is in the channel, then save (the answer goes to response_url)."""
+        """After the ack: may this person change the channel's schedule (asking Slack if need be), is the bot in
+        the channel, then save (the answer goes to response_url). Whoever set the channel up stays its lead when
+        someone else with the right changes it, so a change never hands the channel over."""
         ws = workspace_of(command)
         channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        try:
+            existing = services.subscriptions.get(ws, channel)
+            role = LEAD if existing is None else roles.for_channel(ws, user, existing.created_by, client)
+        except redis.RedisError:
+            return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
+        if existing is not None and role is None:
+            return ephemeral(who_can(existing.created_by, "change this channel's weekly post"))
+        if existing is not None:
+            schedule = replace(schedule, created_by=existing.created_by, origin=existing.origin)
         try:
             info = client.conversations_info(channel=channel)
             member = bool((info.get("channel") or {}).get("is_member", False))
@@ -261,11 +377,11 @@ def register(app: App, services: Services) -> None:
         if not member:
             return ephemeral(NOT_IN_CHANNEL)
         try:
-            existed = services.subscriptions.get(ws, channel) is not None
             services.subscriptions.save(schedule)
+            record(services, command, role, "resubscribe" if existing else "subscribe", _settings_text(services, schedule))
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="save the schedule"))
-        verb = "updated" if existed else "set up"
+        verb = "updated" if existing else "set up"
         now = utcnow()
         warning = repeat_warning(services.corpus, schedule, now)
         return {
@@ -276,14 +392,23 @@ def register(app: App, services: Services) -> None:
             + "\nEach week's post invites the team to reflect in its thread. `/scr unsubscribe` stops it.",
         }
 
-    def unsubscribe(command: dict[str, Any]) -> dict[str, Any]:
+    def unsubscribe(command: dict[str, Any], client: WebClient) -> dict[str, Any]:
+        """After the ack: only the channel's lead, workspace admins and the bot's admins may stop its post."""
         ws = workspace_of(command)
-        channel = command.get("channel_id", "")
+        channel, user = command.get("channel_id", ""), command.get("user_id", "")
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
             return ephemeral(f"This channel's weekly post is managed by your safeguarding lead (schedule `{admin.id}`).")
         try:
+            existing = services.subscriptions.get(ws, channel)
+            if existing is None:
+                return ephemeral("There's no weekly learning point set up in this channel.")
+            role = roles.for_channel(ws, user, existing.created_by, client)
+            if role is None:
+                return ephemeral(who_can(existing.created_by, "stop this channel's weekly post"))
             removed = services.subscriptions.delete(ws, channel)
+            if removed:
+                record(services, command, role, "unsubscribe", _settings_text(services, existing))
         except redis.RedisError:
             return ephemeral(STORAGE_DOWN.format(what="remove the schedule"))
         if not removed:
@@ -358,10 +483,8 @@ def register(app: App, services: Services) -> None:
                     ack(**plan)  # a mistake in the command: say so at once
                 else:
                     ack()
-            elif parsed.kind == "export":
-                ack()
-            elif parsed.kind == "unsubscribe":
-                ack(**unsubscribe(command))
+            elif parsed.kind in ("export", "unsubscribe", "digest", "admins", "audit"):
+                ack()  # answered after the ack: Slack may be asked who is a workspace admin (or the DM opened)
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
             elif parsed.kind == "reflections":
@@ -370,11 +493,6 @@ def register(app: App, services: Services) -> None:
                 ack(**forget_me())
             elif parsed.kind == "quiz":
                 ack(**quiz_command(services, command, parsed.args))
-            elif parsed.kind == "digest":
-                if parsed.args:  # naming readers: a few Redis reads and one write
-                    ack(**digest_command(services, command, parsed.args))
-                else:
-                    ack()  # the figures read every post and thread of the last months: answered after the ack
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 channel = command.get("channel_id", "")
@@ -398,19 +516,22 @@ def register(app: App, services: Services) -> None:
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))
 
     def scr_after_ack(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        """The slow part of ``/scr subscribe`` and ``/scr export`` (Web API calls) and of ``/scr digest`` (many
-        Redis reads), after Slack has its ack."""
+        """After Slack has its ack: what may call the Web API (``/scr subscribe``, ``/scr export``, and every
+        change guarded by the roles, which may ask Slack who is a workspace admin) or read a lot (the digest)."""
         text = command.get("text") or ""
         parsed = services.lookup.parse(text)
-        if parsed.kind not in ("subscribe", "export", "digest") or (parsed.kind == "digest" and parsed.args):
+        if parsed.kind not in AFTER_ACK:
             return
+        guarded = {"digest": digest_command, "admins": admins_command, "audit": audit_command}
         try:
             workspace_of(command)
         except NoWorkspace:
             return  # refused in the ack
         try:
-            if parsed.kind == "digest":
-                respond(**digest_command(services, command, parsed.args))
+            if parsed.kind in guarded:
+                respond(**guarded[parsed.kind](services, command, parsed.args, roles, client))
+            elif parsed.kind == "unsubscribe":
+                respond(**unsubscribe(command, client))
             elif parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
                 if isinstance(plan, dict):
@@ -423,14 +544,13 @@ def register(app: App, services: Services) -> None:
             respond(**ephemeral("Sorry, I couldn't do that just now. Please try again in a minute."))
 
     def needs_after_ack(body: dict[str, Any]) -> bool:
-        """Only subscribe, export and a full digest have work after the ack. Every other /scr (lookups
-        above all) is served by a listener without a lazy part: Bolt copies the whole request and starts
-        a thread for each lazy listener, which was most of a cached lookup's cost (bench/bench_lookup.py)."""
+        """Only the commands in ``AFTER_ACK`` have work after the ack. Every other /scr (lookups above all)
+        is served by a listener without a lazy part: Bolt copies the whole request and starts a thread for
+        each lazy listener, which was most of a cached lookup's cost (bench/bench_lookup.py)."""
         toks = clean(body.get("text") or "").lower().split()
         if toks and toks[0].startswith("/scr"):
             toks = toks[1:]
-        kind = COMMANDS.get(toks[0]) if toks else None
-        return kind in ("subscribe", "export") or (kind == "digest" and len(toks) == 1)
+        return (COMMANDS.get(toks[0]) if toks else None) in AFTER_ACK
 
     app.command("/scr", matchers=[needs_after_ack])(ack=scr, lazy=[scr_after_ack])
     app.command("/scr")(scr)

@@ -1,7 +1,7 @@
 """Who gets the learning lead's digest, and its monthly DM with the participation chart.
 
-Readers are named by the admin (``SCR_DIGEST_USERS``: every channel's digest) or in a channel with
-``/scr digest add @someone`` (that channel's digest). The digest is sent once a month per channel and
+Readers are named by the admin (``SCR_DIGEST_USERS``: every channel's digest, single-workspace installs
+only) or in a channel with ``/scr digest add @someone`` (that channel's digest). The digest is sent once a month per channel and
 reader, on the first working day of the month the clock sees within working hours (a process that was
 down catches up within the month's first week). The (channel, month, reader) is claimed in Redis
 before sending, so any number of processes send it once; a send whose outcome is unknown is not
@@ -56,9 +56,10 @@ class DigestReaders:
     def remove(self, ws: Workspace, channel: str, user: str) -> bool:
         return bool(self.r.srem(self.key(ws, channel), user))
 
-    def may_manage(self, ws: Workspace, channel: str, user: str, lead: str | None) -> bool:
-        """The admin's named readers, this channel's readers, and whoever set up its weekly post."""
-        return user in self.configured or user == lead or self.r.sismember(self.key(ws, channel), user)
+    def is_reader(self, ws: Workspace, channel: str, user: str) -> bool:
+        """Named by the admin (single-workspace installs only) or in this channel. Readers may read the
+        digest; who may change the list is decided by the roles (``bot.handlers.roles``), not here."""
+        return user in self.configured or bool(self.r.sismember(self.key(ws, channel), user))
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         hours = settings.working_hours()
         quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), deliveries, services.corpus, hours)
         digests = DigestSender(services.store.client, deliveries, services.corpus, hours,
-                               DigestReaders(services.store.client, settings.digest_users), settings.retention_days)  # fmt: skip
+                               DigestReaders(services.store.client, settings.env_digest_users), settings.retention_days)  # fmt: skip
         learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
         for kind, who, outcome, check, error in learning:
@@ -364,6 +364,39 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         services.store.close()
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """A workspace's audit trail of changes (weekly posts, digest readers, the bot's admins), oldest first."""
+    from datetime import UTC, date, datetime
+
+    from bot.storage.roles import AuditTrail
+    from bot.storage.store import Workspace
+
+    try:
+        ws = Workspace(args.team, args.enterprise)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    since = 0.0
+    if args.since:
+        try:
+            day = date.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError(f"--since {args.since!r} should be a date such as 2026-06-01") from None
+        since = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    _start_store(services)
+    try:
+        entries = AuditTrail(services.store.client).since(ws, since)
+    finally:
+        services.store.close()
+    for entry in entries:
+        print(entry.line())
+    if not entries:
+        print(f"no changes recorded for workspace {ws.team_id}" + (f" since {args.since}" if args.since else ""),
+              file=sys.stderr)  # fmt: skip
+    return 0
 
 
 def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
@@ -755,6 +788,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=("md", "csv"), default="md")
     rep.add_argument("--output", help="write to this file instead of standard output")
     refl.set_defaults(func=cmd_reflections)
+
+    aud = sub.add_parser("audit", help="who changed a workspace's weekly posts, digest readers and admins, and when")
+    aud.add_argument("--team", required=True, help="workspace id (T...)")
+    aud.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
+    aud.add_argument("--since", help="first day to include (UTC), e.g. 2026-06-01; default: all kept (400 days)")
+    aud.set_defaults(func=cmd_audit)
 
     wsp = sub.add_parser("workspace", help="installed workspaces (Add to Slack): list, purge (admin)")
     wsub = wsp.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -65,7 +65,7 @@ class Clock:
         redis_client = services.store.client
         self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), self.deliveries, services.corpus, hours)
         self.digests = DigestSender(redis_client, self.deliveries, services.corpus, hours,
-                                    DigestReaders(redis_client, settings.digest_users), settings.retention_days)  # fmt: skip
+                                    DigestReaders(redis_client, settings.env_digest_users), settings.retention_days)  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},

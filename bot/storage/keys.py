@@ -39,6 +39,8 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
 | ``digest:readers:<channel>``             | set    | until readers are removed                       |
 | ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
+| ``admins``                               | set    | until removed (``/scr admins remove``)          |
+| ``audit``                                | zset   | entries 400 d, at most 2,000; key refreshed on write |
 | ``scr:{_}:installations`` (global)       | hash   | tag -> install summary, until uninstall         |
 | ``scr:{_}:purge-pending`` (global)       | set    | workspaces being purged; removed when done      |
 | ``scr:{_oauth}:state:<state>`` (global)  | string | OAuth state: 10 min, deleted when used (GETDEL) |
@@ -337,6 +339,21 @@ def digest_readers(ws: Workspace, channel: str) -> str:
 
 def digest_claim(ws: Workspace, channel: str, month: str, user: str) -> str:
     return _key(ws, "digest", "sent", channel, month, user)
+
+
+# ----- who may change what, and the record of changes (bot.storage.roles) -------------------------------------
+AUDIT_SECONDS = 400 * DAY  # a year of changes and a margin, for a partnership's annual review
+AUDIT_MAX_ENTRIES = 2000  # a busy workspace's trail stays small; the oldest go first
+
+
+def admins(ws: Workspace) -> str:
+    """The workspace's own list of the bot's admins (``/scr admins add``)."""
+    return _key(ws, "admins")
+
+
+def audit(ws: Workspace) -> str:
+    """The workspace's audit trail of schedule, digest-reader and admin-list changes."""
+    return _key(ws, "audit")
 
 
 # ----- writing with lifetimes ----------------------------------------------------------------------

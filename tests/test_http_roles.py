@@ -1,0 +1,259 @@
+"""Who may change a channel's weekly post, its digest readers and the bot's admins, and the audit trail.
+
+The real bot over signed HTTP with a real Redis; the local Slack says who is a workspace admin or owner
+(``users.info``). A member who is neither the channel's lead nor an admin is refused every change and
+told who can, and nothing changes; the lead, a workspace admin and someone on the bot's admin list can;
+the environment's lists grant nothing in a many-workspace install; each allowed change is in the audit
+trail (``/scr audit``, ``scr-bot audit``) and no refusal is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from test_http_distribution import install
+
+from bot.learning.digest_sender import DigestReaders
+from bot.storage import keys
+from bot.storage.roles import AdminList, AuditTrail
+from bot.storage.store import Workspace
+from bot.weekly.schedules import Subscriptions
+from conftest import (
+    ROOT,
+    BotProcess,
+    RedisServer,
+    bot_env,
+    command_answer,
+    free_port,
+    start_bot,
+    stop_bot,
+    wait_for,
+)
+from fakeslack import FakeSlack
+
+TEAM = "T0AAA"
+WS = Workspace(TEAM)
+LEAD, MEMBER, READER = "U0LEAD", "U0MEMBER", "U0READER"
+WS_ADMIN, OWNER, LISTED, SLOW_ADMIN = "U0WSADMIN", "U0OWNER", "U0LISTED", "U0SLOWADMIN"
+ENV_ADMIN, ENV_READER = "U0ENVADMIN", "U0ENVREADER"
+
+
+@pytest.fixture(scope="module")
+def roles_slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().serve()
+    server.users[WS_ADMIN] = {"id": WS_ADMIN, "name": "admin", "team_id": TEAM, "is_admin": True}
+    server.users[SLOW_ADMIN] = {"id": SLOW_ADMIN, "name": "slow", "team_id": TEAM, "is_primary_owner": True}
+    server.users[OWNER] = {"id": OWNER, "name": "owner", "team_id": TEAM, "is_owner": True, "is_admin": False}
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def roles_bot(roles_slack: FakeSlack, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    """A single-workspace install, with an operator-named admin and digest reader."""
+    tmp = tmp_path_factory.mktemp("roles")
+    env = bot_env(roles_slack, redis_server.url, tmp, SCR_ADMINS=ENV_ADMIN, SCR_DIGEST_USERS=ENV_READER)
+    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+@pytest.fixture
+def r(shared_redis: redis.Redis) -> redis.Redis:
+    return shared_redis
+
+
+def say(bot: BotProcess, slack: FakeSlack, text: str, user: str, channel: str) -> str:
+    """`/scr text` typed by ``user`` in ``channel``: the answer's text, however it came."""
+    return command_answer(bot, slack, text, user=user, channel=channel)["text"]
+
+
+def trail(r: redis.Redis) -> list[tuple[str, str, str, str]]:
+    """The audit trail, oldest first: (who, as what, action, channel)."""
+    return [(e.by, e.role, e.action, e.channel) for e in AuditTrail(r).since(WS, 0)]
+
+
+def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles_bot: BotProcess, roles_slack: FakeSlack,
+                                                                           r: redis.Redis) -> None:  # fmt: skip
+    channel = "C0REFUSE"
+    assert "set up a weekly learning point" in say(roles_bot, roles_slack, "subscribe health monday 09:30", LEAD, channel)
+    assert "will get this channel's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>", LEAD, channel)
+    before = Subscriptions(r).get(WS, channel)
+    readers_before = DigestReaders(r).readers(WS, channel)
+    trail_before = trail(r)
+    who = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
+
+    # The old takeover: re-subscribing made the member the lead; and then anything went.
+    for user, text, what in (
+        (MEMBER, "subscribe friday 14:00", "change this channel's weekly post"),
+        (MEMBER, "unsubscribe", "stop this channel's weekly post"),
+        (MEMBER, f"digest add <@{MEMBER}>", "change who gets this channel's digest"),
+        (MEMBER, f"digest remove <@{READER}>", "change who gets this channel's digest"),
+        (READER, f"digest add <@{MEMBER}>", "change who gets this channel's digest"),  # a reader is not a lead
+        (ENV_READER, f"digest remove <@{READER}>", "change who gets this channel's digest"),  # nor is the env's reader
+    ):
+        answer = say(roles_bot, roles_slack, text, user, channel)
+        assert answer == f"{who} {what}.", (text, answer)
+    answer = say(roles_bot, roles_slack, f"admins add <@{MEMBER}>", MEMBER, channel)
+    assert answer == "Only workspace admins or the bot's admins (`/scr admins`) can change the bot's admin list."
+    answer = say(roles_bot, roles_slack, "audit", LEAD, channel)  # a lead runs a channel, not the workspace
+    assert answer == "Only workspace admins or the bot's admins (`/scr admins`) can read the record of changes."
+
+    assert Subscriptions(r).get(WS, channel) == before  # same schedule, same lead
+    assert DigestReaders(r).readers(WS, channel) == readers_before
+    assert AdminList(r).members(WS) == []
+    assert trail(r) == trail_before  # refusals change nothing, so they are not recorded
+    assert trail(r) == [(LEAD, "lead", "subscribe", channel), (LEAD, "lead", "digest-add", channel)]
+
+
+def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_recorded(
+        roles_bot: BotProcess, roles_slack: FakeSlack, r: redis.Redis, redis_server: RedisServer, tmp_path: Path) -> None:  # fmt: skip
+    channel = "C0ALLOW"
+    started = time.time()
+    assert "set up" in say(roles_bot, roles_slack, "subscribe health sudi monday 09:30", LEAD, channel)
+    assert "updated" in say(roles_bot, roles_slack, "subscribe health sudi friday 14:00", LEAD, channel)
+    # A workspace admin (Slack says so) changes it: the channel stays its lead's.
+    assert "updated" in say(roles_bot, roles_slack, "subscribe health sudi tuesday 08:45", WS_ADMIN, channel)
+    saved = Subscriptions(r).get(WS, channel)
+    assert (saved.post, saved.created_by) == ("45 8 * * tue", LEAD)
+    assert "will get" in say(roles_bot, roles_slack, f"digest add <@{READER}>", WS_ADMIN, channel)
+    # The workspace's owner names a bot admin; the operator's admin (single workspace) names another.
+    assert "now one of the bot's admins" in say(roles_bot, roles_slack, f"admins add <@{LISTED}|listed>", OWNER, channel)
+    assert "now one of the bot's admins" in say(roles_bot, roles_slack, "admins add <@U0SECOND>", ENV_ADMIN, channel)
+    listed = say(roles_bot, roles_slack, "admins", MEMBER, channel)
+    assert f"<@{LISTED}>" in listed and f"<@{ENV_ADMIN}>" in listed and "<@U0SECOND>" in listed
+    # Someone on the list manages readers, the list, and stops the post.
+    assert "no longer get" in say(roles_bot, roles_slack, f"digest remove <@{READER}>", LISTED, channel)
+    assert "no longer one of the bot's admins" in say(roles_bot, roles_slack, "admins remove <@U0SECOND>", LISTED, channel)
+    assert "named by whoever runs the bot" in say(roles_bot, roles_slack, f"admins remove <@{ENV_ADMIN}>", LISTED, channel)
+    assert "stopped" in say(roles_bot, roles_slack, "unsubscribe", LISTED, channel)
+    assert Subscriptions(r).get(WS, channel) is None and DigestReaders(r).readers(WS, channel) == []
+    assert AdminList(r).members(WS) == [LISTED]
+
+    expected = [
+        (LEAD, "lead", "subscribe", channel), (LEAD, "lead", "resubscribe", channel),
+        (WS_ADMIN, "workspace admin", "resubscribe", channel), (WS_ADMIN, "workspace admin", "digest-add", channel),
+        (OWNER, "workspace admin", "admins-add", channel), (ENV_ADMIN, "bot admin", "admins-add", channel),
+        (LISTED, "bot admin", "digest-remove", channel), (LISTED, "bot admin", "admins-remove", channel),
+        (LISTED, "bot admin", "unsubscribe", channel),
+    ]  # fmt: skip
+    assert trail(r) == expected
+    key = keys.audit(WS)
+    assert 0 < r.ttl(key) <= keys.AUDIT_SECONDS and r.ttl(key) > keys.AUDIT_SECONDS - 60  # bounded, from the last change
+
+    # In Slack, newest first, for admins; what was typed or named is shown escaped.
+    shown = say(roles_bot, roles_slack, "audit", LISTED, channel)
+    lines = shown.splitlines()
+    assert lines[0].startswith("*The last 9 changes here*")
+    assert f"<@{LISTED}> (bot admin) unsubscribe in <#{channel}>" in lines[1]
+    assert f"<@{LEAD}> (lead) subscribe in <#{channel}>: Monday 09:30 (Europe/London); Health, SUDI &amp; safer sleep" in lines[-1]
+    assert "<!date^" in lines[1] and "& " not in shown
+    assert len(say(roles_bot, roles_slack, "audit 2", WS_ADMIN, channel).splitlines()) == 3
+
+    # The operator's CLI: every change since a day, oldest first; nothing after tomorrow.
+    env = bot_env(roles_slack, redis_server.url, tmp_path)
+    day = datetime.fromtimestamp(started, UTC).date().isoformat()
+    out = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", day], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    printed = out.stdout.splitlines()
+    assert len(printed) == len(expected)
+    for line, (by, role, action, where) in zip(printed, expected, strict=True):
+        assert f"  {by} ({role})  {action} {where}" in line, line
+    assert f"<@{READER}>" in printed[3] and "Health, SUDI & safer sleep" in printed[0]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    later = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", tomorrow], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert later.returncode == 0 and later.stdout == "" and "no changes recorded" in later.stderr
+    bad = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", "last week"], env=env,
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "--since" in bad.stderr
+
+
+def test_asking_slack_who_is_an_admin_waits_until_after_the_ack_and_is_cached(roles_bot: BotProcess,
+                                                                              roles_slack: FakeSlack,
+                                                                              r: redis.Redis) -> None:  # fmt: skip
+    channel = "C0SLOWADM"
+    assert "set up" in say(roles_bot, roles_slack, "subscribe monday 09:30", LEAD, channel)
+    roles_slack.delay["users.info"] = 2.0
+    try:
+        url = roles_slack.response_url()
+        started = time.monotonic()
+        resp = roles_bot.command(f"digest add <@{READER}>", user=SLOW_ADMIN, channel=channel, response_url=url)
+        took = time.monotonic() - started
+        assert resp.status == 200 and took < 1.5, f"ack took {took:.2f} s"
+        added = wait_for(lambda: next((x for x in roles_slack.responses if x.get("_url") == url), None))
+        assert "will get" in added["text"]  # the answer came after the ack, once Slack had answered
+        answer = command_answer(roles_bot, roles_slack, f"digest remove <@{READER}>", user=SLOW_ADMIN, channel=channel)
+    finally:
+        roles_slack.delay.clear()
+    assert "no longer get" in answer["text"]
+    asked = [c for c in roles_slack.calls_to("users.info") if c.params.get("user") == SLOW_ADMIN]
+    assert len(asked) == 1  # the second change was decided from the cache
+    assert [a for _, _, a, c in trail(r) if c == channel] == ["subscribe", "digest-add", "digest-remove"]
+
+
+# ----- a many-workspace install: the environment's lists reach no workspace ----------------------------------
+@pytest.fixture
+def oauth_roles_bot(slack: FakeSlack, redis_server: RedisServer, tmp_path: Path, shared_redis: redis.Redis) -> Iterator[BotProcess]:
+    env = bot_env(slack, redis_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                  SLACK_CLIENT_SECRET=slack.oauth.client_secret, SCR_ADMINS=ENV_ADMIN, SCR_DIGEST_USERS=ENV_READER)  # fmt: skip
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def test_scr_admins_and_digest_users_grant_nothing_in_a_many_workspace_install(oauth_roles_bot: BotProcess,
+                                                                                slack: FakeSlack,
+                                                                                r: redis.Redis) -> None:  # fmt: skip
+    team, channel = "T0OTHERORG", "C0OTHER"
+    ws = Workspace(team)
+    install(oauth_roles_bot, slack, "code-roles", team)
+
+    def say_there(text: str, user: str) -> str:
+        return command_answer(oauth_roles_bot, slack, text, team=team, user=user, channel=channel)["text"]
+
+    assert "set up" in say_there("subscribe monday 09:30", LEAD)
+    assert "will get" in say_there(f"digest add <@{READER}>", LEAD)
+    refused = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
+    assert say_there("subscribe friday 14:00", ENV_ADMIN).startswith(refused)
+    assert say_there("unsubscribe", ENV_ADMIN).startswith(refused)
+    assert say_there(f"digest remove <@{READER}>", ENV_ADMIN).startswith(refused)
+    assert say_there(f"admins add <@{ENV_ADMIN}>", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
+    assert say_there("audit", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
+    assert f"<@{ENV_ADMIN}>" not in say_there("admins", MEMBER)
+    # The operator's digest reader is nobody's reader in another organisation's workspace.
+    assert say_there("digest", ENV_READER).startswith("The digest is for the channel's learning lead")
+    assert DigestReaders(r).readers(ws, channel) == [READER]
+    saved = Subscriptions(r).get(ws, channel)
+    assert (saved.post, saved.created_by) == ("30 9 * * mon", LEAD)
+    assert [(e.by, e.action) for e in AuditTrail(r).since(ws, 0)] == [(LEAD, "subscribe"), (LEAD, "digest-add")]
+
+
+# ----- the trail's bounds, and forgetting a workspace ---------------------------------------------------------
+def test_the_trail_is_bounded_in_age_and_length_and_a_purge_takes_it_and_the_list(redis_client: redis.Redis) -> None:
+    from bot.storage.purge import Purger
+    from bot.storage.roles import AuditEntry
+
+    audit, ws, other = AuditTrail(redis_client), Workspace("T0PURGE"), Workspace("T0KEEP")
+    now = time.time()
+    audit.record(ws, AuditEntry(at=now - keys.AUDIT_SECONDS - 60, by=LEAD, role="lead", action="subscribe", channel="C1"))
+    audit.record(ws, AuditEntry(at=now, by=LEAD, role="lead", action="unsubscribe", channel="C1"))
+    assert [e.action for e in audit.since(ws, 0)] == ["unsubscribe"]  # older than 400 days: gone on the next write
+    assert redis_client.zcard(keys.audit(ws)) == 1
+    for i in range(keys.AUDIT_MAX_ENTRIES + 5):
+        audit.record(ws, AuditEntry(at=now + i, by=LEAD, role="lead", action="digest-add", channel="C1", detail=str(i)))
+    assert redis_client.zcard(keys.audit(ws)) == keys.AUDIT_MAX_ENTRIES  # the oldest went first
+    assert audit.recent(ws, 1)[0].detail == str(keys.AUDIT_MAX_ENTRIES + 4)
+    AdminList(redis_client).add(ws, LISTED)
+    audit.record(other, AuditEntry(at=now, by=LEAD, role="lead", action="subscribe", channel="C2"))
+    Purger(redis_client).purge(ws)
+    assert not redis_client.exists(keys.audit(ws)) and not redis_client.exists(keys.admins(ws))
+    assert [e.channel for e in audit.since(other, 0)] == ["C2"]  # another workspace's trail stays
