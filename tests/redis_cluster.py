@@ -44,15 +44,34 @@ class LocalCluster:
     masters: int = 3
     replicas: int = 0  # per master
     node_timeout_ms: int = 5000  # how long a master must be silent before its replica is promoted
+    tls: tuple[Path, Path] | None = None  # (certificate, key): clients and the cluster bus speak TLS only
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.ports[0]}/0?ssl_cert_reqs=none"
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    def _tls_options(self) -> dict[str, object]:
+        return {"ssl": True, "ssl_cert_reqs": "none"} if self.tls else {}
+
+    def node(self, port: int, **kw: object) -> redis.Redis:
+        """A plain client of one node (to run CLUSTER commands on it)."""
+        return redis.Redis(host="127.0.0.1", port=port, **self._tls_options(), **kw)  # type: ignore[arg-type]
+
     def client(self) -> redis.cluster.RedisCluster:
-        return redis.cluster.RedisCluster(host="127.0.0.1", port=self.live_ports()[0], decode_responses=True)
+        return redis.cluster.RedisCluster(host="127.0.0.1", port=self.live_ports()[0], decode_responses=True,
+                                          **self._tls_options())  # type: ignore[arg-type]  # fmt: skip
+
+    def _server_args(self, port: int) -> list[str]:
+        if not self.tls:
+            return ["--port", str(port)]
+        cert, key = self.tls
+        return ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+                "--tls-auth-clients", "no"]  # fmt: skip
 
     def start(self, timeout: float = 20) -> LocalCluster:
         # With replicas: AOF fsynced on every write, and the healthy masters keep serving while one shard
@@ -64,14 +83,14 @@ class LocalCluster:
             node_dir = self.directory / f"node-{port}"
             node_dir.mkdir(parents=True)
             proc = subprocess.Popen(
-                [self.exe, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                [self.exe, *self._server_args(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
                  "--save", "", *durable, "--dir", str(node_dir)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             )  # fmt: skip
             self.processes.append(proc)
             self.ports.append(port)
-        nodes = [redis.Redis(host="127.0.0.1", port=p, decode_responses=True) for p in self.ports]
+        nodes = [self.node(p, decode_responses=True) for p in self.ports]
         deadline = time.monotonic() + timeout
         for node, proc in zip(nodes, self.processes, strict=True):
             while True:
@@ -115,7 +134,7 @@ class LocalCluster:
 
     def master_of(self, key: str) -> int:
         """The port of the master that now serves ``key``'s slot."""
-        node = redis.Redis(host="127.0.0.1", port=self.live_ports()[0], decode_responses=True)
+        node = self.node(self.live_ports()[0], decode_responses=True)
         try:
             slot = int(node.execute_command("CLUSTER KEYSLOT", key))
             for first, last, master, *_ in node.execute_command("CLUSTER SLOTS"):
@@ -142,7 +161,7 @@ class LocalCluster:
 
     def flush(self) -> None:
         for port in self.ports[: self.masters]:
-            node = redis.Redis(host="127.0.0.1", port=port)
+            node = self.node(port)
             node.flushall()
             node.close()
 
