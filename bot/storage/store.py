@@ -185,7 +185,7 @@ class Store:
                 migrate(self.client)
                 self._migrated = True
             except (redis.RedisError, OSError) as exc:  # Redis away: the next start tries again
-                log.warning("could not check Redis keys for migration (%s)", type(exc).__name__)
+                log.warning("could not check Redis keys for migration (%s: %s)", type(exc).__name__, exc)
         return self
 
     @property
