@@ -103,6 +103,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     redis_url: str | None = None
     redis_cluster: bool = False
+    # More start-up nodes for a Redis Cluster (host:port), tried when the one in REDIS_URL is down.
+    redis_cluster_nodes: tuple[str, ...] = ()
     redis_max_connections: int = 64
     fanout_workspaces: int = 32
     port: int = 3000
@@ -283,6 +285,16 @@ def _check_quiz_days(settings: Settings) -> None:
                           f"{settings.work_hours}, so no knowledge check would ever be sent: choose an earlier time")
 
 
+def _cluster_nodes(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``REDIS_CLUSTER_NODES=host:port,host:port``: the other nodes a new process may discover the cluster from."""
+    nodes = tuple(n.strip() for n in env.get("REDIS_CLUSTER_NODES", "").split(",") if n.strip())
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"REDIS_CLUSTER_NODES should list host:port entries such as 10.0.0.2:6379, got {node!r}")
+    return nodes
+
+
 def _existing_dir(env: Mapping[str, str], name: str, default: Path, hint: str) -> Path:
     """A folder the operator named must exist: a typo would otherwise look like an empty folder."""
     path = _path(env, name, default)
@@ -339,6 +351,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         slack_api_url=api_url,
         redis_url=_redis_url(env),
         redis_cluster=_bool(env, "REDIS_CLUSTER", defaults.redis_cluster),
+        redis_cluster_nodes=_cluster_nodes(env),
         redis_max_connections=_int(env, "REDIS_MAX_CONNECTIONS", defaults.redis_max_connections, minimum=4),
         fanout_workspaces=_int(env, "SCR_FANOUT_WORKSPACES", defaults.fanout_workspaces, minimum=1),
         port=_int(env, "PORT", defaults.port, minimum=1, maximum=65535),

@@ -2,21 +2,25 @@
 
 The README documents the URL parameters; these tests hold them to it: ``ssl_cert_reqs=none`` for an
 unverifiable self-signed certificate, ``ssl_ca_certs`` to pin the service's own CA, and a plain
-``rediss://`` refusing a certificate it cannot verify (reported by /healthz, not a crash).
+``rediss://`` refusing a certificate it cannot verify (reported by /healthz, not a crash). And on a
+Redis Cluster speaking TLS the circuit breaker still guards every node's connections.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from redis_cluster import LocalCluster
 
 from bot.config import load_settings
+from bot.storage.breaker import RedisUnavailable
 from bot.storage.embedded_redis import find_redis_server
 from bot.storage.store import Store
 from conftest import free_port
@@ -85,5 +89,41 @@ def test_unverifiable_certificate_is_refused_and_reported(tls_redis: tuple[int, 
     try:
         health = store.health()
         assert health["ok"] is False and health["error"] in ("ConnectionError", "RedisUnavailable")
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tls_redis: tuple[int, Path]) -> Iterator[LocalCluster]:
+    """A three-master Redis Cluster speaking TLS only (clients and the cluster bus), same certificate."""
+    _, cert = tls_redis
+    local = LocalCluster(find_redis_server() or "redis-server", Path(tempfile.mkdtemp(prefix="scr-tlscluster-")),
+                         tls=(cert, cert.parent / "key.pem")).start()  # fmt: skip
+    yield local
+    local.stop()
+
+
+def test_the_breaker_guards_a_tls_cluster(tls_cluster: LocalCluster) -> None:
+    """redis-py's URL parsing puts its own TLS connection class in for rediss://; the breaker's must stay.
+
+    A master is killed: the first command for a key it served fails (connection refused) and opens that
+    node's breaker; the next fails at once without trying (``RedisUnavailable``), while a key on another
+    master is still served."""
+    store = Store(load_settings({"REDIS_URL": tls_cluster.url, "REDIS_CLUSTER": "1",
+                                 "SCR_REDIS_BREAKER_SECONDS": "60"}, dotenv=False)).start()  # fmt: skip
+    try:
+        assert store.health() == {"ok": True, "kind": "cluster"}
+        keys = {tls_cluster.master_of(f"scr:{{T{i}}}:tls"): f"scr:{{T{i}}}:tls" for i in range(50)}
+        assert len(keys) == 3
+        for key in keys.values():
+            store.client.set(key, "ok")
+        victim, other = list(keys)[:2]
+        tls_cluster.kill(victim)
+        with pytest.raises(redis.ConnectionError) as first:
+            store.client.get(keys[victim])
+        assert not isinstance(first.value, RedisUnavailable)
+        with pytest.raises(RedisUnavailable):
+            store.client.get(keys[victim])
+        assert store.client.get(keys[other]) == "ok"
     finally:
         store.close()

@@ -19,18 +19,19 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from bot.config import Settings
-from bot.storage.breaker import Breaker, guarded
+from bot.storage.breaker import Breaker, NodeBreakers, guarded
 from bot.storage.embedded_redis import EmbeddedRedis
 from bot.storage.keys import Workspace, migrate
 
-__all__ = ["Store", "Workspace", "make_client"]
+__all__ = ["ClusterUnavailable", "Store", "Workspace", "make_client"]
 
 log = logging.getLogger(__name__)
 POOL_WAIT = 2.0  # seconds a thread waits for a free Redis connection (inside the 2.5 s answer budget)
 
 
-def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None, *, cluster: bool = False,
-                max_connections: int = 64) -> redis.Redis:  # fmt: skip
+def make_client(url: str, timeout: float = 0.5, breaker: Breaker | NodeBreakers | None = None, *,
+                cluster: bool = False, max_connections: int = 64,
+                cluster_nodes: tuple[str, ...] = ()) -> redis.Redis:  # fmt: skip
     """A client that fails fast: every Slack request must be answered within 2.5 s whatever Redis does.
 
     ``timeout`` bounds each connect and each reply (a frozen server accepts connections and then says
@@ -39,8 +40,10 @@ def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None, 
     so one frozen Redis costs one timeout per cool-down, not one per call.
 
     ``cluster`` (``REDIS_CLUSTER=1``) gives a ``redis.cluster.RedisCluster`` that discovers the other
-    nodes from the one in the URL; every key carries its workspace's hash tag, so each multi-key command
-    and script stays in one slot. ``rediss://`` URLs use TLS, and their query parameters pass through to
+    nodes from the one in the URL, or from any of ``cluster_nodes`` (``REDIS_CLUSTER_NODES``, ``host:port``
+    each, so a process can start while one node is down); every key carries its workspace's hash tag, so
+    each multi-key command and script stays in one slot. Pass a ``NodeBreakers`` for a cluster: one
+    breaker per node, so a failed master trips only its own (see ``bot.storage.breaker``). ``rediss://`` URLs use TLS, and their query parameters pass through to
     redis-py (``?ssl_cert_reqs=none`` for a managed service's self-signed certificate,
     ``ssl_ca_certs=/path/ca.pem`` to pin its CA instead).
 
@@ -56,14 +59,60 @@ def make_client(url: str, timeout: float = 0.5, breaker: Breaker | None = None, 
         "health_check_interval": 30,
     }
     if cluster:
-        if breaker is not None:
-            options["connection_class"] = guarded(redis.Connection, breaker)
+        # redis-py's URL parsing would put its own connection class for rediss:// over ours, silently
+        # dropping the breaker; so the URL goes in as redis:// and the (guarded) TLS class is given here.
+        # Its query parameters (ssl_cert_reqs, ssl_ca_certs...) still pass through to each connection.
+        tls = url.startswith("rediss://")
+        base = redis.SSLConnection if tls else redis.Connection
+        if tls:
+            url = "redis://" + url[len("rediss://"):]
+        options["connection_class"] = guarded(base, breaker) if breaker is not None else base
         # One pool per node; the cluster client has no blocking pool, so the bound is per node.
-        return LazyCluster(url, {**options, "max_connections": max_connections})  # type: ignore[return-value]
+        return LazyCluster(url, {**options, "max_connections": max_connections}, cluster_nodes)  # type: ignore[return-value]
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=POOL_WAIT, **options)
     if breaker is not None:
         pool.connection_class = guarded(pool.connection_class, breaker)
     return redis.Redis(connection_pool=pool)
+
+
+class ClusterUnavailable(redis.ConnectionError):  # noqa: N818 - reads as "cluster unavailable"
+    """The cluster client could not serve a command (no node reachable, a slot no master covers...).
+
+    redis-py raises ``RedisClusterException`` and ``SlotNotCoveredError`` for these, which are not
+    ``redis.RedisError``: every "storage is down" path (and the Bolt error handler's 503) would miss them
+    and answer 500 with a traceback. As a ``redis.ConnectionError`` they are storage being down.
+    """
+
+
+def _unavailable(exc: RedisClusterException) -> ClusterUnavailable:
+    return ClusterUnavailable(f"Redis Cluster unavailable ({type(exc).__name__}: {exc})")
+
+
+def _cluster_class() -> type:
+    """``RedisCluster`` whose commands and pipelines raise ``ClusterUnavailable`` for cluster errors."""
+    from redis.cluster import RedisCluster
+
+    class Cluster(RedisCluster):
+        def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().execute_command(*args, **kwargs)
+            except RedisClusterException as exc:
+                raise _unavailable(exc) from exc
+
+        def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+            pipe = super().pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            def guarded_execute(*a: Any, **kw: Any) -> Any:
+                try:
+                    return execute(*a, **kw)
+                except RedisClusterException as exc:
+                    raise _unavailable(exc) from exc
+
+            pipe.execute = guarded_execute
+            return pipe
+
+    return Cluster
 
 
 class LazyCluster:
@@ -71,25 +120,35 @@ class LazyCluster:
 
     The cluster client asks a node for the slot map as soon as it is built. Building it lazily, and
     turning "no node reachable" into the ``redis.ConnectionError`` every caller already handles, keeps
-    the bot's promise with Redis away: it starts, lookups work, and the next use tries again.
+    the bot's promise with Redis away: it starts, lookups work, and the next use tries again. The
+    error names every start-up node it tried, so the operator knows which are down.
     """
 
-    def __init__(self, url: str, options: dict[str, Any]):
+    def __init__(self, url: str, options: dict[str, Any], nodes: tuple[str, ...] = ()):
         self._url = url
         self._options = options
+        self._nodes = nodes
         self._client: Any = None
         self._lock = threading.Lock()
+
+    def _startup(self) -> list[str]:
+        from redis.connection import parse_url
+
+        first = parse_url(self._url)
+        return [f"{first.get('host', 'localhost')}:{first.get('port', 6379)}", *self._nodes]
 
     def _get(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    from redis.cluster import RedisCluster
+                    from redis.cluster import ClusterNode
 
+                    extra = [ClusterNode(node.rpartition(":")[0], int(node.rpartition(":")[2])) for node in self._nodes]
                     try:
-                        self._client = RedisCluster.from_url(self._url, **self._options)
-                    except RedisClusterException as exc:
-                        raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from None
+                        self._client = _cluster_class().from_url(self._url, startup_nodes=extra, **self._options)
+                    except (RedisClusterException, redis.RedisError) as exc:
+                        raise ClusterUnavailable(f"Redis Cluster unreachable at {', '.join(self._startup())} "
+                                                 f"({type(exc).__name__}: {exc})") from None  # fmt: skip
         return self._client
 
     def __getattr__(self, name: str) -> Any:
@@ -109,7 +168,8 @@ class Store:
         self._client: redis.Redis | None = None
         self._lock = threading.Lock()
         self.url = settings.redis_url
-        self.breaker = Breaker(cooldown=settings.redis_breaker_seconds)
+        self.breaker: Breaker | NodeBreakers = (NodeBreakers if settings.redis_cluster else Breaker)(
+            cooldown=settings.redis_breaker_seconds)
         self._migrated = False
 
     def start(self) -> Store:
@@ -125,7 +185,7 @@ class Store:
                 migrate(self.client)
                 self._migrated = True
             except (redis.RedisError, OSError) as exc:  # Redis away: the next start tries again
-                log.warning("could not check Redis keys for migration (%s)", type(exc).__name__)
+                log.warning("could not check Redis keys for migration (%s: %s)", type(exc).__name__, exc)
         return self
 
     @property
@@ -136,7 +196,8 @@ class Store:
             assert self.url is not None
             self._client = make_client(self.url, self.settings.redis_timeout_ms / 1000, self.breaker,
                                        cluster=self.settings.redis_cluster,
-                                       max_connections=self.settings.redis_max_connections)  # fmt: skip
+                                       max_connections=self.settings.redis_max_connections,
+                                       cluster_nodes=self.settings.redis_cluster_nodes)  # fmt: skip
         return self._client
 
     def health(self) -> dict[str, object]:
