@@ -80,6 +80,24 @@ def test_every_term_occurs_in_its_cited_section(corpus: Corpus) -> None:
 
 
 @needs_sources
+def test_a_paragraph_printed_under_another_heading_gives_its_terms_to_its_own_section(tmp_path: Path) -> None:
+    """The research briefing prints its recommendations on uncertainty under "Domestic abuse", those on
+    domestic abuse after "Listening to children", and its "Dealing with uncertainty" heading beside
+    "Adolescent suicide"; the map's ``elsewhere`` says where each belongs, and the terms must follow it,
+    not the heading the extraction happened to put them under."""
+    content = copy_content(tmp_path)
+    generate(content, SEEDS, CURATION)
+    by_id = load_corpus(content).by_id
+    assert "Was Not Brought" in by_id["r14-rec-uncertainty"].terms
+    assert "self-harm" not in by_id["r14-rec-uncertainty"].terms  # the suicide recommendations' words
+    assert by_id["r14-rec-domestic-abuse"].terms == ["private law"]
+    assert "private law" not in by_id["r14-rec-listening"].terms
+    assert "self-harm" in by_id["r14-rec-suicide"].terms
+    # health: the suicide paragraphs printed in the CSE column are the suicide section's
+    assert "young carer" in by_id["h14-suicide"].terms and "young carer" not in by_id["h14-cse"].terms
+
+
+@needs_sources
 def test_a_not_covered_topic_is_named_in_no_section_and_no_point(corpus: Corpus) -> None:
     sources = Sources(SEEDS)
     texts = [" " + " ".join(words(src.whole())) + " " for b in corpus.briefings.values() if (src := sources.text(b))]

@@ -126,8 +126,15 @@ def section_texts(corpus: Corpus, sources_dir: Path) -> dict[tuple[str, str], st
 def _own_text(src: object, path: str) -> str:
     """The section's own words: no slack past its ends (the fidelity check allows some for two-column
     pages) and, for a parent heading, not its sub-sections' text, so that "the briefing's section on X
-    mentions Y" is true as written and a term lands on the point whose section really has it."""
+    mentions Y" is true as written and a term lands on the point whose section really has it.
+
+    The map's ``elsewhere`` paragraphs count too: a paragraph the extraction printed under another
+    heading is the section's it belongs to, not the one it sits in (the research briefing's
+    recommendations on uncertainty sit under "Domestic abuse"). A heading printed beside another, so
+    that the text under it is its neighbour's, has only its moved paragraphs as its own words."""
     spans: dict[str, tuple[int, int]] = getattr(src, "spans", {})
+    moved: dict[str, list[tuple[int, int]]] = getattr(src, "moved", {})
+    text: str = getattr(src, "text", "")
     if path not in spans:
         return ""
     start, end = spans[path]
@@ -135,7 +142,20 @@ def _own_text(src: object, path: str) -> str:
     children = [s for p, (s, _) in spans.items() if p.startswith(below) and s > start]
     if children:
         end = min(end, min(children))
-    return " ".join(getattr(src, "text", "")[start:end].split())
+    mine = moved.get(path, [])
+    beside = any(a < start and e >= spans[path][1] for p, (a, e) in spans.items()
+                 if p != path and not path.startswith(p + SECTION_SEPARATOR))
+    pieces: list[str] = []
+    if not (mine and beside):
+        others = sorted(r for p, ranges in moved.items() if p != path for r in ranges)
+        pos = start
+        for a, b in others:
+            if b > pos and a < end:
+                pieces.append(text[pos:max(pos, a)])
+                pos = max(pos, b)
+        pieces.append(text[pos:end])
+    pieces += [text[a:b] for a, b in mine]
+    return " ".join(" ".join(pieces).split())
 
 
 def whole_texts(corpus: Corpus, sources_dir: Path) -> dict[str, str]:
