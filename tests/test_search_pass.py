@@ -21,6 +21,7 @@ import bot.search.query
 from bot.content.corpus import SECTION_SEPARATOR, Corpus, Point
 from bot.search.index import phrase_key, words
 from bot.search.lookup import EVERYONE, Answer, Lookup
+from fakeslack import FakeSlack
 
 # One of each way through a lookup: a theme by name, alias, abbreviation and misspelling; a theme and a
 # sector; a sector alone and with words; free search (phrases, a concept, a named theme counting in
@@ -114,3 +115,29 @@ def test_an_explanation_follows_its_evidence_not_a_second_look(lookup: Lookup) -
     assert bot.search.lookup.why_line(ev) is not None and "a term no query typed" in bot.search.lookup.why_line(ev)
     ev.section_term = None
     assert bot.search.lookup.why_line(ev) is None
+
+
+def test_a_signed_scr_request_splits_the_text_once(corpus: Corpus, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real Bolt app and ``/scr`` listener: the handler parses to route commands and hands that
+    parse to the lookup, so one request splits the text once, not once to route and again to answer."""
+    from urllib.parse import urlencode
+
+    from slack_bolt import BoltRequest
+
+    from bot.config import load_settings
+    from bot.services import Services
+    from bot.slack.app import build_app
+    from conftest import BOT_TOKEN, SIGNING_SECRET, sign
+
+    settings = load_settings({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.url})
+    services = Services(settings=settings, store=None, corpus=corpus, lookup=Lookup(corpus))  # type: ignore[arg-type]
+    app = build_app(services)
+    calls: list[str] = []
+    wrapper = counting(calls)
+    for module in (bot.search.index, bot.search.query, bot.search.lookup):
+        monkeypatch.setattr(module, "words", wrapper)
+    body = urlencode({"command": "/scr", "text": "police neglect", "team_id": "T1", "user_id": "U1",
+                      "channel_id": "C1", "response_url": "http://127.0.0.1:9/response"})
+    response = app.dispatch(BoltRequest(body=body, headers={**sign(body), "Content-Type": "application/x-www-form-urlencoded"}))
+    assert response.status == 200 and "Neglect" in response.body
+    assert calls == ["police neglect"], f"one /scr request split its text {len(calls)} times"

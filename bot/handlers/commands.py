@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.learning.digest import build as build_digest
 from bot.learning.digest import digest_text, last_months
 from bot.learning.digest_sender import DigestReaders
-from bot.search.query import COMMANDS, clean
+from bot.search.query import COMMANDS, ParsedQuery, clean
 from bot.services import Services
 from bot.slack import blocks
 from bot.slack.blocks import escape
@@ -51,15 +51,18 @@ def _cache_key(services: Services, text: str, offset: int) -> tuple[str, str, in
     return (services.corpus.version, text, offset, services.reflections_enabled)
 
 
-def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
-    """Answer a lookup query as a Slack message payload (ephemeral by default).
+def lookup_message(
+    services: Services, text: str, offset: int = 0, week_point: Any = None, parsed: ParsedQuery | None = None
+) -> dict[str, Any]:
+    """Answer a lookup query as a Slack message payload (ephemeral by default); ``parsed``, when the caller
+    has parsed ``text`` already, saves parsing it again.
 
     Answers depend only on the content and what was typed (except "random" and "week"), so they are
     cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
     key = _cache_key(services, text, offset)
     if week_point is None and (cached := services.rendered.get(key)) is not None:
         return cached
-    answer = services.lookup.answer(text, offset=offset, week_point=week_point)
+    answer = services.lookup.answer(text, offset=offset, week_point=week_point, parsed=parsed)
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled)
     msg = blocks.message(rendered, blocks.fallback_text(answer))
     if answer.kind not in ("random", "week"):
@@ -385,9 +388,9 @@ def register(app: App, services: Services) -> None:
                 if waiting is not None and waiting.enabled:
                     ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
-                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
+                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid, parsed=parsed))
             else:
-                ack(response_type="ephemeral", **lookup_message(services, text))
+                ack(response_type="ephemeral", **lookup_message(services, text, parsed=parsed))
         except Exception:
             log.exception("/scr failed for %r", text[:200])
             ack(**ephemeral("Sorry, I couldn't answer that just now. Please try again in a minute."))

@@ -173,9 +173,11 @@ class Lookup:
         text: str,
         offset: int = 0,
         week_point: Callable[[], str | None] | None = None,
+        parsed: ParsedQuery | None = None,
     ) -> Answer:
-        """Parse → gather candidates with evidence → rank → explain."""
-        q = self.parse(text)
+        """Parse → gather candidates with evidence → rank → explain. ``parsed`` is ``self.parse(text)`` when
+        the caller already has it (the ``/scr`` handler parses to route commands), so it is not parsed twice."""
+        q = parsed if parsed is not None else self.parse(text)
         ans = self._direct(q, week_point)
         if ans is None:
             found = self._gather(q)
