@@ -59,6 +59,7 @@ THEME_BONUS = 0.5  # in a search, how much carrying a theme that was named count
 SECTOR_BONUS = 0.25  # in a search, how much being for a sector that was named counts
 MIN_RELATIVE = 0.08  # search hits scoring below this fraction of the best are noise, not answers
 BACKGROUND_PENALTY = 0.4  # key data and "what is an SCR" points come after practice learning on a theme
+THEME_CACHE_MAX = 256  # combinations of named themes whose names' matches are kept between lookups
 
 
 # Where practitioners look for what these briefings do not cover (shown with every "not covered" answer).
@@ -285,7 +286,9 @@ class Lookup:
         """The named themes' names and aliases against every point (the same for every query naming them)."""
         if (cached := self._theme_matches.get(theme_ids)) is None:
             tokens = [w for tid in theme_ids if tid in self.corpus.themes for w in self._theme_words[tid]]
-            cached = self._theme_matches[theme_ids] = self.index.matches(tokens)
+            cached = self.index.matches(tokens)
+            if len(self._theme_matches) < THEME_CACHE_MAX:  # bounded: what people type picks the combinations
+                self._theme_matches[theme_ids] = cached
         return cached
 
     def _phrase_evidence(self, found: Candidates, q: ParsedQuery) -> None:
