@@ -297,7 +297,7 @@ class Lookup:
         typed = [w for w in q.corrected_words if w not in STOPWORDS]
         if len(typed) < 2 or (len(q.named_words) == 1 and q.named_words[0] == q.corrected_words):
             return
-        for p in self.content_index.mentioning_key(key_of(q.corrected_words), within=found.scope):
+        for p in self.content_index.mentioning_key(q.phrase, within=found.scope):
             found.evidence[p.id].phrase = True
 
     def _concept_evidence(self, found: Candidates, cid: str) -> None:
@@ -341,7 +341,7 @@ class Lookup:
 
     def _only_names(self, q: ParsedQuery) -> bool:
         """Whether the query is nothing but concept names (and everyday words)."""
-        typed = f" {key_of(q.corrected_words)} "
+        typed = f" {q.phrase} "
         for cid in q.concepts:
             for key in self._concept_names[cid]:
                 typed = typed.replace(f" {key} ", " ")

@@ -95,6 +95,11 @@ class ParsedQuery:
         """The understood words' stems, as the search index keys them."""
         return key_of(self.tokens).split()
 
+    @property
+    def phrase(self) -> str:
+        """The words typed as one phrase key (``bot.search.index.key_of``), for finding them together in a point."""
+        return key_of(self.corrected_words)
+
 
 Query = ParsedQuery  # the name the rest of the code has long used
 
