@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -205,9 +205,10 @@ class SearchIndex:
         hits = [Hit(self.docs[i], s) for i, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
         return hits[:limit] if limit else hits
 
-    def matches(self, tokens: Sequence[str]) -> Matches:
-        """How every point's text matches a query already split into words (``words``), for ranking later
-        against whichever group of points is being ordered (see ``relative_scores``).
+    def matches(self, tokens: Sequence[str], within: Collection[int] | None = None) -> Matches:
+        """How every point's text (or only those at the positions ``within``) matches a query already split
+        into words (``words``), for ranking later against whichever group of points is being ordered (see
+        ``relative_scores``). Long queries (a theme's every alias) cost per point: restrict them.
 
         BM25F over stemmed words, then two corrections for meaning: a point must match most of what
         was typed (weighted by rarity, so "missing" matters more than "home"), and words found together,
@@ -230,6 +231,8 @@ class SearchIndex:
                 continue
             factor = w / idf
             for i in self.postings[term]:
+                if within is not None and i not in within:
+                    continue
                 tf = self.tf[i][term]
                 norm = K1 * (1 - B + B * self.lengths[i] / self.avg_length)
                 scores[i] = scores.get(i, 0.0) + factor * idf * tf * (K1 + 1) / (tf + norm)

@@ -164,7 +164,7 @@ class Lookup:
         self._concept_words = {c.id: words(" ".join(c.search)) for c in corpus.concepts.values()}
         self._concept_keys = {c.id: [phrase_key(ph) for ph in c.search] for c in corpus.concepts.values()}
         self._concept_names = {c.id: [phrase_key(n) for n in c.names] for c in corpus.concepts.values()}
-        self._theme_matches: dict[tuple[str, ...], Matches] = {}
+        self._theme_matches: dict[tuple[tuple[str, ...], frozenset[int]], Matches] = {}
 
     def parse(self, text: str) -> Query:
         return parse(text, self.corpus, self.vocab)
@@ -263,13 +263,13 @@ class Lookup:
             if (ev := found.evidence.get(self.content_index.docs[i].id)) is not None:
                 ev.text = m
         if route == "theme":
-            theme_matches = self._theme_names_matches(tuple(q.themes))
-            found.theme_total = theme_matches.total
-            for i, m in theme_matches.by_doc.items():
-                if (ev := found.evidence.get(self.index.docs[i].id)) is not None:
-                    ev.theme_text = m
             found.specific = self._names_within(q)
             self._name_evidence(found, q)
+            ranked = frozenset(self.index.position[p.id] for p in [*in_theme, *found.named_own, *found.named_section])
+            theme_matches = self._theme_names_matches(tuple(q.themes), ranked)
+            found.theme_total = theme_matches.total
+            for i, m in theme_matches.by_doc.items():
+                found.evidence[self.index.docs[i].id].theme_text = m
             self._phrase_evidence(found, q)
         return found
 
@@ -282,13 +282,14 @@ class Lookup:
             section_term=self.content_index.section_term(p, q.tokens),
         )
 
-    def _theme_names_matches(self, theme_ids: tuple[str, ...]) -> Matches:
-        """The named themes' names and aliases against every point (the same for every query naming them)."""
-        if (cached := self._theme_matches.get(theme_ids)) is None:
+    def _theme_names_matches(self, theme_ids: tuple[str, ...], within: frozenset[int]) -> Matches:
+        """The named themes' names and aliases against the points to be ranked by them (positions ``within``).
+        Every alias makes a long query, so only those points, and kept for the next query naming the same."""
+        if (cached := self._theme_matches.get((theme_ids, within))) is None:
             tokens = [w for tid in theme_ids if tid in self.corpus.themes for w in self._theme_words[tid]]
-            cached = self.index.matches(tokens)
+            cached = self.index.matches(tokens, within=within)
             if len(self._theme_matches) < THEME_CACHE_MAX:  # bounded: what people type picks the combinations
-                self._theme_matches[theme_ids] = cached
+                self._theme_matches[(theme_ids, within)] = cached
         return cached
 
     def _phrase_evidence(self, found: Candidates, q: ParsedQuery) -> None:
