@@ -18,7 +18,7 @@ from bot.handlers.roles import LEAD, Roles, who_can
 from bot.learning.digest import build as build_digest
 from bot.learning.digest import digest_text, last_months
 from bot.learning.digest_sender import DigestReaders
-from bot.search.query import COMMANDS, clean
+from bot.search.query import COMMANDS, ParsedQuery, clean
 from bot.services import Services
 from bot.slack import blocks
 from bot.slack.blocks import escape
@@ -58,8 +58,11 @@ def _cache_key(services: Services, text: str, offset: int, contact: str | None) 
     return (services.corpus.version, text, offset, services.reflections_enabled, contact)
 
 
-def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None) -> dict[str, Any]:
-    """Answer a lookup query as a Slack message payload (ephemeral by default).
+def lookup_message(
+    services: Services, text: str, offset: int = 0, week_point: Any = None, parsed: ParsedQuery | None = None
+) -> dict[str, Any]:
+    """Answer a lookup query as a Slack message payload (ephemeral by default); ``parsed``, when the caller
+    has parsed ``text`` already, saves parsing it again.
 
     Answers depend only on the content and what was typed (except "random" and "week"), so they are
     cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
@@ -67,7 +70,7 @@ def lookup_message(services: Services, text: str, offset: int = 0, week_point: A
     key = _cache_key(services, text, offset, contact)
     if week_point is None and (cached := services.rendered.get(key)) is not None:
         return cached
-    answer = services.lookup.answer(text, offset=offset, week_point=week_point)
+    answer = services.lookup.answer(text, offset=offset, week_point=week_point, parsed=parsed)
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled, contact=contact)
     msg = blocks.message(rendered, blocks.fallback_text(answer))
     if answer.kind not in ("random", "week"):
@@ -505,9 +508,9 @@ def register(app: App, services: Services) -> None:
                 if waiting is not None and waiting.enabled:
                     ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
-                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid))
+                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid, parsed=parsed))
             else:
-                ack(response_type="ephemeral", **lookup_message(services, text))
+                ack(response_type="ephemeral", **lookup_message(services, text, parsed=parsed))
         except NoWorkspace as exc:  # never filed under a shared placeholder workspace
             log.warning("refused /scr %s: %s", text[:40], exc)
             ack(**ephemeral(NO_WORKSPACE))

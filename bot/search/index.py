@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -53,7 +54,12 @@ EVERYDAY = {"mum": "mother", "mums": "mothers", "mam": "mother", "mom": "mother"
 
 def phrase_key(text: str) -> str:
     """Stemmed words in order, for matching phrases whatever their endings ("clares law", "Clare's Law")."""
-    return " ".join(stem(EVERYDAY.get(w, w)) for w in words(text))
+    return key_of(words(text))
+
+
+def key_of(tokens: Iterable[str]) -> str:
+    """``phrase_key`` of words already split by ``words``: a query is tokenised once, then keyed from its words."""
+    return " ".join(stem(EVERYDAY.get(w, w)) for w in tokens)
 
 
 def terms(text: str) -> list[str]:
@@ -92,6 +98,35 @@ class Hit:
     score: float
 
 
+@dataclass(frozen=True)
+class Match:
+    """How one point's text matches a query's words, before it is compared with other points: its BM25F
+    score, the weight of the typed words it contains, and its bonus for typed words found together."""
+
+    bm25: float
+    matched: float
+    phrase: float
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Every point's ``Match`` for one query (by position in the index), and the weight of all it typed."""
+
+    by_doc: dict[int, Match]
+    total: float
+
+
+def relative_scores(matches: dict[Any, Match], total: float) -> dict[Any, float]:
+    """Final scores of a group of matches: a point must cover most of what was typed, measured against the
+    best coverage *in this group* (so ranking within a theme or sector compares like with like)."""
+    best = max((m.matched for m in matches.values()), default=total) or total  # words no point contains count against none
+    out = {}
+    for key, m in matches.items():
+        coverage = m.matched / best
+        out[key] = m.bm25 * (0.3 + 0.7 * coverage * coverage) + m.phrase
+    return out
+
+
 def _ngrams(seq: list[str], n: int) -> list[tuple[int, str]]:
     return [(i, " ".join(seq[i : i + n])) for i in range(len(seq) - n + 1)]
 
@@ -111,6 +146,7 @@ class SearchIndex:
         self.text: list[str] = []  # stemmed words, fields separated by " | ", for phrase matches
         self.own_text: list[str] = []  # the same for what the point itself says (no section terms)
         self.own: list[frozenset[str]] = []  # stems of what the point itself says
+        self.term_keys: list[list[tuple[str, str]]] = []  # each section term with its phrase key
         self.word_counts: Counter[str] = Counter()  # every word in the content, for spelling correction
         postings: dict[str, list[int]] = {}
         for i, point in enumerate(self.docs):
@@ -124,6 +160,7 @@ class SearchIndex:
             self.text.append(" " + " | ".join(phrase_key(t) for t in fields.values()) + " ")
             self.own_text.append(" " + " | ".join(phrase_key(fields[name]) for name in OWN_FIELDS) + " ")
             self.own.append(frozenset(t for name in OWN_FIELDS for t in terms(fields[name])))
+            self.term_keys.append([(term, phrase_key(term)) for term in point.terms])
             self.word_counts.update(w for t in fields.values() for w in words(t))
             for term in weighted:
                 postings.setdefault(term, []).append(i)
@@ -158,22 +195,34 @@ class SearchIndex:
         return idf * (WEAK_FACTOR if word in WEAK else 1.0)
 
     def search(self, query: str, limit: int | None = None, within: Iterable[Point] | None = None) -> list[Hit]:
-        """Points ranked best first; ``within`` restricts the candidates (e.g. to one sector).
+        """Points ranked best first; ``within`` restricts the candidates (e.g. to one sector)."""
+        matches = self.matches(words(query))
+        by_doc = matches.by_doc
+        if within is not None:
+            allowed = {id(p) for p in within}
+            by_doc = {i: m for i, m in by_doc.items() if id(self.docs[i]) in allowed}
+        scores = relative_scores(by_doc, matches.total)
+        hits = [Hit(self.docs[i], s) for i, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return hits[:limit] if limit else hits
+
+    def matches(self, tokens: Sequence[str], within: Collection[int] | None = None) -> Matches:
+        """How every point's text (or only those at the positions ``within``) matches a query already split
+        into words (``words``), for ranking later against whichever group of points is being ordered (see
+        ``relative_scores``). Long queries (a theme's every alias) cost per point: restrict them.
 
         BM25F over stemmed words, then two corrections for meaning: a point must match most of what
         was typed (weighted by rarity, so "missing" matters more than "home"), and words found together,
         in order, in one field ("missing from home") earn a bonus over the same words scattered.
         """
-        typed = [EVERYDAY.get(w, w) for w in words(query)]
+        typed = [EVERYDAY.get(w, w) for w in tokens]
         content = [w for w in typed if w in KEEP or w not in STOPWORDS]
         stems = [stem(w) for w in typed]
         weights: dict[str, float] = {}
         for w in content:
             weights[stem(w)] = max(weights.get(stem(w), 0.0), self.weight(w))
         if not weights:
-            return []
+            return Matches({}, 0.0)
         total = sum(weights.values())
-        allowed = None if within is None else {id(p) for p in within}
         scores: dict[int, float] = {}
         matched: dict[int, float] = {}
         for term, w in weights.items():
@@ -182,16 +231,15 @@ class SearchIndex:
                 continue
             factor = w / idf
             for i in self.postings[term]:
-                if allowed is not None and id(self.docs[i]) not in allowed:
+                if within is not None and i not in within:
                     continue
                 tf = self.tf[i][term]
                 norm = K1 * (1 - B + B * self.lengths[i] / self.avg_length)
                 scores[i] = scores.get(i, 0.0) + factor * idf * tf * (K1 + 1) / (tf + norm)
                 matched[i] = matched.get(i, 0.0) + w
         phrases = self._phrases(typed, stems, weights)
-        best = max(matched.values(), default=total) or total  # words no point contains count against none
+        by_doc = {}
         for i in scores:
-            coverage = matched[i] / best
             bonus = 0.0
             covered: set[int] = set()
             for start, n, phrase, value in phrases:
@@ -204,10 +252,8 @@ class SearchIndex:
                 elif phrase in self.text[i]:  # only in the section's terms (or heading): weaker evidence
                     bonus += PHRASE_WEIGHT * FIELD_WEIGHTS["terms"] * value
                     covered |= span
-            scores[i] = scores[i] * (0.3 + 0.7 * coverage * coverage) + bonus
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        hits = [Hit(self.docs[i], s) for i, s in ranked]
-        return hits[:limit] if limit else hits
+            by_doc[i] = Match(scores[i], matched[i], bonus)
+        return Matches(by_doc, total)
 
     def _phrases(self, typed: list[str], stems: list[str], weights: dict[str, float]) -> list[tuple[int, int, str, float]]:
         """Runs of two or more typed words (longest first) with at least two words that carry meaning."""
@@ -222,25 +268,28 @@ class SearchIndex:
     def mentioning(self, phrase: str, within: Iterable[Point] | None = None, own: bool = False) -> list[Point]:
         """Points whose text (their own words, section heading or section terms; with ``own``, only their
         own words) contains ``phrase``."""
-        key = f" {phrase_key(phrase)} "
+        return self.mentioning_key(phrase_key(phrase), within, own)
+
+    def mentioning_key(self, key: str, within: Iterable[Point] | None = None, own: bool = False) -> list[Point]:
+        """``mentioning`` for a phrase already keyed (``key_of`` its words)."""
         if key.strip() == "":
             return []
+        key = f" {key} "
         pool = self.docs if within is None else list(within)
         texts = self.own_text if own else self.text
         return [p for p in pool if key in texts[self.position[p.id]]]
 
-    def why(self, point: Point, query: str) -> str | None:
-        """The term from the point's cited section that the query reached it by, when the point's own
-        text does not say it (so the answer can explain the match), else None."""
+    def section_term(self, point: Point, tokens: Sequence[str]) -> str | None:
+        """The term from the point's cited section that a query (its words) reached it by, when the point's
+        own text does not say it (so the answer can explain the match), else None."""
         i = self.position.get(point.id)
         if i is None:
             return None
-        typed = [w for w in words(query) if w not in STOPWORDS]
-        asked = f" {phrase_key(' '.join(typed))} "
+        typed = [w for w in tokens if w not in STOPWORDS]
+        asked = f" {key_of(typed)} "
         stems = {stem(EVERYDAY.get(w, w)) for w in typed if w not in WEAK}
         best, best_overlap = None, 0
-        for term in point.terms:
-            key = phrase_key(term)
+        for term, key in self.term_keys[i]:
             if not key or f" {key} " in self.own_text[i]:
                 continue  # the point says it itself
             if f" {key} " in asked or asked.strip() in key:  # the query names the term, or is part of it

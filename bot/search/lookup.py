@@ -1,5 +1,23 @@
 """Answer a ``/scr`` query with learning points: the domain behind the slash command.
 
+A lookup is one pass of four steps, each in one place:
+
+1. **Parse** (``Lookup.parse``, bot.search.query): the text is cleaned and split into words once, giving
+   a ``ParsedQuery``: the command, sectors, themes, concepts and not-covered topics named (longest name
+   first, spelling corrected), abbreviations spelled out ("wnb" -> "was not brought"), frame words
+   ("show me", "please") set aside, and the words ranking uses (``tokens``). Nothing after this step
+   splits the text again.
+2. **Gather** (``Lookup._gather``): the candidate points, each with its ``Evidence``: how its text matches
+   what was typed (BM25F parts), how it matches the named themes' names, whether it carries a named
+   theme (as its main theme or not), how many named sectors it is tagged with itself, whether the typed
+   words appear together in it (a phrase), whether a specific name typed is in its own words or only in
+   its cited section's terms, whether it uses the briefings' words for a concept typed, and which term of
+   its cited section the query reached it by.
+3. **Rank** (``Lookup._rank``): the candidates are ordered once, reading only their evidence; no search
+   runs here. This is the place for a ranking change (full-sentence questions), and a check over the
+   gathered candidates (a live-concern safety net) belongs between gathering and ranking.
+4. **Explain** (``Lookup._explain``): the "why this result" lines the answer shows, from the same evidence.
+
 The same ``Answer`` is rendered as Block Kit for Slack, as text for the offline shell and as
 JSON for ``scr-bot ask --json``, so every surface gives the same results in the same order.
 """
@@ -18,8 +36,19 @@ from rapidfuzz.distance import OSA
 
 from bot.content.corpus import SECTION_SEPARATOR, Corpus, NotCovered, Point
 from bot.search import safety
-from bot.search.index import STOPWORDS, WEAK, SearchIndex, phrase_key, stem, words
-from bot.search.query import Query, Vocabulary, parse
+from bot.search.index import (
+    STOPWORDS,
+    WEAK,
+    Match,
+    Matches,
+    SearchIndex,
+    key_of,
+    phrase_key,
+    relative_scores,
+    stem,
+    words,
+)
+from bot.search.query import ParsedQuery, Query, Vocabulary, parse
 
 PAGE_SIZE = 5
 EVERYONE = "multi-agency"
@@ -31,6 +60,7 @@ THEME_BONUS = 0.5  # in a search, how much carrying a theme that was named count
 SECTOR_BONUS = 0.25  # in a search, how much being for a sector that was named counts
 MIN_RELATIVE = 0.08  # search hits scoring below this fraction of the best are noise, not answers
 BACKGROUND_PENALTY = 0.4  # key data and "what is an SCR" points come after practice learning on a theme
+THEME_CACHE_MAX = 256  # combinations of named themes whose names' matches are kept between lookups
 
 
 # Where practitioners look for what these briefings do not cover (shown with every "not covered" answer).
@@ -46,6 +76,40 @@ class Suggestion:
 
     label: str
     query: str
+
+
+@dataclass
+class Evidence:
+    """What one candidate point has going for it, gathered once per lookup: ranking and the "why this
+    result" line read only this."""
+
+    point: Point
+    text: Match | None = None  # what was typed, against its text (every field in a search; its own text otherwise)
+    theme_text: Match | None = None  # the named themes' names and aliases, against its text (theme lookups)
+    in_themes: int = 0  # how many of the named themes it carries
+    main_theme: bool = False  # its main (first) theme is a named one
+    sectors: int = 0  # how many of the named sectors it is tagged with itself (not only as multi-agency)
+    phrase: bool = False  # the typed words, together and in order, are in its text (own words or section)
+    name: str | None = None  # a specific name typed: "own" (its own words say it) or "section" (only its section)
+    concept: str | None = None  # the briefings' words for the concept typed: "own" or "section"
+    section_term: str | None = None  # the cited section's term the query reached it by, which its own text lacks
+
+
+@dataclass
+class Candidates:
+    """Step 2's output: where the query leads (``route``), the points in scope with their evidence, and
+    the orders that ranking keeps where evidence ties (the corpus's, and the order names were found in)."""
+
+    route: str  # "search", "theme", "sector" or "not_found"
+    scope: list[Point]  # in corpus order: every point for a search, the named sectors' points otherwise
+    evidence: dict[str, Evidence]
+    text_total: float = 0.0  # the weight of everything typed (for ``relative_scores``)
+    theme_total: float = 0.0
+    in_theme: list[Point] = field(default_factory=list)  # theme route: the points carrying the named themes
+    named_own: list[Point] = field(default_factory=list)  # a specific name typed, in their own words (order found)
+    named_section: list[Point] = field(default_factory=list)  # ... only in their section's terms (order found)
+    specific: bool = False  # a theme named by something within it ("poverty"), not by its own name
+    heading: str = ""
 
 
 @dataclass
@@ -65,6 +129,7 @@ class Answer:
     topic: NotCovered | None = None  # for not_covered: the topic these briefings do not discuss
     # A live concern about a child ("a pupil told me…"): how to act now, rendered before anything else.
     safety: safety.SafetyNote | None = None
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # point id -> what it was found and ranked by
 
     @property
     def top(self) -> Point | None:
@@ -80,7 +145,7 @@ class Answer:
 
 
 class Lookup:
-    """Holds the corpus, its search index and vocabulary; answers queries."""
+    """Holds the corpus, its search index and vocabulary; answers queries in one pass (see the module)."""
 
     def __init__(self, corpus: Corpus, rng: random.Random | None = None):
         self.corpus = corpus
@@ -95,6 +160,15 @@ class Lookup:
         self.vocab = Vocabulary(corpus, extra_words=self.content_index.word_counts, not_covered=self.uncovered)
         self.rng = rng or random.Random()
         self._suggestions = self._suggestion_pool()
+        # The content's own names, split into words once here so that a lookup splits only what was typed.
+        self._theme_words = {t.id: words(" ".join([t.label, *t.aliases])) for t in corpus.themes.values()}
+        self._theme_label = {t.id: set(_stems(words(f"{t.label} {t.id.replace('-', ' ')}")).split())
+                             for t in corpus.themes.values()}
+        self._sector_names = {s.id: {_stems(words(n)) for n in (s.id, s.label)} for s in corpus.sectors.values()}
+        self._concept_words = {c.id: words(" ".join(c.search)) for c in corpus.concepts.values()}
+        self._concept_keys = {c.id: [phrase_key(ph) for ph in c.search] for c in corpus.concepts.values()}
+        self._concept_names = {c.id: [phrase_key(n) for n in c.names] for c in corpus.concepts.values()}
+        self._theme_matches: dict[tuple[tuple[str, ...], frozenset[int]], Matches] = {}
 
     def parse(self, text: str) -> Query:
         return parse(text, self.corpus, self.vocab)
@@ -104,17 +178,22 @@ class Lookup:
         text: str,
         offset: int = 0,
         week_point: Callable[[], str | None] | None = None,
+        parsed: ParsedQuery | None = None,
     ) -> Answer:
+        """Parse → gather candidates with evidence → rank → explain. ``parsed`` is ``self.parse(text)`` when
+        the caller already has it (the ``/scr`` handler parses to route commands), so it is not parsed twice."""
         verdict = safety.classify(text) if self.corpus.safety else None
         if verdict is not None:  # before any ranking: how to act now, then learning on disclosure and listening
             return self._safety(text, verdict, offset)
-        q = self.parse(text)
-        ans = self._answer(q, week_point)
+        q = parsed if parsed is not None else self.parse(text)
+        ans = self._direct(q, week_point)
+        if ans is None:
+            found = self._gather(q)
+            ans = self._rank(q, found)
         ans.parsed = q
         if ans.results:
-            self._phrase_first(ans, q)
             ans.offset = max(0, min(offset, len(ans.results) - 1))
-            self._explain(ans, q)
+            ans.why = self._explain(ans)
         notices = []
         if q.corrections and (ans.results or ans.kind == "not_covered"):
             fixed = ", ".join(f"“{typed}” → {meant}" for typed, meant in q.corrections.items())
@@ -132,56 +211,14 @@ class Lookup:
                       results=results, offset=max(0, min(offset, len(results) - 1)),
                       safety=safety.SafetyNote(self.corpus.safety, verdict))
 
-    def _phrase_first(self, ans: Answer, q: Query) -> None:
-        """Several words typed together that few points contain together ("child sex offender disclosure")
-        name something specific: the points that contain them, in any field or section term, lead."""
-        if ans.kind not in ("search", "theme", "intersection"):
-            return
-        typed = [w for w in words(q.corrected) if w not in STOPWORDS]
-        if len(typed) < 2 or (len(q.named) == 1 and words(q.named[0]) == words(q.corrected)):
-            return  # one word, or exactly one theme's name ("county lines"): the theme is the sense meant
-        pool = [p for p in self.corpus.points if self._for_sectors(p, q.sectors)] if ans.kind != "search" else None
-        hits = self.content_index.mentioning(" ".join(words(q.corrected)), within=pool)
-        if 0 < len(hits) <= SPECIFIC_MAX:
-            ids = {p.id for p in hits}
-            ans.results = [p for p in ans.results if p.id in ids] + [p for p in hits if p not in ans.results] + [
-                p for p in ans.results if p.id not in ids]
+    # Answers that need no ranking: commands, a point by id, a random point, the week's point, a topic
+    # these briefings do not cover, nothing searchable typed.
 
-    def _explain(self, ans: Answer, q: Query) -> None:
-        """Say why a point matched when only its cited section mentions what was asked ("MARAC")."""
-        if ans.kind not in ("search", "theme", "intersection", "sector"):
-            return
-        for p in ans.results[ans.offset : ans.offset + 5]:
-            term = self.content_index.why(p, q.understood)
-            if term:
-                heading = p.source.section.split(SECTION_SEPARATOR)[-1]
-                ans.why[p.id] = f"The briefing's section “{heading}” mentions {term}."
-
-    def _ranked_by_theme(self, points: list[Point], theme_ids: list[str], typed: str, specific: bool = False) -> list[Point]:
-        """Rank a theme's points: what was typed first (an alias such as "sarah's law" picks out the
-        point about it), then points whose main theme this is, then relevance to the theme's words."""
-        typed_scores = {id(h.point): h.score for h in self.content_index.search(typed, within=points)}
-        theme_words = " ".join(
-            " ".join([t.label, *t.aliases]) for tid in theme_ids if (t := self.corpus.themes.get(tid))
-        )
-        theme_scores = {id(h.point): h.score for h in self.index.search(theme_words, within=points)}
-        top = max(typed_scores.values(), default=0.0) or 1.0
-        order = {id(p): i for i, p in enumerate(points)}
-        background = BACKGROUND not in theme_ids
-
-        weight = PRIMARY_WEIGHT * (SPECIFIC_PRIMARY if specific else 1.0)
-
-        def key(p: Point) -> tuple[float, float, int]:
-            primary = sum(1 for t in theme_ids if p.themes and p.themes[0] == t) / len(theme_ids)
-            score = typed_scores.get(id(p), 0.0) / top + weight * primary
-            if background and p.themes[0] == BACKGROUND:  # national figures and "what is an SCR" last
-                score -= BACKGROUND_PENALTY
-            return (-score, -theme_scores.get(id(p), 0.0), order[id(p)])
-
-        return sorted(points, key=key)
-
-    def _answer(self, q: Query, week_point: Callable[[], str | None] | None) -> Answer:
+    def _direct(self, q: ParsedQuery, week_point: Callable[[], str | None] | None) -> Answer | None:
+        """The answer when the query is not a lookup or search, else None (it is gathered and ranked)."""
         c = self.corpus
+        if q.kind in ("lookup", "search"):
+            return None
         if q.kind in ("help", "themes", "sectors"):
             return Answer(query=q.text, kind=q.kind)
         if q.kind == "point":
@@ -194,10 +231,6 @@ class Lookup:
             if point is None:
                 return Answer(query=q.text, kind="week", heading="Learning point of the week")
             return Answer(query=q.text, kind="week", heading="Learning point of the week", results=[point])
-        if q.kind == "lookup":
-            return self._lookup(q)
-        if q.kind == "search":
-            return self._search(q)
         if q.kind == "not_covered":
             topic = self.uncovered[q.uncovered[0]]
             related = [Suggestion(c.themes[t].label, t) for t in q.themes]
@@ -205,150 +238,271 @@ class Lookup:
             related += [Suggestion(s, s) for s in topic.see_also]
             return Answer(query=q.text, kind="not_covered", heading=topic.label, topic=topic, suggestions=related)
         if q.kind == "empty":  # nothing searchable was typed ("🙂", "!!!")
-            return Answer(query=q.text, kind="not_found", suggestions=self.nearest(q.understood))
+            return Answer(query=q.text, kind="not_found", suggestions=self._nearest(q.tokens))
         return Answer(query=q.text, kind=q.kind)
 
-    @staticmethod
-    def _for_sectors(point: Point, sectors: list[str]) -> bool:
-        """A point is for a sector when tagged with it, or tagged for everyone (multi-agency)."""
-        return all(s in point.sectors or EVERYONE in point.sectors for s in sectors)
+    # Step 2: candidates and their evidence.
 
-    @staticmethod
-    def _specific(point: Point, sectors: list[str]) -> int:
-        return sum(1 for s in sectors if s in point.sectors)
+    def _gather(self, q: ParsedQuery) -> Candidates:
+        """Every point in scope with the evidence for it; each search of the index runs here, once."""
+        c = self.corpus
+        if q.kind == "search":
+            tokens = list(q.tokens)
+            for cid in q.concepts:  # the briefings' own words for what was typed, beside the typed names
+                tokens += self._concept_words[cid]
+            matches = self.index.matches(tokens)
+            if not matches.by_doc and not (q.themes or q.sectors):
+                return Candidates("not_found", [], {})
+            if matches.by_doc:  # else "nasty divorce": the other words found nothing, the theme will
+                found = Candidates("search", list(c.points), {}, matches.total)
+                found.evidence = {p.id: self._evidence(p, q) for p in found.scope}
+                for i, m in matches.by_doc.items():
+                    found.evidence[self.index.docs[i].id].text = m
+                if len(q.concepts) == 1 and self._only_names(q):
+                    self._concept_evidence(found, q.concepts[0])
+                self._phrase_evidence(found, q)
+                return found
+        scope = [p for p in c.points if self._for_sectors(p, q.sectors)]
+        heading = " · ".join([c.sectors[s].label for s in q.sectors] + [c.themes[t].label for t in q.themes])
+        in_theme = [p for p in scope if all(t in p.themes for t in q.themes)] if q.themes else []
+        if not in_theme and len(q.themes) > 1:
+            in_theme = [p for p in scope if any(t in p.themes for t in q.themes)]
+        route = "theme" if in_theme else "sector" if scope and not q.themes else "not_found"
+        if route == "not_found":
+            return Candidates(route, [], {}, heading=heading)
+        matches = self.content_index.matches(q.tokens)
+        found = Candidates(route, scope, {p.id: self._evidence(p, q) for p in scope}, matches.total,
+                           in_theme=in_theme, heading=heading)
+        for i, m in matches.by_doc.items():
+            if (ev := found.evidence.get(self.content_index.docs[i].id)) is not None:
+                ev.text = m
+        if route == "theme":
+            found.specific = self._names_within(q)
+            self._name_evidence(found, q)
+            ranked = frozenset(self.index.position[p.id] for p in [*in_theme, *found.named_own, *found.named_section])
+            theme_matches = self._theme_names_matches(tuple(q.themes), ranked)
+            found.theme_total = theme_matches.total
+            for i, m in theme_matches.by_doc.items():
+                found.evidence[self.index.docs[i].id].theme_text = m
+            self._phrase_evidence(found, q)
+        return found
 
-    def _mentioning(self, q: Query, pool: list[Point], theme_ids: list[str]) -> tuple[list[Point], list[Point]]:
+    def _evidence(self, p: Point, q: ParsedQuery) -> Evidence:
+        return Evidence(
+            point=p,
+            in_themes=sum(1 for t in q.themes if t in p.themes),
+            main_theme=bool(p.themes) and p.themes[0] in q.themes,
+            sectors=sum(1 for s in q.sectors if s in p.sectors),
+            section_term=self.content_index.section_term(p, q.tokens),
+        )
+
+    def _theme_names_matches(self, theme_ids: tuple[str, ...], within: frozenset[int]) -> Matches:
+        """The named themes' names and aliases against the points to be ranked by them (positions ``within``).
+        Every alias makes a long query, so only those points, and kept for the next query naming the same."""
+        if (cached := self._theme_matches.get((theme_ids, within))) is None:
+            tokens = [w for tid in theme_ids if tid in self.corpus.themes for w in self._theme_words[tid]]
+            cached = self.index.matches(tokens, within=within)
+            if len(self._theme_matches) < THEME_CACHE_MAX:  # bounded: what people type picks the combinations
+                self._theme_matches[(theme_ids, within)] = cached
+        return cached
+
+    def _phrase_evidence(self, found: Candidates, q: ParsedQuery) -> None:
+        """Several words typed together ("child sex offender disclosure"): which points contain them together,
+        in any field or section term. Not for one word, nor for exactly one theme's name ("county lines")."""
+        typed = [w for w in q.corrected_words if w not in STOPWORDS]
+        if len(typed) < 2 or (len(q.named_words) == 1 and q.named_words[0] == q.corrected_words):
+            return
+        for p in self.content_index.mentioning_key(q.phrase, within=found.scope):
+            found.evidence[p.id].phrase = True
+
+    def _concept_evidence(self, found: Candidates, cid: str) -> None:
+        """Which points use the briefings' own words for the one concept asked about, in their own text or
+        elsewhere (section heading or terms)."""
+        for key in self._concept_keys[cid]:
+            for p in self.content_index.mentioning_key(key):
+                ev = found.evidence[p.id]
+                if ev.concept is None:
+                    ev.concept = "section"
+            for p in self.content_index.mentioning_key(key, own=True):
+                found.evidence[p.id].concept = "own"
+
+    def _name_evidence(self, found: Candidates, q: ParsedQuery) -> None:
         """Points whose own text names what was typed, and points whose cited section does, when it is a
         specific name (mentioned by at most ``SPECIFIC_MAX`` points) rather than the theme itself: not its
         label, and not an abbreviation of one of its names ("dv", "SEND")."""
-        if len(theme_ids) != 1:
-            return [], []
-        theme = self.corpus.themes[theme_ids[0]]
-        label = set(_key_words(f"{theme.label} {theme.id.replace('-', ' ')}").split())
-        found: list[Point] = []
+        if len(q.themes) != 1:
+            return
+        label = self._theme_label[q.themes[0]]
+        own: list[Point] = []
         by_terms: list[Point] = []
-        for name in q.named:
-            phrase = " ".join(words(name))
-            if not phrase or set(_key_words(phrase).split()) <= label:
+        for name in q.named_words:
+            stems = _stems(name)
+            if not name or set(stems.split()) <= label:
                 continue
-            if self.vocab.expansion.get(_key_words(phrase)):  # an abbreviation: "CAF" as written, not "send"
-                hits = self._acronym_in(phrase.upper().removesuffix("S"), pool)
+            if self.vocab.expansion.get(stems):  # an abbreviation: "CAF" as written, not "send"
+                hits = self._acronym_in(" ".join(name).upper().removesuffix("S"), found.scope)
             else:
-                hits = self.content_index.mentioning(phrase, within=pool)
+                hits = self.content_index.mentioning_key(key_of(name), within=found.scope)
             if 0 < len(hits) <= SPECIFIC_MAX:
-                own = self.content_index.mentioning(phrase, within=hits, own=True)
-                found += [p for p in own if p not in found]
-                by_terms += [p for p in hits if p not in own and p not in by_terms]
-        return found, [p for p in by_terms if p not in found]
+                said = self.content_index.mentioning_key(key_of(name), within=hits, own=True)
+                own += [p for p in said if p not in own]
+                by_terms += [p for p in hits if p not in said and p not in by_terms]
+        found.named_own = own
+        found.named_section = [p for p in by_terms if p not in own]
+        for p in found.named_own:
+            found.evidence[p.id].name = "own"
+        for p in found.named_section:
+            found.evidence[p.id].name = "section"
 
-    def _only_names(self, q: Query) -> bool:
+    def _only_names(self, q: ParsedQuery) -> bool:
         """Whether the query is nothing but concept names (and everyday words)."""
-        typed = f" {phrase_key(q.corrected)} "
+        typed = f" {q.phrase} "
         for cid in q.concepts:
-            for name in self.corpus.concepts[cid].names:
-                typed = typed.replace(f" {phrase_key(name)} ", " ")
+            for key in self._concept_names[cid]:
+                typed = typed.replace(f" {key} ", " ")
         return all(w in STOPWORDS or w in WEAK for w in typed.split())
 
-    def _names_within(self, q: Query) -> bool:
+    def _names_within(self, q: ParsedQuery) -> bool:
         """Whether a theme was named by something within it ("missing from home", "poverty") rather than by
         its own name in other words or an abbreviation ("missing children", "dv")."""
         if len(q.themes) != 1:
             return False
-        theme = self.corpus.themes[q.themes[0]]
-        label = set(_key_words(f"{theme.label} {theme.id.replace('-', ' ')}").split())
-        return any(not set(_key_words(n).split()) <= label and not self.vocab.expansion.get(_key_words(n))
-                   and len(self.content_index.mentioning(n)) > 0 for n in q.named)
+        label = self._theme_label[q.themes[0]]
+        return any(not set(_stems(n).split()) <= label and not self.vocab.expansion.get(_stems(n))
+                   and len(self.content_index.mentioning_key(key_of(n))) > 0 for n in q.named_words)
 
     @staticmethod
     def _acronym_in(acronym: str, pool: list[Point]) -> list[Point]:
         pattern = re.compile(r"\b" + re.escape(acronym) + r"s?\b")
         return [p for p in pool if pattern.search(" ".join([p.title, p.summary, *p.key_messages, *p.terms]))]
 
-    def _lookup(self, q: Query) -> Answer:
-        c = self.corpus
-        pool = [p for p in c.points if self._for_sectors(p, q.sectors)]
-        names = [c.sectors[s].label for s in q.sectors] + [c.themes[t].label for t in q.themes]
-        heading = " · ".join(names)
-        if q.themes:
-            matching = [p for p in pool if all(t in p.themes for t in q.themes)]
-            if not matching and len(q.themes) > 1:
-                matching = [p for p in pool if any(t in p.themes for t in q.themes)]
-            if not matching:
-                return self._not_found(q, heading=heading)
+    @staticmethod
+    def _for_sectors(point: Point, sectors: list[str]) -> bool:
+        """A point is for a sector when tagged with it, or tagged for everyone (multi-agency)."""
+        return all(s in point.sectors or EVERYONE in point.sectors for s in sectors)
+
+    # Step 3: rank, from the evidence alone.
+
+    def _rank(self, q: ParsedQuery, found: Candidates) -> Answer:
+        """Order the candidates by their evidence, once; the answer's kind follows the route."""
+        if found.route == "not_found":
+            return Answer(query=q.text, kind="not_found", heading=found.heading, suggestions=self._nearest(q.tokens))
+        if found.route == "sector":
+            return self._rank_sector(q, found)
+        if found.route == "search":
+            kind, heading, results = "search", f"Search: {q.text}", self._rank_search(q, found)
+        else:
             kind = "intersection" if q.sectors or len(q.themes) > 1 else "theme"
-            specific = self._names_within(q)
-            ranked = self._ranked_by_theme(matching, q.themes, q.understood, specific)
-            ranked.sort(key=lambda p: -self._specific(p, q.sectors))  # stable: sector's own points first
-            own, by_terms = self._mentioning(q, pool, q.themes)
-            if own or by_terms:
-                # A specific name ("CAF", "poverty", "MAPPA"): the points that say it themselves lead (the theme's
-                # first); points elsewhere whose cited section only mentions it follow the theme's own points.
-                first = [p for p in ranked if p in own]
-                first += [p for p in self._ranked_by_theme(own, q.themes, q.understood) if p not in first]
-                last = [p for p in self._ranked_by_theme(by_terms, q.themes, q.understood) if p not in ranked]
-                ranked = first + [p for p in ranked if p not in first] + last
-            return Answer(query=q.text, kind=kind, heading=heading, results=ranked)
-        if not pool:
-            return self._not_found(q, heading=heading)
-        # Sector: grouped by each point's main theme, biggest groups first.
-        # Within the sector, the words typed ("camhs", "school nurse") pick the most relevant points;
-        # the sector's own points come before those written for everyone.
-        typed = {id(h.point): h.score for h in self.content_index.search(q.understood, within=pool)}
-        pool.sort(key=lambda p: (-self._specific(p, q.sectors), -typed.get(id(p), 0.0)))
+            heading, results = found.heading, self._rank_theme(q, found)
+        # Several words typed together that few points contain together name something specific: those lead.
+        phrase = [p for p in found.scope if found.evidence[p.id].phrase]
+        if 0 < len(phrase) <= SPECIFIC_MAX:
+            results = ([p for p in results if found.evidence[p.id].phrase] + [p for p in phrase if p not in results]
+                       + [p for p in results if not found.evidence[p.id].phrase])
+        return Answer(query=q.text, kind=kind, heading=heading, results=results, evidence=found.evidence)
+
+    def _rank_search(self, q: ParsedQuery, found: Candidates) -> list[Point]:
+        """Free-text search over every point. Themes and sectors named in the query count in a point's
+        favour without excluding others ("referral bounced by social care" is about social care, from
+        someone who may not work in it); concepts are searched in the briefings' own words."""
+        ev = found.evidence
+        scores = relative_scores({p.id: ev[p.id].text for p in found.scope if ev[p.id].text}, found.text_total)
+        hits = sorted(scores, key=lambda pid: (-scores[pid], self.index.position[pid]))
+        top = scores[hits[0]]
+
+        def score(pid: str) -> float:
+            e = ev[pid]
+            bonus = THEME_BONUS * e.in_themes / max(1, len(q.themes))
+            bonus += SECTOR_BONUS * (e.sectors / len(q.sectors) if q.sectors else 0.0)
+            return scores[pid] / top + bonus
+
+        ranked = [self.corpus.by_id[pid] for pid in sorted((h for h in hits if scores[h] >= MIN_RELATIVE * top), key=lambda h: -score(h))]
+        anywhere = [p for p in found.scope if ev[p.id].concept]
+        if 0 < len(anywhere) <= 2 * SPECIFIC_MAX:
+            # Asked about just the concept: points using the briefings' own words for it lead, own text first.
+            lead = [p for p in ranked if ev[p.id].concept == "own"] + [p for p in ranked if ev[p.id].concept == "section"]
+            lead += [p for p in sorted(anywhere, key=lambda p: p.id) if p not in lead]
+            ranked = lead + [p for p in ranked if p not in lead]
+        return ranked
+
+    def _rank_theme(self, q: ParsedQuery, found: Candidates) -> list[Point]:
+        """A theme's points (within the named sectors): the sector's own points first, each group by
+        ``_by_theme``; a specific name typed ("CAF", "poverty", "MAPPA") puts the points that say it
+        themselves first (the theme's first), and points elsewhere whose cited section only mentions it
+        after the theme's own points."""
+        ev = found.evidence
+        ranked = self._by_theme(found.in_theme, q.themes, found, found.specific)
+        ranked.sort(key=lambda p: -ev[p.id].sectors)  # stable: sector's own points first
+        if found.named_own or found.named_section:
+            first = [p for p in ranked if ev[p.id].name == "own"]
+            first += [p for p in self._by_theme(found.named_own, q.themes, found) if p not in first]
+            last = [p for p in self._by_theme(found.named_section, q.themes, found) if p not in ranked]
+            ranked = first + [p for p in ranked if p not in first] + last
+        return ranked
+
+    def _by_theme(self, points: list[Point], theme_ids: list[str], found: Candidates, specific: bool = False) -> list[Point]:
+        """Rank a theme's points: what was typed first (an alias such as "sarah's law" picks out the
+        point about it), then points whose main theme this is, then relevance to the theme's words.
+        Text scores are relative to the best among ``points``."""
+        ev = found.evidence
+        typed_scores = relative_scores({p.id: ev[p.id].text for p in points if ev[p.id].text}, found.text_total)
+        theme_scores = relative_scores({p.id: ev[p.id].theme_text for p in points if ev[p.id].theme_text},
+                                       found.theme_total)
+        top = max(typed_scores.values(), default=0.0) or 1.0
+        order = {p.id: i for i, p in enumerate(points)}
+        background = BACKGROUND not in theme_ids
+        weight = PRIMARY_WEIGHT * (SPECIFIC_PRIMARY if specific else 1.0)
+
+        def key(p: Point) -> tuple[float, float, int]:
+            primary = int(ev[p.id].main_theme) / len(theme_ids)
+            score = typed_scores.get(p.id, 0.0) / top + weight * primary
+            if background and p.themes[0] == BACKGROUND:  # national figures and "what is an SCR" last
+                score -= BACKGROUND_PENALTY
+            return (-score, -theme_scores.get(p.id, 0.0), order[p.id])
+
+        return sorted(points, key=key)
+
+    def _rank_sector(self, q: ParsedQuery, found: Candidates) -> Answer:
+        """A sector: grouped by each point's main theme, biggest groups first. Within the sector, the words
+        typed ("camhs", "school nurse") pick the most relevant points; the sector's own points come before
+        those written for everyone."""
+        c = self.corpus
+        ev = found.evidence
+        pool = list(found.scope)
+        typed = relative_scores({p.id: ev[p.id].text for p in pool if ev[p.id].text}, found.text_total)
+        pool.sort(key=lambda p: (-ev[p.id].sectors, -typed.get(p.id, 0.0)))
         groups: dict[str, list[Point]] = {}
         for p in pool:
             groups.setdefault(p.themes[0], []).append(p)
         # Groups with the best match first; background (what reviews are, national figures) last.
-        generic = {_key_words(n) for s in q.sectors for n in (s, c.sectors[s].label)}
-        specific = _key_words(q.understood) not in generic and any(typed.values())
+        generic = set().union(*(self._sector_names[s] for s in q.sectors))
+        specific = _stems(q.tokens) not in generic and any(typed.values())
         ordered = sorted(
             groups.items(),
             key=lambda kv: (
                 kv[0] == BACKGROUND and not specific,
-                -max(typed.get(id(p), 0.0) for p in kv[1]),
+                -max(typed.get(p.id, 0.0) for p in kv[1]),
                 -len(kv[1]),
                 c.themes[kv[0]].label,
             ),
         )
         results = [p for _, ps in ordered for p in ps]
         labels = {p.id: c.themes[tid].label for tid, ps in ordered for p in ps}
-        return Answer(query=q.text, kind="sector", heading=heading, results=results, labels=labels)
+        return Answer(query=q.text, kind="sector", heading=found.heading, results=results, labels=labels,
+                      evidence=ev)
 
-    def _search(self, q: Query) -> Answer:
-        """Free-text search over every point. Themes and sectors named in the query count in a point's
-        favour without excluding others ("referral bounced by social care" is about social care, from
-        someone who may not work in it); concepts are searched in the briefings' own words."""
-        c = self.corpus
-        text = q.understood
-        for cid in q.concepts:  # the briefings' own words for what was typed, in place of the typed names
-            text += " " + " ".join(c.concepts[cid].search)
-        hits = self.index.search(text)
-        if not hits and (q.themes or q.sectors):  # "nasty divorce": the other words found nothing, the theme did
-            return self._lookup(q)
-        if not hits:
-            return self._not_found(q)
-        top = hits[0].score
+    # Step 4: explain, from the same evidence.
 
-        def score(h: Any) -> float:
-            p = h.point
-            bonus = THEME_BONUS * sum(1 for t in q.themes if t in p.themes) / max(1, len(q.themes))
-            bonus += SECTOR_BONUS * (self._specific(p, q.sectors) / len(q.sectors) if q.sectors else 0.0)
-            return h.score / top + bonus
-
-        ranked = [h.point for h in sorted((h for h in hits if h.score >= MIN_RELATIVE * top), key=lambda h: -score(h))]
-        for cid in q.concepts if len(q.concepts) == 1 and self._only_names(q) else ():
-            # Asked about just the concept: points using the briefings' own words for it lead, own text first.
-            phrases = c.concepts[cid].search
-            anywhere = {p.id for ph in phrases for p in self.content_index.mentioning(ph)}
-            if 0 < len(anywhere) <= 2 * SPECIFIC_MAX:
-                own = {p.id for ph in phrases for p in self.content_index.mentioning(ph, own=True)}
-                lead = [p for p in ranked if p.id in own] + [p for p in ranked if p.id in anywhere - own]
-                lead += [c.by_id[i] for i in sorted(anywhere) if c.by_id[i] not in lead]
-                ranked = lead + [p for p in ranked if p not in lead]
-        return Answer(query=q.text, kind="search", heading=f"Search: {q.text}", results=ranked)
-
-    def _not_found(self, q: Query, heading: str = "") -> Answer:
-        return Answer(query=q.text, kind="not_found", heading=heading, suggestions=self.nearest(q.understood))
+    def _explain(self, ans: Answer) -> dict[str, str]:
+        """The "why this result" lines for the page shown: where only a point's cited section mentions what
+        was asked ("MARAC"), say so."""
+        if ans.kind not in ("search", "theme", "intersection", "sector"):
+            return {}
+        lines = {}
+        for p in ans.results[ans.offset : ans.offset + PAGE_SIZE]:
+            if (line := why_line(ans.evidence[p.id])) is not None:
+                lines[p.id] = line
+        return lines
 
     def _suggestion_pool(self) -> list[tuple[Suggestion, frozenset[str]]]:
         """What a "did you mean" can offer: themes (by label and every alias), concepts, point titles and
@@ -370,7 +524,11 @@ class Lookup:
     def nearest(self, text: str, limit: int = 3) -> list[Suggestion]:
         """Suggestions nearest in meaning to what was typed: names sharing a word (or a word's stem, or a
         near spelling of it), rarer words counting more. Nothing near means no suggestions, never a guess."""
-        typed = [w for w in words(text) if w not in STOPWORDS]
+        return self._nearest(words(text), limit)
+
+    def _nearest(self, tokens: list[str], limit: int = 3) -> list[Suggestion]:
+        """``nearest`` for text already split into words."""
+        typed = [w for w in tokens if w not in STOPWORDS]
         if not typed:
             return []
         scored: dict[Suggestion, float] = {}
@@ -399,8 +557,18 @@ class Lookup:
         return out
 
 
-def _key_words(text: str) -> str:
-    return " ".join(stem(w) for w in words(text) if w not in STOPWORDS)
+def why_line(evidence: Evidence) -> str | None:
+    """The "why this result" line for a point, from its evidence: shown when only its cited section
+    mentions what was asked, naming that section."""
+    if not evidence.section_term:
+        return None
+    heading = evidence.point.source.section.split(SECTION_SEPARATOR)[-1]
+    return f"The briefing's section “{heading}” mentions {evidence.section_term}."
+
+
+def _stems(tokens: list[str]) -> str:
+    """Stems of the words that carry meaning, for comparing names ("Missing from home" ~ "missing home")."""
+    return " ".join(stem(w) for w in tokens if w not in STOPWORDS)
 
 
 class RenderedCache:

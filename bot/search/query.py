@@ -22,7 +22,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from bot.content.corpus import Corpus, NotCovered
-from bot.search.index import STOPWORDS, WEAK, stem, words
+from bot.search.index import STOPWORDS, WEAK, key_of, stem, words
 
 MAX_QUERY_CHARS = 200
 FILLER = STOPWORDS | {"show", "me", "find", "about", "re", "learning", "points", "point", "scr", "please", "anything",
@@ -63,8 +63,12 @@ class Term:
 
 
 @dataclass
-class Query:
-    """A parsed ``/scr`` request."""
+class ParsedQuery:
+    """A parsed ``/scr`` request: everything the lookup needs from what was typed, worked out once.
+
+    The text is split into words once (``bot.search.index.words``), here; the lookup ranks and explains
+    from these words (``tokens``, ``named_words``) and never splits the text again.
+    """
 
     raw: str
     text: str
@@ -79,11 +83,28 @@ class Query:
     corrected: str = ""  # the query's words with spelling corrected
     expansions: list[str] = field(default_factory=list)  # what typed abbreviations stand for ("aces" -> ...)
     named: list[str] = field(default_factory=list)  # the theme names as typed (corrected): "marac", "caf"
+    corrected_words: list[str] = field(default_factory=list)  # ``corrected`` as words
+    tokens: list[str] = field(default_factory=list)  # ``understood`` as words: corrected, abbreviations spelled out
+    named_words: list[list[str]] = field(default_factory=list)  # ``named`` as words
+    free_words: list[str] = field(default_factory=list)  # what no name took, frame words ("show me", "please") stripped
 
     @property
     def understood(self) -> str:
         """The query as we understood it (spelling corrected, abbreviations spelled out), for ranking."""
         return " ".join([self.corrected or " ".join(words(self.text)), *self.expansions])
+
+    @property
+    def stems(self) -> list[str]:
+        """The understood words' stems, as the search index keys them."""
+        return key_of(self.tokens).split()
+
+    @property
+    def phrase(self) -> str:
+        """The words typed as one phrase key (``bot.search.index.key_of``), for finding them together in a point."""
+        return key_of(self.corrected_words)
+
+
+Query = ParsedQuery  # the name the rest of the code has long used
 
 
 def strip_markup(text: str) -> str:
@@ -118,7 +139,12 @@ def clean(text: str, markup: bool = True) -> str:
 
 
 def _key(text: str) -> str:
-    return " ".join(stem(w) for w in words(text))
+    return _key_words(words(text))
+
+
+def _key_words(tokens: list[str]) -> str:
+    """``_key`` of text already split into words."""
+    return " ".join(stem(w) for w in tokens)
 
 
 class Speller:
@@ -186,6 +212,7 @@ class Vocabulary:
                     if initials.lower() == letters.lower() and " " in name.strip():
                         self.expansion.setdefault(_key(short), name)
                         break
+        self.expansion_words = {k: words(name) for k, name in self.expansion.items()}
         # The speller corrects towards vocabulary names only (theme, sector, concept and topic names and the
         # section terms), all alike, and never "corrects" a word the content uses: "deprived" stays itself.
         names: Counter[str] = Counter()
@@ -255,18 +282,22 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     corrections: dict[str, str] = {}
     expansions: list[str] = []
     named: list[str] = []
+    named_words: list[list[str]] = []
+    tokens: list[str] = list(fixed)  # then what abbreviations stand for, as ``understood`` has them
     i = 0
     while i < len(typed):
         matched = False
         # Longest name first ("missing from home" before "home", "private fostering" before "private law").
         for n in range(min(vocab.max_words, len(typed) - i), 0, -1):
-            term = vocab.exact.get(_key(" ".join(fixed[i : i + n])))
+            term = vocab.exact.get(_key_words(fixed[i : i + n]))
             if term:
                 span = " ".join(typed[i : i + n])
-                if expanded := vocab.expansion.get(_key(span)):
+                if expanded := vocab.expansion.get(_key_words(typed[i : i + n])):
                     expansions.append(expanded)
+                    tokens += vocab.expansion_words[_key_words(typed[i : i + n])]
                 if term.kind == "theme":
                     named.append(" ".join(fixed[i : i + n]))
+                    named_words.append(fixed[i : i + n])
                 if fixed[i : i + n] != typed[i : i + n]:
                     corrections[span] = " ".join(fixed[i : i + n])
                 found.append(term)
@@ -283,7 +314,8 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     if not found and not leftover:  # only filler words ("what about it"): search them as typed
         leftover = [w for w in fixed if w not in STOPWORDS]
     # A name that means a topic only on its own ("prevent" is also a verb).
-    if all(t.kind == "sector" for t in found) and len(leftover) == 1 and (alone := vocab.alone.get(_key(leftover[0]))):
+    free_words = list(leftover)
+    if all(t.kind == "sector" for t in found) and len(leftover) == 1 and (alone := vocab.alone.get(stem(leftover[0]))):
         found, leftover = [*found, alone], []
 
     def ids(kind: str) -> list[str]:
@@ -291,7 +323,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
 
     q = Query(raw=raw, text=text, kind="search", themes=ids("theme"), sectors=ids("sector"), concepts=ids("concept"),
               uncovered=ids("uncovered"), corrections=corrections, corrected=" ".join(fixed), expansions=expansions,
-              named=named)
+              named=named, corrected_words=fixed, tokens=tokens, named_words=named_words, free_words=free_words)
     # Everyday words beside a theme ("substance misusing parents") refine its ranking; they are not a search.
     weak_only = bool(leftover) and all(w in WEAK for w in leftover)
     if q.uncovered:
