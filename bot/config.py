@@ -117,6 +117,12 @@ class Settings:
     retention_days: int = 365
     web_concurrency: int = 2
     log_level: str = "INFO"
+    log_format: str = "text"  # SCR_LOG_FORMAT: text (one readable line) or json (one JSON object a line)
+    # The Prometheus endpoint (bot.metrics): its own port, off (0) unless set, on loopback unless told otherwise,
+    # and a bearer token when set. Off the Slack port, so the public URL Slack calls never serves it.
+    metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"
+    metrics_token: str | None = None
     # How long a process may hold a week's post (SCR_CLAIM_LEASE_SECONDS, at least lease_needed(call budget)).
     claim_lease_seconds: float = 300
     # After a post whose answer was lost, how long to wait before asking Slack whether it landed
@@ -250,6 +256,14 @@ def _api_url(env: Mapping[str, str]) -> str:
     return raw if raw.endswith("/") else raw + "/"
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip()
+    value = (raw or default).lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
 def _log_level(env: Mapping[str, str], default: str) -> str:
     raw = env.get("SCR_LOG_LEVEL", "").strip()
     level = (raw or default).upper()
@@ -364,6 +378,10 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         retention_days=_int(env, "SCR_RETENTION_DAYS", defaults.retention_days, minimum=1),
         web_concurrency=_int(env, "WEB_CONCURRENCY", defaults.web_concurrency, minimum=1),
         log_level=_log_level(env, defaults.log_level),
+        log_format=_choice(env, "SCR_LOG_FORMAT", defaults.log_format, ("text", "json")),
+        metrics_port=_int(env, "SCR_METRICS_PORT", defaults.metrics_port, minimum=0, maximum=65535),
+        metrics_bind=env.get("SCR_METRICS_BIND", "").strip() or defaults.metrics_bind,
+        metrics_token=env.get("SCR_METRICS_TOKEN", "").strip() or None,
         claim_lease_seconds=lease,
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
         call_budget_seconds=budget,

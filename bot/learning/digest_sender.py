@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from bot import metrics
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
 from bot.delivery import Deliveries, FileToSend
@@ -89,7 +90,12 @@ class DigestSender:
     claim_key = staticmethod(keys.digest_claim)
 
     def deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
-        """This month's digests for each channel (the weekly schedules' channels), once per reader."""
+        """This month's digests for each channel (the weekly schedules' channels), once per reader; counted."""
+        sent = self._deliver_due(channels, now)
+        metrics.count_sent(metrics.DIGESTS, (d.outcome for d in sent))
+        return sent
+
+    def _deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
         if not due(self.hours, now):
             return []
         out: list[DigestSent] = []

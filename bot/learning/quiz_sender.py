@@ -14,6 +14,7 @@ from datetime import datetime
 
 import redis
 
+from bot import metrics
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
 from bot.delivery import Deliveries, Delivery
@@ -42,7 +43,12 @@ class QuizSender:
         self.hours = hours
 
     def deliver_due(self, now: datetime) -> list[Sent]:
-        """Everyone's check for today, if today is a quiz day and it is within working hours."""
+        """Everyone's check for today, if today is a quiz day and it is within working hours; counted."""
+        sent = self._deliver_due(now)
+        metrics.count_sent(metrics.KNOWLEDGE_CHECKS, (s.outcome for s in sent))
+        return sent
+
+    def _deliver_due(self, now: datetime) -> list[Sent]:
         if not self.hours.may_send(now):
             return []
         out: list[Sent] = []

@@ -30,8 +30,10 @@ log = logging.getLogger("scr-bot")
 
 
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:
+    from bot import logs
+
     level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(level, settings.log_format)
     if quiet:  # a command's own one-line report says what failed; slack_sdk would log each try as well
         logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
@@ -107,6 +109,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if mode in ("http", "oauth"):
         _check_port_free(settings.port)
     _setup_logging(settings)
+    from bot.ops import metricsdir
+
+    metricsdir.prepare(settings, serves=True)  # before anything imports bot.metrics
     from bot import handlers
     from bot.slack.app import build_app, check_slack, make_client
 
@@ -133,6 +138,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         clock = Clock(services, bolt_app.client)
     if mode == "socket":
         from bot.slack.socket_mode import CheckedSocketModeHandler
+        from bot.slack.web import serve_metrics
+
+        serve_metrics(services)
 
         if clock:
             clock.start()
@@ -163,6 +171,9 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.slack_bot_token and not settings.distributed:
         raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
+    from bot.ops import metricsdir
+
+    metricsdir.prepare(settings, serves=False)  # writes where the web process serves them from
     from bot.ops.clock import Clock
     from bot.slack.app import check_slack, make_client
 
@@ -245,6 +256,9 @@ def _find_schedule(services: Any, team: str, schedule_id: str):  # noqa: ANN202
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.ops import metricsdir
+
+    metricsdir.prepare(settings, serves=False)  # run-due's posts count where the web process serves metrics
     from bot.weekly.poster import WeeklyPoster, utcnow
     from bot.weekly.schedules import describe
 

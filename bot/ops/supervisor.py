@@ -69,6 +69,14 @@ class Child:
             self.process.wait()
 
 
+def _forget(child: Child) -> None:
+    """A dead clock's gauges of live things no longer count (see ``bot.ops.metricsdir``)."""
+    if child.process is not None:
+        from bot.ops.metricsdir import process_dead
+
+        process_dead(child.process.pid)
+
+
 def run_web_and_clock(poll: float = 0.2) -> int:
     """Run the web server and the clock until the web server exits or this process is told to stop."""
     web = Child("web", ["run", "--no-scheduler"])
@@ -92,6 +100,7 @@ def run_web_and_clock(poll: float = 0.2) -> int:
                     clock.restarts = 0
                 delay = RESTART_BACKOFF[min(clock.restarts, len(RESTART_BACKOFF) - 1)]
                 log.error("the clock process exited (code %s); restarting it in %.0f s", status, delay)
+                _forget(clock)
                 restart_at = time.monotonic() + delay
             if restart_at is not None and time.monotonic() >= restart_at:
                 clock.restarts += 1

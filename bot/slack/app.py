@@ -12,11 +12,12 @@ that cannot store a reflection answer with an error status so that Slack retries
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import os
-from collections.abc import Iterator
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
 
 import redis
@@ -24,6 +25,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import metrics
 from bot.config import ConfigError
 from bot.services import Services
 from bot.slack.client import GatedClient, make_client
@@ -119,6 +121,22 @@ def _bolt_reads_no_token() -> Iterator[None]:
         os.environ.update(saved)
 
 
+class ContextExecutor(ThreadPoolExecutor):
+    """Bolt's pool for work after the ack, with two additions: each job runs in the context of the request that
+    submitted it (its request id reaches the lazy listener's log lines), and jobs waiting for a thread are
+    counted (``scr_lazy_queued``)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        context = contextvars.copy_context()
+        metrics.LAZY_QUEUED.inc()
+
+        def started() -> Any:
+            metrics.LAZY_QUEUED.dec()
+            return context.run(fn, *args, **kwargs)
+
+        return super().submit(started)
+
+
 class ScrApp(App):
     """Bolt's ``App`` with the request path held to the time that still helps the person waiting.
 
@@ -190,7 +208,8 @@ def build_app(
             ignoring_self_events_enabled=False,
             logger=logging.getLogger("slack_bolt"),
             **oauth,
-            **({"listener_executor": listener_executor} if listener_executor else {}),
+            # Bolt's own default is a pool of 5 threads; ours is the same size, counted and carrying the request id.
+            listener_executor=listener_executor or ContextExecutor(max_workers=5),
         )
     app.authorization = oauth.get("authorize")
 

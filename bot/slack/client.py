@@ -39,6 +39,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from bot import metrics
 from bot.config import CALL_BUDGET
 from bot.slack.ratelimit import (
     MAX_WAIT,
@@ -185,16 +186,20 @@ class GatedClient(WebClient):
             _call.deadline = None
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
-        gate = self.gate(req.get_header("Authorization") or "", method_in(url))
+        method = method_in(url)
+        gate = self.gate(req.get_header("Authorization") or "", method)
         try:
             ticket = gate.enter(getattr(_call, "deadline", None))
         except GaveUp as exc:
+            metrics.SLACK_RATELIMITED.labels(method, "gate").inc()
             raise gave_up_answer(url, exc.wait) from None
         started = time.monotonic()
+        metrics.SLACK_CALLS.labels(method).inc()
         try:
             answer = super()._perform_urllib_http_request_internal(url, req)
         except HTTPError as exc:
             if exc.code == 429:
+                metrics.SLACK_RATELIMITED.labels(method, "slack").inc()
                 gate.refused(ticket, retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None))
             else:
                 gate.finished(ticket)

@@ -32,6 +32,7 @@ UNIX_TIME = re.compile(r"[0-9]{1,12}")  # Slack sends 10 digits; this keeps the 
 class Verdict:
     status: int  # 200: let Bolt have it; otherwise answer this status with ``reason``
     reason: str = ""
+    kind: str = "refused"  # what it is, for the latency metric: command, event, action, view, other, refused
 
     @property
     def ok(self) -> bool:
@@ -65,18 +66,24 @@ def _shape(raw: bytes, content_type: str) -> Verdict:
         return Verdict(400, "body is not UTF-8")
     mime = content_type.split(";", 1)[0].strip().lower()
     if mime == "application/json" or text.lstrip().startswith("{"):
-        return _json_object(text, "JSON body")
+        return _json_object(text, "JSON body", "event")
     if mime != "application/x-www-form-urlencoded":
         return Verdict(400, f"unsupported content type {mime or 'none'}")
     form = parse_qs(text, keep_blank_values=True)
     if "payload" in form:
-        return _json_object(form["payload"][0], "payload")
-    if "command" in form or "ssl_check" in form:
-        return Verdict(200)
+        return _json_object(form["payload"][0], "payload", "action")
+    if "command" in form:
+        return Verdict(200, kind="command")
+    if "ssl_check" in form:
+        return Verdict(200, kind="other")
     return Verdict(400, "form without command or payload")
 
 
-def _json_object(text: str, what: str) -> Verdict:
+INTERACTIVE_KINDS = {"block_actions": "action", "view_submission": "view", "view_closed": "view"}
+
+
+def _json_object(text: str, what: str, kind: str) -> Verdict:
+    """``kind``: event for the Events API; for an interactive ``payload``, from its ``type``."""
     try:
         data = json.loads(text)
     except ValueError:
@@ -84,4 +91,10 @@ def _json_object(text: str, what: str) -> Verdict:
     if not isinstance(data, dict):
         return Verdict(400, f"{what} is not a JSON object")
     found = shapes.problem(data)
-    return Verdict(400, found) if found else Verdict(200)
+    if found:
+        return Verdict(400, found)
+    if kind == "action":
+        kind = INTERACTIVE_KINDS.get(str(data.get("type")), "other")
+    elif data.get("type") == "url_verification":
+        kind = "other"
+    return Verdict(200, kind=kind)

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 PER_WORKSPACE = 2  # lazy listeners of one workspace running at once (Bolt's pool has 5 threads)
@@ -50,11 +52,14 @@ class TenantBound:
         with self._lock:
             running = self._running.get(tenant, 0)
             if running >= self.limit and not force:
+                metrics.LAZY_REFUSED.inc()
                 return False
             self._running[tenant] = running + 1
-            return True
+        metrics.LAZY_RUNNING.inc()
+        return True
 
     def release(self, tenant: tuple[str | None, str | None]) -> None:
+        metrics.LAZY_RUNNING.dec()
         with self._lock:
             left = self._running.get(tenant, 1) - 1
             if left > 0:

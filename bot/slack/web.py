@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, request
@@ -21,9 +25,10 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import __version__
+from bot import __version__, logs, metrics
 from bot.services import Services
 from bot.slack import gate
+from bot.storage.purge import pending_count
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +49,26 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
 
     @web.post("/slack/events")
     def slack_events() -> Response:
-        if (request.content_length or 0) > gate.MAX_BODY_BYTES:
-            return refuse(413, "body too large")
+        arrived = time.perf_counter()
+        token = logs.request_id.set(logs.new_request_id(request.headers.get("X-Request-Id")))
+        kind = "refused"
         try:
-            raw = request.get_data(cache=True)
-        except RequestEntityTooLarge:
-            return refuse(413, "body too large")
-        verdict = gate.check(raw, request.headers.get("X-Slack-Request-Timestamp"),
-                             request.headers.get("X-Slack-Signature"), request.content_type or "", secret)  # fmt: skip
-        if not verdict.ok:
-            return refuse(verdict.status, verdict.reason)
-        # Requests no feature handles are acknowledged by catch-all listeners (see bot.slack.app).
-        return handler.handle(request)
+            if (request.content_length or 0) > gate.MAX_BODY_BYTES:
+                return refuse(413, "body too large")
+            try:
+                raw = request.get_data(cache=True)
+            except RequestEntityTooLarge:
+                return refuse(413, "body too large")
+            verdict = gate.check(raw, request.headers.get("X-Slack-Request-Timestamp"),
+                                 request.headers.get("X-Slack-Signature"), request.content_type or "", secret)  # fmt: skip
+            if not verdict.ok:
+                return refuse(verdict.status, verdict.reason)
+            kind = verdict.kind
+            # Requests no feature handles are acknowledged by catch-all listeners (see bot.slack.app).
+            return handler.handle(request)
+        finally:
+            metrics.REQUEST_SECONDS.labels(kind).observe(time.perf_counter() - arrived)
+            logs.request_id.reset(token)
 
     if services.settings.distributed:
         # "Add to Slack": Bolt's install page (sets the state cookie) and the redirect it comes back to.
@@ -66,6 +79,17 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         @web.get("/slack/oauth_redirect")
         def slack_oauth_redirect() -> Response:
             return handler.handle(request)
+
+    @web.get("/readyz")
+    def readyz() -> Response:
+        """Ready for traffic: Redis answers now, and Slack answered its last check (at most one a minute)."""
+        redis_status = services.store.health()
+        slack_ok, slack_error = slack_check()
+        body = {"ok": bool(redis_status["ok"]) and slack_ok, "redis": redis_status,
+                "slack": {"ok": slack_ok, **({"error": slack_error} if slack_error else {})}}  # fmt: skip
+        return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
+
+    slack_check = SlackCheck(bolt_app.client)
 
     @web.get("/healthz")
     def healthz() -> Response:
@@ -84,6 +108,63 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
 
     return web
+
+
+class SlackCheck:
+    """Whether Slack's Web API answers: ``api.test`` (no token needed, so in every mode), at most once per
+    ``every`` seconds per process; a readiness probe every few seconds must not become Slack traffic."""
+
+    def __init__(self, client: Any, every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.every = every
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checked_at: float | None = None
+        self._last: tuple[bool, str] = (False, "not checked yet")
+
+    def __call__(self) -> tuple[bool, str]:
+        with self._lock:
+            if self._checked_at is not None and self.clock() - self._checked_at < self.every:
+                return self._last
+            try:
+                self.client.api_test()
+                self._last = (True, "")
+            except Exception as exc:  # any failure means "not ready", in one line
+                self._last = (False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200])
+            self._checked_at = self.clock()
+            return self._last
+
+
+def metrics_app(services: Services) -> Callable[..., Any]:
+    """The Prometheus endpoint's WSGI app: every process's metrics, purges pending read at scrape."""
+    client = services.store.client
+    reg = metrics.registry(lambda: pending_count(client))
+    return metrics.scrape_app(reg, services.settings.metrics_token)
+
+
+def serve_metrics(services: Services) -> None:
+    """Serve ``/metrics`` on ``SCR_METRICS_BIND:SCR_METRICS_PORT`` from a thread of this process (0: off)."""
+    settings = services.settings
+    if not settings.metrics_port:
+        return
+    metrics.serve(metrics_app(services), settings.metrics_bind, settings.metrics_port)
+    log.info("metrics on http://%s:%s/metrics%s", settings.metrics_bind, settings.metrics_port,
+             " (bearer token required)" if settings.metrics_token else "")  # fmt: skip
+
+
+def gunicorn_logging(level: str) -> dict[str, Any]:
+    """gunicorn's own log lines (worker start and exit, timeouts) as JSON too, for ``SCR_LOG_FORMAT=json``."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "bot.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False, "qualname": "gunicorn.error"},
+            "gunicorn.access": {"level": level, "handlers": ["stderr"], "propagate": False, "qualname": "gunicorn.access"},
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+    }
 
 
 class GunicornServer(BaseApplication):
@@ -120,6 +201,22 @@ def serve(services: Services, bolt_app: App, *, on_ready: Any = None) -> None:
         # Newer gunicorn opens a control socket at one path per user ($HOME/.gunicorn/gunicorn.ctl), shared
         # by every gunicorn on the host; scr-bot never uses it, and stopping it held each shutdown up to 4 s.
         options["control_socket_disable"] = True
-    if on_ready is not None:
-        options["when_ready"] = on_ready
+    if settings.log_format == "json":
+        options["logconfig_dict"] = gunicorn_logging(settings.log_level)
+
+    def when_ready(server: Any) -> None:
+        serve_metrics(services)  # in the master: one endpoint for every worker (and the clock) of this bot
+        if on_ready is not None:
+            on_ready(server)
+
+    def child_exit(server: Any, worker: Any) -> None:
+        """A dead worker's gauges of live things (the breaker, running listeners) stop counting."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid, folder)
+
+    options["when_ready"] = when_ready
+    options["child_exit"] = child_exit
     GunicornServer(create_web_app(services, bolt_app), options).run()

@@ -29,6 +29,8 @@ from typing import Any
 import redis
 from redis.connection import AbstractConnection
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +48,7 @@ class Breaker:
         self._open_until = 0.0  # 0: closed
         self._probe: int | None = None  # the thread allowed through while half-open
         self.name = ""  # " at host:port" for one node of a cluster, in messages
+        self.node = "redis"  # host:port on a cluster: the label of its breaker's gauge
 
     @property
     def is_open(self) -> bool:
@@ -74,6 +77,7 @@ class Breaker:
             self._open_until = self.clock() + self.cooldown
             self._probe = None
         if not was_open:
+            metrics.BREAKER_OPEN.labels(self.node).set(1)
             log.info("Redis%s unavailable (%s: %s); failing fast for %.0f s", self.name, type(error).__name__, error,
                      self.cooldown)
 
@@ -83,6 +87,7 @@ class Breaker:
         with self._lock:
             self._open_until = 0.0
             self._probe = None
+        metrics.BREAKER_OPEN.labels(self.node).set(0)
         log.info("Redis%s is answering again", self.name)
 
     def release(self) -> None:
@@ -108,6 +113,7 @@ class NodeBreakers:
             if breaker is None:
                 breaker = self._nodes[name] = Breaker(self.cooldown, self.clock)
                 breaker.name = f" at {name}"
+                breaker.node = name
             return breaker
 
     def for_connection(self, connection: AbstractConnection) -> Breaker:

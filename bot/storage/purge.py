@@ -69,6 +69,11 @@ class PurgeReport:
     subscriptions_removed: int
 
 
+def pending_count(client: redis.Redis) -> int:
+    """How many workspaces' purges have not finished (the ``scr_purges_pending`` gauge, read at scrape)."""
+    return int(client.scard(keys.PURGE_PENDING))
+
+
 class Purger:
     def __init__(self, client: redis.Redis, batch: int = BATCH):
         self.r = client

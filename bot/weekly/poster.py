@@ -30,6 +30,7 @@ from typing import Any
 
 import redis
 
+from bot import metrics
 from bot.content.corpus import Corpus, Point
 from bot.delivery import Deliveries, Delivery, Marker
 from bot.once import Once, Permanent
@@ -183,6 +184,12 @@ class WeeklyPoster:
     # ----- the protocol ---------------------------------------------------------------------
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
                 force: bool = False) -> Result:
+        """This week's post for one schedule (the protocol above), counted by outcome (``bot.metrics``)."""
+        result = self._deliver(schedule, now, ignore_time=ignore_time, force=force)
+        metrics.count_posts("post", [result.outcome])
+        return result
+
+    def _deliver(self, schedule: Schedule, now: datetime | None, *, ignore_time: bool, force: bool) -> Result:
         now = now or self.clock()
         week = week_for(schedule, now)
         if not ignore_time and not force:

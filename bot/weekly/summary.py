@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from bot import metrics
 from bot.content.corpus import Corpus
 from bot.delivery import Marker
 from bot.learning.quiz import QuizStore
@@ -33,6 +34,12 @@ class SummaryPoster:
         self.corpus = corpus
 
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False) -> Result:
+        """This week's summary in the post's thread, counted by outcome (``bot.metrics``)."""
+        result = self._deliver(schedule, now, ignore_time=ignore_time)
+        metrics.count_posts("summary", [result.outcome])
+        return result
+
+    def _deliver(self, schedule: Schedule, now: datetime | None, *, ignore_time: bool) -> Result:
         now = now or self.poster.clock()
         week = week_for(schedule, now)
         if not ignore_time and (week.summary_at >= week.end or now < week.summary_at):
