@@ -153,8 +153,9 @@ def plan(corpus: Corpus, theme: str, briefing: str | None, lead: Point | None = 
     if lead is not None and lead in points:
         points = [lead] + [p for p in points if p is not lead]
     why = next((p for p in points if p.kind == "key-data" and p is not lead), None)
-    keys = [p for p in points if p is not why and p.kind != "background"]
-    keys += [p for p in points if p is not why and p.kind == "background"]
+    rest = [p for p in points if p is not why and p is not lead]
+    keys = ([lead] if lead is not None and lead in points else []) + [p for p in rest if p.kind != "background"]
+    keys += [p for p in rest if p.kind == "background"]  # what an SCR is, how a study was done: only when asked
     if not keys and why is not None:  # only a key-data point: it is the key information
         keys, why = [why], None
     return Spec(theme=theme, briefing=briefing, why=why.id if why else None,
