@@ -178,3 +178,14 @@ def test_two_people_exporting_the_same_day_keep_both_files(tmp_path: Path, redis
     mine = next((tmp_path / "var" / "exports").glob("you-*.md")).read_text()
     sams = next((tmp_path / "var" / "exports").glob("sam-*.md")).read_text()
     assert "strategy meetings" in mine and "strategy meetings" not in sams and "acts on a worry" in sams
+
+
+def test_the_shell_previews_a_briefing_and_runs_it_in_the_channel(tmp_path: Path, redis_server: RedisServer,
+                                                                  redis_client: redis.Redis) -> None:  # fmt: skip
+    done = play(["/scr briefing neglect", "4", "quit"], tmp_path, redis_server.url)
+    assert done.returncode == 0, done.stderr
+    preview = between(done.stdout, "/scr briefing neglect", "4")
+    assert "(only visible to you)" in preview and "7-MINUTE BRIEFING: NEGLECT" in preview
+    assert "[1] Swap" in preview and "[4] Run in channel" in preview and "7 · What to do" in preview
+    ran = between(done.stdout, "4", "quit")
+    assert "── @scr in #team ──" in ran and "── @scr in #team (in the thread) ──" in ran

@@ -22,6 +22,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.briefings.builder import NoMatch, Spec, assemble
+from bot.briefings.builder import swap as swap_key
 from bot.handlers.commands import lookup_message
 from bot.learning.quiz import DM, Answer
 from bot.services import Services
@@ -32,6 +34,7 @@ from bot.slack.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_
 from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 
 log = logging.getLogger(__name__)
+BRIEFING_GONE = "Sorry, that briefing is no longer available: run `/scr briefing` again."
 
 
 def _nav(action: dict[str, Any]) -> tuple[str, int]:
@@ -208,6 +211,50 @@ def register(app: App, services: Services) -> None:
         if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
             publish_home(services, client, ws, user)
 
+    def briefing_swap(action: dict[str, Any], respond: Respond) -> None:
+        """Replace one key point of a briefing preview with the next of the same theme, in place."""
+        data = _json_object(action.get("value") or "")
+        spec = Spec.from_value(json.dumps(data.get("b"))) if isinstance(data.get("b"), dict) else None
+        try:
+            slot = int(data.get("s", -1))
+            built = assemble(services.corpus, swap_key(services.corpus, spec, slot)) if spec else None
+        except (NoMatch, TypeError, ValueError) as exc:
+            respond(replace_original=False, text=exc.message if isinstance(exc, NoMatch) else BRIEFING_GONE)
+            return
+        if built is None:
+            respond(replace_original=False, text=BRIEFING_GONE)
+            return
+        respond(replace_original=True, response_type="ephemeral", **blocks.briefing_preview(built))
+
+    def briefing_run(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        """Post the previewed briefing in the channel, collapsed to fit a phone, with its discussion
+        questions as the first reply in its thread; the preview then says it was posted."""
+        spec = Spec.from_value(action.get("value") or "")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        user = (body.get("user") or {}).get("id", "")
+        try:
+            built = assemble(services.corpus, spec) if spec else None
+        except NoMatch as exc:
+            respond(replace_original=False, text=exc.message)
+            return
+        if built is None or not channel:
+            respond(replace_original=False, text=BRIEFING_GONE)
+            return
+        try:
+            posted = client.chat_postMessage(channel=channel, unfurl_links=False, **blocks.briefing_post(built, user))
+            client.chat_postMessage(channel=channel, thread_ts=posted["ts"], **blocks.briefing_questions(built))
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error")
+            log.warning("briefing run failed in %s: %s", channel, error)
+            hint = ("I'm not in this channel yet: invite me with `/invite @scr` and try again."
+                    if error in ("not_in_channel", "channel_not_found") else f"Slack said `{error}`.")  # fmt: skip
+            respond(replace_original=False, text=f"I couldn't post the briefing here. {hint}")
+            return
+        respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, with its "
+                                            "questions in the thread. Record what the team agrees on your action plan.")  # fmt: skip
+
+    app.action(blocks.ACTION_BRIEFING_SWAP)(ack=acknowledge, lazy=[briefing_swap])
+    app.action(blocks.ACTION_BRIEFING_RUN)(ack=acknowledge, lazy=[briefing_run])
     app.action(blocks.ACTION_READ_MORE)(ack=acknowledge, lazy=[read_more])
     app.action(blocks.ACTION_SHARE)(ack=acknowledge, lazy=[share])
     app.action(blocks.ACTION_REFLECT)(ack=acknowledge, lazy=[reflect])

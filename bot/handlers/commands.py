@@ -14,6 +14,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.briefings.builder import NoMatch
+from bot.briefings.builder import build as build_briefing
 from bot.handlers.roles import LEAD, Roles, who_can
 from bot.learning.digest import build as build_digest
 from bot.learning.digest import digest_text, last_months
@@ -76,6 +78,16 @@ def lookup_message(
     if answer.kind not in ("random", "week"):
         services.rendered.put(key, msg)
     return msg
+
+
+def briefing_message(services: Services, args: list[str]) -> dict[str, Any]:
+    """``/scr briefing <theme | point id | words>``: the facilitator's private preview of a 7-minute
+    briefing, or one line saying why there is none. Content only (no Redis, no Web API), so it is the ack."""
+    try:
+        built = build_briefing(services.lookup, " ".join(args))
+    except NoMatch as exc:
+        return blocks.briefing_no_match(exc)
+    return {"response_type": "ephemeral", **blocks.briefing_preview(built)}
 
 
 def ephemeral(text: str) -> dict[str, Any]:
@@ -496,6 +508,8 @@ def register(app: App, services: Services) -> None:
                 ack(**forget_me())
             elif parsed.kind == "quiz":
                 ack(**quiz_command(services, command, parsed.args))
+            elif parsed.kind == "briefing":
+                ack(**briefing_message(services, parsed.args))
             elif parsed.kind == "week":
                 ws = workspace_of(command)
                 channel = command.get("channel_id", "")

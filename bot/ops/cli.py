@@ -16,6 +16,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import redis
@@ -573,6 +574,47 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cli_words(message: str) -> str:
+    """A briefing message written for Slack, with the CLI's commands in place of the slash command's."""
+    return (message.replace("`/scr themes` lists the themes", "`scr-bot content stats` lists the themes")
+            .replace("`/scr briefing", "`scr-bot briefing"))
+
+
+def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
+    """``scr-bot briefing <query> [--across] [--pdf FILE] [--markdown FILE]``: a 7-minute briefing printed as
+    the shell shows it, and its handout written. No match is one line on stderr, exit 1, nothing written."""
+    from bot.briefings import handout
+    from bot.briefings.builder import NoMatch, build
+    from bot.content.corpus import load_corpus
+    from bot.search.lookup import Lookup
+
+    query = " ".join(args.query)
+    try:
+        built = build(Lookup(load_corpus(settings.content_dir)), query, across=args.across)
+    except NoMatch as exc:
+        tries = "; try " + ", ".join(f"'scr-bot briefing {q}'" for _, q in exc.suggestions) if exc.suggestions else ""
+        print(f"scr-bot briefing: {_cli_words(exc.message)}{tries}", file=sys.stderr)
+        return 1
+    outputs: list[tuple[Path, bytes]] = []
+    try:
+        if args.pdf:
+            outputs.append((Path(args.pdf), handout.pdf_bytes(built)))
+        if args.markdown:
+            outputs.append((Path(args.markdown), handout.markdown(built).encode()))
+    except handout.HandoutError as exc:
+        print(f"scr-bot briefing: {exc}", file=sys.stderr)
+        return 1
+    print(handout.markdown(built) if not outputs else built.title)
+    for path, data in outputs:
+        try:
+            path.write_bytes(data)
+        except OSError as exc:
+            print(f"{path}:1: cannot write the handout: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_content_terms(args: argparse.Namespace, settings: Settings) -> int:
     """Generate each point's terms and the not-covered topics from the sources and the curation file."""
     import shutil
@@ -756,6 +798,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("query", nargs="+", help="what you would type after /scr")
     ask.add_argument("--json", action="store_true", help="print results as JSON, best first")
     ask.set_defaults(func=cmd_ask)
+
+    brief = sub.add_parser("briefing", help="a 7-minute briefing on a theme, a point or some words, and its handout")
+    brief.add_argument("query", nargs="+", help="a theme (neglect), a point id (h14-sudi) or words")
+    brief.add_argument("--across", action="store_true", help="draw on every briefing with points on the theme")
+    brief.add_argument("--pdf", metavar="FILE", help="write the one-page A4 handout as PDF")
+    brief.add_argument("--markdown", metavar="FILE", help="write the handout as Markdown")
+    brief.set_defaults(func=cmd_briefing)
 
     content = sub.add_parser("content", help="check the learning content and see what it covers")
     csub = content.add_subparsers(dest="action", metavar="ACTION", required=True)

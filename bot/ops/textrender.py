@@ -15,7 +15,7 @@ _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|[^>]*)?>")
 EMOJI = {":information_source:": "ℹ️", ":thought_balloon:": "💭", ":books:": "📚", ":calendar:": "📅",
          ":speech_balloon:": "💬", ":mag:": "🔍", ":lock:": "🔒", ":white_check_mark:": "✅", ":warning:": "⚠️", ":round_pushpin:": "📍",
-         ":large_blue_circle:": "🔵", ":date:": "📅", ":clock3:": "🕒"}
+         ":large_blue_circle:": "🔵", ":date:": "📅", ":clock3:": "🕒", ":stopwatch:": "⏱️", ":eyes:": "👀"}
 _EMOJI = re.compile(r":[a-z0-9_]+:")
 
 

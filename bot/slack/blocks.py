@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.briefings.builder import MINUTES, NoMatch, Part, SevenMinuteBriefing
 from bot.content.corpus import LOCAL_LABEL, Corpus, Point
 from bot.content.currency import period_label, since_line
 from bot.search.lookup import PAGE_SIZE, WHERE_TO_LOOK, Answer
@@ -409,3 +410,84 @@ def weekly_post(corpus: Corpus, point: Point, week_start: date, summary_when: st
         buttons.insert(0, button("Reflect", ACTION_REFLECT, point.id, style="primary"))
     out: list[Block | dict[str, Any]] = [body[0], intro, *body[1:], invitation, actions(*buttons)]
     return message(out, f"Learning point of the week: {escape(point.title)}")
+
+
+# ----- 7-minute briefings (bot.briefings) -----------------------------------------------------------------
+ACTION_BRIEFING_SWAP = "scr_briefing_swap"
+ACTION_BRIEFING_RUN = "scr_briefing_run"
+BRIEFING_CUE = f":stopwatch: *About {MINUTES} minutes*, face to face: read each part aloud, then talk it through."
+
+
+def _part_text(part: Part, full: bool) -> str:
+    """One part as mrkdwn: its number and heading, a key point's title, and its lines (all of them in the
+    preview; the first only in the channel post, so the seven parts fit a phone's screen)."""
+    head = f"*{part.number} · {escape(part.heading)}*" + (f": {escape(part.title)}" if part.title else "")
+    lines = part.lines if full or part.number in (6, 7) else part.lines[:1]
+    if part.number == 1 and not full:
+        lines = tuple(line for line in part.lines if line.kind in ("theme", "period"))
+    if part.number == 6:
+        body = "\n".join(f"• {escape(line.text)}" for line in lines)
+        return f"{head}\n{body}" if full else f"{head}\n_The discussion questions are in the thread._"
+    body = "\n".join(f">“{escape(line.text)}”" if line.field == "quote" else escape(line.text) for line in lines)
+    return f"{head}\n{body}"
+
+
+def _part_context(part: Part) -> ContextBlock | None:
+    lines = []
+    if part.citation:
+        lines.append(f":books: {escape(part.citation)}")
+    if part.since:
+        lines.append(f":clock3: {escape(part.since)}")
+    return ContextBlock(elements=[_md("\n".join(lines))]) if lines else None
+
+
+def briefing_preview(briefing: SevenMinuteBriefing) -> dict[str, Any]:
+    """The facilitator's private preview: the seven parts in full with their citations, a "Swap" on each
+    key part (another point of the same theme), and "Run in channel"."""
+    value = briefing.spec.to_value()
+    scope = "across briefings" if briefing.across else "from one briefing"
+    out: list[Block | dict[str, Any]] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(briefing.title, HEADER_LIMIT), emoji=False)),
+        ContextBlock(elements=[_md(f"{BRIEFING_CUE}\n:eyes: Preview, only you can see it ({scope}). "
+                                   "Swap any key point, then run it in the channel.")]),  # fmt: skip
+    ]
+    for part in briefing.parts:
+        section = SectionBlock(text=_md(_part_text(part, full=True)))
+        if part.slot is not None and briefing.swappable[part.slot]:
+            swap = json.dumps({"s": part.slot, "b": json.loads(value)}, ensure_ascii=False)
+            section.accessory = ButtonElement(text="Swap", action_id=ACTION_BRIEFING_SWAP, value=swap)
+        out.append(section)
+        if (context := _part_context(part)) is not None:
+            out.append(context)
+    out.append(actions(button("Run in channel", ACTION_BRIEFING_RUN, value, style="primary")))
+    return message(out, f"Preview: {escape(briefing.title)}")
+
+
+def briefing_post(briefing: SevenMinuteBriefing, user: str) -> dict[str, Any]:
+    """The briefing as run in a channel: the seven parts collapsed to fit a phone (a key part shows its
+    point's title and first line), each cited, with the seven-minute cue. The questions go in the thread."""
+    periods = " · ".join(escape(s.period) for s in briefing.sources)
+    out: list[Block | dict[str, Any]] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(briefing.title, HEADER_LIMIT), emoji=False)),
+        ContextBlock(elements=[_md(f"{BRIEFING_CUE}\nRun by <@{user}> · :date: {periods}")]),
+    ]
+    for part in briefing.parts:
+        out.append(SectionBlock(text=_md(_part_text(part, full=False))))
+        if (context := _part_context(part)) is not None:
+            out.append(context)
+    return message(out, escape(briefing.title))
+
+
+def briefing_questions(briefing: SevenMinuteBriefing) -> dict[str, Any]:
+    """Part 6, the discussion questions, as the thread reply under a briefing run in a channel."""
+    lines = "\n".join(f"• {escape(line.text)}" for line in briefing.questions)
+    text = f":thought_balloon: *Things to note: questions for the team*\n{lines}"
+    return message([SectionBlock(text=_md(text))], "Questions for the team")
+
+
+def briefing_no_match(error: NoMatch) -> dict[str, Any]:
+    """Why there is no briefing, in a line, and what to try (each suggestion as a ``/scr briefing`` query)."""
+    text = escape(error.message)
+    if error.suggestions:
+        text += "\nTry: " + ", ".join(f"`/scr briefing {escape(q)}` ({escape(label)})" for label, q in error.suggestions)
+    return {"response_type": "ephemeral", "text": text}

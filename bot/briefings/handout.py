@@ -1,0 +1,155 @@
+"""The handout for rooms without screens: a 7-minute briefing as Markdown and as a one-page A4 PDF.
+
+Both carry the seven parts, each part's citation and "Since this briefing" note, every briefing's period,
+and an action-plan table to fill in (what, owner, due date, done): partnerships ask agencies to record
+each use of a briefing, and a team meeting without a screen records it on paper.
+
+The PDF is made with fpdf2 (pyproject.toml says why that library): real text in an embedded Unicode font
+(DejaVu Sans, shipped with matplotlib, which the bot already needs for its digest chart), 12 pt body
+text, the document's title and language set, and the title and part headings as marked sections (tagged
+and in the outline). It must fit ONE page, so a long briefing is shown shorter, step by step (first the
+further lines of each key part, then the background's description), never in smaller body text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.briefings.builder import ACTION_COLUMNS, MINUTES, Line, Part, SevenMinuteBriefing
+
+LANGUAGE = "en-GB"
+BODY_PT = 12
+SMALL_PT = 10  # citations, periods and "since" notes
+TITLE_PT = 18
+MARGIN_MM = 12
+ACTION_ROWS = 3
+CUE = f"About {MINUTES} minutes, face to face: read each part aloud, then talk it through."
+MADE_BY = ("Made with scr-bot from published case review briefings. Figures and quotations are the briefings' "
+           "own, cited under each part.")  # fmt: skip
+
+
+class HandoutError(Exception):
+    """The briefing could not be made to fit one page (one line, for the CLI)."""
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """How much of each part a handout shows: ``key_lines`` lines per key part, the background's theme
+    description or not, and the "what to do" prompts beyond the first."""
+
+    key_lines: int
+    description: bool
+    prompts: bool
+
+
+FITS = (_Fit(9, True, True), _Fit(2, True, True), _Fit(1, True, True), _Fit(1, False, True), _Fit(1, False, False))
+
+
+def _shown(part: Part, fit: _Fit) -> tuple[Line, ...]:
+    if part.number == 1:
+        return tuple(line for line in part.lines if fit.description or line.kind != "theme")
+    if part.slot is not None:
+        return part.lines[: fit.key_lines]
+    if part.number == 7 and not fit.prompts:
+        return part.lines[:1]
+    return part.lines
+
+
+def _line_text(line: Line) -> str:
+    return f"“{line.text}”" if line.field == "quote" else line.text
+
+
+def _part_heading(part: Part) -> str:
+    return f"{part.number} · {part.heading}" + (f": {part.title}" if part.title else "")
+
+
+def markdown(briefing: SevenMinuteBriefing) -> str:
+    """The handout as Markdown: the whole briefing (no shortening: Markdown has no page to fit)."""
+    out = [f"# {briefing.title}", "", f"_{CUE}_", ""]
+    fit = FITS[0]
+    for part in briefing.parts:
+        out += [f"## {_part_heading(part)}", ""]
+        bullet = "- " if part.number in (6, 7) else ""
+        for line in _shown(part, fit):
+            text = _line_text(line)
+            out.append(f"{bullet}{text}" if bullet else (f"> {text}" if line.field == "quote" else text))
+            if not bullet:
+                out.append("")
+        if bullet:
+            out.append("")
+        if part.citation:
+            out += [f"Source: {part.citation}", ""]
+        if part.since:
+            out += [f"{part.since}", ""]
+    out += ["## Action plan", "", "| " + " | ".join(ACTION_COLUMNS) + " |", "|" + "---|" * len(ACTION_COLUMNS)]
+    out += ["| " + " | ".join(" " for _ in ACTION_COLUMNS) + " |" for _ in range(ACTION_ROWS)]
+    periods = "; ".join(f"{s.title}: {s.period}" for s in briefing.sources)
+    out += ["", f"_{MADE_BY} Periods covered: {periods}._", ""]
+    return "\n".join(out)
+
+
+def _font_dir() -> Path:
+    """DejaVu Sans from matplotlib's data: a Unicode font with every character the content uses (“ ” · –)."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def _render(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FPDF, imported lazily
+    from fpdf import FPDF, TextStyle
+
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+    pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
+    fonts = _font_dir()
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    pdf.set_title(briefing.title)
+    pdf.set_lang(LANGUAGE)
+    pdf.set_subject(f"A {MINUTES}-minute briefing with its sources and an action plan")
+    pdf.set_creator("scr-bot")
+    pdf.set_section_title_styles(
+        TextStyle(font_family="DejaVu", font_style="B", font_size_pt=TITLE_PT, b_margin=1),
+        TextStyle(font_family="DejaVu", font_style="B", font_size_pt=BODY_PT, t_margin=2.2),
+    )
+    pdf.add_page()
+    pdf.set_font("DejaVu", "", BODY_PT)
+    pdf.start_section(briefing.title, level=0)
+    pdf.set_font("DejaVu", "I", SMALL_PT)
+    pdf.multi_cell(0, 4.6, CUE, new_x="LMARGIN", new_y="NEXT", align="L")
+    for part in briefing.parts:
+        pdf.start_section(_part_heading(part), level=1)
+        for line in _shown(part, fit):
+            small = line.kind in ("period", "source")
+            pdf.set_font("DejaVu", "I" if line.field == "quote" else "", SMALL_PT if small else BODY_PT)
+            prefix = "• " if part.number in (6, 7) else ""
+            pdf.multi_cell(0, 4.6 if small else 5.4, prefix + _line_text(line), new_x="LMARGIN", new_y="NEXT", align="L")
+        notes = [f"Source: {part.citation}"] if part.citation else []
+        notes += [part.since] if part.since else []
+        if notes:
+            pdf.set_font("DejaVu", "", SMALL_PT)
+            pdf.set_text_color(60, 60, 60)
+            pdf.multi_cell(0, 4.4, "\n".join(notes), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.set_text_color(0, 0, 0)
+    pdf.start_section("Action plan", level=1)
+    pdf.set_font("DejaVu", "", BODY_PT)
+    with pdf.table(col_widths=(90, 40, 32, 22), line_height=7, first_row_as_headings=True) as table:
+        table.row(ACTION_COLUMNS)
+        for _ in range(ACTION_ROWS):
+            table.row([""] * len(ACTION_COLUMNS))
+    pdf.ln(1.5)
+    pdf.set_font("DejaVu", "I", SMALL_PT - 1)
+    periods = "; ".join(f"{s.title}: {s.period}" for s in briefing.sources)
+    pdf.multi_cell(0, 4, f"{MADE_BY} Periods covered: {periods}.", new_x="LMARGIN", new_y="NEXT", align="L")
+    return pdf
+
+
+def pdf_bytes(briefing: SevenMinuteBriefing) -> bytes:
+    """The handout as a one-page A4 PDF: the fullest version of the briefing that fits one page."""
+    for fit in FITS:
+        pdf = _render(briefing, fit)
+        if pdf.pages_count == 1:
+            return bytes(pdf.output())
+    raise HandoutError(f"{briefing.title!r} does not fit one A4 page even shortened")

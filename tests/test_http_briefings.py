@@ -1,0 +1,89 @@
+"""`/scr briefing` end to end: signed HTTP into the running bot, Slack's side on the local fake. The
+facilitator's private preview, Swap (another point of the same theme, in place) and Run in channel (the
+seven parts collapsed, the questions in the thread)."""
+
+from __future__ import annotations
+
+import json
+
+from blockkit import assert_no_user_markup, assert_valid_message, dumps
+from conftest import BotProcess, wait_for
+from fakeslack import FakeSlack
+
+
+def button(msg: dict, action_id: str) -> dict:
+    for block in msg["blocks"]:
+        for el in block.get("elements", []) + ([block["accessory"]] if "accessory" in block else []):
+            if el.get("action_id") == action_id:
+                return el
+    raise AssertionError(f"no {action_id} button in {dumps(msg)[:300]}")
+
+
+def swap_buttons(msg: dict) -> list[dict]:
+    return [b["accessory"] for b in msg["blocks"] if (b.get("accessory") or {}).get("action_id") == "scr_briefing_swap"]
+
+
+def test_preview_is_private_with_seven_parts_swaps_and_run(bot: BotProcess) -> None:
+    resp = bot.command("briefing neglect")
+    assert resp.status == 200
+    msg = resp.json()
+    assert msg["response_type"] == "ephemeral"
+    assert_valid_message(msg)
+    text = dumps(msg)
+    for n, heading in enumerate(["Background", "Why it matters", "Key information", "Key information",
+                                 "Key information", "Things to note", "What to do"], start=1):  # fmt: skip
+        assert f"*{n} · {heading}" in text
+    assert "About 7 minutes" in text and ":books:" in text and "SCRs published April 2017 to September 2019" in text
+    assert len(swap_buttons(msg)) == 3
+    assert button(msg, "scr_briefing_run")
+
+
+def test_no_match_is_one_clear_line(bot: BotProcess) -> None:
+    msg = bot.command("briefing zzqx <!channel>").json()
+    assert msg["response_type"] == "ephemeral"
+    assert msg["text"].startswith("No theme or learning point matches")
+    assert_no_user_markup(msg)
+    assert "Try `/scr briefing" in bot.command("briefing").json()["text"] or "Say what" in bot.command("briefing").json()["text"]
+
+
+def test_swap_replaces_one_key_point_in_place(bot: BotProcess, module_slack: FakeSlack) -> None:
+    first = bot.command("briefing neglect").json()
+    value = swap_buttons(first)[1]["value"]
+    before = json.loads(value)["b"]["k"]
+    url = module_slack.response_url()
+    assert bot.action("scr_briefing_swap", value, response_url=url).status == 200
+    body = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=5.0)
+    assert body["replace_original"] is True and body["response_type"] == "ephemeral"
+    assert_valid_message(body)
+    after = json.loads(button(body, "scr_briefing_run")["value"])["k"]
+    assert after[0] == before[0] and after[2] == before[2] and after[1] not in before
+
+
+def test_run_posts_the_briefing_collapsed_and_the_questions_in_its_thread(bot: BotProcess, module_slack: FakeSlack) -> None:
+    preview = bot.command("briefing information sharing", channel="C0BRIEF", user="U0LEAD").json()
+    before = len(module_slack.channel_messages("C0BRIEF"))
+    url = module_slack.response_url()
+    run = button(preview, "scr_briefing_run")["value"]
+    assert bot.action("scr_briefing_run", run, channel="C0BRIEF", user="U0LEAD", response_url=url).status == 200
+    post = wait_for(lambda: module_slack.channel_messages("C0BRIEF")[before:], timeout=5.0)[0]
+    assert_valid_message(post)
+    text = dumps(post)
+    assert "7-minute briefing: Information sharing" in text and "About 7 minutes" in text and "<@U0LEAD>" in text
+    assert "scr_briefing" not in text  # no preview buttons in the channel
+    assert "questions are in the thread" in text
+    assert len(text) < len(dumps(preview))  # collapsed: shorter than the full preview
+    thread = wait_for(lambda: module_slack.thread("C0BRIEF", post["ts"])[1:], timeout=5.0)
+    questions = [b for b in preview["blocks"] if "*6 · Things to note*" in (b.get("text") or {}).get("text", "")][0]
+    for line in questions["text"]["text"].splitlines()[1:]:
+        assert line in dumps(thread[0])
+    done = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=5.0)
+    assert "Posted" in done["text"] and done["replace_original"] is True
+
+
+def test_run_where_the_bot_is_not_a_member_says_how_to_fix(bot: BotProcess, module_slack: FakeSlack) -> None:
+    module_slack.channel_errors["C0NOBRIEF"] = "not_in_channel"
+    preview = bot.command("briefing neglect", channel="C0NOBRIEF").json()
+    url = module_slack.response_url()
+    bot.action("scr_briefing_run", button(preview, "scr_briefing_run")["value"], channel="C0NOBRIEF", response_url=url)
+    reply = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=5.0)
+    assert "/invite" in reply["text"] and reply.get("replace_original") in (False, "false")
