@@ -14,6 +14,7 @@ from test_http_reflections import MONDAY, T1, reply, store_for, weekly_post
 from blockkit import assert_valid_message, dumps
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.summary import SummaryPoster
@@ -52,8 +53,8 @@ def test_a_live_case_reply_is_kept_out_of_the_summary_and_its_author_told(bot: B
     assert len(notes) == 1 and notes[0].params["thread_ts"] == thread
     assert "current concern about a child" in notes[0].params["text"] and "999" in notes[0].params["text"]
     assert not [c for c in module_slack.ok_calls("chat.postEphemeral")[before:] if c.params["user"] == "U1"]
-    poster = WeeklyPoster(r, make_client("xoxb-test", module_slack.url), corpus)
-    summaries = SummaryPoster(poster, store_for(r), make_client("xoxb-test", module_slack.url), corpus)
+    poster = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus)
+    summaries = SummaryPoster(poster, store_for(r), corpus)
     friday = MONDAY.replace(hour=16, minute=0) + timedelta(days=4)
     assert summaries.deliver(schedule, friday).outcome == "posted"
     (summary,) = [m for m in module_slack.thread("C0SAFE", thread)

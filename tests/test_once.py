@@ -1,9 +1,11 @@
 """``bot.once``: marking done and dropping the attempt is one step, so no failure between them can lead
 to a second post (issue 9, item 2). Real redis-server; the failure is real too: the first process's
-Redis user may not run scripts, so whatever the protocol does in a script fails, as in a Redis blip."""
+Redis user loses the right to run scripts while its post is on its way to Slack, so the step that marks it done
+fails after Slack has acted, as in a Redis blip at the worst moment."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +20,7 @@ from bot.slack.delivery import SlackDeliveries
 from bot.storage import keys
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
-from conftest import RedisServer
+from conftest import RedisServer, wait_for
 from fakeslack import FakeSlack
 
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/London"))
@@ -27,8 +29,9 @@ SCHEDULE = Schedule(id="ward-7", team="T0AAA", channel="C0WARD7", sectors=("heal
 
 @pytest.fixture
 def no_scripts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[redis.Redis]:
-    """A client whose every scripting command fails: the step that marks done never executes."""
-    redis_client.execute_command("ACL", "SETUSER", "noscripts", "on", "nopass", "~*", "&*", "+@all", "-@scripting")
+    """A client that may run scripts (claiming, the check right before sending) until a post reaches Slack, and
+    not after: the step that marks done never executes."""
+    redis_client.execute_command("ACL", "SETUSER", "noscripts", "on", "nopass", "~*", "&*", "+@all")
     client = redis.Redis(host="127.0.0.1", port=redis_server.port, username="noscripts", password="x",
                          decode_responses=True)  # fmt: skip
     yield client
@@ -39,8 +42,17 @@ def no_scripts(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator
 def test_a_failure_while_marking_done_never_leads_to_a_second_post(no_scripts: redis.Redis, redis_client: redis.Redis,
                                                                    slack: FakeSlack, corpus: Corpus) -> None:
     slack.clock = MONDAY.timestamp
+    slack.delay["chat.postMessage"] = 0.5
+
+    def revoke_scripts_once_slack_has_the_post() -> None:
+        wait_for(lambda: any(m == "chat.postMessage" for m, _ in slack.started))
+        redis_client.execute_command("ACL", "SETUSER", "noscripts", "-@scripting")
+
+    revoker = threading.Thread(target=revoke_scripts_once_slack_has_the_post)
+    revoker.start()
     first = WeeklyPoster(no_scripts, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus, lease_seconds=1)
     (result,) = first.deliver_all([SCHEDULE], MONDAY)
+    revoker.join()
     assert result.outcome == "retry"  # posted, but could not record it as done
     assert len(slack.channel_messages("C0WARD7")) == 1
     time.sleep(1.2)  # the claim's lease lapses

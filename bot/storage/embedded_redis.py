@@ -33,6 +33,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,7 @@ class EmbeddedRedis:
     server_pid: int | None = field(default=None, init=False)  # the server this process uses (started or joined)
     socket_path: Path = field(init=False)
     user_pid: int = field(default=0, init=False)  # the process recorded as a user (a fork's copy is not one)
+    user_id: str = field(default="", init=False)  # this store's own record in the users file
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -178,7 +180,10 @@ class EmbeddedRedis:
         """Record this process as a user of the server (call with the lock held)."""
         me = os.getpid()
         self.server_pid, self.user_pid = server_pid, me
-        self._write_users(server_pid, [*users, {"pid": me, "started": _process_started(me)}])
+        # One record per user, not per process: two stores in one process (a test, or the CLI beside the shell)
+        # each leave on their own.
+        self.user_id = uuid.uuid4().hex
+        self._write_users(server_pid, [*users, {"pid": me, "started": _process_started(me), "id": self.user_id}])
 
     def check_usable(self) -> None:
         """``SCR_DATA_DIR`` must be a folder this process can write: say so in one line if it is not."""
@@ -262,8 +267,7 @@ class EmbeddedRedis:
             return  # never joined, already left, or a forked copy of the process that did
         with self._locked():
             server_pid, self.server_pid = self.server_pid, None
-            me = os.getpid()
-            others = [u for u in self._live_users(server_pid) if u.get("pid") != me]
+            others = [u for u in self._live_users(server_pid) if u.get("id") != self.user_id]
             if others:
                 self._write_users(server_pid, others)
                 log.info("left the embedded Redis running for %d other scr-bot process(es)", len(others))
