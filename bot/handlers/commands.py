@@ -359,8 +359,8 @@ def settings_text(services: Services, ws: Workspace) -> str:
         f"• *Working hours:* {shown('work_hours', current.work_hours)}",
         f"• *Working days:* {shown('work_days', days_text(hours.days))}",
         f"• *Quiz days:* {shown('quiz_days', days_text(hours.quiz_days))}, from {shown('quiz_time', current.quiz_time)}",
-        f"• *Bank holidays:* {shown('bank_holidays', current.bank_holidays)} (no knowledge checks; weekly posts "
-        "move to the next working day unless their schedule says otherwise)",
+        f"• *Bank holidays:* {shown('bank_holidays', current.bank_holidays)} (no knowledge checks or digest on "
+        "them)",
         f"• *Contact line under the safety steps:* {shown('concern_contact', current.concern_contact or 'none set')}",
         "",
         SETTINGS_HELP,
