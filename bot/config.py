@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,28 @@ def parse_hours(text: str) -> tuple[time, time]:
     return lo, hi
 
 
+# `/scr settings bank-holidays ...` and SCR_BANK_HOLIDAYS: the UK's bank holidays differ by nation. The codes
+# are the `holidays` package's subdivisions of GB (ISO 3166-2:GB): England and Wales share one calendar.
+BANK_HOLIDAY_REGIONS = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR", "none": None}
+
+
+@lru_cache(maxsize=64)
+def _bank_holidays(region: str, year: int) -> frozenset[date]:
+    """One region's bank holidays in a year, from the maintained ``holidays`` package (not a hand list that would
+    go stale: substitute days and one-off holidays such as a coronation are in it). Loaded only when asked."""
+    subdiv = BANK_HOLIDAY_REGIONS.get(region)
+    if subdiv is None:
+        return frozenset()
+    import holidays
+
+    return frozenset(holidays.country_holidays("GB", subdiv=subdiv, years=year))
+
+
+def is_bank_holiday(region: str, day: date) -> bool:
+    """Whether ``day`` is a bank holiday in ``region`` (a key of ``BANK_HOLIDAY_REGIONS``)."""
+    return day in _bank_holidays(region, day.year)
+
+
 @dataclass(frozen=True)
 class WorkingHours:
     """When a check may be sent: quiz days within working days, from ``send_from`` until working hours end."""
@@ -75,12 +98,24 @@ class WorkingHours:
     days: frozenset[int] = frozenset(range(5))
     quiz_days: frozenset[int] = frozenset({1, 2, 3})  # mid-week: Tuesday to Thursday
     send_from: time = time(10, 30)
+    bank_holidays: str = "england-and-wales"  # a key of BANK_HOLIDAY_REGIONS
 
     def may_send(self, now: datetime) -> bool:
+        """A quiz day that is a working day and no bank holiday, from the quiz time until working hours end,
+        all in ``timezone`` (a person's own zone when the clock knows it)."""
         local = now.astimezone(ZoneInfo(self.timezone))
         if local.weekday() not in self.days or local.weekday() not in self.quiz_days:
             return False
-        return max(self.start, self.send_from) <= local.time() < self.end
+        if not max(self.start, self.send_from) <= local.time() < self.end:
+            return False
+        return not self.bank_holiday(local.date())
+
+    def bank_holiday(self, day: date) -> bool:
+        return is_bank_holiday(self.bank_holidays, day)
+
+    def working_day(self, day: date) -> bool:
+        """A working day that is no bank holiday (where a moved weekly post lands)."""
+        return day.weekday() in self.days and not self.bank_holiday(day)
 
     def day(self, now: datetime) -> str:
         return now.astimezone(ZoneInfo(self.timezone)).date().isoformat()
@@ -136,6 +171,7 @@ class Settings:
     work_days: str = "mon-fri"
     quiz_days: str = "tue-thu"
     quiz_time: str = "10:30"
+    bank_holidays: str = "england-and-wales"  # SCR_BANK_HOLIDAYS: a key of BANK_HOLIDAY_REGIONS
     # Slack user ids. Both grant rights in every workspace the bot answers, so they apply only to a
     # single-workspace install (``env_digest_users`` / ``env_admins``): never in distributed mode, where
     # the workspaces are other organisations'.
@@ -148,7 +184,8 @@ class Settings:
         """The team's working hours and quiz days (validated in ``load_settings``)."""
         start, end = parse_hours(self.work_hours)
         return WorkingHours(timezone=self.timezone, start=start, end=end, days=parse_days(self.work_days),
-                            quiz_days=parse_days(self.quiz_days), send_from=time.fromisoformat(self.quiz_time.rjust(5, "0")))  # fmt: skip
+                            quiz_days=parse_days(self.quiz_days), send_from=time.fromisoformat(self.quiz_time.rjust(5, "0")),
+                            bank_holidays=self.bank_holidays)  # fmt: skip
 
     @property
     def mode(self) -> str:
@@ -331,6 +368,13 @@ def _user_ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return users
 
 
+def _bank_holiday_region(env: Mapping[str, str], default: str) -> str:
+    raw = env.get("SCR_BANK_HOLIDAYS", "").strip().lower()
+    if raw and raw not in BANK_HOLIDAY_REGIONS:
+        raise ConfigError(f"SCR_BANK_HOLIDAYS must be one of {', '.join(BANK_HOLIDAY_REGIONS)}, got {raw!r}")
+    return raw or default
+
+
 def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from ``env`` (default: the process environment plus a ``.env`` file)."""
     if env is None:
@@ -392,6 +436,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         work_days=env.get("SCR_WORK_DAYS", "").strip() or defaults.work_days,
         quiz_days=env.get("SCR_QUIZ_DAYS", "").strip() or defaults.quiz_days,
         quiz_time=env.get("SCR_QUIZ_TIME", "").strip() or defaults.quiz_time,
+        bank_holidays=_bank_holiday_region(env, defaults.bank_holidays),
         digest_users=digest_users,
         admins=_user_ids(env, "SCR_ADMINS"),
         concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,

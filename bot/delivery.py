@@ -84,6 +84,10 @@ class Delivery(Protocol):
     def is_member(self, user: str, channel: str) -> bool:
         """Whether ``user`` is in ``channel`` (a shared reflection goes only where its author is)."""
 
+    def timezone(self, user: str) -> str | None:
+        """``user``'s own time zone (an IANA name) as the platform knows it, or None: knowledge checks arrive
+        in a person's working day, not the team's. Asked by the clock (and cached), never on a request path."""
+
 
 # The tenant's delivery, looked up per workspace (distributed mode: its own token). Raises
 # ``Permanent("not_installed")`` for a workspace that has no way in (never installed, uninstalled).

@@ -4,7 +4,10 @@ its own parts (Slack's installation store: ``bot.slack.installations.installatio
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+
+import redis
 
 from bot.config import Settings
 from bot.content.corpus import Corpus, load_corpus
@@ -12,7 +15,10 @@ from bot.learning.quiz import QuizStore
 from bot.reflections.store import ReflectionStore
 from bot.search.lookup import Lookup, RenderedCache
 from bot.storage.store import Store, Workspace
+from bot.storage.wssettings import WorkspaceSettings
 from bot.weekly.schedules import Schedule, Subscriptions, load_yaml_schedules
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,11 +44,22 @@ class Services:
             yaml_schedules=schedules,
         )
 
-    def concern_contact(self, team_id: str | None = None) -> str | None:
-        """Who to contact about a child, shown under the safety net's steps. Today one line for every
-        workspace (SCR_CONCERN_CONTACT); a per-workspace setting (``/scr settings``) belongs here, keyed by
-        ``team_id``, so every surface (lookups, ``scr-bot ask``) picks it up."""
-        return self.settings.concern_contact
+    def concern_contact(self, ws: Workspace | None = None) -> str | None:
+        """Who to contact about a child, shown under the safety net's steps: the workspace's own line
+        (``/scr settings contact``), else SCR_CONCERN_CONTACT. Storage down: the environment's line, since
+        the safety net must still answer."""
+        if ws is None:
+            return self.settings.concern_contact
+        try:
+            return self.workspace_settings.contact(ws)
+        except redis.RedisError as exc:
+            log.warning("contact line for %s: storage unavailable (%s); using SCR_CONCERN_CONTACT", ws.team_id, exc)
+            return self.settings.concern_contact
+
+    @property
+    def workspace_settings(self) -> WorkspaceSettings:
+        """Each workspace's ``/scr settings`` over the environment's defaults."""
+        return WorkspaceSettings(self.store.client, self.settings)
 
     @property
     def subscriptions(self) -> Subscriptions:

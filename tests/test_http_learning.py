@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from blockkit import assert_valid_message, dumps
+from bot.config import is_bank_holiday
 from bot.content.corpus import Corpus
 from bot.storage import keys
 from bot.storage.store import Workspace
@@ -42,7 +43,7 @@ def next_day(after: datetime, weekday: int, hour: int, minute: int = 0) -> datet
 
 def first_working_day_of_next_month(after: datetime) -> datetime:
     day = (after.replace(day=1) + timedelta(days=32)).replace(day=1)
-    while day.weekday() >= 5:
+    while day.weekday() >= 5 or is_bank_holiday("england-and-wales", day.date()):  # 1 January is no working day
         day += timedelta(days=1)
     return day.replace(hour=10, minute=0)
 

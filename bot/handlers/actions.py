@@ -24,13 +24,19 @@ from slack_sdk.errors import SlackApiError
 
 from bot.briefings.builder import NoMatch, Spec, assemble
 from bot.briefings.builder import swap as swap_key
-from bot.handlers.commands import lookup_message
-from bot.learning.quiz import DM, Answer
+from bot.handlers.commands import PAUSE_MAX_WEEKS, lookup_message, pause_checks, workspace_or_none
+from bot.learning.quiz import DM, Answer, QuizStore
 from bot.services import Services
 from bot.slack import blocks
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home, send_export, user_in_channel
-from bot.slack.quiz_blocks import ACTION_ANSWER, answered_message, parse_answer_value
+from bot.slack.quiz_blocks import (
+    ACTION_ANSWER,
+    ACTION_PAUSE,
+    ACTION_RESUME,
+    answered_message,
+    parse_answer_value,
+)
 from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 
 log = logging.getLogger(__name__)
@@ -59,16 +65,18 @@ def acknowledge(ack: Ack) -> None:
 
 
 def register(app: App, services: Services) -> None:
-    def navigate(action: dict[str, Any], respond: Respond) -> None:
+    def navigate(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         query, offset = _nav(action)
-        respond(replace_original=True, response_type="ephemeral", **lookup_message(services, query, offset))
+        respond(replace_original=True, response_type="ephemeral",
+                **lookup_message(services, query, offset, ws=workspace_or_none(body)))  # fmt: skip
 
     for action_id in (blocks.ACTION_ANOTHER, blocks.ACTION_SHOW, blocks.ACTION_MORE):
         app.action(action_id)(ack=acknowledge, lazy=[navigate])
 
-    def read_more(action: dict[str, Any], respond: Respond) -> None:
+    def read_more(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         """From a weekly post: more learning on its theme, shown only to the person who asked."""
-        respond(replace_original=False, response_type="ephemeral", **lookup_message(services, action.get("value") or ""))
+        respond(replace_original=False, response_type="ephemeral",
+                **lookup_message(services, action.get("value") or "", ws=workspace_or_none(body)))  # fmt: skip
 
     def share(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         point = services.corpus.point(action.get("value") or "")
@@ -167,8 +175,9 @@ def register(app: App, services: Services) -> None:
             answered_at = float(action.get("action_ts") or time.time())
         except ValueError:
             answered_at = time.time()
-        store, hours = services.quiz, services.settings.working_hours()
         try:
+            hours = services.workspace_settings.hours(ws)  # "this week" and "this month" are the workspace's
+            store = QuizStore(services.store.client, services.settings.retention_days, timezone=hours.timezone)
             person = store.person(ws, user)
             answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
                             chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
@@ -255,6 +264,22 @@ def register(app: App, services: Services) -> None:
 
     app.action(blocks.ACTION_BRIEFING_SWAP)(ack=acknowledge, lazy=[briefing_swap])
     app.action(blocks.ACTION_BRIEFING_RUN)(ack=acknowledge, lazy=[briefing_run])
+
+    def pause(body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        """App Home's pause select (weeks) or resume button: then the Home tab shows the new state."""
+        ws, user = workspace_of(body, context), body["user"]["id"]
+        chosen = ((action.get("selected_option") or {}).get("value") or "") if action.get("action_id") == ACTION_PAUSE else "0"
+        if not chosen.isdigit() or int(chosen) > PAUSE_MAX_WEEKS:
+            return
+        try:
+            pause_checks(services, ws, user, int(chosen))
+        except redis.RedisError:
+            log.error("could not pause knowledge checks for %s: Redis unavailable", user)
+            return
+        publish_home(services, client, ws, user)
+
+    app.action(ACTION_PAUSE)(ack=acknowledge, lazy=[pause])
+    app.action(ACTION_RESUME)(ack=acknowledge, lazy=[pause])
     app.action(blocks.ACTION_READ_MORE)(ack=acknowledge, lazy=[read_more])
     app.action(blocks.ACTION_SHARE)(ack=acknowledge, lazy=[share])
     app.action(blocks.ACTION_REFLECT)(ack=acknowledge, lazy=[reflect])

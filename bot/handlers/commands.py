@@ -52,30 +52,39 @@ STORAGE_DOWN = (
 NO_WORKSPACE = "Slack didn't say which workspace this came from, so I didn't do anything. Please try again."
 # Answered after the ack: they call the Web API (subscribe, export), may ask Slack who is a workspace admin
 # (every change the roles guard, and reading the digest or the audit trail), or read a lot (the digest).
-AFTER_ACK = ("subscribe", "export", "unsubscribe", "digest", "admins", "audit")
+AFTER_ACK = ("subscribe", "export", "unsubscribe", "digest", "admins", "audit", "settings")
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
-def _cache_key(services: Services, text: str, offset: int, contact: str | None) -> tuple[str, str, int, bool, str | None]:
-    return (services.corpus.version, text, offset, services.reflections_enabled, contact)
+def _cache_key(services: Services, text: str, offset: int) -> tuple[str, str, int, bool]:
+    return (services.corpus.version, text, offset, services.reflections_enabled)
 
 
-def lookup_message(
-    services: Services, text: str, offset: int = 0, week_point: Any = None, parsed: ParsedQuery | None = None
-) -> dict[str, Any]:
+def workspace_or_none(body: dict[str, Any]) -> Workspace | None:
+    """The request's workspace for reading its settings (its contact line), or None: a lookup needs none."""
+    try:
+        return workspace_of(body)
+    except NoWorkspace:
+        return None
+
+
+def lookup_message(services: Services, text: str, offset: int = 0, week_point: Any = None,
+                   ws: Workspace | None = None, parsed: ParsedQuery | None = None) -> dict[str, Any]:  # fmt: skip
     """Answer a lookup query as a Slack message payload (ephemeral by default); ``parsed``, when the caller
     has parsed ``text`` already, saves parsing it again.
 
-    Answers depend only on the content and what was typed (except "random" and "week"), so they are
-    cached, keyed by the content's version: repeated queries skip building the Block Kit message."""
-    contact = services.concern_contact()
-    key = _cache_key(services, text, offset, contact)
+    Answers depend only on the content and what was typed (except "random" and "week"), so they are cached,
+    keyed by the content's version: repeated queries skip building the Block Kit message. The one exception
+    is the safety net, which shows the workspace's own contact line (``/scr settings contact``): only that
+    answer reads the workspace's settings, and it is never cached, so no other lookup waits on Redis."""
+    key = _cache_key(services, text, offset)
     if week_point is None and (cached := services.rendered.get(key)) is not None:
         return cached
     answer = services.lookup.answer(text, offset=offset, week_point=week_point, parsed=parsed)
+    contact = services.concern_contact(ws) if answer.safety is not None else None
     rendered = blocks.answer_blocks(services.corpus, answer, reflect_button=services.reflections_enabled, contact=contact)
     msg = blocks.message(rendered, blocks.fallback_text(answer))
-    if answer.kind not in ("random", "week"):
+    if answer.kind not in ("random", "week", "safety"):
         services.rendered.put(key, msg)
     return msg
 
@@ -147,15 +156,36 @@ def not_posted_yet(services: Services, schedule: Schedule, now: datetime) -> str
             + describe_schedule(services, schedule, now))
 
 
+PAUSE_MAX_WEEKS = 26  # half a year: longer leave is `/scr quiz off`
+
+
+def slack_date(epoch: float) -> str:
+    """A date Slack shows in the reader's own time zone (with a UTC fallback for clients that cannot)."""
+    return f"<!date^{int(epoch)}^{{date_long}}|{time.strftime('%d %B %Y', time.gmtime(epoch))}>"
+
+
+def pause_checks(services: Services, ws: Workspace, user: str, weeks: int) -> str:
+    """Pause (``weeks`` > 0) or resume (0) a person's knowledge checks; the sentence that says so."""
+    until = time.time() + weeks * 7 * 86400 if weeks else 0.0
+    person = services.quiz.pause(ws, user, until)
+    if person is None:
+        return "You don't get knowledge checks at the moment: `/scr quiz on` starts them."
+    if not weeks:
+        return "Welcome back: your knowledge checks start again on the next quiz day."
+    return (f"Paused: no knowledge checks until {slack_date(until)} ({weeks} week{'s' if weeks != 1 else ''}). "
+            "Nothing is lost; `/scr quiz resume` starts them sooner.")
+
+
 def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -> dict[str, Any]:
-    """``/scr quiz on|off``: opt in or out of spaced knowledge checks by DM; ``/scr quiz``: where I stand."""
+    """``/scr quiz on|off``: opt in or out of spaced knowledge checks by DM; ``/scr quiz pause N``: none for N weeks
+    (leave, sickness), ``/scr quiz resume``; ``/scr quiz``: where I stand."""
     ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
-    hours = services.settings.working_hours()
-    when = (f"{days_text(hours.quiz_days & hours.days)} between {max(hours.start, hours.send_from):%H:%M} and "
-            f"{hours.end:%H:%M} ({hours.timezone})")  # fmt: skip
     word = (args[0].lower() if args else "").strip()
     store = services.quiz
     try:
+        hours = services.workspace_settings.hours(ws)
+        when = (f"{days_text(hours.quiz_days & hours.days)} between {max(hours.start, hours.send_from):%H:%M} and "
+                f"{hours.end:%H:%M} in your own time zone (as Slack has it), except bank holidays")  # fmt: skip
         if word in ("on", "start", "yes"):
             store.opt_in(ws, user, channel)
             return ephemeral(
@@ -168,11 +198,23 @@ def quiz_command(services: Services, command: dict[str, Any], args: list[str]) -
                 return ephemeral("Done: no more knowledge checks. Your past answers stay in your record "
                                  "(`/scr export`) until you delete them with `/scr forget me`.")  # fmt: skip
             return ephemeral("You weren't getting knowledge checks. `/scr quiz on` starts them.")
+        if word == "pause":
+            n = args[1] if len(args) > 1 else ""
+            if not n.isdigit() or not 1 <= int(n) <= PAUSE_MAX_WEEKS:
+                return ephemeral(f"Say for how many weeks, 1 to {PAUSE_MAX_WEEKS}: `/scr quiz pause 4`.")
+            return ephemeral(pause_checks(services, ws, user, int(n)))
+        if word in ("resume", "unpause"):
+            return ephemeral(pause_checks(services, ws, user, 0))
         if word:
-            return ephemeral(f"I didn't understand “{escape(word)}”. Try `/scr quiz on` or `/scr quiz off`.")
+            return ephemeral(f"I didn't understand “{escape(word)}”. Try `/scr quiz on`, `/scr quiz off` or "
+                             "`/scr quiz pause 4`.")  # fmt: skip
         answers = store.answers(ws, user)
         right = sum(a.correct for a in answers)
-        state = f"You get a knowledge check by DM on {when}." if store.person(ws, user) else \
+        person = store.person(ws, user)
+        if person and person.paused(time.time()):
+            return ephemeral(f"Your knowledge checks are paused until {slack_date(person.paused_until)}: "
+                             f"`/scr quiz resume` starts them sooner. You've answered {len(answers)}, {right} right.")
+        state = f"You get a knowledge check by DM on {when}." if person else \
             "You don't get knowledge checks at the moment: `/scr quiz on` starts them."
         return ephemeral(f"{state} You've answered {len(answers)}, {right} right. Your history is on my Home tab.")
     except redis.RedisError:
@@ -234,8 +276,9 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
         if not readers.is_reader(ws, channel, user) and roles.for_channel(ws, user, lead, client) is None:
             return ephemeral("The digest is for the channel's learning lead and the readers they name. "
                              + who_can(lead, "add you with `/scr digest add @you`"))  # fmt: skip
+        tz = services.workspace_settings.hours(ws).timezone  # the workspace's months, as the monthly DM counts them
         data = build_digest(services.corpus, services.store.client, ws, channel,
-                            last_months(utcnow(), include_current=True), services.settings.retention_days)  # fmt: skip
+                            last_months(utcnow(), include_current=True, timezone=tz), services.settings.retention_days, tz)  # fmt: skip
         names = ", ".join(f"<@{u}>" for u in readers.readers(ws, channel)) or "no one yet"
         text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to: {names}._"
         return {"response_type": "ephemeral", "text": text}
@@ -305,6 +348,68 @@ def audit_command(services: Services, command: dict[str, Any], args: list[str], 
     lines = [f"*The last {len(entries)} change{'s' if len(entries) != 1 else ''} here* (newest first):"]
     lines += [audit_line(e) for e in entries]
     return ephemeral("\n".join(lines))
+
+
+SETTINGS_HELP = (
+    "Change one with `/scr settings <name> <value>`: `timezone Europe/London`, `hours 09:00-17:00`, `days mon-fri`, "
+    "`quiz-days tue,thu`, `quiz-time 10:00`, `bank-holidays england-and-wales|scotland|northern-ireland|none`, "
+    "`contact <who to contact about a child, with a number>`."
+)
+
+
+def settings_text(services: Services, ws: Workspace) -> str:
+    """The workspace's settings as its admins see them, marking which are the bot's defaults."""
+    stored = services.workspace_settings.stored(ws)
+    current = services.workspace_settings.settings(ws)
+    hours = current.working_hours()
+
+    def shown(field: str, value: str) -> str:
+        return f"{escape(value)}" + ("" if field in stored else " _(default)_")
+
+    lines = [
+        "*This workspace's settings*",
+        f"• *Time zone:* {shown('timezone', current.timezone)} (months and weeks of the digest; each person's "
+        "knowledge checks follow their own Slack time zone)",
+        f"• *Working hours:* {shown('work_hours', current.work_hours)}",
+        f"• *Working days:* {shown('work_days', days_text(hours.days))}",
+        f"• *Quiz days:* {shown('quiz_days', days_text(hours.quiz_days))}, from {shown('quiz_time', current.quiz_time)}",
+        f"• *Bank holidays:* {shown('bank_holidays', current.bank_holidays)} (no knowledge checks or digest on "
+        "them)",
+        f"• *Contact line under the safety steps:* {shown('concern_contact', current.concern_contact or 'none set')}",
+        "",
+        SETTINGS_HELP,
+    ]
+    return "\n".join(lines)
+
+
+def settings_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
+                     client: WebClient) -> dict[str, Any]:  # fmt: skip
+    """``/scr settings``: the workspace's time zone, hours, quiz days, bank holidays and contact line;
+    ``/scr settings <name> <value>`` changes one. Workspace admins and owners and the bot's admins only
+    (after the ack: deciding may ask Slack); every change goes in the audit trail."""
+    ws, user = workspace_of(command), command.get("user_id", "")
+    from bot.storage.wssettings import FIELDS
+
+    try:
+        role = roles.admin(ws, user, client)
+        if role is None:
+            return ephemeral(who_can(None, "see or change this workspace's settings"))
+        if not args:
+            return ephemeral(settings_text(services, ws))
+        name = args[0].lower()
+        if name not in FIELDS:
+            return ephemeral(f"There is no setting “{escape(args[0][:40])}”. {SETTINGS_HELP}")
+        raw = " ".join(args[1:])
+        if not raw:
+            return ephemeral(f"Give a value: `/scr settings {name} …`. {SETTINGS_HELP}")
+        try:
+            value = services.workspace_settings.change(ws, name, raw)
+        except ValueError as exc:
+            return ephemeral(f"Nothing changed: {escape(str(exc))}.")
+        record(services, command, role, "settings", f"{name} {value}", channel="")
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="read or change this workspace's settings"))
+    return ephemeral(f"Done: *{escape(name)}* is now {escape(value)}.\n\n" + settings_text(services, ws))
 
 
 def audit_line(entry: AuditEntry) -> str:
@@ -488,9 +593,10 @@ def register(app: App, services: Services) -> None:
         text = command.get("text") or ""
         try:
             # Only lookup answers are ever cached, so a cached answer means a lookup: no need to parse again.
-            if (cached := services.rendered.get(_cache_key(services, text, 0, services.concern_contact()))) is not None:
+            if (cached := services.rendered.get(_cache_key(services, text, 0))) is not None:
                 ack(response_type="ephemeral", **cached)
                 return
+            ws_or_none = workspace_or_none(command)
             parsed = services.lookup.parse(text)
             if parsed.kind == "subscribe":
                 plan = plan_subscribe(command, parsed.args)
@@ -498,7 +604,7 @@ def register(app: App, services: Services) -> None:
                     ack(**plan)  # a mistake in the command: say so at once
                 else:
                     ack()
-            elif parsed.kind in ("export", "unsubscribe", "digest", "admins", "audit"):
+            elif parsed.kind in ("export", "unsubscribe", "digest", "admins", "audit", "settings"):
                 ack()  # answered after the ack: Slack may be asked who is a workspace admin (or the DM opened)
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
@@ -522,9 +628,9 @@ def register(app: App, services: Services) -> None:
                 if waiting is not None and waiting.enabled:
                     ack(**ephemeral(not_posted_yet(services, waiting, utcnow())))
                     return
-                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid, parsed=parsed))
+                ack(response_type="ephemeral", **lookup_message(services, text, week_point=lambda: pid, ws=ws, parsed=parsed))
             else:
-                ack(response_type="ephemeral", **lookup_message(services, text, parsed=parsed))
+                ack(response_type="ephemeral", **lookup_message(services, text, ws=ws_or_none, parsed=parsed))
         except NoWorkspace as exc:  # never filed under a shared placeholder workspace
             log.warning("refused /scr %s: %s", text[:40], exc)
             ack(**ephemeral(NO_WORKSPACE))
@@ -539,7 +645,8 @@ def register(app: App, services: Services) -> None:
         parsed = services.lookup.parse(text)
         if parsed.kind not in AFTER_ACK:
             return
-        guarded = {"digest": digest_command, "admins": admins_command, "audit": audit_command}
+        guarded = {"digest": digest_command, "admins": admins_command, "audit": audit_command,
+                   "settings": settings_command}
         try:
             workspace_of(command)
         except NoWorkspace:

@@ -23,6 +23,7 @@ from bot.reflections.masking import mask
 from bot.reflections.store import PRIVATE, SHARED, THREAD, Reflection, cap, message_id
 from bot.search.safety import classify
 from bot.services import Services
+from bot.slack.blocks import escape
 from bot.slack.context import workspace_of
 from bot.slack.home import publish_home
 from bot.slack.installations import installation_store
@@ -41,14 +42,14 @@ MASKED_NOTE = (
 )
 
 
-def safety_note(services: Services) -> str:
+def safety_note(services: Services, ws: Workspace | None = None) -> str:
     """What the author of a reflection that reads as a live concern is told, privately: why it was kept
     out of the thread and the summary, where to take it today, and the workspace's contact line."""
     advice = services.corpus.safety
     if advice is None:
         return ""
-    contact = services.concern_contact()
-    who = f"Who to contact here: {contact}" if contact else advice.no_contact
+    contact = services.concern_contact(ws)
+    who = f"Who to contact here: {escape(contact)}" if contact else advice.no_contact
     return f":large_blue_circle: {advice.reflection_note}\n{who}"
 
 
@@ -124,7 +125,7 @@ def register(app: App, services: Services) -> None:
         if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
         if live and outcome in ("created", "updated"):
-            context["scr_safety_note"] = safety_note(services)
+            context["scr_safety_note"] = safety_note(services, ws)
             log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, live.cue)
 
     @must_run

@@ -146,7 +146,7 @@ def register(app: App, services: Services) -> None:
             return
         notes = _notes(fields)
         if live:
-            notes = "\n\n" + safety_note(services) + notes
+            notes = "\n\n" + safety_note(services, ws) + notes
         if visibility == SHARED and created:  # a resubmitted form is stored, and posted, once
             context["scr_share"] = {"id": refl.id, "notes": notes}
             ack(response_action="update", view=saved_view(":white_check_mark: Saved to your record. "

@@ -14,7 +14,8 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -63,13 +64,17 @@ class Digest:
     posts: list[PostRow] = field(default_factory=list)
 
 
-def month_of(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
+def month_of(epoch: float, timezone: str = "UTC") -> str:
+    """The calendar month of ``epoch`` in ``timezone``: a workspace's month ends at its own midnight."""
+    return datetime.fromtimestamp(epoch, ZoneInfo(timezone)).strftime("%Y-%m")
 
 
-def last_months(now: datetime, n: int = MONTHS, *, include_current: bool = False) -> list[str]:
-    """The ``n`` calendar months before ``now``'s month (or ending with it), oldest first."""
-    year, month = now.astimezone(UTC).year, now.astimezone(UTC).month
+def last_months(now: datetime, n: int = MONTHS, *, include_current: bool = False, timezone: str = "UTC") -> list[str]:
+    """The ``n`` calendar months before ``now``'s month (or ending with it) in ``timezone``, oldest first. The
+    zone must be the one the digest is sent by: on 1 December in Auckland it is still November in UTC, and
+    a UTC count would send "December's" digest without November."""
+    local = now.astimezone(ZoneInfo(timezone))
+    year, month = local.year, local.month
     if not include_current:
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     out = []
@@ -80,8 +85,9 @@ def last_months(now: datetime, n: int = MONTHS, *, include_current: bool = False
 
 
 def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, months: list[str],
-          retention_days: int = 365) -> Digest:  # fmt: skip
-    """A channel's participation per month, and the themes its weekly posts covered, over ``months``."""
+          retention_days: int = 365, timezone: str = "UTC") -> Digest:  # fmt: skip
+    """A channel's participation per month (months of ``timezone``, the workspace's), and the themes its weekly
+    posts covered, over ``months``."""
     reflections = ReflectionStore(client, retention_days)
     quiz = QuizStore(client, retention_days)
     first, last = months[0], months[-1]
@@ -90,7 +96,7 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
     themes: Counter[str] = Counter()
     for ts in client.zrangebyscore(keys.channel_posts(ws, channel), "-inf", "+inf"):
         record = reflections.thread_record(ws, channel, ts)
-        month = month_of(float(ts))
+        month = month_of(float(ts), timezone)
         if record is None or not first <= month <= last:
             continue
         point = corpus.point(record.get("point", ""))
@@ -98,13 +104,13 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
         slot = per_month[month]
         slot["posts"] += 1  # type: ignore[operator]
         for r in shared:
-            m = month_of(r.created_at)
+            m = month_of(r.created_at, timezone)
             if m in per_month:
                 per_month[m]["refl"] += 1  # type: ignore[operator]
                 per_month[m]["people"].add(r.user)  # type: ignore[union-attr]
         if point:
             themes.update(point.themes)
-        posts.append(PostRow(record.get("week", ""), datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d"),
+        posts.append(PostRow(record.get("week", ""), datetime.fromtimestamp(float(ts), ZoneInfo(timezone)).strftime("%Y-%m-%d"),
                              record.get("point", ""), point.title if point else record.get("point", ""),
                              list(point.themes) if point else [], len(shared), len({r.user for r in shared})))  # fmt: skip
     rows = []

@@ -11,7 +11,7 @@ repeated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -72,35 +72,37 @@ class DigestSent:
 
 
 def due(hours: WorkingHours, now: datetime) -> bool:
-    """A working day in the month's first week, within working hours."""
+    """A working day (no bank holiday) in the month's first week, within working hours, in the workspace's zone."""
     local = now.astimezone(ZoneInfo(hours.timezone))
-    return local.day <= 7 and local.weekday() in hours.days and hours.start <= local.time() < hours.end
+    return local.day <= 7 and hours.working_day(local.date()) and hours.start <= local.time() < hours.end
 
 
 class DigestSender:
-    def __init__(self, client: redis.Redis, deliveries: Deliveries, corpus: Corpus, hours: WorkingHours,
-                 readers: DigestReaders, retention_days: int = 365):  # fmt: skip
+    def __init__(self, client: redis.Redis, deliveries: Deliveries, corpus: Corpus,
+                 hours: WorkingHours | Callable[[Workspace], WorkingHours], readers: DigestReaders,
+                 retention_days: int = 365):  # fmt: skip
         self.r = client
         self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.corpus = corpus
-        self.hours = hours
+        self.hours_for = hours if callable(hours) else (lambda _ws: hours)  # each workspace's (/scr settings)
         self.readers = readers
         self.retention_days = retention_days
 
     claim_key = staticmethod(keys.digest_claim)
 
     def deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
-        """This month's digests for each channel (the weekly schedules' channels), once per reader; counted."""
+        """This month's digests for each channel (the weekly schedules' channels), once per reader, when it is
+        the month's first week in the channel's workspace (its time zone and working days)."""
         sent = self._deliver_due(channels, now)
         metrics.count_sent(metrics.DIGESTS, (d.outcome for d in sent))
         return sent
 
     def _deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
-        if not due(self.hours, now):
-            return []
         out: list[DigestSent] = []
         for schedule in channels:
             try:
+                if not due(self.hours_for(schedule.workspace), now):
+                    continue
                 out += self.deliver(schedule.workspace, schedule.channel, now)
             except redis.RedisError as exc:
                 log.error("digest: Redis unavailable (%s); will retry", exc)
@@ -110,7 +112,8 @@ class DigestSender:
         return out
 
     def deliver(self, ws: Workspace, channel: str, now: datetime) -> list[DigestSent]:
-        month = now.astimezone(ZoneInfo(self.hours.timezone)).strftime("%Y-%m")
+        tz = self.hours_for(ws).timezone
+        month = now.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
         digest: Digest | None = None
         png: bytes | None = None
         out = []
@@ -132,7 +135,7 @@ class DigestSender:
             if digest is None:
                 from bot.learning.chart import participation_png  # matplotlib loads only when a digest is due
 
-                digest = build(self.corpus, self.r, ws, channel, last_months(now), self.retention_days)
+                digest = build(self.corpus, self.r, ws, channel, last_months(now, timezone=tz), self.retention_days, tz)
                 png = participation_png(digest, f"Participation, {digest.months[0].month} to {digest.months[-1].month}")
             try:
                 delivery.send_file(user, FileToSend(

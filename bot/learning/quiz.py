@@ -162,6 +162,10 @@ class Person:
     user: str
     channel: str  # the team channel they opted in from, or DM
     since: float
+    paused_until: float = 0.0  # epoch seconds: no checks before then (leave, sickness); 0 = not paused
+
+    def paused(self, now: float) -> bool:
+        return self.paused_until > now
 
 
 # ----- Redis ---------------------------------------------------------------------------------------
@@ -201,6 +205,15 @@ class QuizStore:
             pipe.sadd(self.workspaces_key(), keys.workspace_entry(ws))
             pipe.execute()
         return not existed
+
+    def pause(self, ws: Workspace, user: str, until: float) -> Person | None:
+        """No checks for ``user`` before ``until`` (0: resume now). None if they have not opted in."""
+        person = self.person(ws, user)
+        if person is None:
+            return None
+        person = Person(person.user, person.channel, person.since, max(0.0, until))
+        self.r.hset(self.people_key(ws), user, json.dumps(asdict(person)))
+        return person
 
     def opt_out(self, ws: Workspace, user: str) -> bool:
         return bool(self.r.hdel(self.people_key(ws), user))
@@ -258,7 +271,7 @@ class QuizStore:
         key, field = self.answers_key(ws, user), f"{answer.sent_day}:{answer.check}"
         cards = self.cards_key(ws, user)
         agg, people = self.agg_key(ws, answer.channel, week), self.agg_people_key(ws, answer.channel, week)
-        month = datetime.fromtimestamp(answer.answered_at, UTC).strftime("%Y-%m")
+        month = datetime.fromtimestamp(answer.answered_at, ZoneInfo(self.timezone)).strftime("%Y-%m")  # the workspace's month
         month_agg, month_people = self.month_key(ws, answer.channel, month), self.month_people_key(ws, answer.channel, month)
         with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
             while True:
@@ -322,6 +335,7 @@ class QuizStore:
             for people in sets:
                 pipe.srem(people, user)
             pipe.delete(memberships)
+            pipe.delete(keys.person_tz(ws, user))
             pipe.execute()
         return n
 

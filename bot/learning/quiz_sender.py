@@ -9,8 +9,10 @@ anything (rate limited after retries) releases the claim so the next sweep tries
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -22,6 +24,7 @@ from bot.learning.quiz import DM, Person, QuizStore, after_sending, candidate_or
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
 from bot.storage.store import Workspace
+from bot.storage.wssettings import PersonZones
 
 log = logging.getLogger(__name__)
 
@@ -30,35 +33,61 @@ log = logging.getLogger(__name__)
 class Sent:
     team: str
     user: str
-    outcome: str  # sent, already, none (nothing due), failed, retry, closed (outside working hours)
+    outcome: str  # sent, already, none (nothing due), failed, retry, closed (outside their working hours), paused
     check: str | None = None
     error: str | None = None
 
 
 class QuizSender:
-    def __init__(self, store: QuizStore, deliveries: Deliveries, corpus: Corpus, hours: WorkingHours):
+    """``hours``: the working hours of each workspace (its ``/scr settings``), or one set for all. Each person's
+    check then follows those hours in the person's own time zone, as the platform reports it."""
+
+    def __init__(self, store: QuizStore, deliveries: Deliveries, corpus: Corpus,
+                 hours: WorkingHours | Callable[[Workspace], WorkingHours]):  # fmt: skip
         self.store = store
         self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.corpus = corpus
-        self.hours = hours
+        self.hours_for = hours if callable(hours) else (lambda _ws: hours)
+        self.zones = PersonZones(store.r)
+
+    def person_hours(self, ws: Workspace, person: Person, delivery: Delivery | None,
+                     hours: WorkingHours | None = None) -> WorkingHours:  # fmt: skip
+        """The workspace's working hours in ``person``'s own time zone: cached in Redis, else asked of the platform
+        (the clock's work, never a request path's). Not known (the platform failed or did not say): the
+        workspace's zone, asked again at the next sweep."""
+        hours = hours or self.hours_for(ws)
+        tz = self.zones.get(ws, person.user)
+        if tz is None and delivery is not None:
+            try:
+                tz = delivery.timezone(person.user)
+            except (Permanent, Transient) as exc:
+                log.warning("quiz: no time zone for %s (%s); using the workspace's", person.user, exc)
+            if tz:
+                try:
+                    ZoneInfo(tz)
+                except Exception:
+                    tz = None
+                else:
+                    self.zones.put(ws, person.user, tz)
+        return replace(hours, timezone=tz) if tz else hours
 
     def deliver_due(self, now: datetime) -> list[Sent]:
-        """Everyone's check for today, if today is a quiz day and it is within working hours; counted."""
+        """Everyone's check for today where it is a quiz day within their working hours (in their own zone);
+        people outside theirs, and paused people, are passed over without a word."""
         sent = self._deliver_due(now)
         metrics.count_sent(metrics.KNOWLEDGE_CHECKS, (s.outcome for s in sent))
         return sent
 
     def _deliver_due(self, now: datetime) -> list[Sent]:
-        if not self.hours.may_send(now):
-            return []
         out: list[Sent] = []
         for ws in self.store.workspaces():
             try:
-                people = self.store.people(ws)
+                people = [p for p in self.store.people(ws) if not p.paused(now.timestamp())]
                 # The workspace's way out first (its own token when distributed), once for all its people:
                 # an uninstalled workspace gets nothing, and nothing is claimed or written for it.
                 if not people:
                     continue
+                hours = self.hours_for(ws)
                 delivery = self.deliveries(ws)
             except Permanent as exc:
                 log.warning("quiz: workspace %s: %s; no checks sent there", ws.team_id, exc)
@@ -72,7 +101,9 @@ class QuizSender:
                 continue
             for person in people:
                 try:
-                    out.append(self.deliver(ws, person, now, delivery))
+                    sent = self.deliver(ws, person, now, delivery, hours)
+                    if sent.outcome != "closed":
+                        out.append(sent)
                 except redis.RedisError as exc:
                     log.error("quiz: Redis unavailable (%s); will retry", exc)
                     return out
@@ -88,16 +119,20 @@ class QuizSender:
         latest = ReflectionStore(self.store.r, 365).latest_post(ws, person.channel)
         return [latest["point"]] if latest else []
 
-    def deliver(self, ws: Workspace, person: Person, now: datetime, delivery: Delivery | None = None) -> Sent:
-        """``delivery``: the workspace's way out, if the caller has it already."""
-        if not self.hours.may_send(now):
-            return Sent(ws.team_id, person.user, "closed")
+    def deliver(self, ws: Workspace, person: Person, now: datetime, delivery: Delivery | None = None,
+                hours: WorkingHours | None = None) -> Sent:  # fmt: skip
+        """``delivery``: the workspace's way out, if the caller has it already (and ``hours``, its hours)."""
+        if person.paused(now.timestamp()):
+            return Sent(ws.team_id, person.user, "paused")
         if delivery is None:
             try:
                 delivery = self.deliveries(ws)  # before claiming: not installed writes nothing
             except Permanent as exc:
                 return Sent(ws.team_id, person.user, "failed", error=str(exc))
-        day = self.hours.day(now)
+        mine = self.person_hours(ws, person, delivery, hours)
+        if not mine.may_send(now):
+            return Sent(ws.team_id, person.user, "closed")
+        day = mine.day(now)
         if not self.store.claim_day(ws, person.user, day):
             return Sent(ws.team_id, person.user, "already")
         cards = self.store.cards(ws, person.user)
@@ -117,7 +152,7 @@ class QuizSender:
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,
                         "" if not exc.maybe_sent else "; not retried today in case it arrived")  # fmt: skip
             return Sent(ws.team_id, person.user, "retry", check.id, str(exc))
-        self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp(), self.hours.timezone))
+        self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp(), mine.timezone))
         self.store.sent_today(ws, person.user, day, check.id, ts)
         log.info("quiz: sent %s to %s", check.id, person.user)
         return Sent(ws.team_id, person.user, "sent", check.id)

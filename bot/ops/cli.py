@@ -331,7 +331,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         from bot.learning.quiz import QuizStore
         from bot.learning.quiz_sender import QuizSender
 
-        hours = settings.working_hours()
+        hours = services.workspace_settings.hours  # each workspace's /scr settings over the environment's
         quiz = QuizSender(QuizStore(services.store.client, settings.retention_days, timezone=settings.timezone), deliveries, services.corpus, hours)
         digests = DigestSender(services.store.client, deliveries, services.corpus, hours,
                                DigestReaders(services.store.client, settings.env_digest_users), settings.retention_days)  # fmt: skip
@@ -481,7 +481,8 @@ def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace
     channels = [args.channel] if args.channel else sorted(services.store.client.smembers(keys.posted_channels(ws)))
     digests = []
     for channel in channels:
-        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days)
+        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days,
+                         services.workspace_settings.hours(ws).timezone)  # the workspace's months
         d.posts = [p for p in d.posts if p.date >= since.isoformat()]
         digests.append(d)
     if args.format == "csv":

@@ -61,7 +61,7 @@ class Clock:
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
             services.corpus,
         )  # fmt: skip
-        hours = settings.working_hours()
+        hours = services.workspace_settings.hours  # each workspace's /scr settings over the environment's
         redis_client = services.store.client
         self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), self.deliveries, services.corpus, hours)
         self.digests = DigestSender(redis_client, self.deliveries, services.corpus, hours,

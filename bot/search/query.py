@@ -50,6 +50,7 @@ COMMANDS = {
     "audit": "audit",
     "briefing": "briefing",
     "7mb": "briefing",
+    "settings": "settings",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 # Slack markup in command text: <@U123>, <@U123|name>, <#C123|general>, <!here>, <https://x|text>, <mailto:a@b|a@b>.
@@ -260,7 +261,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     if not toks:
         return Query(raw=raw, text=text, kind="help" if not (raw or "").strip() else "empty")
     head = toks[0]
-    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export", "quiz", "digest", "admins", "audit", "briefing"}):
+    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export", "quiz", "digest", "admins", "audit", "briefing", "settings"}):
         # A command's arguments are its own grammar (a channel link may mean something there): as typed.
         args = clean(raw, markup=False).split()[1:] if not lowered.startswith("/scr") else text.split()[1:]
         return Query(raw=raw, text=text, kind=COMMANDS[head], args=args)

@@ -170,6 +170,13 @@ class SlackDelivery:
     def is_member(self, user: str, channel: str) -> bool:
         return user_in_channel(self.client, user, channel)
 
+    def timezone(self, user: str) -> str | None:
+        """Slack's ``users.info`` ``tz`` (a person's profile setting, or their workspace's default)."""
+        with slack_errors():
+            info = self.client.users_info(user=user).get("user") or {}
+        tz = info.get("tz")
+        return str(tz) if tz else None
+
 
 def weekly_post_renderer(corpus: Corpus) -> Callable[[WeeklyPost], dict[str, Any]]:
     """Weekly posts rendered once per view: the same for every channel that gets this point this week, so a

@@ -57,7 +57,9 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     view = home_view(services.corpus, this_week=this_week, mine=store.for_user(ws, user),
                      team=[t for t in team if t[1]], retention_days=services.settings.retention_days)  # fmt: skip
     quiz = services.quiz
-    extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), quiz.person(ws, user) is not None)
+    person = quiz.person(ws, user)
+    extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), person is not None,
+                                    person.paused_until if person else 0.0, time.time())  # fmt: skip
     if len(view["blocks"]) + len(extra) < 100:  # Slack's limit for a Home view
         view["blocks"] += [{"type": "divider"}, *[b.to_dict() for b in extra]]
     client.views_publish(user_id=user, view=view)

@@ -4,6 +4,7 @@ of the weekly summary and App Home. Built with slack_sdk's models so Slack's lim
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -12,8 +13,10 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     HeaderBlock,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
 )
 
 from bot.content.corpus import Check, Corpus
@@ -21,6 +24,9 @@ from bot.learning.quiz import BOX_DAYS, Aggregate, Answer, Card
 from bot.slack.blocks import ACTION_READ_MORE, _clip, _md, currency_context, escape
 
 ACTION_ANSWER = "scr_quiz_answer"  # one per option: scr_quiz_answer_0, _1, _2, _3
+ACTION_PAUSE = "scr_quiz_pause"  # App Home: pause knowledge checks for the chosen number of weeks
+ACTION_RESUME = "scr_quiz_resume"  # App Home: start them again now
+PAUSE_CHOICES = (1, 2, 4, 8, 12)  # weeks
 LETTERS = "ABCD"
 
 
@@ -99,13 +105,33 @@ def summary_lines(corpus: Corpus, agg: Aggregate) -> str:
     return text
 
 
-def home_blocks(corpus: Corpus, answers: list[Answer], opted_in: bool) -> list[Block]:
-    """App Home: the person's own check history (only they see it)."""
+def pause_controls(paused_until: float, now: float) -> Block:
+    """Leave or sickness: pause checks for some weeks (a select), or, while paused, resume now (a button)."""
+    if paused_until > now:
+        return ActionsBlock(elements=[ButtonElement(text="Resume knowledge checks now", action_id=ACTION_RESUME, value="resume")])
+    choose = StaticSelectElement(
+        action_id=ACTION_PAUSE, placeholder=PlainTextObject(text="Pause checks for…"),
+        options=[Option(text=PlainTextObject(text=f"{n} week{'s' if n != 1 else ''}"), value=str(n)) for n in PAUSE_CHOICES],
+    )  # fmt: skip
+    return ActionsBlock(elements=[choose])
+
+
+def home_blocks(corpus: Corpus, answers: list[Answer], opted_in: bool, paused_until: float = 0.0,
+                now: float = 0.0) -> list[Block]:  # fmt: skip
+    """App Home: the person's own check history (only they see it), and whether their checks are paused."""
     right = sum(a.correct for a in answers)
     head = f"*Your knowledge checks* ({len(answers)} answered, {right} right)"
-    status = "You get a short check mid-week by DM. `/scr quiz off` stops them." if opted_in else \
-        "`/scr quiz on` sends you one short check mid-week by DM, spaced so that what you miss comes back sooner."
+    paused = opted_in and paused_until > now
+    if paused:
+        when = f"<!date^{int(paused_until)}^{{date_long}}|{time.strftime('%d %B %Y', time.gmtime(paused_until))}>"
+        status = f":pause_button: Paused until {when}: no knowledge checks until then."
+    elif opted_in:
+        status = "You get a short check mid-week by DM. `/scr quiz off` stops them; on leave, pause them below."
+    else:
+        status = "`/scr quiz on` sends you one short check mid-week by DM, spaced so that what you miss comes back sooner."
     blocks: list[Block] = [SectionBlock(text=_md(head)), ContextBlock(elements=[_md(status)])]
+    if opted_in:
+        blocks.append(pause_controls(paused_until, now))
     for a in answers[:5]:
         check = corpus.check(a.check)
         if check is None:

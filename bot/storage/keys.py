@@ -356,6 +356,20 @@ def audit(ws: Workspace) -> str:
     return _key(ws, "audit")
 
 
+# ----- a workspace's own settings, and its people's time zones (bot.storage.wssettings) -----------------------
+PERSON_TZ_SECONDS = DAY  # a person's Slack time zone, asked again the next day (they may have travelled)
+
+
+def workspace_settings(ws: Workspace) -> str:
+    """The workspace's settings (``/scr settings``): time zone, hours, days, bank holidays, contact line."""
+    return _key(ws, "settings")
+
+
+def person_tz(ws: Workspace, user: str) -> str:
+    """A person's time zone as Slack reports it (``users.info`` ``tz``), cached for ``PERSON_TZ_SECONDS``."""
+    return _key(ws, "tz", user)
+
+
 # ----- writing with lifetimes ----------------------------------------------------------------------
 def record_weekly_post(pipe: Any, ws: Workspace, schedule_id: str, channel: str, ts: str, record: str,
                        status: dict[str, str], retention: int) -> None:  # fmt: skip
