@@ -25,6 +25,7 @@ from bot import __version__
 from bot.config import ConfigError, Settings, load_settings
 from bot.content.yamlfile import Problem as ProblemLine
 from bot.content.yamlfile import ProblemsError
+from bot.storage.backup import BackupError
 from bot.storage.embedded_redis import EmbeddedRedisError
 
 log = logging.getLogger("scr-bot")
@@ -755,6 +756,63 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    """Every scr-bot key to one file (``bot.storage.backup``): safe while the bot runs, one moment's state."""
+    from pathlib import Path
+
+    from bot.storage.backup import backup
+
+    if settings.redis_cluster:
+        raise ConfigError("scr-bot backup reads one Redis server, not a Redis Cluster: use your provider's backups")
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    _start_store(services)
+    try:
+        raw = redis.Redis.from_url(services.store.url, socket_timeout=60)  # binary payloads: no decoding
+        with raw:
+            report = backup(raw, Path(args.file))
+    finally:
+        services.store.close()
+    where = _redacted(settings.redis_url) if settings.redis_url else f"the embedded Redis in {settings.data_dir}"
+    print(f"backed up {report.keys} key(s) from {where} to {args.file}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    """Load a backup into an empty Redis: the embedded one only while no scr-bot process uses it."""
+    from pathlib import Path
+
+    from bot.storage.backup import read_backup, restore
+    from bot.storage.keys import LAYOUT, migrate
+
+    if settings.redis_cluster:
+        raise ConfigError("scr-bot restore writes to one Redis server, not a Redis Cluster")
+    read_backup(Path(args.file))  # a damaged file is refused before anything is started
+    if not settings.redis_url:
+        from bot.storage.embedded_redis import EmbeddedRedis
+
+        users = EmbeddedRedis(settings.data_dir).users_now()
+        if users:
+            raise ConfigError(f"{users} scr-bot process(es) are using the embedded Redis in {settings.data_dir}: "
+                              "stop the bot (web and clock) first, then restore")  # fmt: skip
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    _start_store(services)
+    try:
+        raw = redis.Redis.from_url(services.store.url, socket_timeout=60)
+        with raw:
+            report = restore(raw, Path(args.file))
+        if report.old_layout:
+            services.store.client.delete(LAYOUT)
+            migrate(services.store.client)
+    finally:
+        services.store.close()
+    where = _redacted(settings.redis_url) if settings.redis_url else f"the embedded Redis in {settings.data_dir}"
+    print(f"restored {report.keys} key(s) into {where}"
+          + (f"; {report.expired} had expired since the backup and were left out" if report.expired else ""))
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a mistake reported on one line (usage stays one ``--help`` away)."""
 
@@ -859,6 +917,13 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--since", help="first day to include (UTC), e.g. 2026-06-01; default: all kept (400 days)")
     aud.set_defaults(func=cmd_audit)
 
+    bkp = sub.add_parser("backup", help="save everything the bot keeps in Redis to a file (safe while it runs)")
+    bkp.add_argument("file", help="the backup file to write (owner-only: it holds reflections and tokens)")
+    bkp.set_defaults(func=cmd_backup)
+    rst = sub.add_parser("restore", help="load a backup file into an empty Redis (stop the bot first)")
+    rst.add_argument("file", help="a file written by scr-bot backup")
+    rst.set_defaults(func=cmd_restore)
+
     wsp = sub.add_parser("workspace", help="installed workspaces (Add to Slack): list, purge (admin)")
     wsub = wsp.add_subparsers(dest="action", metavar="ACTION", required=True)
     wsub.add_parser("list", help="every installation: workspace, org, when, token kind, subscriptions")
@@ -919,7 +984,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(exc.problems) > 1:  # one problem is one line; many get a count to work through
             print(f"{len(exc.problems)} problems found; the bot will not start until they are fixed.", file=sys.stderr)
         return 1
-    except (ConfigError, EmbeddedRedisError) as exc:
+    except (ConfigError, EmbeddedRedisError, BackupError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
         return 1
     except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:

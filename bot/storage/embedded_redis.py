@@ -185,6 +185,15 @@ class EmbeddedRedis:
         self.user_id = uuid.uuid4().hex
         self._write_users(server_pid, [*users, {"pid": me, "started": _process_started(me), "id": self.user_id}])
 
+    def users_now(self) -> int:
+        """How many live scr-bot processes use a server on this data dir (0 when none runs): a restore
+        must not load data under a running bot, whose next write would mix with it."""
+        if not self.data_dir.is_dir():
+            return 0
+        with self._locked():
+            running = self._already_running()
+            return len(self._live_users(running)) if running else 0
+
     def check_usable(self) -> None:
         """``SCR_DATA_DIR`` must be a folder this process can write: say so in one line if it is not."""
         try:
