@@ -273,3 +273,28 @@ def test_embedded_mode_makes_a_private_key_file_and_reads_with_it_after_a_restar
         assert ReflectionStore(again.client, 365).get(Workspace(T1), "k1").stood_out == WORDS[1]
     finally:
         again.close()
+
+
+def test_oauth_install_and_token_rotation_at_debug_leave_no_token_in_logs_or_redis(
+        slack: FakeSlack, redis_server: RedisServer, shared_redis: redis.Redis, tmp_path: Path) -> None:
+    """Add to Slack (oauth.v2.access answers with tokens), then commands whose token is refreshed on use
+    (grant_type=refresh_token sends the refresh token and gets new ones): slack_sdk logs all of it at DEBUG."""
+    from test_http_distribution import install
+
+    slack.oauth.lifetime = 1800  # inside the refresh window: every use refreshes the token
+    env = bot_env(slack, redis_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                  SLACK_CLIENT_SECRET=slack.oauth.client_secret, SCR_LOG_LEVEL="DEBUG")  # fmt: skip
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        install(bot, slack, "code-enc", "T0OAUTH")
+        for _ in range(2):
+            assert command_answer(bot, slack, "police information sharing", team="T0OAUTH", channel="C0OAUTH")
+    finally:
+        stop_bot(bot)
+    issued = [*slack.oauth.grants, *(str(x.get("refresh_token")) for x in slack.oauth.exchanges if x.get("refresh_token")),
+              *slack.oauth.refresh_tokens]  # fmt: skip
+    assert len([t for t in issued if t.startswith("xoxe-1-")]) >= 2  # rotated at least once
+    log = (tmp_path / "bot.log").read_text()
+    assert "oauth.v2.access" in log and "DEBUG slack_sdk" in log
+    assert [t for t in [*issued, slack.oauth.client_secret] if t in log] == []
+    assert [t for t in issued if t.encode() in raw_dump(shared_redis)] == []
