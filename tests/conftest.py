@@ -291,7 +291,8 @@ class BotProcess:
 
 def redis_env(server: Any) -> dict[str, str]:
     """The settings that point the bot at the tests' Redis (a Cluster when SCR_TEST_REDIS=cluster)."""
-    return {"REDIS_URL": server.url, **({"REDIS_CLUSTER": "1"} if REDIS_KIND == "cluster" else {})}
+    return {"REDIS_URL": server.url, "SCR_MASTER_KEY": MASTER_KEY,  # the key goes with the data it reads
+            **({"REDIS_CLUSTER": "1"} if REDIS_KIND == "cluster" else {})}
 
 
 def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
