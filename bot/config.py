@@ -179,6 +179,10 @@ class Settings:
     admins: tuple[str, ...] = ()
     # The line under the safety net's steps saying who to contact about a child (e.g. the DSL's name and number).
     concern_contact: str | None = None
+    # Encryption at rest (bot.storage.crypto): the master key (URL-safe base64 of 32 bytes) and, during a
+    # rotation, the previous one (only read). Unset offline/embedded: a key file in data_dir is made.
+    master_key: str | None = field(default=None, repr=False)
+    master_key_old: str | None = field(default=None, repr=False)
 
     def working_hours(self) -> WorkingHours:
         """The team's working hours and quiz days (validated in ``load_settings``)."""
@@ -359,6 +363,29 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(raw).expanduser() if raw else default
 
 
+def parse_master_key(name: str, raw: str) -> bytes:
+    """A master key as ``scr-bot keys new`` prints it: URL-safe base64 of exactly 32 random bytes (AES-256).
+    The error never repeats the value: it is a secret."""
+    import base64
+    import binascii
+
+    try:
+        key = base64.urlsafe_b64decode(raw.strip().encode())
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(f"{name} is not a master key (URL-safe base64 of 32 bytes, 44 characters): "
+                          "make one with `scr-bot keys new`")
+    return key
+
+
+def _master_key(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if raw:
+        parse_master_key(name, raw)
+    return raw or None
+
+
 def _user_ids(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """A comma- or space-separated list of Slack user ids; anything else is a mistake worth stopping for."""
     users = tuple(u.strip() for u in env.get(name, "").replace(" ", ",").split(",") if u.strip())
@@ -440,6 +467,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         digest_users=digest_users,
         admins=_user_ids(env, "SCR_ADMINS"),
         concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,
+        master_key=_master_key(env, "SCR_MASTER_KEY"),
+        master_key_old=_master_key(env, "SCR_MASTER_KEY_OLD"),
     )
     try:
         settings.working_hours()

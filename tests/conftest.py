@@ -28,7 +28,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from bot.config import parse_master_key
 from bot.content.corpus import Corpus, load_corpus
+from bot.storage import crypto
 from bot.storage.embedded_redis import find_redis_server
 from fakeslack import FakeSlack
 
@@ -36,6 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
+# Encryption at rest: the bots the tests start (bot_env) and this process's own stores share one master key,
+# so a test can read what a bot wrote (and, sealing with it, write what a bot reads).
+MASTER_KEY = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY="
+crypto.use_default(crypto.Keyring(parse_master_key("SCR_MASTER_KEY", MASTER_KEY)))
 
 
 # ----- Redis ---------------------------------------------------------------------------------
@@ -285,7 +291,8 @@ class BotProcess:
 
 def redis_env(server: Any) -> dict[str, str]:
     """The settings that point the bot at the tests' Redis (a Cluster when SCR_TEST_REDIS=cluster)."""
-    return {"REDIS_URL": server.url, **({"REDIS_CLUSTER": "1"} if REDIS_KIND == "cluster" else {})}
+    return {"REDIS_URL": server.url, "SCR_MASTER_KEY": MASTER_KEY,  # the key goes with the data it reads
+            **({"REDIS_CLUSTER": "1"} if REDIS_KIND == "cluster" else {})}
 
 
 def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
@@ -296,7 +303,7 @@ def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[s
         PYTHONUNBUFFERED="1",
         # Our local Slack's history is current the moment it answers: no need to wait the 1 s a real
         # Slack may lag before asking whether a post whose answer was lost landed.
-        SCR_CLAIM_SETTLE_MS="20",
+        SCR_CLAIM_SETTLE_MS="20", SCR_MASTER_KEY=MASTER_KEY,
     )  # fmt: skip
     if REDIS_KIND == "cluster":
         env["REDIS_CLUSTER"] = "1"

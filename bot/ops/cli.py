@@ -36,6 +36,9 @@ def _setup_logging(settings: Settings, quiet: bool = False) -> None:
 
     level = logging.WARNING if quiet else getattr(logging, settings.log_level, logging.INFO)
     logs.setup(level, settings.log_format)
+    from bot.slack.redact import install
+
+    install()  # no Slack token in any log, at any level (slack_sdk logs request bodies at DEBUG)
     if quiet:  # a command's own one-line report says what failed; slack_sdk would log each try as well
         logging.getLogger("slack_sdk.web.base_client").setLevel(logging.CRITICAL)
 
@@ -412,6 +415,30 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     if not entries:
         print(f"no changes recorded for workspace {ws.team_id}" + (f" since {args.since}" if args.since else ""),
               file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Encryption at rest (bot.storage.crypto): print a new master key, or rotate to the current one online."""
+    from bot.storage import crypto
+
+    if args.action == "new":
+        print(crypto.new_master_key())
+        return 0
+    _setup_logging(settings, quiet=True)
+    services = _services(settings)
+    _start_store(services)
+    try:
+        done = crypto.rotate(services.store.client, services.store.keyring, batch=args.batch)
+    finally:
+        services.store.close()
+    print(f"master key {services.store.keyring.current_id}: {done.rewrapped} data key(s) re-wrapped, "
+          f"{done.sealed} plaintext value(s) encrypted")
+    if done.unreadable:
+        raise ConfigError(f"{done.unreadable} data key(s) are wrapped by a master key neither SCR_MASTER_KEY nor "
+                          "SCR_MASTER_KEY_OLD is: keep the old key set and run this again")
+    if settings.master_key_old:
+        print("every data key is now wrapped by SCR_MASTER_KEY: SCR_MASTER_KEY_OLD can be removed")
     return 0
 
 
@@ -932,6 +959,14 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
     wsp.set_defaults(func=cmd_workspace)
+
+    keyp = sub.add_parser("keys", help="encryption at rest: make a master key, rotate to a new one (admin)")
+    ksub = keyp.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ksub.add_parser("new", help="print a new random master key for SCR_MASTER_KEY")
+    rot = ksub.add_parser("rotate", help="re-wrap every data key with SCR_MASTER_KEY (SCR_MASTER_KEY_OLD still "
+                                         "read) and encrypt any value left in plaintext; online, in batches")
+    rot.add_argument("--batch", type=int, default=500, help="keys per SCAN batch (default 500)")
+    keyp.set_defaults(func=cmd_keys)
     return parser
 
 
@@ -986,6 +1021,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ConfigError, EmbeddedRedisError, BackupError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from bot.storage.crypto import CryptoError  # a wrong master key: one line, never a traceback
+
+        if not isinstance(exc, CryptoError):
+            raise
+        print(f"scr-bot: cannot decrypt ({exc})", file=sys.stderr)
         return 1
     except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
         print(f"scr-bot: {_redis_trouble(exc, settings)}", file=sys.stderr)

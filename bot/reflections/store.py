@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import redis
 
 from bot.search.index import terms
-from bot.storage import keys
+from bot.storage import crypto, keys
 from bot.storage.store import Workspace
 
 THREAD = "thread"
@@ -109,6 +109,13 @@ class ReflectionStore:
         self.r = client
         self.retention = retention_days * 86400
         self.clock = clock
+        self.vault = crypto.vault(client)  # people's words are sealed at rest (bot.storage.crypto)
+
+    def _seal(self, ws: Workspace, refl: Reflection) -> str:
+        return self.vault.seal(ws, self._key(ws, refl.id), refl.to_json())
+
+    def _open(self, ws: Workspace, rid: str, raw: str) -> Reflection:
+        return Reflection.from_json(self.vault.open(ws, self._key(ws, rid), raw))
 
     _key = staticmethod(keys.reflection)
     _user_key = staticmethod(keys.reflections_of_user)
@@ -128,7 +135,7 @@ class ReflectionStore:
         ttl = self._ttl(refl.created_at)
         if ttl <= 0:
             return False
-        if not self.r.set(self._key(ws, refl.id), refl.to_json(), nx=True, ex=ttl):
+        if not self.r.set(self._key(ws, refl.id), self._seal(ws, refl), nx=True, ex=ttl):
             return False
         with self.r.pipeline() as pipe:
             for index in self._indexes(ws, refl):
@@ -157,7 +164,7 @@ class ReflectionStore:
                     if pipe.exists(tomb) or (forgotten_at and refl.created_at <= float(forgotten_at)):
                         return "deleted"
                     raw = pipe.get(key)
-                    current = Reflection.from_json(raw) if raw is not None else None
+                    current = self._open(ws, refl.id, raw) if raw is not None else None
                     if current is not None and current.version >= version:
                         return "stale"
                     if current is None:
@@ -168,8 +175,9 @@ class ReflectionStore:
                     ttl = self._ttl(new.created_at)
                     if ttl <= 0:
                         return "stale"
+                    sealed = self._seal(ws, new)
                     pipe.multi()
-                    pipe.set(key, new.to_json(), ex=ttl)
+                    pipe.set(key, sealed, ex=ttl)
                     if current is None:
                         for index in self._indexes(ws, new):
                             pipe.zadd(index, {new.id: new.created_at})
@@ -195,7 +203,7 @@ class ReflectionStore:
         current.updated_at = self.clock()
         ttl = self._ttl(current.created_at)
         if ttl > 0:
-            self.r.set(self._key(ws, rid), current.to_json(), ex=ttl)
+            self.r.set(self._key(ws, rid), self._seal(ws, current), ex=ttl)
         return current
 
     def delete(self, ws: Workspace, rid: str) -> Reflection | None:
@@ -225,7 +233,7 @@ class ReflectionStore:
     # ----- reading ----------------------------------------------------------------------------
     def _raw(self, ws: Workspace, rid: str) -> Reflection | None:
         raw = self.r.get(self._key(ws, rid))
-        return Reflection.from_json(raw) if raw is not None else None
+        return self._open(ws, rid, raw) if raw is not None else None
 
     def get(self, ws: Workspace, rid: str) -> Reflection | None:
         refl = self._raw(ws, rid)
@@ -248,7 +256,7 @@ class ReflectionStore:
             if raw is None:
                 self.r.zrem(index, rid)  # expired by Redis
                 continue
-            refl = Reflection.from_json(raw)
+            refl = self._open(ws, rid, raw)
             if refl.created_at > cutoff:
                 out.append(refl)
         return out
@@ -291,8 +299,9 @@ class ReflectionStore:
         """Keep a reply (already masked) to one of the bot's posts that is not yet known as a weekly post: the
         post's answer was lost and its recovery has not run. ``attach_held`` stores it once the post is confirmed."""
         key = keys.thread_pending(ws, refl.channel or "", refl.thread_ts or "")
+        held = self.vault.seal(ws, key, json.dumps({"refl": asdict(refl), "version": version}))
         with self.r.pipeline() as pipe:
-            pipe.rpush(key, json.dumps({"refl": asdict(refl), "version": version}))
+            pipe.rpush(key, held)
             pipe.ltrim(key, -keys.PENDING_MAX, -1)
             pipe.expire(key, keys.PENDING_SECONDS)
             pipe.execute()
@@ -309,7 +318,7 @@ class ReflectionStore:
             pipe.delete(key)
             held, _ = pipe.execute()
         for raw in held:
-            item = json.loads(raw)
+            item = json.loads(self.vault.open(ws, key, raw))
             refl = replace(Reflection(**item["refl"]), point=post["point"], week=post.get("week"))
             self.put_message(ws, refl, float(item["version"]))
         return len(held)

@@ -31,7 +31,7 @@ from slack_sdk.oauth.installation_store import Bot, Installation, InstallationSt
 from slack_sdk.oauth.state_store import OAuthStateStore
 
 from bot.services import Services
-from bot.storage import keys
+from bot.storage import crypto, keys
 from bot.storage.purge import Purger
 from bot.storage.store import Workspace
 
@@ -64,10 +64,19 @@ class RedisInstallationStore(InstallationStore):
     def __init__(self, client: redis.Redis, logger: Logger | None = None):
         self.r = client
         self._logger = logger or log
+        self.vault = crypto.vault(client)  # tokens are sealed at rest (bot.storage.crypto)
 
     @property
     def logger(self) -> Logger:
         return self._logger
+
+    def _put(self, pipe: Any, ws: Workspace, key: str, data: dict[str, Any]) -> None:
+        """Queue (or do, on the client) a record's write, sealed for that key alone."""
+        pipe.set(key, self.vault.seal(ws, key, json.dumps(data)))
+
+    def _read(self, ws: Workspace, key: str) -> dict[str, Any] | None:
+        raw = self.r.get(key)
+        return json.loads(self.vault.open(ws, key, raw)) if raw else None
 
     # ----- saving ---------------------------------------------------------------------------
     def save(self, installation: Installation) -> None:
@@ -76,11 +85,11 @@ class RedisInstallationStore(InstallationStore):
         # it can never delete what this installation writes next (bot.storage.purge says how).
 
         Purger(self.r).finish_before_reinstall(ws)
-        entity = json.dumps(installation.__dict__)
+        entity = installation.__dict__
         with self.r.pipeline(transaction=True) as pipe:
-            pipe.set(keys.install_installer(ws), entity)
+            self._put(pipe, ws, keys.install_installer(ws), entity)
             if installation.user_id:
-                pipe.set(keys.install_installer(ws, installation.user_id), entity)
+                self._put(pipe, ws, keys.install_installer(ws, installation.user_id), entity)
                 pipe.sadd(keys.install_users(ws), installation.user_id)
             pipe.execute()
         self.save_bot(installation.to_bot())
@@ -92,7 +101,7 @@ class RedisInstallationStore(InstallationStore):
             self.logger.debug("not saving a bot without a bot token")
             return
         ws = install_workspace(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
-        self.r.set(keys.install_bot(ws), json.dumps(bot.__dict__))
+        self._put(self.r, ws, keys.install_bot(ws), bot.__dict__)
         self._index(ws, bot.team_name, bot.enterprise_name, bot.installed_at, bot.is_enterprise_install)
 
     def _index(self, ws: Workspace, team_name: str | None, enterprise_name: str | None, installed_at: float,
@@ -108,8 +117,8 @@ class RedisInstallationStore(InstallationStore):
             ws = install_workspace(enterprise_id, team_id, is_enterprise_install)
         except ValueError:
             return None
-        raw = self.r.get(keys.install_bot(ws))
-        return Bot(**json.loads(raw)) if raw else None
+        data = self._read(ws, keys.install_bot(ws))
+        return Bot(**data) if data else None
 
     def find_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None,
                           is_enterprise_install: bool | None = False) -> Installation | None:  # fmt: skip
@@ -117,10 +126,10 @@ class RedisInstallationStore(InstallationStore):
             ws = install_workspace(enterprise_id, team_id, is_enterprise_install)
         except ValueError:
             return None
-        raw = self.r.get(keys.install_installer(ws, user_id))
-        if not raw:
+        data = self._read(ws, keys.install_installer(ws, user_id))
+        if not data:
             return None
-        installation = Installation(**json.loads(raw))
+        installation = Installation(**data)
         # The latest bot token, as slack_sdk's stores do for a user's record (bolt-python#664), and here
         # for the workspace's latest record too: the clock rotates with ``save_bot`` alone, so the bot
         # record is always the newest (a stale refresh token would fail with invalid_refresh_token).
@@ -181,13 +190,12 @@ class RedisInstallationStore(InstallationStore):
         """Blank ``fields`` in the workspace's installation records where ``applies(record)``."""
         users = self.r.smembers(keys.install_users(ws))
         for key in [keys.install_installer(ws), *[keys.install_installer(ws, u) for u in users]]:
-            raw = self.r.get(key)
-            if not raw:
+            data = self._read(ws, key)
+            if not data:
                 continue
-            data = json.loads(raw)
             if applies(data):
                 data.update({f: None for f in fields})
-                self.r.set(key, json.dumps(data))
+                self._put(self.r, ws, key, data)
 
     # ----- for the clock and the CLI ----------------------------------------------------------
     def installed(self) -> list[InstallRecord]:
@@ -196,8 +204,8 @@ class RedisInstallationStore(InstallationStore):
         for raw in self.r.hvals(keys.INSTALLATIONS):
             data = json.loads(raw)
             ws = Workspace(data["team_id"], data.get("enterprise_id") or None)
-            bot = self.r.get(keys.install_bot(ws))
-            rotating = bool(bot and json.loads(bot).get("bot_refresh_token"))
+            bot = self._read(ws, keys.install_bot(ws))
+            rotating = bool(bot and bot.get("bot_refresh_token"))
             out.append(InstallRecord(ws, data.get("team_name", ""), data.get("enterprise_name", ""),
                                      float(data.get("installed_at") or 0), bool(data.get("org")), rotating))  # fmt: skip
         return sorted(out, key=lambda r: r.installed_at)

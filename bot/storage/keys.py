@@ -29,6 +29,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
+| ``datakey``                              | string | the workspace's data key, wrapped by the master key (``bot.storage.crypto``); until purged (first) |
 | ``scr:{_}:subscriptions`` (global)       | set    | ``platform|ent|team|channel``, while subscribed |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
@@ -242,6 +243,35 @@ def purge_fence(ws: Workspace) -> str:
     after the reinstall can be touched by a purge of the uninstall before it."""
     return _key(ws, "purging")
 OAUTH_STATE_TTL = 600
+
+
+# ----- encryption at rest (bot.storage.crypto) -------------------------------------------------------------
+def data_key(ws: Workspace) -> str:
+    """The workspace's data key, wrapped by the master key: a purge deletes it first, so whatever is left of
+    the workspace's sealed values (in a backup, say) cannot be read any more."""
+    return _key(ws, "datakey")
+
+
+DATA_KEY_PATTERN = f"{PREFIX}:{{*}}:datakey"  # every workspace's data key (``scr-bot keys rotate``)
+# Keys whose values are sealed (tokens, reflections, held replies): where ``keys rotate`` looks for plaintext
+# an older version wrote. Keep in step with the stores that seal (``Vault.seal`` callers).
+SEALED_PATTERNS = (f"{PREFIX}:{{*}}:install:bot", f"{PREFIX}:{{*}}:install:installer*",
+                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*")  # fmt: skip
+
+
+def workspace_of(key: str) -> Workspace | None:
+    """The tenant whose tag a current-layout key carries (``scr:{P:E:T}:...``), or None for a global key."""
+    if not key.startswith(PREFIX + ":{"):
+        return None
+    tag, brace, _ = key[len(PREFIX) + 2:].partition("}")
+    parts = tag.split(":")
+    if not brace or len(parts) != 3:
+        return None
+    platform, enterprise, team = parts
+    try:
+        return Workspace(team, None if enterprise == "-" else enterprise, platform)
+    except ValueError:
+        return None
 
 
 def reflection_tombstone(ws: Workspace, rid: str) -> str:

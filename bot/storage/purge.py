@@ -24,6 +24,7 @@ whose workspaces' keys live in other slots than the org's fence.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import redis
 
-from bot.storage import keys
+from bot.storage import crypto, keys
 from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ class Purger:
     def __init__(self, client: redis.Redis, batch: int = BATCH):
         self.r = client
         self.batch = batch
+
+    def keyring_forget(self, ws: Workspace) -> None:
+        """This process's cached copy of the workspace's data key goes with it (other processes' within
+        ``crypto.CACHE_SECONDS``)."""
+        with contextlib.suppress(crypto.CryptoError):
+            crypto.vault(self.r).keyring.forget(ws)
 
     def _org_wide(self, ws: Workspace) -> bool:
         return ws.enterprise_id is not None and ws.team_id == ws.enterprise_id
@@ -158,9 +165,11 @@ class Purger:
     def _drop_tokens(self, ws: Workspace, purge_id: str) -> None:
         """Every token of the installation (kept under the org itself for an org-wide install) and its index entry."""
         users = self.r.smembers(keys.install_users(ws))
-        tokens = [keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
+        # The data key first: from here on nothing sealed for the workspace (here or in a backup) opens.
+        tokens = [keys.data_key(ws), keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
                   keys.install_rotating(ws), *[keys.install_installer(ws, u) for u in users]]  # fmt: skip
         self._delete(ws, purge_id, tokens)
+        self.keyring_forget(ws)
         if self._fence_holds(ws, purge_id):
             self.r.hdel(keys.INSTALLATIONS, keys.workspace_entry(ws))  # its line in the installations index
 

@@ -19,6 +19,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from bot.config import Settings
+from bot.storage import crypto
 from bot.storage.breaker import Breaker, NodeBreakers, guarded
 from bot.storage.embedded_redis import EmbeddedRedis
 from bot.storage.keys import Workspace, migrate
@@ -171,6 +172,8 @@ class Store:
         self.breaker: Breaker | NodeBreakers = (NodeBreakers if settings.redis_cluster else Breaker)(
             cooldown=settings.redis_breaker_seconds)
         self._migrated = False
+        # The master key, loaded now so a missing one stops start-up with one line (bot.storage.crypto).
+        self.keyring = crypto.Keyring.from_settings(settings)
 
     def start(self) -> Store:
         """Resolve the server: REDIS_URL, or start (or join) the embedded one; then bring keys written by an
@@ -198,6 +201,7 @@ class Store:
                                        cluster=self.settings.redis_cluster,
                                        max_connections=self.settings.redis_max_connections,
                                        cluster_nodes=self.settings.redis_cluster_nodes)  # fmt: skip
+            crypto.attach(self._client, self.keyring)  # every store built on this client seals with its keys
         return self._client
 
     def health(self) -> dict[str, object]:
