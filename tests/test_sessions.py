@@ -78,3 +78,20 @@ def test_forget_me_deletes_actions_and_attendance(redis_client: redis.Redis) -> 
     assert store.attended(WS, "C0TEAM:1.000001") == {"U0BEN"}
     assert store.action(WS, "V0A1") is None and store.actions_of(WS, "U0ANN") == []
     assert not redis_client.zrange(keys.actions_due(WS), 0, -1)
+
+
+def test_the_digest_shows_sessions_with_the_fewer_than_3_rule(redis_client: redis.Redis, corpus) -> None:  # noqa: ANN001
+    from bot.learning.digest import build, digest_text, report_markdown
+
+    store = agree(redis_client, "2027-01-11")  # one action, one owner: its counts point at a person
+    store.attend(WS, "C0TEAM:1.000001", ["U0ANN", "U0BEN"])
+    d = build(corpus, redis_client, WS, "C0TEAM", ["2026-12", "2027-01"], timezone="Europe/London")
+    text = digest_text(corpus, d)
+    assert "2027-01 · Neglect: 1 session · attended by <3 · actions agreed <3" in text
+    assert "U0ANN" not in text and "Check the checklist" not in text
+    store.attend(WS, "C0TEAM:1.000001", ["U0CAT"])
+    for i, owner in enumerate(("U0BEN", "U0CAT"), start=2):
+        store.add_action(WS, Action(f"V0A{i}", "C0TEAM", "1.000001", "neglect", "x", owner, "2027-01-11", "U0LEAD", 0.0))
+    store.answer(WS, "V0A2", "U0BEN", "done", "changed")
+    report = report_markdown(corpus, [build(corpus, redis_client, WS, "C0TEAM", ["2027-01"], timezone="Europe/London")], "2027-01")
+    assert "attended by 3 · actions agreed 3 (done 1, partly 0, not yet 0, overdue 0)" in report
