@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.briefings.sessions import SessionStore
 from bot.config import Settings
 from bot.content.corpus import Corpus, load_corpus
 from bot.learning.quiz import QuizStore
@@ -68,6 +69,11 @@ class Services:
     @property
     def reflections(self) -> ReflectionStore:
         return ReflectionStore(self.store.client, self.settings.retention_days)
+
+    @property
+    def sessions(self) -> SessionStore:
+        """Briefing sessions: attendance and agreed actions (bot.briefings.sessions)."""
+        return SessionStore(self.store.client, self.settings.retention_days)
 
     @property
     def quiz(self) -> QuizStore:

@@ -11,13 +11,13 @@ import re
 
 from slack_bolt import Ack, App
 
-from bot.handlers import actions, commands, events, views
+from bot.handlers import actions, commands, events, sessions, views
 from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:
     """Every listener, then the catch-all that acknowledges what none of them matched."""
-    for module in (commands, events, actions, views):
+    for module in (commands, events, actions, sessions, views):
         module.register(app, services)
     _acknowledge_everything_else(app)
 

@@ -24,7 +24,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.briefings.builder import NoMatch, Spec, assemble
 from bot.briefings.builder import swap as swap_key
+from bot.briefings.sessions import Action, Session
 from bot.handlers.commands import PAUSE_MAX_WEEKS, lookup_message, pause_checks, workspace_or_none
+from bot.handlers.sessions import record_session
 from bot.learning.quiz import DM, Answer, QuizStore
 from bot.services import Services
 from bot.slack import blocks
@@ -38,6 +40,7 @@ from bot.slack.quiz_blocks import (
     parse_answer_value,
 )
 from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
+from bot.slack.session_blocks import session_controls
 
 log = logging.getLogger(__name__)
 BRIEFING_GONE = "Sorry, that briefing is no longer available: run `/scr briefing` again."
@@ -57,6 +60,23 @@ def _json_object(value: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def tell_facilitators(client: WebClient, deleted: list[Action]) -> None:
+    """After "forget me": each facilitator learns, by DM, which actions from their briefings were deleted (so the
+    team can agree a new owner), never who asked; a failed DM is logged, the deletion stands."""
+    by_facilitator: dict[str, list[Action]] = {}
+    for a in deleted:
+        by_facilitator.setdefault(a.facilitator, []).append(a)
+    for facilitator, acts in by_facilitator.items():
+        listed = "\n".join(f"• {blocks.escape(a.what)} (due {a.due}, <#{a.channel}>)" for a in acts)
+        try:
+            dm = client.conversations_open(users=facilitator)["channel"]["id"]
+            client.chat_postMessage(channel=dm, text="Actions from your team briefings were deleted because their owner "
+                                                     "asked me to forget their record. If the work still matters, agree "
+                                                     f"a new owner:\n{listed}")  # fmt: skip
+        except SlackApiError as exc:
+            log.warning("could not tell facilitator %s of deleted actions: %s", facilitator, exc.response.get("error"))
 
 
 def acknowledge(ack: Ack) -> None:
@@ -209,12 +229,17 @@ def register(app: App, services: Services) -> None:
         try:
             removed = services.reflections.delete_user(ws, user)
             answers = services.quiz.forget(ws, user)
+            sessions, actions_deleted = services.sessions.forget(ws, user)
         except redis.RedisError:
             message = "I can't reach my storage just now, so nothing was deleted. Please try again in a minute."
         else:
             message = (f"Deleted {removed} reflection{'s' if removed != 1 else ''}"
                        + (f" and {answers} knowledge-check answer{'s' if answers != 1 else ''}" if answers else "")
+                       + (f", took you off {sessions} briefing attendance list{'s' if sessions != 1 else ''}" if sessions else "")
+                       + (f", deleted {len(actions_deleted)} action{'s' if len(actions_deleted) != 1 else ''} you owned "
+                          "(their facilitators are told)" if actions_deleted else "")
                        + ". Your record in this workspace is now empty.")  # fmt: skip
+            tell_facilitators(client, actions_deleted)
         if body.get("response_url"):
             respond(replace_original=True, text=message)
         if (body.get("container") or {}).get("type") == "view" or body.get("view", {}).get("type") == "home":
@@ -235,7 +260,8 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=True, response_type="ephemeral", **blocks.briefing_preview(built))
 
-    def briefing_run(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def briefing_run(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
+                     context: BoltContext) -> None:  # fmt: skip
         """Post the previewed briefing in the channel, collapsed to fit a phone, with its discussion
         questions as the first reply in its thread; the preview then says it was posted."""
         spec = Spec.from_value(action.get("value") or "")
@@ -249,8 +275,10 @@ def register(app: App, services: Services) -> None:
         if built is None or not channel:
             respond(replace_original=False, text=BRIEFING_GONE)
             return
+        post = blocks.briefing_post(built, user)
+        post["blocks"] += session_controls(built.spec.theme, user)
         try:
-            posted = client.chat_postMessage(channel=channel, unfurl_links=False, **blocks.briefing_post(built, user))
+            posted = client.chat_postMessage(channel=channel, unfurl_links=False, **post)
             client.chat_postMessage(channel=channel, thread_ts=posted["ts"], **blocks.briefing_questions(built))
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown_error")
@@ -259,8 +287,12 @@ def register(app: App, services: Services) -> None:
                     if error in ("not_in_channel", "channel_not_found") else f"Slack said `{error}`.")  # fmt: skip
             respond(replace_original=False, text=f"I couldn't post the briefing here. {hint}")
             return
+        record_session(services, workspace_of(body, context), Session(
+            channel=channel, ts=str(posted["ts"]), theme=built.spec.theme, title=built.title, facilitator=user,
+            at=time.time()))  # fmt: skip
         respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, with its "
-                                            "questions in the thread. Record what the team agrees on your action plan.")  # fmt: skip
+                                            "questions in the thread. People can press *I was there*, and the team can "
+                                            "*Agree an action* under it.")  # fmt: skip
 
     app.action(blocks.ACTION_BRIEFING_SWAP)(ack=acknowledge, lazy=[briefing_swap])
     app.action(blocks.ACTION_BRIEFING_RUN)(ack=acknowledge, lazy=[briefing_run])

@@ -15,10 +15,12 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
 
+from bot.briefings.sessions import DONE, NOT_YET, OVERDUE, PARTLY, SessionStore
 from bot.content.corpus import Corpus
 from bot.learning.quiz import MIN_GROUP, QuizStore, suppress
 from bot.reflections.store import ReflectionStore
@@ -62,6 +64,55 @@ class Digest:
     covered: list[tuple[str, int]]  # (theme id, weekly posts on it), most first
     not_covered: list[str]  # recurring themes with no weekly post in the period
     posts: list[PostRow] = field(default_factory=list)
+    sessions: list[SessionRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """7-minute briefings run in the channel, per theme and month: sessions, who was there, actions and how
+    they ended. Counts of people, and of actions owned by fewer than ``MIN_GROUP`` people, show as "<3"."""
+
+    month: str
+    theme: str
+    sessions: int
+    attended: int
+    owners: int
+    agreed: int
+    done: int
+    partly: int
+    not_yet: int
+    overdue: int
+
+
+def _lt3(n: int, people: int) -> str:
+    return "<3" if n and people < MIN_GROUP else str(n)
+
+
+def session_line(corpus: Corpus, row: SessionRow) -> str:
+    """One theme-month of sessions; no names, the "<3" rule on every count that could point at a person."""
+    acts = ", ".join(f"{name} {_lt3(n, row.owners)}" for name, n in (("done", row.done), ("partly", row.partly),
+                     ("not yet", row.not_yet), ("overdue", row.overdue)))  # fmt: skip
+    return (f"{row.month} · {_label(corpus, row.theme)}: {row.sessions} session{'s' if row.sessions != 1 else ''} · "
+            f"attended by {_lt3(row.attended, row.attended)} · actions agreed {_lt3(row.agreed, row.owners)} ({acts})")
+
+
+def session_rows(client: redis.Redis, ws: Workspace, channel: str, months: list[str], retention_days: int,
+                 timezone: str) -> list[SessionRow]:  # fmt: skip
+    store = SessionStore(client, retention_days)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in store.sessions_between(ws, 0, float("inf")):
+        month = month_of(s.at, timezone)
+        if s.channel != channel or not months[0] <= month <= months[-1]:
+            continue
+        g = groups.setdefault((month, s.theme), {"n": 0, "people": set(), "owners": set(), "status": Counter()})
+        g["n"] += 1
+        g["people"] |= store.attended(ws, s.id)
+        for a in store.actions_of_session(ws, s.id):
+            g["owners"].add(a.owner)
+            g["status"][a.status] += 1
+    return [SessionRow(m, t, g["n"], len(g["people"]), len(g["owners"]), sum(g["status"].values()),
+                       g["status"][DONE], g["status"][PARTLY], g["status"][NOT_YET], g["status"][OVERDUE])
+            for (m, t), g in sorted(groups.items())]  # fmt: skip
 
 
 def month_of(epoch: float, timezone: str = "UTC") -> str:
@@ -120,7 +171,8 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
         rows.append(MonthRow(m, int(slot["posts"]), int(slot["refl"]), len(slot["people"]), checks, check_people))  # type: ignore[arg-type]
     covered = sorted(themes.items(), key=lambda kv: (-kv[1], kv[0]))
     not_covered = [t for t in RECURRING if t in corpus.themes and t not in themes]
-    return Digest(ws.team_id, channel, rows, covered, not_covered, sorted(posts, key=lambda p: p.date))
+    return Digest(ws.team_id, channel, rows, covered, not_covered, sorted(posts, key=lambda p: p.date),
+                  session_rows(client, ws, channel, months, retention_days, timezone))
 
 
 def _label(corpus: Corpus, theme: str) -> str:
@@ -133,6 +185,9 @@ def digest_text(corpus: Corpus, d: Digest) -> str:
     lines.append("*Participation by month* (posts · reflections shared · people · knowledge checks answered)")
     for m in d.months:
         lines.append(f"• {m.month}: {m.posts} · {_by_people(m.reflections, m.people)} · {suppress(m.people)} · {_by_people(m.checks, m.check_people)}")
+    if d.sessions:
+        lines.append("\n*7-minute briefings run* (sessions · attendance · actions)")
+        lines += [f"• {session_line(corpus, row)}" for row in d.sessions]
     if d.covered:
         lines.append("\n*Themes covered:* " + ", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered[:8]))
     else:
@@ -186,6 +241,8 @@ def report_markdown(corpus: Corpus, digests: list[Digest], since: str) -> str:
         out += ["", "**Themes covered:** " + (", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered) or "none"),
                 "", "**Recurring themes not covered:** " + (", ".join(_label(corpus, t) for t in d.not_covered) or "none"),
                 "", "| Week | Posted | Learning point | Themes | Reflections shared | People |", "|---|---|---|---|---|---|"]  # fmt: skip
+        if d.sessions:
+            out += ["", "**7-minute briefings run:**", *(f"- {session_line(corpus, row)}" for row in d.sessions), ""]
         for p in d.posts:
             out.append(f"| {p.week} | {p.date} | {p.title} (`{p.point}`) | {', '.join(_label(corpus, t) for t in p.themes)} "
                        f"| {_by_people(p.reflections, p.people)} | {suppress(p.people)} |")  # fmt: skip

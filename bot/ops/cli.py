@@ -341,6 +341,11 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
                                DigestReaders(services.store.client, settings.env_digest_users), settings.retention_days)  # fmt: skip
         learning = [("quiz", f"{q.user}", q.outcome, q.check, q.error) for q in quiz.deliver_due(at)]
         learning += [("digest", f"{d.channel} {d.user}", d.outcome, None, d.error) for d in digests.deliver_due(schedules, at)]
+        from bot.briefings.followup import FollowUps
+
+        followups = FollowUps(services.store.client, deliveries, hours, settings.retention_days,
+                              settings.claim_lease_seconds, settings.claim_settle_seconds)  # fmt: skip
+        learning += [("follow-up", f.what, f.outcome, None, f.error) for f in followups.deliver_due(at)]
         for kind, who, outcome, check, error in learning:
             print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))
         failed = [r.outcome for r in results] + [x[2] for x in learning]

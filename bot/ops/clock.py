@@ -21,6 +21,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
+from bot.briefings.followup import FollowUps
 from bot.learning.digest_sender import DigestReaders, DigestSender
 from bot.learning.quiz import QuizStore
 from bot.learning.quiz_sender import QuizSender
@@ -66,6 +67,8 @@ class Clock:
         self.quiz = QuizSender(QuizStore(redis_client, settings.retention_days, timezone=settings.timezone), self.deliveries, services.corpus, hours)
         self.digests = DigestSender(redis_client, self.deliveries, services.corpus, hours,
                                     DigestReaders(redis_client, settings.env_digest_users), settings.retention_days)  # fmt: skip
+        self.followups = FollowUps(redis_client, self.deliveries, hours, settings.retention_days,
+                                   settings.claim_lease_seconds, settings.claim_settle_seconds)  # fmt: skip
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(20)},
@@ -158,7 +161,8 @@ class Clock:
         """Knowledge checks (mid-week, in working hours) and the monthly digests, when due."""
         now = self.clock()
         for job, run in (("knowledge checks", lambda: self.quiz.deliver_due(now)),
-                         ("digests", lambda: self.digests.deliver_due(schedules, now))):  # fmt: skip
+                         ("digests", lambda: self.digests.deliver_due(schedules, now)),
+                         ("follow-ups", lambda: self.followups.deliver_due(now))):  # fmt: skip
             try:
                 for sent in run():
                     if sent.outcome not in ("already", "none"):

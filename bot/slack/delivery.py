@@ -17,12 +17,13 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.briefings.views import ActionFollowUp, SessionQuestions
 from bot.config import CALL_BUDGET
 from bot.content.corpus import Corpus
 from bot.delivery import FileToSend, Found, Marker
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
-from bot.slack import blocks
+from bot.slack import blocks, session_blocks
 from bot.slack.client import spending_at_most, thread_messages
 from bot.slack.home import user_in_channel
 from bot.slack.oauth import NotInstalled
@@ -99,6 +100,10 @@ class SlackDelivery:
             return summary_message(view.point, view.stats, summary_lines(self.corpus, view.quiz))
         if isinstance(view, KnowledgeCheck):
             return check_message(self.corpus, view.check, view.sent_day)
+        if isinstance(view, ActionFollowUp):
+            return session_blocks.followup_message(view.action, view.reminder)
+        if isinstance(view, SessionQuestions):
+            return session_blocks.questions_message(view.session, view.actions, view.questions)
         raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
     # ----- the port ----------------------------------------------------------------------------
@@ -156,9 +161,13 @@ class SlackDelivery:
         except Transient as exc:
             raise Transient(str(exc), maybe_sent=False) from None  # opening a DM sends nothing
 
-    def dm(self, user: str, view: Any) -> str:
+    def dm(self, user: str, view: Any, *, marker: Marker | None = None) -> str:
         with _dm_refusals():
-            return self.post(self._open_dm(user), view)
+            return self.post(self._open_dm(user), view, marker=marker)
+
+    def find_dm(self, user: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+        with _dm_refusals():
+            return self.find_post(self._open_dm(user), marker, oldest=oldest, latest=latest)
 
     def send_file(self, user: str, file: FileToSend) -> None:
         with _dm_refusals():

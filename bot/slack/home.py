@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.learning import cpd
 from bot.services import Services
-from bot.slack import quiz_blocks
+from bot.slack import quiz_blocks, session_blocks
 from bot.slack.reflect_blocks import home_view
 from bot.storage.store import Workspace
 
@@ -60,8 +60,9 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     person = quiz.person(ws, user)
     extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), person is not None,
                                     person.paused_until if person else 0.0, time.time())  # fmt: skip
-    if len(view["blocks"]) + len(extra) < 100:  # Slack's limit for a Home view
-        view["blocks"] += [{"type": "divider"}, *[b.to_dict() for b in extra]]
+    mine = [b.to_dict() for b in extra] + session_blocks.home_actions(services.sessions.actions_of(ws, user))
+    if len(view["blocks"]) + len(mine) < 100:  # Slack's limit for a Home view
+        view["blocks"] += [{"type": "divider"}, *mine]
     client.views_publish(user_id=user, view=view)
 
 

@@ -38,6 +38,11 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``quiz:month:<channel>:<month>`` (+ ``:people``) | hash, set | 400 d (the digest's monthly counts)  |
 | ``quiz:memberships:<user>``              | set    | the ``:people`` sets a person is in; forget removes them from each |
 | ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
+| ``session:<channel>:<ts>`` (+ ``:attended``, ``:actions``) | string, set, set | retention from the session |
+| ``sessions``, ``sessions-questions-due``, ``sessions-user:<user>`` | zset, zset, set | retention; forget me |
+| ``action:<id>``, ``actions-owner:<user>``, ``actions-due`` | string, set, zset | retention; forget me |
+| ``followup:<action>:<stage>``, ``questions:<channel>:<ts>`` | string | once-only claims, as ``weekly`` |
+| ``scr:{_}:session-workspaces`` (global) | set | workspaces with sessions                         |
 | ``digest:readers:<channel>``             | set    | until readers are removed                       |
 | ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
 | ``admins``                               | set    | until removed (``/scr admins remove``)          |
@@ -386,6 +391,66 @@ def audit(ws: Workspace) -> str:
     return _key(ws, "audit")
 
 
+# ----- briefing sessions and their actions (bot.briefings.sessions, bot.briefings.followup) ---------------------
+SESSION_WORKSPACES = f"{GLOBAL}:session-workspaces"  # workspace entries with sessions, so the clock can find them
+SESSION_QUESTIONS_DAYS = 91  # "three months after the session": the facilitator's standing questions
+
+
+def session(ws: Workspace, channel: str, ts: str) -> str:
+    """A briefing run in a channel (its post's ts): theme, title, facilitator, when."""
+    return _key(ws, "session", channel, ts)
+
+
+def session_attended(ws: Workspace, channel: str, ts: str) -> str:
+    """The user ids of who was there ("I was there", or ticked in by the facilitator)."""
+    return _key(ws, "session", channel, ts, "attended")
+
+
+def session_actions(ws: Workspace, channel: str, ts: str) -> str:
+    """The ids of the actions agreed at a session."""
+    return _key(ws, "session", channel, ts, "actions")
+
+
+def sessions_index(ws: Workspace) -> str:
+    """Every session (``<channel>:<ts>``) by when it ran: the digest's months and the three-month questions."""
+    return _key(ws, "sessions")
+
+
+def sessions_questions_due(ws: Workspace) -> str:
+    """Sessions whose three-month questions are not yet sent, scored by when they are due."""
+    return _key(ws, "sessions-questions-due")
+
+
+def sessions_of_user(ws: Workspace, user: str) -> str:
+    """Sessions a person attended (their CPD record; "forget me" takes them out of each)."""
+    return _key(ws, "sessions-user", user)
+
+
+def action(ws: Workspace, action_id: str) -> str:
+    """One agreed action: what, owner, due date, session, and its follow-up state and answer."""
+    return _key(ws, "action", action_id)
+
+
+def actions_of_owner(ws: Workspace, user: str) -> str:
+    """The ids of the actions a person owns (App Home, CPD export, "forget me")."""
+    return _key(ws, "actions-owner", user)
+
+
+def actions_due(ws: Workspace) -> str:
+    """Actions still waiting for their follow-up, scored by their due date: what the clock's sweep reads."""
+    return _key(ws, "actions-due")
+
+
+def followup_claim(ws: Workspace, action_id: str, stage: str) -> str:
+    """The once-only claim on an action's follow-up DM (``due`` or ``reminder``)."""
+    return _key(ws, "followup", action_id, stage)
+
+
+def questions_claim(ws: Workspace, channel: str, ts: str) -> str:
+    """The once-only claim on a session's three-month questions to its facilitator."""
+    return _key(ws, "questions", channel, ts)
+
+
 # ----- a workspace's own settings, and its people's time zones (bot.storage.wssettings) -----------------------
 PERSON_TZ_SECONDS = DAY  # a person's Slack time zone, asked again the next day (they may have travelled)
 
@@ -443,7 +508,7 @@ LAYOUT = f"{GLOBAL}:layout"  # the layout version this Redis holds, set when a m
 LAYOUT_LOCK = f"{GLOBAL}:layout-lock"  # held (briefly, refreshed per batch) by the one process migrating
 LAYOUT_LOCK_SECONDS = 30  # a migrator that dies frees the lock this soon
 MIGRATION_WAIT_SECONDS = 120  # how long a start-up waits for another process's migration before giving up
-INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, PURGE_PENDING, INSTALLATIONS)  # global keys whose members are entries
+INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, SESSION_WORKSPACES, PURGE_PENDING, INSTALLATIONS)  # global keys whose members are entries
 
 _REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"

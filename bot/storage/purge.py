@@ -142,12 +142,13 @@ class Purger:
 
     def _drop_from_indexes(self, ws: Workspace) -> None:
         """Other global "platform|enterprise|team" indexes (knowledge checks' opted-in workspaces)."""
-        if self._org_wide(ws):
-            entries = [e for e in self.r.smembers(keys.QUIZ_WORKSPACES) if e.startswith(keys.org_entry_prefix(ws))]
-        else:
-            entries = [keys.workspace_entry(ws)]
-        if entries:
-            self.r.srem(keys.QUIZ_WORKSPACES, *entries)
+        for index in (keys.QUIZ_WORKSPACES, keys.SESSION_WORKSPACES):  # and workspaces with briefing sessions
+            if self._org_wide(ws):
+                entries = [e for e in self.r.smembers(index) if e.startswith(keys.org_entry_prefix(ws))]
+            else:
+                entries = [keys.workspace_entry(ws)]
+            if entries:
+                self.r.srem(index, *entries)
 
     def begin(self, ws: Workspace) -> str:
         """The quick part, done before answering Slack: fence the purge, mark it pending, delete the tokens.

@@ -1,0 +1,236 @@
+"""A 7-minute briefing run as a session: who was there, and the actions the team agreed.
+
+Partnerships ask teams to record each use of a briefing on an action plan so they can see the learning
+was used (docs/domain.md §6). A session is one briefing run in a channel; people say "I was there" (or the
+facilitator ticks them in); the team agrees actions (what, owner, due date). The clock later follows each
+action up with its owner (``bot.briefings.followup``) and, three months on, asks the facilitator the
+partnership's three standing questions.
+
+Everything here is Redis, through ``bot.storage.keys``; no chat platform. Validation (``check_action``) is
+a pure function so every front end refuses the same bad input with the same words, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+import redis
+
+from bot.storage import keys
+from bot.storage.keys import Workspace
+
+OPEN, DONE, PARTLY, NOT_YET, OVERDUE = "open", "done", "partly", "not_yet", "overdue"
+ANSWERS = {DONE: "Done", PARTLY: "Partly", NOT_YET: "Not yet"}
+WHAT_MAX = 300
+CHANGE_MAX = 300
+
+
+@dataclass
+class Session:
+    """One briefing run in ``channel`` (its post is ``ts``): the session's id is ``<channel>:<ts>``."""
+
+    channel: str
+    ts: str
+    theme: str
+    title: str
+    facilitator: str
+    at: float
+
+    @property
+    def id(self) -> str:
+        return f"{self.channel}:{self.ts}"
+
+
+@dataclass
+class Action:
+    """An action agreed at a session. ``status``: open until its owner answers the follow-up (done, partly,
+    not_yet) or the one reminder goes unanswered (overdue). ``asked_at``/``reminded_at``: when the follow-up
+    DM and the reminder went (the clock's time), so neither is ever sent twice."""
+
+    id: str
+    channel: str
+    ts: str
+    theme: str
+    what: str
+    owner: str
+    due: str  # ISO date
+    facilitator: str
+    created_at: float
+    status: str = OPEN
+    asked_at: float = 0.0
+    reminded_at: float = 0.0
+    answered_at: float = 0.0
+    change: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def session(self) -> str:
+        return f"{self.channel}:{self.ts}"
+
+    @classmethod
+    def from_json(cls, raw: str) -> Action:
+        data = json.loads(raw)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]:
+    """What is wrong with an action as typed, by field (empty: nothing). The owner's membership of the channel
+    is the front end's check (it needs the platform), made before anything is written."""
+    errors: dict[str, str] = {}
+    if not what.strip():
+        errors["what"] = "Say what the action is, in a few words."
+    elif len(what) > WHAT_MAX:
+        errors["what"] = f"Keep it to {WHAT_MAX} characters: one action, in a sentence."
+    if not owner:
+        errors["owner"] = "Choose who owns the action."
+    try:
+        day = date.fromisoformat(due)
+    except ValueError:
+        errors["due"] = "Choose a due date."
+    else:
+        if day < today:
+            errors["due"] = f"The due date {day:%d %b %Y} is in the past: choose today or a later date."
+    return errors
+
+
+def session_id(channel: str, ts: str) -> str:
+    return f"{channel}:{ts}"
+
+
+def split_id(sid: str) -> tuple[str, str]:
+    channel, _, ts = sid.partition(":")
+    return channel, ts
+
+
+class SessionStore:
+    """Sessions, attendance and actions of each workspace, kept for the retention period."""
+
+    def __init__(self, client: redis.Redis, retention_days: int, clock: Callable[[], float] = time.time):
+        self.r = client
+        self.retention = retention_days * keys.DAY
+        self.clock = clock
+
+    # ----- sessions --------------------------------------------------------------------------
+    def ensure(self, ws: Workspace, s: Session) -> Session:
+        """Record the session unless it is recorded already (a button may arrive before the run's own write,
+        or after a storage outage lost it): the first record wins, so the facilitator never changes."""
+        key = keys.session(ws, s.channel, s.ts)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.set(key, json.dumps(asdict(s)), nx=True, ex=self.retention)
+            pipe.zadd(keys.sessions_index(ws), {s.id: s.at}, nx=True)
+            pipe.expire(keys.sessions_index(ws), self.retention)
+            pipe.zadd(keys.sessions_questions_due(ws), {s.id: s.at + keys.SESSION_QUESTIONS_DAYS * keys.DAY}, nx=True)
+            pipe.expire(keys.sessions_questions_due(ws), self.retention)
+            pipe.get(key)
+            out = pipe.execute()
+        self.r.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))
+        return Session(**json.loads(out[-1]))
+
+    def session(self, ws: Workspace, sid: str) -> Session | None:
+        raw = self.r.get(keys.session(ws, *split_id(sid)))
+        return Session(**json.loads(raw)) if raw else None
+
+    def sessions_between(self, ws: Workspace, start: float, end: float) -> list[Session]:
+        ids = self.r.zrangebyscore(keys.sessions_index(ws), start, f"({end}")
+        found = [self.session(ws, sid) for sid in ids]
+        return [s for s in found if s is not None]
+
+    def attend(self, ws: Workspace, sid: str, users: list[str]) -> int:
+        """Add ``users`` to who was there; how many were new."""
+        channel, ts = split_id(sid)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.sadd(keys.session_attended(ws, channel, ts), *users)
+            pipe.expire(keys.session_attended(ws, channel, ts), self.retention)
+            for user in users:
+                pipe.sadd(keys.sessions_of_user(ws, user), sid)
+                pipe.expire(keys.sessions_of_user(ws, user), self.retention)
+            added = pipe.execute()[0]
+        return int(added)
+
+    def attended(self, ws: Workspace, sid: str) -> set[str]:
+        return set(self.r.smembers(keys.session_attended(ws, *split_id(sid))))
+
+    def sessions_of(self, ws: Workspace, user: str) -> list[Session]:
+        found = [self.session(ws, sid) for sid in self.r.smembers(keys.sessions_of_user(ws, user))]
+        return sorted((s for s in found if s is not None), key=lambda s: s.at)
+
+    def questions_due(self, ws: Workspace, now: float) -> list[str]:
+        return list(self.r.zrangebyscore(keys.sessions_questions_due(ws), "-inf", now))
+
+    def questions_sent(self, ws: Workspace, sid: str) -> None:
+        self.r.zrem(keys.sessions_questions_due(ws), sid)
+
+    # ----- actions ---------------------------------------------------------------------------
+    def add_action(self, ws: Workspace, a: Action) -> bool:
+        """Record an agreed action once (its id comes from the form, so a resubmitted form is one action)."""
+        if not self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), nx=True, ex=self.retention):
+            return False
+        due = date.fromisoformat(a.due)
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.sadd(keys.session_actions(ws, a.channel, a.ts), a.id)
+            pipe.expire(keys.session_actions(ws, a.channel, a.ts), self.retention)
+            pipe.sadd(keys.actions_of_owner(ws, a.owner), a.id)
+            pipe.expire(keys.actions_of_owner(ws, a.owner), self.retention)
+            pipe.zadd(keys.actions_due(ws), {a.id: due.toordinal()})
+            pipe.expire(keys.actions_due(ws), self.retention)
+            pipe.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))
+            pipe.execute()
+        return True
+
+    def action(self, ws: Workspace, action_id: str) -> Action | None:
+        raw = self.r.get(keys.action(ws, action_id))
+        return Action.from_json(raw) if raw else None
+
+    def save(self, ws: Workspace, a: Action) -> None:
+        """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list."""
+        self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
+        if a.status != OPEN:
+            self.r.zrem(keys.actions_due(ws), a.id)
+
+    def actions_of_session(self, ws: Workspace, sid: str) -> list[Action]:
+        ids = self.r.smembers(keys.session_actions(ws, *split_id(sid)))
+        return sorted((a for a in (self.action(ws, i) for i in ids) if a), key=lambda a: a.created_at)
+
+    def actions_of(self, ws: Workspace, user: str) -> list[Action]:
+        ids = self.r.smembers(keys.actions_of_owner(ws, user))
+        return sorted((a for a in (self.action(ws, i) for i in ids) if a), key=lambda a: (a.due, a.created_at))
+
+    def due_by(self, ws: Workspace, day: date) -> list[str]:
+        """Open actions due on or before ``day``."""
+        return list(self.r.zrangebyscore(keys.actions_due(ws), "-inf", day.toordinal()))
+
+    def answer(self, ws: Workspace, action_id: str, user: str, status: str, change: str) -> Action | None:
+        """The owner's answer to a follow-up (only the owner's counts; a later answer replaces an earlier one)."""
+        a = self.action(ws, action_id)
+        if a is None or a.owner != user or status not in ANSWERS:
+            return None
+        a.status, a.change, a.answered_at = status, change[:CHANGE_MAX], self.clock()
+        self.save(ws, a)
+        return a
+
+    def workspaces(self) -> list[Workspace]:
+        return [keys.parse_workspace_entry(e) for e in sorted(self.r.smembers(keys.SESSION_WORKSPACES))]
+
+    # ----- forget me -------------------------------------------------------------------------
+    def forget(self, ws: Workspace, user: str) -> tuple[int, list[Action]]:
+        """Take ``user`` out of every session's attendance and delete the actions they own (deleted, not handed
+        to the facilitator: an action is a person's commitment, and another's name must not be put on it
+        without them). Returns (sessions left, the deleted actions, so their facilitators can be told)."""
+        sessions = list(self.r.smembers(keys.sessions_of_user(ws, user)))
+        owned = self.actions_of(ws, user)
+        with self.r.pipeline(transaction=False) as pipe:
+            for sid in sessions:
+                pipe.srem(keys.session_attended(ws, *split_id(sid)), user)
+            pipe.delete(keys.sessions_of_user(ws, user))
+            for a in owned:
+                pipe.delete(keys.action(ws, a.id))
+                pipe.srem(keys.session_actions(ws, a.channel, a.ts), a.id)
+                pipe.zrem(keys.actions_due(ws), a.id)
+            pipe.delete(keys.actions_of_owner(ws, user))
+            pipe.execute()
+        return len(sessions), owned

@@ -1,0 +1,163 @@
+"""Block Kit for briefing sessions: the session's buttons, the "Agree an action" form, an agreed action in the
+thread, the follow-up DM and its form, the three-month questions, and the owner's actions on App Home.
+
+Everything a person typed (an action's words, a line on what changed) is escaped before it is shown.
+The session's own facts (theme, facilitator) travel in the buttons' ``block_id``, so a click still names
+its session when the run's write was lost to a storage outage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from bot.briefings.sessions import (
+    ANSWERS,
+    CHANGE_MAX,
+    DONE,
+    NOT_YET,
+    OPEN,
+    OVERDUE,
+    PARTLY,
+    WHAT_MAX,
+    Action,
+    Session,
+)
+from bot.slack.blocks import actions, button, escape
+
+ACTION_ATTEND = "scr_session_attend"
+ACTION_TICK = "scr_session_tick"
+ACTION_AGREE = "scr_session_agree"
+CALLBACK_ACTION = "scr_session_action"
+CALLBACK_FOLLOWUP = "scr_followup_answer"
+FOLLOWUP_ACTIONS = {DONE: "scr_followup_done", PARTLY: "scr_followup_partly", NOT_YET: "scr_followup_not_yet"}
+SESSION_BLOCK = "scr_session:"  # prefix of the session buttons' block_id; the rest is JSON: theme, facilitator
+AGREED_EVENT = "scr_agreed_action"
+STATUS_LABEL = {OPEN: "open", DONE: "done", PARTLY: "partly done", NOT_YET: "not yet", OVERDUE: "overdue"}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000], "verbatim": True}}
+
+
+def _day(iso: str) -> str:
+    try:
+        return f"{date.fromisoformat(iso):%a %d %b %Y}"
+    except ValueError:
+        return escape(iso)
+
+
+def session_block_id(theme: str, facilitator: str) -> str:
+    return SESSION_BLOCK + json.dumps({"t": theme, "f": facilitator}, separators=(",", ":"))
+
+
+def parse_session_block(block_id: str) -> tuple[str, str] | None:
+    """(theme, facilitator) from a session button's block_id, or None for anything else."""
+    if not block_id.startswith(SESSION_BLOCK):
+        return None
+    try:
+        data = json.loads(block_id[len(SESSION_BLOCK):])
+        return str(data["t"]), str(data["f"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def session_controls(theme: str, facilitator: str) -> list[dict[str, Any]]:
+    """Under a briefing run in a channel: "I was there", "Agree an action", and the facilitator's way to tick
+    people in (a multi-user select: anyone else choosing is told it is the facilitator's)."""
+    block_id = session_block_id(theme, facilitator)
+    row = actions(button("I was there", ACTION_ATTEND, "attend", style="primary"),
+                  button("Agree an action", ACTION_AGREE, "agree"),
+                  {"type": "multi_users_select", "action_id": ACTION_TICK,
+                   "placeholder": {"type": "plain_text", "text": "Facilitator: tick people in"}})  # fmt: skip
+    return [{**row, "block_id": block_id}]
+
+
+def action_form(channel: str, ts: str, theme: str, facilitator: str, *, what: str = "", owner: str = "",
+                due: str = "", error: str = "") -> dict[str, Any]:  # fmt: skip
+    """The "Agree an action" modal. Reopened with the words kept (``what``, ``owner``, ``due``) and ``error``
+    at the top when the owner is not in the channel or the action could not be saved."""
+    meta = json.dumps({"c": channel, "ts": ts, "t": theme, "f": facilitator})
+    what_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": WHAT_MAX,
+                               "placeholder": {"type": "plain_text", "text": "e.g. Add fathers to the home visit checklist"}}  # fmt: skip
+    if what:
+        what_el["initial_value"] = what
+    owner_el: dict[str, Any] = {"type": "users_select", "action_id": "value"}
+    if owner:
+        owner_el["initial_user"] = owner
+    due_el: dict[str, Any] = {"type": "datepicker", "action_id": "value"}
+    if due:
+        due_el["initial_date"] = due
+    body: list[dict[str, Any]] = []
+    if error:
+        body.append(_section(f":warning: {escape(error)}"))
+    body += [
+        {"type": "input", "block_id": "what", "label": {"type": "plain_text", "text": "What"}, "element": what_el},
+        {"type": "input", "block_id": "owner", "label": {"type": "plain_text", "text": "Owner (someone in the channel)"},
+         "element": owner_el},
+        {"type": "input", "block_id": "due", "label": {"type": "plain_text", "text": "Due date"}, "element": due_el},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "The owner gets a message on the due date asking "
+                                          "how it went. No case details, please."}]},
+    ]  # fmt: skip
+    return {"type": "modal", "callback_id": CALLBACK_ACTION, "private_metadata": meta,
+            "title": {"type": "plain_text", "text": "Agree an action"}, "submit": {"type": "plain_text", "text": "Agree"},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": body}  # fmt: skip
+
+
+def note_view(title: str, text: str) -> dict[str, Any]:
+    return {"type": "modal", "title": {"type": "plain_text", "text": title[:24]},
+            "close": {"type": "plain_text", "text": "Close"}, "blocks": [_section(text)]}  # fmt: skip
+
+
+def agreed_message(a: Action) -> dict[str, Any]:
+    """An agreed action as a reply in the session's thread."""
+    text = f":white_check_mark: *Agreed action:* {escape(a.what)}\nOwner <@{a.owner}> · due {_day(a.due)}"
+    return {"text": f"Agreed action: {escape(a.what)}", "blocks": [_section(text)]}
+
+
+def followup_message(a: Action, reminder: bool) -> dict[str, Any]:
+    """The owner's follow-up DM on the due date (or its one reminder): three buttons, each opening the form."""
+    lead = ":bell: A reminder, the only one:" if reminder else ":calendar: Today is the due date of an action you agreed:"
+    text = f"{lead}\n>{escape(a.what)}\nDue {_day(a.due)}, from the team briefing in <#{a.channel}>. How did it go?"
+    row = actions(*(button(label, FOLLOWUP_ACTIONS[status], a.id, style="primary" if status == DONE else None)
+                    for status, label in ANSWERS.items()))  # fmt: skip
+    return {"text": f"How did your action go? {escape(a.what)}", "blocks": [_section(text), row]}
+
+
+def followup_form(a: Action, status: str, error: str = "", change: str = "") -> dict[str, Any]:
+    el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": CHANGE_MAX,
+                          "placeholder": {"type": "plain_text", "text": "One line: what changed in practice?"}}  # fmt: skip
+    if change:
+        el["initial_value"] = change
+    body = [_section(f"*{escape(ANSWERS[status])}*: {escape(a.what)}")]
+    if error:
+        body.append(_section(f":warning: {escape(error)}"))
+    body.append({"type": "input", "block_id": "change", "label": {"type": "plain_text", "text": "What changed"},
+                 "element": el})  # fmt: skip
+    return {"type": "modal", "callback_id": CALLBACK_FOLLOWUP, "private_metadata": json.dumps({"a": a.id, "s": status}),
+            "title": {"type": "plain_text", "text": "How did it go?"}, "submit": {"type": "plain_text", "text": "Save"},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": body}  # fmt: skip
+
+
+def questions_message(session: Session, acts: Sequence[Action], questions: Sequence[str]) -> dict[str, Any]:
+    """The facilitator's three-month questions, with the session's actions and how each stands (their team's
+    own list: only the facilitator receives it)."""
+    lines = "\n".join(f"{i}. {escape(q)}" for i, q in enumerate(questions, start=1))
+    text = (f":spiral_calendar_pad: *Three months on: {escape(session.title)}* (run in <#{session.channel}>)\n"
+            f"The partnership's standing questions, for your next team meeting or action plan:\n{lines}")
+    out = [_section(text)]
+    if acts:
+        listed = "\n".join(f"• {escape(a.what)} · <@{a.owner}> · {STATUS_LABEL.get(a.status, a.status)}" for a in acts)
+        out.append(_section(f"*Actions agreed*\n{listed}"))
+    return {"text": f"Three months on: {escape(session.title)}", "blocks": out}
+
+
+def home_actions(acts: Sequence[Action]) -> list[dict[str, Any]]:
+    """App Home for an action's owner: the actions they own, newest due date last."""
+    if not acts:
+        return []
+    listed = "\n".join(f"• {escape(a.what)} · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}" for a in acts)
+    return [{"type": "header", "text": {"type": "plain_text", "text": "Your actions from team briefings"}},
+            _section(listed)]  # fmt: skip
