@@ -74,9 +74,13 @@ class Delivery(Protocol):
         """The reply carrying ``marker`` in ``thread`` (posted between ``oldest`` and ``latest`` when given), if
         any. Read in bounded pages: more than one search reads raises ``Transient`` rather than "not there"."""
 
-    def dm(self, user: str, view: Any) -> str:
-        """Send ``view`` to ``user`` privately; the message's id. Opening the conversation sends nothing,
-        so a failure there is never ``maybe_sent``."""
+    def dm(self, user: str, view: Any, *, marker: Marker | None = None) -> str:
+        """Send ``view`` to ``user`` privately, carrying ``marker``; the message's id. Opening the conversation
+        sends nothing, so a failure there is never ``maybe_sent``."""
+
+    def find_dm(self, user: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+        """The private message carrying ``marker`` sent to ``user`` between ``oldest`` and ``latest``, if any: how
+        a DM whose answer was lost is recognised. Bounded by the window, as ``find_post``."""
 
     def send_file(self, user: str, file: FileToSend) -> None:
         """Send ``file`` to ``user`` privately."""

@@ -156,9 +156,13 @@ class SlackDelivery:
         except Transient as exc:
             raise Transient(str(exc), maybe_sent=False) from None  # opening a DM sends nothing
 
-    def dm(self, user: str, view: Any) -> str:
+    def dm(self, user: str, view: Any, *, marker: Marker | None = None) -> str:
         with _dm_refusals():
-            return self.post(self._open_dm(user), view)
+            return self.post(self._open_dm(user), view, marker=marker)
+
+    def find_dm(self, user: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+        with _dm_refusals():
+            return self.find_post(self._open_dm(user), marker, oldest=oldest, latest=latest)
 
     def send_file(self, user: str, file: FileToSend) -> None:
         with _dm_refusals():
