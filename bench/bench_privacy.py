@@ -114,6 +114,13 @@ ADVERSARIAL = {  # name: (one repeat, how many numbers in it)
     "two-landlines": ("tel 01603 123456 01603 654321 ", 2),
     "at-signs": ("a@", 0),
     "dotted-no-at": ("x.", 0),
+    "digit-run": ("0123456789", 0),
+    "name-run": ("Jenny Smith ", 0),
+    "lower-names": ("jenny smith ", 0),
+    "hyphen-names": ("Ellie-Mae-", 0),
+    "capitalised": ("Aaaa ", 0),
+    "prose": ("We visited mum Kayleigh at 14 Elm Road, NR1 3QU, on 3rd April; call 07700 900123 or "
+              "k.smith@example.org. Child A attends St Mary's Primary School. ", 1),
 }
 
 

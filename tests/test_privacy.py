@@ -238,3 +238,17 @@ def test_a_crafted_40_kb_reply_has_every_number_masked_at_linear_cost() -> None:
     for unit in ("0770-090-0123-", "x."):
         short, long = _best_ms(mask, unit * (10_000 // len(unit))), _best_ms(mask, unit * (40_000 // len(unit)))
         assert long < 8 * short + 20, (unit, short, long)
+
+
+def test_a_crafted_40_kb_reply_is_masked_in_linear_time() -> None:
+    """A run of hyphenated capitalised words ("Ellie-Mae-Ellie-Mae-...") made the school pattern read to the
+    end of the run from every capital: 6 s for 40 KB. Now every crafted 40 KB reply costs tens of ms; the
+    bound here is generous (a loaded machine) but far below the quadratic cost."""
+    import time
+
+    for unit in ("Ellie-Mae-", "0770-090-0123-", "x.", "a@", "jenny smith "):
+        text = unit * (40_000 // len(unit))
+        started = time.perf_counter()
+        out = mask(text)
+        assert time.perf_counter() - started < 1.0, unit
+        assert "0770" not in out.text

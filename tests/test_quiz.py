@@ -3,6 +3,7 @@ and the sender against the local Slack with a controlled clock."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -306,3 +307,58 @@ def test_answers_past_the_retention_period_are_deleted(redis_client: redis.Redis
     now[0] = TUESDAY.timestamp() + 36 * 86400
     assert [a.check for a in store.answers(WS, "U1")] == ["k2"]
     assert redis_client.hkeys(QuizStore.answers_key(WS, "U1")) == ["2026-12-30:k2"]  # gone from Redis, not hidden
+
+
+def lost_send(store: QuizStore, local_slack: LocalSlack, corpus: Corpus, lose: str) -> tuple[QuizSender, str]:
+    """A check whose answer Slack lost on Tuesday (``lose``: "reset" after storing it, or a 500 before
+    storing it), and the person's later traffic in the DM: (the sender, Tuesday's check). Slack's clock is the test's."""
+    local_slack.clock = lambda: TUESDAY.timestamp()
+    client = make_client("xoxb-test", local_slack.url)
+    client.retry_handlers = []  # see each failure as the sender does after slack_sdk's retries run out
+    sender = QuizSender(store, SlackDeliveries(client, corpus), corpus, WorkingHours())
+    store.opt_in(WS, "U1", "C0TEAM")
+    if lose == "reset":
+        local_slack.accept_then("chat.postMessage", "reset")
+    else:
+        local_slack.fail("chat.postMessage", status=500, error="internal_error")
+    (tue,) = sender.deliver_due(TUESDAY)
+    assert tue.outcome == "retry" and tue.check is not None
+    local_slack.clock = lambda: (TUESDAY + timedelta(hours=1)).timestamp()
+    local_slack.post_as("U1", "DU1", "a message from the person, later that day")
+    return sender, tue.check
+
+
+def checks_in_dm(local_slack: LocalSlack) -> list[dict]:
+    return [m for m in local_slack.channel_messages("DU1") if "Your knowledge check" in str(m.get("blocks"))]
+
+
+def test_a_check_that_arrived_though_its_answer_was_lost_is_recorded_as_sent(store: QuizStore, local_slack: LocalSlack,
+                                                                             corpus: Corpus) -> None:  # fmt: skip
+    sender, tue = lost_send(store, local_slack, corpus, "reset")
+    (wed,) = sender.deliver_due(TUESDAY + timedelta(days=1))
+    assert wed.outcome == "sent"
+    first, second = checks_in_dm(local_slack)  # Tuesday's (it did arrive) and Wednesday's
+    assert json.loads(store.r.get(store.day_key(WS, "U1", "2026-11-24"))) == {"check": tue, "ts": first["ts"]}
+    # Unanswered, it counts as missed and comes back on Wednesday (box 1), as any check sent and not answered.
+    assert wed.check == tue and store.attempt(WS, "U1") is None
+
+
+def test_an_answered_check_whose_send_was_lost_is_followed_by_a_new_one(store: QuizStore, local_slack: LocalSlack,
+                                                                        corpus: Corpus) -> None:  # fmt: skip
+    sender, tue = lost_send(store, local_slack, corpus, "reset")
+    store.record_answer(WS, "U1", Answer(tue, "p", True, "x", "2026-11-24", TUESDAY.timestamp() + 60, "C0TEAM"),
+                        "2026-W48")  # fmt: skip
+    (wed,) = sender.deliver_due(TUESDAY + timedelta(days=1))
+    assert (wed.outcome, wed.check != tue) == ("sent", True)  # a new check, not Tuesday's again
+    card = store.cards(WS, "U1")[tue]
+    assert card.box == 2 and card.sent == TUESDAY.timestamp()  # known, one box up; and it was sent on Tuesday
+
+
+def test_a_check_whose_send_never_arrived_is_sent_on_the_next_quiz_day(store: QuizStore, local_slack: LocalSlack,
+                                                                       corpus: Corpus) -> None:  # fmt: skip
+    sender, tue = lost_send(store, local_slack, corpus, "500")
+    (wed,) = sender.deliver_due(TUESDAY + timedelta(days=1))
+    assert (wed.outcome, wed.check) == ("sent", tue)  # not in the conversation: it never arrived, so it comes now
+    (only,) = checks_in_dm(local_slack)
+    assert store.cards(WS, "U1")[tue].sent == (TUESDAY + timedelta(days=1)).timestamp()
+    assert local_slack.ok_calls("conversations.history")  # it was looked for, not assumed

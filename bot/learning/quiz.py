@@ -158,6 +158,15 @@ def suppress(n: int) -> str:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """A knowledge check about to be sent: which, for which day, and when (the window to look in for it)."""
+
+    check: str
+    day: str
+    at: float
+
+
+@dataclass(frozen=True)
 class Person:
     user: str
     channel: str  # the team channel they opted in from, or DM
@@ -250,6 +259,21 @@ class QuizStore:
     def release_day(self, ws: Workspace, user: str, day: str) -> None:
         self.r.delete(self.day_key(ws, user, day))
 
+    # a send in flight: recorded before it, so that one whose outcome was lost can be looked for later
+    def record_attempt(self, ws: Workspace, user: str, attempt: Attempt) -> None:
+        self.r.set(keys.quiz_attempt(ws, user), json.dumps(asdict(attempt)), ex=keys.QUIZ_ATTEMPT_SECONDS)
+
+    def attempt(self, ws: Workspace, user: str) -> Attempt | None:
+        """The send whose outcome is not known yet (a timeout, a 5xx), if any."""
+        raw = self.r.get(keys.quiz_attempt(ws, user))
+        try:
+            return Attempt(**json.loads(raw)) if raw else None
+        except (ValueError, TypeError):
+            return None  # unreadable: treated as never sent (a check at most once more, never lost)
+
+    def clear_attempt(self, ws: Workspace, user: str) -> None:
+        self.r.delete(keys.quiz_attempt(ws, user))
+
     # answers
     @staticmethod
     def month_key(ws: Workspace, channel: str, month: str) -> str:
@@ -336,6 +360,7 @@ class QuizStore:
                 pipe.srem(people, user)
             pipe.delete(memberships)
             pipe.delete(keys.person_tz(ws, user))
+            pipe.delete(keys.quiz_attempt(ws, user))
             pipe.execute()
         return n
 

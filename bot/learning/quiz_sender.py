@@ -4,6 +4,12 @@ At most one check per person per day, across any number of processes: the day is
 (``SET NX``) before anything is sent. A send whose outcome is unknown (a timeout, a 5xx) is not
 retried that day, because retrying could send a second check; a send Slack refused before doing
 anything (rate limited after retries) releases the claim so the next sweep tries again.
+
+A send of unknown outcome may well have arrived. So each send is recorded before it is made (the
+check, its day, when) and the DM carries a marker; the person's next quiz day first looks for that DM
+in the conversation, within minutes of the attempt (a bounded read, whatever the person's DM history).
+Found: it counts as sent (its card moves on, as for any check sent), and today's check is a new one,
+not the same one again. Not found: it was not sent, and it is the one that comes next.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
@@ -19,14 +25,25 @@ import redis
 from bot import metrics
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
-from bot.delivery import Deliveries, Delivery
-from bot.learning.quiz import DM, Person, QuizStore, after_sending, candidate_order, choose
+from bot.delivery import Deliveries, Delivery, Marker
+from bot.learning.quiz import DM, Attempt, Card, Person, QuizStore, after_sending, candidate_order, choose
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
 from bot.storage.store import Workspace
 from bot.storage.wssettings import PersonZones
 
 log = logging.getLogger(__name__)
+
+EVENT_TYPE = "scr_knowledge_check"  # the DM's marker kind (Slack message metadata event type)
+# Where a lost send's DM is looked for: from just before the attempt was recorded to this long after it,
+# longer than a send with all its retries takes.
+SENT_BEFORE = timedelta(seconds=5)  # clocks of Slack and this host may differ a little
+SENT_WITHIN = timedelta(minutes=15)
+
+
+def check_marker(user: str, attempt: Attempt) -> Marker:
+    """What a knowledge-check DM carries so a lost send can be recognised: one key per person and day."""
+    return Marker(EVENT_TYPE, f"{user}:{attempt.day}", {"check": attempt.check})
 
 
 @dataclass(frozen=True)
@@ -135,24 +152,63 @@ class QuizSender:
         day = mine.day(now)
         if not self.store.claim_day(ws, person.user, day):
             return Sent(ws.team_id, person.user, "already")
+        if (lost := self.store.attempt(ws, person.user)) is not None:
+            try:
+                self._settle(ws, person, lost, delivery, mine)
+            except Transient as exc:  # cannot tell yet whether it arrived: nothing today, the next sweep looks again
+                self.store.release_day(ws, person.user, day)
+                log.warning("quiz: cannot look for %s's check of %s (%s); will retry", person.user, lost.day, exc)
+                return Sent(ws.team_id, person.user, "retry", lost.check, str(exc))
         cards = self.store.cards(ws, person.user)
         check_id = choose(cards, candidate_order(self.corpus, person.user if person.channel == DM else person.channel,
                                                   self._recent_points(ws, person)), now.timestamp())
         check = self.corpus.check(check_id or "")
         if check is None:
             return Sent(ws.team_id, person.user, "none")  # everything known and not yet due: nothing today
+        attempt = Attempt(check.id, day, now.timestamp())
+        self.store.record_attempt(ws, person.user, attempt)  # before sending: a lost answer can be looked up
         try:
-            ts = delivery.dm(person.user, KnowledgeCheck(check, day))
+            ts = delivery.dm(person.user, KnowledgeCheck(check, day), marker=check_marker(person.user, attempt))
         except Permanent as exc:  # includes "this person cannot get a DM" (left, deactivated...): not today
+            self.store.clear_attempt(ws, person.user)
             log.warning("quiz: cannot DM %s: %s", person.user, exc)
             return Sent(ws.team_id, person.user, "failed", check.id, str(exc))
         except Transient as exc:
             if not exc.maybe_sent:
+                self.store.clear_attempt(ws, person.user)
                 self.store.release_day(ws, person.user, day)  # Slack did nothing: the next sweep retries
             log.warning("quiz: sending to %s failed (%s)%s", person.user, exc,
                         "" if not exc.maybe_sent else "; not retried today in case it arrived")  # fmt: skip
             return Sent(ws.team_id, person.user, "retry", check.id, str(exc))
-        self.store.save_card(ws, person.user, after_sending(cards.get(check.id), check.id, now.timestamp(), mine.timezone))
-        self.store.sent_today(ws, person.user, day, check.id, ts)
+        self._record_sent(ws, person.user, attempt, ts, cards.get(check.id), mine.timezone)
         log.info("quiz: sent %s to %s", check.id, person.user)
         return Sent(ws.team_id, person.user, "sent", check.id)
+
+    def _record_sent(self, ws: Workspace, user: str, attempt: Attempt, ts: str, card: Card | None, tz: str) -> None:
+        self.store.save_card(ws, user, after_sending(card, attempt.check, attempt.at, tz))
+        self.store.sent_today(ws, user, attempt.day, attempt.check, ts)
+        self.store.clear_attempt(ws, user)
+
+    def _settle(self, ws: Workspace, person: Person, lost: Attempt, delivery: Delivery, hours: WorkingHours) -> None:
+        """A send whose outcome was lost: recorded as sent if its DM is in the conversation, else forgotten
+        (it was not sent, and is chosen again). Raises ``Transient`` when the conversation cannot be read."""
+        at = datetime.fromtimestamp(lost.at, UTC)
+        try:
+            found = delivery.find_dm(person.user, check_marker(person.user, lost),
+                                     oldest=at - SENT_BEFORE, latest=at + SENT_WITHIN)  # fmt: skip
+        except Permanent as exc:  # no DM with this person any more: nothing arrived that we could see
+            log.warning("quiz: cannot read %s's DM (%s); their check of %s counts as not sent", person.user, exc, lost.day)
+            found = None
+        if found is None:
+            self.store.clear_attempt(ws, person.user)
+            log.info("quiz: %s's check of %s never arrived", person.user, lost.day)
+            return
+        card = self.store.cards(ws, person.user).get(lost.check)
+        if card is not None and card.answered >= lost.at:  # it arrived and was answered: the answer moved its box
+            card.sent = lost.at
+            self.store.save_card(ws, person.user, card)
+            self.store.sent_today(ws, person.user, lost.day, lost.check, found.id)
+            self.store.clear_attempt(ws, person.user)
+        else:
+            self._record_sent(ws, person.user, lost, found.id, card, hours.timezone)
+        log.info("quiz: %s's check of %s had arrived; recorded as sent", person.user, lost.day)

@@ -292,6 +292,7 @@ def forgotten(ws: Workspace, user: str) -> str:
 
 # ----- knowledge checks (bot.learning.quiz) ------------------------------------------------------------------
 QUIZ_DAY_SECONDS = 2 * DAY  # the one-a-day claim outlives its day, whatever the time zone
+QUIZ_ATTEMPT_SECONDS = 30 * DAY  # a send of unknown outcome waits for the person's next quiz day, weeks at most
 QUIZ_AGGREGATE_SECONDS = 400 * DAY  # long enough for a year of monthly digests
 QUIZ_WORKSPACES = f"{GLOBAL}:quiz-workspaces"  # workspace entries, so the clock can find opted-in people
 
@@ -310,6 +311,11 @@ def quiz_answers(ws: Workspace, user: str) -> str:
 
 def quiz_day(ws: Workspace, user: str, day: str) -> str:
     return _key(ws, "quiz", "day", user, day)
+
+
+def quiz_attempt(ws: Workspace, user: str) -> str:
+    """The knowledge check being sent to ``user`` (recorded before the send), until its outcome is known."""
+    return _key(ws, "quiz", "attempt", user)
 
 
 def quiz_memberships(ws: Workspace, user: str) -> str:
