@@ -192,10 +192,10 @@ def test_end_to_end_a_subscribed_channel_moves_and_one_that_said_skip_does_not_p
     assert skipped["text"].startswith("<@U0AAA> set up") and "skips" in skipped["text"], skipped
     env = bot_env(module_slack, redis_server.url, tmp_path)
 
-    def run_due(when: str) -> str:
+    def run_due(when: str, **extra: str) -> str:
         module_slack.clock = at(when).timestamp
         done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at(when).isoformat()],
-                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
+                              capture_output=True, text=True, env={**env, **extra}, cwd=ROOT, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
@@ -207,3 +207,6 @@ def test_end_to_end_a_subscribed_channel_moves_and_one_that_said_skip_does_not_p
     assert "slack-t0aaa-c0nopost 2026-W36: holiday" in tuesday
     assert "slack-t0aaa-c0move 2026-W36: already" in run_due("2026-09-01 09:45")
     assert len(weekly_posts(module_slack, "C0MOVE")) == 1 and weekly_posts(module_slack, "C0NOPOST") == []
+    # SCR_BANK_HOLIDAYS is the default for workspaces that set none: Scotland's 3 August moves the post too.
+    assert "slack-t0aaa-c0move 2026-W32: not_due" in run_due("2026-08-03 09:31", SCR_BANK_HOLIDAYS="scotland")
+    assert "slack-t0aaa-c0move 2026-W32: posted" in run_due("2026-08-04 09:31", SCR_BANK_HOLIDAYS="scotland")
