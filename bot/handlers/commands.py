@@ -384,7 +384,7 @@ def settings_text(services: Services, ws: Workspace) -> str:
         f"• *Working days:* {shown('work_days', days_text(hours.days))}",
         f"• *Quiz days:* {shown('quiz_days', days_text(hours.quiz_days))}, from {shown('quiz_time', current.quiz_time)}",
         f"• *Bank holidays:* {shown('bank_holidays', current.bank_holidays)} (no knowledge checks or digest on "
-        "them)",
+        "them; a weekly post due on one moves to the next working day)",
         f"• *Contact line under the safety steps:* {shown('concern_contact', current.concern_contact or 'none set')}",
         "",
         SETTINGS_HELP,
