@@ -125,7 +125,15 @@ def _in_rotation(services: Services, schedule: Schedule) -> str:
 
 def _settings_text(services: Services, schedule: Schedule) -> str:
     """A schedule's settings in a line, for the audit trail."""
-    return f"{describe(schedule.post)} ({schedule.timezone}); {_filters(services, schedule)}"
+    holidays = "" if schedule.on_bank_holiday == "move" else f"; bank holidays: {schedule.on_bank_holiday}"
+    return f"{describe(schedule.post)} ({schedule.timezone}); {_filters(services, schedule)}{holidays}"
+
+
+ON_BANK_HOLIDAY = {
+    "move": "the post moves to the next working day that week, same time",
+    "skip": "no post that week (it skips the week)",
+    "post": "posted as usual",
+}
 
 
 def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> str:
@@ -134,6 +142,8 @@ def describe_schedule(services: Services, schedule: Schedule, now: datetime) -> 
         f"*Weekly learning point here:* {describe(schedule.post)} ({schedule.timezone})",
         f"*Next post:* {nxt.astimezone(schedule.tz):%A %-d %B %Y at %H:%M}" if nxt else "*Next post:* none",
         f"*Summary in the thread:* {describe(schedule.summary)}",
+        f"*On a bank holiday:* {ON_BANK_HOLIDAY.get(schedule.on_bank_holiday, schedule.on_bank_holiday)} "
+        "(the workspace's nation: `/scr settings bank-holidays`)",
         f"*Drawing on:* {escape(_filters(services, schedule))} ({_in_rotation(services, schedule)})",
         "*Set by:* "
         + ("your safeguarding lead (schedules file)" if schedule.source == "yaml" else f"<@{schedule.created_by}> with `/scr subscribe`"),
@@ -374,7 +384,7 @@ def settings_text(services: Services, ws: Workspace) -> str:
         f"• *Working days:* {shown('work_days', days_text(hours.days))}",
         f"• *Quiz days:* {shown('quiz_days', days_text(hours.quiz_days))}, from {shown('quiz_time', current.quiz_time)}",
         f"• *Bank holidays:* {shown('bank_holidays', current.bank_holidays)} (no knowledge checks or digest on "
-        "them)",
+        "them; a weekly post due on one moves to the next working day)",
         f"• *Contact line under the safety steps:* {shown('concern_contact', current.concern_contact or 'none set')}",
         "",
         SETTINGS_HELP,
@@ -450,7 +460,8 @@ def register(app: App, services: Services) -> None:
                 + (f"{escape(hint)} " if hint else "")
                 + "Try `/scr subscribe health monday 09:30` "
                 "(any sectors or themes, a weekday, a time and a time zone, all optional; add `background` "
-                "to include points on what an SCR is and how the studies were done)."
+                "to include points on what an SCR is and how the studies were done, and `holidays skip` or "
+                "`holidays post` if a bank holiday should not move the post to the next working day)."
             )
         admin = services.yaml_schedule_for(ws.team_id, channel)
         if admin:
@@ -467,6 +478,7 @@ def register(app: App, services: Services) -> None:
             id=subscription_id(ws, channel), team=ws.team_id, enterprise=ws.enterprise_id, channel=channel,
             post=cron, summary=DEFAULT_SUMMARY, timezone=tz, sectors=tuple(req.sectors), themes=tuple(req.themes),
             source="slack", origin=f"/scr subscribe by {user}", created_by=user, background=req.background,
+            on_bank_holiday=req.on_bank_holiday,
         )  # fmt: skip
         if not any(schedule.matches(p) for p in services.corpus.points):
             return ephemeral("Those sectors and themes together match no learning points; try fewer filters.")

@@ -279,7 +279,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         poster = WeeklyPoster(services.store.client, deliveries, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
                               retention_days=settings.retention_days, reflect_button=services.reflections_enabled,
-                              parallel_workspaces=settings.fanout_workspaces)  # fmt: skip
+                              parallel_workspaces=settings.fanout_workspaces,
+                              workspace_settings=services.workspace_settings)  # fmt: skip
         now = utcnow()
         if args.action == "list":
             every = _every_schedule(services, team)

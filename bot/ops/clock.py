@@ -57,6 +57,7 @@ class Clock:
             reflect_button=services.reflections_enabled,
             clock=clock,
             parallel_workspaces=settings.fanout_workspaces,
+            workspace_settings=services.workspace_settings,  # bank holidays move posts per workspace
         )
         self.summaries = SummaryPoster(
             self.poster, ReflectionStore(services.store.client, settings.retention_days, clock=lambda: clock().timestamp()),
@@ -145,7 +146,7 @@ class Clock:
         results = self.poster.deliver_all(schedules)
         results += fan_out(schedules, self._safe_summary, workspaces=self.poster.parallel_workspaces)
         for r in results:
-            if r.outcome not in ("not_due", "stale", "already"):
+            if r.outcome not in ("not_due", "stale", "already", "holiday"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
         self.learning(schedules)
         return results

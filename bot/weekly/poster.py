@@ -15,6 +15,12 @@ a crash; the protocol below makes that safe:
 
 Timing: a week is due from its post time until its summary time (or the week's end); a process that
 was down at post time catches up once within that window, and never posts a stale week after it.
+
+Bank holidays (the schedule's workspace's nation, ``/scr settings bank-holidays``): a post due on one moves
+to the next working day of the same week at the same local time, unless the schedule says ``skip`` (nothing
+that week) or ``post`` (post anyway). A move that finds no working day before the summary time (or the week's
+end) skips the week, outcome "holiday". The claim key stays the ISO week, so a moved post is still posted
+exactly once, and the summary's time is unchanged (a moved post always comes before it).
 """
 
 from __future__ import annotations
@@ -31,11 +37,14 @@ from typing import Any
 import redis
 
 from bot import metrics
+from bot.config import Settings, WorkingHours, is_bank_holiday
 from bot.content.corpus import Corpus, Point
 from bot.delivery import Deliveries, Delivery, Marker
 from bot.once import Once, Permanent
 from bot.reflections.store import ReflectionStore
 from bot.storage import keys
+from bot.storage.keys import Workspace
+from bot.storage.wssettings import WorkspaceSettings
 from bot.weekly.rotation import Rotation
 from bot.weekly.schedules import Schedule
 from bot.weekly.views import WeeklyPost
@@ -104,19 +113,39 @@ class Week:
     key: str  # ISO week, e.g. "2026-W48" (ISO year: 2027-01-01 is in 2026-W53)
     start: datetime  # Monday 00:00 in the schedule's time zone
     end: datetime
-    post_at: datetime | None
+    post_at: datetime | None  # when the post is due: moved off a bank holiday, or None (none this week)
     summary_at: datetime
+    planned_at: datetime | None = None  # the schedule's own time this week, before any bank holiday moved it
+    holiday: date | None = None  # the bank holiday that moved or skipped this week's post
+
+    @property
+    def skipped(self) -> bool:
+        """No post this week because of a bank holiday (``skip``, or no working day left to move it to)."""
+        return self.holiday is not None and self.post_at is None
 
 
-def week_for(schedule: Schedule, now: datetime) -> Week:
+WORKING_WEEK = frozenset(range(5))  # where a moved post may land when the workspace's working days are unknown
+
+
+def week_for(schedule: Schedule, now: datetime, hours: WorkingHours | None = None) -> Week:
+    """The schedule's week around ``now``; with ``hours`` (its workspace's working days and bank holidays) a post
+    due on a bank holiday is moved or skipped as ``schedule.on_bank_holiday`` says. Without them the week is the
+    schedule's own timing: the summary's time and the week's key do not depend on bank holidays."""
     local = now.astimezone(schedule.tz)
-    return _week(schedule.post, schedule.summary, schedule.timezone, local.date() - timedelta(days=local.weekday()))
+    monday = local.date() - timedelta(days=local.weekday())
+    region, days, rule = "none", WORKING_WEEK, "post"
+    if hours is not None and hours.bank_holidays != "none" and schedule.on_bank_holiday != "post":
+        region, days, rule = hours.bank_holidays, hours.days, schedule.on_bank_holiday
+    return _week(schedule.post, schedule.summary, schedule.timezone, monday, region, days, rule)
 
 
 @lru_cache(maxsize=4096)
-def _week(post: str, summary: str, timezone: str, monday: date) -> Week:
-    """A schedule's week, from its timing alone: cached, because a fan-out asks it for every channel and
-    building the cron triggers was a tenth of the clock's time per post."""
+def _week(post: str, summary: str, timezone: str, monday: date, region: str = "none",
+          days: frozenset[int] = WORKING_WEEK, rule: str = "post") -> Week:  # fmt: skip
+    """A schedule's week, from its timing, its workspace's calendar (bank holiday ``region``, working ``days``)
+    and its bank-holiday ``rule``: cached, because a fan-out asks it for every channel and building the cron
+    triggers was a tenth of the clock's time per post. Keyed by the calendar and rule too, so a workspace in
+    Scotland never gets England's week."""
     schedule = Schedule(id="", team="", channel="", post=post, summary=summary, timezone=timezone)
     start = datetime(monday.year, monday.month, monday.day, tzinfo=schedule.tz)
     end = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=schedule.tz)
@@ -127,14 +156,33 @@ def _week(post: str, summary: str, timezone: str, monday: date) -> Week:
     if summary_at is None or summary_at >= end or (post_at is not None and summary_at <= post_at):
         summary_at = end
     iso = monday.isocalendar()
-    return Week(f"{iso.year}-W{iso.week:02d}", start, end, post_at, summary_at)
+    key = f"{iso.year}-W{iso.week:02d}"
+    if post_at is None or rule == "post" or not is_bank_holiday(region, post_at.date()):
+        return Week(key, start, end, post_at, summary_at, post_at)
+    moved = _next_working(post_at, summary_at, region, days) if rule == "move" else None
+    return Week(key, start, end, moved, summary_at, post_at, holiday=post_at.date())
+
+
+def _next_working(planned: datetime, before: datetime, region: str, days: frozenset[int]) -> datetime | None:
+    """The same local time on the next working day (a working weekday, no bank holiday) that is still before
+    ``before`` (the summary, or the week's end), or None: then the week has no post."""
+    zone = planned.tzinfo
+    day = planned.date() + timedelta(days=1)
+    while True:
+        # Through UTC and back: a wall time a clock change skips on the new day becomes a real instant.
+        at = datetime.combine(day, planned.time(), tzinfo=zone).astimezone(UTC).astimezone(zone)
+        if at >= before:
+            return None
+        if day.weekday() in days and not is_bank_holiday(region, day):
+            return at
+        day += timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Result:
     schedule: str
     week: str
-    outcome: str  # posted, recovered, already, busy, not_due, stale, failed, retry
+    outcome: str  # posted, recovered, already, busy, not_due, stale, holiday, failed, retry
     ts: str | None = None
     point: str | None = None
     error: str | None = None
@@ -153,8 +201,12 @@ class WeeklyPoster:
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
         parallel_workspaces: int = PARALLEL_WORKSPACES,
+        workspace_settings: WorkspaceSettings | None = None,
     ):
         self.r = client
+        # Each workspace's working days and bank holidays (`/scr settings`) over the environment's defaults;
+        # without the environment's, the built-in defaults (England and Wales, Monday to Friday).
+        self.workspace_settings = workspace_settings or WorkspaceSettings(client, Settings())
         self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.lease_seconds = lease_seconds
         self.parallel_workspaces = parallel_workspaces
@@ -182,17 +234,31 @@ class WeeklyPoster:
         return self.deliveries(schedule.workspace)
 
     # ----- the protocol ---------------------------------------------------------------------
+    def hours(self, ws: Workspace) -> WorkingHours:
+        """The workspace's working days and bank holidays (one read; ``deliver_all`` reads them once per run)."""
+        return self.workspace_settings.hours(ws)
+
+    def week(self, schedule: Schedule, now: datetime, hours: WorkingHours | None = None) -> Week:
+        """The schedule's week with its workspace's bank holidays applied (read now unless ``hours`` is given)."""
+        if schedule.on_bank_holiday == "post":
+            return week_for(schedule, now)  # no calendar needed: no read
+        return week_for(schedule, now, hours if hours is not None else self.hours(schedule.workspace))
+
     def deliver(self, schedule: Schedule, now: datetime | None = None, *, ignore_time: bool = False,
-                force: bool = False) -> Result:
-        """This week's post for one schedule (the protocol above), counted by outcome (``bot.metrics``)."""
-        result = self._deliver(schedule, now, ignore_time=ignore_time, force=force)
+                force: bool = False, hours: WorkingHours | None = None) -> Result:
+        """This week's post for one schedule (the protocol above), counted by outcome (``bot.metrics``);
+        ``hours``: the workspace's calendar when the caller has read it already."""
+        result = self._deliver(schedule, now, ignore_time=ignore_time, force=force, hours=hours)
         metrics.count_posts("post", [result.outcome])
         return result
 
-    def _deliver(self, schedule: Schedule, now: datetime | None, *, ignore_time: bool, force: bool) -> Result:
+    def _deliver(self, schedule: Schedule, now: datetime | None, *, ignore_time: bool, force: bool,
+                 hours: WorkingHours | None) -> Result:  # fmt: skip
         now = now or self.clock()
-        week = week_for(schedule, now)
+        week = self.week(schedule, now, hours) if not (ignore_time or force) else week_for(schedule, now)
         if not ignore_time and not force:
+            if week.skipped and week.planned_at is not None and now >= week.planned_at:
+                return Result(schedule.id, week.key, "holiday")
             if week.post_at is None or now < week.post_at:
                 return Result(schedule.id, week.key, "not_due")
             if now >= week.summary_at:
@@ -283,9 +349,17 @@ class WeeklyPoster:
     # ----- many schedules ---------------------------------------------------------------------
     def deliver_all(self, schedules: Iterable[Schedule], now: datetime | None = None, workers: int = 8,
                     **kw: Any) -> list[Result]:
-        """This week's posts for many schedules (see ``fan_out``)."""
-        return fan_out(list(schedules), lambda s: self._safe_deliver(s, now, **kw), workers=workers,
-                       workspaces=self.parallel_workspaces)  # fmt: skip
+        """This week's posts for many schedules (see ``fan_out``). Each workspace's bank holidays are read once
+        for the run, all in one round trip, not once per post; if that read fails each post reads its own (and
+        reports Redis being down as its outcome)."""
+        schedules = list(schedules)
+        try:
+            calendars = self.workspace_settings.hours_of(s.workspace for s in schedules if s.on_bank_holiday != "post")
+        except redis.RedisError as exc:
+            log.warning("workspace settings unavailable (%s); each post reads its own", exc)
+            calendars = {}
+        return fan_out(schedules, lambda s: self._safe_deliver(s, now, hours=calendars.get(s.workspace), **kw),
+                       workers=workers, workspaces=self.parallel_workspaces)  # fmt: skip
 
     def _safe_deliver(self, schedule: Schedule, now: datetime | None, **kw: Any) -> Result:
         try:

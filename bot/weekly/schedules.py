@@ -42,6 +42,9 @@ CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 DEFAULT_POST = "30 9 * * mon"
 DEFAULT_SUMMARY = "0 16 * * fri"
 EVERYONE = "multi-agency"
+# What a bank holiday (in the schedule's workspace's nation, `/scr settings bank-holidays`) does to the week's post:
+# move it to the next working day of the same week at the same local time (default), skip that week, or post anyway.
+BANK_HOLIDAY_RULES = ("move", "skip", "post")
 
 
 def cron_for(day: str, time: str) -> str:
@@ -140,6 +143,7 @@ class Schedule:
     created_by: str | None = None
     enabled: bool = True
     background: bool = False  # include background points (what an SCR is, method) in the rotation
+    on_bank_holiday: str = "move"  # a BANK_HOLIDAY_RULES word (bot.weekly.poster.week_for applies it)
 
     @property
     def workspace(self) -> Workspace:
@@ -219,6 +223,16 @@ class _ScheduleYaml(BaseModel):
     themes: list[Slug] = []
     enabled: bool = True
     background: bool = False
+    on_bank_holiday: str = "move"
+
+    @field_validator("on_bank_holiday", mode="before")
+    @classmethod
+    def _holiday_rule(cls, value: Any) -> str:
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if text not in BANK_HOLIDAY_RULES:
+            raise ValueError(f"on_bank_holiday {value!r} should be one of {', '.join(BANK_HOLIDAY_RULES)} "
+                             "(move: to the next working day that week; skip: no post that week; post: post anyway)")
+        return text
 
     @field_validator("channel", mode="before")
     @classmethod
@@ -315,6 +329,7 @@ def load_yaml_schedules(directory: Path, corpus: Corpus, default_timezone: str, 
                 id=model.id, team=team, channel=model.channel, post=post, summary=summary, timezone=tz,
                 sectors=tuple(model.sectors), themes=tuple(model.themes), enterprise=model.enterprise,
                 source="yaml", origin=where, enabled=model.enabled, background=model.background,
+                on_bank_holiday=model.on_bank_holiday,
             )  # fmt: skip
             if not any(schedule.matches(p) for p in corpus.points):
                 bad(["sectors"], "these sector/theme filters match no learning points")
@@ -381,11 +396,14 @@ class SubscribeRequest:
     time: str = "09:30"
     timezone: str | None = None
     background: bool = False
+    on_bank_holiday: str = "move"
     unknown: list[str] = field(default_factory=list)
 
 
 # "/scr subscribe health background": also post background points (what an SCR is, method).
 BACKGROUND_WORDS = ("background", "+background", "with-background")
+# "/scr subscribe health holidays skip": what a bank holiday does to the week's post (BANK_HOLIDAY_RULES).
+HOLIDAY_WORDS = ("holidays", "holiday", "bank-holidays", "bank-holiday")
 _AMPM = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)$")
 
 
@@ -403,12 +421,19 @@ def parse_time(word: str) -> str | None:
 def parse_subscribe(args: list[str], resolve: Any) -> SubscribeRequest:
     """``resolve(word)`` maps a word to ("sector"|"theme", id) or None (the lookup vocabulary)."""
     req = SubscribeRequest()
-    for word in args:
+    words = iter(args)
+    for word in words:
         low = word.lower().strip(",")
         if not low:
             continue
         if low in BACKGROUND_WORDS:
             req.background = True
+        elif low in HOLIDAY_WORDS:  # an option word and its value: "holidays skip"
+            rule = next(words, "")
+            if rule.lower().strip(",") in BANK_HOLIDAY_RULES:
+                req.on_bank_holiday = rule.lower().strip(",")
+            else:
+                req.unknown.append(f"{word} {rule}".strip())
         elif low in DAY_ALIASES:
             req.day = DAY_ALIASES[low]
         elif (t := parse_time(low)) is not None:
