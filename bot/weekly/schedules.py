@@ -140,10 +140,11 @@ class Schedule:
     created_by: str | None = None
     enabled: bool = True
     background: bool = False  # include background points (what an SCR is, method) in the rotation
+    platform: str = "slack"  # which front end's tenant ``team`` names ("teams": a Microsoft Teams tenant)
 
     @property
     def workspace(self) -> Workspace:
-        return Workspace(self.team, self.enterprise)
+        return Workspace(self.team, self.enterprise, self.platform)
 
     def in_team(self, team: str) -> Schedule:
         """An admin schedule without a ``team:`` belongs to the bot's own workspace."""
