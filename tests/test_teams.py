@@ -9,6 +9,8 @@ Slack's ``/scr neglect`` shows; a weekly post exactly once, also after a lost an
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +121,87 @@ def test_a_live_concern_in_a_channel_mention_gets_the_safety_net_first(teams_bot
     from bot.content.corpus import load_corpus
 
     assert first["text"] == escape(load_corpus(ROOT / "content").safety.title)  # type: ignore[union-attr]
+
+
+# ----- the weekly post, exactly once ---------------------------------------------------------------------
+def run_due(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due"], env=env, cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def subscribe(r: redis.Redis, channel: str) -> str:
+    from bot.weekly.schedules import Schedule, Subscriptions
+    from conftest import cron_due_a_minute_ago
+
+    schedule = Schedule(id=f"teams-{channel.split('@')[0][3:]}", team=TENANT, channel=channel, post=cron_due_a_minute_ago(),
+                        source="teams", platform="teams")  # fmt: skip
+    Subscriptions(r).save(schedule)
+    return schedule.id
+
+
+def installed(bot: BotProcess, teams: FakeTeams, r: redis.Redis, channel: str) -> None:
+    act = teams.channel_added(channel, GROUP)
+    assert send(bot, act, teams.token_for(act)).status == 200
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), channel))
+
+
+def test_a_weekly_post_reaches_a_teams_channel_exactly_once(teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str],
+                                                           shared_redis: redis.Redis) -> None:
+    channel = "19:weekly-once@thread.tacv2"
+    installed(teams_bot, teams, shared_redis, channel)
+    sid = subscribe(shared_redis, channel)
+    first = run_due(env)
+    assert f"{sid} " in first.stdout and ": posted" in first.stdout, first.stdout + first.stderr
+    again = run_due(env)
+    assert ": already" in again.stdout or sid not in again.stdout, again.stdout + again.stderr
+    posts = teams.posts_in(channel)
+    assert len(posts) == 1
+    card = posts[0]["activity"]
+    assert card["text"].startswith("Learning point of the week") and card["channelData"]["scr"]["key"]
+
+
+def test_after_a_lost_answer_the_post_is_found_in_graph_not_made_again(teams_bot: BotProcess, teams: FakeTeams,
+                                                                      env: dict[str, str], shared_redis: redis.Redis) -> None:
+    channel = "19:weekly-lost@thread.tacv2"
+    installed(teams_bot, teams, shared_redis, channel)
+    # Other posts in the window, so the search pages through Graph (two messages a page) before it finds ours.
+    for n in range(3):
+        other = f"19:noise-{n}@thread.tacv2"
+        installed(teams_bot, teams, shared_redis, other)
+    sid = subscribe(shared_redis, channel)
+    teams.lose_posts = 1
+    outcomes = run_due(env).stdout + run_due(env).stdout + run_due(env).stdout
+    assert len(teams.posts_in(channel)) == 1, outcomes
+    assert f"{sid} " in outcomes and ("recovered" in outcomes), outcomes
+
+
+def test_when_graph_cannot_be_read_a_lost_post_is_reported_never_made_twice(teams_bot: BotProcess, teams: FakeTeams,
+                                                                           env: dict[str, str], shared_redis: redis.Redis) -> None:
+    channel = "19:weekly-norsc@thread.tacv2"
+    installed(teams_bot, teams, shared_redis, channel)
+    sid = subscribe(shared_redis, channel)
+    teams.lose_posts = 1
+    teams.graph_refuse = True  # no ChannelMessage.Read.Group consent
+    try:
+        outcomes = run_due(env).stdout + run_due(env).stdout
+    finally:
+        teams.graph_refuse = False
+    assert len(teams.posts_in(channel)) == 1, outcomes
+    assert f"{sid} " in outcomes and "ChannelMessage.Read.Group" in outcomes, outcomes
+
+
+# ----- uninstall ----------------------------------------------------------------------------------------
+def test_removing_the_bot_from_its_last_team_purges_the_tenant(teams_bot: BotProcess, teams: FakeTeams,
+                                                              shared_redis: redis.Redis) -> None:
+    installed(teams_bot, teams, shared_redis, TEAM)
+    subscribe(shared_redis, TEAM)
+    teams_left = {json.loads(v)["team"] for v in shared_redis.hvals(keys.teams_conversations(WS))}
+    for team in sorted(teams_left - {TEAM}):
+        gone = teams.channel_removed(team, GROUP)
+        assert send(teams_bot, gone, teams.token_for(gone)).status == 200
+    wait_for(lambda: shared_redis.hlen(keys.teams_conversations(WS)) == 1)
+    assert teams_keys(shared_redis), "one team left: nothing purged yet"
+    gone = teams.channel_removed(TEAM, GROUP)
+    assert send(teams_bot, gone, teams.token_for(gone)).status == 200
+    wait_for(lambda: not teams_keys(shared_redis))
+    assert not [e for e in shared_redis.smembers(keys.SUBSCRIPTIONS) if e.startswith("teams|")]

@@ -106,6 +106,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         raise ConfigError(problem)
     mode = settings.mode
+    if settings.teams and mode not in ("http", "oauth"):
+        raise ConfigError("Microsoft Teams (TEAMS_*) is served at /api/messages beside Slack's HTTP routes: set "
+                          "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET too (Teams alone, or with Socket Mode, is not served yet)")
     if mode == "shell":
         return cmd_shell(args, settings, offline_banner=True)
     if mode in ("http", "oauth"):
