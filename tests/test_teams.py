@@ -205,3 +205,12 @@ def test_removing_the_bot_from_its_last_team_purges_the_tenant(teams_bot: BotPro
     assert send(teams_bot, gone, teams.token_for(gone)).status == 200
     wait_for(lambda: not teams_keys(shared_redis))
     assert not [e for e in shared_redis.smembers(keys.SUBSCRIPTIONS) if e.startswith("teams|")]
+
+
+def test_what_a_person_typed_is_escaped_when_the_answer_echoes_it(teams_bot: BotProcess, teams: FakeTeams) -> None:
+    ask = teams.personal_message("[click here](https://evil.example) **zzqxv**")
+    assert send(teams_bot, ask, teams.token_for(ask)).status == 200
+    reply = wait_for(lambda: teams.replies_to(ask["id"]))[0]
+    body = json.dumps(reply["attachments"][0]["content"]["body"])
+    assert "zzqxv" in body, body  # echoed...
+    assert "[click here](" not in body and "**zzqxv**" not in body  # ...but never as a link or bold

@@ -22,12 +22,18 @@ from bot.weekly.views import ThreadSummary, WeeklyPost
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 MARKER_ID = "scr-marker"
 POINT_PREFIX = "scr-point-"  # a point's container id: which points an answer shows, for people and tests alike
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")  # what starts emphasis, code, a link, or HTML in a TextBlock
+_LINE_START = re.compile(r"^(\s*)([-+#]|\d+\.)(?=\s)", re.MULTILINE)  # what starts a list or heading at a line's start
 
 
 def escape(text: str) -> str:
-    """Text a person typed, safe in a Markdown TextBlock: every Markdown character backslash-escaped."""
-    return _MARKDOWN.sub(r"\\\1", text)
+    """Text safe in a Markdown TextBlock: the characters that start formatting are backslash-escaped, and only
+    those, so ordinary sentences (full stops, hyphens, brackets) read without stray backslashes."""
+    def line_start(m: re.Match[str]) -> str:
+        mark = m.group(2)
+        return m.group(1) + (mark[:-1] + "\\." if mark.endswith(".") else "\\" + mark)
+
+    return _LINE_START.sub(line_start, _MARKDOWN.sub(r"\\\1", text))
 
 
 def text(value: str, **extra: Any) -> dict[str, Any]:
