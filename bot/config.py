@@ -15,6 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# Microsoft Teams (the Bot Connector): where its signing keys are listed, where the app gets its own tokens, Graph.
+DEFAULT_TEAMS_OPENID_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+DEFAULT_TEAMS_LOGIN_URL = "https://login.microsoftonline.com"
+DEFAULT_TEAMS_GRAPH_URL = "https://graph.microsoft.com"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Seconds one Slack call may spend waiting and retrying in all (bot.slack.ratelimit). A claim's lease must
 # outlast one whole call made right after the claim was extended, plus a third for Redis round trips and pauses.
@@ -183,6 +187,19 @@ class Settings:
     # rotation, the previous one (only read). Unset offline/embedded: a key file in data_dir is made.
     master_key: str | None = field(default=None, repr=False)
     master_key_old: str | None = field(default=None, repr=False)
+    # Microsoft Teams (bot.teams): the Azure Bot's app id and client secret, and the tenant it is registered in
+    # (single-tenant). All three, or none. The three URLs are Microsoft's own unless a test points them elsewhere.
+    teams_app_id: str | None = None
+    teams_app_password: str | None = None
+    teams_tenant_id: str | None = None
+    teams_openid_url: str = DEFAULT_TEAMS_OPENID_URL
+    teams_login_url: str = DEFAULT_TEAMS_LOGIN_URL
+    teams_graph_url: str = DEFAULT_TEAMS_GRAPH_URL
+
+    @property
+    def teams(self) -> bool:
+        """Whether ``scr-bot run`` also serves Microsoft Teams at /api/messages (all three settings set)."""
+        return bool(self.teams_app_id and self.teams_app_password and self.teams_tenant_id)
 
     def working_hours(self) -> WorkingHours:
         """The team's working hours and quiz days (validated in ``load_settings``)."""
@@ -216,6 +233,28 @@ class Settings:
     def distributed(self) -> bool:
         """Installed by many workspaces through "Add to Slack": tokens come from the installation store."""
         return bool(self.slack_client_id and self.slack_client_secret and self.slack_signing_secret)
+
+
+TEAMS_SETTINGS = ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+
+
+def _teams(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The three Teams settings, all or none: a half-set one is a one-line error naming what is missing."""
+    values = {name: (env.get(name, "").strip() or None) for name in TEAMS_SETTINGS}
+    given = [n for n, v in values.items() if v]
+    if given and len(given) < len(TEAMS_SETTINGS):
+        missing = ", ".join(n for n in TEAMS_SETTINGS if not values[n])
+        raise ConfigError(f"Microsoft Teams needs TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID together: "
+                          f"{', '.join(given)} set but {missing} not (Azure Bot > Configuration)")  # fmt: skip
+    urls = {}
+    for name, default in (("TEAMS_OPENID_URL", DEFAULT_TEAMS_OPENID_URL), ("TEAMS_LOGIN_URL", DEFAULT_TEAMS_LOGIN_URL),
+                          ("TEAMS_GRAPH_URL", DEFAULT_TEAMS_GRAPH_URL)):  # fmt: skip
+        raw = env.get(name, "").strip() or default
+        if not raw.startswith(("https://", "http://")):
+            raise ConfigError(f"{name} must be an http(s) URL such as {default}, got {raw!r}")
+        urls[name.lower()] = raw.rstrip("/")
+    return {"teams_app_id": values["TEAMS_APP_ID"], "teams_app_password": values["TEAMS_APP_PASSWORD"],
+            "teams_tenant_id": values["TEAMS_TENANT_ID"], **urls}  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -469,6 +508,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         concern_contact=" ".join(env.get("SCR_CONCERN_CONTACT", "").split())[:300] or None,
         master_key=_master_key(env, "SCR_MASTER_KEY"),
         master_key_old=_master_key(env, "SCR_MASTER_KEY_OLD"),
+        **_teams(env),
     )
     try:
         settings.working_hours()

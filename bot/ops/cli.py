@@ -109,6 +109,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         raise ConfigError(problem)
     mode = settings.mode
+    if settings.teams and mode not in ("http", "oauth"):
+        raise ConfigError("Microsoft Teams (TEAMS_*) is served at /api/messages beside Slack's HTTP routes: set "
+                          "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET too (Teams alone, or with Socket Mode, is not served yet)")
     if mode == "shell":
         return cmd_shell(args, settings, offline_banner=True)
     if mode in ("http", "oauth"):
@@ -165,8 +168,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     def when_ready(server: Any) -> None:
         log.info("scr-bot %s listening on port %s", __version__, settings.port)
 
+    wrap = None
+    if settings.teams:
+        from bot.handlers.teams.app import build as build_teams
+        from bot.teams.web import beside
+
+        teams = build_teams(services)
+        log.info("serving Microsoft Teams at /api/messages")
+
+        def wrap(main: Any) -> Any:
+            return beside(main, teams)
+
     try:
-        serve(services, bolt_app, on_ready=when_ready)
+        serve(services, bolt_app, on_ready=when_ready, wrap=wrap)
     finally:
         services.store.close()
     return 0
@@ -268,14 +282,17 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     from bot.weekly.schedules import describe
 
     _setup_logging(settings, quiet=True)
-    need_slack = args.action in ("post-now", "run-due")
+    need_slack = args.action in ("post-now", "run-due") and not settings.teams
     services, client, team = _schedule_context(settings, need_slack=need_slack)
     try:
         from bot.slack.delivery import SlackDeliveries
         from bot.slack.oauth import workspace_clients
 
         clients = workspace_clients(services) if settings.distributed else None
-        deliveries = SlackDeliveries(client, services.corpus, clients)
+        from bot.ops.platforms import by_platform
+
+        has_slack = client is not None or settings.distributed
+        deliveries = by_platform(services, SlackDeliveries(client, services.corpus, clients) if has_slack else None)
         poster = WeeklyPoster(services.store.client, deliveries, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
                               retention_days=settings.retention_days, reflect_button=services.reflections_enabled,

@@ -25,6 +25,7 @@ from bot.briefings.followup import FollowUps
 from bot.learning.digest_sender import DigestReaders, DigestSender
 from bot.learning.quiz import QuizStore
 from bot.learning.quiz_sender import QuizSender
+from bot.ops.platforms import by_platform
 from bot.reflections.store import ReflectionStore
 from bot.services import Services
 from bot.slack.delivery import SlackDeliveries
@@ -45,8 +46,8 @@ class Clock:
         self.clock = clock
         settings = services.settings
         self.clients = clients or workspace_clients(services, client)
-        self.deliveries = SlackDeliveries(client, services.corpus,
-                                          self.clients if self.clients.distributed else None)  # fmt: skip
+        slack = SlackDeliveries(client, services.corpus, self.clients if self.clients.distributed else None)
+        self.deliveries = by_platform(services, slack)  # Teams beside Slack when TEAMS_* are set
         self.poster = WeeklyPoster(
             services.store.client,
             self.deliveries,

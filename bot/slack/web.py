@@ -183,7 +183,9 @@ class GunicornServer(BaseApplication):
         return self.application
 
 
-def serve(services: Services, bolt_app: App, *, on_ready: Any = None) -> None:
+def serve(services: Services, bolt_app: App, *, on_ready: Any = None,
+          wrap: Callable[[Any], Any] | None = None) -> None:
+    """``wrap``: another front end's routes beside Slack's (``bot.teams.web.beside``), Slack's app unchanged."""
     settings = services.settings
     options: dict[str, Any] = {
         "bind": f"0.0.0.0:{settings.port}",
@@ -219,4 +221,5 @@ def serve(services: Services, bolt_app: App, *, on_ready: Any = None) -> None:
 
     options["when_ready"] = when_ready
     options["child_exit"] = child_exit
-    GunicornServer(create_web_app(services, bolt_app), options).run()
+    app = create_web_app(services, bolt_app)
+    GunicornServer(wrap(app) if wrap else app, options).run()

@@ -238,6 +238,18 @@ def install_rotating(ws: Workspace) -> str:
     return _key(ws, "install", "rotating")
 
 
+def teams_conversations(ws: Workspace) -> str:
+    """Hash: a Teams tenant's conversation references (conversation id -> JSON: serviceUrl, team, channel,
+    scope), written when the bot is added to a team or a personal chat; removed with the tenant (purge)."""
+    return _key(ws, "teams", "conversations")
+
+
+def teams_posts(ws: Workspace, channel: str) -> str:
+    """Hash: the marker key of each post the bot made in a Teams channel -> its activity id, written when the
+    Bot Connector answers (``bot.teams.delivery``); its first look before asking Graph. Expires with attempts."""
+    return _key(ws, "teams", "posts", channel)
+
+
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
 

@@ -144,10 +144,11 @@ class Schedule:
     enabled: bool = True
     background: bool = False  # include background points (what an SCR is, method) in the rotation
     on_bank_holiday: str = "move"  # a BANK_HOLIDAY_RULES word (bot.weekly.poster.week_for applies it)
+    platform: str = "slack"  # which front end's tenant ``team`` names ("teams": a Microsoft Teams tenant)
 
     @property
     def workspace(self) -> Workspace:
-        return Workspace(self.team, self.enterprise)
+        return Workspace(self.team, self.enterprise, self.platform)
 
     def in_team(self, team: str) -> Schedule:
         """An admin schedule without a ``team:`` belongs to the bot's own workspace."""

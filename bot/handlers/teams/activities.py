@@ -1,0 +1,131 @@
+"""One activity from Teams, already authenticated (``bot.teams.web``), handled after the HTTP 200.
+
+- Added to a team or a personal scope (``installationUpdate`` add, or ``conversationUpdate`` naming the
+  bot among ``membersAdded``): the conversation reference is kept under the tenant
+  (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
+- Removed (``installationUpdate`` remove, or the bot in ``membersRemoved``): that team's or chat's
+  references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
+- A message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
+  language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
+
+Only the tenant the app is registered in (``TEAMS_TENANT_ID``) is served: another tenant's activity is
+logged and dropped, nothing stored.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from typing import Any
+
+from bot.services import Services
+from bot.storage.keys import Workspace
+from bot.storage.purge import Purger
+from bot.teams import cards
+from bot.teams.connector import Connector
+from bot.teams.references import Reference, References, tenant
+
+log = logging.getLogger(__name__)
+_TAGS = re.compile(r"<[^>]+>")
+QUERY_MAX = 500  # what a lookup reads of a message, as Slack's slash command text
+
+
+def _tenant_id(activity: dict[str, Any]) -> str:
+    data = activity.get("channelData") or {}
+    return str((data.get("tenant") or {}).get("id") or (activity.get("conversation") or {}).get("tenantId") or "")
+
+
+def _bare(conversation: str) -> str:
+    """A channel's id without the thread part Teams appends (``;messageid=...``)."""
+    return conversation.split(";", 1)[0]
+
+
+def reference(activity: dict[str, Any], service_url: str, tenant_id: str) -> Reference:
+    """Where this activity came from, as a reference the bot may post to later."""
+    conv = activity.get("conversation") or {}
+    data = activity.get("channelData") or {}
+    team = data.get("team") or {}
+    if conv.get("conversationType") == "personal":
+        return Reference(conversation=str(conv.get("id")), service_url=service_url, tenant=tenant_id,
+                         scope="personal", user=str((activity.get("from") or {}).get("id") or "") or None)  # fmt: skip
+    channel = str((data.get("channel") or {}).get("id") or _bare(str(conv.get("id") or "")))
+    return Reference(conversation=channel, service_url=service_url, tenant=tenant_id, scope="team",
+                     team=str(team.get("id") or channel), aad_group=team.get("aadGroupId"))  # fmt: skip
+
+
+def query_text(activity: dict[str, Any]) -> str:
+    """What was asked: the message without the bot's @mention (and any markup), as plain text."""
+    raw = str(activity.get("text") or "")
+    bot_id = (activity.get("recipient") or {}).get("id")
+    for entity in activity.get("entities") or []:
+        if entity.get("type") == "mention" and (entity.get("mentioned") or {}).get("id") == bot_id:
+            raw = raw.replace(str(entity.get("text") or ""), " ")
+    text = html.unescape(_TAGS.sub(" ", raw))
+    words = text.split()
+    if words and words[0].lower() in ("/scr", "scr"):
+        words = words[1:]
+    return " ".join(words)[:QUERY_MAX]
+
+
+def mentions_bot(activity: dict[str, Any]) -> bool:
+    bot_id = (activity.get("recipient") or {}).get("id")
+    return any(e.get("type") == "mention" and (e.get("mentioned") or {}).get("id") == bot_id
+               for e in activity.get("entities") or [])  # fmt: skip
+
+
+class TeamsListeners:
+    def __init__(self, services: Services, connector: Connector):
+        self.services = services
+        self.connector = connector
+        self.tenant_id = services.settings.teams_tenant_id
+        self.refs = References(services.store.client)
+
+    def handle(self, activity: dict[str, Any], service_url: str) -> None:
+        """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
+        tenant_id = _tenant_id(activity)
+        if not tenant_id or tenant_id != self.tenant_id:
+            log.warning("teams: an activity from another tenant was dropped (%s)", "none" if not tenant_id else "other")
+            return
+        ws = tenant(tenant_id)
+        kind = activity.get("type")
+        bot_id = (activity.get("recipient") or {}).get("id")
+        if kind == "installationUpdate":
+            action = str(activity.get("action") or "")
+            if action.startswith("add"):
+                self.installed(ws, activity, service_url)
+            elif action.startswith("remove"):
+                self.removed(ws, activity)
+        elif kind == "conversationUpdate":
+            if any(m.get("id") == bot_id for m in activity.get("membersAdded") or []):
+                self.installed(ws, activity, service_url)
+            if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
+                self.removed(ws, activity)
+        elif kind == "message":
+            self.message(ws, activity, service_url)
+
+    def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
+        Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
+        ref = reference(activity, service_url, ws.team_id)
+        self.refs.save(ws, ref)
+        log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
+
+    def removed(self, ws: Workspace, activity: dict[str, Any]) -> None:
+        ref = reference(activity, "", ws.team_id)
+        left = self.refs.remove(ws, ref.conversation) if ref.scope == "personal" else self.refs.remove_team(ws, ref.team or "")
+        log.info("teams: removed from a %s conversation in tenant %s (%d left)", ref.scope, ws.team_id, left)
+        if left == 0:
+            report = Purger(self.services.store.client).purge(ws)
+            log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
+
+    def message(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
+        conv = activity.get("conversation") or {}
+        personal = conv.get("conversationType") == "personal"
+        if not personal and not mentions_bot(activity):
+            return  # channel traffic the bot may see under RSC consent: not a question to it
+        if not personal:
+            self.refs.save(ws, reference(activity, service_url, ws.team_id))  # a channel the bot now knows
+        answer = self.services.lookup.answer(query_text(activity))
+        contact = self.services.concern_contact(ws) if answer.safety is not None else None
+        reply = cards.answer_activity(self.services.corpus, answer, contact)
+        self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), reply)

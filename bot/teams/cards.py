@@ -1,0 +1,190 @@
+"""The core's views as Adaptive Cards (1.5), each with a plain-text fallback in the activity's ``text``.
+
+Screen readers read the ``text``, so it always says what the card says in one line. Everything that came
+from a person (what they typed) is escaped before it goes into a TextBlock, which reads Markdown. A weekly
+post carries its marker twice: in the activity's ``channelData`` (what the Bot Connector keeps) and in a
+hidden TextBlock (``id`` = ``MARKER_ID``), because Graph returns a channel message's card but not its
+channelData: the hidden block is how a post whose answer was lost is recognised (``bot.teams.delivery``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bot.content.corpus import Corpus, Point
+from bot.delivery import Marker
+from bot.learning.views import KnowledgeCheck
+from bot.search.lookup import Answer
+from bot.weekly.views import ThreadSummary, WeeklyPost
+
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+MARKER_ID = "scr-marker"
+POINT_PREFIX = "scr-point-"  # a point's container id: which points an answer shows, for people and tests alike
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>~])")  # what starts emphasis, code, a link, or HTML in a TextBlock
+_LINE_START = re.compile(r"^(\s*)([-+#]|\d+\.)(?=\s)", re.MULTILINE)  # what starts a list or heading at a line's start
+
+
+def escape(text: str) -> str:
+    """Text safe in a Markdown TextBlock: the characters that start formatting are backslash-escaped, and only
+    those, so ordinary sentences (full stops, hyphens, brackets) read without stray backslashes."""
+    def line_start(m: re.Match[str]) -> str:
+        mark = m.group(2)
+        return m.group(1) + (mark[:-1] + "\\." if mark.endswith(".") else "\\" + mark)
+
+    return _LINE_START.sub(line_start, _MARKDOWN.sub(r"\\\1", text))
+
+
+def text(value: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": value, "wrap": True, **extra}
+
+
+def card(body: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
+    return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": "1.5", "fallbackText": fallback, "body": body}  # fmt: skip
+
+
+def activity(body: list[dict[str, Any]], fallback: str, marker: Marker | None = None) -> dict[str, Any]:
+    """A message activity: the card, the plain-text fallback, and the marker (channelData and hidden)."""
+    if marker is not None:
+        carried = json.dumps({"kind": marker.kind, "key": marker.key, "payload": dict(marker.payload)}, sort_keys=True)
+        body = [*body, text(carried, id=MARKER_ID, isVisible=False)]
+    out: dict[str, Any] = {"type": "message", "text": fallback, "textFormat": "plain",
+                           "attachments": [{"contentType": CARD_TYPE, "content": card(body, fallback)}]}  # fmt: skip
+    if marker is not None:
+        out["channelData"] = {"scr": {"kind": marker.kind, "key": marker.key, "payload": dict(marker.payload)}}
+    return out
+
+
+def marker_in(card_content: Any) -> dict[str, Any] | None:
+    """The marker a card carries in its hidden block (``card_content``: a dict, or Graph's JSON string)."""
+    if isinstance(card_content, str):
+        try:
+            card_content = json.loads(card_content)
+        except ValueError:
+            return None
+    if not isinstance(card_content, dict):
+        return None
+    for element in card_content.get("body") or []:
+        if isinstance(element, dict) and element.get("id") == MARKER_ID:
+            try:
+                found = json.loads(str(element.get("text") or ""))
+            except ValueError:
+                return None
+            return found if isinstance(found, dict) else None
+    return None
+
+
+def point_body(corpus: Corpus, point: Point, *, questions: int = 1, header: str | None = None) -> list[dict[str, Any]]:
+    """A learning point in full, as Slack shows it: note, title, summary, key messages, quote, questions, source."""
+    items: list[dict[str, Any]] = []
+    if header:
+        items.append(text(header, weight="Bolder", size="Medium"))
+    if point.content_note:
+        items.append(text(f"Content note: {escape(point.content_note)}", isSubtle=True))
+    if corpus.is_local(point):
+        items.append(text(f"{escape(corpus.source_label(point))}, not the national analysis", isSubtle=True))
+    items.append(text(escape(point.title), weight="Bolder", size="Large" if not header else "Default",
+                      style="heading"))  # fmt: skip
+    items.append(text(escape(point.summary)))
+    items.append(text("**Key messages**\n" + "\n".join(f"- {escape(m)}" for m in point.key_messages)))
+    if point.quote:
+        items.append(text(f"“{escape(point.quote)}”", isSubtle=True))
+    asked = point.questions[:questions]
+    if len(asked) > 1:
+        items.append(text("**Questions for reflection**\n" + "\n".join(f"- {escape(q)}" for q in asked)))
+    else:
+        items.append(text(f"**To reflect on:** {escape(asked[0])}"))
+    items.append(text(f"Source: {escape(corpus.citation(point))}", isSubtle=True, size="Small"))
+    return [{"type": "Container", "id": f"{POINT_PREFIX}{point.id}", "items": items}]
+
+
+def answer_activity(corpus: Corpus, answer: Answer, contact: str | None = None) -> dict[str, Any]:
+    """A lookup's answer: how to act now on a live concern first, then the top point in full and up to four
+    more by title, as Slack's ``/scr`` answer shows them."""
+    body: list[dict[str, Any]] = []
+    fallback = ""
+    if answer.safety is not None:
+        advice = answer.safety.advice
+        fallback = advice.title
+        who = f"**Who to contact here:** {escape(contact)}" if contact else escape(advice.no_contact)
+        cited = [f"[{escape(r.label)}]({r.url})" for r in (advice.source, *advice.also)]
+        body += [text(escape(advice.title), weight="Bolder", size="Large", style="heading"), text(escape(advice.intro)),
+                 text("\n".join(f"- {escape(s)}" for s in advice.steps)), text(who),
+                 text(f"Worded from {cited[0]}" + (f"; see also {'; '.join(cited[1:])}" if cited[1:] else "") + ".",
+                      isSubtle=True, size="Small")]  # fmt: skip
+    top = answer.top
+    if top is None:
+        if answer.kind == "not_covered" and answer.topic:
+            line = f"{escape(answer.topic.label)} is not covered by these briefings."
+        elif answer.kind in ("themes", "sectors"):
+            names = corpus.themes if answer.kind == "themes" else corpus.sectors
+            line = f"**{answer.kind.capitalize()}:** " + ", ".join(escape(getattr(v, "label", k)) for k, v in names.items())
+        elif answer.kind == "help":
+            line = "Type a topic (for example *neglect* or *police information sharing*), a theme or a sector."
+        else:
+            line = f"No learning points matched “{escape(answer.query)}”."
+        body.append(text(line))
+        if answer.suggestions:
+            body.append(text("Try: " + ", ".join(escape(s.query) for s in answer.suggestions), isSubtle=True))
+        return activity(body, fallback or _plain(line))
+    if answer.notice:
+        body.append(text(escape(answer.notice), isSubtle=True))
+    if answer.kind in ("theme", "sector", "intersection", "search", "safety"):
+        body.append(text(f"**{escape(answer.heading)}** · result {answer.offset + 1} of {len(answer.results)}",
+                         isSubtle=True))  # fmt: skip
+    if top.id in answer.why:
+        body.append(text(escape(answer.why[top.id]), isSubtle=True))
+    body += point_body(corpus, top)
+    rest = answer.rest
+    if rest:
+        body.append(text("**More learning**", separator=True))
+        for p in rest:
+            label = answer.labels.get(p.id)
+            body.append({"type": "Container", "id": f"{POINT_PREFIX}{p.id}",
+                         "items": [text(f"- {escape(p.title)}" + (f" ({escape(label)})" if label else ""))]})  # fmt: skip
+    return activity(body, fallback or top.title)
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("**", "").replace("\\", "")
+
+
+def points_shown(activity_json: dict[str, Any]) -> list[str]:
+    """The point ids a rendered answer shows, in order (from its containers' ids)."""
+    out: list[str] = []
+    for att in activity_json.get("attachments") or []:
+        for element in (att.get("content") or {}).get("body") or []:
+            if str(element.get("id", "")).startswith(POINT_PREFIX):
+                out.append(element["id"][len(POINT_PREFIX):])
+    return out
+
+
+def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str, Any]:
+    """One of the core's views as an activity (the delivery port's ``post``)."""
+    if isinstance(view, WeeklyPost):
+        point = corpus.by_id[view.point_id]
+        body = point_body(corpus, point, questions=3, header="Learning point of the week")
+        body.insert(1, text(f"Week commencing {view.week_start.day} {view.week_start:%B %Y}", isSubtle=True))
+        body.append(text(f"**Talk it through in this thread.** Reply to this post (mention me, or all replies if "
+                         f"your team owner allowed it) with what stood out for you. On {view.summary_when} I'll post "
+                         "a short summary: numbers and questions only, never anyone's words. Please leave out names "
+                         "and details of the families you work with."))  # fmt: skip
+        return activity(body, f"Learning point of the week: {point.title}", marker)
+    if isinstance(view, ThreadSummary):
+        s = view.stats
+        lines = [f"**This week's discussion:** {s.reflections} reflections from {s.people} people."]
+        lines += [f"- {escape(q)} ({n})" for q, n in s.questions[:3]]
+        if view.quiz.answered:
+            lines.append(f"**Knowledge checks:** {view.quiz.answered} answered by {view.quiz.people} people."
+                         if view.quiz.shown else "**Knowledge checks:** fewer than 3 people answered this week, so no "
+                         "figures are shown.")  # fmt: skip
+        return activity([text(line) for line in lines], f"Summary: {view.point.title}", marker)
+    if isinstance(view, KnowledgeCheck):
+        check = view.check
+        options = sorted([check.answer, *check.distractors], key=lambda o: str(getattr(o, "text", o)))
+        body = [text("Knowledge check", weight="Bolder"), text(escape(check.question)),
+                text("\n".join(f"- {escape(str(getattr(o, 'text', o)))}" for o in options))]  # fmt: skip
+        return activity(body, f"Knowledge check: {check.question}", marker)
+    raise TypeError(f"no Teams rendering for {type(view).__name__}")

@@ -1,0 +1,193 @@
+"""Teams' side of the delivery port (``bot.delivery``): views as Adaptive Cards, sent with the Bot Connector.
+
+Finding a post whose answer was lost. The Bot Connector has no history a bot can read, so:
+
+1. When the Connector answers, the activity id is recorded under the marker's key (``keys.teams_posts``).
+   An answer that arrived but whose claim was not finished (the process died) is found here.
+2. Otherwise Graph is asked, read-only, with the app's token: the channel's messages changed since the
+   attempt's window opened (``/teams/{group}/channels/{channel}/messages/delta`` with a
+   ``lastModifiedDateTime`` filter), at most ``GRAPH_PAGES`` pages; a card whose hidden marker block
+   carries the key is the post. This needs the team's resource-specific consent ``ChannelMessage.Read.Group``
+   (the README says how to grant it).
+3. Anything short of a full read (Graph refuses: no consent; more pages than we read; Graph down) is
+   ``Transient(maybe_sent=True)``: never "not there". The claim stays open, the status shows the error, and
+   the next run looks again, so a post is never made twice silently: it waits, reported, for a person.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bot.content.corpus import Corpus
+from bot.delivery import FileToSend, Found, Marker
+from bot.once import Permanent, Transient
+from bot.storage import keys
+from bot.storage.keys import Workspace
+from bot.teams import cards
+from bot.teams.connector import Connector
+from bot.teams.references import Reference, References
+
+GRAPH_PAGES = 10  # pages one search of a window reads at most, whatever the channel's traffic
+GRAPH_PAGE = 50  # messages per page (Graph's most for channel messages)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _when(raw: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class TeamsDelivery:
+    """The port for one Teams tenant: its conversation references, the app's Connector."""
+
+    def __init__(self, ws: Workspace, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str):
+        self.ws = ws
+        self.connector = connector
+        self.r = client
+        self.refs = References(client)
+        self.corpus = corpus
+        self.app_id = app_id
+
+    def _ref(self, conversation: str) -> Reference:
+        ref = self.refs.get(self.ws, conversation)
+        if ref is None:
+            raise Permanent("channel_not_found")  # the bot was never added there, or was removed
+        return ref
+
+    def _any_ref(self) -> Reference:
+        refs = self.refs.all(self.ws)
+        if not refs:
+            raise Permanent("not_installed")
+        return next((r for r in refs if r.scope == "personal"), refs[0])
+
+    # ----- the port ----------------------------------------------------------------------------
+    def post(self, channel: str, view: Any, *, marker: Marker | None = None, thread: str | None = None) -> str:
+        ref = self._ref(channel)
+        act = cards.render(self.corpus, view, marker)
+        if thread:
+            posted = self.connector.reply(ref.service_url, f"{channel};messageid={thread}", thread, act)
+        else:
+            posted = self.connector.send(ref.service_url, channel, act)
+        if marker is not None and posted:
+            with self.r.pipeline() as pipe:
+                pipe.hset(keys.teams_posts(self.ws, channel), marker.key, posted)
+                pipe.expire(keys.teams_posts(self.ws, channel), keys.ATTEMPT_DAYS * keys.DAY)
+                pipe.execute()
+        return posted
+
+    def _recorded(self, channel: str, marker: Marker) -> Found | None:
+        for key in (marker.key, *marker.also):
+            posted = self.r.hget(keys.teams_posts(self.ws, channel), key)
+            if posted:
+                return Found(str(posted), dict(marker.payload))
+        return None
+
+    def _graph_pages(self, first: str, what: str) -> Any:
+        """Graph's pages from ``first``, at most ``GRAPH_PAGES``; past that, ``Transient`` (never "not there")."""
+        url: str | None = first
+        for _ in range(GRAPH_PAGES):
+            try:
+                page = self.connector.graph_get(url or "")
+            except Permanent as exc:  # no consent (403), no such team: we cannot look, so we cannot say "absent"
+                raise Transient(f"teams_history_unreadable ({exc}): grant ChannelMessage.Read.Group", maybe_sent=True) from None
+            yield from page.get("value") or []
+            url = page.get("@odata.nextLink")
+            if not url:
+                return
+            if not url.startswith(self.connector.graph_url + "/"):
+                raise Transient("graph_next_link_elsewhere", maybe_sent=True)  # our token goes to Graph only
+        raise Transient(f"{what}_window_not_fully_read", maybe_sent=True)
+
+    def _match(self, msg: dict[str, Any], marker: Marker, latest: datetime | None) -> Found | None:
+        created = _when(msg.get("createdDateTime"))
+        if latest is not None and created is not None and created > latest:
+            return None
+        for att in msg.get("attachments") or []:
+            carried = cards.marker_in(att.get("content"))
+            if carried and marker.matches(carried.get("kind"), carried.get("key")):
+                return Found(str(msg.get("id")), dict(carried.get("payload") or {}))
+        return None
+
+    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+        if found := self._recorded(channel, marker):
+            return found
+        ref = self._ref(channel)
+        if not ref.aad_group:
+            raise Transient("teams_history_unreadable (no team group id)", maybe_sent=True)
+        query = urllib.parse.urlencode({"$filter": f"lastModifiedDateTime gt {_iso(oldest)}", "$top": GRAPH_PAGE})
+        path = (f"/teams/{urllib.parse.quote(ref.aad_group, safe='')}/channels/{urllib.parse.quote(channel, safe='')}"
+                f"/messages/delta?{query}")  # fmt: skip
+        for msg in self._graph_pages(path, "history"):
+            if found := self._match(msg, marker, latest):
+                return found
+        return None
+
+    def find_reply(self, channel: str, thread: str, marker: Marker, *, oldest: datetime | None = None,
+                   latest: datetime | None = None) -> Found | None:  # fmt: skip
+        if found := self._recorded(channel, marker):
+            return found
+        ref = self._ref(channel)
+        if not ref.aad_group:
+            raise Transient("teams_history_unreadable (no team group id)", maybe_sent=True)
+        path = (f"/teams/{urllib.parse.quote(ref.aad_group, safe='')}/channels/{urllib.parse.quote(channel, safe='')}"
+                f"/messages/{urllib.parse.quote(thread, safe='')}/replies?$top={GRAPH_PAGE}")  # fmt: skip
+        for msg in self._graph_pages(path, "thread"):
+            created = _when(msg.get("createdDateTime"))
+            if oldest is not None and created is not None and created < oldest:
+                continue
+            if found := self._match(msg, marker, latest):
+                return found
+        return None
+
+    def _personal(self, user: str) -> tuple[Reference, str]:
+        ref = self._any_ref()
+        conversation = self.connector.create_personal(ref.service_url, f"28:{self.app_id}", user, self.ws.team_id)
+        return ref, conversation
+
+    def dm(self, user: str, view: Any) -> str:
+        ref, conversation = self._personal(user)
+        return self.connector.send(ref.service_url, conversation, cards.render(self.corpus, view))
+
+    def send_file(self, user: str, file: FileToSend) -> None:
+        """The file inline (Teams shows an image sent as a base64 attachment in a personal chat)."""
+        ref, conversation = self._personal(user)
+        encoded = base64.b64encode(file.content).decode()
+        kind = "image/png" if file.filename.lower().endswith(".png") else "application/octet-stream"
+        self.connector.send(ref.service_url, conversation, {
+            "type": "message", "text": file.comment, "textFormat": "plain",
+            "attachments": [{"contentType": kind, "contentUrl": f"data:{kind};base64,{encoded}", "name": file.filename}],
+        })  # fmt: skip
+
+    def is_member(self, user: str, channel: str) -> bool:
+        """A standard channel's members are its team's: asked of the team's roster."""
+        ref = self._ref(channel)
+        return self.connector.member(ref.service_url, ref.team or channel, user)
+
+    def timezone(self, user: str) -> str | None:
+        """Teams has no API for a person's zone (only what a client reports on its own messages)."""
+        return None
+
+
+class TeamsDeliveries:
+    """The port for any Teams tenant that has added the bot (``Permanent("not_installed")`` otherwise)."""
+
+    def __init__(self, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str):
+        self.connector = connector
+        self.r = client
+        self.corpus = corpus
+        self.app_id = app_id
+
+    def __call__(self, ws: Workspace) -> TeamsDelivery:
+        if ws.platform != "teams" or not self.r.exists(keys.teams_conversations(ws)):
+            raise Permanent("not_installed")
+        return TeamsDelivery(ws, self.connector, self.r, self.corpus, self.app_id)

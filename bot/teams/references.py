@@ -1,0 +1,67 @@
+"""Where a Teams tenant can be reached: the conversation references the bot was given when it was added.
+
+Teams has no install token: being added to a team (or a person's personal scope) is the install, and the
+activity that says so carries the serviceUrl, tenant, team and channel to post to later. They are kept per
+tenant (``Workspace(team_id=<tenant id>, platform="teams")``) in one hash (``keys.teams_conversations``),
+so a purge of the tenant removes them with everything else it holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import redis
+
+from bot.storage import keys
+from bot.storage.keys import Workspace
+
+PLATFORM = "teams"
+
+
+def tenant(tenant_id: str) -> Workspace:
+    """The tenant identity every key of a Teams tenant is built from."""
+    return Workspace(team_id=tenant_id, platform=PLATFORM)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One conversation the bot may post to: a channel of a team, or a person's personal chat."""
+
+    conversation: str  # the channel's id (19:...@thread.tacv2), or the personal chat's id
+    service_url: str
+    tenant: str
+    scope: str  # "team" or "personal"
+    team: str | None = None  # the team's Bot Framework id (its General channel's id)
+    aad_group: str | None = None  # the team's Microsoft 365 group id, which Graph names teams by
+    user: str | None = None  # personal scope: whose chat
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class References:
+    def __init__(self, client: redis.Redis):
+        self.r = client
+
+    def save(self, ws: Workspace, *refs: Reference) -> None:
+        if refs:
+            self.r.hset(keys.teams_conversations(ws), mapping={ref.conversation: ref.to_json() for ref in refs})
+
+    def get(self, ws: Workspace, conversation: str) -> Reference | None:
+        raw = self.r.hget(keys.teams_conversations(ws), conversation)
+        return Reference(**json.loads(raw)) if raw else None
+
+    def all(self, ws: Workspace) -> list[Reference]:
+        return [Reference(**json.loads(v)) for v in self.r.hgetall(keys.teams_conversations(ws)).values()]
+
+    def remove_team(self, ws: Workspace, team: str) -> int:
+        """Forget every channel of ``team`` (the bot was removed from it); how many references remain."""
+        gone = [r.conversation for r in self.all(ws) if r.team == team]
+        if gone:
+            self.r.hdel(keys.teams_conversations(ws), *gone)
+        return int(self.r.hlen(keys.teams_conversations(ws)))
+
+    def remove(self, ws: Workspace, conversation: str) -> int:
+        self.r.hdel(keys.teams_conversations(ws), conversation)
+        return int(self.r.hlen(keys.teams_conversations(ws)))

@@ -1,0 +1,74 @@
+"""``POST /api/messages``: where the Bot Connector sends Teams activities.
+
+The bearer token is checked first (``bot.teams.auth``); a request that fails is answered 401 with one log
+line and nothing of it is read further or stored. A valid activity is answered 200 at once and handled in a
+worker thread (ack first: no Connector call, no Redis, before the answer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask, Response, request
+
+from bot.teams.auth import Refused, TokenValidator
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 256 * 1024  # an activity is small; Teams' own limit on a message is ~28 KB
+WORKERS = 8
+Dispatch = Callable[[dict[str, Any], str], None]  # (activity, the serviceUrl its token vouches for)
+WsgiApp = Callable[..., Any]
+
+
+def teams_app(validator: TokenValidator, dispatch: Dispatch) -> Flask:
+    web = Flask("scr-bot-teams")
+    web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    executor: list[ThreadPoolExecutor] = []  # made on first use: after gunicorn forks, in the worker
+
+    def run(activity: dict[str, Any], service_url: str) -> None:
+        try:
+            dispatch(activity, service_url)
+        except Exception:  # one activity's failure must not end the worker; the log says which kind
+            log.exception("teams: handling a %s activity failed", activity.get("type"))
+
+    def refuse(status: int, reason: str) -> Response:
+        log.warning("refused a request to /api/messages from %s: %s %s", request.remote_addr, status, reason)
+        return Response(json.dumps({"error": reason}), status=status, mimetype="application/json")
+
+    @web.post("/api/messages")
+    def messages() -> Response:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return refuse(413, "body too large")
+        try:
+            activity = json.loads(request.get_data(cache=False) or b"null")
+        except ValueError:
+            activity = None
+        if not isinstance(activity, dict):
+            # Still a 401 when the token is missing: who may not call us learns nothing of what we accept.
+            if not request.headers.get("Authorization"):
+                return refuse(401, "no bearer token")
+            return refuse(400, "not an activity")
+        try:
+            caller = validator.validate(request.headers.get("Authorization"), activity)
+        except Refused as exc:
+            return refuse(401, str(exc))
+        if not executor:
+            executor.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="teams"))
+        executor[0].submit(run, activity, caller.service_url)
+        return Response(status=200)
+
+    return web
+
+
+def beside(main: WsgiApp, teams: WsgiApp) -> WsgiApp:
+    """One WSGI app: /api/messages to Teams, everything else to ``main`` (Slack's app, unchanged)."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        target = teams if environ.get("PATH_INFO") == "/api/messages" else main
+        return target(environ, start_response)
+
+    return app
