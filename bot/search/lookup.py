@@ -14,8 +14,11 @@ A lookup is one pass of four steps, each in one place:
    its cited section's terms, whether it uses the briefings' words for a concept typed, and which term of
    its cited section the query reached it by.
 3. **Rank** (``Lookup._rank``): the candidates are ordered once, reading only their evidence; no search
-   runs here. This is the place for a ranking change (full-sentence questions), and a check over the
-   gathered candidates (a live-concern safety net) belongs between gathering and ranking.
+   runs here. A question in a full sentence is ranked by its content: its frame ("what should I do if",
+   "what does the research say about") was set aside in parsing, and in a search the points mainly about a
+   theme the sentence names are answers even when they do not repeat the words typed for it. A role typed
+   ("gp", "midwife") puts the points that name it first. The live-concern safety net runs before all this
+   (``Lookup.answer``); a "what do I do" question it catches leads its learning with the question's topic.
 4. **Explain** (``Lookup._explain``): the "why this result" lines the answer shows, from the same evidence.
 
 The same ``Answer`` is rendered as Block Kit for Slack, as text for the offline shell and as
@@ -57,6 +60,7 @@ PRIMARY_WEIGHT = 1.0  # how much being "mainly about" the theme counts, relative
 SPECIFIC_PRIMARY = 0.3  # ... much less when what was typed names something within the theme ("missing from home")
 SPECIFIC_MAX = 6  # a name mentioned by at most this many points picks them out, wherever they sit
 THEME_BONUS = 0.5  # in a search, how much carrying a theme that was named counts, relative to the best match
+MAIN_THEME_BONUS = 0.3  # ... and more when the named theme is the point's main theme (what it is mainly about)
 SECTOR_BONUS = 0.25  # in a search, how much being for a sector that was named counts
 MIN_RELATIVE = 0.08  # search hits scoring below this fraction of the best are noise, not answers
 BACKGROUND_PENALTY = 0.4  # key data and "what is an SCR" points come after practice learning on a theme
@@ -444,14 +448,21 @@ class Lookup:
         scores = relative_scores({p.id: ev[p.id].text for p in found.scope if ev[p.id].text}, found.text_total)
         hits = sorted(scores, key=lambda pid: (-scores[pid], self.index.position[pid]))
         top = scores[hits[0]]
+        # A theme named in a sentence ("…high caseloads…", "…what I want to hear") is what the sentence is about:
+        # the points mainly about it are answers even when they do not repeat the word typed for it.
+        for p in found.scope:
+            if ev[p.id].main_theme:
+                scores[p.id] = max(scores.get(p.id, 0.0), MIN_RELATIVE * top)
 
         def score(pid: str) -> float:
             e = ev[pid]
             bonus = THEME_BONUS * e.in_themes / max(1, len(q.themes))
+            bonus += MAIN_THEME_BONUS * e.main_theme
             bonus += SECTOR_BONUS * (e.sectors / len(q.sectors) if q.sectors else 0.0)
             return scores[pid] / top + bonus
 
-        ranked = [self.corpus.by_id[pid] for pid in sorted((h for h in hits if scores[h] >= MIN_RELATIVE * top), key=lambda h: -score(h))]
+        ranked = [self.corpus.by_id[pid] for pid in sorted((h for h in scores if scores[h] >= MIN_RELATIVE * top),
+                                                           key=lambda h: (-score(h), self.index.position[h]))]
         anywhere = [p for p in found.scope if ev[p.id].concept]
         if 0 < len(anywhere) <= 2 * SPECIFIC_MAX:
             # Asked about just the concept: points using the briefings' own words for it lead, own text first.

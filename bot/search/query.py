@@ -34,7 +34,18 @@ FRAME = frozenset({"show", "find", "please", "should", "shall", "must", "might",
                    "wondering", "anyone", "someone", "somebody", "know", "does", "learn", "anything",
                    "something", "whats", "hows", "question", "quick", "thanks", "thank", "hi", "hello", "just",
                    "actually", "really", "also", "handle", "approach", "respond", "here", "been", "being", "very",
-                   "recommend", "suggest", "advise", "guidance", "scr"})
+                   "recommend", "suggest", "advise", "guidance", "scr", "still", "ok", "okay", "normal", "wondered",
+                   "can", "could", "would", "we", "i", "you"})
+# Whole question frames whose words would otherwise name something: "what does the research say about…" asks about
+# its topic, not about research (a theme) or saying. Removed before names are looked for.
+_FRAME_PHRASES = re.compile(
+    r"\b(?:what (?:does|do|did|can) (?:the |our |these |this )?(?:research|reviews?|briefings?|learning|evidence|"
+    r"scrs?|serious case reviews?|report|reports|analysis|data) (?:say|says|tell us|show|shows|suggest|find|found)"
+    r"(?: about| on| when| if)?|is there (?:any |some )?(?:learning|anything|something|research|guidance|evidence)"
+    r"(?: in (?:the |these )?(?:briefings?|reviews?))? (?:on|about|for)|what is the learning (?:on|about)|"
+    r"what does the learning say(?: about)?|what can we learn (?:from|about)|"
+    r"(?:can|could) (?:you|someone) (?:tell me|explain)(?: about)?)\b"
+)
 # What code, markup or a probe looks like (SQL, script tags, template and path tricks): never a safeguarding
 # question, so it finds nothing rather than whatever its stray words happen to match.
 _CODE = re.compile(
@@ -305,7 +316,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     elif len(toks) == 1 and corpus.point(head):
         return Query(raw=raw, text=text, kind="point", args=[head])
 
-    typed = words(lowered)
+    typed = words(_FRAME_PHRASES.sub(" ", lowered)) or words(lowered)  # the question's content, not its frame
     if not typed:
         return Query(raw=raw, text=text, kind="empty")
     fixed = [vocab.speller.correct(w) or w for w in typed]
