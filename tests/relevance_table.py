@@ -5,8 +5,11 @@ worker, a manager), in their words, typos and abbreviations, not copied from poi
 row lists every point that genuinely discusses what was asked, judged by reading the points (and
 the briefing sections they cite), never by looking at what the engine returns. A row marked
 NOT_COVERED names a safeguarding topic these briefings do not discuss: the right answer is to say
-so. `bench/bench_relevance.py` scores the engine on it (top-1, top-3, MRR per sector and overall);
-`tests/test_relevance.py` fails when top-3 drops below 95%.
+so. A row marked LIVE is a live concern typed as a lookup: right only when the safety net answers
+first. NOTHING marks code or a probe: right only when nothing is found or guessed. Rows with form
+"sentence" are questions typed in full. `bench/bench_relevance.py` scores the engine on it (top-1,
+top-3, MRR per sector, for sentences, for live concerns and overall); `tests/test_relevance.py` fails
+when top-3 drops below 95% overall or 90% on sentences, or any live concern misses the safety net.
 """
 
 from __future__ import annotations
