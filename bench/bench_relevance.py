@@ -2,10 +2,12 @@
 
     python bench/bench_relevance.py [--misses]
 
-Prints top-1, top-3 and MRR per asking sector and overall. A row counts at rank r when the first
+Prints top-1, top-3 and MRR per asking sector, for full sentences, for live concerns and overall.
+A row counts at rank r when the first
 point that really discusses the query is the r-th result; a "not covered" row counts at rank 1 when
 the bot says the briefings do not cover the topic. `--misses` lists every query not answered in the
-top 3, with what came back. tests/test_relevance.py fails when overall top-3 falls below 95%.
+top 3, with what came back. tests/test_relevance.py fails when overall top-3 falls below 95%, sentences
+below 90%, or any live concern is not answered with the safety net first.
 """
 
 from __future__ import annotations

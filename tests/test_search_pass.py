@@ -70,8 +70,8 @@ def accounts_for(answer: Answer, point: Point) -> bool:
     ev = answer.evidence[point.id]
     q = answer.parsed
     assert q is not None
-    if answer.kind == "search":
-        return bool(ev.text or ev.phrase or ev.concept)
+    if answer.kind == "search":  # what was typed matches it, or it is mainly about a theme named in the question
+        return bool(ev.text or ev.phrase or ev.concept or ev.main_theme)
     if answer.kind == "sector":
         return all(s in point.sectors or EVERYONE in point.sectors for s in q.sectors)
     return bool(ev.in_themes or ev.name or ev.phrase)

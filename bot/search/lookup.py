@@ -14,8 +14,11 @@ A lookup is one pass of four steps, each in one place:
    its cited section's terms, whether it uses the briefings' words for a concept typed, and which term of
    its cited section the query reached it by.
 3. **Rank** (``Lookup._rank``): the candidates are ordered once, reading only their evidence; no search
-   runs here. This is the place for a ranking change (full-sentence questions), and a check over the
-   gathered candidates (a live-concern safety net) belongs between gathering and ranking.
+   runs here. A question in a full sentence is ranked by its content: its frame ("what should I do if",
+   "what does the research say about") was set aside in parsing, and in a search the points mainly about a
+   theme the sentence names are answers even when they do not repeat the words typed for it. A role typed
+   ("gp", "midwife") puts the points that name it first. The live-concern safety net runs before all this
+   (``Lookup.answer``); a "what do I do" question it catches leads its learning with the question's topic.
 4. **Explain** (``Lookup._explain``): the "why this result" lines the answer shows, from the same evidence.
 
 The same ``Answer`` is rendered as Block Kit for Slack, as text for the offline shell and as
@@ -57,11 +60,20 @@ PRIMARY_WEIGHT = 1.0  # how much being "mainly about" the theme counts, relative
 SPECIFIC_PRIMARY = 0.3  # ... much less when what was typed names something within the theme ("missing from home")
 SPECIFIC_MAX = 6  # a name mentioned by at most this many points picks them out, wherever they sit
 THEME_BONUS = 0.5  # in a search, how much carrying a theme that was named counts, relative to the best match
+MAIN_THEME_BONUS = 0.3  # ... and more when the named theme is the point's main theme (what it is mainly about)
 SECTOR_BONUS = 0.25  # in a search, how much being for a sector that was named counts
 MIN_RELATIVE = 0.08  # search hits scoring below this fraction of the best are noise, not answers
 BACKGROUND_PENALTY = 0.4  # key data and "what is an SCR" points come after practice learning on a theme
+SAFETY_ASKED = 3  # after the safety note, how many points on the question's own topic lead the learning
+ASKING = "asking what to do now"  # the safety net's cue for a question's frame, not a disclosure or harm described
+ROLE_PREFIX = 5  # letters of a stem compared for a role's name ("midwif" ~ "midwiv", "offic" ~ "offic")
 THEME_CACHE_MAX = 256  # combinations of named themes whose names' matches are kept between lookups
 
+
+# Commands that act on a workspace, a channel or a person (``/scr subscribe``): the Slack handler routes them
+# before any lookup, so one reaching a lookup (``scr-bot ask subscribe``) is answered with where it works.
+SLACK_COMMANDS = frozenset({"subscribe", "unsubscribe", "schedule", "reflections", "export", "quiz", "digest",
+                            "admins", "audit", "briefing", "settings", "forget"})
 
 # Where practitioners look for what these briefings do not cover (shown with every "not covered" answer).
 WHERE_TO_LOOK = (
@@ -116,7 +128,7 @@ class Candidates:
 class Answer:
     query: str
     # help, themes, sectors, theme, sector, intersection, search, point, random, week, not_found, not_covered, empty,
-    # safety
+    # safety, command (a Slack command asked outside Slack: ``heading`` names it)
     kind: str
     heading: str = ""
     results: list[Point] = field(default_factory=list)
@@ -169,6 +181,8 @@ class Lookup:
         self._concept_keys = {c.id: [phrase_key(ph) for ph in c.search] for c in corpus.concepts.values()}
         self._concept_names = {c.id: [phrase_key(n) for n in c.names] for c in corpus.concepts.values()}
         self._theme_matches: dict[tuple[tuple[str, ...], frozenset[int]], Matches] = {}
+        # Each point's own words cut to their first letters, so a role matches whatever its ending.
+        self._own_prefixes = [" ".join(w[:ROLE_PREFIX] for w in text.split()) + " " for text in self.content_index.own_text]
 
     def parse(self, text: str) -> Query:
         return parse(text, self.corpus, self.vocab)
@@ -205,11 +219,32 @@ class Lookup:
         return ans
 
     def _safety(self, text: str, verdict: safety.Verdict, offset: int) -> Answer:
+        """How to act now, then learning: on disclosure and listening, unless the question names a topic of its
+        own ("what should I do if a parent won't let me see the child"), whose points come first."""
         assert self.corpus.safety is not None
-        results = safety.learning(self.corpus)
-        return Answer(query=text, kind="safety", heading="Learning on listening to children and disclosure",
+        learning = safety.learning(self.corpus)
+        asked = self._asked_beside(text, verdict)
+        results = asked + [p for p in learning if p not in asked]
+        heading = "Learning on listening to children and disclosure"
+        if asked:
+            heading = "Learning on what you asked, then on listening to children and disclosure"
+        return Answer(query=text, kind="safety", heading=heading,
                       results=results, offset=max(0, min(offset, len(results) - 1)),
                       safety=safety.SafetyNote(self.corpus.safety, verdict))
+
+    def _asked_beside(self, text: str, verdict: safety.Verdict) -> list[Point]:
+        """The points on what a "what do I do" question is about, when it names a theme or concept beyond
+        disclosure and listening: the question's content ranked by the usual pass, its frame set aside. A
+        disclosure or harm described ("a pupil told me…") keeps the disclosure learning alone."""
+        if verdict.cue != ASKING:
+            return []
+        rest = safety.normalise(text).replace(verdict.matched, " ", 1)
+        q = self.parse(rest)
+        listening = set(self.corpus.safety.learning.themes) if self.corpus.safety else set()
+        if q.kind not in ("lookup", "search") or not (set(q.themes) - listening or q.concepts):
+            return []
+        found = self._gather(q)
+        return self._rank(q, found).results[:SAFETY_ASKED]
 
     # Answers that need no ranking: commands, a point by id, a random point, the week's point, a topic
     # these briefings do not cover, nothing searchable typed.
@@ -239,6 +274,10 @@ class Lookup:
             return Answer(query=q.text, kind="not_covered", heading=topic.label, topic=topic, suggestions=related)
         if q.kind == "empty":  # nothing searchable was typed ("🙂", "!!!")
             return Answer(query=q.text, kind="not_found", suggestions=self._nearest(q.tokens))
+        if q.kind == "code":  # SQL, a script tag, a template or a path: nothing close, and no stray-word guesses
+            return Answer(query=q.text, kind="not_found")
+        if q.kind in SLACK_COMMANDS:  # "scr-bot ask subscribe": a command, not a search for the word
+            return Answer(query=q.text, kind="command", heading="forget me" if q.kind == "forget" else q.kind)
         return Answer(query=q.text, kind=q.kind)
 
     # Step 2: candidates and their evidence.
@@ -409,14 +448,21 @@ class Lookup:
         scores = relative_scores({p.id: ev[p.id].text for p in found.scope if ev[p.id].text}, found.text_total)
         hits = sorted(scores, key=lambda pid: (-scores[pid], self.index.position[pid]))
         top = scores[hits[0]]
+        # A theme named in a sentence ("…high caseloads…", "…what I want to hear") is what the sentence is about:
+        # the points mainly about it are answers even when they do not repeat the word typed for it.
+        for p in found.scope:
+            if ev[p.id].main_theme:
+                scores[p.id] = max(scores.get(p.id, 0.0), MIN_RELATIVE * top)
 
         def score(pid: str) -> float:
             e = ev[pid]
             bonus = THEME_BONUS * e.in_themes / max(1, len(q.themes))
+            bonus += MAIN_THEME_BONUS * e.main_theme
             bonus += SECTOR_BONUS * (e.sectors / len(q.sectors) if q.sectors else 0.0)
             return scores[pid] / top + bonus
 
-        ranked = [self.corpus.by_id[pid] for pid in sorted((h for h in hits if scores[h] >= MIN_RELATIVE * top), key=lambda h: -score(h))]
+        ranked = [self.corpus.by_id[pid] for pid in sorted((h for h in scores if scores[h] >= MIN_RELATIVE * top),
+                                                           key=lambda h: (-score(h), self.index.position[h]))]
         anywhere = [p for p in found.scope if ev[p.id].concept]
         if 0 < len(anywhere) <= 2 * SPECIFIC_MAX:
             # Asked about just the concept: points using the briefings' own words for it lead, own text first.
@@ -488,8 +534,23 @@ class Lookup:
         )
         results = [p for _, ps in ordered for p in ps]
         labels = {p.id: c.themes[tid].label for tid, ps in ordered for p in ps}
+        # A role typed ("gp", "midwife", "dsl") rather than the sector's name: the points that speak to that role
+        # in their own words lead, the sector's own first.
+        written_for = self._written_for(q, pool, ev) if specific else []
+        if written_for:
+            results = written_for + [p for p in results if p not in written_for]
         return Answer(query=q.text, kind="sector", heading=found.heading, results=results, labels=labels,
                       evidence=ev)
+
+    def _written_for(self, q: ParsedQuery, pool: list[Point], ev: dict[str, Evidence]) -> list[Point]:
+        """The points (in ``pool``'s order) whose own text names the role typed, as typed or spelled out
+        ("dsl" -> "designated safeguarding lead"), any ending ("midwife" ~ "midwives"); when none does, the
+        sector's own points best matching it (``pool`` is ordered so), a page of them."""
+        typed = [w for w in q.corrected_words if w not in STOPWORDS]
+        names = [typed, *(words(e) for e in q.expansions)]
+        keys = [f" {' '.join(stem(w)[:ROLE_PREFIX] for w in name)} " for name in names if name]
+        said = [p for p in pool if any(k in self._own_prefixes[self.content_index.position[p.id]] for k in keys)]
+        return said or [p for p in pool if ev[p.id].sectors][:PAGE_SIZE]
 
     # Step 4: explain, from the same evidence.
 

@@ -27,6 +27,44 @@ from bot.search.index import STOPWORDS, WEAK, key_of, stem, words
 MAX_QUERY_CHARS = 200
 FILLER = STOPWORDS | {"show", "me", "find", "about", "re", "learning", "points", "point", "scr", "please", "anything",
                       "any", "something", "info", "information on", "tell", "guidance", "help with", "what's"}
+# How a question is put, not what it asks: "what should I do if…", "is there anything on…", "what do reviews say
+# about…". Set aside before ranking, so a full sentence is ranked by its content ("see the child", not "see" or
+# "should"); kept only when nothing else was typed.
+FRAME = frozenset({"show", "find", "please", "should", "shall", "must", "might", "may", "im", "ive", "id",
+                   "wondering", "anyone", "someone", "somebody", "know", "does", "learn", "anything",
+                   "something", "whats", "hows", "question", "quick", "thanks", "thank", "hi", "hello", "just",
+                   "actually", "really", "also", "handle", "approach", "respond", "here", "been", "being", "very",
+                   "recommend", "suggest", "advise", "guidance", "scr", "still", "ok", "okay", "normal", "wondered",
+                   "can", "could", "would", "we", "i", "you"})
+# Whole question frames whose words would otherwise name something: "what does the research say about…" asks about
+# its topic, not about research (a theme) or saying. Removed before names are looked for.
+_FRAME_PHRASES = re.compile(
+    r"\b(?:what (?:does|do|did|can) (?:the |our |these |this )?(?:research|reviews?|briefings?|learning|evidence|"
+    r"scrs?|serious case reviews?|report|reports|analysis|data) (?:say|says|tell us|show|shows|suggest|find|found)"
+    r"(?: about| on| when| if)?|is there (?:any |some )?(?:learning|anything|something|research|guidance|evidence)"
+    r"(?: in (?:the |these )?(?:briefings?|reviews?))? (?:on|about|for)|what is the learning (?:on|about)|"
+    r"what does the learning say(?: about)?|what can we learn (?:from|about)|"
+    r"(?:can|could) (?:you|someone) (?:tell me|explain)(?: about)?)\b"
+)
+# What code, markup or a probe looks like (SQL, script tags, template and path tricks): never a safeguarding
+# question, so it finds nothing rather than whatever its stray words happen to match.
+_CODE = re.compile(
+    r"(?:'\s*(?:or|and)\s+'?\w+'?\s*=|\b(?:or|and)\s+\d+\s*=\s*\d+|--\s*$|;\s*--|/\*|\*/|"
+    r"\b(?:drop|truncate|alter)\s+table\b|\bunion\s+(?:all\s+)?select\b|\bselect\s+\*?\s*from\b|"
+    r"\binsert\s+into\b|\bdelete\s+from\b|\bexec(?:ute)?\s*\(|\bsleep\s*\(\d|"
+    r"</?(?:script|img|iframe|svg|object|embed|style|body|html|input|form)\b|javascript:|\bon[a-z]+\s*=\s*\S|"
+    r"\{\{|\}\}|\$\{|<%|%>|\{%|"
+    r"\.\./|\.\.\\|/etc/(?:passwd|shadow|hosts)|\bcmd\.exe\b|/bin/(?:ba)?sh\b|\$\(|"
+    r"\b(?:rm\s+-rf|wget|curl)\s|\x00|%00|%2e%2e|%3cscript)",
+    re.I,
+)
+
+
+def looks_like_code(text: str) -> bool:
+    """Whether what was typed reads as code or a probe rather than words (``' OR 1=1 --``, ``{{7*7}}``)."""
+    return bool(_CODE.search(text))
+
+
 SPELL_MIN_LEN = 5  # shorter words are too often other real words one letter away
 COMMANDS = {
     "help": "help",
@@ -75,7 +113,7 @@ class ParsedQuery:
 
     raw: str
     text: str
-    kind: str  # help, themes, sectors, week, random, point, lookup, search, not_covered, empty, or a command name
+    kind: str  # help, themes, sectors, week, random, point, lookup, search, not_covered, empty, code, or a command name
     themes: list[str] = field(default_factory=list)
     sectors: list[str] = field(default_factory=list)
     concepts: list[str] = field(default_factory=list)
@@ -252,6 +290,8 @@ class Vocabulary:
 
 
 def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
+    if looks_like_code(html.unescape(raw or "")):  # before markup is stripped: "<script>" is the tell
+        return Query(raw=raw, text=clean(raw, markup=False), kind="code")
     text = clean(raw)
     lowered = text.lower()
     if lowered.startswith("/scr"):
@@ -276,7 +316,7 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     elif len(toks) == 1 and corpus.point(head):
         return Query(raw=raw, text=text, kind="point", args=[head])
 
-    typed = words(lowered)
+    typed = words(_FRAME_PHRASES.sub(" ", lowered)) or words(lowered)  # the question's content, not its frame
     if not typed:
         return Query(raw=raw, text=text, kind="empty")
     fixed = [vocab.speller.correct(w) or w for w in typed]
@@ -317,7 +357,11 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     if not found and not leftover:  # only filler words ("what about it"): search them as typed
         leftover = [w for w in fixed if w not in STOPWORDS]
     # A name that means a topic only on its own ("prevent" is also a verb).
+    content = [w for w in leftover if w not in FRAME]
+    if content or found:  # "what should I do about neglect" is the theme; "tell me something" stays a search
+        leftover = content
     free_words = list(leftover)
+    tokens = [w for w in tokens if w not in FRAME] or tokens  # ranked by what is asked, not how it is put
     if all(t.kind == "sector" for t in found) and len(leftover) == 1 and (alone := vocab.alone.get(stem(leftover[0]))):
         found, leftover = [*found, alone], []
 

@@ -74,8 +74,8 @@ CUES: tuple[Cue, ...] = (
          rf"\b(?:she|he|{_THIS}\s+(?:\w+\s+)?{_CHILD})\s+(?:is|'s|may be|might be|could be|i think is)\s+(?:being|getting)\s+"
          r"(?:abused|hurt|hit|beaten|touched|groomed|exploited|neglected|sexually abused|trafficked|bullied and hurt)"),
     _cue("a child afraid to go home",
-         rf"\b(?:(?:she|he|they|{_CHILD})\s*(?:is|'s|are|seems|says (?:she|he|they) (?:is|are)) (?:really |very |so |too )?(?:scared|afraid|frightened|terrified) "
-         r"(?:of (?:her|his|their) |to go home|to go back)|(?:doesn'?t|does not|won'?t|will not|refuses to|refused to) "
+         rf"\b(?:(?:she|he|they|{_CHILD})\b(?:[^.?!]{{0,30}}?\s)?\s*(?:is|'s|are|seems|says (?:she|he|they) (?:is|are)) (?:really |very |so |too )?(?:scared|afraid|frightened|terrified) "
+         r"(?:of (?:her|his|their) |of going (?:home|back)|to go home|to go back)|(?:doesn'?t|does not|won'?t|will not|refuses to|refused to) "
          r"(?:want to )?go (?:back )?home)"),
     _cue("a child with an injury now",
          r"\b(?:came|comes|come|arrived|turned up|has come|is)\s+(?:in|into \w+|to \w+|back)?\s*(?:today |this morning |again )?"

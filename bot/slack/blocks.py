@@ -267,6 +267,13 @@ def not_found_blocks(corpus: Corpus, answer: Answer) -> list[Block]:
     ]
 
 
+def command_blocks(answer: Answer) -> list[Block]:
+    """A Slack command asked where only lookups run (``scr-bot ask subscribe``): where it does work."""
+    name = escape(answer.heading)
+    return [SectionBlock(text=_md(f"`/scr {name}` is a command: it works in Slack, or in the offline shell "
+                                  f"(`scr-bot shell`, then `/scr {name}`). `scr-bot ask` looks up learning points only."))]
+
+
 def where_to_look(answer: Answer) -> list[str]:
     """Where practitioners usually look for a topic these briefings do not cover: the topic's own
     national guidance first, then the general pointers."""
@@ -338,6 +345,8 @@ def _answer_blocks(corpus: Corpus, answer: Answer, *, reflect_button: bool = Fal
         ]
     if answer.kind == "not_covered":
         return list(not_covered_blocks(corpus, answer))
+    if answer.kind == "command":
+        return list(command_blocks(answer))
     top = answer.top
     if top is None:
         return list(not_found_blocks(corpus, answer))
@@ -384,6 +393,8 @@ def fallback_text(answer: Answer) -> str:
         return f"{escape(answer.topic.label)} is not covered by these briefings"
     if answer.kind in ("themes", "sectors"):
         return answer.kind.capitalize()
+    if answer.kind == "command":
+        return f"/scr {escape(answer.heading)} works in Slack or the shell"
     return f"No learning points matched “{escape(answer.query)}”"
 
 
