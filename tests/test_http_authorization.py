@@ -20,6 +20,7 @@ from blockkit import dumps
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
@@ -88,7 +89,7 @@ def test_a_slack_connect_reply_is_filed_under_the_workspace_that_authorized_it(
     slack.oauth.lifetime = 43200
     install(oauth_bot, slack, "code-connect", ONE)
     schedule = Schedule(id="s-connect", team=ONE, channel=CHANNEL[ONE], sectors=("health",))
-    post = WeeklyPoster(shared_redis, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
+    post = WeeklyPoster(shared_redis, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
     assert post.outcome == "posted"
     # Someone from another organisation replies in the shared channel: the body names their team, the
     # authorization names the installation that received the event.

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
+from bot.slack.delivery import SlackDeliveries
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from conftest import BotProcess, action_body, wait_for
@@ -52,7 +53,7 @@ def calm(module_slack: FakeSlack) -> Any:
 
 def weekly_post_in(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str, channel: str) -> tuple[str, str]:
     schedule = Schedule(id=f"s-{channel.lower()}", team=team, channel=channel, sectors=("health",))
-    result = WeeklyPoster(r, make_client("xoxb-test", slack.url), corpus).deliver(schedule, ignore_time=True)
+    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
     assert result.outcome == "posted"
     return result.ts, result.point
 

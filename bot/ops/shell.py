@@ -216,8 +216,26 @@ class Shell:
             self._show_message(message, header, source)
 
     def _drain(self) -> None:
-        """Show everything the bot sent to "Slack" since the last look, in order; run any form it opened."""
-        for method, params in self._take_events():
+        """Show everything the bot sent to "Slack" since the last look, in order; run any form it opened.
+
+        A form is opened first and completed after the ack (the bot answers a click within Slack's 3 s, then
+        checks what it can offer and updates the form): a person in Slack fills in the form as it stands by
+        then, so the shell fills in the last version of a form opened and updated in the same turn."""
+        events = self._take_events()
+        latest: dict[str, dict[str, Any]] = {}
+        for method, params in events:
+            if method == "views.update" and params.get("view_id"):
+                latest[str(params["view_id"])] = params
+        for method, params in events:
+            if method in ("views.open", "views.push"):
+                view_id = str((params.get("_result") or {}).get("view", {}).get("id") or "")
+                if view_id in latest:
+                    params = {**params, "view": latest.pop(view_id).get("view") or params.get("view")}
+            elif method == "views.update" and str(params.get("view_id") or "") not in latest and any(
+                    m in ("views.open", "views.push")
+                    and str((p.get("_result") or {}).get("view", {}).get("id")) == str(params.get("view_id"))
+                    for m, p in events):
+                continue  # already shown as part of the form it completed
             self._show_event(method, params)
 
     def _show_event(self, method: str, p: dict[str, Any]) -> None:
