@@ -172,8 +172,10 @@ def test_a_forged_request_through_nginx_is_refused_by_the_bot(proxied_bot) -> No
 def test_health_over_tls_and_plain_http_redirects(proxied_bot) -> None:  # noqa: ANN001
     proxy, _bot, _slack = proxied_bot
     status, raw, headers = _send(proxy, "GET", "/healthz")
-    assert status == 200 and json.loads(raw)["redis"]["ok"] is True
+    assert status == 200 and json.loads(raw)["ok"] is True
     assert headers.get("Strict-Transport-Security")
+    status, raw, _ = _send(proxy, "GET", "/readyz")  # what a load balancer in front of nginx asks
+    assert status == 200 and json.loads(raw)["redis"]["ok"] is True and json.loads(raw)["slack"]["ok"] is True
     status, _raw, headers = _send(proxy, "GET", "/slack/events", base=proxy.http)
     assert status == 301 and headers["Location"].startswith("https://")
 

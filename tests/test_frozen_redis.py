@@ -3,7 +3,7 @@
 A frozen server accepts connections and never replies, the worst case for a client: each command
 waits its whole timeout. The bot must answer lookups (which need no Redis) as usual, say "storage is
 down" to commands that need it, answer events 5xx at once so Slack retries them, report 503 on
-/healthz within 1 s, and store the retried events once Redis is back.
+/readyz (and 200 on /healthz: alive all the same) within 1 s, and store the retried events once Redis is back.
 """
 
 from __future__ import annotations
@@ -104,14 +104,18 @@ def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotP
     os.kill(own_redis.process.pid, signal.SIGSTOP)
     try:
         with ThreadPoolExecutor(len(requests) + 1) as pool:
+            ready = pool.submit(timed, lambda: http("GET", frozen_bot.url + "/readyz", timeout=10))
             health = pool.submit(timed, lambda: http("GET", frozen_bot.url + "/healthz", timeout=10))
             answers = list(pool.map(lambda kv: (kv[0], *timed(kv[1])), requests))
+            ready_resp, ready_took = ready.result()
             health_resp, health_took = health.result()
         worst = max(took for _, _, took in answers)
         print(f"\nworst-case answer with Redis frozen: {worst:.3f} s over {len(answers)} requests; "
-              f"/healthz {health_took:.3f} s")  # fmt: skip
+              f"/readyz {ready_took:.3f} s, /healthz {health_took:.3f} s")  # fmt: skip
         assert worst < BUDGET, [(kind, resp.status, round(took, 2)) for kind, resp, took in answers]
-        assert health_resp.status == 503 and health_took < 1.0
+        assert ready_resp.status == 503 and ready_took < 1.0, (ready_resp.body, ready_took)
+        assert ready_resp.json()["redis"]["ok"] is False
+        assert health_resp.status == 200 and health_took < 1.0, (health_resp.body, health_took)
         for kind, resp, took in answers:
             if kind == "lookup":
                 assert resp.status == 200 and resp.json()["blocks"], resp.body[:200]
@@ -122,15 +126,17 @@ def test_twenty_requests_with_redis_frozen_are_answered_in_time(frozen_bot: BotP
                 assert resp.status == 200 and "can't reach my storage" in resp.json()["text"]
             else:
                 assert resp.status < 600
-        # Still frozen, later: /healthz keeps answering fast.
-        again, took = timed(lambda: http("GET", frozen_bot.url + "/healthz", timeout=10))
+        # Still frozen, later: both keep answering fast, not ready but alive.
+        again, took = timed(lambda: http("GET", frozen_bot.url + "/readyz", timeout=10))
         assert again.status == 503 and took < 1.0
+        alive, took = timed(lambda: http("GET", frozen_bot.url + "/healthz", timeout=10))
+        assert alive.status == 200 and took < 1.0
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
 
     # Redis is back: Slack's retries of the refused events are stored, each once.
     deadline = time.monotonic() + 10
-    while http("GET", frozen_bot.url + "/healthz").status != 200:
+    while http("GET", frozen_bot.url + "/readyz").status != 200:
         assert time.monotonic() < deadline, "the bot did not notice Redis was back"
         time.sleep(0.2)
     for ts in replies:

@@ -56,13 +56,25 @@ def test_body_tampered_after_signing_is_rejected(bot: BotProcess) -> None:
     assert http("POST", bot.url + "/slack/events", body.replace("help", "hel"), headers).status == 401
 
 
-def test_healthz_reports_redis_and_content(bot: BotProcess) -> None:
+def test_healthz_reports_version_mode_and_content(bot: BotProcess) -> None:
+    from bot import __version__
+
     resp = http("GET", bot.url + "/healthz")
     assert resp.status == 200
     body = resp.json()
     assert body["ok"] is True
-    assert body["redis"] == {"ok": True, "kind": "cluster" if REDIS_KIND == "cluster" else "external"}
+    assert (body["version"], body["mode"]) == (__version__, "http")
+    assert body["redis"] == {"breaker_open": False}
     assert body["content"]["points"] >= 80
+
+
+def test_readyz_reports_redis_and_slack(bot: BotProcess) -> None:
+    resp = http("GET", bot.url + "/readyz")
+    assert resp.status == 200, resp.body
+    body = resp.json()
+    assert body["ok"] is True
+    assert body["redis"] == {"ok": True, "kind": "cluster" if REDIS_KIND == "cluster" else "external"}
+    assert body["slack"] == {"ok": True}
 
 
 def test_events_the_bot_ignores_are_still_acknowledged(bot: BotProcess) -> None:

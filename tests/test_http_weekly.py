@@ -158,9 +158,12 @@ def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess, module_
     assert "can't reach my storage" in week["text"]
     sub = command_answer(bot_without_redis, module_slack, "subscribe", channel="C0X")
     assert "can't reach my storage" in sub["text"] and "Nothing was changed" in sub["text"]
-    health = http("GET", bot_without_redis.url + "/healthz")
-    assert health.status == 503
-    assert health.json()["redis"]["ok"] is False
+    ready = http("GET", bot_without_redis.url + "/readyz")
+    assert ready.status == 503
+    assert ready.json()["redis"]["ok"] is False and ready.json()["slack"]["ok"] is True
+    health = http("GET", bot_without_redis.url + "/healthz")  # alive all the same: no restart for Redis's outage
+    assert health.status == 200 and health.json()["ok"] is True
+    assert health.json()["redis"]["breaker_open"] is True  # information only, from the calls above
 
 
 def test_example_schedule_is_listed_and_previewed_offline(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 The README documents the URL parameters; these tests hold them to it: ``ssl_cert_reqs=none`` for an
 unverifiable self-signed certificate, ``ssl_ca_certs`` to pin the service's own CA, and a plain
-``rediss://`` refusing a certificate it cannot verify (reported by /healthz, not a crash). And on a
+``rediss://`` refusing a certificate it cannot verify (reported by /readyz, not a crash). And on a
 Redis Cluster speaking TLS the circuit breaker still guards every node's connections.
 """
 

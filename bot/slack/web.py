@@ -1,4 +1,4 @@
-"""HTTP mode: Flask serving Bolt at /slack/events and a health check, under gunicorn.
+"""HTTP mode: Flask serving Bolt at /slack/events, /healthz (alive) and /readyz (ready), under gunicorn.
 
 Distributed mode (``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``) adds Bolt's OAuth flow at
 ``/slack/install`` and ``/slack/oauth_redirect``.
@@ -80,24 +80,30 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
         def slack_oauth_redirect() -> Response:
             return handler.handle(request)
 
+    slack_check = SlackCheck(bolt_app.client)
+
     @web.get("/readyz")
     def readyz() -> Response:
-        """Ready for traffic: Redis answers now, and Slack answered its last check (at most one a minute)."""
+        """Readiness, for a load balancer: 200 only when Redis answers now and Slack answered its last check
+        (at most one a minute), else 503 with the reason. A frozen Redis costs one ``SCR_REDIS_TIMEOUT_MS``
+        at most, then nothing while the breaker is open, so the answer comes within a second either way."""
         redis_status = services.store.health()
         slack_ok, slack_error = slack_check()
         body = {"ok": bool(redis_status["ok"]) and slack_ok, "redis": redis_status,
                 "slack": {"ok": slack_ok, **({"error": slack_error} if slack_error else {})}}  # fmt: skip
         return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
 
-    slack_check = SlackCheck(bolt_app.client)
-
     @web.get("/healthz")
     def healthz() -> Response:
-        redis_status = services.store.health()
+        """Liveness: 200 whenever this process serves HTTP. It asks neither Redis nor Slack, because a
+        liveness probe that failed with them would have a supervisor restart a healthy process for someone
+        else's outage (and a frozen Redis would hold the probe); /readyz is the check that depends on them."""
         body: dict[str, Any] = {
-            "ok": bool(redis_status["ok"]),
+            "ok": True,
             "version": __version__,
-            "redis": redis_status,
+            "mode": services.settings.mode,
+            # Information only, from memory: whether this process's last Redis call failed (breaker open).
+            "redis": {"breaker_open": services.store.breaker.is_open},
             "content": {
                 "ok": True,
                 "points": len(services.corpus.points),
@@ -105,7 +111,7 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
                 "briefings": len(services.corpus.briefings),
             },
         }
-        return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
+        return Response(json.dumps(body), status=200, mimetype="application/json")
 
     return web
 

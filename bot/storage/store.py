@@ -205,7 +205,7 @@ class Store:
         return self._client
 
     def health(self) -> dict[str, object]:
-        """What /healthz reports: whether Redis answers, and which kind it is (within one timeout, or at
+        """What /readyz reports: whether Redis answers, and which kind it is (within one timeout, or at
         once while the breaker is open)."""
         kind = "embedded" if self.embedded else ("cluster" if self.settings.redis_cluster else "external")
         try:
