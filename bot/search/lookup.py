@@ -121,6 +121,7 @@ class Candidates:
     named_own: list[Point] = field(default_factory=list)  # a specific name typed, in their own words (order found)
     named_section: list[Point] = field(default_factory=list)  # ... only in their section's terms (order found)
     specific: bool = False  # a theme named by something within it ("poverty"), not by its own name
+    unsaid: bool = False  # theme route: no point in it says the name typed (nor what an abbreviation stands for)
     heading: str = ""
 
 
@@ -317,6 +318,7 @@ class Lookup:
                 ev.text = m
         if route == "theme":
             found.specific = self._names_within(q)
+            found.unsaid = not found.specific and self._names_unsaid(q, in_theme)
             self._name_evidence(found, q)
             ranked = frozenset(self.index.position[p.id] for p in [*in_theme, *found.named_own, *found.named_section])
             theme_matches = self._theme_names_matches(tuple(q.themes), ranked)
@@ -392,6 +394,14 @@ class Lookup:
             found.evidence[p.id].name = "own"
         for p in found.named_section:
             found.evidence[p.id].name = "section"
+
+    def _names_unsaid(self, q: ParsedQuery, points: list[Point]) -> bool:
+        """Whether none of ``points`` says any theme name typed, nor what a typed abbreviation stands for:
+        the theme was named in other words than the briefings' ("apparent cooperation", "cot death"), so
+        a point sharing one of those words ("cooperation") is not thereby about it."""
+        keys = [key_of(name) for name in q.named_words]
+        keys += [key_of(self.vocab.spelled_out(name)) for name in q.named_words]
+        return not any(self.content_index.mentioning_key(key, within=points) for key in keys if key.strip())
 
     def _only_names(self, q: ParsedQuery) -> bool:
         """Whether the query is nothing but concept names (and everyday words)."""
@@ -477,7 +487,7 @@ class Lookup:
         themselves first (the theme's first), and points elsewhere whose cited section only mentions it
         after the theme's own points."""
         ev = found.evidence
-        ranked = self._by_theme(found.in_theme, q.themes, found, found.specific)
+        ranked = self._by_theme(found.in_theme, q.themes, found, found.specific, found.unsaid)
         ranked.sort(key=lambda p: -ev[p.id].sectors)  # stable: sector's own points first
         if found.named_own or found.named_section:
             first = [p for p in ranked if ev[p.id].name == "own"]
@@ -486,10 +496,13 @@ class Lookup:
             ranked = first + [p for p in ranked if p not in first] + last
         return ranked
 
-    def _by_theme(self, points: list[Point], theme_ids: list[str], found: Candidates, specific: bool = False) -> list[Point]:
+    def _by_theme(self, points: list[Point], theme_ids: list[str], found: Candidates, specific: bool = False,
+                  unsaid: bool = False) -> list[Point]:
         """Rank a theme's points: what was typed first (an alias such as "sarah's law" picks out the
         point about it), then points whose main theme this is, then relevance to the theme's words.
-        Text scores are relative to the best among ``points``."""
+        Text scores are relative to the best among ``points``. When no point says the name typed
+        (``unsaid``: "apparent cooperation"), a text match is only a word shared with it, so the points
+        mainly about the theme lead, ordered among themselves by that relevance."""
         ev = found.evidence
         typed_scores = relative_scores({p.id: ev[p.id].text for p in points if ev[p.id].text}, found.text_total)
         theme_scores = relative_scores({p.id: ev[p.id].theme_text for p in points if ev[p.id].theme_text},
@@ -499,12 +512,13 @@ class Lookup:
         background = BACKGROUND not in theme_ids
         weight = PRIMARY_WEIGHT * (SPECIFIC_PRIMARY if specific else 1.0)
 
-        def key(p: Point) -> tuple[float, float, int]:
+        def key(p: Point) -> tuple[float, float, float, int]:
             primary = int(ev[p.id].main_theme) / len(theme_ids)
             score = typed_scores.get(p.id, 0.0) / top + weight * primary
             if background and p.themes[0] == BACKGROUND:  # national figures and "what is an SCR" last
                 score -= BACKGROUND_PENALTY
-            return (-score, -theme_scores.get(p.id, 0.0), order[p.id])
+            lead = primary if unsaid else 0.0
+            return (-lead, -score, -theme_scores.get(p.id, 0.0), order[p.id])
 
         return sorted(points, key=key)
 

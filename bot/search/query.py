@@ -278,6 +278,11 @@ class Vocabulary:
             term = self.exact.get(_key(" ".join(fixed)))
         return term if term and term.kind in ("sector", "theme") else None
 
+    def spelled_out(self, name: list[str]) -> list[str]:
+        """What an abbreviation already split into words stands for, as words ("aces" -> "adverse childhood
+        experiences"); nothing for a name that is not one."""
+        return self.expansion_words.get(_key_words(name), [])
+
     def label(self, term: Term) -> str:
         c = self.corpus
         if term.kind == "sector":
