@@ -124,7 +124,9 @@ def register(app: App, services: Services) -> None:
             outcome = store.put_message(ws, refl, float(version or ts))
         if outcome == "created" and masked.changed:
             context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
-        if live and outcome in ("created", "updated"):
+        # Told once: when it is first kept private (new, or an edit made it read as a live concern), not
+        # again for each later edit or re-sent copy (an unfurl) of a reply already kept private.
+        if live and outcome in ("created", "withheld"):
             context["scr_safety_note"] = safety_note(services, ws)
             log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, live.cue)
 

@@ -147,8 +147,13 @@ class ReflectionStore:
     def put_message(self, ws: Workspace, refl: Reflection, version: float) -> str:
         """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in
         whatever order Slack delivers the message and its edits. Returns ``created``, ``updated``,
-        ``stale`` (this version or a newer one is stored: nothing changed) or ``deleted`` (the message
-        was deleted, or its author used "forget me" after writing it: nothing stored).
+        ``withheld`` (updated, and a reply the team could count is now private: an edit made it read as a
+        live concern), ``stale`` (this version or a newer one is stored: nothing changed) or ``deleted``
+        (the message was deleted, or its author used "forget me" after writing it: nothing stored).
+
+        Private is for good: a reply kept private as a live concern stays private when edited, since its
+        author was asked to take details out of Slack and a redacted account of a live case may no longer
+        read as one (a false alarm costs one uncounted reply).
 
         Check-and-write is one optimistic transaction (WATCH/MULTI), so a deletion or a newer edit
         arriving at the same moment is never overwritten; a conflict is re-read, never blindly re-sent."""
@@ -170,7 +175,8 @@ class ReflectionStore:
                     if current is None:
                         new = replace(refl, version=version, updated_at=version)
                     else:
-                        new = replace(current, text=refl.text, masked=refl.masked, visibility=refl.visibility, version=version,
+                        visibility = PRIVATE if PRIVATE in (current.visibility, refl.visibility) else refl.visibility
+                        new = replace(current, text=refl.text, masked=refl.masked, visibility=visibility, version=version,
                                       updated_at=version)
                     ttl = self._ttl(new.created_at)
                     if ttl <= 0:
@@ -183,7 +189,9 @@ class ReflectionStore:
                             pipe.zadd(index, {new.id: new.created_at})
                             pipe.expire(index, self.retention)
                     pipe.execute()
-                    return "created" if current is None else "updated"
+                    if current is None:
+                        return "created"
+                    return "withheld" if current.shared and not new.shared else "updated"
                 except redis.WatchError:
                     continue  # changed under us: read again
         raise redis.WatchError(f"reflection {refl.id} kept changing; not stored (Slack will retry)")
