@@ -129,11 +129,11 @@ def test_a_signed_scr_request_splits_the_text_once(corpus: Corpus, slack: FakeSl
     from bot.services import Services
     from bot.slack.app import build_app
     from bot.storage.store import Store
-    from conftest import BOT_TOKEN, SIGNING_SECRET, sign
+    from conftest import BOT_TOKEN, MASTER_KEY, SIGNING_SECRET, sign
 
     # A Redis nobody listens on: a lookup must not need it (the listeners' set-up only builds a client).
     settings = load_settings({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.url,
-                              "REDIS_URL": "redis://127.0.0.1:9"}, dotenv=False)
+                              "REDIS_URL": "redis://127.0.0.1:9", "SCR_MASTER_KEY": MASTER_KEY}, dotenv=False)
     services = Services(settings=settings, store=Store(settings), corpus=corpus, lookup=Lookup(corpus))
     app = build_app(services)
     handlers.register(app, services)
