@@ -261,10 +261,11 @@ def test_embedded_mode_makes_a_private_key_file_and_reads_with_it_after_a_restar
     store = Store(settings).start()
     try:
         path = tmp_path / "var" / crypto.KEY_FILE
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert not path.exists()  # made when first needed, so a command that stops early writes no key
         ReflectionStore(store.client, 365).add(Workspace(T1), Reflection(
             id="k1", user="U1", point="p", kind="modal", visibility="private", created_at=time.time(),
             updated_at=time.time(), stood_out=WORDS[1]))  # fmt: skip
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert WORDS[1] not in store.client.get(keys.reflection(Workspace(T1), "k1"))
     finally:
         store.close()

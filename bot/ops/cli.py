@@ -1045,13 +1045,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, EmbeddedRedisError, BackupError) as exc:
         print(f"scr-bot: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        from bot.storage.crypto import CryptoError  # a wrong master key: one line, never a traceback
-
-        if not isinstance(exc, CryptoError):
-            raise
-        print(f"scr-bot: cannot decrypt ({exc})", file=sys.stderr)
-        return 1
     except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
         print(f"scr-bot: {_redis_trouble(exc, settings)}", file=sys.stderr)
         return 1
@@ -1059,3 +1052,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        from bot.storage.crypto import CryptoError  # a wrong master key: one line, never a traceback
+
+        if not isinstance(exc, CryptoError):
+            raise
+        print(f"scr-bot: cannot decrypt ({exc})", file=sys.stderr)
+        return 1

@@ -111,6 +111,17 @@ class Keyring:
         return _kid(self.current)
 
     @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        """Raise the one-line ``ConfigError`` ``from_settings`` would, without touching any file."""
+        if settings.master_key:
+            parse_master_key("SCR_MASTER_KEY", settings.master_key)
+        elif not (settings.redis_url is None or settings.mode == "shell"):
+            raise ConfigError("SCR_MASTER_KEY is not set: tokens and reflections are encrypted at rest, so a bot "
+                              "on a shared REDIS_URL needs one (make one with `scr-bot keys new`)")
+        if settings.master_key_old:
+            parse_master_key("SCR_MASTER_KEY_OLD", settings.master_key_old)
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
         """``SCR_MASTER_KEY`` (and ``SCR_MASTER_KEY_OLD``); without one, offline and embedded modes use a key
         file they create in ``SCR_DATA_DIR``. A process sharing an external Redis with others must be given

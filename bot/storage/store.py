@@ -11,7 +11,7 @@ import atexit
 import contextlib
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -172,8 +172,19 @@ class Store:
         self.breaker: Breaker | NodeBreakers = (NodeBreakers if settings.redis_cluster else Breaker)(
             cooldown=settings.redis_breaker_seconds)
         self._migrated = False
-        # The master key, loaded now so a missing one stops start-up with one line (bot.storage.crypto).
-        self.keyring = crypto.Keyring.from_settings(settings)
+        # A missing master key stops start-up now, with one line; a key file (offline and embedded modes) is
+        # made only when Redis is first used, so a command that stops on another mistake writes nothing.
+        crypto.Keyring.check_settings(settings)
+        self._keyring: crypto.Keyring | None = None
+        self._keyring_lock = threading.Lock()
+
+    @property
+    def keyring(self) -> crypto.Keyring:
+        """The master key(s) (bot.storage.crypto), loaded (or, offline, its key file made) on first use."""
+        with self._keyring_lock:
+            if self._keyring is None:
+                self._keyring = crypto.Keyring.from_settings(self.settings)
+            return self._keyring
 
     def start(self) -> Store:
         """Resolve the server: REDIS_URL, or start (or join) the embedded one; then bring keys written by an
@@ -201,7 +212,9 @@ class Store:
                                        cluster=self.settings.redis_cluster,
                                        max_connections=self.settings.redis_max_connections,
                                        cluster_nodes=self.settings.redis_cluster_nodes)  # fmt: skip
-            crypto.attach(self._client, self.keyring)  # every store built on this client seals with its keys
+            # Every store built on this client seals with this store's keys, loaded when first needed: a command
+            # that never reads or writes sealed data (or stops on a Redis error first) writes no key file.
+            crypto.attach(self._client, cast(crypto.Keyring, _KeyringOnFirstUse(self)))
         return self._client
 
     def health(self) -> dict[str, object]:
@@ -221,3 +234,13 @@ class Store:
             self._client = None
         if self.embedded is not None:
             self.embedded.stop()
+
+
+class _KeyringOnFirstUse:
+    """Stands in for a store's ``Keyring`` until something is sealed or opened, then is that keyring."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store.keyring, name)
