@@ -58,10 +58,17 @@ def test_back_up_wipe_restore_and_the_week_is_back(tmp_path: Path) -> None:
     assert "backed up " in done.stdout
     assert stat.S_IMODE(file.stat().st_mode) == 0o600  # reflections and tokens: owner-only
 
+    # The master key is kept apart from the backup (the backup holds only sealed values): an operator keeps
+    # SCR_DATA_DIR/master.key (or SCR_MASTER_KEY) safe elsewhere, as README's "Back up and restore" says.
+    kept_key = tmp_path / "master.key.kept"
+    shutil.copy2(data / "master.key", kept_key)
     shutil.rmtree(data)  # the disk is lost
     wiped = shell(["/scr schedule", "home"], env)
     assert REPLY not in wiped and "Last post: " not in wiped  # really gone, so what follows is the restore's doing
 
+    shutil.rmtree(data)  # the wiped shell's own fresh data (and key) go too
+    data.mkdir()
+    shutil.copy2(kept_key, data / "master.key")
     done = scr_bot("restore", str(file), env=env)
     assert done.returncode == 0, done.stderr
     assert "restored " in done.stdout
