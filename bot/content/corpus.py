@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import hashlib
 import zlib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -429,12 +430,8 @@ def load_corpus(content_dir: Path) -> Corpus:
     for doc, index, p in found["points"]:
         assert isinstance(p, Point)
         origin.setdefault(p.id, (doc.path, doc.line_of(["points", index])))
-        for i, t in enumerate(p.themes):
-            if t not in themes:
-                problems.append(Problem(doc.path, doc.line_of(["points", index, "themes", i]), f"unknown theme {t!r}"))
-        for i, s in enumerate(p.sectors):
-            if s not in sectors:
-                problems.append(Problem(doc.path, doc.line_of(["points", index, "sectors", i]), f"unknown sector {s!r}"))
+        problems += _unknown(doc, ["points", index, "themes"], p.themes, themes, "theme")
+        problems += _unknown(doc, ["points", index, "sectors"], p.sectors, sectors, "sector")
         briefing = briefings.get(p.source.briefing)
         if briefing is None:
             problems.append(
@@ -457,12 +454,8 @@ def load_corpus(content_dir: Path) -> Corpus:
                                     "the answer is also listed as a distractor"))  # fmt: skip
     for doc, index, ch in found["changes"]:
         assert isinstance(ch, Change)
-        for i, t in enumerate(ch.themes):
-            if t not in themes:
-                problems.append(Problem(doc.path, doc.line_of(["changes", index, "themes", i]), f"unknown theme {t!r}"))
-        for i, s in enumerate(ch.sectors):
-            if s not in sectors:
-                problems.append(Problem(doc.path, doc.line_of(["changes", index, "sectors", i]), f"unknown sector {s!r}"))
+        problems += _unknown(doc, ["changes", index, "themes"], ch.themes, themes, "theme")
+        problems += _unknown(doc, ["changes", index, "sectors"], ch.sectors, sectors, "sector")
     safety = load_safety(docs, set(themes), problems)
     if safety is None and not problems:
         problems.append(Problem(content_dir, 1, "no 'safety:' section found (content/safety.yaml): the advice shown "
@@ -485,3 +478,11 @@ def load_corpus(content_dir: Path) -> Corpus:
         changes=changes,  # type: ignore[arg-type]
         safety=safety,
     )
+
+
+def _unknown(doc: YamlDoc, where: list[str | int], values: Iterable[str], known: Collection[str],
+             what: str) -> list[Problem]:  # fmt: skip
+    """One ``file:line`` problem for each id in a list (a point's or a change's themes or sectors) that the
+    content does not define."""
+    return [Problem(doc.path, doc.line_of([*where, i]), f"unknown {what} {v!r}")
+            for i, v in enumerate(values) if v not in known]  # fmt: skip
