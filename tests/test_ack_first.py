@@ -113,7 +113,9 @@ def test_reflect_form_acks_before_posting_in_the_thread(bot: BotProcess, module_
     assert resp.json()["response_action"] == "update" and "Saved to your record" in dumps(resp.json())
     posted = wait_for(lambda: [m for m in module_slack.thread("C0ACKREF", thread) if "<@U0REF>" in m["text"]], 15)
     assert len(posted) == 1 and "Slow Slack, fast ack" in dumps(posted[0])
-    updated = wait_for(lambda: [v for v in module_slack.views[n:] if v["method"] == "views.update"])
+    # The form's own update (once the thread is known) comes first; wait for the one made after the share.
+    updated = wait_for(lambda: [v for v in module_slack.views[n:]
+                                if v["method"] == "views.update" and "Saved to your record" in dumps(v["view"])])
     assert "shared in the thread" in dumps(updated[-1]["view"])
     saved = wait_for(lambda: [x for x in ReflectionStore(shared_redis, 365).for_user(Workspace(TEAM), "U0REF")
                               if x.message_ts])  # fmt: skip
