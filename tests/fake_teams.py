@@ -101,6 +101,19 @@ class FakeTeams:
     def personal_message(self, text: str, conversation: str = "a:personal-1", user: str = "29:user-aad-1") -> dict[str, Any]:
         return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="message", text=text)
 
+    def thread_activity(self, kind: str, channel: str, root: str, message: str, *, text: str = "", user: str = "29:user-aad-1",
+                        at: datetime | None = None, event: str | None = None) -> dict[str, Any]:
+        """A reply (``message``), its edit (``messageUpdate``) or its deletion (``messageDelete``) in the thread of
+        ``root`` in ``channel``, as Teams sends them: the thread in the conversation id, the reply's own id
+        (its creation time in epoch ms) as the activity's id, ``at`` as the activity's time."""
+        act = self.base({"id": f"{channel};messageid={root}", "conversationType": "channel", "isGroup": True},
+                        user=user, type=kind, text=text, textFormat="xml")  # fmt: skip
+        act["id"] = message
+        if at is not None:
+            act["timestamp"] = at.astimezone(UTC).isoformat()
+        act["channelData"].update(team={"id": channel}, channel={"id": channel}, **({"eventType": event} if event else {}))
+        return act
+
     # ----- what the bot sent ---------------------------------------------------------------------------
     def replies_to(self, activity_id: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -19,9 +19,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.once import record_seen
 from bot.reflections.gazetteer import gazetteer
-from bot.reflections.masking import mask
-from bot.reflections.store import PRIVATE, SHARED, THREAD, Reflection, cap, message_id
-from bot.search.safety import classify
+from bot.reflections.replies import ThreadReply, file_reply
+from bot.reflections.store import message_id
 from bot.services import Services
 from bot.slack.blocks import escape
 from bot.slack.context import workspace_of
@@ -100,35 +99,19 @@ def register(app: App, services: Services) -> None:
         ts, thread_ts = str(msg["ts"]), msg.get("thread_ts")
         if not thread_ts or thread_ts == ts:
             return  # not a reply
-        post = store.thread_record(ws, channel, thread_ts)
-        # A reply to one of our posts not (yet) known as a weekly post: maybe one whose answer was lost and
-        # whose recovery has not run. Held (masked, like any reflection) until the recovery decides.
-        held = post is None and bool(context.bot_user_id) and msg.get("parent_user_id") == context.bot_user_id
-        if post is None and not held:
+        # A reply to one of our posts not (yet) known as a weekly post (maybe one whose answer was lost and whose
+        # recovery has not run) is held by the core until the recovery decides.
+        own = bool(context.bot_user_id) and msg.get("parent_user_id") == context.bot_user_id
+        filed = file_reply(store, ws, ThreadReply(channel, str(thread_ts), ts, msg["user"], str(msg.get("text") or ""),
+                                                  float(ts), float(version or ts)),
+                           own_post=own, safety=bool(services.corpus.safety))  # fmt: skip
+        if filed is None:
             return  # a reply to something other than a weekly post
-        raw = cap(str(msg.get("text") or ""))
-        masked = mask(raw)
-        # A live, identifiable case is not learning to share: kept private, never counted in the summary.
-        live = classify(raw) if services.corpus.safety else None
-        refl = Reflection(
-            id=message_id(channel, ts), user=msg["user"], point=(post or {}).get("point", ""), kind=THREAD,
-            visibility=PRIVATE if live else SHARED,
-            created_at=float(ts), updated_at=float(ts), channel=channel, thread_ts=thread_ts, message_ts=ts,
-            week=(post or {}).get("week"), text=masked.text, masked=sorted(masked.found),
-        )  # fmt: skip
-        if held:
-            store.hold(ws, refl, float(version or ts))
-            store.attach_held(ws, channel, thread_ts)  # confirmed meanwhile: nothing is left waiting
-            outcome = "created"
-        else:  # Idempotent: a retried, duplicated or out-of-date delivery changes nothing.
-            outcome = store.put_message(ws, refl, float(version or ts))
-        if outcome == "created" and masked.changed:
-            context["scr_masked_note"] = MASKED_NOTE.format(what=masked.explanation())
-        # Told once: when it is first kept private (new, or an edit made it read as a live concern), not
-        # again for each later edit or re-sent copy (an unfurl) of a reply already kept private.
-        if live and outcome in ("created", "withheld"):
+        if filed.masked:
+            context["scr_masked_note"] = MASKED_NOTE.format(what=filed.masked)
+        if filed.live:
             context["scr_safety_note"] = safety_note(services, ws)
-            log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, live.cue)
+            log.info("kept a reply in %s private: it reads as a live concern (%s)", channel, filed.live.cue)
 
     @must_run
     def tell_author(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:

@@ -47,6 +47,12 @@ def _when(raw: Any) -> datetime | None:
         return None
 
 
+def is_own_post(client: redis.Redis, ws: Workspace, channel: str, post: str) -> bool:
+    """Whether ``post`` is one the Bot Connector told us we made in ``channel`` (recorded by ``post`` below): a
+    reply to it is held, not dropped, while the post's claim is still open."""
+    return post in client.hvals(keys.teams_posts(ws, channel))
+
+
 class TeamsDelivery:
     """The port for one Teams tenant: its conversation references, the app's Connector."""
 

@@ -5,7 +5,9 @@
   (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
 - Removed (``installationUpdate`` remove, or the bot in ``membersRemoved``): that team's or chat's
   references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
-- A message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
+- A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
+  reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
+- Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
 Only the tenant the app is registered in (``TEAMS_TENANT_ID``) is served: another tenant's activity is
@@ -19,6 +21,7 @@ import logging
 import re
 from typing import Any
 
+from bot.handlers.teams.threads import TeamsThreads
 from bot.services import Services
 from bot.storage.keys import Workspace
 from bot.storage.purge import Purger
@@ -80,6 +83,7 @@ class TeamsListeners:
         self.connector = connector
         self.tenant_id = services.settings.teams_tenant_id
         self.refs = References(services.store.client)
+        self.threads = TeamsThreads(services, connector)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -102,7 +106,12 @@ class TeamsListeners:
             if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
                 self.removed(ws, activity)
         elif kind == "message":
-            self.message(ws, activity, service_url)
+            if not self.threads.message(ws, activity, service_url):  # a reply to a weekly post is a reflection
+                self.message(ws, activity, service_url)
+        elif kind == "messageUpdate":
+            self.threads.message(ws, activity, service_url)
+        elif kind == "messageDelete":
+            self.threads.deleted(ws, activity)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's

@@ -1,0 +1,156 @@
+"""Microsoft Teams, the week's loop end to end: thread replies become reflections (masked; edits, deletions and
+out-of-order deliveries as on Slack) and the summary counts them; a knowledge check sent by the clock and
+answered once however often its button is pressed. The bot is a process, Redis is real, Teams is faked at its
+HTTP boundary (tests/fake_teams.py) and every activity is signed as the Bot Connector signs it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from bot.reflections.store import ReflectionStore
+from bot.storage import keys
+from bot.weekly.schedules import Schedule, Subscriptions
+from conftest import ROOT, BotProcess, bot_env, free_port, http, start_bot, stop_bot, wait_for
+from fake_teams import FakeTeams
+from fakeslack import FakeSlack
+
+APP_ID = "00000000-0000-0000-0000-0000000100p"
+TENANT = "72f988bf-0000-0000-0000-00000000100p"
+GROUP = "aad-group-loop"
+WS = keys.Workspace(TENANT, platform="teams")
+LONDON = ZoneInfo("Europe/London")
+
+
+@pytest.fixture(scope="module")
+def teams() -> Iterator[FakeTeams]:
+    fake = FakeTeams(APP_ID, "fake-app-password-456", TENANT).serve()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsloop"), **teams.env())
+
+
+@pytest.fixture(scope="module")
+def teams_bot(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path_factory.mktemp("teamsloopbot") / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def send(bot: BotProcess, activity: dict[str, Any], token: str | None) -> Any:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    return http("POST", bot.url + "/api/messages", json.dumps(activity), headers)
+
+
+def signed(bot: BotProcess, teams: FakeTeams, activity: dict[str, Any]) -> Any:
+    resp = send(bot, activity, teams.token_for(activity))
+    assert resp.status == 200, resp.body
+    return resp
+
+
+def run_due(env: dict[str, str], at: datetime) -> str:
+    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def next_day(weekday: int, hour: int, minute: int = 0) -> datetime:
+    """The next ``weekday`` (0 = Monday) after today, at ``hour``:``minute`` in London."""
+    day = datetime.now(LONDON).replace(hour=hour, minute=minute, second=0, microsecond=0) + timedelta(days=1)
+    while day.weekday() != weekday:
+        day += timedelta(days=1)
+    return day
+
+
+def installed(bot: BotProcess, teams: FakeTeams, r: redis.Redis, channel: str) -> None:
+    signed(bot, teams, teams.channel_added(channel, GROUP))
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), channel))
+
+
+def reflections(r: redis.Redis, channel: str, post: str) -> dict[str, Any]:
+    return {x.message_ts: x for x in ReflectionStore(r, 365).for_thread(WS, channel, post)}
+
+
+# ----- item 5: thread replies are reflections --------------------------------------------------------
+def test_thread_replies_edits_and_deletions_are_reflections_and_the_summary_counts_them(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    channel = "19:loop-reflect@thread.tacv2"
+    installed(teams_bot, teams, shared_redis, channel)
+    Subscriptions(shared_redis).save(Schedule(id="teams-loop-reflect", team=TENANT, channel=channel, post="30 9 * * mon",
+                                              summary="0 16 * * fri", source="teams", platform="teams"))  # fmt: skip
+    monday = next_day(0, 9, 31)
+    assert "teams-loop-reflect " in (out := run_due(env, monday)) and ": posted" in out, out
+    (post,) = teams.posts_in(channel)
+    root = post["id"]
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    ann, ben, cat, dee = "29:ann", "29:ben", "29:cat", "29:dee"
+    ids = {who: str(base + n) for n, who in enumerate((ann, ben, cat, dee))}
+
+    def reply(who: str, text: str, kind: str = "message", at: datetime = now, event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, ids[who], text=text, user=who, at=at, event=event))
+
+    def logged(what: str, n: int) -> None:
+        wait_for(lambda: teams_bot.log().count(f"teams: a reply in {channel} filed ({what})") >= n)
+
+    # Ann names a family and a street: masked before it is stored, and she is told privately, in her chat.
+    reply(ann, "<p>I spoke with Sarah Jones at 14 Acacia Road; it made me think about professional curiosity</p>")
+    # Ben's edit arrives before his reply: the edit is kept, the older original changes nothing.
+    reply(ben, "Edited: the point about <b>curiosity</b> and checking what we are told", "messageUpdate",
+          now + timedelta(minutes=2), "editMessage")
+    logged("created", 2)
+    reply(ben, "First thought about curiosity")
+    logged("stale", 1)
+    # Cat's reply is deleted; a late copy of it is refused.
+    reply(cat, "A reply Cat thought better of")
+    wait_for(lambda: ids[cat] in reflections(shared_redis, channel, root))
+    reply(cat, "", "messageDelete", event="softDeleteMessage")
+    wait_for(lambda: ids[cat] not in reflections(shared_redis, channel, root))
+    reply(cat, "A reply Cat thought better of")
+    logged("deleted", 1)
+    # Dee's reads as a live concern: kept private (never counted), and she is told where to take it.
+    reply(dee, "a pupil told me today her stepdad hits her, I am worried about her")
+    wait_for(lambda: ids[dee] in reflections(shared_redis, channel, root))
+
+    stored = reflections(shared_redis, channel, root)
+    assert set(stored) == {ids[ann], ids[ben], ids[dee]}
+    assert "[name removed]" in stored[ids[ann]].text and "Sarah" not in stored[ids[ann]].text
+    assert "Acacia" not in stored[ids[ann]].text and "<p>" not in stored[ids[ann]].text
+    assert stored[ids[ben]].text == "Edited: the point about curiosity and checking what we are told"
+    assert stored[ids[ann]].shared and stored[ids[ben]].shared and not stored[ids[dee]].shared
+    assert {stored[i].week for i in (ids[ann], ids[ben])} == {json.loads(shared_redis.get(keys.thread(WS, channel, root)))["week"]}
+    wait_for(lambda: len({s["conversation"] for s in teams.sent if s["conversation"].startswith("a:personal-29:")}) >= 2)
+    told = {s["conversation"]: s["activity"]["text"] for s in teams.sent if s["conversation"].startswith("a:personal-29:")}
+    assert "a name" in told[f"a:personal-{ann}"] and "street address" in told[f"a:personal-{ann}"]
+    assert told[f"a:personal-{dee}"].startswith(teams_bot_safety_note())
+    assert f"a:personal-{ben}" not in told and f"a:personal-{cat}" not in told
+
+    # Friday's summary, in the post's thread: Ann's and Ben's, not Cat's (deleted) nor Dee's (private).
+    out = run_due(env, monday.replace(hour=16, minute=1) + timedelta(days=4))
+    assert "teams-loop-reflect summary" in out and "posted" in out, out
+    (summary,) = teams.replies_to(root)
+    assert "2 reflections from 2 people" in json.dumps(summary["attachments"][0]["content"]["body"])
+    assert summary["text"]  # a plain-text fallback
+
+
+def teams_bot_safety_note() -> str:
+    from bot.content.corpus import load_corpus
+
+    advice = load_corpus(ROOT / "content").safety
+    assert advice is not None
+    return advice.reflection_note
