@@ -114,6 +114,13 @@ class FakeTeams:
         act["channelData"].update(team={"id": channel}, channel={"id": channel}, **({"eventType": event} if event else {}))
         return act
 
+    def card_action(self, data: dict[str, Any], verb: str, conversation: str = "a:personal-1",
+                    user: str = "29:user-aad-1") -> dict[str, Any]:
+        """A press of an Action.Execute button on a card in a personal chat: an ``adaptiveCard/action`` invoke."""
+        return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="invoke",
+                         name="adaptiveCard/action",
+                         value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})  # fmt: skip
+
     # ----- what the bot sent ---------------------------------------------------------------------------
     def replies_to(self, activity_id: str) -> list[dict[str, Any]]:
         with self.lock:

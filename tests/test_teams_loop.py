@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from bot.learning.quiz import QuizStore
 from bot.reflections.store import ReflectionStore
 from bot.storage import keys
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, free_port, http, start_bot, stop_bot, wait_for
-from fake_teams import FakeTeams
+from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
 
 APP_ID = "00000000-0000-0000-0000-0000000100p"
@@ -154,3 +155,67 @@ def teams_bot_safety_note() -> str:
     advice = load_corpus(ROOT / "content").safety
     assert advice is not None
     return advice.reflection_note
+
+
+# ----- items 4/6: knowledge checks -----------------------------------------------------------------------
+def check_card(teams: FakeTeams, conversation: str) -> dict[str, Any]:
+    (sent,) = [s["activity"] for s in teams.sent if s["conversation"] == conversation and s["reply_to"] is None]
+    return sent
+
+
+def test_a_check_sent_by_the_clock_is_answered_once_however_often_it_is_pressed(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    user, chat = "29:quizzer", "a:personal-quizzer"
+    installed(teams_bot, teams, shared_redis, "19:loop-quiz@thread.tacv2")
+    on = teams.personal_message("quiz on", conversation=chat, user=user)
+    signed(teams_bot, teams, on)
+    assert "You're in" in wait_for(lambda: teams.replies_to(on["id"]))[0]["text"]
+    assert QuizStore(shared_redis).person(WS, user) is not None
+
+    tuesday = next_day(1, 11)
+    first = run_due(env, tuesday)
+    assert f"quiz {user}: sent check=" in first, first
+    assert f"quiz {user}: sent" not in run_due(env, tuesday + timedelta(hours=1))  # once a day
+    sent = check_card(teams, chat)
+    card = sent["attachments"][0]["content"]
+    assert sent["text"].startswith("Knowledge check: ") and card["fallbackText"] and card["speak"]
+    actions = card["actions"]
+    assert all(a["type"] == "Action.Execute" and a["title"] and a["tooltip"] for a in actions)
+    from bot.content.corpus import load_corpus
+
+    check = load_corpus(ROOT / "content").check(actions[0]["data"]["c"])
+    assert check is not None and check.question in json.dumps(card["body"])
+    wrong = next(a for a in actions if check.options[a["data"]["o"]] != check.answer)
+    right = next(a for a in actions if check.options[a["data"]["o"]] == check.answer)
+
+    press = teams.card_action(wrong["data"], wrong["verb"], conversation=chat, user=user)
+    answered = signed(teams_bot, teams, press).json()
+    assert answered["statusCode"] == 200 and answered["type"] == "application/vnd.microsoft.card.adaptive"
+    shown = json.dumps(answered["value"])
+    assert "Not quite" in shown and check.explanation.split(".")[0] in shown and "Source: " in shown
+    assert answered["value"]["fallbackText"]
+    # Pressed again (the right one this time, and the same one twice): nothing more is recorded; the first stays.
+    for action in (right, wrong):
+        again = signed(teams_bot, teams, teams.card_action(action["data"], action["verb"], conversation=chat, user=user)).json()
+        assert "already answered" in json.dumps(again["value"]) and "Not quite" in json.dumps(again["value"])
+    answers = QuizStore(shared_redis).answers(WS, user)
+    assert len(answers) == 1 and not answers[0].correct and answers[0].check == check.id
+
+
+def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    user = "29:forger-victim"
+    from bot.content.corpus import load_corpus
+
+    check = load_corpus(ROOT / "content").checks[0]
+    data = {"c": check.id, "d": "2030-01-01", "o": 0}
+    press = teams.card_action(data, "scr_quiz_answer", conversation="a:personal-victim", user=user)
+    for token in (teams.token_for(press, key=new_key()), teams.token_for(press, audience="another-app"), None):
+        resp = send(teams_bot, press, token)
+        assert resp.status == 401 and not resp.body.startswith(b'{"statusCode"')
+    assert QuizStore(shared_redis).answers(WS, user) == []
+    # The same press, signed as the Bot Connector signs it, is answered and recorded: "nothing stored" above
+    # is the token's doing, not an answer that was never going to be kept.
+    ok = send(teams_bot, press, teams.token_for(press))
+    assert ok.status == 200 and ok.json()["type"] == "application/vnd.microsoft.card.adaptive"
+    assert len(QuizStore(shared_redis).answers(WS, user)) == 1

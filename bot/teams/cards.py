@@ -13,8 +13,9 @@ import json
 import re
 from typing import Any
 
-from bot.content.corpus import Corpus, Point
+from bot.content.corpus import Check, Corpus, Point
 from bot.delivery import Marker
+from bot.learning.quiz import BOX_DAYS, Card
 from bot.learning.views import KnowledgeCheck
 from bot.search.lookup import Answer
 from bot.weekly.views import ThreadSummary, WeeklyPost
@@ -182,9 +183,62 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
                          "figures are shown.")  # fmt: skip
         return activity([text(line) for line in lines], f"Summary: {view.point.title}", marker)
     if isinstance(view, KnowledgeCheck):
-        check = view.check
-        options = sorted([check.answer, *check.distractors], key=lambda o: str(getattr(o, "text", o)))
-        body = [text("Knowledge check", weight="Bolder"), text(escape(check.question)),
-                text("\n".join(f"- {escape(str(getattr(o, 'text', o)))}" for o in options))]  # fmt: skip
-        return activity(body, f"Knowledge check: {check.question}", marker)
+        return check_activity(corpus, view, marker)
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
+
+
+# ----- knowledge checks -----------------------------------------------------------------------------------
+VERB_ANSWER = "scr_quiz_answer"  # an answer button's Action.Execute verb; its data names check, day and option
+LETTERS = "ABCD"
+
+
+def _options(check: Check) -> str:
+    return "\n".join(f"- **{LETTERS[i]}.** {escape(o)}" for i, o in enumerate(check.options))
+
+
+def check_activity(corpus: Corpus, view: KnowledgeCheck, marker: Marker | None = None) -> dict[str, Any]:
+    """A knowledge check in a personal chat: the question, lettered options, and an Action.Execute button for
+    each (its title the letter, its tooltip the option read in full). The point's title waits for the answer,
+    as on Slack: some titles give the answer away. The fallback reads the question and every option."""
+    check = view.check
+    point = corpus.point(check.point)
+    source = corpus.briefings[point.source.briefing].short_title if point else "the briefings"
+    body = [text("Your knowledge check", weight="Bolder", size="Medium", style="heading")]
+    if point and point.content_note:
+        body.append(text(f"Content note: {escape(point.content_note)}", isSubtle=True))
+    body += [text(f"**{escape(check.question)}**"), text(_options(check)),
+             text(f"From the {escape(source)}; the learning point comes with the answer. Only you see your answers; "
+                  "your team sees only totals. Type *quiz off* here to stop these.", isSubtle=True, size="Small")]  # fmt: skip
+    fallback = f"Knowledge check: {check.question} " + " ".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(check.options))
+    out = activity(body, fallback, marker)
+    content = out["attachments"][0]["content"]
+    content["speak"] = fallback
+    content["actions"] = [{"type": "Action.Execute", "title": LETTERS[i], "tooltip": f"Answer {LETTERS[i]}: {o}",
+                           "verb": VERB_ANSWER, "data": {"c": check.id, "d": view.sent_day, "o": i}}
+                          for i, o in enumerate(check.options)]  # fmt: skip
+    return out
+
+
+def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card | None, already: bool = False) -> dict[str, Any]:
+    """What replaces the check once answered (the invoke's answer): right or not, the explanation, the point it
+    comes from with its citation, and when it returns; or, pressed again, the first answer, which is kept."""
+    right = 0 <= chosen < len(check.options) and check.options[chosen] == check.answer
+    verdict = "**Right.**" if right else f"**Not quite.** The answer is **{escape(check.answer)}**."
+    picked = escape(check.options[chosen]) if 0 <= chosen < len(check.options) else "?"
+    body = [text("Your knowledge check", weight="Bolder", size="Medium", style="heading"),
+            text(f"**{escape(check.question)}**"), text(f"You chose: {picked}"), text(verdict),
+            text(escape(check.explanation))]  # fmt: skip
+    if progress is not None:
+        days = BOX_DAYS[progress.box - 1]
+        body.append(text(f"This one comes back in about {days} day{'s' if days != 1 else ''}.", isSubtle=True))
+    if already:
+        body.append(text("You had already answered this check; your first answer is the one kept.", isSubtle=True))
+    point = corpus.point(check.point)
+    if point is not None:
+        body += [text(f"**{escape(point.title)}**", separator=True), text(escape(point.summary)),
+                 text(f"Source: {escape(corpus.citation(point))}", isSubtle=True, size="Small")]  # fmt: skip
+    fallback = (("Right. " if right else f"Not quite: the answer is {check.answer}. ") + check.explanation
+                + (" You had already answered this check; your first answer is the one kept." if already else ""))  # fmt: skip
+    out = card(body, fallback)  # an invoke's answer carries the card itself, not an activity
+    out["speak"] = fallback
+    return out

@@ -85,11 +85,14 @@ class TeamsDelivery:
         else:
             posted = self.connector.send(ref.service_url, channel, act)
         if marker is not None and posted:
-            with self.r.pipeline() as pipe:
-                pipe.hset(keys.teams_posts(self.ws, channel), marker.key, posted)
-                pipe.expire(keys.teams_posts(self.ws, channel), keys.ATTEMPT_DAYS * keys.DAY)
-                pipe.execute()
+            self._record(channel, marker, posted)
         return posted
+
+    def _record(self, conversation: str, marker: Marker, posted: str) -> None:
+        with self.r.pipeline() as pipe:
+            pipe.hset(keys.teams_posts(self.ws, conversation), marker.key, posted)
+            pipe.expire(keys.teams_posts(self.ws, conversation), keys.ATTEMPT_DAYS * keys.DAY)
+            pipe.execute()
 
     def _recorded(self, channel: str, marker: Marker) -> Found | None:
         for key in (marker.key, *marker.also):
@@ -156,13 +159,31 @@ class TeamsDelivery:
         return None
 
     def _personal(self, user: str) -> tuple[Reference, str]:
+        """The person's personal chat with the bot: the reference kept when they wrote to it (or installed it
+        personally), else the 1:1 conversation the Connector opens (the same one each time; opening sends nothing)."""
+        mine = next((r for r in self.refs.all(self.ws) if r.scope == "personal" and r.user == user), None)
+        if mine is not None:
+            return mine, mine.conversation
         ref = self._any_ref()
         conversation = self.connector.create_personal(ref.service_url, f"28:{self.app_id}", user, self.ws.team_id)
         return ref, conversation
 
-    def dm(self, user: str, view: Any) -> str:
+    def dm(self, user: str, view: Any, *, marker: Marker | None = None) -> str:
+        """``view`` in the person's personal chat, carrying ``marker``; the Connector's id for it is recorded
+        under the marker's key, which is where ``find_dm`` looks."""
         ref, conversation = self._personal(user)
-        return self.connector.send(ref.service_url, conversation, cards.render(self.corpus, view))
+        posted = self.connector.send(ref.service_url, conversation, cards.render(self.corpus, view, marker))
+        if marker is not None and posted:
+            self._record(conversation, marker, posted)
+        return posted
+
+    def find_dm(self, user: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+        """A DM whose answer arrived is found by its recorded id. One whose answer was lost is not: the Bot
+        Connector has no history, and reading a personal chat through Graph takes a tenant-wide permission
+        (Chat.Read.All) a safeguarding tenant should not have to grant. So it counts as not sent; for a knowledge
+        check that means the same check may come again on a later day (the day's claim still allows one a day)."""
+        _, conversation = self._personal(user)
+        return self._recorded(conversation, marker)
 
     def send_file(self, user: str, file: FileToSend) -> None:
         """The file inline (Teams shows an image sent as a base64 attachment in a personal chat)."""

@@ -2,7 +2,9 @@
 
 The bearer token is checked first (``bot.teams.auth``); a request that fails is answered 401 with one log
 line and nothing of it is read further or stored. A valid activity is answered 200 at once and handled in a
-worker thread (ack first: no Connector call, no Redis, before the answer).
+worker thread (ack first: no Connector call, no Redis, before the answer). An invoke (a card's button) is
+the exception: Teams shows what its HTTP answer carries (the updated card), so it is handled before the
+answer, with Redis only (no Connector call), as Slack's events are stored before their ack.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024  # an activity is small; Teams' own limit on a message is ~28 KB
 WORKERS = 8
 Dispatch = Callable[[dict[str, Any], str], None]  # (activity, the serviceUrl its token vouches for)
+# An invoke (a card's Action.Execute) is answered in the HTTP response itself: (status, body), body None for none.
+Invoke = Callable[[dict[str, Any], str], tuple[int, dict[str, Any] | None]]
 WsgiApp = Callable[..., Any]
 
 
-def teams_app(validator: TokenValidator, dispatch: Dispatch) -> Flask:
+def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | None = None) -> Flask:
     web = Flask("scr-bot-teams")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     executor: list[ThreadPoolExecutor] = []  # made on first use: after gunicorn forks, in the worker
@@ -38,6 +42,17 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch) -> Flask:
     def refuse(status: int, reason: str) -> Response:
         log.warning("refused a request to /api/messages from %s: %s %s", request.remote_addr, status, reason)
         return Response(json.dumps({"error": reason}), status=status, mimetype="application/json")
+
+    def answer_invoke(activity: dict[str, Any], service_url: str) -> Response:
+        """Teams waits for an invoke's answer (the updated card): handled here, before the response."""
+        assert invoke is not None
+        try:
+            status, body = invoke(activity, service_url)
+        except Exception:
+            log.exception("teams: handling an invoke (%s) failed", activity.get("name"))
+            return Response(json.dumps({"error": "internal error"}), status=500, mimetype="application/json")
+        return Response(json.dumps(body) if body is not None else "", status=status,
+                        mimetype="application/json")  # fmt: skip
 
     @web.post("/api/messages")
     def messages() -> Response:
@@ -56,6 +71,8 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch) -> Flask:
             caller = validator.validate(request.headers.get("Authorization"), activity)
         except Refused as exc:
             return refuse(401, str(exc))
+        if activity.get("type") == "invoke" and invoke is not None:
+            return answer_invoke(activity, caller.service_url)
         if not executor:
             executor.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="teams"))
         executor[0].submit(run, activity, caller.service_url)

@@ -7,6 +7,8 @@
   references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
+- "quiz on" / "quiz off" in a personal chat, and a knowledge check's answer button (an ``invoke``, answered
+  in the HTTP response): ``bot.handlers.teams.quiz``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -21,6 +23,7 @@ import logging
 import re
 from typing import Any
 
+from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.threads import TeamsThreads
 from bot.services import Services
 from bot.storage.keys import Workspace
@@ -84,6 +87,7 @@ class TeamsListeners:
         self.tenant_id = services.settings.teams_tenant_id
         self.refs = References(services.store.client)
         self.threads = TeamsThreads(services, connector)
+        self.quiz = TeamsQuiz(services)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -113,6 +117,14 @@ class TeamsListeners:
         elif kind == "messageDelete":
             self.threads.deleted(ws, activity)
 
+    def invoke(self, activity: dict[str, Any], service_url: str) -> tuple[int, dict[str, Any] | None]:
+        """An invoke, answered in the HTTP response: a knowledge check's answer button."""
+        tenant_id = _tenant_id(activity)
+        if not tenant_id or tenant_id != self.tenant_id:
+            log.warning("teams: an invoke from another tenant was refused")
+            return 403, None
+        return self.quiz.invoke(tenant(tenant_id), activity)
+
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
         ref = reference(activity, service_url, ws.team_id)
@@ -134,6 +146,11 @@ class TeamsListeners:
             return  # channel traffic the bot may see under RSC consent: not a question to it
         if not personal:
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # a channel the bot now knows
+        user = str((activity.get("from") or {}).get("id") or "")
+        if personal and user and (said := self.quiz.command(ws, user, query_text(activity))) is not None:
+            self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
+            self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
+            return
         answer = self.services.lookup.answer(query_text(activity))
         contact = self.services.concern_contact(ws) if answer.safety is not None else None
         reply = cards.answer_activity(self.services.corpus, answer, contact)

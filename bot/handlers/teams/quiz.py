@@ -1,0 +1,97 @@
+"""Knowledge checks in Teams: "quiz on" / "quiz off" in the personal chat, and the answer buttons.
+
+The clock sends each check through the delivery port (``bot.learning.quiz_sender``, Teams' ``dm``); here is
+what a person does with it. A button is an Adaptive Card ``Action.Execute``: Teams sends an ``invoke`` named
+``adaptiveCard/action`` and shows the card our HTTP answer carries. The answer is recorded once through the
+core's quiz store (``QuizStore.record_answer`` is idempotent per check and day), so a double press, a retried
+invoke or two processes at once record one answer; a press after the first shows the first answer, kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bot.learning.quiz import DM, Answer, QuizStore
+from bot.services import Services
+from bot.storage.keys import Workspace
+from bot.teams import cards
+
+log = logging.getLogger(__name__)
+INVOKE_ACTION = "adaptiveCard/action"
+ON, OFF = "quiz on", "quiz off"
+
+OPTED_IN = ("You're in. I'll send you a short knowledge check here on quiz days, in working hours, never more than "
+            "one a day. Only you see your answers; your team sees only totals, and never for fewer than 3 people. "
+            "Type quiz off to stop them.")  # fmt: skip
+ALREADY_IN = "You already get knowledge checks. Type quiz off to stop them."
+OPTED_OUT = "Knowledge checks stopped. Your past answers stay in your record. Type quiz on to start them again."
+NOT_IN = "You weren't getting knowledge checks. Type quiz on to start them."
+
+
+def _message(text: str) -> dict[str, Any]:
+    return {"type": "message", "text": text, "textFormat": "plain"}
+
+
+def _invoke_card(card: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return 200, {"statusCode": 200, "type": cards.CARD_TYPE, "value": card}
+
+
+def _invoke_message(text: str, status: int = 200) -> tuple[int, dict[str, Any]]:
+    """An invoke answered with a line of text in place of a card (Universal Actions' message response)."""
+    return 200, {"statusCode": status, "type": "application/vnd.microsoft.activity.message", "value": text}
+
+
+class TeamsQuiz:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def command(self, ws: Workspace, user: str, words: str) -> dict[str, Any] | None:
+        """The reply to "quiz on" / "quiz off" typed in the personal chat; None for anything else (a lookup)."""
+        said = " ".join(words.lower().split())
+        if said not in (ON, OFF):
+            return None
+        store = self.services.quiz
+        if said == ON:
+            return _message(OPTED_IN if store.opt_in(ws, user, None) else ALREADY_IN)
+        return _message(OPTED_OUT if store.opt_out(ws, user) else NOT_IN)
+
+    def invoke(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """An answer button pressed: recorded once, answered with the card in its answered state."""
+        value = activity.get("value") or {}
+        action = value.get("action") or {}
+        if activity.get("name") != INVOKE_ACTION or action.get("verb") != cards.VERB_ANSWER:
+            return _invoke_message("That button is no longer available.", 400)
+        data = action.get("data") or {}
+        user = str((activity.get("from") or {}).get("id") or "")
+        check = self.services.corpus.check(str(data.get("c") or ""))
+        try:
+            chosen, sent_day = int(data.get("o")), str(data.get("d") or "")
+        except (TypeError, ValueError):
+            chosen, sent_day = -1, ""
+        if not user or check is None or not sent_day or not 0 <= chosen < len(check.options):
+            return _invoke_message("Sorry, that knowledge check is no longer available.")
+        try:  # Teams' own time of the press: a retried invoke keeps the time it was answered
+            answered_at = datetime.fromisoformat(str(activity.get("timestamp")).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            answered_at = datetime.now(UTC).timestamp()
+        try:
+            hours = self.services.workspace_settings.hours(ws)  # "this week" and "this month" are the tenant's
+            store = QuizStore(self.services.store.client, self.services.settings.retention_days, timezone=hours.timezone)
+            person = store.person(ws, user)
+            answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
+                            chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
+                            channel=person.channel if person else DM)  # fmt: skip
+            card = store.record_answer(ws, user, answer, hours.week(datetime.fromtimestamp(answered_at, UTC)))
+            if card is None:  # answered before: show the first answer, which is the one kept
+                first = store.previous_answer(ws, user, sent_day, check.id)
+                kept = check.options.index(first.chosen) if first and first.chosen in check.options else chosen
+                return _invoke_card(cards.answered_card(self.services.corpus, check, kept, progress=None, already=True))
+        except redis.RedisError:
+            return _invoke_message("I can't reach my storage just now, so your answer wasn't saved. "
+                                   "Please press it again in a minute.", 503)  # fmt: skip
+        log.info("teams: a knowledge check answered (%s)", check.id)
+        return _invoke_card(cards.answered_card(self.services.corpus, check, chosen, progress=card))
