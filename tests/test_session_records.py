@@ -9,6 +9,7 @@ another workspace's list is never shown.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -134,3 +135,31 @@ def test_the_cpd_export_has_the_briefings_attended_and_the_actions_owned(
     assert "no reflections saved yet" in other["text"], other
     time.sleep(0.5)
     assert not [f for f in slack.files[uploaded:] if f.get("channel") == "D" + ANN]
+
+
+def test_a_teams_action_list_only_for_its_facilitator_and_admins(session_bot: BotProcess, slack: FakeSlack) -> None:
+    bot = session_bot
+    slack.members[CHANNEL] = {LEAD, ANN, BEN, "U0BOT", "U0LOCALBOT"}
+    slack.users["U0BOSS"] = {"id": "U0BOSS", "name": "boss", "is_admin": True, "team_id": "T0AAA"}
+    post = run_session(bot, slack)
+    due = hs.weekday_on_or_after(datetime.now(hs.LONDON).date() + timedelta(days=10))
+    agree(bot, slack, post, "V0ACT", "Check <the> neglect toolkit & tell the team", ANN, due)
+
+    # Anyone else in the channel (here, the action's own owner) is refused, told who can; no names leak.
+    refused = command_answer(bot, slack, "actions", channel=CHANNEL, user=BEN)
+    assert "only the facilitator" in refused["text"] and "<@U0LEAD>" in refused["text"]
+    assert "workspace admins" in refused["text"] and "neglect toolkit" not in json.dumps(refused)
+    assert refused["response_type"] == "ephemeral"
+
+    # The facilitator, and a workspace admin (Slack's users.info says so), see owners, due dates and status.
+    for who in (LEAD, "U0BOSS"):
+        shown = command_answer(bot, slack, "actions", channel=CHANNEL, user=who)
+        text = json.dumps(shown)
+        assert shown["response_type"] == "ephemeral", shown
+        assert "Check &lt;the&gt; neglect toolkit &amp; tell the team" in text and "<@U0ANN>" in text, shown
+        assert f"{due:%d %b %Y}" in text and "open" in text
+
+    # Another workspace with a channel of the same id: its admin sees nothing of this one.
+    other = command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BOSS", team="T0BBB")
+    assert "No 7-minute briefing has been run in this channel" in other["text"]
+    assert "neglect toolkit" not in json.dumps(other)

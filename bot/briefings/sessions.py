@@ -151,6 +151,12 @@ class SessionStore:
         found = [self.session(ws, sid) for sid in ids]
         return [s for s in found if s is not None]
 
+    def sessions_in(self, ws: Workspace, channel: str) -> list[Session]:
+        """The sessions run in ``channel`` of this workspace, oldest first."""
+        ids = [sid for sid in self.r.zrange(keys.sessions_index(ws), 0, -1) if split_id(sid)[0] == channel]
+        found = [self.session(ws, sid) for sid in ids]
+        return [s for s in found if s is not None]
+
     def attend(self, ws: Workspace, sid: str, users: list[str]) -> int:
         """Add ``users`` to who was there; how many were new."""
         channel, ts = split_id(sid)
