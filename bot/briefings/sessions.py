@@ -40,10 +40,16 @@ class Session:
     title: str
     facilitator: str
     at: float
+    points: list[str] = field(default_factory=list)  # the cited points it was built from (the CPD export cites them)
 
     @property
     def id(self) -> str:
         return f"{self.channel}:{self.ts}"
+
+    @classmethod
+    def from_json(cls, raw: str) -> Session:
+        data = json.loads(raw)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -118,7 +124,8 @@ class SessionStore:
     # ----- sessions --------------------------------------------------------------------------
     def ensure(self, ws: Workspace, s: Session) -> Session:
         """Record the session unless it is recorded already (a button may arrive before the run's own write,
-        or after a storage outage lost it): the first record wins, so the facilitator never changes."""
+        or after a storage outage lost it): the first record wins, so the facilitator never changes; only the
+        points it was built from, which a button does not know, are filled in by the run's record."""
         key = keys.session(ws, s.channel, s.ts)
         with self.r.pipeline(transaction=False) as pipe:
             pipe.set(key, json.dumps(asdict(s)), nx=True, ex=self.retention)
@@ -129,14 +136,24 @@ class SessionStore:
             pipe.get(key)
             out = pipe.execute()
         self.r.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))
-        return Session(**json.loads(out[-1]))
+        stored = Session.from_json(out[-1])
+        if s.points and not stored.points:  # a button got there first: the run's own record adds what it cited
+            stored.points = list(s.points)
+            self.r.set(key, json.dumps(asdict(stored)), xx=True, keepttl=True)
+        return stored
 
     def session(self, ws: Workspace, sid: str) -> Session | None:
         raw = self.r.get(keys.session(ws, *split_id(sid)))
-        return Session(**json.loads(raw)) if raw else None
+        return Session.from_json(raw) if raw else None
 
     def sessions_between(self, ws: Workspace, start: float, end: float) -> list[Session]:
         ids = self.r.zrangebyscore(keys.sessions_index(ws), start, f"({end}")
+        found = [self.session(ws, sid) for sid in ids]
+        return [s for s in found if s is not None]
+
+    def sessions_in(self, ws: Workspace, channel: str) -> list[Session]:
+        """The sessions run in ``channel`` of this workspace, oldest first."""
+        ids = [sid for sid in self.r.zrange(keys.sessions_index(ws), 0, -1) if split_id(sid)[0] == channel]
         found = [self.session(ws, sid) for sid in ids]
         return [s for s in found if s is not None]
 

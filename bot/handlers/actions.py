@@ -289,7 +289,7 @@ def register(app: App, services: Services) -> None:
             return
         record_session(services, workspace_of(body, context), Session(
             channel=channel, ts=str(posted["ts"]), theme=built.spec.theme, title=built.title, facilitator=user,
-            at=time.time()))  # fmt: skip
+            at=time.time(), points=[*([built.spec.why] if built.spec.why else []), *built.spec.keys]))  # fmt: skip
         respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, with its "
                                             "questions in the thread. People can press *I was there*, and the team can "
                                             "*Agree an action* under it.")  # fmt: skip

@@ -22,7 +22,7 @@ from bot.learning.digest import digest_text, last_months
 from bot.learning.digest_sender import DigestReaders
 from bot.search.query import COMMANDS, ParsedQuery, clean
 from bot.services import Services
-from bot.slack import blocks
+from bot.slack import blocks, session_blocks
 from bot.slack.blocks import escape
 from bot.slack.context import NoWorkspace, workspace_of
 from bot.slack.home import EIGHT_WEEKS, send_export, what_was_exported
@@ -52,7 +52,7 @@ STORAGE_DOWN = (
 NO_WORKSPACE = "Slack didn't say which workspace this came from, so I didn't do anything. Please try again."
 # Answered after the ack: they call the Web API (subscribe, export), may ask Slack who is a workspace admin
 # (every change the roles guard, and reading the digest or the audit trail), or read a lot (the digest).
-AFTER_ACK = ("subscribe", "export", "unsubscribe", "digest", "admins", "audit", "settings")
+AFTER_ACK = ("subscribe", "export", "unsubscribe", "digest", "admins", "audit", "settings", "actions")
 NOT_IN_CHANNEL = "I'm not in this channel yet. Invite me with `/invite @scr`, then try `/scr subscribe` again."
 
 
@@ -294,6 +294,32 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
         return {"response_type": "ephemeral", "text": text}
     except redis.RedisError:
         return ephemeral(STORAGE_DOWN.format(what="put the digest together" if not word else "change the digest's readers"))
+
+
+def actions_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
+                    client: WebClient) -> dict[str, Any]:  # fmt: skip
+    """``/scr actions``: the actions agreed at the briefings run in this channel, with their owners, due dates and
+    status. It names people, so only a session's facilitator (their own sessions) and the workspace's admins or
+    the bot's admins (all of them) see it; anyone else is told who can. After the ack: the admin check may ask
+    Slack (``users.info``)."""
+    ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
+    if not channel.startswith(("C", "G")):
+        return ephemeral("The action list is per team channel: run `/scr actions` in the channel the briefing was run in.")
+    try:
+        sessions = services.sessions.sessions_in(ws, channel)
+        if not sessions:
+            return ephemeral("No 7-minute briefing has been run in this channel yet: `/scr briefing <theme>` starts one.")
+        mine = [s for s in sessions if s.facilitator == user]
+        everyone = roles.admin(ws, user, client) is not None
+        if not mine and not everyone:
+            leads = ", ".join(dict.fromkeys(f"<@{s.facilitator}>" for s in sessions))
+            return ephemeral(f"This channel's action list names people, so only the facilitator of each briefing run here "
+                             f"({leads}), workspace admins or the bot's admins (`/scr admins`) can see it.")  # fmt: skip
+        shown = sessions if everyone else mine
+        listed = [(s, services.sessions.actions_of_session(ws, s.id)) for s in shown]
+    except redis.RedisError:
+        return ephemeral(STORAGE_DOWN.format(what="put the action list together"))
+    return session_blocks.team_actions_message(listed, everyone)
 
 
 def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
@@ -616,7 +642,7 @@ def register(app: App, services: Services) -> None:
                     ack(**plan)  # a mistake in the command: say so at once
                 else:
                     ack()
-            elif parsed.kind in ("export", "unsubscribe", "digest", "admins", "audit", "settings"):
+            elif parsed.kind in ("export", "unsubscribe", "digest", "admins", "audit", "settings", "actions"):
                 ack()  # answered after the ack: Slack may be asked who is a workspace admin (or the DM opened)
             elif parsed.kind == "schedule":
                 ack(**show_schedule(command))
@@ -658,7 +684,7 @@ def register(app: App, services: Services) -> None:
         if parsed.kind not in AFTER_ACK:
             return
         guarded = {"digest": digest_command, "admins": admins_command, "audit": audit_command,
-                   "settings": settings_command}
+                   "settings": settings_command, "actions": actions_command}
         try:
             workspace_of(command)
         except NoWorkspace:

@@ -1,5 +1,9 @@
 """A person's reflections as a reflective-practice (CPD) record, in Markdown and CSV.
 
+With them go their knowledge-check answers, the team briefings they were at and the actions they own from
+those briefings (with their own answer to the follow-up): evidence that learning went into practice, which
+is what a revalidation reflection asks for. Only the person's own, in the one workspace asked about.
+
 The fields follow what the regulators' forms ask for, so entries can be pasted straight in:
 the NMC reflective account (the activity, what you learned, how you changed or improved your
 practice) and CPD log (date, method, hours, whether it was participatory), and the Social Work
@@ -15,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.briefings.sessions import ANSWERS, OPEN, OVERDUE, Action, Session
 from bot.content.corpus import Corpus
 from bot.content.currency import SINCE_PREFIX, period_label, since_line
 from bot.learning.quiz import Answer
@@ -101,6 +106,48 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
     return out
 
 
+SESSION_MINUTES = 7  # a 7-minute briefing, run face to face in a team meeting
+ACTION_STATUS = {OPEN: "Open (not yet followed up)", OVERDUE: "Overdue (no answer to the follow-up)", **ANSWERS}
+
+
+def session_entries(corpus: Corpus, sessions: Iterable[Session]) -> list[Entry]:
+    """Team briefings the person was at, as CPD entries: participatory learning with peers, cited by the
+    points the briefing was built from (a session recorded without them is cited by its theme)."""
+    out = []
+    for s in sorted(sessions, key=lambda s: s.at):
+        points = [p for p in s.points if corpus.point(p) is not None]
+        cited = "; ".join(dict.fromkeys(full_citation(corpus, p) for p in points))
+        titles = "; ".join(corpus.point(p).title for p in points)  # type: ignore[union-attr]
+        theme = corpus.themes[s.theme].label if s.theme in corpus.themes else s.theme
+        periods = "; ".join(dict.fromkeys(x for x in (currency(corpus, p)[0] for p in points) if x))
+        since = " ".join(dict.fromkeys(x for x in (currency(corpus, p)[1] for p in points) if x))
+        out.append(Entry(
+            date=datetime.fromtimestamp(s.at, UTC).strftime("%Y-%m-%d"),
+            activity_type="Team 7-minute briefing (face-to-face discussion with colleagues)",
+            minutes=SESSION_MINUTES, point_id=", ".join(points) or s.theme, point_title=titles or theme,
+            source=cited or f"7-minute briefing on {theme} built from the national case review briefings",
+            peers=True, learned=s.title, practice="", action="", questions=[], period=periods, since=since,
+        ))  # fmt: skip
+    return out
+
+
+def action_entries(corpus: Corpus, actions: Iterable[Action]) -> list[Entry]:
+    """Actions the person owns, agreed at team briefings: the change in practice they committed to, its due
+    date, and how the follow-up says it went (their own line on what changed)."""
+    out = []
+    for a in sorted(actions, key=lambda a: (a.due, a.created_at)):
+        theme = corpus.themes[a.theme].label if a.theme in corpus.themes else a.theme
+        status = ACTION_STATUS.get(a.status, a.status)
+        out.append(Entry(
+            date=datetime.fromtimestamp(a.created_at, UTC).strftime("%Y-%m-%d"),
+            activity_type="Action agreed at a team briefing (applying learning in practice)",
+            minutes=0, point_id=a.theme, point_title=f"7-minute briefing: {theme}", source="", peers=True,
+            learned=f"Due {a.due}. Status: {status}.", practice=a.change, action=a.what, questions=[], period="",
+            since="",
+        ))  # fmt: skip
+    return out
+
+
 CHECK_MINUTES = 2  # a knowledge check: reading the question, answering, reading the explanation
 
 
@@ -123,10 +170,17 @@ def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
     return out
 
 
+def _row(values: Iterable[str]) -> str:
+    return "| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in values) + " |"
+
+
 def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exported: datetime,
-                answers: Iterable[Answer] = ()) -> str:  # fmt: skip
+                answers: Iterable[Answer] = (), sessions: Iterable[Session] = (),
+                actions: Iterable[Action] = ()) -> str:  # fmt: skip
     items = entries(corpus, reflections)
     checks = check_entries(corpus, answers)
+    attended = session_entries(corpus, sessions)
+    owned = list(actions)
     lines = [
         "# Reflective practice record: learning from Serious Case Reviews",
         "",
@@ -174,7 +228,24 @@ def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exp
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for e in checks:
             row = (e.date, f"{e.point_title} (`{e.point_id}`)", e.learned, e.source, e.period, e.since)
-            lines.append("| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in row) + " |")
+            lines.append(_row(row))
+        lines.append("")
+    if attended:
+        lines += ["## Team briefings attended", "",
+                  f"{len(attended)} 7-minute briefing{'s' if len(attended) != 1 else ''} attended, about "
+                  f"{len(attended) * SESSION_MINUTES} minutes of face-to-face learning with colleagues (peer reflection).",
+                  "", "| Date | Briefing | Learning points | Source | Briefing period | Since this briefing |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for e in attended:
+            lines.append(_row((e.date, e.learned, e.point_title, e.source, e.period, e.since)))
+        lines.append("")
+    if owned:
+        lines += ["## Actions I own from team briefings", "",
+                  "What the team agreed, with you as owner, and what you said on the follow-up.", "",
+                  "| Agreed | Action | Briefing | Due | Status | What changed |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for e, a in zip(action_entries(corpus, owned), sorted(owned, key=lambda a: (a.due, a.created_at)), strict=True):
+            status = ACTION_STATUS.get(a.status, a.status)
+            lines.append(_row((e.date, a.what, e.point_title, a.due, status, a.change or "")))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -191,11 +262,13 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[Answer] = ()) -> str:
+def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[Answer] = (),
+           sessions: Iterable[Session] = (), actions: Iterable[Action] = ()) -> str:  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_FIELDS)
-    for e in [*entries(corpus, reflections), *check_entries(corpus, answers)]:
+    for e in [*entries(corpus, reflections), *check_entries(corpus, answers), *session_entries(corpus, sessions),
+              *action_entries(corpus, actions)]:  # fmt: skip
         writer.writerow([_cell(str(v)) for v in (
             e.date, e.activity_type, e.minutes, e.point_id, e.point_title, e.source, "yes" if e.peers else "no",
             e.learned, e.practice, e.action, " | ".join(e.questions), e.period, e.since,

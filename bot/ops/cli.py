@@ -391,16 +391,19 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
             return _report(services, settings, ws, args)
         mine = services.reflections.for_user(ws, args.user)
         answers = services.quiz.answers(ws, args.user)
+        sessions = services.sessions.sessions_of(ws, args.user)
+        actions = services.sessions.actions_of(ws, args.user)
         if args.format == "csv":
-            text = cpd.to_csv(services.corpus, mine, answers)
+            text = cpd.to_csv(services.corpus, mine, answers, sessions, actions)
         else:
             text = cpd.to_markdown(services.corpus, mine, who=f"Slack user {args.user} in workspace {args.team}",
-                                   exported=datetime.now(UTC), answers=answers)  # fmt: skip
+                                   exported=datetime.now(UTC), answers=answers, sessions=sessions,
+                                   actions=actions)  # fmt: skip
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)
-            print(f"wrote {len(mine)} reflection(s) and {len(answers)} knowledge-check answer(s) to {args.output}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"wrote {len(mine)} reflection(s), {len(answers)} knowledge-check answer(s), {len(sessions)} team "
+                  f"briefing(s) and {len(actions)} action(s) to {args.output}", file=sys.stderr)  # fmt: skip
         else:
             sys.stdout.write(text)
         return 0

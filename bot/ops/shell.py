@@ -39,7 +39,8 @@ from bot.weekly.summary import SummaryPoster
 
 QUIT_WORDS = ("quit", "exit", ":q")
 # The shell's own commands, for "did you mean": a mistyped one should not silently become a search.
-SHELL_COMMANDS = ("help", "reply", "as", "post", "summary", "home", "thread", "who", "quit", "exit")
+SHELL_COMMANDS = ("help", "reply", "as", "post", "summary", "home", "thread", "who", "clock", "quit", "exit")
+CLOCK_HOUR = 11  # a moved clock stands at 11:00 on its day: inside working hours and the quiz window
 
 CHANNEL_ID = "C0TEAM"
 CHANNEL_NAME = "team"
@@ -48,6 +49,7 @@ ME = "you"
 BANNER = """scr-bot offline shell: the real bot, with a local stand-in for Slack, in channel #team.
 Try  /scr help   /scr neglect   /scr police information sharing
 Play a week:  /scr subscribe  ·  post  ·  reply <text>  ·  as sam  ·  (click Reflect)  ·  summary  ·  home
+Run a briefing:  /scr briefing neglect  ·  (Run in channel, I was there, Agree an action)  ·  clock +14d
 Type a button's number to click it, 'help' for every shell command, 'quit' (or Ctrl-D) to leave."""
 
 SHELL_HELP = """Slack, as a person in #team would use it:
@@ -60,6 +62,14 @@ SHELL_HELP = """Slack, as a person in #team would use it:
 The week, as the scheduler would run it:
   post [--force]      post this week's learning point in #team now (subscribes #team first if needed)
   summary             post this week's summary in the thread now
+  clock               the shell's clock (what the scheduler thinks the time is)
+  clock +14d | +2w | 2027-03-01
+                      move the clock to 11:00 on that day and send what is due then, as the scheduler
+                      would: knowledge checks (/scr quiz on), the monthly digest (/scr digest add @you),
+                      action follow-ups and the three-month questions of briefing sessions
+A 7-minute briefing: /scr briefing <theme> previews it; click Run in channel; 'as sam' and click
+  I was there; click Agree an action (owner: a name such as sam; due: YYYY-MM-DD or +14d);
+  'clock' to the due date; the owner clicks Done / Partly / Not yet; /scr actions lists them.
 Other:
   who                 the people in #team
   help                this list
@@ -117,6 +127,9 @@ class Shell:
         self.people: dict[str, str] = {ME: "U0YOU", "sam": "U0SAM", "priya": "U0PRIYA"}
         for name, uid in self.people.items():
             self.slack.users[uid] = self._user(name, uid)
+        # Who is in #team: its people (and the bot); anyone else typed as an owner is outside the channel.
+        self.slack.members[CHANNEL_ID] = {*self.people.values(), BOT_USER_ID}
+        self._offset = 0.0  # seconds the shell's clock is ahead of the real time ('clock +14d')
         self.user = ME
         self.clickables: list[Clickable] = []
         self._fresh = True
@@ -263,7 +276,11 @@ class Shell:
             self._show_view(p.get("view") or {}, {"kind": "home", "view_id": (p.get("_result") or {}).get("view", {}).get("id")})
         elif method == "views.update":
             view_id = str(p.get("view_id") or (p.get("_result") or {}).get("view", {}).get("id") or "")
-            self._show_view(p.get("view") or {}, {"kind": "modal", "view_id": view_id})
+            view = p.get("view") or {}
+            if view.get("submit") and any(b.get("type") == "input" for b in view.get("blocks") or []):
+                self._fill_form(view, view_id)  # the form came back (e.g. the owner is not in the channel): still open
+            else:
+                self._show_view(view, {"kind": "modal", "view_id": view_id})
         elif method in ("views.open", "views.push"):
             self._fill_form(p.get("view") or {}, str((p.get("_result") or {}).get("view", {}).get("id") or "V0"))
         elif method == "files.completeUploadExternal":
@@ -356,10 +373,42 @@ class Shell:
                 if chosen is not None or (not raw and block.get("optional")):
                     return {action: {"type": kind, "selected_option": chosen}}
                 self.say(f"    Type a number from 1 to {len(options)}.")
+        if kind == "users_select":
+            raw = self._ask(f"  {label.removesuffix(': ____')} [a name, e.g. sam]: ")
+            if raw is None or raw.strip().lower() == "cancel":
+                return None
+            return {action: {"type": kind, "selected_user": self._uid_of(raw) or el.get("initial_user")}}
+        if kind == "datepicker":
+            raw = self._ask(f"  {label.removesuffix(': ____')} [YYYY-MM-DD or +14d]: ")
+            if raw is None or raw.strip().lower() == "cancel":
+                return None
+            return {action: {"type": kind, "selected_date": self._date_typed(raw) or el.get("initial_date")}}
         raw = self._ask(f"  {label.removesuffix(': ____')}: ")
         if raw is None or raw.strip().lower() == "cancel":
             return None
-        return {action: {"type": kind or "plain_text_input", "value": raw.strip() or None}}
+        return {action: {"type": kind or "plain_text_input", "value": raw.strip() or el.get("initial_value") or None}}
+
+    def _uid_of(self, typed: str) -> str | None:
+        """A person as typed in a form (``sam``, ``@sam``): their id. A name nobody in #team has is someone
+        outside the channel (so the bot's own check refuses them as an owner, as Slack would show it)."""
+        name = re.sub(r"[^a-z0-9_-]", "", typed.strip().lower().lstrip("@"))[:20]
+        if not name:
+            return None
+        return self.people.get(name) or "U0" + name.upper().replace("-", "").replace("_", "")[:9]
+
+    def _date_typed(self, typed: str) -> str | None:
+        """A date as typed (``2027-03-01``, or ``+14d``/``+2w`` from the shell's clock), as a datepicker sends it
+        (ISO); anything else is sent as typed, for the bot to refuse."""
+        from datetime import timedelta
+
+        typed = typed.strip()
+        if not typed:
+            return None
+        step = re.fullmatch(r"\+(\d{1,4})([dw])", typed.lower())
+        if step:
+            days = int(step.group(1)) * (7 if step.group(2) == "w" else 1)
+            return (self.now().astimezone(self._zone()).date() + timedelta(days=days)).isoformat()
+        return typed
 
     # ----- what a person does -------------------------------------------------------------
     def mentions(self, text: str) -> str:
@@ -532,6 +581,71 @@ class Shell:
             self.say(f"(the bot answered {response.status})")
         self._drain()
 
+    # ----- the clock ---------------------------------------------------------------------
+    def now(self) -> Any:
+        """The shell's time: the real time, moved on by 'clock'."""
+        from datetime import UTC, datetime, timedelta
+
+        return datetime.now(UTC) + timedelta(seconds=self._offset)
+
+    def _zone(self) -> Any:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.services.settings.timezone)
+
+    def clock(self, when: str) -> None:
+        """'clock': say the time; 'clock +14d', '+2w' or '2027-03-01': move to 11:00 that day (never back) and
+        send what the scheduler would send then, through the same senders as ``scr-bot schedule run-due``."""
+        from datetime import date, datetime, time, timedelta
+
+        when = when.strip().lower()
+        current = self.now().astimezone(self._zone())
+        if not when:
+            self.say(f"The shell's clock: {current:%a %d %b %Y %H:%M} ({self._zone().key}). "
+                     "'clock +14d', '+2w' or 'clock 2027-03-01' moves it on.")  # fmt: skip
+            return
+        step = re.fullmatch(r"\+(\d{1,4})([dw])", when)
+        try:
+            day = (current.date() + timedelta(days=int(step.group(1)) * (7 if step.group(2) == "w" else 1))
+                   if step else date.fromisoformat(when))  # fmt: skip
+        except ValueError:
+            self.say(f"I can't read {when!r} as a time: try 'clock +14d', 'clock +2w' or 'clock 2027-03-01'.")
+            return
+        target = datetime.combine(day, time(CLOCK_HOUR), self._zone())
+        if target < current - timedelta(minutes=1):
+            self.say(f"The clock only goes forward: it is already {current:%a %d %b %Y %H:%M}.")
+            return
+        self._offset += (target - current).total_seconds()
+        self.say(f"── the clock: {target:%a %d %b %Y %H:%M} ({self._zone().key}) ──")
+        sent = self._learning(self.now())
+        self._drain()
+        self.say("(the scheduler sent: " + (", ".join(sent) if sent else "nothing due at this time") + ")")
+
+    def _learning(self, at: Any) -> list[str]:
+        """What the scheduler's sweep sends at ``at``: knowledge checks, digests, follow-ups (its own code)."""
+        from bot.briefings.followup import FollowUps
+        from bot.learning.digest_sender import DigestReaders, DigestSender
+        from bot.learning.quiz import QuizStore
+        from bot.learning.quiz_sender import QuizSender
+
+        settings, client = self.services.settings, self.services.store.client
+        deliveries = SlackDeliveries(self.app.client, self.services.corpus)
+        hours = self.services.workspace_settings.hours
+        quiz = QuizSender(QuizStore(client, settings.retention_days, timezone=settings.timezone), deliveries,
+                          self.services.corpus, hours)  # fmt: skip
+        digests = DigestSender(client, deliveries, self.services.corpus, hours,
+                               DigestReaders(client, settings.env_digest_users), settings.retention_days)  # fmt: skip
+        followups = FollowUps(client, deliveries, hours, settings.retention_days, settings.claim_lease_seconds,
+                              settings.claim_settle_seconds)  # fmt: skip
+        done = [f"knowledge check to @{self._name(q.user)}: {q.outcome}" for q in quiz.deliver_due(at)]
+        done += [f"digest to @{self._name(d.user)}: {d.outcome}" for d in digests.deliver_due(self.services.all_schedules(TEAM_ID), at)]
+        done += [f"follow-up ({f.what.split()[0]}): {f.outcome}" for f in followups.deliver_due(at)]
+        self.executor.wait_idle()
+        return [d for d in done if not d.endswith((": already", ": none"))]
+
+    def _name(self, uid: str) -> str:
+        return next((n for n, u in self.people.items() if u == uid), uid)
+
     def become(self, name: str) -> None:
         name = re.sub(r"[^a-z0-9_-]", "", name.strip().lower().lstrip("@"))[:20]
         if not name:
@@ -541,6 +655,7 @@ class Shell:
             uid = "U0" + name.upper().replace("-", "").replace("_", "")[:9]
             self.people[name] = uid
             self.slack.users[uid] = self._user(name, uid)
+            self.slack.members[CHANNEL_ID].add(uid)
         self.user = name
         self.say(f"You are now @{name} in #team.")
 
@@ -572,6 +687,8 @@ class Shell:
             self.home()
         elif line == "thread":
             self.thread()
+        elif word == "clock":
+            self.clock(rest)
         elif line == "who":
             self.say("In #team: " + ", ".join(f"@{n}" + (" (you are here)" if n == self.user else "")
                                                for n in self.people))  # fmt: skip

@@ -89,6 +89,7 @@ COMMANDS = {
     "briefing": "briefing",
     "7mb": "briefing",
     "settings": "settings",
+    "actions": "actions",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 # Slack markup in command text: <@U123>, <@U123|name>, <#C123|general>, <!here>, <https://x|text>, <mailto:a@b|a@b>.

@@ -66,38 +66,43 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     client.views_publish(user_id=user, view=view)
 
 
-def what_was_exported(reflections: int, answers: int) -> str:
+def what_was_exported(reflections: int, answers: int, sessions: int = 0, actions: int = 0) -> str:
     """What a record held, in words ("2 reflections and 1 knowledge check"): the count of each kind, so a
     record of answers only is never called reflections."""
-    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((reflections, "reflection"), (answers, "knowledge check"))
-             if n or word == "reflection" and not answers]  # fmt: skip
-    return " and ".join(parts)
+    kinds = ((reflections, "reflection"), (answers, "knowledge check"), (sessions, "team briefing"), (actions, "action"))
+    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in kinds
+             if n or word == "reflection" and not (answers or sessions or actions)]  # fmt: skip
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 def send_export(services: Services, client: WebClient, ws: Workspace, user: str, *,
-                say_if_empty: bool = True) -> tuple[int, int]:  # fmt: skip
-    """DM the person their record as Markdown and CSV files; returns how many reflections and knowledge-check
-    answers it held.
+                say_if_empty: bool = True) -> tuple[int, int, int, int]:  # fmt: skip
+    """DM the person their record as Markdown and CSV files; returns how many reflections, knowledge-check
+    answers, team briefings attended and actions owned it held (theirs only, in this workspace only).
     ``say_if_empty``: with nothing to export, say so by DM (the Home button has no other way to answer)."""
     mine = services.reflections.for_user(ws, user)
     answers = services.quiz.answers(ws, user)
-    if not mine and not answers and not say_if_empty:
-        return 0, 0
+    sessions = services.sessions.sessions_of(ws, user)
+    actions = services.sessions.actions_of(ws, user)
+    counts = (len(mine), len(answers), len(sessions), len(actions))
+    if not any(counts) and not say_if_empty:
+        return counts
     dm = client.conversations_open(users=user)["channel"]["id"]
-    if not mine and not answers:
+    if not any(counts):
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
-        return 0, 0
+        return counts
     now = datetime.now(UTC)
-    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers)
-    csv_text = cpd.to_csv(services.corpus, mine, answers)
+    md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers,
+                         sessions=sessions, actions=actions)  # fmt: skip
+    csv_text = cpd.to_csv(services.corpus, mine, answers, sessions, actions)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(
         channel=dm,
-        initial_comment=(f"Your reflective-practice record: {what_was_exported(len(mine), len(answers))}"
+        initial_comment=(f"Your reflective-practice record: {what_was_exported(*counts)}"
                          + ", as Markdown (to read or paste into your CPD log) and CSV (for a spreadsheet)."),
         file_uploads=[
             {"content": md, "filename": f"scr-reflections-{stamp}.md", "title": f"Reflective practice record {stamp}"},
             {"content": csv_text, "filename": f"scr-reflections-{stamp}.csv", "title": f"Reflections {stamp} (CSV)"},
         ],
     )  # fmt: skip
-    return len(mine), len(answers)
+    return counts

@@ -45,6 +45,7 @@ class LocalSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.filenames: dict[str, str] = {}  # uploaded file id -> the name the bot gave it
         self.channels: set[str] = set()  # channels everyone is in, even before any message (the shell's #team)
+        self.members: dict[str, set[str]] = {}  # channel -> who is in it; a channel not listed has everyone
         self.clock: Callable[[], float] = time.time  # message ts come from here
         self.listeners: list[Listener] = []  # told of every successful call (the shell prints posts)
         self.methods: dict[str, Method] = {
@@ -276,8 +277,10 @@ class LocalSlack:
         return {"ok": True, "user": user}
 
     def member_channels(self, user: str) -> list[str]:
-        """Channels ``user`` is in: here, every channel with a message, and any the shell says it is in."""
-        return sorted(set(self.messages) | self.channels)
+        """Channels ``user`` is in: every channel with a message and any the shell says it is in, except a
+        channel whose ``members`` are listed and do not include them (the shell's #team has its people)."""
+        known = set(self.messages) | self.channels | set(self.members)
+        return sorted(c for c in known if c not in self.members or user in self.members[c])
 
     def users_conversations(self, p: dict[str, Any]) -> dict[str, Any]:
         chans = self.member_channels(str(p.get("user", "")))

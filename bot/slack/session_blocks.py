@@ -161,3 +161,22 @@ def home_actions(acts: Sequence[Action]) -> list[dict[str, Any]]:
     listed = "\n".join(f"• {escape(a.what)} · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}" for a in acts)
     return [{"type": "header", "text": {"type": "plain_text", "text": "Your actions from team briefings"}},
             _section(listed)]  # fmt: skip
+
+
+def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], everyone: bool) -> dict[str, Any]:
+    """A channel's action list for its facilitator or an admin (``everyone``: all its sessions, else only the
+    ones this facilitator ran): each session, then its actions with owner, due date, status and the owner's
+    line on what changed. It names people, so it is only ever sent privately."""
+    whose = "every briefing run here" if everyone else "the briefings you ran here"
+    out = [_section(f":clipboard: *Team action list* ({whose}). Only you can see this: it names people.")]
+    for session, acts in listed:
+        head = f"*{escape(session.title)}*, {_day(date.fromtimestamp(session.at).isoformat())}, run by <@{session.facilitator}>"
+        if not acts:
+            out.append(_section(f"{head}\n_No actions agreed._"))
+            continue
+        lines = [f"• {escape(a.what)} · <@{a.owner}> · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}"
+                 + (f" · “{escape(a.change)}”" if a.change else "") for a in acts]  # fmt: skip
+        out.append(_section(head + "\n" + "\n".join(lines)))
+    if len(out) > 50:  # Slack's limit for a message: the newest sessions
+        out = [out[0], *out[-49:]]
+    return {"response_type": "ephemeral", "text": "Team action list", "blocks": out}

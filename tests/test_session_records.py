@@ -1,0 +1,165 @@
+"""Evidence without exposure (issue 24 item 5), over signed HTTP into the real bot process.
+
+The CPD export (`/scr export`) carries the team briefings a person attended and the actions they own, with
+their follow-up answers: theirs only, from their workspace only (read from the file uploaded to the fake
+Slack). A team's action list (`/scr actions`) names people, so only the session's facilitator and the
+workspace's admins (Slack's, or the bot's own list) see it; anyone else is refused with who can, and
+another workspace's list is never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import test_http_sessions as hs
+
+from conftest import (
+    BotProcess,
+    RedisServer,
+    bot_env,
+    command_answer,
+    free_port,
+    start_bot,
+    stop_bot,
+    wait_for,
+)
+from fakeslack import FakeSlack
+
+pytestmark = pytest.mark.slow
+CHANNEL, LEAD, ANN, BEN = "C0TEAM", "U0LEAD", "U0ANN", "U0BEN"
+
+
+@pytest.fixture
+def env(slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> dict[str, str]:
+    return bot_env(slack, redis_server.url, tmp_path)
+
+
+@pytest.fixture
+def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
+def run_session(bot: BotProcess, slack: FakeSlack, team: str = "T0AAA") -> dict[str, Any]:
+    """`/scr briefing neglect`, then Run in channel, as the lead: the session post."""
+    before = len(slack.channel_messages(CHANNEL))
+    preview = bot.command("briefing neglect", channel=CHANNEL, user=LEAD, team=team).json()
+    run = next(el for b in preview["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_briefing_run")
+    assert bot.action("scr_briefing_run", run["value"], channel=CHANNEL, user=LEAD, team=team,
+                      response_url=slack.response_url()).status == 200  # fmt: skip
+    return wait_for(lambda: slack.channel_messages(CHANNEL)[before:], timeout=10)[0]
+
+
+def controls(post: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    block = next(b for b in post["blocks"] if b.get("block_id", "").startswith("scr_session:"))
+    attend, agree, _tick = block["elements"]
+    return attend, agree, block["block_id"]
+
+
+def attend(bot: BotProcess, slack: FakeSlack, post: dict[str, Any], user: str) -> None:
+    button, _, block = controls(post)
+    url = slack.response_url()
+    assert hs.block_action(bot, {**button, "block_id": block}, user=user, channel=CHANNEL, message_ts=post["ts"],
+                           response_url=url) == 200  # fmt: skip
+    assert "Recorded" in hs.reply(slack, url)["text"]
+
+
+def agree(bot: BotProcess, slack: FakeSlack, post: dict[str, Any], view_id: str, what: str, owner: str,
+          due: date) -> None:  # fmt: skip
+    _, button, block = controls(post)
+    n = len(slack.views)
+    hs.block_action(bot, {**button, "block_id": block}, user=LEAD, channel=CHANNEL, message_ts=post["ts"])
+    form = wait_for(lambda: [v for v in slack.views[n:] if v["method"] == "views.open"], timeout=10)[0]
+    assert hs.submit(bot, form["view"], view_id, hs.action_state(what, owner, due.isoformat()))["response_action"] == "update"
+    wait_for(lambda: [m for m in slack.thread(CHANNEL, post["ts"]) if (m.get("metadata") or {}).get("event_type")
+                      == "scr_agreed_action" and m["metadata"]["event_payload"]["key"] == view_id], timeout=10)  # fmt: skip
+
+
+def exported(slack: FakeSlack, user: str, since: int) -> dict[str, str]:
+    """The files of the export the bot uploaded to ``user``'s DM after the first ``since`` uploads."""
+    done = wait_for(lambda: [f for f in slack.files[since:] if f.get("channel") == "D" + user], timeout=15)
+    return {slack.filenames[f["id"]]: f["content"].decode() for f in done}
+
+
+def test_the_cpd_export_has_the_briefings_attended_and_the_actions_owned(
+        session_bot: BotProcess, slack: FakeSlack, env: dict[str, str], redis_client: redis.Redis) -> None:  # fmt: skip
+    bot = session_bot
+    slack.members[CHANNEL] = {LEAD, ANN, BEN, "U0BOT", "U0LOCALBOT"}
+    post = run_session(bot, slack)
+    attend(bot, slack, post, ANN)
+    today = datetime.now(hs.LONDON).date()
+    due = hs.weekday_on_or_after(today + timedelta(days=14))
+    agree(bot, slack, post, "V0ANN", "Ask about fathers | male carers at every visit", ANN, due)
+    agree(bot, slack, post, "V0BEN", "Ben's own action: review the neglect toolkit", BEN, due)
+
+    # The owner answers the follow-up on the due date (a real run-due process as the clock).
+    at = datetime.combine(due, datetime.min.time(), hs.LONDON).replace(hour=10)
+    assert "follow-up due V0ANN: sent" in hs.run_due(env, at)
+    followup = hs.dms(slack, ANN, "scr_followup")[0]
+    done = next(el for b in followup["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_followup_done")
+    n = len(slack.views)
+    hs.block_action(bot, done, user=ANN, channel="D" + ANN, message_ts=followup["ts"])
+    form = wait_for(lambda: [v for v in slack.views[n:] if v["method"] == "views.open"], timeout=10)[0]
+    state = {"change": {"value": {"type": "plain_text_input", "value": "Fathers are on the visit checklist now"}}}
+    assert hs.submit(bot, form["view"], "V0FOLLOW", state, user=ANN)["response_action"] == "update"
+
+    # Ann's export: the briefing she was at (date, title, its points' citations) and her action, with her answer.
+    uploaded = len(slack.files)
+    answer = command_answer(bot, slack, "export", channel=CHANNEL, user=ANN)
+    assert "1 team briefing and 1 action" in answer["text"], answer
+    files = exported(slack, ANN, uploaded)
+    md = next(text for name, text in files.items() if name.endswith(".md"))
+    csv_text = next(text for name, text in files.items() if name.endswith(".csv"))
+    briefings = md[md.index("## Team briefings attended"):md.index("## Actions I own")]
+    assert "7-minute briefing: Neglect" in briefings
+    assert datetime.now().strftime("%Y-%m-%d") in briefings
+    assert "Learning for the future: messages for the police from SCRs" in briefings  # a key point's full citation
+    assert "Section “" in briefings
+    actions = md[md.index("## Actions I own"):]
+    assert "Ask about fathers / male carers at every visit" in actions  # a typed "|" cannot break the table
+    assert due.isoformat() in actions and "| Done |" in actions and "Fathers are on the visit checklist now" in actions
+    assert "Ben's own action" not in md and "Ben's own action" not in csv_text  # only hers
+    assert "Team 7-minute briefing" in csv_text and "Fathers are on the visit checklist now" in csv_text
+
+    # The same person in another workspace has none of it (keys are per workspace).
+    uploaded = len(slack.files)
+    other = command_answer(bot, slack, "export", channel=CHANNEL, user=ANN, team="T0BBB")
+    assert "no reflections saved yet" in other["text"], other
+    time.sleep(0.5)
+    assert not [f for f in slack.files[uploaded:] if f.get("channel") == "D" + ANN]
+
+
+def test_a_teams_action_list_only_for_its_facilitator_and_admins(session_bot: BotProcess, slack: FakeSlack) -> None:
+    bot = session_bot
+    slack.members[CHANNEL] = {LEAD, ANN, BEN, "U0BOT", "U0LOCALBOT"}
+    slack.users["U0BOSS"] = {"id": "U0BOSS", "name": "boss", "is_admin": True, "team_id": "T0AAA"}
+    post = run_session(bot, slack)
+    due = hs.weekday_on_or_after(datetime.now(hs.LONDON).date() + timedelta(days=10))
+    agree(bot, slack, post, "V0ACT", "Check <the> neglect toolkit & tell the team", ANN, due)
+
+    # Anyone else in the channel (here, the action's own owner) is refused, told who can; no names leak.
+    refused = command_answer(bot, slack, "actions", channel=CHANNEL, user=BEN)
+    assert "only the facilitator" in refused["text"] and "<@U0LEAD>" in refused["text"]
+    assert "workspace admins" in refused["text"] and "neglect toolkit" not in json.dumps(refused)
+    assert refused["response_type"] == "ephemeral"
+
+    # The facilitator, and a workspace admin (Slack's users.info says so), see owners, due dates and status.
+    for who in (LEAD, "U0BOSS"):
+        shown = command_answer(bot, slack, "actions", channel=CHANNEL, user=who)
+        text = json.dumps(shown)
+        assert shown["response_type"] == "ephemeral", shown
+        assert "Check &lt;the&gt; neglect toolkit &amp; tell the team" in text and "<@U0ANN>" in text, shown
+        assert f"{due:%d %b %Y}" in text and "open" in text
+
+    # Another workspace with a channel of the same id: its admin sees nothing of this one.
+    other = command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BOSS", team="T0BBB")
+    assert "No 7-minute briefing has been run in this channel" in other["text"]
+    assert "neglect toolkit" not in json.dumps(other)
