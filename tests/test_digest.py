@@ -114,13 +114,14 @@ def test_last_months_and_monthly_timing() -> None:
     assert not due(hours, datetime(2026, 11, 10, 10, 0, tzinfo=london))  # past the first week
 
 
-def test_readers_named_by_the_admin_or_in_the_channel(redis_client: redis.Redis) -> None:
+def test_readers_named_by_the_admin_or_by_the_workspace(redis_client: redis.Redis) -> None:
     readers = DigestReaders(redis_client, ("U0ADMIN",))
-    assert readers.readers(WS, CHANNEL) == ["U0ADMIN"]
-    assert not readers.is_reader(WS, CHANNEL, "U0ANY") and readers.is_reader(WS, CHANNEL, "U0ADMIN")
-    readers.add(WS, CHANNEL, "U0LL")
-    assert readers.readers(WS, CHANNEL) == ["U0ADMIN", "U0LL"] and readers.is_reader(WS, CHANNEL, "U0LL")
-    assert readers.readers(Workspace("T0OTHER"), CHANNEL) == ["U0ADMIN"]  # another workspace's readers are its own
+    assert readers.readers(WS) == ["U0ADMIN"] and readers.named(WS) == []
+    assert not readers.is_reader(WS, "U0ANY") and readers.is_reader(WS, "U0ADMIN")
+    readers.add(WS, "U0LL")
+    assert readers.readers(WS) == ["U0ADMIN", "U0LL"] and readers.is_reader(WS, "U0LL") and readers.named(WS) == ["U0LL"]
+    other = DigestReaders(redis_client)  # a many-workspace install: the environment names no one
+    assert other.readers(Workspace("T0OTHER")) == [] and not other.is_reader(Workspace("T0OTHER"), "U0LL")
 
 
 def test_learning_settings_are_read_and_bad_ones_explained() -> None:

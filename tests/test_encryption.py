@@ -299,3 +299,42 @@ def test_oauth_install_and_token_rotation_at_debug_leave_no_token_in_logs_or_red
     assert "oauth.v2.access" in log and "DEBUG slack_sdk" in log
     assert [t for t in [*issued, slack.oauth.client_secret] if t in log] == []
     assert [t for t in issued if t.encode() in raw_dump(shared_redis)] == []
+
+
+def test_the_clock_at_debug_posts_with_a_rotating_token_and_logs_no_token(
+        slack: FakeSlack, redis_server: RedisServer, shared_redis: redis.Redis, tmp_path: Path) -> None:
+    """The week's sends come from the clock process (weekly post, its summary, with a token refreshed on each
+    use): at DEBUG, slack_sdk logs each request with its Authorization header and each refresh's answer."""
+    from test_http_distribution import install
+    from test_weekly_processes import spawn, sweeps_done
+
+    from bot.weekly.schedules import Schedule, Subscriptions
+    from conftest import cron_due_a_minute_ago
+
+    slack.oauth.lifetime = 1800  # inside the refresh window: every use refreshes the token
+    (tmp_path / "no-schedules").mkdir()
+    env = bot_env(slack, redis_server.url, tmp_path, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                  SLACK_CLIENT_SECRET=slack.oauth.client_secret, SCR_LOG_LEVEL="DEBUG",
+                  SCR_SCHEDULES_DIR=str(tmp_path / "no-schedules"))  # fmt: skip
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        install(bot, slack, "code-clock", "T0CLOCK")
+    finally:
+        stop_bot(bot)
+    cron = cron_due_a_minute_ago()
+    Subscriptions(shared_redis).save(Schedule(id="slack-t0clock", team="T0CLOCK", channel="C0CLOCK", post=cron,
+                                              summary=cron, sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
+    log_path = tmp_path / "clock.log"
+    clock = spawn(env, "clock", log=log_path)
+    try:
+        wait_for(lambda: sweeps_done(log_path.read_text()) >= 1, timeout=60)
+    finally:
+        clock.terminate()
+        clock.wait(30)
+    log = log_path.read_text()
+    posted = [c for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == "C0CLOCK"]
+    assert posted, log[-3000:]  # the clock did post with the workspace's token
+    issued = [*slack.oauth.grants, *(str(x.get("refresh_token")) for x in slack.oauth.exchanges if x.get("refresh_token")),
+              *slack.oauth.refresh_tokens]  # fmt: skip
+    assert "DEBUG slack_sdk" in log and "chat.postMessage" in log  # it did log the calls
+    assert [t for t in [*issued, slack.oauth.client_secret, BOT_TOKEN] if t in log] == []

@@ -185,11 +185,11 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     admin_csv = cli("reflections", "export", "--team", TEAM, "--user", "U0ANN", "--format", "csv").stdout
     assert "Knowledge check (self-assessment" in admin_csv and check.point in admin_csv
 
-    # The learning lead's digest: readers are named in the channel; the monthly DM brings a chart.
+    # The learning lead's digest: readers are named for the workspace; the monthly DM brings a chart.
     refused = command_answer(bot, module_slack, "digest add <@U0NOPE|nope>", channel=CHANNEL, user="U0ANN")["text"]
     assert f"Only <@{LEAD}>, workspace admins, or the bot's admins" in refused
     added = command_answer(bot, module_slack, "digest add <@U0LL|learning.lead>", channel=CHANNEL, user=LEAD)
-    assert "<@U0LL> will get this channel's learning digest" in added["text"]
+    assert "<@U0LL> will get this workspace's learning digest" in added["text"]
     preview = command_answer(bot, module_slack, "digest", channel=CHANNEL, user="U0LL")["text"]
     assert "Participation by month" in preview and "Private thought" not in preview
     files_before = len(module_slack.files)

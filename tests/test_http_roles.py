@@ -84,9 +84,9 @@ def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles
                                                                            r: redis.Redis) -> None:  # fmt: skip
     channel = "C0REFUSE"
     assert "set up a weekly learning point" in say(roles_bot, roles_slack, "subscribe health monday 09:30", LEAD, channel)
-    assert "will get this channel's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>", LEAD, channel)
+    assert "will get this workspace's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>", LEAD, channel)
     before = Subscriptions(r).get(WS, channel)
-    readers_before = DigestReaders(r).readers(WS, channel)
+    readers_before = DigestReaders(r).readers(WS)
     trail_before = trail(r)
     who = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
 
@@ -94,10 +94,10 @@ def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles
     for user, text, what in (
         (MEMBER, "subscribe friday 14:00", "change this channel's weekly post"),
         (MEMBER, "unsubscribe", "stop this channel's weekly post"),
-        (MEMBER, f"digest add <@{MEMBER}>", "change who gets this channel's digest"),
-        (MEMBER, f"digest remove <@{READER}>", "change who gets this channel's digest"),
-        (READER, f"digest add <@{MEMBER}>", "change who gets this channel's digest"),  # a reader is not a lead
-        (ENV_READER, f"digest remove <@{READER}>", "change who gets this channel's digest"),  # nor is the env's reader
+        (MEMBER, f"digest add <@{MEMBER}>", "change who gets this workspace's digest"),
+        (MEMBER, f"digest remove <@{READER}>", "change who gets this workspace's digest"),
+        (READER, f"digest add <@{MEMBER}>", "change who gets this workspace's digest"),  # a reader is not a lead
+        (ENV_READER, f"digest remove <@{READER}>", "change who gets this workspace's digest"),  # nor is the env's reader
     ):
         answer = say(roles_bot, roles_slack, text, user, channel)
         assert answer == f"{who} {what}.", (text, answer)
@@ -107,7 +107,7 @@ def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles
     assert answer == "Only workspace admins or the bot's admins (`/scr admins`) can read the record of changes."
 
     assert Subscriptions(r).get(WS, channel) == before  # same schedule, same lead
-    assert DigestReaders(r).readers(WS, channel) == readers_before
+    assert DigestReaders(r).readers(WS) == readers_before
     assert AdminList(r).members(WS) == []
     assert trail(r) == trail_before  # refusals change nothing, so they are not recorded
     assert trail(r) == [(LEAD, "lead", "subscribe", channel), (LEAD, "lead", "digest-add", channel)]
@@ -134,7 +134,7 @@ def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_r
     assert "no longer one of the bot's admins" in say(roles_bot, roles_slack, "admins remove <@U0SECOND>", LISTED, channel)
     assert "named by whoever runs the bot" in say(roles_bot, roles_slack, f"admins remove <@{ENV_ADMIN}>", LISTED, channel)
     assert "stopped" in say(roles_bot, roles_slack, "unsubscribe", LISTED, channel)
-    assert Subscriptions(r).get(WS, channel) is None and DigestReaders(r).readers(WS, channel) == []
+    assert Subscriptions(r).get(WS, channel) is None and DigestReaders(r).readers(WS) == []
     assert AdminList(r).members(WS) == [LISTED]
 
     expected = [
@@ -230,8 +230,8 @@ def test_scr_admins_and_digest_users_grant_nothing_in_a_many_workspace_install(o
     assert say_there("audit", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
     assert f"<@{ENV_ADMIN}>" not in say_there("admins", MEMBER)
     # The operator's digest reader is nobody's reader in another organisation's workspace.
-    assert say_there("digest", ENV_READER).startswith("The digest is for the channel's learning lead")
-    assert DigestReaders(r).readers(ws, channel) == [READER]
+    assert say_there("digest", ENV_READER).startswith("The digest is for the workspace's learning leads")
+    assert DigestReaders(r).readers(ws) == [READER]
     saved = Subscriptions(r).get(ws, channel)
     assert (saved.post, saved.created_by) == ("30 9 * * mon", LEAD)
     assert [(e.by, e.action) for e in AuditTrail(r).since(ws, 0)] == [(LEAD, "subscribe"), (LEAD, "digest-add")]

@@ -241,3 +241,41 @@ def test_a_cluster_holding_old_keys_migrates_across_slots(redis_cluster: Any) ->
         assert [k for k in all_keys(client) if not CURRENT.match(k)] == []
     finally:
         client.close()
+
+
+def test_per_channel_digest_readers_merge_into_their_workspaces_once_across_slots(any_redis: Any) -> None:
+    """Layout 3 kept digest readers per channel; layout 4 per workspace. Two processes starting at once merge
+    every channel's list into its own workspace's (on a Cluster, workspaces in many slots, each merge one
+    script in its workspace's slot), delete the old lists, and a later full run changes nothing."""
+    any_redis.set(keys.LAYOUT, "3")
+    expected: dict[Workspace, set[str]] = {}
+    for i in range(BULK):
+        ws = Workspace(f"T0R{i}", "E0ORG" if i % 3 == 0 else None)
+        for c in range(3):
+            any_redis.sadd(f"{ws.tag}:digest:readers:C{c}", f"U0{i}X{c}", "U0SHARED")
+        expected[ws] = {f"U0{i}X{c}" for c in range(3)} | {"U0SHARED"}
+    named = Workspace("T0R0", "E0ORG")
+    any_redis.sadd(keys.digest_readers(named), "U0ALREADY")  # a reader named in the workspace since: kept
+    expected[named].add("U0ALREADY")
+    any_redis.sadd("scr:{slack:-:T0R1}:digest:readers:C9:odd", "U0NOT")  # not a channel's list: left alone
+
+    results: list[keys.Migration] = []
+    threads = [threading.Thread(target=lambda: results.append(keys.migrate(any_redis, batch=7, wait=60)))
+               for _ in range(2)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(r.current for r in results) == [False, True]
+    assert sum(r.readers for r in results) == 3 * BULK
+    for ws, readers in expected.items():
+        assert any_redis.smembers(keys.digest_readers(ws)) == readers, ws
+    left = [k for k in all_keys(any_redis) if re.search(r":digest:readers:C\d+$", k)]
+    assert left == [] and any_redis.get(keys.LAYOUT) == str(keys.LAYOUT_VERSION)
+    assert any_redis.smembers("scr:{slack:-:T0R1}:digest:readers:C9:odd") == {"U0NOT"}
+
+    before = {k: snapshot(any_redis, k) for k in all_keys(any_redis)}
+    any_redis.delete(keys.LAYOUT)  # a full second run, as after a restore of this data
+    again = keys.migrate(any_redis, batch=7)
+    assert (again.moved, again.kept, again.entries, again.readers) == (0, 0, 0, 0)
+    assert {k: snapshot(any_redis, k) for k in all_keys(any_redis)} == before

@@ -194,6 +194,8 @@ def _lifetimes() -> dict[str, str]:
         "team aggregates": days(keys.QUIZ_AGGREGATE_SECONDS),
         "digest sent claim": days(keys.DIGEST_CLAIM_SECONDS),
         "OAuth state": f"{keys.OAUTH_STATE_TTL // 60} minutes",
+        "audit trail entries": days(keys.AUDIT_SECONDS),
+        "audit trail size": f"{keys.AUDIT_MAX_ENTRIES:,} entries",
         "token rotation lock": f"{int(ROTATION_LOCK_SECONDS)} seconds",
     }
 
@@ -206,3 +208,17 @@ def test_lifetimes_match_the_code(doc: str):
         if doc.endswith("DPIA.md") and what == "token rotation lock":
             continue  # not personal data; PRIVACY.md's table has it
         assert re.search(rf"(?<!\d){re.escape(lifetime)}", text), f"{doc}: {what} should be {lifetime}"
+
+
+@pytest.mark.parametrize("doc", ["PRIVACY.md", "docs/DPIA.md"])
+def test_the_audit_trail_digest_readers_and_key_file_are_described(doc: str):
+    """Who reads the audit trail, where digest readers live, and where an offline master key is kept, as the code
+    has them: the commands that read the trail, the workspace's reader key, the key file's name and mode."""
+    from bot.ops.cli import build_parser
+    from bot.storage import crypto
+
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    assert "audit" in build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001 - the CLI command named
+    for words in ("/scr audit", "scr-bot audit", f"SCR_DATA_DIR/{crypto.KEY_FILE}", "0600",
+                  "`" + keys.digest_readers(WS)[len(WS.tag) + 1:] + "`"):  # fmt: skip
+        assert words in text, f"{doc} does not say {words!r}"

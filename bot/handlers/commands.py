@@ -250,50 +250,64 @@ def record(services: Services, command: dict[str, Any], role: str, action: str, 
     ))  # fmt: skip
 
 
+DIGEST_WHAT = ("participation, themes covered and not yet covered, never anyone's words; one DM for each channel "
+               "with a weekly post here")
+DIGEST_HELP = ("Try `/scr digest` (in a channel: its figures), `/scr digest list`, `/scr digest add @someone` or "
+               "`/scr digest remove @someone`.")
+
+
 def digest_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
                    client: WebClient) -> dict[str, Any]:  # fmt: skip
-    """``/scr digest``: this channel's digest, for its readers and whoever may name them; ``add|remove
-    @someone``: name readers (the channel's lead, workspace admins, the bot's admins). After the ack:
-    deciding who may can ask Slack (``users.info``)."""
+    """``/scr digest``: a channel's digest figures, for the workspace's readers and whoever may name them;
+    ``add|remove @someone``: the workspace's readers (each gets every channel's monthly digest), named by the
+    lead of the channel it is typed in, workspace admins or the bot's admins, every change in the audit trail;
+    ``list``: who they are. After the ack: deciding who may can ask Slack (``users.info``)."""
     ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
-    if not channel.startswith(("C", "G")):
-        return ephemeral("The digest is per team channel: run `/scr digest` in the channel it is about.")
+    in_channel = channel.startswith(("C", "G"))
     env_readers = services.settings.env_digest_users
     readers = DigestReaders(services.store.client, env_readers)
     word = args[0].lower() if args else ""
     try:
-        subscription = services.subscriptions.get(ws, channel)
+        subscription = services.subscriptions.get(ws, channel) if in_channel else None
         lead = subscription.created_by if subscription else None
         if word in ("add", "remove"):
             role = roles.for_channel(ws, user, lead, client)
             if role is None:
-                return ephemeral(who_can(lead, "change who gets this channel's digest"))
+                return ephemeral(who_can(lead, "change who gets this workspace's digest"))
             who = mentioned(args)
             if not who:
                 return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
             if word == "add":
-                readers.add(ws, channel, who)
-                record(services, command, role, "digest-add", f"<@{who}>")
-                return ephemeral(f"<@{who}> will get this channel's learning digest by DM on the first working day "
-                                 "of each month: participation, themes covered and not yet covered, never anyone's words.")  # fmt: skip
+                if readers.add(ws, who):
+                    record(services, command, role, "digest-add", f"<@{who}>")
+                return ephemeral(f"<@{who}> will get this workspace's learning digest by DM on the first working day "
+                                 f"of each month: {DIGEST_WHAT}.")  # fmt: skip
             if who in env_readers:
                 return ephemeral(f"<@{who}> is named by your admin (SCR_DIGEST_USERS), so only the admin can remove them.")
-            if readers.remove(ws, channel, who):
+            if readers.remove(ws, who):
                 record(services, command, role, "digest-remove", f"<@{who}>")
-            return ephemeral(f"<@{who}> will no longer get this channel's digest.")
-        if word:
-            return ephemeral("Try `/scr digest`, `/scr digest add @someone` or `/scr digest remove @someone`.")
-        if not readers.is_reader(ws, channel, user) and roles.for_channel(ws, user, lead, client) is None:
-            return ephemeral("The digest is for the channel's learning lead and the readers they name. "
+                return ephemeral(f"<@{who}> will no longer get this workspace's digest.")
+            return ephemeral(f"<@{who}> wasn't getting this workspace's digest.")
+        if word not in ("", "list"):
+            return ephemeral(DIGEST_HELP)
+        if not readers.is_reader(ws, user) and roles.for_channel(ws, user, lead, client) is None:
+            return ephemeral("The digest is for the workspace's learning leads and the readers they name. "
                              + who_can(lead, "add you with `/scr digest add @you`"))  # fmt: skip
+        names = ", ".join(f"<@{u}>" + (" (SCR_DIGEST_USERS)" if u in env_readers else "")
+                          for u in readers.readers(ws)) or "no one yet"  # fmt: skip
+        if word == "list":
+            return ephemeral(f"*This workspace's digest readers:* {names}\nEach gets, on the first working day of "
+                             f"each month, {DIGEST_WHAT}.")  # fmt: skip
+        if not in_channel:
+            return ephemeral("A digest's figures are per team channel: run `/scr digest` in the channel they are about "
+                             "(`/scr digest list` shows who gets them).")  # fmt: skip
         tz = services.workspace_settings.hours(ws).timezone  # the workspace's months, as the monthly DM counts them
         data = build_digest(services.corpus, services.store.client, ws, channel,
                             last_months(utcnow(), include_current=True, timezone=tz), services.settings.retention_days, tz)  # fmt: skip
-        names = ", ".join(f"<@{u}>" for u in readers.readers(ws, channel)) or "no one yet"
-        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to: {names}._"
+        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to this workspace's readers: {names}._"
         return {"response_type": "ephemeral", "text": text}
     except redis.RedisError:
-        return ephemeral(STORAGE_DOWN.format(what="put the digest together" if not word else "change the digest's readers"))
+        return ephemeral(STORAGE_DOWN.format(what="put the digest together" if word in ("", "list") else "change the digest's readers"))
 
 
 def actions_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,

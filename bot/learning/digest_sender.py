@@ -1,10 +1,13 @@
 """Who gets the learning lead's digest, and its monthly DM with the participation chart.
 
-Readers are named by the admin (``SCR_DIGEST_USERS``: every channel's digest, single-workspace installs
-only) or in a channel with ``/scr digest add @someone`` (that channel's digest). The digest is sent once a month per channel and
-reader, on the first working day of the month the clock sees within working hours (a process that was
-down catches up within the month's first week). The (channel, month, reader) is claimed in Redis
-before sending, so any number of processes send it once; a send whose outcome is unknown is not
+Readers belong to a workspace: named with ``/scr digest add @someone`` (by a channel's lead where they type
+it, a workspace admin or one of the bot's admins) or, on a single-workspace install only, by whoever runs
+the bot (``SCR_DIGEST_USERS``). Each reader gets the digest of every channel of the workspace that has a
+weekly post, one DM per channel. (Older versions kept readers per channel; the start-up migration,
+``bot.storage.keys.migrate``, merged those lists into their workspace's.) The digest is sent once a month
+per channel and reader, on the first working day of the month the clock sees within working hours (a
+process that was down catches up within the month's first week). The (channel, month, reader) is claimed
+in Redis before sending, so any number of processes send it once; a send whose outcome is unknown is not
 repeated.
 """
 
@@ -42,25 +45,34 @@ class Channel(Protocol):
 
 
 class DigestReaders:
+    """A workspace's digest readers: the ones it named (in Redis, under its own key tag, so no other
+    workspace's command reads or changes them) and ``configured`` (``Settings.env_digest_users``: empty in a
+    many-workspace install, so the environment names no reader in anyone's workspace)."""
+
     def __init__(self, client: redis.Redis, configured: Iterable[str] = ()):
         self.r = client
         self.configured = tuple(configured)
 
     key = staticmethod(keys.digest_readers)
 
-    def readers(self, ws: Workspace, channel: str) -> list[str]:
-        return sorted(set(self.configured) | self.r.smembers(self.key(ws, channel)))
+    def readers(self, ws: Workspace) -> list[str]:
+        """Everyone who gets the workspace's digests."""
+        return sorted(set(self.configured) | self.r.smembers(self.key(ws)))
 
-    def add(self, ws: Workspace, channel: str, user: str) -> bool:
-        return bool(self.r.sadd(self.key(ws, channel), user))
+    def named(self, ws: Workspace) -> list[str]:
+        """The readers the workspace named itself (``/scr digest add``), without the environment's."""
+        return sorted(self.r.smembers(self.key(ws)))
 
-    def remove(self, ws: Workspace, channel: str, user: str) -> bool:
-        return bool(self.r.srem(self.key(ws, channel), user))
+    def add(self, ws: Workspace, user: str) -> bool:
+        return bool(self.r.sadd(self.key(ws), user))
 
-    def is_reader(self, ws: Workspace, channel: str, user: str) -> bool:
-        """Named by the admin (single-workspace installs only) or in this channel. Readers may read the
-        digest; who may change the list is decided by the roles (``bot.handlers.roles``), not here."""
-        return user in self.configured or bool(self.r.sismember(self.key(ws, channel), user))
+    def remove(self, ws: Workspace, user: str) -> bool:
+        return bool(self.r.srem(self.key(ws), user))
+
+    def is_reader(self, ws: Workspace, user: str) -> bool:
+        """Named by the workspace or (single-workspace installs only) the environment. Readers may read any
+        channel's digest there; who may change the list is decided by the roles (``bot.handlers.roles``)."""
+        return user in self.configured or bool(self.r.sismember(self.key(ws), user))
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,7 @@ class DigestSender:
         digest: Digest | None = None
         png: bytes | None = None
         out = []
-        readers = self.readers.readers(ws, channel)
+        readers = self.readers.readers(ws)  # the workspace's: each gets every channel's digest
         if not readers:
             return out
         try:

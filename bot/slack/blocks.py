@@ -195,10 +195,11 @@ def help_blocks(corpus: Corpus) -> list[Block]:
             "• `/scr reflections`: this channel's reflection over the last 8 weeks",
             "• `/scr export`, `/scr forget me`: your own reflective-practice record",
             "• `/scr quiz on` / `off`: a short knowledge check by DM mid-week, spaced so what you miss comes back sooner",
-            "• `/scr digest`: the learning lead's monthly digest for this channel (`/scr digest add @someone`)",
+            "• `/scr digest`: this channel's figures from the learning lead's monthly digest; the workspace's readers "
+            "get every channel's (`/scr digest list`, `/scr digest add @someone`)",
             "• `/scr briefing neglect`: a 7-minute team briefing to preview and run here; `/scr actions`: the "
             "actions agreed at this channel's briefings (their facilitator and admins only)",
-            "• `/scr admins`, `/scr audit`: who may change a channel's weekly post and digest readers "
+            "• `/scr admins`, `/scr audit`: who may change a channel's weekly post and the digest readers "
             "(whoever set it up, workspace admins, the bot's admins), and a record of every change",
         ]
     )

@@ -43,7 +43,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``action:<id>``, ``actions-owner:<user>``, ``actions-due`` | string, set, zset | retention; forget me |
 | ``followup:<action>:<stage>``, ``questions:<channel>:<ts>`` | string | once-only claims, as ``weekly`` |
 | ``scr:{_}:session-workspaces`` (global) | set | workspaces with sessions                         |
-| ``digest:readers:<channel>``             | set    | until readers are removed                       |
+| ``digest:readers``                       | set    | until readers are removed (the workspace's; layout 3 had one per channel) |
 | ``digest:sent:<channel>:<month>:<user>`` | string | 40 d (the once-a-month claim)                   |
 | ``admins``                               | set    | until removed (``/scr admins remove``)          |
 | ``audit``                                | zset   | entries 400 d, at most 2,000; key refreshed on write |
@@ -386,8 +386,25 @@ def org_pattern(enterprise_id: str, platform: str = "slack") -> str:
 DIGEST_CLAIM_SECONDS = 40 * DAY  # the once-a-month claim outlives its month's first week
 
 
-def digest_readers(ws: Workspace, channel: str) -> str:
-    return _key(ws, "digest", "readers", channel)
+def digest_readers(ws: Workspace) -> str:
+    """The workspace's digest readers (``/scr digest add``): each gets the monthly digest of every channel of
+    the workspace. Under the workspace's tag, so only that workspace's commands read or change it."""
+    return _key(ws, "digest", "readers")
+
+
+# Layout 3 kept readers per channel (``digest:readers:<channel>``); ``migrate`` merges each such set into its
+# workspace's ``digest_readers`` (layout 4). Only the migration looks for them.
+CHANNEL_READERS_PATTERN = f"{PREFIX}:{{*}}:digest:readers:*"
+
+
+def channel_readers_workspace(key: str) -> Workspace | None:
+    """The workspace whose layout-3 per-channel reader set ``key`` is, or None if it is not one."""
+    ws = workspace_of(key)
+    if ws is None:
+        return None
+    prefix = digest_readers(ws) + ":"
+    rest = key[len(prefix):] if key.startswith(prefix) else ""
+    return ws if rest and ":" not in rest else None
 
 
 def digest_claim(ws: Workspace, channel: str, month: str, user: str) -> str:
@@ -520,8 +537,9 @@ def forget_subscription(pipe: Any, ws: Workspace, channel: str, schedule_id: str
 
 # ----- migration from older layouts ---------------------------------------------------------------
 # Layout 1: ``scr:<E or ->:<T>:...`` and ``scr:_:...`` (no hash tag). Layout 2: ``scr:{E:T}:...`` (no platform).
-# Layout 3, the current one: ``scr:{slack:E:T}:...``, and platform-qualified index entries.
-LAYOUT_VERSION = 3
+# Layout 3: ``scr:{slack:E:T}:...``, and platform-qualified index entries. Layout 4, the current one: as 3, with
+# digest readers kept per workspace (``digest:readers``) rather than per channel (``digest:readers:<channel>``).
+LAYOUT_VERSION = 4
 LAYOUT = f"{GLOBAL}:layout"  # the layout version this Redis holds, set when a migration has finished
 LAYOUT_LOCK = f"{GLOBAL}:layout-lock"  # held (briefly, refreshed per batch) by the one process migrating
 LAYOUT_LOCK_SECONDS = 30  # a migrator that dies frees the lock this soon
@@ -530,6 +548,12 @@ INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, SESSION_WORKSPACES, PURGE_PENDING, IN
 
 _REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# Merge one channel's reader set into its workspace's and delete it, atomically: both keys carry the same hash
+# tag (one Cluster slot), so a crash leaves either both as they were or the merge done, and a rerun (or a second
+# process) finds nothing left to merge. SUNIONSTORE, not SMEMBERS + SADD: no Lua stack limit on a big set.
+_MERGE_READERS = ("local t = redis.call('TYPE', KEYS[2]).ok if t == 'none' then return 0 end "
+                  "if t ~= 'set' then return -1 end "
+                  "redis.call('SUNIONSTORE', KEYS[1], KEYS[1], KEYS[2]) redis.call('DEL', KEYS[2]) return 1")
 
 
 def legacy_name(key: str) -> str | None:
@@ -566,12 +590,14 @@ def new_name(old: str) -> str | None:
 @dataclass(frozen=True)
 class Migration:
     """What one ``migrate`` call did: keys moved, keys dropped because their new name already held data,
-    index entries rewritten, and whether it had nothing to do (the marker said the layout is current)."""
+    index entries rewritten, per-channel digest reader sets merged into their workspace's, and whether it had
+    nothing to do (the marker said the layout is current)."""
 
     moved: int = 0
     kept: int = 0
     entries: int = 0
     current: bool = False
+    readers: int = 0
 
 
 def migrate(client: redis.Redis, batch: int = 500, wait: float = MIGRATION_WAIT_SECONDS,
@@ -587,7 +613,9 @@ def migrate(client: redis.Redis, batch: int = 500, wait: float = MIGRATION_WAIT_
     with CROSSSLOT (redis-py's cluster client routes each RESTORE to the new key's node). Each primary is
     scanned in turn, ``batch`` keys at a time. A crash anywhere leaves a state a rerun completes: a key
     restored but not yet deleted meets BUSYKEY (RESTORE never replaces), so the new copy is kept and the
-    old deleted; index entries are added in the new form before the old form is removed."""
+    old deleted; index entries are added in the new form before the old form is removed. Last, each
+    per-channel digest reader set (layout 3) is merged into its workspace's set and deleted, one atomic script
+    per set (both in the workspace's slot)."""
     if client.get(LAYOUT) == str(LAYOUT_VERSION):
         return Migration(current=True)
     token = uuid.uuid4().hex
@@ -607,13 +635,18 @@ def migrate(client: redis.Redis, batch: int = 500, wait: float = MIGRATION_WAIT_
             moved, kept = moved + m, kept + k
             client.eval(_REFRESH, 1, LAYOUT_LOCK, token, lock_seconds * 1000)
         entries = sum(_rewrite_index(client, index, batch) for index in INDEXES)
+        readers = 0
+        for found in _scan_batches(client, CHANNEL_READERS_PATTERN, batch):
+            readers += _merge_channel_readers(client, found)
+            client.eval(_REFRESH, 1, LAYOUT_LOCK, token, lock_seconds * 1000)
         client.set(LAYOUT, str(LAYOUT_VERSION))
     finally:
         client.eval(_RELEASE, 1, LAYOUT_LOCK, token)
-    if moved or kept or entries:
-        log.info("Redis layout %d: moved %d key(s), dropped %d older duplicate(s), rewrote %d index entries",
-                 LAYOUT_VERSION, moved, kept, entries)  # fmt: skip
-    return Migration(moved, kept, entries)
+    if moved or kept or entries or readers:
+        log.info("Redis layout %d: moved %d key(s), dropped %d older duplicate(s), rewrote %d index entries, "
+                 "merged %d channel digest reader list(s) into their workspace's",
+                 LAYOUT_VERSION, moved, kept, entries, readers)  # fmt: skip
+    return Migration(moved, kept, entries, readers=readers)
 
 
 def _old_key_batches(client: Any, batch: int) -> Iterator[list[str]]:
@@ -631,6 +664,36 @@ def _old_key_batches(client: Any, batch: int) -> Iterator[list[str]]:
                 found = []
         if found:
             yield found
+
+
+def _scan_batches(client: Any, match: str, batch: int) -> Iterator[list[str]]:
+    """Keys matching ``match``, ``batch`` at a time, from each primary (the one server if not a Cluster)."""
+    nodes = client.get_primaries() if hasattr(client, "get_primaries") else [None]
+    for node in nodes:
+        target = {} if node is None else {"target_nodes": node}
+        found: list[str] = []
+        for key in client.scan_iter(match=match, count=batch, **target):
+            found.append(key.decode() if isinstance(key, bytes) else key)
+            if len(found) >= batch:
+                yield found
+                found = []
+        if found:
+            yield found
+
+
+def _merge_channel_readers(client: Any, found: list[str]) -> int:
+    """Merge each layout-3 per-channel digest reader set in ``found`` into its workspace's set; how many."""
+    merged = 0
+    for key in found:
+        ws = channel_readers_workspace(key)
+        if ws is None:
+            continue
+        outcome = client.eval(_MERGE_READERS, 2, digest_readers(ws), key)
+        if outcome == 1:
+            merged += 1
+        elif outcome == -1:
+            log.warning("key %s is not a set of digest readers; left as it is", key)
+    return merged
 
 
 def _move(client: Any, old_keys: list[str]) -> tuple[int, int]:
