@@ -24,7 +24,7 @@ from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http,
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
 
-APP_ID = "00000000-0000-0000-0000-00000000a99"
+APP_ID = "00000000-0000-0000-0000-000000000a99"
 TENANT = "72f988bf-0000-0000-0000-000000000001"
 TEAM = "19:team-general@thread.tacv2"
 GROUP = "aad-group-0001"

@@ -186,6 +186,16 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_teams(args: argparse.Namespace, settings: Settings) -> int:
+    """``scr-bot teams package``: the zip an organisation uploads to Teams. Nothing is written unless every
+    setting it needs is set (one line saying which otherwise)."""
+    from bot.teams import package
+
+    path = package.write(settings, Path(args.output))
+    print(f"wrote {path}: upload it in Teams (Apps > Manage your apps > Upload an app), then add it to a team")
+    return 0
+
+
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.slack_bot_token and not settings.distributed:
         raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
@@ -982,6 +992,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
     wsp.set_defaults(func=cmd_workspace)
+
+    teams = sub.add_parser("teams", help="Microsoft Teams: the app package to install the bot with (admin)")
+    tsub = teams.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pkg = tsub.add_parser("package", help="write the Teams app package (manifest.json, icons) as a zip to upload")
+    pkg.add_argument("--output", default="scr-bot-teams.zip", help="the zip to write (default scr-bot-teams.zip)")
+    teams.set_defaults(func=cmd_teams)
 
     keyp = sub.add_parser("keys", help="encryption at rest: make a master key, rotate to a new one (admin)")
     ksub = keyp.add_subparsers(dest="action", metavar="ACTION", required=True)
