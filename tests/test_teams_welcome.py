@@ -55,7 +55,7 @@ def test_a_team_is_welcomed_once_however_often_teams_says_the_app_was_added(bot:
     time.sleep(1.5)  # the other two had time to post a second card if they were going to
     assert len(welcomes(teams, channel)) == 1
     body = json.dumps(card["attachments"][0]["content"]["body"])
-    assert "subscribe" in body and "Privacy" in body and card["text"]
+    assert "Weekly post in this channel" in body and "Privacy" in body and card["text"]
 
 
 def test_a_personal_chat_is_welcomed_once(bot: BotProcess, teams: FakeTeams) -> None:

@@ -177,9 +177,9 @@ def welcome_activity(view: Welcome, marker: Marker | None = None) -> dict[str, A
                  "each week to talk through in the thread, lookups by theme or words, short knowledge checks and a "
                  "monthly digest.")]  # fmt: skip
     if view.scope == "team":
-        body.append(text("**Weekly post in this channel:** a team owner mentions me with `subscribe` "
-                         "(`unsubscribe` to stop, `schedule` to see when). **Look something up:** mention me with a "
-                         "theme or words, e.g. neglect, or police information sharing."))  # fmt: skip
+        body.append(text("**Weekly post in this channel:** the bot's admin sets up this channel's schedule (subscribing "
+                         "from Teams is coming). **Look something up:** mention me with a theme or words, e.g. "
+                         "neglect, or police information sharing."))  # fmt: skip
     else:
         body.append(text("**Look something up:** type a theme or words here, e.g. neglect, or police information "
                          "sharing. Worried about a child now? Say so: I show how to act first."))  # fmt: skip
