@@ -80,10 +80,8 @@ def manifest(settings: Settings) -> dict[str, Any]:
         "bots": [{
             "botId": app_id, "scopes": scopes, "supportsFiles": False, "isNotificationOnly": False,
             "commandLists": [
-                {"scopes": ["team", "groupChat"], "commands": [
-                    {"title": "subscribe", "description": "Post a learning point here every week (team owners)"},
-                    {"title": "unsubscribe", "description": "Stop this channel's weekly post (team owners)"},
-                    {"title": "schedule", "description": "When this channel's weekly post comes"},
+                {"scopes": ["team", "groupChat"], "commands": [  # subscribe/unsubscribe/schedule: when they exist
+                    {"title": "neglect", "description": "Learning points on a theme (or any words)"},
                     {"title": "help", "description": "What the bot does and how to ask it"}]},
                 {"scopes": ["personal"], "commands": [
                     {"title": "neglect", "description": "Learning points on a theme"},
