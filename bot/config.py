@@ -7,6 +7,7 @@ Keeping configuration in one frozen object means the rest of the code never touc
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -195,6 +196,13 @@ class Settings:
     teams_openid_url: str = DEFAULT_TEAMS_OPENID_URL
     teams_login_url: str = DEFAULT_TEAMS_LOGIN_URL
     teams_graph_url: str = DEFAULT_TEAMS_GRAPH_URL
+    # What `scr-bot teams package` writes into the app's manifest: the bot's public https address (its host is
+    # the manifest's valid domain), the publisher shown in Teams' app store, and the privacy and terms pages
+    # (default: the public address; point them at your organisation's notices).
+    teams_public_url: str | None = None
+    teams_publisher: str = "SCR Learning"
+    teams_privacy_url: str | None = None
+    teams_terms_url: str | None = None
 
     @property
     def teams(self) -> bool:
@@ -210,13 +218,16 @@ class Settings:
 
     @property
     def mode(self) -> str:
-        """Which way ``scr-bot run`` talks to Slack: oauth (HTTP, many workspaces), socket, http or offline shell."""
+        """Which way ``scr-bot run`` talks to Slack: oauth (HTTP, many workspaces), socket, http, or (no Slack
+        settings) teams (HTTP for Microsoft Teams alone) or the offline shell."""
         if self.distributed:
             return "oauth"
         if self.slack_bot_token and self.slack_app_token:
             return "socket"
         if self.slack_bot_token and self.slack_signing_secret:
             return "http"
+        if self.teams:
+            return "teams"  # no Slack settings at all: HTTP for Microsoft Teams alone
         return "shell"
 
     @property
@@ -236,16 +247,26 @@ class Settings:
 
 
 TEAMS_SETTINGS = ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_GUID_WHERE = {"TEAMS_APP_ID": "the Azure Bot's Microsoft App ID (Azure Bot > Configuration)",
+               "TEAMS_TENANT_ID": "the Directory (tenant) ID (Microsoft Entra ID > Overview)"}  # fmt: skip
+PUBLISHER_MAX = 32  # the manifest schema's limit on developer.name
 
 
 def _teams(env: Mapping[str, str]) -> dict[str, str | None]:
-    """The three Teams settings, all or none: a half-set one is a one-line error naming what is missing."""
+    """The three Teams settings, all or none: a half-set one is a one-line error naming what is missing. The
+    app and tenant ids are GUIDs: anything else would only show up later as every activity refused."""
     values = {name: (env.get(name, "").strip() or None) for name in TEAMS_SETTINGS}
     given = [n for n, v in values.items() if v]
     if given and len(given) < len(TEAMS_SETTINGS):
         missing = ", ".join(n for n in TEAMS_SETTINGS if not values[n])
         raise ConfigError(f"Microsoft Teams needs TEAMS_APP_ID, TEAMS_APP_PASSWORD and TEAMS_TENANT_ID together: "
                           f"{', '.join(given)} set but {missing} not (Azure Bot > Configuration)")  # fmt: skip
+    for name, where in _GUID_WHERE.items():
+        value = values[name]
+        if value and not _GUID.match(value):
+            raise ConfigError(f"{name} must be {where}, a GUID such as 00000000-0000-0000-0000-000000000000, "
+                              f"got {value!r}")  # fmt: skip
     urls = {}
     for name, default in (("TEAMS_OPENID_URL", DEFAULT_TEAMS_OPENID_URL), ("TEAMS_LOGIN_URL", DEFAULT_TEAMS_LOGIN_URL),
                           ("TEAMS_GRAPH_URL", DEFAULT_TEAMS_GRAPH_URL)):  # fmt: skip
@@ -253,8 +274,28 @@ def _teams(env: Mapping[str, str]) -> dict[str, str | None]:
         if not raw.startswith(("https://", "http://")):
             raise ConfigError(f"{name} must be an http(s) URL such as {default}, got {raw!r}")
         urls[name.lower()] = raw.rstrip("/")
+    public = _https_url(env, "TEAMS_PUBLIC_URL", "https://scr-bot.example.org")
+    publisher = " ".join(env.get("TEAMS_PUBLISHER", "").split()) or Settings.teams_publisher
+    if len(publisher) > PUBLISHER_MAX:
+        raise ConfigError(f"TEAMS_PUBLISHER is {len(publisher)} characters; Teams allows at most {PUBLISHER_MAX}")
     return {"teams_app_id": values["TEAMS_APP_ID"], "teams_app_password": values["TEAMS_APP_PASSWORD"],
-            "teams_tenant_id": values["TEAMS_TENANT_ID"], **urls}  # fmt: skip
+            "teams_tenant_id": values["TEAMS_TENANT_ID"], **urls, "teams_public_url": public,
+            "teams_publisher": publisher,
+            "teams_privacy_url": _https_url(env, "TEAMS_PRIVACY_URL", "https://example.org/privacy") or public,
+            "teams_terms_url": _https_url(env, "TEAMS_TERMS_URL", "https://example.org/terms") or public}  # fmt: skip
+
+
+def _https_url(env: Mapping[str, str], name: str, example: str) -> str | None:
+    """A public address Teams shows or links to: https only (Teams refuses plain http ones), without a trailing /."""
+    from urllib.parse import urlsplit
+
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ConfigError(f"{name} must be an https URL such as {example}, got {raw!r}")
+    return raw.rstrip("/")
 
 
 class ConfigError(ValueError):

@@ -109,17 +109,20 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         raise ConfigError(problem)
     mode = settings.mode
-    if settings.teams and mode not in ("http", "oauth"):
-        raise ConfigError("Microsoft Teams (TEAMS_*) is served at /api/messages beside Slack's HTTP routes: set "
-                          "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET too (Teams alone, or with Socket Mode, is not served yet)")
+    if settings.teams and mode == "socket":
+        raise ConfigError("Microsoft Teams (TEAMS_*) is served over HTTP at /api/messages, but Slack is set for Socket "
+                          "Mode (SLACK_APP_TOKEN): use SLACK_SIGNING_SECRET instead of SLACK_APP_TOKEN to serve both "
+                          "over HTTP, or unset the SLACK_* settings to serve Teams alone")  # fmt: skip
     if mode == "shell":
         return cmd_shell(args, settings, offline_banner=True)
-    if mode in ("http", "oauth"):
+    if mode in ("http", "oauth", "teams"):
         _check_port_free(settings.port)
     _setup_logging(settings)
     from bot.ops import metricsdir
 
     metricsdir.prepare(settings, serves=True)  # before anything imports bot.metrics
+    if mode == "teams":
+        return _run_teams_alone(args, settings)
     from bot import handlers
     from bot.slack.app import build_app, check_slack, make_client
 
@@ -186,7 +189,53 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _run_teams_alone(args: argparse.Namespace, settings: Settings) -> int:
+    """``scr-bot run`` with Teams settings and no Slack ones: /api/messages, /healthz and /readyz under gunicorn,
+    and (unless --no-scheduler) the clock beside it, as for Slack's HTTP mode."""
+    services = _services(settings)
+    services.store.start()
+    try:
+        if not args.no_scheduler:
+            from bot.ops.supervisor import run_web_and_clock
+
+            return run_web_and_clock()
+        from bot.handlers.teams.app import build as build_teams
+        from bot.slack.web import serve_wsgi
+
+        def when_ready(server: Any) -> None:
+            log.info("scr-bot %s serving Microsoft Teams at /api/messages on port %s", __version__, settings.port)
+
+        serve_wsgi(services, build_teams(services, health=True), on_ready=when_ready)
+    finally:
+        services.store.close()
+    return 0
+
+
+def cmd_teams(args: argparse.Namespace, settings: Settings) -> int:
+    """``scr-bot teams package``: the zip an organisation uploads to Teams. Nothing is written unless every
+    setting it needs is set (one line saying which otherwise)."""
+    from bot.teams import package
+
+    path = package.write(settings, Path(args.output))
+    print(f"wrote {path}: upload it in Teams (Apps > Manage your apps > Upload an app), then add it to a team")
+    return 0
+
+
 def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.mode == "teams":  # Microsoft Teams alone: no Slack client to make or check
+        _setup_logging(settings)
+        from bot.ops import metricsdir
+
+        metricsdir.prepare(settings, serves=False)
+        from bot.ops.clock import Clock
+
+        services = _services(settings)
+        services.store.start()
+        try:
+            Clock(services, None).run_forever()
+        finally:
+            services.store.close()
+        return 0
     if not settings.slack_bot_token and not settings.distributed:
         raise ConfigError("scr-bot clock posts to Slack, so it needs SLACK_BOT_TOKEN (see README: Connect it to Slack)")
     _setup_logging(settings)
@@ -893,9 +942,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run the bot (Socket Mode, HTTP, or the offline shell when no Slack tokens are set)",
+        help="run the bot (Slack in Socket Mode or HTTP, Microsoft Teams, both, or the offline shell when nothing is set)",
         description="Run the bot. SLACK_BOT_TOKEN + SLACK_APP_TOKEN: Socket Mode. SLACK_BOT_TOKEN + "
-        "SLACK_SIGNING_SECRET: HTTP on $PORT. No tokens: the offline shell.",
+        "SLACK_SIGNING_SECRET: HTTP on $PORT. TEAMS_APP_ID + TEAMS_APP_PASSWORD + TEAMS_TENANT_ID: Microsoft Teams "
+        "at /api/messages on $PORT (beside Slack's HTTP routes, or alone). Nothing set: the offline shell.",
     )
     run.add_argument("--no-scheduler", action="store_true", help="do not run the weekly-post scheduler in this process")
     run.set_defaults(func=cmd_run)
@@ -985,6 +1035,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     purge.add_argument("--yes", action="store_true", help="really delete (there is no undo)")
     wsp.set_defaults(func=cmd_workspace)
+
+    teams = sub.add_parser("teams", help="Microsoft Teams: the app package to install the bot with (admin)")
+    tsub = teams.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pkg = tsub.add_parser("package", help="write the Teams app package (manifest.json, icons) as a zip to upload")
+    pkg.add_argument("--output", default="scr-bot-teams.zip", help="the zip to write (default scr-bot-teams.zip)")
+    teams.set_defaults(func=cmd_teams)
 
     keyp = sub.add_parser("keys", help="encryption at rest: make a master key, rotate to a new one (admin)")
     ksub = keyp.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -45,8 +45,12 @@ class Clock:
         self.client = client
         self.clock = clock
         settings = services.settings
-        self.clients = clients or workspace_clients(services, client)
-        slack = SlackDeliveries(client, services.corpus, self.clients if self.clients.distributed else None)
+        # No Slack settings at all (Microsoft Teams alone): no Slack client, and Slack schedules are not ours.
+        self.clients: WorkspaceClients | None = clients or (
+            workspace_clients(services, client) if client is not None or settings.distributed else None)  # fmt: skip
+        slack = None
+        if self.clients is not None:
+            slack = SlackDeliveries(client, services.corpus, self.clients if self.clients.distributed else None)
         self.deliveries = by_platform(services, slack)  # Teams beside Slack when TEAMS_* are set
         self.poster = WeeklyPoster(
             services.store.client,
@@ -85,7 +89,7 @@ class Clock:
 
     def resolve_team(self) -> str:
         """The bot's own workspace, for admin schedules that name no ``team`` (none when distributed)."""
-        if self.clients.distributed:
+        if self.clients is None or self.clients.distributed:
             return ""
         if not self.default_team:
             try:

@@ -192,6 +192,12 @@ class GunicornServer(BaseApplication):
 def serve(services: Services, bolt_app: App, *, on_ready: Any = None,
           wrap: Callable[[Any], Any] | None = None) -> None:
     """``wrap``: another front end's routes beside Slack's (``bot.teams.web.beside``), Slack's app unchanged."""
+    app = create_web_app(services, bolt_app)
+    serve_wsgi(services, wrap(app) if wrap else app, on_ready=on_ready)
+
+
+def serve_wsgi(services: Services, app: Any, *, on_ready: Any = None) -> None:
+    """Any front end's WSGI app under gunicorn, as Slack's is (Microsoft Teams alone serves its own this way)."""
     settings = services.settings
     options: dict[str, Any] = {
         "bind": f"0.0.0.0:{settings.port}",
@@ -227,5 +233,4 @@ def serve(services: Services, bolt_app: App, *, on_ready: Any = None,
 
     options["when_ready"] = when_ready
     options["child_exit"] = child_exit
-    app = create_web_app(services, bolt_app)
-    GunicornServer(wrap(app) if wrap else app, options).run()
+    GunicornServer(app, options).run()

@@ -244,6 +244,13 @@ def teams_conversations(ws: Workspace) -> str:
     return _key(ws, "teams", "conversations")
 
 
+def teams_welcome(ws: Workspace, conversation: str) -> str:
+    """String: the exactly-once claim (``bot.once``) of the welcome card in one Teams conversation (a team's
+    channel or a personal chat), so adding the app twice, or a redelivered install, welcomes once. Goes with
+    the tenant (purge): a later install after removal is welcomed again."""
+    return _key(ws, "teams", "welcome", conversation)
+
+
 def teams_posts(ws: Workspace, channel: str) -> str:
     """Hash: the marker key of each post the bot made in a Teams channel -> its activity id, written when the
     Bot Connector answers (``bot.teams.delivery``); its first look before asking Graph. Expires with attempts."""

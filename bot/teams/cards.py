@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot.content.corpus import Check, Corpus, Point
@@ -162,8 +163,39 @@ def points_shown(activity_json: dict[str, Any]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Welcome:
+    """The card the bot sends once when it is added to a team (``scope`` "team") or a personal chat."""
+
+    scope: str
+    retention_days: int
+
+
+def welcome_activity(view: Welcome, marker: Marker | None = None) -> dict[str, Any]:
+    """What the bot does, how to start, and what it keeps: plain words, no one's data."""
+    body = [text("SCR Learning is here", weight="Bolder", size="Large", style="heading"),
+            text("Learning from the national Serious Case Review briefings, with the source cited: a learning point "
+                 "each week to talk through in the thread, lookups by theme or words, short knowledge checks and a "
+                 "monthly digest.")]  # fmt: skip
+    if view.scope == "team":
+        body.append(text("**Weekly post in this channel:** the bot's admin sets up this channel's schedule (subscribing "
+                         "from Teams is coming). **Look something up:** mention me with a theme or words, e.g. "
+                         "neglect, or police information sharing."))  # fmt: skip
+    else:
+        body.append(text("**Look something up:** type a theme or words here, e.g. neglect, or police information "
+                         "sharing. Worried about a child now? Say so: I show how to act first."))  # fmt: skip
+    body.append(text(f"**Privacy:** replies in a weekly post's thread are kept as reflections, with names masked, for "
+                     f"{view.retention_days} days and can be deleted; summaries show numbers and questions only, never "
+                     "anyone's words. Please leave out names and details of the families you work with.",
+                     isSubtle=True))  # fmt: skip
+    return activity(body, "SCR Learning is here: weekly learning from Serious Case Reviews, lookups, and how your "
+                          "reflections are kept", marker)  # fmt: skip
+
+
 def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str, Any]:
     """One of the core's views as an activity (the delivery port's ``post``)."""
+    if isinstance(view, Welcome):
+        return welcome_activity(view, marker)
     if isinstance(view, WeeklyPost):
         point = corpus.by_id[view.point_id]
         body = point_body(corpus, point, questions=3, header="Learning point of the week")

@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
+from bot import __version__
+from bot.services import Services
 from bot.teams.auth import Refused, TokenValidator
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,28 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | No
         return Response(status=200)
 
     return web
+
+
+def add_health(web: Flask, services: Services) -> None:
+    """/healthz and /readyz when Teams is served alone (beside Slack, Slack's own answer them), the same
+    promises: /healthz is liveness (200 whenever this process serves HTTP; asks nothing of Redis or Teams),
+    /readyz readiness (200 only when Redis answers now, else 503 with the reason)."""
+
+    @web.get("/healthz")
+    def healthz() -> Response:
+        body: dict[str, Any] = {
+            "ok": True, "version": __version__, "mode": services.settings.mode,
+            "redis": {"breaker_open": services.store.breaker.is_open},
+            "content": {"ok": True, "points": len(services.corpus.points), "themes": len(services.corpus.themes),
+                        "briefings": len(services.corpus.briefings)},
+        }  # fmt: skip
+        return Response(json.dumps(body), status=200, mimetype="application/json")
+
+    @web.get("/readyz")
+    def readyz() -> Response:
+        redis_status = services.store.health()
+        body = {"ok": bool(redis_status["ok"]), "redis": redis_status}
+        return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
 
 
 def beside(main: WsgiApp, teams: WsgiApp) -> WsgiApp:

@@ -21,19 +21,25 @@ from __future__ import annotations
 import html
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from bot.delivery import Marker
 from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.threads import TeamsThreads
+from bot.once import Once
 from bot.services import Services
+from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.storage.purge import Purger
 from bot.teams import cards
 from bot.teams.connector import Connector
+from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
 
 log = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
+WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
 QUERY_MAX = 500  # what a lookup reads of a message, as Slack's slash command text
 
 
@@ -88,6 +94,8 @@ class TeamsListeners:
         self.refs = References(services.store.client)
         self.threads = TeamsThreads(services, connector)
         self.quiz = TeamsQuiz(services)
+        self.deliveries = TeamsDeliveries(connector, services.store.client, services.corpus,
+                                          str(services.settings.teams_app_id))  # fmt: skip
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -130,6 +138,34 @@ class TeamsListeners:
         ref = reference(activity, service_url, ws.team_id)
         self.refs.save(ws, ref)
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
+        self.welcome(ws, ref)
+
+    def welcome(self, ws: Workspace, ref: Reference) -> None:
+        """The welcome card, once per conversation however often Teams says the app was added (an
+        ``installationUpdate`` and a ``conversationUpdate`` for the same install, a redelivery, two workers):
+        the exactly-once protocol through the delivery port, as the weekly post. An answer lost on the way
+        is looked for (the port's own record, then Graph) before anything is sent again."""
+        settings = self.services.settings
+        key = keys.teams_welcome(ws, ref.conversation)
+        marker = Marker("welcome", key)
+        view = cards.Welcome(scope=ref.scope, retention_days=settings.retention_days)
+        delivery = self.deliveries(ws)
+        once = Once(self.services.store.client, settings.claim_lease_seconds, done_days=WELCOME_DONE_DAYS,
+                    settle_seconds=settings.claim_settle_seconds)  # fmt: skip
+
+        def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
+            return previous or {"at": datetime.now(UTC).timestamp()}
+
+        def send(attempt: dict[str, Any]) -> dict[str, Any]:
+            return {"id": delivery.post(ref.conversation, view, marker=marker)}
+
+        def find(attempt: dict[str, Any]) -> dict[str, Any] | None:
+            oldest = datetime.fromtimestamp(float(attempt["at"]) - 60, UTC)
+            found = delivery.find_post(ref.conversation, marker, oldest=oldest, latest=datetime.now(UTC))
+            return {"id": found.id} if found else None
+
+        outcome = once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)
+        log.info("teams: welcome card in a %s conversation: %s", ref.scope, outcome.state)
 
     def removed(self, ws: Workspace, activity: dict[str, Any]) -> None:
         ref = reference(activity, "", ws.team_id)

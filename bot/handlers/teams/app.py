@@ -7,9 +7,13 @@ from flask import Flask
 from bot.handlers.teams.activities import TeamsListeners
 from bot.services import Services
 from bot.teams import setup
-from bot.teams.web import teams_app
+from bot.teams.web import add_health, teams_app
 
 
-def build(services: Services) -> Flask:
+def build(services: Services, health: bool = False) -> Flask:
+    """``health``: also /healthz and /readyz, when Teams is served alone (beside Slack, Slack's app has them)."""
     listeners = TeamsListeners(services, setup.connector(services.settings))
-    return teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke)
+    web = teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke)
+    if health:
+        add_health(web, services)
+    return web
