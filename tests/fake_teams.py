@@ -130,6 +130,11 @@ class FakeTeams:
         with self.lock:
             return [s for s in self.sent if s["conversation"] == conversation and s["reply_to"] is None]
 
+    def weekly_posts(self, conversation: str) -> list[dict[str, Any]]:
+        """The conversation's top-level posts but the bot's welcome card (sent once when it is added)."""
+        return [p for p in self.posts_in(conversation)
+                if ((p["activity"].get("channelData") or {}).get("scr") or {}).get("kind") != "welcome"]  # fmt: skip
+
     # ----- the HTTP side -------------------------------------------------------------------------------
     def _authorised(self, headers: Any, scope: str) -> bool:
         auth = headers.get("Authorization") or ""

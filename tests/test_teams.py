@@ -152,7 +152,7 @@ def kind(post: dict[str, Any]) -> str | None:
 
 def weekly_posts(teams: FakeTeams, channel: str) -> list[dict[str, Any]]:
     """The channel's posts but its welcome card (tests/test_teams_welcome.py)."""
-    return [p for p in teams.posts_in(channel) if kind(p) != "welcome"]
+    return teams.weekly_posts(channel)
 
 
 def test_a_weekly_post_reaches_a_teams_channel_exactly_once(teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str],

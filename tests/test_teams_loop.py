@@ -26,8 +26,8 @@ from conftest import ROOT, BotProcess, bot_env, free_port, http, start_bot, stop
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
 
-APP_ID = "00000000-0000-0000-0000-0000000100p"
-TENANT = "72f988bf-0000-0000-0000-00000000100p"
+APP_ID = "00000000-0000-0000-0000-00000001000f"
+TENANT = "72f988bf-0000-0000-0000-00000000100f"
 GROUP = "aad-group-loop"
 WS = keys.Workspace(TENANT, platform="teams")
 LONDON = ZoneInfo("Europe/London")
@@ -96,7 +96,7 @@ def test_thread_replies_edits_and_deletions_are_reflections_and_the_summary_coun
                                               summary="0 16 * * fri", source="teams", platform="teams"))  # fmt: skip
     monday = next_day(0, 9, 31)
     assert "teams-loop-reflect " in (out := run_due(env, monday)) and ": posted" in out, out
-    (post,) = teams.posts_in(channel)
+    (post,) = teams.weekly_posts(channel)
     root = post["id"]
     now = datetime.now(LONDON)
     base = int(time.time() * 1000)

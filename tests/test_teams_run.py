@@ -85,7 +85,7 @@ def test_the_clock_beside_it_posts_a_teams_channel_week(alone: tuple[BotProcess,
     Subscriptions(shared_redis).save(Schedule(id="teams-alone", team=TENANT, channel=channel, post=cron_due_a_minute_ago(),
                                               source="teams", platform="teams"))  # fmt: skip
     try:
-        posts = wait_for(lambda: teams.posts_in(channel), timeout=150)  # the next sweep: within a minute
+        posts = wait_for(lambda: teams.weekly_posts(channel), timeout=150)  # the next sweep: within a minute
     except AssertionError:
         raise AssertionError(bot.log()[-3000:]) from None
     assert len(posts) == 1 and posts[0]["activity"]["text"].startswith("Learning point of the week")
