@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -21,9 +22,9 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.handlers.events import safety_note
+from bot.handlers.events import SHARED_EVENT, safety_note
 from bot.reflections.masking import mask
-from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, view_id
+from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, ReflectionStore, view_id
 from bot.search.safety import classify
 from bot.services import Services
 from bot.slack.client import find_in_thread
@@ -31,6 +32,7 @@ from bot.slack.context import workspace_of
 from bot.slack.home import user_in_channel
 from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 from bot.slack.tenants import must_run
+from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,29 @@ def _notes(fields: dict[str, Any]) -> str:
     return note + "\n\nYou can see, export or delete your reflections from my Home tab."
 
 
-SHARED_EVENT = "scr_shared_reflection"
+ECHO_WAIT = 5.0  # after a lost answer, how long to watch for Slack's copy of the post before reading the thread
+ECHO_POLL = 0.1
 
 
-def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any]) -> str | None:
+def _echoed(seen: Callable[[], str | None] | None, wait: float) -> str | None:
+    """The ts Slack's copy of our post brought back (``events.note_shared_post``), watched for ``wait`` s."""
+    if seen is None:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        ts = seen()
+        if ts or time.monotonic() >= deadline:
+            return ts
+        time.sleep(ECHO_POLL)
+
+
+def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any],
+                        seen: Callable[[], str | None] | None = None) -> str | None:  # fmt: skip
     """Post a shared reflection in its thread; its ts, or None if it is not there. The post carries the
     reflection's id in its metadata, so when Slack's answer is lost (5xx, reset, timeout: Slack may have
-    posted) the thread is searched instead of posting again (a blind re-send could post it twice)."""
+    posted) it is not sent again blindly (that could post it twice): first ``seen`` is watched for the copy
+    of the post Slack sends back as an event, then, only if none came, the thread is searched. Reading the
+    thread is the last resort: an app outside the Marketplace may do it once a minute."""
     meta = {"event_type": SHARED_EVENT, "event_payload": {"key": rid}}
     try:
         return str(client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=meta, **message)["ts"])
@@ -85,12 +103,20 @@ def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: st
             return None  # Slack said no (e.g. not_in_channel): nothing was posted
     except OSError as exc:
         log.warning("sharing a reflection in %s: no answer from Slack (%s)", channel, exc)
+    echoed = _echoed(seen, ECHO_WAIT)
+    if echoed:
+        return echoed
     try:
         found = find_in_thread(client, channel, thread_ts, SHARED_EVENT, rid)
     except (SlackApiError, OSError) as exc:
         log.warning("could not check the thread in %s for a shared reflection: %s", channel, exc)
-        return None
-    return str(found["ts"]) if found else None
+        return _echoed(seen, 0)
+    return str(found["ts"]) if found else _echoed(seen, 0)
+
+
+def _message_ts(store: ReflectionStore, ws: Workspace, rid: str) -> str | None:
+    refl = store.get(ws, rid)
+    return refl.message_ts if refl else None
 
 
 def _update_form(client: WebClient, view: dict[str, Any], text: str) -> None:
@@ -174,7 +200,8 @@ def register(app: App, services: Services) -> None:
                      f"<#{refl.channel}>, so it's kept private (only you can see it).")  # fmt: skip
             _update_form(client, view, note + share["notes"])
             return
-        ts = post_once_in_thread(client, refl.channel, refl.thread_ts, refl.id, shared_reflection_message(user, refl))
+        ts = post_once_in_thread(client, refl.channel, refl.thread_ts, refl.id, shared_reflection_message(user, refl),
+                                 seen=lambda: _message_ts(store, ws, refl.id))
         if ts:
             store.update(ws, refl.id, message_ts=ts)
             note += " It's shared in the thread too."
