@@ -169,6 +169,10 @@ class Settings:
     # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.
     claim_settle_seconds: float = 1.0
     call_budget_seconds: float = CALL_BUDGET  # SCR_CALL_BUDGET_MS: tests with short leases shorten it too
+    # How long a shared reflection is left to the web process that saved it before the clock posts it
+    # (SCR_PENDING_GRACE_S, at least lease_needed(call budget)): the work queued after the ack is lost if that
+    # process is killed, and the intent written before the ack lets the clock finish it, once.
+    pending_grace_seconds: float = 300
     sweep_minutes: int = 10
     redis_timeout_ms: int = 500  # per Redis round trip; Slack's 3 s budget allows one, not several
     redis_breaker_seconds: int = 5  # after a Redis failure, fail fast this long before trying again
@@ -406,6 +410,18 @@ def _lease(env: Mapping[str, str], default: float) -> tuple[float, float]:
     return lease, budget
 
 
+def _grace(env: Mapping[str, str], default: float, budget: float) -> float:
+    """SCR_PENDING_GRACE_S: the web process's claim on posting a shared reflection lasts this long, so it must
+    outlast its Slack calls as a weekly claim must (``lease_needed``), or the clock could post it a second time."""
+    grace = float(_int(env, "SCR_PENDING_GRACE_S", int(default), minimum=1))
+    least = lease_needed(budget)
+    if grace < least:
+        raise ConfigError(f"SCR_PENDING_GRACE_S={grace:g} is too short: the post of a shared reflection must be able "
+                          f"to finish its Slack calls (CALL_BUDGET, {budget:g} s) before the clock takes it over; "
+                          f"use at least {least:g}")
+    return grace
+
+
 def _check_quiz_days(settings: Settings) -> None:
     """Quiz days or a quiz time outside working hours would mean no knowledge check is ever sent."""
     hours = settings.working_hours()
@@ -536,6 +552,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         claim_lease_seconds=lease,
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
         call_budget_seconds=budget,
+        pending_grace_seconds=_grace(env, defaults.pending_grace_seconds, budget),
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),

@@ -32,7 +32,7 @@ from bot.config import parse_master_key
 from bot.content.corpus import Corpus, load_corpus
 from bot.storage import crypto
 from bot.storage.embedded_redis import find_redis_server
-from fakeslack import FakeSlack
+from fakeslack import FakeSlack, HistoryLimits
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
@@ -140,9 +140,18 @@ def corpus() -> Corpus:
 
 
 # ----- Local Slack --------------------------------------------------------------------------
+def with_history_limits(server: FakeSlack, request: pytest.FixtureRequest) -> FakeSlack:
+    """Slack as a distributed app outside the Marketplace sees it (one history read a minute per method and
+    token, 15 messages a page) for a test module marked ``history_limits``: the end-to-end files run that
+    way, since it is what a multi-workspace install gets; tests/test_lost_answers.py runs both ways."""
+    if request.node.get_closest_marker("history_limits"):
+        server.history_limits = HistoryLimits()
+    return server
+
+
 @pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    server = FakeSlack().serve()
+def slack(request: pytest.FixtureRequest) -> Iterator[FakeSlack]:
+    server = with_history_limits(FakeSlack().serve(), request)
     yield server
     server.close()
 
@@ -341,8 +350,8 @@ def stop_bot(bot: BotProcess) -> None:
 
 
 @pytest.fixture(scope="module")
-def module_slack() -> Iterator[FakeSlack]:
-    server = FakeSlack().serve()
+def module_slack(request: pytest.FixtureRequest) -> Iterator[FakeSlack]:
+    server = with_history_limits(FakeSlack().serve(), request)
     yield server
     server.close()
 

@@ -16,6 +16,7 @@ from bot.content.corpus import Corpus, load_corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
+from bot.slack.localslack import BOT_ID, BOT_USER_ID
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
@@ -23,6 +24,7 @@ from bot.weekly.summary import SummaryPoster
 from conftest import CONTENT_DIR, BotProcess, command_answer, wait_for
 from fakeslack import FakeSlack
 
+pytestmark = pytest.mark.history_limits  # as a multi-workspace install outside the Marketplace
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
 T1, T2 = "T0ONE", "T0TWO"
@@ -194,6 +196,13 @@ def test_a_shared_reflection_whose_answer_is_lost_is_in_the_thread_once_and_stay
     user = f"U0L{str(lost).upper()}"
     body = submission(view, {"stood_out": f"Lost answer {lost}"}, user=user, view_id=f"V0L{lost}", visibility="thread")
     assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    # As Slack does, the post comes back to the bot as a message event (it is in the channel): with the history
+    # limits on (this module), reading the thread again within the minute would be refused.
+    (posted,) = wait_for(lambda: [m for m in module_slack.thread(channel, thread) if f"Lost answer {lost}" in dumps(m)])
+    echo = {"type": "message", "channel": channel, "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": posted["ts"],
+            "thread_ts": thread, "text": posted.get("text", ""), "metadata": posted["metadata"],
+            "event_ts": posted["ts"], "channel_type": "channel"}  # fmt: skip
+    assert bot.event(echo, team=T1, event_id=f"EvEcho{lost}").status == 200
     saved = wait_for(lambda: [x for x in store_for(r).for_user(Workspace(T1), user) if x.message_ts])[0]
     shared = [m for m in module_slack.thread(channel, thread) if f"Lost answer {lost}" in dumps(m)]
     assert len(shared) == 1 and saved.message_ts == shared[0]["ts"]

@@ -21,6 +21,7 @@ from conftest import CONTENT_DIR, BotProcess, command_answer, http, wait_for
 from fakeslack import FakeSlack
 
 TEAM = "T0AAA"
+pytestmark = pytest.mark.history_limits  # as a multi-workspace install outside the Marketplace
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
 from fakeslack import FakeSlack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.history_limits]  # history limits: as a distributed app outside the Marketplace
 LONDON = ZoneInfo("Europe/London")
 MONDAY_0930 = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
 

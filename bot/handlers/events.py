@@ -58,15 +58,34 @@ def from_us(event: dict[str, Any], context: BoltContext) -> bool:
     return bool((bot_id and bot_id == context.bot_id) or (user and user == context.bot_user_id))
 
 
-def note_own_post(services: Services, ws: Workspace, ts: str | None, metadata: dict[str, Any] | None) -> bool:
+SHARED_EVENT = "scr_shared_reflection"  # the metadata of a Reflect form the bot posts in a thread for its author
+
+
+def note_own_post(services: Services, ws: Workspace, ts: str | None, metadata: dict[str, Any] | None,
+                  channel: str = "") -> bool:  # fmt: skip
     """Our weekly post or summary, sent back by Slack with its metadata: record it under its claim, so a
     recovery after a lost answer finds it in Redis without reading Slack (where an app outside the
-    Marketplace may read history once a minute, 15 messages at a time)."""
+    Marketplace may read history once a minute, 15 messages at a time). A shared reflection we posted is
+    recorded the same way, on the reflection (``message_ts``)."""
     payload = (metadata or {}).get("event_payload") or {}
     key = str(payload.get("key") or "")
+    if (metadata or {}).get("event_type") == SHARED_EVENT:
+        return bool(ts) and note_shared_post(services, ws, channel, str(ts), key)
     if not ts or not keys.is_claim_of(ws, key):  # only our own workspace's claims: nothing else is trusted
         return False
     record_seen(services.store.client, key, str(ts), dict(payload))
+    return True
+
+
+def note_shared_post(services: Services, ws: Workspace, channel: str, ts: str, rid: str) -> bool:
+    """The post of a shared reflection, as Slack sent it back: its ts is recorded on the reflection, so the
+    listener whose answer from Slack was lost (``views.post_once_in_thread``) knows it landed without reading
+    the thread. Only a shared reflection of this workspace, in this channel, not yet recorded, is touched."""
+    store = services.reflections
+    refl = store.get(ws, rid) if rid else None
+    if refl is None or not refl.shared or refl.channel != channel or refl.message_ts:
+        return False
+    store.update(ws, rid, message_ts=ts)
     return True
 
 
@@ -92,7 +111,7 @@ def register(app: App, services: Services) -> None:
             msg = event if subtype in USER_CONTENT else {}
             version = msg.get("ts")
         if subtype is None and from_us(msg, context):
-            note_own_post(services, ws, msg.get("ts"), msg.get("metadata"))
+            note_own_post(services, ws, msg.get("ts"), msg.get("metadata"), channel)
             return
         if msg.get("bot_id") or not msg.get("user") or not msg.get("ts") or msg.get("subtype") == "tombstone":
             return
@@ -142,7 +161,8 @@ def register(app: App, services: Services) -> None:
     def on_metadata_posted(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
         """``message_metadata_posted``: how Slack reports a message with metadata to an app subscribed to it."""
         if from_us(event, context):
-            note_own_post(services, workspace_of(body), event.get("message_ts"), event.get("metadata"))
+            note_own_post(services, workspace_of(body), event.get("message_ts"), event.get("metadata"),
+                          str(event.get("channel_id") or ""))
 
     app.event("message")(ack=on_message, lazy=[tell_author])
     app.event("message_metadata_posted")(ack=on_metadata_posted, lazy=[])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -21,9 +22,9 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.handlers.events import safety_note
+from bot.handlers.events import SHARED_EVENT, safety_note
 from bot.reflections.masking import mask
-from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, view_id
+from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, ReflectionStore, view_id
 from bot.search.safety import classify
 from bot.services import Services
 from bot.slack.client import find_in_thread
@@ -31,6 +32,7 @@ from bot.slack.context import workspace_of
 from bot.slack.home import user_in_channel
 from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
 from bot.slack.tenants import must_run
+from bot.storage.store import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +71,29 @@ def _notes(fields: dict[str, Any]) -> str:
     return note + "\n\nYou can see, export or delete your reflections from my Home tab."
 
 
-SHARED_EVENT = "scr_shared_reflection"
+ECHO_WAIT = 5.0  # after a lost answer, how long to watch for Slack's copy of the post before reading the thread
+ECHO_POLL = 0.1
 
 
-def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any]) -> str | None:
+def _echoed(seen: Callable[[], str | None] | None, wait: float) -> str | None:
+    """The ts Slack's copy of our post brought back (``events.note_shared_post``), watched for ``wait`` s."""
+    if seen is None:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        ts = seen()
+        if ts or time.monotonic() >= deadline:
+            return ts
+        time.sleep(ECHO_POLL)
+
+
+def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any],
+                        seen: Callable[[], str | None] | None = None) -> str | None:  # fmt: skip
     """Post a shared reflection in its thread; its ts, or None if it is not there. The post carries the
     reflection's id in its metadata, so when Slack's answer is lost (5xx, reset, timeout: Slack may have
-    posted) the thread is searched instead of posting again (a blind re-send could post it twice)."""
+    posted) it is not sent again blindly (that could post it twice): first ``seen`` is watched for the copy
+    of the post Slack sends back as an event, then, only if none came, the thread is searched. Reading the
+    thread is the last resort: an app outside the Marketplace may do it once a minute."""
     meta = {"event_type": SHARED_EVENT, "event_payload": {"key": rid}}
     try:
         return str(client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=meta, **message)["ts"])
@@ -85,12 +103,117 @@ def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: st
             return None  # Slack said no (e.g. not_in_channel): nothing was posted
     except OSError as exc:
         log.warning("sharing a reflection in %s: no answer from Slack (%s)", channel, exc)
+    echoed = _echoed(seen, ECHO_WAIT)
+    if echoed:
+        return echoed
     try:
         found = find_in_thread(client, channel, thread_ts, SHARED_EVENT, rid)
     except (SlackApiError, OSError) as exc:
         log.warning("could not check the thread in %s for a shared reflection: %s", channel, exc)
-        return None
-    return str(found["ts"]) if found else None
+        echoed = _echoed(seen, 0)
+        if echoed:
+            return echoed
+        raise OutcomeUnknown(channel) from exc
+    return str(found["ts"]) if found else _echoed(seen, 0)
+
+
+class OutcomeUnknown(Exception):  # noqa: N818 - reads as "raise OutcomeUnknown(channel)"
+    """Slack may have posted the shared reflection and nothing says whether it did: post nothing now; the
+    intent stays (``ReflectionStore.pending_shares``) and the clock looks in the thread before posting."""
+
+
+POSTED, KEPT_PRIVATE, NOT_A_MEMBER, UNKNOWN, GONE = "shared", "private", "not_member", "unknown", "gone"
+
+
+def settle_share(client: WebClient, store: ReflectionStore, ws: Workspace, rid: str, *, look_first: bool) -> str:
+    """Post one shared reflection in its thread, at most once, and drop its intent once that is settled.
+
+    The web process's listener calls this right after the ack; the clock calls it (``look_first``) for an
+    intent older than the grace period, left by a process killed after the ack: that one may have posted
+    before it died, so the thread is searched before anything is posted. Returns what happened:
+    ``shared`` (``message_ts`` recorded), ``private`` (Slack would not post it), ``not_member`` (the person's
+    membership of the channel was not confirmed, so it is kept private), ``unknown`` (left for the clock)
+    or ``gone`` (deleted meanwhile, or no longer to share)."""
+    refl = store.get(ws, rid)
+    if refl is None or not refl.shared or not refl.channel or not refl.thread_ts:
+        store.share_done(ws, rid)
+        return GONE
+    if refl.message_ts:  # Slack sent the post back (events.note_shared_post): it is there
+        store.share_done(ws, rid)
+        return POSTED
+    # Checked here, not only when the form opened: the form's private_metadata is what names the thread,
+    # and the person may have left the channel since. Never post someone's words where they are not.
+    if not user_in_channel(client, refl.user, refl.channel):
+        store.share_done(ws, rid, visibility=PRIVATE)
+        log.warning("kept a reflection by %s private: not shown to be a member of %s", refl.user, refl.channel)
+        return NOT_A_MEMBER
+    if look_first:
+        try:
+            found = find_in_thread(client, refl.channel, refl.thread_ts, SHARED_EVENT, rid)
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not check the thread in %s for a shared reflection: %s", refl.channel, exc)
+            return UNKNOWN
+        if found:
+            store.share_done(ws, rid, message_ts=str(found["ts"]))
+            return POSTED
+    try:
+        ts = post_once_in_thread(client, refl.channel, refl.thread_ts, rid, shared_reflection_message(refl.user, refl),
+                                 seen=lambda: _message_ts(store, ws, rid))  # fmt: skip
+    except OutcomeUnknown:
+        return UNKNOWN
+    if ts:
+        store.share_done(ws, rid, message_ts=ts)
+        return POSTED
+    store.share_done(ws, rid, visibility=PRIVATE)
+    return KEPT_PRIVATE
+
+
+def finish_pending_shares(store: ReflectionStore, clients: Callable[[Workspace], WebClient], grace: float,
+                          now: float) -> list[tuple[str, str]]:  # fmt: skip
+    """The clock's part: every shared reflection saved more than ``grace`` seconds ago and still not posted
+    (its web process was killed after the ack) is settled once; a person whose reflection stays private is
+    told by DM. Returns (reflection id, outcome) for each one looked at."""
+    done: list[tuple[str, str]] = []
+    for ws in store.share_workspaces():
+        try:
+            pending = store.pending_shares(ws, now - grace)
+            if not pending:
+                continue
+            client = clients(ws)
+        except Exception:  # one workspace (uninstalled, Redis blip) must not stop the others
+            log.exception("could not look at pending shared reflections of %s", ws.team_id)
+            continue
+        for rid in pending:
+            if not store.claim_share(ws, rid, grace):
+                continue  # the web process (or another clock) is on it
+            try:
+                outcome = settle_share(client, store, ws, rid, look_first=True)
+            except (SlackApiError, OSError, redis.RedisError) as exc:
+                log.warning("could not finish a shared reflection in %s: %s", ws.team_id, exc)
+                continue
+            done.append((rid, outcome))
+            if outcome in (NOT_A_MEMBER, KEPT_PRIVATE):
+                _tell_kept_private(client, store, ws, rid, outcome)
+    return done
+
+
+def _tell_kept_private(client: WebClient, store: ReflectionStore, ws: Workspace, rid: str, outcome: str) -> None:
+    """The form that would have said so is long gone: tell the person by DM that their reflection stays private."""
+    refl = store.get(ws, rid)
+    if refl is None or not refl.channel:
+        return
+    why = ("Slack didn't confirm you're a member of" if outcome == NOT_A_MEMBER else "I couldn't post it in")
+    try:
+        client.chat_postMessage(channel=refl.user, text=(
+            f"I saved the reflection you chose to share in <#{refl.channel}>, but I didn't share it in the thread: "
+            f"{why} <#{refl.channel}>. It's kept private (only you can see it, in my Home tab)."))  # fmt: skip
+    except (SlackApiError, OSError) as exc:
+        log.warning("could not tell %s their reflection was kept private: %s", refl.user, exc)
+
+
+def _message_ts(store: ReflectionStore, ws: Workspace, rid: str) -> str | None:
+    refl = store.get(ws, rid)
+    return refl.message_ts if refl else None
 
 
 def _update_form(client: WebClient, view: dict[str, Any], text: str) -> None:
@@ -139,7 +262,7 @@ def register(app: App, services: Services) -> None:
                 visibility = PRIVATE
             else:
                 refl.week = post.get("week")
-            created = store.add(ws, refl)
+            created = store.add(ws, refl, share_pending=refl.visibility == SHARED)
         except redis.RedisError:
             log.error("could not store a reflection for %s: Redis unavailable", user)
             ack(response_action="errors", errors={"stood_out": SAVE_FAILED})
@@ -156,31 +279,28 @@ def register(app: App, services: Services) -> None:
 
     @must_run
     def share_in_thread(body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient) -> None:
-        """After the ack: post the shared reflection in the weekly post's thread, then say how it went."""
+        """After the ack: post the shared reflection in the weekly post's thread, then say how it went. The intent
+        was stored with the reflection before the ack; if this process dies before settling it, the clock does."""
         share = context.get("scr_share")
         if not share:
             return
-        ws, user, store = workspace_of(body, context), body["user"]["id"], services.reflections
-        refl = store.get(ws, share["id"])
-        if refl is None or not refl.channel or not refl.thread_ts:
+        ws, store = workspace_of(body, context), services.reflections
+        if not store.claim_share(ws, share["id"], services.settings.pending_grace_seconds):
+            return  # already being settled elsewhere
+        outcome = settle_share(client, store, ws, share["id"], look_first=False)
+        if outcome == GONE:
             return
-        note = ":white_check_mark: Saved to your record."
-        # Checked again here, not only when the form opened: the form's private_metadata is what names the
-        # thread, and the person may have left the channel since.
-        if not user_in_channel(client, user, refl.channel):  # never post someone's words where they are not
-            store.update(ws, refl.id, visibility=PRIVATE)
-            log.warning("kept a reflection by %s private: not shown to be a member of %s", user, refl.channel)
+        note = ":white_check_mark: Saved to your record." + {
+            POSTED: " It's shared in the thread too.",
+            KEPT_PRIVATE: " I couldn't post it in the thread, so it's kept private.",
+            UNKNOWN: " Slack didn't confirm the post in the thread yet: I'll check and share it there once, "
+                     "or tell you if I can't.",
+        }.get(outcome, "")  # fmt: skip
+        if outcome == NOT_A_MEMBER:
+            refl = store.get(ws, share["id"])
+            channel = refl.channel if refl else ""
             note += (f" I didn't share it in the thread because Slack didn't confirm you're a member of "
-                     f"<#{refl.channel}>, so it's kept private (only you can see it).")  # fmt: skip
-            _update_form(client, view, note + share["notes"])
-            return
-        ts = post_once_in_thread(client, refl.channel, refl.thread_ts, refl.id, shared_reflection_message(user, refl))
-        if ts:
-            store.update(ws, refl.id, message_ts=ts)
-            note += " It's shared in the thread too."
-        else:
-            store.update(ws, refl.id, visibility=PRIVATE)
-            note += " I couldn't post it in the thread, so it's kept private."
+                     f"<#{channel}>, so it's kept private (only you can see it).")  # fmt: skip
         _update_form(client, view, note + share["notes"])
 
     app.view(CALLBACK_REFLECTION)(ack=on_submit, lazy=[share_in_thread])

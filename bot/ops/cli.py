@@ -413,6 +413,14 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         followups = FollowUps(services.store.client, deliveries, hours, settings.retention_days,
                               settings.claim_lease_seconds, settings.claim_settle_seconds)  # fmt: skip
         learning += [("follow-up", f.what, f.outcome, None, f.error) for f in followups.deliver_due(at)]
+        if has_slack:  # shared reflections a web process saved but was killed before posting (after their grace)
+            import time
+
+            from bot.handlers.views import finish_pending_shares
+
+            shares = finish_pending_shares(services.reflections, clients or workspace_clients(services, client),
+                                           settings.pending_grace_seconds, time.time())  # fmt: skip
+            learning += [("shared reflection", rid, outcome, None, None) for rid, outcome in shares]
         for kind, who, outcome, check, error in learning:
             print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))
         failed = [r.outcome for r in results] + [x[2] for x in learning]

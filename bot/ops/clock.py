@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk.errors import SlackApiError
 
 from bot.briefings.followup import FollowUps
+from bot.handlers.views import finish_pending_shares
 from bot.learning.digest_sender import DigestReaders, DigestSender
 from bot.learning.quiz import QuizStore
 from bot.learning.quiz_sender import QuizSender
@@ -154,7 +156,18 @@ class Clock:
             if r.outcome not in ("not_due", "stale", "already", "holiday"):
                 log.info("sweep: schedule %s %s: %s%s", r.schedule, r.week, r.outcome, f" ({r.error})" if r.error else "")
         self.learning(schedules)
+        self.finish_shares()
         return results
+
+    def finish_shares(self) -> None:
+        """Shared reflections saved by a web process that was killed before posting them: posted once (or kept
+        private, the person told by DM) once their grace period has passed (``SCR_PENDING_GRACE_S``)."""
+        try:
+            for rid, outcome in finish_pending_shares(self.services.reflections, self.clients,
+                                                      self.services.settings.pending_grace_seconds, time.time()):  # fmt: skip
+                log.info("shared reflection %s: %s", rid, outcome)
+        except Exception:  # never let it stop the sweep
+            log.exception("finishing shared reflections failed")
 
     def _safe_summary(self, schedule: Schedule) -> Result:
         try:
@@ -180,6 +193,7 @@ class Clock:
         self._owner_pid = os.getpid()
         self.sync()
         self.scheduler.add_job(self.sync, "interval", seconds=60, id="sync", replace_existing=True)
+        self.scheduler.add_job(self.finish_shares, "interval", seconds=60, id="shares", replace_existing=True)
         self.scheduler.add_job(self.sweep, "interval", minutes=self.services.settings.sweep_minutes, id="sweep",
                                replace_existing=True, next_run_time=datetime.now(UTC))
         self.scheduler.start()

@@ -128,8 +128,12 @@ class ReflectionStore:
         return keys
 
     # ----- writing ----------------------------------------------------------------------------
-    def add(self, ws: Workspace, refl: Reflection) -> bool:
-        """Store a new reflection; False (and nothing changed) if one with this id already exists."""
+    def add(self, ws: Workspace, refl: Reflection, *, share_pending: bool = False) -> bool:
+        """Store a new reflection; False (and nothing changed) if one with this id already exists.
+
+        ``share_pending``: the person chose to share it in its thread. The intent is written with the
+        reflection's indexes, before the form is acknowledged, so that if the process that should post it
+        dies after the ack (a restart past gunicorn's grace) the clock still posts it (``pending_shares``)."""
         for name in TEXT_FIELDS:
             setattr(refl, name, cap(getattr(refl, name)))
         ttl = self._ttl(refl.created_at)
@@ -141,8 +145,32 @@ class ReflectionStore:
             for index in self._indexes(ws, refl):
                 pipe.zadd(index, {refl.id: refl.created_at})
                 pipe.expire(index, self.retention)
+            if share_pending:
+                pipe.zadd(keys.shares_pending(ws), {refl.id: refl.created_at})
+                pipe.expire(keys.shares_pending(ws), keys.SHARE_PENDING_SECONDS)
+                pipe.sadd(keys.SHARE_WORKSPACES, keys.workspace_entry(ws))
             pipe.execute()
         return True
+
+    # ----- shares not yet posted ----------------------------------------------------------------
+    def pending_shares(self, ws: Workspace, saved_before: float) -> list[str]:
+        """Ids of shared reflections saved before ``saved_before`` and not yet posted in their thread."""
+        return list(self.r.zrangebyscore(keys.shares_pending(ws), "-inf", saved_before))
+
+    def share_workspaces(self) -> list[Workspace]:
+        """Workspaces that may have a shared reflection still to post (the clock's list)."""
+        return [keys.parse_workspace_entry(m) for m in sorted(self.r.smembers(keys.SHARE_WORKSPACES))]
+
+    def claim_share(self, ws: Workspace, rid: str, seconds: float) -> bool:
+        """Become the one process posting this shared reflection for ``seconds`` (``SET NX``): the web
+        process's listener right after the ack, or the clock once that has had its grace period."""
+        return bool(self.r.set(keys.share_claim(ws, rid), "1", nx=True, px=max(1, int(seconds * 1000))))
+
+    def share_done(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:
+        """The share is settled (posted: ``message_ts``; or kept private): record it, then drop the intent."""
+        refl = self.update(ws, rid, **changes) if changes else self.get(ws, rid)
+        self.r.zrem(keys.shares_pending(ws), rid)
+        return refl
 
     def put_message(self, ws: Workspace, refl: Reflection, version: float) -> str:
         """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in

@@ -25,6 +25,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``refl:<id>``                            | string | retention from when it was written              |
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
 | ``refl-deleted:<id>`` (tombstone)        | string | 1 d: outlives Slack's event retries             |
+| ``shares-pending``, ``share-claim:<id>`` | zset, string | 7 d, refreshed on write / grace period (a shared reflection not yet posted) |
 | ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
@@ -38,6 +39,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``quiz:month:<channel>:<month>`` (+ ``:people``) | hash, set | 400 d (the digest's monthly counts)  |
 | ``quiz:memberships:<user>``              | set    | the ``:people`` sets a person is in; forget removes them from each |
 | ``scr:{_}:quiz-workspaces`` (global)     | set    | workspaces where someone opted in               |
+| ``scr:{_}:share-workspaces`` (global)    | set    | workspaces that ever had a shared reflection pending |
 | ``session:<channel>:<ts>`` (+ ``:attended``, ``:actions``) | string, set, set | retention from the session |
 | ``sessions``, ``sessions-questions-due``, ``sessions-user:<user>`` | zset, zset, set | retention; forget me |
 | ``action:<id>``, ``actions-owner:<user>``, ``actions-due`` | string, set, zset | retention; forget me |
@@ -215,6 +217,23 @@ def reflections_of_user(ws: Workspace, user: str) -> str:
 
 def reflections_in_thread(ws: Workspace, channel: str, ts: str) -> str:
     return _key(ws, "refl-thread", channel, ts)
+
+
+SHARE_PENDING_SECONDS = 7 * DAY  # a shared reflection not yet in its thread: the clock finishes it well before
+SHARE_WORKSPACES = f"{GLOBAL}:share-workspaces"  # workspace entries, so the clock can find pending shares
+
+
+def shares_pending(ws: Workspace) -> str:
+    """Zset: reflection id -> when it was saved, for each reflection shared in a thread but not yet posted there.
+    Written with the reflection, before the ack; removed once it is posted (or kept private). The clock posts
+    what a web process did not finish (killed after the ack), once ``SCR_PENDING_GRACE_S`` has passed."""
+    return _key(ws, "shares-pending")
+
+
+def share_claim(ws: Workspace, rid: str) -> str:
+    """Held (``SET NX``, the grace period) by the one process posting a shared reflection: the web process's
+    lazy listener, or the clock after it; never two at once."""
+    return _key(ws, "share-claim", rid)
 
 
 # ----- installations and OAuth (bot.slack.installations, bot.slack.oauth) --------------------------------------
@@ -551,7 +570,7 @@ LAYOUT = f"{GLOBAL}:layout"  # the layout version this Redis holds, set when a m
 LAYOUT_LOCK = f"{GLOBAL}:layout-lock"  # held (briefly, refreshed per batch) by the one process migrating
 LAYOUT_LOCK_SECONDS = 30  # a migrator that dies frees the lock this soon
 MIGRATION_WAIT_SECONDS = 120  # how long a start-up waits for another process's migration before giving up
-INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, SESSION_WORKSPACES, PURGE_PENDING, INSTALLATIONS)  # global keys whose members are entries
+INDEXES = (SUBSCRIPTIONS, QUIZ_WORKSPACES, SESSION_WORKSPACES, PURGE_PENDING, INSTALLATIONS, SHARE_WORKSPACES)  # global keys whose members are entries
 
 _REFRESH = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
