@@ -121,6 +121,16 @@ class FakeTeams:
                          name="adaptiveCard/action",
                          value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})  # fmt: skip
 
+    def extension_query(self, query: str | None, conversation: str = "a:personal-1", user: str = "29:user-aad-1",
+                        skip: int = 0, count: int = 25) -> dict[str, Any]:
+        """A search in the ``scr`` message extension: a ``composeExtension/query`` invoke (``query`` None: the
+        first open of the search, which Teams sends as ``initialRun``)."""
+        parameters = [{"name": "initialRun", "value": "true"}] if query is None else [{"name": "query", "value": query}]
+        return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="invoke",
+                         name="composeExtension/query",
+                         value={"commandId": "searchQuery", "parameters": parameters,
+                                "queryOptions": {"skip": skip, "count": count}})  # fmt: skip
+
     # ----- what the bot sent ---------------------------------------------------------------------------
     def replies_to(self, activity_id: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -242,3 +242,25 @@ def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card |
     out = card(body, fallback)  # an invoke's answer carries the card itself, not an activity
     out["speak"] = fallback
     return out
+
+
+# ----- the search-based message extension ------------------------------------------------------------------
+THUMBNAIL_TYPE = "application/vnd.microsoft.card.thumbnail"
+
+
+def answer_card(corpus: Corpus, answer: Answer, contact: str | None = None) -> dict[str, Any]:
+    """A lookup's answer as the card itself (what a message extension inserts), as ``answer_activity`` shows it."""
+    card_content: dict[str, Any] = answer_activity(corpus, answer, contact)["attachments"][0]["content"]
+    return card_content
+
+
+def extension_result(title: str, line: str, content: dict[str, Any]) -> dict[str, Any]:
+    """One row of a message extension's list: a preview (title and one line, plain text: Teams does not read
+    Markdown in a thumbnail's text) and the Adaptive Card inserted when it is chosen."""
+    return {"contentType": CARD_TYPE, "content": content,
+            "preview": {"contentType": THUMBNAIL_TYPE, "content": {"title": title, "text": line}}}  # fmt: skip
+
+
+def extension_answer(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``composeExtension/query`` invoke's answer: the results as a list."""
+    return {"composeExtension": {"type": "result", "attachmentLayout": "list", "attachments": results}}

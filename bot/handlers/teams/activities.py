@@ -9,6 +9,8 @@
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
 - "quiz on" / "quiz off" in a personal chat, and a knowledge check's answer button (an ``invoke``, answered
   in the HTTP response): ``bot.handlers.teams.quiz``.
+- A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
+  response): ``bot.handlers.teams.extension``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -23,6 +25,8 @@ import logging
 import re
 from typing import Any
 
+from bot.handlers.teams import extension
+from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.threads import TeamsThreads
 from bot.services import Services
@@ -88,6 +92,7 @@ class TeamsListeners:
         self.refs = References(services.store.client)
         self.threads = TeamsThreads(services, connector)
         self.quiz = TeamsQuiz(services)
+        self.extension = TeamsExtension(services)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -118,12 +123,16 @@ class TeamsListeners:
             self.threads.deleted(ws, activity)
 
     def invoke(self, activity: dict[str, Any], service_url: str) -> tuple[int, dict[str, Any] | None]:
-        """An invoke, answered in the HTTP response: a knowledge check's answer button."""
+        """An invoke, answered in the HTTP response: the message extension's search, a knowledge check's
+        answer button."""
         tenant_id = _tenant_id(activity)
         if not tenant_id or tenant_id != self.tenant_id:
             log.warning("teams: an invoke from another tenant was refused")
             return 403, None
-        return self.quiz.invoke(tenant(tenant_id), activity)
+        ws = tenant(tenant_id)
+        if activity.get("name") == extension.QUERY:
+            return self.extension.query(ws, activity)
+        return self.quiz.invoke(ws, activity)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
