@@ -131,6 +131,16 @@ class FakeTeams:
                          value={"commandId": "searchQuery", "parameters": parameters,
                                 "queryOptions": {"skip": skip, "count": count}})  # fmt: skip
 
+    def task(self, name: str, data: dict[str, Any], conversation: dict[str, Any], user: str = "29:user-aad-1",
+             reply_to: str | None = None) -> dict[str, Any]:
+        """A dialog (task module) invoke: ``task/fetch`` (a button asked for the dialog) or ``task/submit`` (its
+        form submitted: what was typed merged into the submit action's data, as Teams sends it)."""
+        act = self.base(conversation, user=user, type="invoke", name=name,
+                        value={"data": data, "context": {"theme": "default"}})  # fmt: skip
+        if reply_to:
+            act["replyToId"] = reply_to
+        return act
+
     # ----- what the bot sent ---------------------------------------------------------------------------
     def replies_to(self, activity_id: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -7,16 +7,23 @@ signs it; each promise is checked against the fault that would break it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 
 from bot.content.corpus import Corpus, load_corpus
+from bot.reflections.store import ReflectionStore
 from bot.slack.blocks import ACTION_SHARE, ACTION_SHOW
 from bot.storage import keys
 from bot.teams.cards import CARD_TYPE, escape, points_shown
-from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot
+from bot.weekly.schedules import Schedule, Subscriptions
+from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
 
@@ -24,6 +31,7 @@ APP_ID = "00000000-0000-0000-0000-0000000m0re"
 TENANT = "72f988bf-0000-0000-0000-00000000m0re"
 GROUP = "aad-group-more"
 WS = keys.Workspace(TENANT, platform="teams")
+LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +130,88 @@ def test_a_forged_extension_search_is_refused(teams_bot: BotProcess, teams: Fake
         assert resp.status == 401 and b"composeExtension" not in resp.body
     # The same search signed as the Bot Connector signs it is answered: the 401s are the token's doing.
     assert results_of(invoked(teams_bot, teams, ask))
+
+
+# ----- B: the Reflect dialog, for a private reflection ------------------------------------------------------
+def run_due(env: dict[str, str], at: datetime) -> str:
+    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def next_monday_morning() -> datetime:
+    day = datetime.now(LONDON).replace(hour=9, minute=31, second=0, microsecond=0) + timedelta(days=1)
+    while day.weekday() != 0:
+        day += timedelta(days=1)
+    return day
+
+
+def weekly_post(bot: BotProcess, teams: FakeTeams, env: dict[str, str], r: redis.Redis, channel: str) -> dict[str, Any]:
+    """The bot added to ``channel`` and the clock's weekly post made there: the post as Teams received it."""
+    act = teams.channel_added(channel, GROUP)
+    assert send(bot, act, teams.token_for(act)).status == 200
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), channel))
+    Subscriptions(r).save(Schedule(id=f"teams-more-{channel[3:9]}", team=TENANT, channel=channel, post="30 9 * * mon",
+                                   source="teams", platform="teams"))  # fmt: skip
+    assert ": posted" in (out := run_due(env, next_monday_morning())), out
+    (post,) = teams.posts_in(channel)
+    return post
+
+
+def inputs_of(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["id"]: e for e in content["body"] if e["type"].startswith("Input.")}
+
+
+def test_the_reflect_dialog_stores_a_private_reflection_once_and_shows_errors_in_the_form(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    channel, user = "19:more-reflect@thread.tacv2", "29:reflector"
+    post = weekly_post(teams_bot, teams, env, shared_redis, channel)
+    root = post["id"]
+    (reflect,) = post["activity"]["attachments"][0]["content"]["actions"]
+    assert reflect["type"] == "Action.Submit" and reflect["title"] == "Reflect" and reflect["data"]["msteams"] == {"type": "task/fetch"}
+    in_thread = {"id": f"{channel};messageid={root}", "conversationType": "channel", "isGroup": True}
+
+    opened = invoked(teams_bot, teams, teams.task("task/fetch", reflect["data"], in_thread, user=user, reply_to=root))
+    assert opened["task"]["type"] == "continue"
+    form = opened["task"]["value"]["card"]["content"]
+    fields = inputs_of(form)
+    assert set(fields) == {"stood_out", "practice", "action", "minutes"}
+    assert all(f["label"] for f in fields.values()) and fields["stood_out"]["isRequired"] and form["fallbackText"]
+    (save,) = form["actions"]
+
+    def submit(**typed: str) -> dict[str, Any]:
+        return invoked(teams_bot, teams, teams.task("task/submit", {**save["data"], **typed}, in_thread, user=user))
+
+    def mine() -> list[Any]:
+        return ReflectionStore(shared_redis, 365).for_user(WS, user)
+
+    # Nothing in "what stood out": the form again, the error shown, what was typed kept, nothing stored.
+    retry = submit(stood_out="  ", practice="Ask *again*", minutes="20")
+    assert retry["task"]["type"] == "continue"
+    again = retry["task"]["value"]["card"]["content"]
+    assert "what stood out" in json.dumps(again["body"]) and any(e.get("id") == "scr-error" for e in again["body"])
+    assert inputs_of(again)["practice"]["value"] == "Ask *again*" and inputs_of(again)["minutes"]["value"] == "20"
+    assert mine() == []
+
+    # Saved, twice (a double press, or Teams retrying): one reflection, private, masked, in the post's week.
+    words = dict(stood_out="I spoke with Sarah Jones at 14 Acacia Road about professional curiosity",
+                 practice="Check what we are told", action="Ask to see the child's room", minutes="20")  # fmt: skip
+    first, second = submit(**words), submit(**words)
+    assert first["task"]["type"] == "message" and "Saved" in first["task"]["value"] and "removed" in first["task"]["value"]
+    assert second["task"]["type"] == "message"
+    (stored,) = mine()
+    assert stored.visibility == "private" and stored.kind == "modal" and stored.point == reflect["data"]["point"]
+    assert "Sarah" not in stored.stood_out and "Acacia" not in stored.stood_out and "curiosity" in stored.stood_out
+    assert stored.minutes == 20 and stored.action == "Ask to see the child's room"
+    assert (stored.channel, stored.thread_ts) == (channel, root)
+    assert stored.week == json.loads(shared_redis.get(keys.thread(WS, channel, root)))["week"]
+
+    # A new dialog whose words read as a live concern: kept (private), and the person told where to take it.
+    opened = invoked(teams_bot, teams, teams.task("task/fetch", reflect["data"], in_thread, user=user, reply_to=root))
+    (save,) = opened["task"]["value"]["card"]["content"]["actions"]
+    told = submit(stood_out="a pupil told me today her stepdad hits her, I am worried about her")
+    assert corpus.safety is not None and corpus.safety.reflection_note in told["task"]["value"]
+    assert len(mine()) == 2 and all(not r.shared for r in mine())
+    # Nothing of a private reflection reached the channel.
+    assert teams.replies_to(root) == [] and len(teams.posts_in(channel)) == 1

@@ -172,7 +172,9 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
                          f"your team owner allowed it) with what stood out for you. On {view.summary_when} I'll post "
                          "a short summary: numbers and questions only, never anyone's words. Please leave out names "
                          "and details of the families you work with."))  # fmt: skip
-        return activity(body, f"Learning point of the week: {point.title}", marker)
+        out = activity(body, f"Learning point of the week: {point.title}", marker)
+        out["attachments"][0]["content"]["actions"] = [reflect_action(point)]
+        return out
     if isinstance(view, ThreadSummary):
         s = view.stats
         lines = [f"**This week's discussion:** {s.reflections} reflections from {s.people} people."]
@@ -185,6 +187,16 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
     if isinstance(view, KnowledgeCheck):
         return check_activity(corpus, view, marker)
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
+
+
+VERB_REFLECT = "scr_reflect"  # the weekly post's Reflect button (its data's "scr"): opens bot.teams.dialogs' form
+
+
+def reflect_action(point: Point) -> dict[str, Any]:
+    """The weekly post's Reflect button: an Action.Submit that asks Teams for a dialog (``task/fetch``); its
+    title and tooltip say what it does for a screen reader."""
+    return {"type": "Action.Submit", "title": "Reflect", "tooltip": "Reflect privately on this learning point",
+            "data": {"msteams": {"type": "task/fetch"}, "scr": VERB_REFLECT, "point": point.id}}  # fmt: skip
 
 
 # ----- knowledge checks -----------------------------------------------------------------------------------

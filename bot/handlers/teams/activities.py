@@ -11,6 +11,8 @@
   in the HTTP response): ``bot.handlers.teams.quiz``.
 - A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
   response): ``bot.handlers.teams.extension``.
+- The weekly post's Reflect button and its dialog's Save (``task/fetch``, ``task/submit`` invokes, answered in
+  the HTTP response): a private reflection, ``bot.handlers.teams.reflect``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -28,6 +30,7 @@ from typing import Any
 from bot.handlers.teams import extension
 from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
+from bot.handlers.teams.reflect import FETCH, SUBMIT, TeamsReflect
 from bot.handlers.teams.threads import TeamsThreads
 from bot.services import Services
 from bot.storage.keys import Workspace
@@ -93,6 +96,7 @@ class TeamsListeners:
         self.threads = TeamsThreads(services, connector)
         self.quiz = TeamsQuiz(services)
         self.extension = TeamsExtension(services)
+        self.reflect = TeamsReflect(services)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -123,15 +127,20 @@ class TeamsListeners:
             self.threads.deleted(ws, activity)
 
     def invoke(self, activity: dict[str, Any], service_url: str) -> tuple[int, dict[str, Any] | None]:
-        """An invoke, answered in the HTTP response: the message extension's search, a knowledge check's
-        answer button."""
+        """An invoke, answered in the HTTP response: the message extension's search, the Reflect dialog
+        (opened, saved), a knowledge check's answer button."""
         tenant_id = _tenant_id(activity)
         if not tenant_id or tenant_id != self.tenant_id:
             log.warning("teams: an invoke from another tenant was refused")
             return 403, None
         ws = tenant(tenant_id)
-        if activity.get("name") == extension.QUERY:
+        name = activity.get("name")
+        if name == extension.QUERY:
             return self.extension.query(ws, activity)
+        if name == FETCH:
+            return self.reflect.fetch(ws, activity)
+        if name == SUBMIT:
+            return self.reflect.submit(ws, activity)
         return self.quiz.invoke(ws, activity)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
