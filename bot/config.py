@@ -195,6 +195,9 @@ class Settings:
     teams_openid_url: str = DEFAULT_TEAMS_OPENID_URL
     teams_login_url: str = DEFAULT_TEAMS_LOGIN_URL
     teams_graph_url: str = DEFAULT_TEAMS_GRAPH_URL
+    # The bot's public https base URL (TEAMS_PUBLIC_URL, e.g. https://scr.example.org): where the links it sends in
+    # Teams point (a CPD export's download, a digest's chart image). Unset: no links, and it says so.
+    teams_public_url: str | None = None
 
     @property
     def teams(self) -> bool:
@@ -253,8 +256,13 @@ def _teams(env: Mapping[str, str]) -> dict[str, str | None]:
         if not raw.startswith(("https://", "http://")):
             raise ConfigError(f"{name} must be an http(s) URL such as {default}, got {raw!r}")
         urls[name.lower()] = raw.rstrip("/")
+    public = env.get("TEAMS_PUBLIC_URL", "").strip() or None
+    if public and not public.startswith(("https://", "http://")):
+        raise ConfigError(f"TEAMS_PUBLIC_URL must be the bot's public http(s) base URL such as https://scr.example.org, "
+                          f"got {public!r}")  # fmt: skip
     return {"teams_app_id": values["TEAMS_APP_ID"], "teams_app_password": values["TEAMS_APP_PASSWORD"],
-            "teams_tenant_id": values["TEAMS_TENANT_ID"], **urls}  # fmt: skip
+            "teams_tenant_id": values["TEAMS_TENANT_ID"], "teams_public_url": public.rstrip("/") if public else None,
+            **urls}  # fmt: skip
 
 
 class ConfigError(ValueError):

@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from bot.content.corpus import Corpus, load_corpus
+from bot.learning.digest_sender import DigestReaders
 from bot.reflections.store import ReflectionStore
 from bot.slack.blocks import ACTION_SHARE, ACTION_SHOW
 from bot.storage import keys
@@ -42,13 +43,20 @@ def teams() -> Iterator[FakeTeams]:
 
 
 @pytest.fixture(scope="module")
-def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsmore"), **teams.env())
+def port() -> int:
+    return free_port()
 
 
 @pytest.fixture(scope="module")
-def teams_bot(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
-    proc = start_bot(["run", "--no-scheduler"], env, tmp_path_factory.mktemp("teamsmorebot") / "bot.log", free_port())
+def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, port: int,
+        tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:  # fmt: skip
+    return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsmore"), **teams.env(),
+                   TEAMS_PUBLIC_URL=f"http://127.0.0.1:{port}")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def teams_bot(env: dict[str, str], port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path_factory.mktemp("teamsmorebot") / "bot.log", port)
     yield proc
     stop_bot(proc)
 
@@ -137,7 +145,7 @@ def run_due(env: dict[str, str], at: datetime) -> str:
     done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
                           cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return done.stdout + done.stderr
 
 
 def next_monday_morning() -> datetime:
@@ -215,3 +223,92 @@ def test_the_reflect_dialog_stores_a_private_reflection_once_and_shows_errors_in
     assert len(mine()) == 2 and all(not r.shared for r in mine())
     # Nothing of a private reflection reached the channel.
     assert teams.replies_to(root) == [] and len(teams.posts_in(channel)) == 1
+
+
+# ----- C: the CPD export and the digest in the personal chat --------------------------------------------------
+def personal(chat: str) -> dict[str, Any]:
+    return {"id": chat, "conversationType": "personal"}
+
+
+def reflect_privately(bot: BotProcess, teams: FakeTeams, user: str, chat: str, point: str, words: str) -> None:
+    """A private reflection through the Reflect dialog, opened from the personal chat."""
+    opened = invoked(bot, teams, teams.task("task/fetch", {"scr": "scr_reflect", "point": point}, personal(chat), user=user))
+    (save,) = opened["task"]["value"]["card"]["content"]["actions"]
+    saved = invoked(bot, teams, teams.task("task/submit", {**save["data"], "stood_out": words}, personal(chat), user=user))
+    assert saved["task"]["type"] == "message"
+
+
+def said(bot: BotProcess, teams: FakeTeams, text: str, user: str, chat: str) -> dict[str, Any]:
+    ask = teams.personal_message(text, conversation=chat, user=user)
+    assert send(bot, ask, teams.token_for(ask)).status == 200
+    return wait_for(lambda: teams.replies_to(ask["id"]))[0]
+
+
+def test_export_sends_a_link_to_the_persons_own_record_that_expires(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis, corpus: Corpus, port: int) -> None:  # fmt: skip
+    ann, ben = ("29:exporter-ann", "a:personal-exp-ann"), ("29:exporter-ben", "a:personal-exp-ben")
+    point = corpus.points[0].id
+    reflect_privately(teams_bot, teams, *ann, point, "Ann's thought about chronologies and drift")
+    reflect_privately(teams_bot, teams, *ben, point, "Ben's thought about escalation routes")
+
+    reply = said(teams_bot, teams, "export", *ann)
+    (button,) = reply["attachments"][0]["content"]["actions"]
+    url = button["url"]
+    assert button["type"] == "Action.OpenUrl" and url.startswith(f"http://127.0.0.1:{port}/teams/export/")
+    assert reply["text"]  # a plain-text fallback
+    token = url.rsplit("/", 1)[1]
+    assert len(token) >= 43  # 32 random bytes
+    got = http("GET", url)
+    assert got.status == 200 and got.headers["Content-Type"].startswith("text/markdown")
+    assert "attachment" in got.headers["Content-Disposition"] and "no-store" in got.headers["Cache-Control"]
+    md = got.body.decode()
+    assert "chronologies and drift" in md and corpus.by_id[point].title in md
+    assert "escalation routes" not in md  # Ben's words are Ben's
+    assert http("GET", url).status == 200  # until it expires, not once: a preview must not use it up
+    ttl = shared_redis.ttl(keys.teams_download(token))
+    assert 0 < ttl <= 24 * 3600
+    # Not a link: a changed token, the other kind of link, and the link once it has expired.
+    assert http("GET", url[:-1] + ("A" if url[-1] != "A" else "B")).status == 404
+    assert http("GET", url.replace("/teams/export/", "/teams/chart/")).status == 404
+    shared_redis.pexpire(keys.teams_download(token), 1)
+    wait_for(lambda: not shared_redis.exists(keys.teams_download(token)))
+    gone = http("GET", url)
+    assert gone.status == 404 and b"chronologies" not in gone.body
+    # Someone with nothing saved is told so, with no link.
+    assert "nothing to export" in said(teams_bot, teams, "export", "29:exporter-new", "a:personal-exp-new")["text"]
+
+
+def first_wednesday_of_next_month() -> datetime:
+    """10:00 London on a working day in next month's first week that is never a bank holiday in England."""
+    day = (datetime.now(LONDON).replace(day=1, hour=10, minute=0, second=0, microsecond=0) + timedelta(days=32)).replace(day=2)
+    while day.weekday() != 2:
+        day += timedelta(days=1)
+    return day
+
+
+def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with_its_chart(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis, port: int) -> None:  # fmt: skip
+    channel = "19:more-digest@thread.tacv2"
+    reader, outsider = ("29:digest-reader", "a:personal-digest-reader"), ("29:digest-outsider", "a:personal-digest-out")
+    weekly_post(teams_bot, teams, env, shared_redis, channel)
+    teams.members[channel] = {reader[0]}
+
+    assert "monthly digest of 1 channel" in said(teams_bot, teams, "digest on", *reader)["text"]
+    assert "no digest for you" in said(teams_bot, teams, "Digest on", *outsider)["text"]
+
+    swept = run_due(env, first_wednesday_of_next_month())
+    assert f"digest {channel} {reader[0]}: sent" in swept and outsider[0] not in swept, swept
+    (sent,) = wait_for(lambda: [s["activity"] for s in teams.sent if s["conversation"] == reader[1] and s["reply_to"] is None])
+    assert not [s for s in teams.sent if s["conversation"] == outsider[1] and s["reply_to"] is None]
+    content = sent["attachments"][0]["content"]
+    assert sent["attachments"][0]["contentType"] == CARD_TYPE and sent["text"] and content["fallbackText"]
+    (image,) = [e for e in content["body"] if e["type"] == "Image"]
+    assert image["altText"] and image["url"].startswith(f"http://127.0.0.1:{port}/teams/chart/")
+    assert "Participation by month" in json.dumps(content["body"]) and "<#" not in json.dumps(content["body"])
+    chart = http("GET", image["url"])
+    assert chart.status == 200 and chart.headers["Content-Type"] == "image/png" and chart.body.startswith(b"\x89PNG")
+    assert http("GET", image["url"][:-2] + "xx").status == 404
+
+    # "digest off": next month's digest is not sent to them.
+    assert "stopped" in said(teams_bot, teams, "digest off", *reader)["text"]
+    assert DigestReaders(shared_redis).readers(WS, channel) == []

@@ -7,6 +7,7 @@
   references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
+- "export", "digest on" / "digest off" in a personal chat: ``bot.handlers.teams.records``.
 - "quiz on" / "quiz off" in a personal chat, and a knowledge check's answer button (an ``invoke``, answered
   in the HTTP response): ``bot.handlers.teams.quiz``.
 - A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
@@ -30,6 +31,7 @@ from typing import Any
 from bot.handlers.teams import extension
 from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
+from bot.handlers.teams.records import TeamsRecords
 from bot.handlers.teams.reflect import FETCH, SUBMIT, TeamsReflect
 from bot.handlers.teams.threads import TeamsThreads
 from bot.services import Services
@@ -97,6 +99,7 @@ class TeamsListeners:
         self.quiz = TeamsQuiz(services)
         self.extension = TeamsExtension(services)
         self.reflect = TeamsReflect(services)
+        self.records = TeamsRecords(services, connector)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -165,7 +168,9 @@ class TeamsListeners:
         if not personal:
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
-        if personal and user and (said := self.quiz.command(ws, user, query_text(activity))) is not None:
+        asked = query_text(activity)
+        if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
+                                  or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return

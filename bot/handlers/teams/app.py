@@ -12,4 +12,4 @@ from bot.teams.web import teams_app
 
 def build(services: Services) -> Flask:
     listeners = TeamsListeners(services, setup.connector(services.settings))
-    return teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke)
+    return teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke, listeners.records.download)
