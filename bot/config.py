@@ -203,6 +203,7 @@ class Settings:
     # What `scr-bot teams package` writes into the app's manifest: the bot's public https address (its host is
     # the manifest's valid domain), the publisher shown in Teams' app store, and the privacy and terms pages
     # (default: the public address; point them at your organisation's notices).
+    # Also where the links the bot sends in Teams point (a CPD export's download, a digest's chart image).
     teams_public_url: str | None = None
     teams_publisher: str = "SCR Learning"
     teams_privacy_url: str | None = None
@@ -290,14 +291,16 @@ def _teams(env: Mapping[str, str]) -> dict[str, str | None]:
 
 
 def _https_url(env: Mapping[str, str], name: str, example: str) -> str | None:
-    """A public address Teams shows or links to: https only (Teams refuses plain http ones), without a trailing /."""
+    """A public address Teams shows or links to: https only (Teams refuses plain http ones), without a trailing /.
+    Plain http is let through for this machine's own addresses only (a bot tried out locally)."""
     from urllib.parse import urlsplit
 
     raw = env.get(name, "").strip()
     if not raw:
         return None
     parts = urlsplit(raw)
-    if parts.scheme != "https" or not parts.netloc:
+    local = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not local) or not parts.netloc:
         raise ConfigError(f"{name} must be an https URL such as {example}, got {raw!r}")
     return raw.rstrip("/")
 

@@ -121,6 +121,26 @@ class FakeTeams:
                          name="adaptiveCard/action",
                          value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"})  # fmt: skip
 
+    def extension_query(self, query: str | None, conversation: str = "a:personal-1", user: str = "29:user-aad-1",
+                        skip: int = 0, count: int = 25) -> dict[str, Any]:
+        """A search in the ``scr`` message extension: a ``composeExtension/query`` invoke (``query`` None: the
+        first open of the search, which Teams sends as ``initialRun``)."""
+        parameters = [{"name": "initialRun", "value": "true"}] if query is None else [{"name": "query", "value": query}]
+        return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="invoke",
+                         name="composeExtension/query",
+                         value={"commandId": "searchQuery", "parameters": parameters,
+                                "queryOptions": {"skip": skip, "count": count}})  # fmt: skip
+
+    def task(self, name: str, data: dict[str, Any], conversation: dict[str, Any], user: str = "29:user-aad-1",
+             reply_to: str | None = None) -> dict[str, Any]:
+        """A dialog (task module) invoke: ``task/fetch`` (a button asked for the dialog) or ``task/submit`` (its
+        form submitted: what was typed merged into the submit action's data, as Teams sends it)."""
+        act = self.base(conversation, user=user, type="invoke", name=name,
+                        value={"data": data, "context": {"theme": "default"}})  # fmt: skip
+        if reply_to:
+            act["replyToId"] = reply_to
+        return act
+
     # ----- what the bot sent ---------------------------------------------------------------------------
     def replies_to(self, activity_id: str) -> list[dict[str, Any]]:
         with self.lock:

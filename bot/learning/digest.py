@@ -147,7 +147,7 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
     themes: Counter[str] = Counter()
     for ts in client.zrangebyscore(keys.channel_posts(ws, channel), "-inf", "+inf"):
         record = reflections.thread_record(ws, channel, ts)
-        month = month_of(float(ts), timezone)
+        month = month_of(keys.post_epoch(ts), timezone)  # Slack's ts in seconds, Teams' ids in milliseconds
         if record is None or not first <= month <= last:
             continue
         point = corpus.point(record.get("point", ""))
@@ -161,7 +161,7 @@ def build(corpus: Corpus, client: redis.Redis, ws: Workspace, channel: str, mont
                 per_month[m]["people"].add(r.user)  # type: ignore[union-attr]
         if point:
             themes.update(point.themes)
-        posts.append(PostRow(record.get("week", ""), datetime.fromtimestamp(float(ts), ZoneInfo(timezone)).strftime("%Y-%m-%d"),
+        posts.append(PostRow(record.get("week", ""), datetime.fromtimestamp(keys.post_epoch(ts), ZoneInfo(timezone)).strftime("%Y-%m-%d"),
                              record.get("point", ""), point.title if point else record.get("point", ""),
                              list(point.themes) if point else [], len(shared), len({r.user for r in shared})))  # fmt: skip
     rows = []

@@ -276,6 +276,17 @@ def teams_posts(ws: Workspace, channel: str) -> str:
     return _key(ws, "teams", "posts", channel)
 
 
+def teams_download(token: str) -> str:
+    """String: what a Teams download link's random token resolves to (JSON: kind, tenant, user), while the link
+    lives (``bot.teams.downloads``). Global, because the link's URL names no tenant; it holds ids, no words."""
+    return f"{GLOBAL}:teams:download:{token}"
+
+
+def teams_chart(ws: Workspace, token: str) -> str:
+    """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant."""
+    return _key(ws, "teams", "chart", token)
+
+
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
 
@@ -527,10 +538,17 @@ def person_tz(ws: Workspace, user: str) -> str:
 
 
 # ----- writing with lifetimes ----------------------------------------------------------------------
+def post_epoch(ts: str) -> float:
+    """When a post was made, in epoch seconds, from its id: Slack's ts is epoch seconds ("1700000000.123456");
+    a Teams channel message's id is epoch milliseconds ("1700000000123")."""
+    whole = float(ts.split(".")[0])
+    return whole / 1000 if whole >= 10**11 else whole
+
+
 def record_weekly_post(pipe: Any, ws: Workspace, schedule_id: str, channel: str, ts: str, record: str,
                        status: dict[str, str], retention: int) -> None:  # fmt: skip
     """Queue on ``pipe`` everything a weekly post leaves behind, each with its lifetime."""
-    posted_at = float(ts.split(".")[0])
+    posted_at = post_epoch(ts)
     pipe.set(thread(ws, channel, ts), record, ex=retention)
     pipe.set(channel_week(ws, channel), record, ex=retention)
     posts = channel_posts(ws, channel)

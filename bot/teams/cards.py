@@ -204,7 +204,9 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
                          f"your team owner allowed it) with what stood out for you. On {view.summary_when} I'll post "
                          "a short summary: numbers and questions only, never anyone's words. Please leave out names "
                          "and details of the families you work with."))  # fmt: skip
-        return activity(body, f"Learning point of the week: {point.title}", marker)
+        out = activity(body, f"Learning point of the week: {point.title}", marker)
+        out["attachments"][0]["content"]["actions"] = [reflect_action(point)]
+        return out
     if isinstance(view, ThreadSummary):
         s = view.stats
         lines = [f"**This week's discussion:** {s.reflections} reflections from {s.people} people."]
@@ -217,6 +219,16 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
     if isinstance(view, KnowledgeCheck):
         return check_activity(corpus, view, marker)
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
+
+
+VERB_REFLECT = "scr_reflect"  # the weekly post's Reflect button (its data's "scr"): opens bot.teams.dialogs' form
+
+
+def reflect_action(point: Point) -> dict[str, Any]:
+    """The weekly post's Reflect button: an Action.Submit that asks Teams for a dialog (``task/fetch``); its
+    title and tooltip say what it does for a screen reader."""
+    return {"type": "Action.Submit", "title": "Reflect", "tooltip": "Reflect privately on this learning point",
+            "data": {"msteams": {"type": "task/fetch"}, "scr": VERB_REFLECT, "point": point.id}}  # fmt: skip
 
 
 # ----- knowledge checks -----------------------------------------------------------------------------------
@@ -274,3 +286,25 @@ def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card |
     out = card(body, fallback)  # an invoke's answer carries the card itself, not an activity
     out["speak"] = fallback
     return out
+
+
+# ----- the search-based message extension ------------------------------------------------------------------
+THUMBNAIL_TYPE = "application/vnd.microsoft.card.thumbnail"
+
+
+def answer_card(corpus: Corpus, answer: Answer, contact: str | None = None) -> dict[str, Any]:
+    """A lookup's answer as the card itself (what a message extension inserts), as ``answer_activity`` shows it."""
+    card_content: dict[str, Any] = answer_activity(corpus, answer, contact)["attachments"][0]["content"]
+    return card_content
+
+
+def extension_result(title: str, line: str, content: dict[str, Any]) -> dict[str, Any]:
+    """One row of a message extension's list: a preview (title and one line, plain text: Teams does not read
+    Markdown in a thumbnail's text) and the Adaptive Card inserted when it is chosen."""
+    return {"contentType": CARD_TYPE, "content": content,
+            "preview": {"contentType": THUMBNAIL_TYPE, "content": {"title": title, "text": line}}}  # fmt: skip
+
+
+def extension_answer(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``composeExtension/query`` invoke's answer: the results as a list."""
+    return {"composeExtension": {"type": "result", "attachmentLayout": "list", "attachments": results}}

@@ -16,7 +16,7 @@ Finding a post whose answer was lost. The Bot Connector has no history a bot can
 
 from __future__ import annotations
 
-import base64
+import re
 import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.teams import cards
 from bot.teams.connector import Connector
+from bot.teams.downloads import Downloads
 from bot.teams.references import Reference, References
 
 GRAPH_PAGES = 10  # pages one search of a window reads at most, whatever the channel's traffic
@@ -56,8 +57,10 @@ def is_own_post(client: redis.Redis, ws: Workspace, channel: str, post: str) -> 
 class TeamsDelivery:
     """The port for one Teams tenant: its conversation references, the app's Connector."""
 
-    def __init__(self, ws: Workspace, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str):
+    def __init__(self, ws: Workspace, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str,
+                 public_url: str | None = None):  # fmt: skip
         self.ws = ws
+        self.downloads = Downloads(client, public_url)
         self.connector = connector
         self.r = client
         self.refs = References(client)
@@ -186,14 +189,17 @@ class TeamsDelivery:
         return self._recorded(conversation, marker)
 
     def send_file(self, user: str, file: FileToSend) -> None:
-        """The file inline (Teams shows an image sent as a base64 attachment in a personal chat)."""
+        """The digest: an Adaptive Card with its text and the chart as an image. The image is a link to the bot's
+        own web with an unguessable token that expires (``bot.teams.downloads``), not inline: a base64 chart
+        would take most of the ~28 KB a Teams message may carry. No public URL set: the text alone, and says so."""
         ref, conversation = self._personal(user)
-        encoded = base64.b64encode(file.content).decode()
-        kind = "image/png" if file.filename.lower().endswith(".png") else "application/octet-stream"
-        self.connector.send(ref.service_url, conversation, {
-            "type": "message", "text": file.comment, "textFormat": "plain",
-            "attachments": [{"contentType": kind, "contentUrl": f"data:{kind};base64,{encoded}", "name": file.filename}],
-        })  # fmt: skip
+        body = [cards.text(_teams_markdown(line)) for line in file.comment.split("\n\n")]
+        url = self.downloads.chart_link(self.ws, file.content) if file.content else None
+        if url:
+            body.append({"type": "Image", "url": url, "altText": file.title, "size": "Stretch"})
+        else:
+            body.append(cards.text("(The chart could not be attached: TEAMS_PUBLIC_URL is not set.)", isSubtle=True))
+        self.connector.send(ref.service_url, conversation, cards.activity(body, f"{file.title}. {_plain_text(file.comment)}"))
 
     def is_member(self, user: str, channel: str) -> bool:
         """A standard channel's members are its team's: asked of the team's roster."""
@@ -205,16 +211,32 @@ class TeamsDelivery:
         return None
 
 
+_CHANNEL_LINK = re.compile(r"<#[^>|]+(?:\|([^>]*))?>")
+_BOLD = re.compile(r"(?<![*\w])\*([^*\n]+)\*(?![*\w])")
+
+
+def _teams_markdown(mrkdwn: str) -> str:
+    """The digest's text (the core writes Slack's mrkdwn; it holds counts and content labels, nothing anyone
+    typed) as a TextBlock reads it: bold doubled, a channel link named in words."""
+    return _BOLD.sub(r"**\1**", _CHANNEL_LINK.sub(lambda m: m.group(1) or "your team's channel", mrkdwn))
+
+
+def _plain_text(mrkdwn: str) -> str:
+    return " ".join(_teams_markdown(mrkdwn).replace("**", "").replace("`", "").split())
+
+
 class TeamsDeliveries:
     """The port for any Teams tenant that has added the bot (``Permanent("not_installed")`` otherwise)."""
 
-    def __init__(self, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str):
+    def __init__(self, connector: Connector, client: redis.Redis, corpus: Corpus, app_id: str,
+                 public_url: str | None = None):  # fmt: skip
         self.connector = connector
         self.r = client
         self.corpus = corpus
         self.app_id = app_id
+        self.public_url = public_url
 
     def __call__(self, ws: Workspace) -> TeamsDelivery:
         if ws.platform != "teams" or not self.r.exists(keys.teams_conversations(ws)):
             raise Permanent("not_installed")
-        return TeamsDelivery(ws, self.connector, self.r, self.corpus, self.app_id)
+        return TeamsDelivery(ws, self.connector, self.r, self.corpus, self.app_id, self.public_url)

@@ -24,4 +24,5 @@ def validator(settings: Settings) -> TokenValidator:
 def deliveries(services: Services) -> TeamsDeliveries:
     settings = services.settings
     assert settings.teams_app_id
-    return TeamsDeliveries(connector(settings), services.store.client, services.corpus, settings.teams_app_id)
+    return TeamsDeliveries(connector(settings), services.store.client, services.corpus, settings.teams_app_id,
+                           settings.teams_public_url)  # fmt: skip

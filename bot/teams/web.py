@@ -28,9 +28,12 @@ Dispatch = Callable[[dict[str, Any], str], None]  # (activity, the serviceUrl it
 # An invoke (a card's Action.Execute) is answered in the HTTP response itself: (status, body), body None for none.
 Invoke = Callable[[dict[str, Any], str], tuple[int, dict[str, Any] | None]]
 WsgiApp = Callable[..., Any]
+# A link's download (``bot.teams.downloads``): (kind, token) -> (body, MIME type, file name or None), or None.
+Download = Callable[[str, str], tuple[bytes, str, str | None] | None]
 
 
-def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | None = None) -> Flask:
+def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | None = None,
+              download: Download | None = None) -> Flask:  # fmt: skip
     web = Flask("scr-bot-teams")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     executor: list[ThreadPoolExecutor] = []  # made on first use: after gunicorn forks, in the worker
@@ -80,6 +83,22 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | No
         executor[0].submit(run, activity, caller.service_url)
         return Response(status=200)
 
+    @web.get("/teams/<kind>/<token>")
+    def downloads(kind: str, token: str) -> Response:
+        """A link the bot sent (an export, a chart): its random token is the only key; unknown or expired: 404."""
+        found = download(kind, token) if download is not None else None
+        if found is None:
+            return Response("This link has expired or does not exist. Ask the bot for a new one.\n", status=404,
+                            mimetype="text/plain")  # fmt: skip
+        body, mimetype, filename = found
+        resp = Response(body, status=200, mimetype=mimetype)
+        resp.headers["Cache-Control"] = "private, no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        if filename:
+            resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return resp
+
     return web
 
 
@@ -106,10 +125,12 @@ def add_health(web: Flask, services: Services) -> None:
 
 
 def beside(main: WsgiApp, teams: WsgiApp) -> WsgiApp:
-    """One WSGI app: /api/messages to Teams, everything else to ``main`` (Slack's app, unchanged)."""
+    """One WSGI app: /api/messages and the Teams links (/teams/...) to Teams, everything else to ``main`` (Slack's
+    app, unchanged)."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        target = teams if environ.get("PATH_INFO") == "/api/messages" else main
+        path = str(environ.get("PATH_INFO") or "")
+        target = teams if path == "/api/messages" or path.startswith("/teams/") else main
         return target(environ, start_response)
 
     return app

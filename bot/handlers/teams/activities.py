@@ -7,8 +7,13 @@
   references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
+- "export", "digest on" / "digest off" in a personal chat: ``bot.handlers.teams.records``.
 - "quiz on" / "quiz off" in a personal chat, and a knowledge check's answer button (an ``invoke``, answered
   in the HTTP response): ``bot.handlers.teams.quiz``.
+- A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
+  response): ``bot.handlers.teams.extension``.
+- The weekly post's Reflect button and its dialog's Save (``task/fetch``, ``task/submit`` invokes, answered in
+  the HTTP response): a private reflection, ``bot.handlers.teams.reflect``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -25,7 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.delivery import Marker
+from bot.handlers.teams import extension
+from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
+from bot.handlers.teams.records import TeamsRecords
+from bot.handlers.teams.reflect import FETCH, SUBMIT, TeamsReflect
 from bot.handlers.teams.threads import TeamsThreads
 from bot.once import Once
 from bot.services import Services
@@ -96,6 +105,9 @@ class TeamsListeners:
         self.quiz = TeamsQuiz(services)
         self.deliveries = TeamsDeliveries(connector, services.store.client, services.corpus,
                                           str(services.settings.teams_app_id))  # fmt: skip
+        self.extension = TeamsExtension(services)
+        self.reflect = TeamsReflect(services)
+        self.records = TeamsRecords(services, connector)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -126,12 +138,21 @@ class TeamsListeners:
             self.threads.deleted(ws, activity)
 
     def invoke(self, activity: dict[str, Any], service_url: str) -> tuple[int, dict[str, Any] | None]:
-        """An invoke, answered in the HTTP response: a knowledge check's answer button."""
+        """An invoke, answered in the HTTP response: the message extension's search, the Reflect dialog
+        (opened, saved), a knowledge check's answer button."""
         tenant_id = _tenant_id(activity)
         if not tenant_id or tenant_id != self.tenant_id:
             log.warning("teams: an invoke from another tenant was refused")
             return 403, None
-        return self.quiz.invoke(tenant(tenant_id), activity)
+        ws = tenant(tenant_id)
+        name = activity.get("name")
+        if name == extension.QUERY:
+            return self.extension.query(ws, activity)
+        if name == FETCH:
+            return self.reflect.fetch(ws, activity)
+        if name == SUBMIT:
+            return self.reflect.submit(ws, activity)
+        return self.quiz.invoke(ws, activity)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
@@ -183,7 +204,9 @@ class TeamsListeners:
         if not personal:
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
-        if personal and user and (said := self.quiz.command(ws, user, query_text(activity))) is not None:
+        asked = query_text(activity)
+        if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
+                                  or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return

@@ -13,7 +13,8 @@ from bot.teams.web import add_health, teams_app
 def build(services: Services, health: bool = False) -> Flask:
     """``health``: also /healthz and /readyz, when Teams is served alone (beside Slack, Slack's app has them)."""
     listeners = TeamsListeners(services, setup.connector(services.settings))
-    web = teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke)
+    web = teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke,
+                      listeners.records.download)
     if health:
         add_health(web, services)
     return web

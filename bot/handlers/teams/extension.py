@@ -1,0 +1,86 @@
+"""The search-based message extension ``scr``: a ``composeExtension/query`` invoke, answered in its HTTP response.
+
+Someone types in the compose box's ``scr`` search; Teams sends what they typed as the ``query`` parameter and
+shows the list our answer carries. The list is ``/scr``'s answer: the same ``services.lookup`` (the same query
+language and ranking), and its live-concern safety net first: a query that reads as a live concern about a
+child gets one result, the safety card (how to act now, who to contact here), never a list of points to
+browse past it. Each other result is a point: a preview (title, one line) and the answer card Teams inserts.
+Nothing is stored: a search is read-only, and a query is never logged (it may name a child).
+
+With nothing typed (Teams' first open of the search, ``initialRun``), the list is one point for each of the
+first themes, as ``/scr`` would answer each theme's name: somewhere to start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bot.content.corpus import Point
+from bot.search.lookup import Answer
+from bot.services import Services
+from bot.storage.keys import Workspace
+from bot.teams import cards
+
+QUERY = "composeExtension/query"
+QUERY_MAX = 500  # what a lookup reads of a query, as Slack's slash command text
+MAX_RESULTS = 25  # Teams shows at most 25 results per page
+START_THEMES = 8  # the list shown before anything is typed
+PREVIEW_CHARS = 140  # a preview's one line
+
+
+def _query(value: dict[str, Any]) -> str:
+    for parameter in value.get("parameters") or []:
+        if isinstance(parameter, dict) and parameter.get("name") == "query":
+            return " ".join(str(parameter.get("value") or "").split())[:QUERY_MAX]
+    return ""  # initialRun, or no query parameter at all
+
+
+def _page(value: dict[str, Any]) -> tuple[int, int]:
+    options = value.get("queryOptions") or {}
+    try:
+        skip, count = int(options.get("skip") or 0), int(options.get("count") or MAX_RESULTS)
+    except (TypeError, ValueError):
+        skip, count = 0, MAX_RESULTS
+    return max(0, skip), max(1, min(count, MAX_RESULTS))
+
+
+def _line(text: str) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= PREVIEW_CHARS else one[: PREVIEW_CHARS - 1].rstrip() + "…"
+
+
+class TeamsExtension:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def _point(self, answer: Answer, point: Point, line: str | None = None) -> dict[str, Any]:
+        """One point of ``answer`` as a result: the card is the answer's, showing that point alone."""
+        alone = dataclasses.replace(answer, kind="point", results=[point], offset=0, notice=None, safety=None)
+        content = cards.answer_card(self.services.corpus, alone)
+        return cards.extension_result(point.title, line or _line(answer.why.get(point.id) or point.summary), content)
+
+    def query(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        value = activity.get("value") or {}
+        text = _query(value)
+        skip, count = _page(value)
+        if not text:
+            return 200, cards.extension_answer(self.starting_points()[skip:skip + count])
+        answer = self.services.lookup.answer(text)
+        if answer.safety is not None:  # the safety net, and nothing to scroll past it
+            advice = answer.safety.advice
+            content = cards.answer_card(self.services.corpus, answer, self.services.concern_contact(ws))
+            return 200, cards.extension_answer([cards.extension_result(advice.title, _line(advice.intro), content)])
+        results = [self._point(answer, p) for p in answer.results[skip:skip + count]]
+        return 200, cards.extension_answer(results)
+
+    def starting_points(self) -> list[dict[str, Any]]:
+        """Before anything is typed: each of the first themes' top point, as ``/scr <theme>`` ranks it."""
+        out, seen = [], set()
+        for theme in list(self.services.corpus.themes.values())[:START_THEMES]:
+            answer = self.services.lookup.answer(theme.label)
+            top = next((p for p in answer.results if p.id not in seen), None)
+            if top is not None:
+                seen.add(top.id)
+                out.append(self._point(answer, top, _line(f"{theme.label}: {top.summary}")))
+        return out
