@@ -101,6 +101,19 @@ class FakeTeams:
     def personal_message(self, text: str, conversation: str = "a:personal-1", user: str = "29:user-aad-1") -> dict[str, Any]:
         return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="message", text=text)
 
+    def channel_mention(self, channel: str, text: str, user: str = "29:user-aad-1", name: str = "Ann Lead",
+                        thread: str | None = None) -> dict[str, Any]:
+        """A message in ``channel`` (a new post, or a reply in ``thread``) that @mentions the bot, as Teams sends it:
+        the mention as ``<at>`` markup in the text and as an entity naming the bot."""
+        conv = f"{channel};messageid={thread}" if thread else channel
+        act = self.base({"id": conv, "conversationType": "channel", "isGroup": True}, user=user, type="message",
+                        text=f"<at>SCR Learning</at> {text}", textFormat="xml",
+                        entities=[{"type": "mention", "text": "<at>SCR Learning</at>",
+                                   "mentioned": {"id": f"28:{self.app_id}", "name": "SCR Learning"}}])  # fmt: skip
+        act["from"]["name"] = name
+        act["channelData"].update(team={"id": channel}, channel={"id": channel})
+        return act
+
     def thread_activity(self, kind: str, channel: str, root: str, message: str, *, text: str = "", user: str = "29:user-aad-1",
                         at: datetime | None = None, event: str | None = None) -> dict[str, Any]:
         """A reply (``message``), its edit (``messageUpdate``) or its deletion (``messageDelete``) in the thread of

@@ -70,6 +70,11 @@ def test_the_package_holds_a_manifest_that_validates_and_asks_for_channel_messag
     [extension] = manifest["composeExtensions"]
     assert extension["botId"] == APP_ID and [c["id"] for c in extension["commands"]] == ["scr"]
     assert extension["commands"][0]["type"] == "query"
+    # Teams sends what was typed as the parameter the command names: the bot reads the one named "query".
+    assert [p["name"] for p in extension["commands"][0]["parameters"]] == ["query"]
+    team_commands = next(c["commands"] for c in bot["commandLists"] if c["scopes"] == ["team"])
+    assert {"subscribe", "unsubscribe", "schedule"} <= {c["title"] for c in team_commands}
+    assert all(len(c["title"]) <= 32 and len(c["description"]) <= 128 for cl in bot["commandLists"] for c in cl["commands"])
     assert manifest["validDomains"] == ["scr-bot.example.org"]
     assert manifest["developer"]["websiteUrl"] == "https://scr-bot.example.org"
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}

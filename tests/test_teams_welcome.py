@@ -56,6 +56,8 @@ def test_a_team_is_welcomed_once_however_often_teams_says_the_app_was_added(bot:
     assert len(welcomes(teams, channel)) == 1
     body = json.dumps(card["attachments"][0]["content"]["body"])
     assert "Weekly post in this channel" in body and "Privacy" in body and card["text"]
+    # How to set the weekly post up from Teams, and who may change it.
+    assert "mention me with subscribe" in body and "unsubscribe" in body and "first added the app" in body
 
 
 def test_a_personal_chat_is_welcomed_once(bot: BotProcess, teams: FakeTeams) -> None:

@@ -178,9 +178,11 @@ def welcome_activity(view: Welcome, marker: Marker | None = None) -> dict[str, A
                  "each week to talk through in the thread, lookups by theme or words, short knowledge checks and a "
                  "monthly digest.")]  # fmt: skip
     if view.scope == "team":
-        body.append(text("**Weekly post in this channel:** the bot's admin sets up this channel's schedule (subscribing "
-                         "from Teams is coming). **Look something up:** mention me with a theme or words, e.g. "
-                         "neglect, or police information sharing."))  # fmt: skip
+        body.append(text("**Weekly post in this channel:** mention me with subscribe, e.g. subscribe monday 09:30 (a "
+                         "sector or theme too if you like: subscribe health). Whoever subscribes becomes the channel's "
+                         "lead: they and the bot's admin (whoever first added the app here) can change it, or stop it "
+                         "with unsubscribe; schedule shows it. **Look something up:** mention me with a theme or words, "
+                         "e.g. neglect, or police information sharing."))  # fmt: skip
     else:
         body.append(text("**Look something up:** type a theme or words here, e.g. neglect, or police information "
                          "sharing. Worried about a child now? Say so: I show how to act first."))  # fmt: skip

@@ -80,7 +80,13 @@ def manifest(settings: Settings) -> dict[str, Any]:
         "bots": [{
             "botId": app_id, "scopes": scopes, "supportsFiles": False, "isNotificationOnly": False,
             "commandLists": [
-                {"scopes": ["team", "groupChat"], "commands": [  # subscribe/unsubscribe/schedule: when they exist
+                {"scopes": ["team"], "commands": [
+                    {"title": "subscribe", "description": "A weekly learning point here, e.g. subscribe monday 09:30"},
+                    {"title": "unsubscribe", "description": "Stop this channel's weekly learning point"},
+                    {"title": "schedule", "description": "When this channel's weekly point is posted, and by whom"},
+                    {"title": "neglect", "description": "Learning points on a theme (or any words)"},
+                    {"title": "help", "description": "What the bot does and how to ask it"}]},
+                {"scopes": ["groupChat"], "commands": [
                     {"title": "neglect", "description": "Learning points on a theme (or any words)"},
                     {"title": "help", "description": "What the bot does and how to ask it"}]},
                 {"scopes": ["personal"], "commands": [

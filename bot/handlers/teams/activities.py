@@ -7,6 +7,9 @@
   references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
+- "subscribe [day time ...]", "unsubscribe", "schedule" by @mention in a channel: that channel's weekly post, in
+  the same schedule store as Slack's ``/scr subscribe``, with its lead and the bot's admins
+  (``bot.handlers.teams.subscribe``; whoever first adds the app in the tenant is its first admin).
 - "export", "digest on" / "digest off" in a personal chat: ``bot.handlers.teams.records``.
 - "quiz on" / "quiz off" in a personal chat, and a knowledge check's answer button (an ``invoke``, answered
   in the HTTP response): ``bot.handlers.teams.quiz``.
@@ -35,6 +38,7 @@ from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.records import TeamsRecords
 from bot.handlers.teams.reflect import FETCH, SUBMIT, TeamsReflect
+from bot.handlers.teams.subscribe import TeamsSubscribe, first_installer
 from bot.handlers.teams.threads import TeamsThreads
 from bot.once import Once
 from bot.services import Services
@@ -108,6 +112,7 @@ class TeamsListeners:
         self.extension = TeamsExtension(services)
         self.reflect = TeamsReflect(services)
         self.records = TeamsRecords(services, connector)
+        self.subscribe = TeamsSubscribe(services)
 
     def handle(self, activity: dict[str, Any], service_url: str) -> None:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
@@ -158,6 +163,8 @@ class TeamsListeners:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
         ref = reference(activity, service_url, ws.team_id)
         self.refs.save(ws, ref)
+        sender = activity.get("from") or {}
+        first_installer(self.services.store.client, ws, str(sender.get("id") or ""), str(sender.get("name") or ""))
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
         self.welcome(ws, ref)
 
@@ -201,16 +208,21 @@ class TeamsListeners:
         personal = conv.get("conversationType") == "personal"
         if not personal and not mentions_bot(activity):
             return  # channel traffic the bot may see under RSC consent: not a question to it
-        if not personal:
-            self.refs.save(ws, reference(activity, service_url, ws.team_id))  # a channel the bot now knows
+        here = None if personal else reference(activity, service_url, ws.team_id)
+        if here is not None:
+            self.refs.save(ws, here)  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
+        in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
+        if user and (said := self.subscribe.command(ws, activity, in_channel, asked)) is not None:
+            self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
+            return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
                                   or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
             self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
-        answer = self.services.lookup.answer(query_text(activity))
+        answer = self.services.lookup.answer(asked)
         contact = self.services.concern_contact(ws) if answer.safety is not None else None
         reply = cards.answer_activity(self.services.corpus, answer, contact)
         self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), reply)
