@@ -4,7 +4,8 @@ It serves what the bot calls: the Bot Framework OpenID metadata and JWKS (keys i
 token endpoint (client credentials), the Bot Connector's conversations/activities/replies/members endpoints,
 and the one Graph read the delivery port uses (channel messages delta, replies). It signs activities as the
 Bot Connector does, with its own key, so tests can also sign them wrongly (another key, expired, another
-audience, another serviceUrl). Faults: ``lose_next_post`` acts, then drops the connection unanswered.
+audience, another serviceUrl). Faults: ``lose_posts`` acts, then drops the connection unanswered. ``clock``: the
+time its messages are stamped with (ids, Graph's createdDateTime), so a test can play a week ahead of today.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,6 +47,7 @@ class FakeTeams:
         self.lose_posts = 0
         self.graph_refuse = False
         self.unauthorised: list[str] = []
+        self.clock: Callable[[], float] = time.time  # when Teams says a message was made (a test's simulated week)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -264,7 +267,7 @@ class FakeTeams:
                     return self._json(201, {"id": conv})
                 conv, _, tail = rest.partition("/activities")
                 reply_to = tail.strip("/") or None
-                now = datetime.now(UTC)
+                now = datetime.fromtimestamp(fake.clock(), UTC)
                 entry = {"conversation": conv.split(";")[0], "reply_to": reply_to, "activity": body,
                          "id": str(int(now.timestamp() * 1000) + len(fake.sent)), "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
                 with fake.lock:

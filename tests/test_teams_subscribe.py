@@ -16,6 +16,7 @@ import redis
 
 from bot.storage import keys
 from bot.storage.roles import AdminList, AuditTrail
+from bot.teams.references import References
 from bot.weekly.schedules import Subscriptions
 from conftest import BotProcess, bot_env, free_port, start_bot, stop_bot
 from fake_teams import FakeTeams
@@ -66,6 +67,9 @@ def test_subscribe_by_mention_sets_up_the_channel_and_the_lead_and_admins_alone_
     assert first.platform == "teams" and first.source == "teams" and first.team == TENANT
     assert first.created_by == LEAD and first.post == "15 10 * * tue" and first.channel == channel
     assert "Lee Lead" in mentioned(teams_bot, teams, channel, "schedule", OTHER, "Sam Other")
+    # A channel message names no Microsoft 365 group: the one the install gave is kept (Graph needs it to find a
+    # post whose answer was lost).
+    assert References(shared_redis).get(WS, channel).aad_group == GROUP  # type: ignore[union-attr]
 
     # Someone else may neither change it nor stop it: refused, told who can, nothing changed or recorded.
     before = len(AuditTrail(shared_redis).recent(WS, 50))

@@ -282,6 +282,12 @@ def teams_download(token: str) -> str:
     return f"{GLOBAL}:teams:download:{token}"
 
 
+def teams_downloads(ws: Workspace) -> str:
+    """Set: the tenant's download-link tokens (``teams_download``), so a purge of the tenant can find those global
+    keys and delete them with the rest (a token names its tenant and, for an export, a person)."""
+    return _key(ws, "teams", "downloads")
+
+
 def teams_chart(ws: Workspace, token: str) -> str:
     """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant."""
     return _key(ws, "teams", "chart", token)

@@ -141,7 +141,8 @@ class Purger:
         return len(gone)
 
     def _drop_from_indexes(self, ws: Workspace) -> None:
-        """Other global "platform|enterprise|team" indexes (knowledge checks' opted-in workspaces)."""
+        """Other global "platform|enterprise|team" indexes (knowledge checks' opted-in workspaces), and the global keys
+        a Teams tenant lists under itself (its download links)."""
         for index in (keys.QUIZ_WORKSPACES, keys.SESSION_WORKSPACES):  # and workspaces with briefing sessions
             if self._org_wide(ws):
                 entries = [e for e in self.r.smembers(index) if e.startswith(keys.org_entry_prefix(ws))]
@@ -149,6 +150,9 @@ class Purger:
                 entries = [keys.workspace_entry(ws)]
             if entries:
                 self.r.srem(index, *entries)
+        # A Teams tenant's download links: global keys (a link's URL names no tenant), listed under the tenant.
+        for token in self.r.smembers(keys.teams_downloads(ws)):
+            self.r.delete(keys.teams_download(token))  # one key per DEL: each token is in its own slot on a Cluster
 
     def begin(self, ws: Workspace) -> str:
         """The quick part, done before answering Slack: fence the purge, mark it pending, delete the tokens.

@@ -6,7 +6,8 @@ it), and an Adaptive Card's image must be a URL. So each is a link to the bot's 
 (``keys.teams_download``) and resolving to one thing only: an export to one person of one tenant (the
 Markdown is built when the link is opened, from that person's record in that tenant, so a reflection
 deleted since is never served), a chart to the PNG stored for it (``keys.teams_chart``, purged with the
-tenant). A link works until it expires, not once: Teams and browsers fetch a link more than once (previews,
+tenant). Each token is also listed under its tenant (``keys.teams_downloads``): a purge of the tenant deletes
+its links with the rest. A link works until it expires, not once: Teams and browsers fetch a link more than once (previews,
 a retried download), and a once-only link would be used up before the person saw it.
 """
 
@@ -50,15 +51,25 @@ class Downloads:
         if not self.public_url:
             return None
         token = secrets.token_urlsafe(32)
+        self._listed(ws, token)
         self.r.set(keys.teams_download(token), json.dumps({"kind": EXPORT, "tenant": ws.team_id, "user": user}),
                    ex=EXPORT_SECONDS)  # fmt: skip
         return self._url(EXPORT, token)
+
+    def _listed(self, ws: Workspace, token: str) -> None:
+        """The token in the tenant's list before it exists, so a purge of the tenant finds and deletes it (the
+        token's key is global: its URL names no tenant). The list lives as long as its longest-lived link."""
+        with self.r.pipeline() as pipe:
+            pipe.sadd(keys.teams_downloads(ws), token)
+            pipe.expire(keys.teams_downloads(ws), CHART_SECONDS)
+            pipe.execute()
 
     def chart_link(self, ws: Workspace, png: bytes) -> str | None:
         """A link to ``png`` for ``CHART_SECONDS``; None when no public URL is set."""
         if not self.public_url:
             return None
         token = secrets.token_urlsafe(32)
+        self._listed(ws, token)
         with self.r.pipeline() as pipe:  # the PNG under the tenant (purged with it), the token global
             pipe.set(keys.teams_chart(ws, token), base64.b64encode(png).decode(), ex=CHART_SECONDS)  # text: the client decodes
             pipe.set(keys.teams_download(token), json.dumps({"kind": CHART, "tenant": ws.team_id, "user": None}),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,6 +211,11 @@ class TeamsListeners:
             return  # channel traffic the bot may see under RSC consent: not a question to it
         here = None if personal else reference(activity, service_url, ws.team_id)
         if here is not None:
+            known = self.refs.get(ws, here.conversation)
+            if here.aad_group is None and known is not None and known.aad_group:
+                # A channel message names no Microsoft 365 group (only the install did), and without it Graph
+                # cannot be asked whether a post whose answer was lost landed: keep the one the install gave.
+                here = replace(here, aad_group=known.aad_group)
             self.refs.save(ws, here)  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
