@@ -7,8 +7,6 @@ HTTP boundary (tests/fake_teams.py) and every activity is signed as the Bot Conn
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -22,9 +20,10 @@ from bot.learning.quiz import QuizStore
 from bot.reflections.store import ReflectionStore
 from bot.storage import keys
 from bot.weekly.schedules import Schedule, Subscriptions
-from conftest import ROOT, BotProcess, bot_env, free_port, http, start_bot, stop_bot, wait_for
+from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
+from teams_helpers import next_day, run_due, send, signed
 
 APP_ID = "00000000-0000-0000-0000-00000001000f"
 TENANT = "72f988bf-0000-0000-0000-00000000100f"
@@ -52,30 +51,12 @@ def teams_bot(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
     stop_bot(proc)
 
 
-def send(bot: BotProcess, activity: dict[str, Any], token: str | None) -> Any:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    return http("POST", bot.url + "/api/messages", json.dumps(activity), headers)
 
 
-def signed(bot: BotProcess, teams: FakeTeams, activity: dict[str, Any]) -> Any:
-    resp = send(bot, activity, teams.token_for(activity))
-    assert resp.status == 200, resp.body
-    return resp
 
 
-def run_due(env: dict[str, str], at: datetime) -> str:
-    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
-                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
-def next_day(weekday: int, hour: int, minute: int = 0) -> datetime:
-    """The next ``weekday`` (0 = Monday) after today, at ``hour``:``minute`` in London."""
-    day = datetime.now(LONDON).replace(hour=hour, minute=minute, second=0, microsecond=0) + timedelta(days=1)
-    while day.weekday() != weekday:
-        day += timedelta(days=1)
-    return day
 
 
 def installed(bot: BotProcess, teams: FakeTeams, r: redis.Redis, channel: str) -> None:

@@ -7,8 +7,6 @@ signs it; each promise is checked against the fault that would break it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +25,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
+from teams_helpers import invoked, run_due, said, send
 
 APP_ID = "00000000-0000-0000-0000-00000000a0e0"
 TENANT = "72f988bf-0000-0000-0000-00000000a0e0"
@@ -66,16 +65,8 @@ def corpus() -> Corpus:
     return load_corpus(ROOT / "content")
 
 
-def send(bot: BotProcess, activity: dict[str, Any], token: str | None) -> Any:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    return http("POST", bot.url + "/api/messages", json.dumps(activity), headers)
 
 
-def invoked(bot: BotProcess, teams: FakeTeams, activity: dict[str, Any]) -> dict[str, Any]:
-    """An invoke signed as the Bot Connector signs it, and what its HTTP answer carries."""
-    resp = send(bot, activity, teams.token_for(activity))
-    assert resp.status == 200, resp.body
-    return resp.json()
 
 
 # ----- A: the search-based message extension ----------------------------------------------------------------
@@ -141,11 +132,6 @@ def test_a_forged_extension_search_is_refused(teams_bot: BotProcess, teams: Fake
 
 
 # ----- B: the Reflect dialog, for a private reflection ------------------------------------------------------
-def run_due(env: dict[str, str], at: datetime) -> str:
-    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
-                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout + done.stderr
 
 
 def next_monday_morning() -> datetime:
@@ -238,10 +224,6 @@ def reflect_privately(bot: BotProcess, teams: FakeTeams, user: str, chat: str, p
     assert saved["task"]["type"] == "message"
 
 
-def said(bot: BotProcess, teams: FakeTeams, text: str, user: str, chat: str) -> dict[str, Any]:
-    ask = teams.personal_message(text, conversation=chat, user=user)
-    assert send(bot, ask, teams.token_for(ask)).status == 200
-    return wait_for(lambda: teams.replies_to(ask["id"]))[0]
 
 
 def test_export_sends_a_link_to_the_persons_own_record_that_expires(
