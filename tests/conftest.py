@@ -117,9 +117,12 @@ def redis_server() -> Iterator[Any]:
 
 @pytest.fixture
 def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """An empty Redis for one test, emptied again after it: what it wrote (schedules, claims) must not reach a
+    later test's running bot, which shares the server and is never flushed under (``shared_redis``)."""
     client = redis_server.client()
     client.flushall()
     yield client
+    client.flushall()
     client.close()
 
 
