@@ -106,11 +106,14 @@ def test_killed_before_the_post_reached_slack_the_clock_posts_it_once(
     its way, so Slack never acts on it. On the old code nothing was left to finish it: 0 posts, for ever."""
     bot, env = web
 
+    before = []
+
     def slow_post() -> None:  # after the weekly post: wait; if the caller hangs up meanwhile, never act
         slack.hold["chat.postMessage"] = 30
+        before.append(sum(m == "chat.postMessage" for m, _ in list(slack.started)))  # the weekly post's
 
     thread, rid = submit_shared(bot, slack, shared_redis, corpus, "Share me after a restart", "V0KILL1", slow_post)
-    wait_for(lambda: started(slack, "chat.postMessage"))  # the lazy listener is sending it...
+    wait_for(lambda: started(slack, "chat.postMessage", before[0]))  # the lazy listener is sending it...
     kill_web(bot)  # ...and dies
     wait_for(lambda: any(c.status == 499 for c in slack.calls_to("chat.postMessage")))  # Slack dropped it
     del slack.hold["chat.postMessage"]
