@@ -144,7 +144,7 @@ def test_at_name_is_a_mention_and_a_mistyped_command_is_not_a_search(tmp_path: P
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     # Typed as a person types it in Slack: @sam is Sam, not "Say who, with a mention".
     added = between(out, "/scr digest add @sam", "thred")
-    assert "will get this channel's learning digest" in added and "Say who" not in added, added
+    assert "will get this workspace's learning digest" in added and "Say who" not in added, added
     assert "Unknown command 'thred': did you mean 'thread'?" in between(out, "thred", "pots")
     assert "did you mean 'post'?" in between(out, "pots", "summery")
     assert "did you mean 'summary'?" in between(out, "summery", "neglect")
