@@ -927,6 +927,11 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         raw = redis.Redis.from_url(services.store.url, socket_timeout=60)
         with raw:
             report = restore(raw, Path(args.file))
+        if report.purged:  # their keys were left out: no global index may still name them
+            from bot.storage.purge import Purger
+
+            for ws in report.purged:
+                Purger(services.store.client).drop_index_entries(ws)
         if report.old_layout:
             services.store.client.delete(LAYOUT)
             migrate(services.store.client)
@@ -935,6 +940,10 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     where = _redacted(settings.redis_url) if settings.redis_url else f"the embedded Redis in {settings.data_dir}"
     print(f"restored {report.keys} key(s) into {where}"
           + (f"; {report.expired} had expired since the backup and were left out" if report.expired else ""))
+    if report.purged:
+        names = ", ".join(ws.team_id for ws in report.purged)
+        print(f"left out {report.purged_keys} key(s) of {len(report.purged)} workspace(s) purged after the backup was "
+              f"taken ({names}): a purged workspace is never restored")  # fmt: skip
     return 0
 
 
