@@ -428,6 +428,7 @@ class FakeSlack(LocalSlack):
         self.socket_mode: LocalSocketMode | None = None
         self.methods["apps.connections.open"] = self.apps_connections_open
         self.oauth = OAuthServer()
+        self.default_team = "T0AAA"  # users.info's team for people not in ``users``, on a single-token install
 
     # ----- faults ---------------------------------------------------------------------------
     def fail(self, method: str, status: int = 429, retry_after: int | str | None = 1, error: str = "ratelimited",
@@ -585,6 +586,22 @@ class FakeSlack(LocalSlack):
                 and params.get("user") not in self.members[channel]):  # fmt: skip
             return 200, {"ok": False, "error": "user_not_in_channel"}
         return super().call(method, params, auth)
+
+    def users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        """A person the test did not describe belongs to the workspace of the token asking (as Slack answers
+        for a workspace's own members); a single-token install's is ``default_team``. Described people keep
+        their own ``team_id`` (and ``enterprise_user``), so a test can put someone in another organisation."""
+        uid = str(p.get("user", ""))
+        if uid in self.users:
+            return {"ok": True, "user": self.users[uid]}
+        with self.lock:
+            grant = self.oauth.grants.get(str(p.get("_token") or ""))
+        team = (grant.team_id or grant.enterprise_id) if grant else self.default_team
+        user: dict[str, Any] = {"id": uid, "name": uid.lower(), "real_name": f"User {uid}", "tz": "Europe/London",
+                                "team_id": team}  # fmt: skip
+        if grant and grant.enterprise_id:
+            user["enterprise_user"] = {"id": uid, "enterprise_id": grant.enterprise_id, "teams": [team]}
+        return {"ok": True, "user": user}
 
     def apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         if self.socket_mode is None:

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import redis
 
+from bot.reflections.store import Reflection, ReflectionStore
+from bot.storage import keys
 from bot.storage.backup import backup, restore
-from conftest import ROOT, RedisServer
+from bot.storage.keys import Workspace
+from conftest import MASTER_KEY, ROOT, RedisServer
 
 REPLY = "The bit about strategy meetings stood out for our team."
 
@@ -153,3 +156,42 @@ def test_a_truncated_backup_is_one_line_naming_the_file(redis_server: RedisServe
     assert done.stderr.startswith(f"scr-bot: {file}:3: the header says 3 keys but the file has 2"), done.stderr
     assert raw.dbsize() == 0
     raw.close()
+
+
+def test_a_workspace_purged_after_the_backup_is_never_restored(redis_server: RedisServer, tmp_path: Path) -> None:
+    """A backup taken before an organisation uninstalled holds its data key (wrapped by the master key) and its
+    sealed reflections: restoring it with the same master key used to bring everything back. The purge leaves
+    a tombstone (ids and a time, kept 400 days) that ``scr-bot restore`` honours: the purged workspace's keys
+    stay out, no index names it, it says so, and the other workspace comes back whole."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    r.flushall()
+    gone, kept = Workspace("T0GONE"), Workspace("T0KEPT")
+    for ws in (gone, kept):
+        ReflectionStore(r, 365).add(ws, Reflection(id=f"r-{ws.team_id}", user="U0NURSE", point="p", kind="modal",
+                                                    visibility="private", created_at=time.time(), updated_at=time.time(),
+                                                    stood_out=f"{REPLY} {ws.team_id}"))  # fmt: skip
+        r.sadd(keys.SUBSCRIPTIONS, f"{keys.workspace_entry(ws)}|C0TEAM")
+        r.hset(keys.INSTALLATIONS, keys.workspace_entry(ws), "{}")
+    env = {**_env(tmp_path / "var", redis_server.url), "SCR_MASTER_KEY": MASTER_KEY}
+    file = tmp_path / "before-the-purge.backup"
+    assert scr_bot("backup", str(file), env=env).returncode == 0
+    time.sleep(0.01)
+    purged = scr_bot("workspace", "purge", gone.team_id, "--yes", env=env)
+    assert purged.returncode == 0, purged.stderr
+    assert r.zscore(keys.PURGED, keys.workspace_entry(gone)) is not None
+    assert 0 < r.ttl(keys.PURGED) <= keys.PURGED_SECONDS
+
+    # The operator wipes the bot's data to roll back to the backup; the purge record stays (restore allows it).
+    for key in r.scan_iter("scr:*"):
+        if key != keys.PURGED:
+            r.delete(key)
+    done = scr_bot("restore", str(file), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "purged after the backup was taken (T0GONE): a purged workspace is never restored" in done.stdout, done.stdout
+    assert not [k for k in r.scan_iter("*") if "T0GONE" in k]
+    assert not r.exists(keys.data_key(gone))
+    assert [m for m in r.smembers(keys.SUBSCRIPTIONS) if "T0GONE" in m] == []
+    assert r.hkeys(keys.INSTALLATIONS) == [keys.workspace_entry(kept)]
+    assert ReflectionStore(r, 365).get(kept, "r-T0KEPT").stood_out == f"{REPLY} T0KEPT"
+    assert ReflectionStore(r, 365).get(gone, "r-T0GONE") is None
+    r.close()

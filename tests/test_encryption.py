@@ -37,6 +37,7 @@ from conftest import (
     bot_env,
     command_answer,
     free_port,
+    http,
     start_bot,
     stop_bot,
     wait_for,
@@ -338,3 +339,41 @@ def test_the_clock_at_debug_posts_with_a_rotating_token_and_logs_no_token(
               *slack.oauth.refresh_tokens]  # fmt: skip
     assert "DEBUG slack_sdk" in log and "chat.postMessage" in log  # it did log the calls
     assert [t for t in [*issued, slack.oauth.client_secret, BOT_TOKEN] if t in log] == []
+
+
+def test_a_wrong_master_key_stops_start_up_with_one_line_and_fails_in_one_line_at_runtime(
+        module_slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:  # fmt: skip
+    """A valid but wrong ``SCR_MASTER_KEY`` used to start "healthy" (/readyz 200), then answer every request
+    with a 500 and a traceback, and wrap the data key of a workspace installed meanwhile with the wrong key.
+    Now: start-up stops with one line naming the key id the data keys were wrapped with; a process that meets
+    such a data key later (one appeared after it started) answers the person in one line, logs one ERROR line
+    without a traceback, and reports not ready."""
+    r = redis_client
+    wrong = crypto.new_master_key()
+    right_id = crypto.Keyring(A).current_id
+    RedisInstallationStore(r).save(installation("T0KEYED"))  # its data key wrapped by the right key
+    env = bot_env(module_slack, redis_server.url, tmp_path, SCR_MASTER_KEY=wrong)
+    for command in (["run", "--no-scheduler"], ["clock"]):
+        done = subprocess.run([sys.executable, "-m", "bot", *command], env={**env, "PORT": str(free_port())}, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("scr-bot: SCR_MASTER_KEY does not open the data keys in Redis"), done.stderr
+        assert f"wrapped by key {right_id}" in done.stderr and "SCR_MASTER_KEY_OLD" in done.stderr
+
+    # Started on an empty Redis (nothing to check yet), then a workspace's data appears wrapped by another key.
+    r.flushall()
+    oauth = bot_env(module_slack, redis_server.url, tmp_path, SCR_MASTER_KEY=wrong, SLACK_BOT_TOKEN="",
+                    SLACK_CLIENT_ID=module_slack.oauth.client_id, SLACK_CLIENT_SECRET=module_slack.oauth.client_secret)  # fmt: skip
+    bot = start_bot(["run", "--no-scheduler"], oauth, tmp_path / "wrong.log", free_port())
+    try:
+        RedisInstallationStore(r).save(installation("T0KEYED"))
+        answer = command_answer(bot, module_slack, "neglect", team="T0KEYED", channel="C0KEYED")
+        assert answer["text"].startswith("I can't read this workspace's stored data just now"), answer
+        ready = http("GET", bot.url + "/readyz")
+        assert ready.status == 503 and "wrapped by master key " + right_id in ready.json()["encryption"]["error"]
+    finally:
+        stop_bot(bot)
+    log = (tmp_path / "wrong.log").read_text()
+    assert "Traceback" not in log, log
+    assert [line for line in log.splitlines() if " ERROR " in line and "cannot decrypt" in line and right_id in line]

@@ -242,7 +242,8 @@ def test_knowledge_checks_and_digests_go_out_with_each_workspaces_own_token_and_
         where = {"team": team, "channel": channel[team]}
         assert command_answer(oauth_bot, slack, "subscribe monday 09:30", user="U0LEAD", **where)["response_type"] == "in_channel"
         assert "knowledge check" in dumps(command_answer(oauth_bot, slack, "quiz on", user=nurse[team], **where))
-        added = command_answer(oauth_bot, slack, f"digest add <@{reader[team]}>", user="U0LEAD", **where)
+        slack.users[f"U0ADMIN{n}"] = {"id": f"U0ADMIN{n}", "name": "admin", "team_id": team, "is_admin": True}
+        added = command_answer(oauth_bot, slack, f"digest add <@{reader[team]}>", user=f"U0ADMIN{n}", **where)
         assert "will get this workspace's learning digest" in dumps(added), added
     # Workspace three uninstalls: the bot deletes its tokens on the spot (``Purger.begin``, what the
     # app_uninstalled listener does before its ack); its data waits for the purge that follows.

@@ -186,9 +186,12 @@ def test_opt_in_answer_spaced_return_summary_digest_and_report(bot: BotProcess, 
     assert "Knowledge check (self-assessment" in admin_csv and check.point in admin_csv
 
     # The learning lead's digest: readers are named for the workspace; the monthly DM brings a chart.
-    refused = command_answer(bot, module_slack, "digest add <@U0NOPE|nope>", channel=CHANNEL, user="U0ANN")["text"]
-    assert f"Only <@{LEAD}>, workspace admins, or the bot's admins" in refused
-    added = command_answer(bot, module_slack, "digest add <@U0LL|learning.lead>", channel=CHANNEL, user=LEAD)
+    # Named by a workspace admin: not by the channel's lead (readers are the workspace's), nor by anyone else.
+    module_slack.users["U0WSADMIN"] = {"id": "U0WSADMIN", "name": "admin", "team_id": TEAM, "is_admin": True}
+    for user in ("U0ANN", LEAD):
+        refused = command_answer(bot, module_slack, "digest add <@U0NOPE|nope>", channel=CHANNEL, user=user)["text"]
+        assert "Only workspace admins or the bot's admins" in refused
+    added = command_answer(bot, module_slack, "digest add <@U0LL|learning.lead>", channel=CHANNEL, user="U0WSADMIN")
     assert "<@U0LL> will get this workspace's learning digest" in added["text"]
     preview = command_answer(bot, module_slack, "digest", channel=CHANNEL, user="U0LL")["text"]
     assert "Participation by month" in preview and "Private thought" not in preview

@@ -84,20 +84,22 @@ def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles
                                                                            r: redis.Redis) -> None:  # fmt: skip
     channel = "C0REFUSE"
     assert "set up a weekly learning point" in say(roles_bot, roles_slack, "subscribe health monday 09:30", LEAD, channel)
-    assert "will get this workspace's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>", LEAD, channel)
+    assert "will get this workspace's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>", WS_ADMIN, channel)
     before = Subscriptions(r).get(WS, channel)
     readers_before = DigestReaders(r).readers(WS)
     trail_before = trail(r)
-    who = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
+    lead_or_admins = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
+    admins_only = "Only workspace admins or the bot's admins (`/scr admins`) can"
 
     # The old takeover: re-subscribing made the member the lead; and then anything went.
-    for user, text, what in (
-        (MEMBER, "subscribe friday 14:00", "change this channel's weekly post"),
-        (MEMBER, "unsubscribe", "stop this channel's weekly post"),
-        (MEMBER, f"digest add <@{MEMBER}>", "change who gets this workspace's digest"),
-        (MEMBER, f"digest remove <@{READER}>", "change who gets this workspace's digest"),
-        (READER, f"digest add <@{MEMBER}>", "change who gets this workspace's digest"),  # a reader is not a lead
-        (ENV_READER, f"digest remove <@{READER}>", "change who gets this workspace's digest"),  # nor is the env's reader
+    for user, text, who, what in (
+        (MEMBER, "subscribe friday 14:00", lead_or_admins, "change this channel's weekly post"),
+        (MEMBER, "unsubscribe", lead_or_admins, "stop this channel's weekly post"),
+        (MEMBER, f"digest add <@{MEMBER}>", admins_only, "change who gets this workspace's digest"),
+        (MEMBER, f"digest remove <@{READER}>", admins_only, "change who gets this workspace's digest"),
+        (READER, f"digest add <@{MEMBER}>", admins_only, "change who gets this workspace's digest"),  # a reader is not an admin
+        (ENV_READER, f"digest remove <@{READER}>", admins_only, "change who gets this workspace's digest"),  # nor is the env's reader
+        (LEAD, f"digest add <@{MEMBER}>", admins_only, "change who gets this workspace's digest"),  # readers are the workspace's
     ):
         answer = say(roles_bot, roles_slack, text, user, channel)
         assert answer == f"{who} {what}.", (text, answer)
@@ -110,7 +112,7 @@ def test_a_member_is_refused_every_change_told_who_can_and_nothing_changes(roles
     assert DigestReaders(r).readers(WS) == readers_before
     assert AdminList(r).members(WS) == []
     assert trail(r) == trail_before  # refusals change nothing, so they are not recorded
-    assert trail(r) == [(LEAD, "lead", "subscribe", channel), (LEAD, "lead", "digest-add", channel)]
+    assert trail(r) == [(LEAD, "lead", "subscribe", channel), (WS_ADMIN, "workspace admin", "digest-add", channel)]
 
 
 def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_recorded(
@@ -177,6 +179,86 @@ def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_r
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "--since" in bad.stderr
 
 
+def test_leading_a_new_channel_grants_nothing_beyond_it(roles_bot: BotProcess, roles_slack: FakeSlack,
+                                                        r: redis.Redis) -> None:  # fmt: skip
+    """The takeover the per-workspace readers opened: a member subscribes an empty channel (anyone may, and
+    becomes its lead), then, as "lead", names themselves a reader of every channel's digest and drops the
+    real readers. Leading a channel is that channel's schedule, nothing of the workspace's."""
+    real, throwaway, taker = "C0REALTEAM", "C0THROWAWAY", "U0TAKER"
+    assert "set up" in say(roles_bot, roles_slack, "subscribe monday 09:30", LEAD, real)
+    assert "will get" in say(roles_bot, roles_slack, f"digest add <@{READER}>", WS_ADMIN, real)
+    assert "set up a weekly learning point" in say(roles_bot, roles_slack, "subscribe tuesday 10:00", taker, throwaway)
+    readers_before, trail_before = DigestReaders(r).readers(WS), trail(r)
+    assert READER in readers_before and taker not in readers_before
+
+    admins_only = "Only workspace admins or the bot's admins (`/scr admins`) can"
+    for text, what in ((f"digest add <@{taker}>", "change who gets this workspace's digest"),
+                       (f"digest remove <@{READER}>", "change who gets this workspace's digest"),
+                       (f"admins add <@{taker}>", "change the bot's admin list"),
+                       ("settings timezone Asia/Tokyo", "see or change this workspace's settings"),
+                       ("audit", "read the record of changes")):  # fmt: skip
+        assert say(roles_bot, roles_slack, text, taker, throwaway) == f"{admins_only} {what}.", text
+    assert say(roles_bot, roles_slack, "digest list", taker, throwaway).startswith("The digest is for this workspace's")
+    assert DigestReaders(r).readers(WS) == readers_before and AdminList(r).members(WS) == []
+    assert trail(r) == trail_before
+
+    # Their own channel stays theirs: its schedule, its figures (without the readers' names), stopping it.
+    assert "updated" in say(roles_bot, roles_slack, "subscribe wednesday 10:00", taker, throwaway)
+    own = say(roles_bot, roles_slack, "digest", taker, throwaway)
+    assert "Participation" in own and f"<@{READER}>" not in own
+    assert say(roles_bot, roles_slack, "digest", taker, real).startswith("The digest is for this workspace's")
+    assert "stopped" in say(roles_bot, roles_slack, "unsubscribe", taker, throwaway)
+    assert [a for by, _, a, c in trail(r)[len(trail_before):]] == ["resubscribe", "unsubscribe"]
+
+
+EXT_ADMIN, EXT_LISTED, GRID_ADMIN, GRID_ELSEWHERE = "U0EXTADMIN", "U0EXTLISTED", "U0GRIDADMIN", "U0GRIDELSE"
+
+
+def test_admins_of_another_workspace_have_no_rights_here(roles_bot: BotProcess, roles_slack: FakeSlack,
+                                                         r: redis.Redis) -> None:  # fmt: skip
+    """``users.info``'s is_admin is about the person's own workspace: an admin of another organisation in a
+    Slack Connect channel is no admin here, cannot be put on this workspace's admin list, and an entry for
+    them on it (left by an older version) grants nothing. On Enterprise Grid, a member of this workspace
+    counts, one of another workspace of the same org does not; an org-wide install's org counts its org."""
+    channel, grid, org = "C0SHARED", "E0GRID", "E0ORG"
+    roles_slack.users[EXT_ADMIN] = {"id": EXT_ADMIN, "name": "ext", "team_id": "T0BBB", "is_admin": True, "is_owner": True}
+    roles_slack.users[EXT_LISTED] = {"id": EXT_LISTED, "name": "ext2", "team_id": "T0BBB"}
+    assert "set up" in say(roles_bot, roles_slack, "subscribe monday 09:30", LEAD, channel)
+    before, readers_before, trail_before = Subscriptions(r).get(WS, channel), DigestReaders(r).readers(WS), trail(r)
+
+    admins_only = "Only workspace admins or the bot's admins (`/scr admins`) can"
+    for text, what in ((f"admins add <@{EXT_ADMIN}>", "change the bot's admin list"),
+                       ("settings timezone Asia/Tokyo", "see or change this workspace's settings"),
+                       (f"digest add <@{EXT_ADMIN}>", "change who gets this workspace's digest"),
+                       ("audit", "read the record of changes")):  # fmt: skip
+        assert say(roles_bot, roles_slack, text, EXT_ADMIN, channel) == f"{admins_only} {what}.", text
+    assert say(roles_bot, roles_slack, "unsubscribe", EXT_ADMIN, channel).startswith(f"Only <@{LEAD}>, workspace admins")
+    # A real admin here cannot make them one of the bot's admins either.
+    refused = say(roles_bot, roles_slack, f"admins add <@{EXT_ADMIN}>", WS_ADMIN, channel)
+    assert refused.startswith(f"Nothing changed: <@{EXT_ADMIN}> is not a member of this workspace"), refused
+    # An entry an older version let in grants nothing.
+    AdminList(r).add(WS, EXT_LISTED)
+    assert say(roles_bot, roles_slack, "audit", EXT_LISTED, channel) == f"{admins_only} read the record of changes."
+    AdminList(r).remove(WS, EXT_LISTED)
+    assert Subscriptions(r).get(WS, channel) == before and DigestReaders(r).readers(WS) == readers_before
+    assert AdminList(r).members(WS) == [] and trail(r) == trail_before
+
+    # Enterprise Grid: Slack's home team may be another of the org's workspaces; the org's teams list counts.
+    roles_slack.users[GRID_ADMIN] = {"id": GRID_ADMIN, "name": "g", "team_id": "T0HOME", "is_admin": True,
+                                     "enterprise_user": {"id": GRID_ADMIN, "enterprise_id": grid, "teams": ["T0HOME", TEAM]}}
+    roles_slack.users[GRID_ELSEWHERE] = {"id": GRID_ELSEWHERE, "name": "h", "team_id": "T0HOME", "is_admin": True,
+                                         "enterprise_user": {"id": GRID_ELSEWHERE, "enterprise_id": grid, "teams": ["T0HOME"]}}
+
+    def in_grid(text: str, user: str, team: str = TEAM, enterprise: str = grid) -> str:
+        return command_answer(roles_bot, roles_slack, text, user=user, channel=channel, team=team, enterprise=enterprise)["text"]
+
+    assert "*This workspace's settings*" in in_grid("settings", GRID_ADMIN)
+    assert in_grid("settings", GRID_ELSEWHERE).startswith(admins_only)
+    assert in_grid("settings", GRID_ADMIN, enterprise="E0OTHER").startswith(admins_only)  # another org's workspace
+    roles_slack.users[GRID_ELSEWHERE]["enterprise_user"]["enterprise_id"] = org
+    assert "*This workspace's settings*" in in_grid("settings", GRID_ELSEWHERE, team=org, enterprise=org)
+
+
 def test_asking_slack_who_is_an_admin_waits_until_after_the_ack_and_is_cached(roles_bot: BotProcess,
                                                                               roles_slack: FakeSlack,
                                                                               r: redis.Redis) -> None:  # fmt: skip
@@ -221,20 +303,20 @@ def test_scr_admins_and_digest_users_grant_nothing_in_a_many_workspace_install(o
         return command_answer(oauth_roles_bot, slack, text, team=team, user=user, channel=channel)["text"]
 
     assert "set up" in say_there("subscribe monday 09:30", LEAD)
-    assert "will get" in say_there(f"digest add <@{READER}>", LEAD)
+    DigestReaders(r).add(ws, READER)
     refused = f"Only <@{LEAD}>, workspace admins, or the bot's admins (`/scr admins`) can"
     assert say_there("subscribe friday 14:00", ENV_ADMIN).startswith(refused)
     assert say_there("unsubscribe", ENV_ADMIN).startswith(refused)
-    assert say_there(f"digest remove <@{READER}>", ENV_ADMIN).startswith(refused)
+    assert say_there(f"digest remove <@{READER}>", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
     assert say_there(f"admins add <@{ENV_ADMIN}>", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
     assert say_there("audit", ENV_ADMIN).startswith("Only workspace admins or the bot's admins")
     assert f"<@{ENV_ADMIN}>" not in say_there("admins", MEMBER)
     # The operator's digest reader is nobody's reader in another organisation's workspace.
-    assert say_there("digest", ENV_READER).startswith("The digest is for the workspace's learning leads")
+    assert say_there("digest", ENV_READER).startswith("The digest is for this workspace's digest readers")
     assert DigestReaders(r).readers(ws) == [READER]
     saved = Subscriptions(r).get(ws, channel)
     assert (saved.post, saved.created_by) == ("30 9 * * mon", LEAD)
-    assert [(e.by, e.action) for e in AuditTrail(r).since(ws, 0)] == [(LEAD, "subscribe"), (LEAD, "digest-add")]
+    assert [(e.by, e.action) for e in AuditTrail(r).since(ws, 0)] == [(LEAD, "subscribe")]
 
 
 # ----- the trail's bounds, and forgetting a workspace ---------------------------------------------------------

@@ -94,7 +94,7 @@ def test_an_auckland_workspace_gets_novembers_digest_in_early_december(bot: BotP
                                                                        r: redis.Redis, cli) -> None:  # noqa: ANN001
     assert "is now Pacific/Auckland" in say(bot, module_slack, "settings timezone Pacific/Auckland", ADMIN)
     assert say(bot, module_slack, "subscribe", LEAD).startswith(f"<@{LEAD}> set up")
-    assert "will get this workspace's learning digest" in say(bot, module_slack, f"digest add <@{LEAD}>", LEAD)
+    assert "will get this workspace's learning digest" in say(bot, module_slack, f"digest add <@{LEAD}>", ADMIN)
     before = len(module_slack.files)
     # Tuesday 1 December 2026, 10:00 in Auckland: still Monday 30 November in UTC and in London.
     out = run_due(cli, datetime(2026, 12, 1, 10, 0, tzinfo=AUCKLAND))

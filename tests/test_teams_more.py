@@ -20,6 +20,7 @@ from bot.learning.digest_sender import DigestReaders
 from bot.reflections.store import ReflectionStore
 from bot.slack.blocks import ACTION_SHARE, ACTION_SHOW
 from bot.storage import keys
+from bot.storage.roles import AuditTrail
 from bot.teams.cards import CARD_TYPE, escape, points_shown
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot, wait_for
@@ -277,6 +278,10 @@ def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with
 
     assert "monthly digest of 1 channel" in said(teams_bot, teams, "digest on", *reader)["text"]
     assert "no digest for you" in said(teams_bot, teams, "Digest on", *outsider)["text"]
+    assert "monthly digest of 1 channel" in said(teams_bot, teams, "digest on", *reader)["text"]  # already: no change
+    # Who reads the tenant's digest, and since when, is in its audit trail (refusals and no-changes are not).
+    assert [(e.by, e.role, e.action, e.detail) for e in AuditTrail(shared_redis).since(WS, 0)] == [
+        (reader[0], "team member", "digest-add", reader[0])]
 
     swept = run_due(env, first_wednesday_of_next_month())
     assert f"digest {channel} {reader[0]}: sent" in swept and outsider[0] not in swept, swept
@@ -294,3 +299,4 @@ def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with
     # "digest off": next month's digest is not sent to them.
     assert "stopped" in said(teams_bot, teams, "digest off", *reader)["text"]
     assert DigestReaders(shared_redis).readers(WS) == []
+    assert [e.action for e in AuditTrail(shared_redis).since(WS, 0)] == ["digest-add", "digest-remove"]

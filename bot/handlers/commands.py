@@ -258,22 +258,24 @@ DIGEST_HELP = ("Try `/scr digest` (in a channel: its figures), `/scr digest list
 
 def digest_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
                    client: WebClient) -> dict[str, Any]:  # fmt: skip
-    """``/scr digest``: a channel's digest figures, for the workspace's readers and whoever may name them;
-    ``add|remove @someone``: the workspace's readers (each gets every channel's monthly digest), named by the
-    lead of the channel it is typed in, workspace admins or the bot's admins, every change in the audit trail;
-    ``list``: who they are. After the ack: deciding who may can ask Slack (``users.info``)."""
+    """``/scr digest``: a channel's digest figures, for the workspace's readers, its admins and the channel's
+    lead (their own channel only); ``add|remove @someone``: the workspace's readers (each gets every
+    channel's monthly digest), named by workspace admins or the bot's admins only, every change in the audit
+    trail; ``list``: who they are, for readers and admins.
+
+    Not by a channel's lead: readers are per workspace, and anyone may become the lead of an empty channel
+    by subscribing it, so a lead naming readers would let any member make themselves a reader of every
+    channel's digest (and drop the real ones). After the ack: deciding who may can ask Slack (``users.info``)."""
     ws, user, channel = workspace_of(command), command.get("user_id", ""), command.get("channel_id", "")
     in_channel = channel.startswith(("C", "G"))
     env_readers = services.settings.env_digest_users
     readers = DigestReaders(services.store.client, env_readers)
     word = args[0].lower() if args else ""
     try:
-        subscription = services.subscriptions.get(ws, channel) if in_channel else None
-        lead = subscription.created_by if subscription else None
         if word in ("add", "remove"):
-            role = roles.for_channel(ws, user, lead, client)
+            role = roles.admin(ws, user, client)
             if role is None:
-                return ephemeral(who_can(lead, "change who gets this workspace's digest"))
+                return ephemeral(who_can(None, "change who gets this workspace's digest"))
             who = mentioned(args)
             if not who:
                 return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
@@ -290,9 +292,13 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
             return ephemeral(f"<@{who}> wasn't getting this workspace's digest.")
         if word not in ("", "list"):
             return ephemeral(DIGEST_HELP)
-        if not readers.is_reader(ws, user) and roles.for_channel(ws, user, lead, client) is None:
-            return ephemeral("The digest is for the workspace's learning leads and the readers they name. "
-                             + who_can(lead, "add you with `/scr digest add @you`"))  # fmt: skip
+        subscription = services.subscriptions.get(ws, channel) if in_channel else None
+        lead = subscription.created_by if subscription else None
+        workspace_wide = readers.is_reader(ws, user) or roles.admin(ws, user, client) is not None
+        own_channel = bool(lead) and user == lead and word == ""  # a lead sees their channel's figures, nothing more
+        if not workspace_wide and not own_channel:
+            return ephemeral("The digest is for this workspace's digest readers, whom workspace admins and the bot's "
+                             "admins (`/scr admins`) name: ask one of them to add you with `/scr digest add @you`.")  # fmt: skip
         names = ", ".join(f"<@{u}>" + (" (SCR_DIGEST_USERS)" if u in env_readers else "")
                           for u in readers.readers(ws)) or "no one yet"  # fmt: skip
         if word == "list":
@@ -304,7 +310,8 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
         tz = services.workspace_settings.hours(ws).timezone  # the workspace's months, as the monthly DM counts them
         data = build_digest(services.corpus, services.store.client, ws, channel,
                             last_months(utcnow(), include_current=True, timezone=tz), services.settings.retention_days, tz)  # fmt: skip
-        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to this workspace's readers: {names}._"
+        sent_to = f"this workspace's readers: {names}" if workspace_wide else "this workspace's digest readers"
+        text = digest_text(services.corpus, data) + f"\n_Monthly by DM, with a chart, to {sent_to}._"
         return {"response_type": "ephemeral", "text": text}
     except redis.RedisError:
         return ephemeral(STORAGE_DOWN.format(what="put the digest together" if word in ("", "list") else "change the digest's readers"))
@@ -339,7 +346,9 @@ def actions_command(services: Services, command: dict[str, Any], args: list[str]
 def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
                    client: WebClient) -> dict[str, Any]:  # fmt: skip
     """``/scr admins``: who the bot's admins are here; ``add|remove @someone``: for workspace admins and
-    owners and the bot's admins (never the environment's list in a many-workspace install)."""
+    owners and the bot's admins (never the environment's list in a many-workspace install). Only the
+    workspace's own members can be added (``users.info`` after the ack): a person from another organisation
+    in a shared channel must not hold rights here."""
     ws, user = workspace_of(command), command.get("user_id", "")
     env_admins = services.settings.env_admins
     admins = AdminList(services.store.client)
@@ -353,6 +362,13 @@ def admins_command(services: Services, command: dict[str, Any], args: list[str],
             if not who:
                 return ephemeral(f"Say who, with a mention: `/scr admins {word} @someone`.")
             if word == "add":
+                member = roles.member(ws, who, client)  # after the ack: Slack says whose member they are
+                if member is None:
+                    return ephemeral(f"Nothing changed: Slack didn't say whether <@{who}> is a member of this workspace. "
+                                     "Try again in a minute.")  # fmt: skip
+                if not member:
+                    return ephemeral(f"Nothing changed: <@{who}> is not a member of this workspace (a guest from another "
+                                     "organisation, say), and only its own members can be the bot's admins here.")  # fmt: skip
                 if admins.add(ws, who):
                     record(services, command, role, "admins-add", f"<@{who}>")
                 return ephemeral(f"<@{who}> is now one of the bot's admins here: they may change any channel's weekly "
@@ -369,8 +385,9 @@ def admins_command(services: Services, command: dict[str, Any], args: list[str],
         listed = ", ".join(f"<@{u}>" for u in named) or "no one yet"
         return ephemeral(
             f"*The bot's admins here:* {listed}\n"
-            "They, workspace admins and owners, and whoever set up a channel's weekly post (for that channel) may "
-            "change its weekly post and digest readers. Workspace admins and the bot's admins manage this list: "
+            "They and workspace admins and owners may change any channel's weekly post, the workspace's digest "
+            "readers and settings; whoever set up a channel's weekly post may change that channel's. "
+            "Workspace admins and the bot's admins manage this list: "
             "`/scr admins add @someone`, `/scr admins remove @someone`. `/scr audit` shows every change."
         )
     except redis.RedisError:

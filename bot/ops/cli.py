@@ -104,6 +104,17 @@ def _start_store(services: Any) -> None:
     services.store.start()
 
 
+def _check_master_keys(services: Any) -> None:
+    """A process that serves or posts stops at start-up, with one line, if the data keys in Redis were wrapped
+    by a master key it does not hold (``bot.storage.crypto.check_master_keys``)."""
+    from bot.storage import crypto
+
+    try:
+        crypto.check_master_keys(services.store.client, services.store.keyring)
+    except (redis.RedisError, OSError) as exc:  # Redis away: the breaker and /readyz say so; serve what we can
+        log.warning("could not check the data keys' master key (%s: %s)", type(exc).__name__, exc)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     problem = _half_set_tokens(settings)
     if problem:
@@ -131,6 +142,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                     app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
+    _check_master_keys(services)
     if mode in ("http", "oauth") and not args.no_scheduler:
         # gunicorn forks; the scheduler must not live in a process that forks: run both as siblings.
         # (Distributed mode too: its clock posts for every workspace and finishes interrupted purges.)
@@ -194,6 +206,7 @@ def _run_teams_alone(args: argparse.Namespace, settings: Settings) -> int:
     and (unless --no-scheduler) the clock beside it, as for Slack's HTTP mode."""
     services = _services(settings)
     services.store.start()
+    _check_master_keys(services)
     try:
         if not args.no_scheduler:
             from bot.ops.supervisor import run_web_and_clock
@@ -231,6 +244,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
 
         services = _services(settings)
         services.store.start()
+        _check_master_keys(services)
         try:
             Clock(services, None).run_forever()
         finally:
@@ -250,6 +264,7 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
         check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
     services = _services(settings)
     services.store.start()
+    _check_master_keys(services)
     clock = Clock(services, client)
     try:
         clock.run_forever()
@@ -912,6 +927,11 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         raw = redis.Redis.from_url(services.store.url, socket_timeout=60)
         with raw:
             report = restore(raw, Path(args.file))
+        if report.purged:  # their keys were left out: no global index may still name them
+            from bot.storage.purge import Purger
+
+            for ws in report.purged:
+                Purger(services.store.client).drop_index_entries(ws)
         if report.old_layout:
             services.store.client.delete(LAYOUT)
             migrate(services.store.client)
@@ -920,6 +940,10 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     where = _redacted(settings.redis_url) if settings.redis_url else f"the embedded Redis in {settings.data_dir}"
     print(f"restored {report.keys} key(s) into {where}"
           + (f"; {report.expired} had expired since the backup and were left out" if report.expired else ""))
+    if report.purged:
+        names = ", ".join(ws.team_id for ws in report.purged)
+        print(f"left out {report.purged_keys} key(s) of {len(report.purged)} workspace(s) purged after the backup was "
+              f"taken ({names}): a purged workspace is never restored")  # fmt: skip
     return 0
 
 

@@ -142,7 +142,10 @@ class Shell:
     # ----- plumbing -----------------------------------------------------------------------
     @staticmethod
     def _user(name: str, uid: str) -> dict[str, Any]:
-        return {"id": uid, "name": name, "real_name": name.capitalize(), "tz": "Europe/London", "team_id": TEAM_ID}
+        """A person of the shell's workspace. You own it (as whoever installs a bot owns their workspace), so
+        you may name digest readers and admins; the others are members."""
+        return {"id": uid, "name": name, "real_name": name.capitalize(), "tz": "Europe/London", "team_id": TEAM_ID,
+                "is_owner": name == ME}  # fmt: skip
 
     @property
     def uid(self) -> str:

@@ -32,6 +32,7 @@ from bot.slack.client import GatedClient, make_client
 from bot.slack.context import NoWorkspace
 from bot.slack.installations import installation_store, oauth_state_store
 from bot.slack.tenants import TenantBound
+from bot.storage.crypto import CryptoError
 
 __all__ = ["build_app", "make_client"]
 
@@ -72,6 +73,8 @@ def slack_refusal(exc: SlackApiError, which: str, fix: str) -> str:
 
 
 STORAGE_DOWN = "I can't reach my storage just now, so I can't answer in this workspace yet. Please try again in a minute."
+CANNOT_DECRYPT = ("I can't read this workspace's stored data just now (my encryption key doesn't match it), so I can't "
+                  "answer here. The people who run the bot can see why in its log.")
 
 
 class SlackUnavailable(ConfigError):
@@ -225,6 +228,14 @@ def build_app(
                          type(error).__name__)  # fmt: skip
             return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": STORAGE_DOWN}),
                                 headers={"content-type": "application/json"})  # fmt: skip
+        if isinstance(error, CryptoError):
+            # A wrong master key (or a damaged value): one line for the operator, no traceback; the person who
+            # typed a command is told in one line, an event is answered 503 (kept for Slack to retry).
+            logger.error("cannot decrypt while handling a %s request: %s", body.get("type") or "command", error)
+            if body.get("command"):
+                return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": CANNOT_DECRYPT}),
+                                    headers={"content-type": "application/json"})  # fmt: skip
+            return BoltResponse(status=503, body="")
         if isinstance(error, redis.RedisError):
             # Storage is down: answer 503 at once so Slack retries the event later (nothing dropped).
             logger.error("Redis unavailable while handling a %s request (%s); answered 503 so Slack retries",

@@ -28,6 +28,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from bot import __version__, logs, metrics
 from bot.services import Services
 from bot.slack import gate
+from bot.storage import crypto
 from bot.storage.purge import pending_count
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,16 @@ def create_web_app(services: Services, bolt_app: App) -> Flask:
 
     @web.get("/readyz")
     def readyz() -> Response:
-        """Readiness, for a load balancer: 200 only when Redis answers now and Slack answered its last check
-        (at most one a minute), else 503 with the reason. A frozen Redis costs one ``SCR_REDIS_TIMEOUT_MS``
+        """Readiness, for a load balancer: 200 only when Redis answers now, Slack answered its last check
+        (at most one a minute) and no workspace's data key failed to unwrap (a wrong master key), else 503
+        with the reason. A frozen Redis costs one ``SCR_REDIS_TIMEOUT_MS``
         at most, then nothing while the breaker is open, so the answer comes within a second either way."""
         redis_status = services.store.health()
         slack_ok, slack_error = slack_check()
-        body = {"ok": bool(redis_status["ok"]) and slack_ok, "redis": redis_status,
-                "slack": {"ok": slack_ok, **({"error": slack_error} if slack_error else {})}}  # fmt: skip
+        key_problem = crypto.key_trouble()  # a data key this process cannot unwrap: a wrong SCR_MASTER_KEY
+        body = {"ok": bool(redis_status["ok"]) and slack_ok and key_problem is None, "redis": redis_status,
+                "slack": {"ok": slack_ok, **({"error": slack_error} if slack_error else {})},
+                "encryption": {"ok": key_problem is None, **({"error": key_problem} if key_problem else {})}}  # fmt: skip
         return Response(json.dumps(body), status=200 if body["ok"] else 503, mimetype="application/json")
 
     @web.get("/healthz")

@@ -10,6 +10,12 @@ for a ``REDIS_URL`` server (a single one; a Redis Cluster is the provider's to b
 Expiry is kept as an absolute time (``ABSTTL``), so a reflection restored a month later still
 expires when it would have; keys whose time passed in between are not restored.
 
+A workspace purged (uninstalled, or ``scr-bot workspace purge``) after the backup was taken is never
+restored: the target Redis keeps a tombstone per purge (``keys.PURGED``: its id and when, 400 days),
+which a restore honours (the target may hold it, and nothing else of ours), and the restore reports what
+it left out. A backup restored into a Redis without those tombstones cannot know: what protects such
+copies is their own retention and a master key rotation after the purge (see PRIVACY.md).
+
 The file is JSON lines: a header, then one line per key (key and payload base64). It holds
 reflections and Slack tokens, so it is written owner-only (0600), like the data directory itself.
 A payload is tied to the Redis version's serialisation: restore into the same or a newer Redis.
@@ -27,7 +33,8 @@ from typing import Any
 
 import redis
 
-from bot.storage.keys import LAYOUT, PREFIX
+from bot.storage import keys
+from bot.storage.keys import LAYOUT, PREFIX, Workspace
 
 FORMAT = "scr-bot-backup"
 VERSION = 1
@@ -42,6 +49,8 @@ class BackupReport:
     keys: int
     expired: int = 0  # restore only: keys whose expiry passed since the backup (not restored)
     old_layout: bool = False  # restore only: taken before the current key layout, so its keys must be moved
+    purged: tuple[Workspace, ...] = ()  # restore only: workspaces purged after the backup was taken (left out)
+    purged_keys: int = 0  # restore only: how many of the backup's keys were theirs (not restored)
 
 
 def _ours(client: redis.Redis) -> list[bytes]:
@@ -124,16 +133,24 @@ def restore(client: redis.Redis, path: Path) -> BackupReport:
     caller runs ``bot.storage.keys.migrate`` (with the bot's own client) after dropping the layout marker
     the fresh start wrote, so the restored keys are moved to the current names."""
     header, records = read_backup(path)
-    present = [k for k in _ours(client) if _bytes(k) != LAYOUT.encode()]  # a fresh start writes only the marker
+    kept = (LAYOUT.encode(), keys.PURGED.encode())  # a fresh start writes the marker; purge tombstones are honoured
+    present = [k for k in _ours(client) if _bytes(k) not in kept]
     if present:
         raise BackupError(f"the target Redis already holds {len(present)} scr-bot key(s): restore only into an "
                           "empty one (stop the bot and move SCR_DATA_DIR aside, or point REDIS_URL at an empty "
                           "database), so nothing newer is overwritten")  # fmt: skip
     seconds, micros = client.time()
     now_ms = int(seconds) * 1000 + int(micros) // 1000
+    purged = _purged_after(client, int(header.get("taken_ms") or 0) / 1000)
     pipe = client.pipeline(transaction=False)
-    expired = 0
+    expired = left_out = 0
+    found: dict[str, Workspace] = {}
     for record in records:
+        owner = _purged_owner(record["k"], purged)
+        if owner is not None:  # its organisation asked to be forgotten after this backup: never bring it back
+            left_out += 1
+            found[keys.workspace_entry(owner)] = owner
+            continue
         if record["x"] and record["x"] <= now_ms:
             expired += 1
             continue
@@ -144,7 +161,27 @@ def restore(client: redis.Redis, path: Path) -> BackupReport:
         raise BackupError(f"{path}: Redis refused the data ({exc}); the backup was taken on Redis "
                           f"{header.get('redis_version')}: restore into the same or a newer Redis") from None
     old_layout = not any(r["k"] == LAYOUT.encode() for r in records)
-    return BackupReport(len(records) - expired, expired, old_layout)
+    return BackupReport(len(records) - expired - left_out, expired, old_layout, tuple(found.values()), left_out)
+
+
+def _purged_after(client: redis.Redis, taken: float) -> dict[str, Workspace]:
+    """The workspaces (by index entry) whose purge began after ``taken``: ``keys.PURGED``, in the target Redis."""
+    raw = client.zrangebyscore(keys.PURGED, f"({taken}", "+inf")
+    entries = [e.decode() if isinstance(e, bytes) else e for e in raw]
+    return {e: keys.parse_workspace_entry(e) for e in entries}
+
+
+def _purged_owner(name: bytes, purged: dict[str, Workspace]) -> Workspace | None:
+    """The purged workspace (or org, for an org-wide install's purge) whose tag ``name`` carries, if any."""
+    if not purged:
+        return None
+    ws = keys.workspace_of(name.decode("utf-8", "replace"))
+    if ws is None:
+        return None
+    for candidate in (ws, Workspace(ws.enterprise_id, ws.enterprise_id, ws.platform) if ws.enterprise_id else None):
+        if candidate is not None and keys.workspace_entry(candidate) in purged:
+            return purged[keys.workspace_entry(candidate)]
+    return None
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -56,6 +56,46 @@ class CryptoError(Exception):
     """A sealed value that does not open: its data key is gone (purged), or it was moved or tampered with."""
 
 
+class MasterKeyMissing(CryptoError):
+    """A data key wrapped by a master key this process does not hold: the process was given the wrong
+    ``SCR_MASTER_KEY`` (or lacks ``SCR_MASTER_KEY_OLD`` mid-rotation). Nothing of that workspace can be
+    read, so the process is not ready (``key_trouble``) until it is restarted with the right key."""
+
+
+_troubled: dict[str, str] = {}  # workspace tag -> the last MasterKeyMissing for it, until a data key of it opens
+_troubled_lock = threading.Lock()
+
+
+def key_trouble() -> str | None:
+    """Why this process cannot open some workspace's data key (one line), or None: what /readyz reports."""
+    with _troubled_lock:
+        return next(iter(_troubled.values()), None)
+
+
+def check_master_keys(client: Any, keyring: Keyring, batch: int = 500) -> None:
+    """At start-up: every data key in Redis must be wrapped by a master key this process holds, or the
+    process stops with one line naming the key id. Otherwise a wrong ``SCR_MASTER_KEY`` would start
+    "healthy", fail every request, and wrap the data key of any workspace installed meanwhile with the
+    wrong key. Reads only the ``w1:<key id>:`` prefix of each data key (one SCAN, Cluster-safe)."""
+    held = set(keyring.ids)
+    foreign: dict[str, int] = {}
+    total = 0
+    for name in _scan(client, keys.DATA_KEY_PATTERN, batch):
+        wrapped = client.get(name)
+        if wrapped is None:
+            continue
+        total += 1
+        prefix, _, rest = wrapped.partition(":")
+        kid = rest.partition(":")[0] if prefix + ":" == WRAPPED else "?"
+        if kid not in held:
+            foreign[kid] = foreign.get(kid, 0) + 1
+    if foreign:
+        kid, count = max(foreign.items(), key=lambda kv: kv[1])
+        raise ConfigError(f"SCR_MASTER_KEY does not open the data keys in Redis ({count} of {total} wrapped by key "
+                          f"{kid}, this process holds {', '.join(sorted(held))}); set the key they were made with, "
+                          "or SCR_MASTER_KEY_OLD during a rotation")  # fmt: skip
+
+
 def new_master_key() -> str:
     """A fresh master key as ``SCR_MASTER_KEY`` takes it: 32 random bytes, URL-safe base64 (44 characters)."""
     return base64.urlsafe_b64encode(os.urandom(32)).decode()
@@ -110,6 +150,11 @@ class Keyring:
     def current_id(self) -> str:
         return _kid(self.current)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The ids of the master keys this process holds (current first)."""
+        return tuple(self._masters)
+
     @classmethod
     def check_settings(cls, settings: Settings) -> None:
         """Raise the one-line ``ConfigError`` ``from_settings`` would, without touching any file."""
@@ -148,11 +193,17 @@ class Keyring:
         kid, _, body = rest.partition(":")
         master = self._masters.get(kid)
         if prefix + ":" != WRAPPED or master is None:
-            raise CryptoError(f"data key of {ws.tag} is wrapped by master key {kid or '?'}, which this process "
-                              "does not have (set SCR_MASTER_KEY_OLD to the previous key during a rotation)")
+            problem = (f"data key of {ws.tag} is wrapped by master key {kid or '?'}, which this process does not "
+                       "have (set SCR_MASTER_KEY to the key it was made with, or SCR_MASTER_KEY_OLD during a rotation)")
+            with _troubled_lock:
+                _troubled[ws.tag] = problem
+            raise MasterKeyMissing(problem)
         raw = _unb64(body)
         try:
-            return master.decrypt(raw[:NONCE], raw[NONCE:], _wrap_aad(ws))
+            key = master.decrypt(raw[:NONCE], raw[NONCE:], _wrap_aad(ws))
+            with _troubled_lock:
+                _troubled.pop(ws.tag, None)
+            return key
         except InvalidTag:
             raise CryptoError(f"data key of {ws.tag} does not open (moved from another workspace, or damaged)") from None
 

@@ -295,6 +295,11 @@ def teams_chart(ws: Workspace, token: str) -> str:
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
+# Sorted set: workspace entry -> when its purge began (epoch seconds). No personal data: ids and a time. A restore
+# (``bot.storage.backup``) leaves out every workspace purged after its backup was taken, so a pre-purge backup
+# cannot bring an uninstalled organisation's data back. Entries older than PURGED_SECONDS are trimmed on write.
+PURGED = f"{GLOBAL}:purged"
+PURGED_SECONDS = 400 * 24 * 3600  # longer than any backup should be kept (see PRIVACY.md)
 
 
 def purge_fence(ws: Workspace) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,6 +74,25 @@ class PurgeReport:
 def pending_count(client: redis.Redis) -> int:
     """How many workspaces' purges have not finished (the ``scr_purges_pending`` gauge, read at scrape)."""
     return int(client.scard(keys.PURGE_PENDING))
+
+
+def record_tombstone(client: redis.Redis, ws: Workspace, at: float | None = None) -> None:
+    """Remember that ``ws`` was purged, and when (``keys.PURGED``: its id and a time, nothing else), so that
+    ``scr-bot restore`` never brings back its data from a backup taken before. Bounded: entries older than
+    ``keys.PURGED_SECONDS`` are trimmed on every write, and the key expires that long after the last purge."""
+    now = time.time() if at is None else at
+    with client.pipeline(transaction=False) as pipe:  # one key: its own slot
+        pipe.zadd(keys.PURGED, {keys.workspace_entry(ws): now})
+        pipe.zremrangebyscore(keys.PURGED, "-inf", f"({now - keys.PURGED_SECONDS}")
+        pipe.expire(keys.PURGED, keys.PURGED_SECONDS)
+        pipe.execute()
+
+
+def purged_since(client: redis.Redis, since: float) -> list[Workspace]:
+    """The workspaces whose latest purge began after ``since`` (epoch seconds), within the kept window."""
+    oldest = max(since, time.time() - keys.PURGED_SECONDS)
+    found = client.zrangebyscore(keys.PURGED, f"({oldest}", "+inf")
+    return [keys.parse_workspace_entry(e.decode() if isinstance(e, bytes) else e) for e in found]
 
 
 class Purger:
@@ -164,6 +184,7 @@ class Purger:
         self.r.set(fence, uuid.uuid4().hex, nx=True)
         purge_id = self.r.get(fence)
         self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
+        record_tombstone(self.r, ws)
         self._drop_tokens(ws, purge_id)
         return purge_id
 
@@ -238,6 +259,21 @@ class Purger:
         self.r.delete(keys.purge_fence(ws))
         self.r.srem(keys.PURGE_PENDING, keys.workspace_entry(ws))
         return report
+
+    def drop_index_entries(self, ws: Workspace) -> None:
+        """Remove the workspace's entries from every global index (``keys.INDEXES``) and nothing else: what a
+        restore that left out a purged workspace's keys does, so no index names a workspace with no data."""
+        self._drop_subscriptions(ws)
+        self._drop_from_indexes(ws)
+        entry = keys.workspace_entry(ws)
+        self.r.hdel(keys.INSTALLATIONS, entry)
+        self.r.srem(keys.PURGE_PENDING, entry)
+        for index in keys.INDEXES:
+            if self.r.type(index) == "set":
+                gone = [e for e in self.r.sscan_iter(index, match=entry + "*", count=self.batch)
+                        if e == entry or e.startswith(entry + "|")]  # fmt: skip
+                if gone:
+                    self.r.srem(index, *gone)
 
     def pending(self) -> list[Workspace]:
         """Purges a process started and did not finish (it died): the clock finishes them."""

@@ -48,7 +48,7 @@ class AuditEntry:
 
     at: float
     by: str  # Slack user id
-    role: str  # "lead", "workspace admin", "bot admin", "new channel" (who set a channel up)
+    role: str  # "lead", "workspace admin", "bot admin"; on Teams "team member" ("digest on"/"off")
     action: str  # subscribe, resubscribe, unsubscribe, digest-add, digest-remove, admins-add, admins-remove
     channel: str = ""
     detail: str = ""

@@ -14,6 +14,7 @@ the tenant (Group.Read.All) the bot does not ask for. "digest off" stops it for 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.learning.digest_sender import DigestReaders
 from bot.once import Permanent, Transient
 from bot.services import Services
 from bot.storage.keys import Workspace
+from bot.storage.roles import AuditEntry, AuditTrail
 from bot.teams import cards
 from bot.teams.connector import Connector
 from bot.teams.downloads import CHART, EXPORT, EXPORT_SECONDS, Downloads
@@ -31,6 +33,7 @@ from bot.weekly.schedules import Subscriptions
 log = logging.getLogger(__name__)
 EXPORT_WORDS = ("export", "export my record")
 DIGEST_ON, DIGEST_OFF = "digest on", "digest off"
+TEAM_MEMBER = "team member"  # the audit trail's role for "digest on"/"off": a member of a scheduled channel's team
 
 NOTHING = "You have no reflections saved yet, so there is nothing to export."
 NO_LINKS = "I can't send download links yet: the bot's public address (TEAMS_PUBLIC_URL) is not set. Please ask your admin."
@@ -63,7 +66,8 @@ class TeamsRecords:
         if said == DIGEST_ON:
             return self.digest_on(ws, user)
         if said == DIGEST_OFF:
-            self.readers.remove(ws, user)
+            if self.readers.remove(ws, user):
+                self._audit(ws, user, "digest-remove")
             return _message(DIGEST_STOPPED)
         return None
 
@@ -112,6 +116,12 @@ class TeamsRecords:
         return md.encode(), "text/markdown; charset=utf-8", f"scr-reflections-{now:%Y-%m-%d}.md"
 
     # ----- digest readers ------------------------------------------------------------------------------------
+    def _audit(self, ws: Workspace, user: str, action: str) -> None:
+        """The tenant's digest readers changed: in its audit trail, as on Slack (who, as what, when, whom), so
+        its admins can see who reads the digest since when (``scr-bot audit``). Only real changes are recorded."""
+        AuditTrail(self.services.store.client).record(ws, AuditEntry(
+            at=time.time(), by=user, role=TEAM_MEMBER, action=action, detail=user))  # fmt: skip
+
     def digest_on(self, ws: Workspace, user: str) -> dict[str, Any]:
         """One of the tenant's digest readers (who get every scheduled channel's digest, as on Slack), if ``user``
         is in the team of at least one scheduled channel (asked of the Bot Connector's roster). Teams gives the bot
@@ -133,6 +143,7 @@ class TeamsRecords:
             member_somewhere = member_somewhere or member
         if not member_somewhere:
             return _message(NO_CHANNELS)
-        self.readers.add(ws, user)
+        if self.readers.add(ws, user):
+            self._audit(ws, user, "digest-add")
         return _message(f"You'll get the monthly digest of {_counted(len(channels), 'channel')} here, in the first week "
                         "of each month: counts only, never anyone's words. Type digest off to stop it.")  # fmt: skip
