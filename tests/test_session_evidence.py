@@ -34,3 +34,18 @@ def test_a_status_count_of_one_owner_is_shown_as_under_three_even_among_four_own
     assert "done 3" in line  # three people behind it: shown
     assert "overdue <3" in line and "overdue 1" not in line  # one person behind it: never the count
     assert "partly 0" in line and "not yet 0" in line  # nobody: 0 points at no one
+
+
+def test_the_reports_session_list_never_breaks_the_weekly_table(corpus) -> None:  # noqa: ANN001
+    """Markdown ends a table at the first line that is not a row: the session list goes after the rows."""
+    from bot.learning.digest import Digest, MonthRow, PostRow, SessionRow, report_markdown
+
+    d = Digest("T0", "C0", [MonthRow("2026-11", 2, 6, 3, 6, 3)], [], [],
+               [PostRow("2026-W47", "2026-11-16", "p1", "A point", [], 4, 3),
+                PostRow("2026-W48", "2026-11-23", "p2", "Another", [], 4, 3)],
+               [SessionRow("2026-11", "neglect", 1, 4, 3, 3, 3, 0, 0, 0, (3, 0, 0, 0))])  # fmt: skip
+    lines = report_markdown(corpus, [d], "2026-11").splitlines()
+    header = lines.index("| Week | Posted | Learning point | Themes | Reflections shared | People |")
+    assert lines[header + 1].startswith("|---")
+    assert lines[header + 2].startswith("| 2026-W47 ") and lines[header + 3].startswith("| 2026-W48 ")
+    assert any(line.startswith("**7-minute briefings run:**") for line in lines[header + 4:])

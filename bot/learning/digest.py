@@ -249,10 +249,10 @@ def report_markdown(corpus: Corpus, digests: list[Digest], since: str) -> str:
         out += ["", "**Themes covered:** " + (", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered) or "none"),
                 "", "**Recurring themes not covered:** " + (", ".join(_label(corpus, t) for t in d.not_covered) or "none"),
                 "", "| Week | Posted | Learning point | Themes | Reflections shared | People |", "|---|---|---|---|---|---|"]  # fmt: skip
-        if d.sessions:
-            out += ["", "**7-minute briefings run:**", *(f"- {session_line(corpus, row)}" for row in d.sessions), ""]
         for p in d.posts:
             out.append(f"| {p.week} | {p.date} | {p.title} (`{p.point}`) | {', '.join(_label(corpus, t) for t in p.themes)} "
                        f"| {_by_people(p.reflections, p.people)} | {suppress(p.people)} |")  # fmt: skip
+        if d.sessions:  # after the weekly table, never inside it (a line there ends a Markdown table)
+            out += ["", "**7-minute briefings run:**", *(f"- {session_line(corpus, row)}" for row in d.sessions)]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
