@@ -157,7 +157,7 @@ def scr_bot(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @needs_poppler
-@pytest.mark.parametrize("query", [["neglect"], ["neglect", "--across"], ["information", "sharing"]])
+@pytest.mark.parametrize("query", [["neglect"], ["neglect", "--across"], ["information", "sharing"], ["wnb", "--across"]])
 def test_the_pdf_handout_is_one_a4_page_with_the_parts_citations_period_and_action_plan(
         tmp_path: Path, corpus: Corpus, query: list[str]) -> None:  # fmt: skip
     pytest.importorskip("fpdf", reason="fpdf2 is not installed (pip install -e .)")
@@ -189,6 +189,47 @@ def test_the_pdf_handout_is_one_a4_page_with_the_parts_citations_period_and_acti
         if part.citation:
             assert f"Source: {part.citation}" in markdown
     assert "| What | Owner | Due date | Done |" in markdown and all(s.period in markdown for s in built.sources)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@needs_poppler
+def test_every_themes_handout_fits_one_a4_page_keeping_citations_periods_and_currency_notes(
+        tmp_path: Path, corpus: Corpus, lookup: Lookup) -> None:  # fmt: skip
+    """Every theme, one briefing and across briefings: one A4 page of real text, each part's citation, each
+    "since this briefing" note and each briefing's period on it, and the action plan."""
+    pytest.importorskip("fpdf", reason="fpdf2 is not installed (pip install -e .)")
+    from bot.briefings.handout import pdf_bytes
+
+    failures = []
+    for theme in corpus.themes:
+        for across in (False, True):
+            try:
+                built = build(lookup, theme, across=across)
+            except NoMatch:
+                continue
+            name = f"{theme}{' --across' if across else ''}"
+            try:
+                data = pdf_bytes(built)
+            except Exception as exc:  # noqa: BLE001 - collected: every theme is reported, not the first
+                failures.append(f"{name}: {exc}")
+                continue
+            pdf = tmp_path / f"{theme}-{across}.pdf"
+            pdf.write_bytes(data)
+            info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+            text = _flat(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout)
+            missing = [f"part {p.number} citation" for p in built.parts if p.citation and _flat(p.citation) not in text]
+            missing += [f"part {p.number} since note" for p in built.parts if p.since and _flat(p.since) not in text]
+            missing += [f"period {s.period}" for s in built.sources if _flat(s.period) not in text]
+            missing += [f"heading {p.number}" for p in built.parts if f"{p.number} · {p.heading}" not in text]
+            missing += ["action plan"] if "Action plan" not in text else []
+            if not re.search(r"Pages:\s+1\n", info) or "(A4)" not in info:
+                missing.append("one A4 page")
+            if missing:
+                failures.append(f"{name}: {', '.join(missing)}")
+    assert not failures, "\n".join(failures)
 
 
 def test_no_match_writes_nothing_and_says_so_in_one_line(tmp_path: Path) -> None:

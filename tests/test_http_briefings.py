@@ -5,6 +5,7 @@ seven parts collapsed, the questions in the thread)."""
 from __future__ import annotations
 
 import json
+import time
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
 from conftest import BotProcess, wait_for
@@ -87,3 +88,29 @@ def test_run_where_the_bot_is_not_a_member_says_how_to_fix(bot: BotProcess, modu
     bot.action("scr_briefing_run", button(preview, "scr_briefing_run")["value"], channel="C0NOBRIEF", response_url=url)
     reply = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=5.0)
     assert "/invite" in reply["text"] and reply.get("replace_original") in (False, "false")
+
+
+def test_briefing_handout_sends_the_one_page_pdf_privately_after_the_ack(bot: BotProcess, module_slack: FakeSlack) -> None:
+    """`/scr briefing neglect handout` (issue 24 item 4): the ack says it is on its way; the PDF arrives as a
+    file in the person's own DM, and only there."""
+    before = len(module_slack.files)
+    url = module_slack.response_url()
+    resp = bot.command("briefing neglect handout", user="U0HAND", response_url=url)
+    assert resp.status == 200
+    said = resp.json()
+    assert said["response_type"] == "ephemeral" and "handout" in said["text"] and "direct message" in said["text"]
+    sent = wait_for(lambda: [f for f in module_slack.files[before:] if f.get("channel")], timeout=20)
+    assert [f["channel"] for f in sent] == ["DU0HAND"]
+    content = sent[0]["content"]
+    assert content.startswith(b"%PDF-") and b"/Count 1" in content  # one page
+    assert module_slack.filenames[sent[0]["id"]].endswith(".pdf")
+    assert "Neglect" in (sent[0].get("title") or "")
+    assert not [r for r in module_slack.responses if r.get("_url") == url]  # nothing went wrong to report
+
+
+def test_briefing_handout_with_no_match_says_why_and_sends_nothing(bot: BotProcess, module_slack: FakeSlack) -> None:
+    before = len(module_slack.files)
+    said = bot.command("briefing zzqx handout").json()
+    assert "No theme" in said["text"]
+    time.sleep(1.0)
+    assert module_slack.files[before:] == []

@@ -7,8 +7,13 @@ each use of a briefing, and a team meeting without a screen records it on paper.
 The PDF is made with fpdf2 (pyproject.toml says why that library): real text in an embedded Unicode font
 (DejaVu Sans, shipped with matplotlib, which the bot already needs for its digest chart), 12 pt body
 text, the document's title and language set, and the title and part headings as marked sections (tagged
-and in the outline). It must fit ONE page, so a long briefing is shown shorter, step by step (first the
-further lines of each key part, then the background's description), never in smaller body text.
+and in the outline). It must fit ONE page, so a long briefing is shown shorter, step by step, the least
+needed first: the further lines of each key part; the background's description; a "since this briefing"
+note repeated word for word in a later part (said once, then "see part N"); the further "what to do"
+prompts and discussion questions; an action-plan row; long summaries cut at a word with "…" and where to
+read them whole (``/scr <point id>``); only then smaller body text, never below ``MIN_BODY_PT``. Every
+part keeps its citation, every briefing its period, every currency note is on the page once, and quotes
+are never cut (a figure or quote is the briefing's own words, whole, or not shown).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from bot.briefings.builder import ACTION_COLUMNS, MINUTES, Line, Part, SevenMinu
 
 LANGUAGE = "en-GB"
 BODY_PT = 12
+MIN_BODY_PT = 10  # the smallest body text a handout falls back to (only when shortening was not enough)
 SMALL_PT = 10  # citations, periods and "since" notes
 TITLE_PT = 18
 MARGIN_MM = 12
@@ -36,24 +42,65 @@ class HandoutError(Exception):
 @dataclass(frozen=True)
 class _Fit:
     """How much of each part a handout shows: ``key_lines`` lines per key part, the background's theme
-    description or not, and the "what to do" prompts beyond the first."""
+    description or not, the "what to do" prompts beyond the first, ``questions`` discussion questions at
+    most, repeated "since" notes said once, ``rows`` empty action-plan rows, ``clip`` characters at most
+    of a summary line (0: whole) and the body's point size."""
 
     key_lines: int
     description: bool
     prompts: bool
+    questions: int = 9
+    once: bool = False
+    rows: int = ACTION_ROWS
+    clip: int = 0
+    body_pt: float = BODY_PT
 
 
-FITS = (_Fit(9, True, True), _Fit(2, True, True), _Fit(1, True, True), _Fit(1, False, True), _Fit(1, False, False))
+_SHORTEST = dict(key_lines=1, description=False, prompts=False, questions=2, once=True, rows=2, clip=160)
+FITS = (_Fit(9, True, True), _Fit(2, True, True), _Fit(1, True, True), _Fit(1, False, True), _Fit(1, False, False),
+        _Fit(1, False, False, once=True), _Fit(1, False, False, questions=2, once=True),
+        _Fit(1, False, False, questions=2, once=True, rows=2), _Fit(1, False, False, questions=2, once=True, rows=2, clip=220),
+        _Fit(**_SHORTEST), _Fit(**_SHORTEST, body_pt=11), _Fit(**_SHORTEST, body_pt=MIN_BODY_PT),
+        _Fit(**{**_SHORTEST, "clip": 110, "questions": 1}, body_pt=MIN_BODY_PT))  # fmt: skip
 
 
 def _shown(part: Part, fit: _Fit) -> tuple[Line, ...]:
     if part.number == 1:
-        return tuple(line for line in part.lines if fit.description or line.kind != "theme")
+        return tuple(line for line in part.lines if (fit.description or line.kind != "theme")
+                     and (fit.prompts or line.kind != "framing"))  # fmt: skip
     if part.slot is not None:
         return part.lines[: fit.key_lines]
     if part.number == 7 and not fit.prompts:
         return part.lines[:1]
+    if part.number == 6:
+        return part.lines[: fit.questions]
     return part.lines
+
+
+def _clipped(line: Line, clip: int) -> str:
+    """A summary line cut at a word with "…" and where to read it whole; quotes and our own words are whole."""
+    text = _line_text(line)
+    if not clip or len(text) <= clip or line.kind != "point" or line.field == "quote" or not line.point:
+        return text
+    cut = text[:clip].rsplit(" ", 1)[0].rstrip(",;:")
+    return f"{cut}… (in full: /scr {line.point})"
+
+
+def _notes(briefing: SevenMinuteBriefing, fit: _Fit) -> dict[int, list[str]]:
+    """Each part's small print: its citation (always) and its "since" note (when ``fit.once``, a note already
+    given in an earlier part is pointed to, not repeated)."""
+    first: dict[str, int] = {}
+    out: dict[int, list[str]] = {}
+    for part in briefing.parts:
+        notes = [f"Source: {part.citation}"] if part.citation else []
+        if part.since:
+            if fit.once and part.since in first:
+                notes.append(f"Since this briefing: see part {first[part.since]}.")
+            else:
+                first.setdefault(part.since, part.number)
+                notes.append(part.since)
+        out[part.number] = notes
+    return out
 
 
 def _line_text(line: Line) -> str:
@@ -112,35 +159,37 @@ def _render(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FP
     pdf.set_creator("scr-bot")
     pdf.set_section_title_styles(
         TextStyle(font_family="DejaVu", font_style="B", font_size_pt=TITLE_PT, b_margin=1),
-        TextStyle(font_family="DejaVu", font_style="B", font_size_pt=BODY_PT, t_margin=2.2),
+        TextStyle(font_family="DejaVu", font_style="B", font_size_pt=fit.body_pt, t_margin=2.2 if fit.body_pt == BODY_PT else 1.4),
     )
+    body, small = fit.body_pt, SMALL_PT
+    tall, short = 5.4 * body / BODY_PT, 4.6 * small / SMALL_PT
+    notes = _notes(briefing, fit)
     pdf.add_page()
-    pdf.set_font("DejaVu", "", BODY_PT)
+    pdf.set_font("DejaVu", "", body)
     pdf.start_section(briefing.title, level=0)
-    pdf.set_font("DejaVu", "I", SMALL_PT)
-    pdf.multi_cell(0, 4.6, CUE, new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.set_font("DejaVu", "I", small)
+    pdf.multi_cell(0, short, CUE, new_x="LMARGIN", new_y="NEXT", align="L")
     for part in briefing.parts:
         pdf.start_section(_part_heading(part), level=1)
         for line in _shown(part, fit):
-            small = line.kind in ("period", "source")
-            pdf.set_font("DejaVu", "I" if line.field == "quote" else "", SMALL_PT if small else BODY_PT)
+            is_small = line.kind in ("period", "source")
+            pdf.set_font("DejaVu", "I" if line.field == "quote" else "", small if is_small else body)
             prefix = "• " if part.number in (6, 7) else ""
-            pdf.multi_cell(0, 4.6 if small else 5.4, prefix + _line_text(line), new_x="LMARGIN", new_y="NEXT", align="L")
-        notes = [f"Source: {part.citation}"] if part.citation else []
-        notes += [part.since] if part.since else []
-        if notes:
-            pdf.set_font("DejaVu", "", SMALL_PT)
+            pdf.multi_cell(0, short if is_small else tall, prefix + _clipped(line, fit.clip), new_x="LMARGIN",
+                           new_y="NEXT", align="L")  # fmt: skip
+        if notes[part.number]:
+            pdf.set_font("DejaVu", "", small)
             pdf.set_text_color(60, 60, 60)
-            pdf.multi_cell(0, 4.4, "\n".join(notes), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.multi_cell(0, short - 0.2, "\n".join(notes[part.number]), new_x="LMARGIN", new_y="NEXT", align="L")
             pdf.set_text_color(0, 0, 0)
     pdf.start_section("Action plan", level=1)
-    pdf.set_font("DejaVu", "", BODY_PT)
+    pdf.set_font("DejaVu", "", body)
     with pdf.table(col_widths=(90, 40, 32, 22), line_height=7, first_row_as_headings=True) as table:
         table.row(ACTION_COLUMNS)
-        for _ in range(ACTION_ROWS):
+        for _ in range(fit.rows):
             table.row([""] * len(ACTION_COLUMNS))
     pdf.ln(1.5)
-    pdf.set_font("DejaVu", "I", SMALL_PT - 1)
+    pdf.set_font("DejaVu", "I", small - 1)
     periods = "; ".join(f"{s.title}: {s.period}" for s in briefing.sources)
     pdf.multi_cell(0, 4, f"{MADE_BY} Periods covered: {periods}.", new_x="LMARGIN", new_y="NEXT", align="L")
     return pdf

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from typing import Any
 
 import redis
 
@@ -104,6 +105,30 @@ def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]
     return errors
 
 
+# The record (SET NX) and, for the record as stored, its indexes: the session's actions, the owner's actions and
+# the clock's due list (only while open). KEYS: action, session-actions, owner's actions, actions-due (one
+# workspace, one hash tag). ARGV: record JSON, lifetime (s), id, owner, due day (ordinal). Returns
+# {1 if created else 0, the stored record}; when the stored record names another owner than ARGV's, nothing is
+# indexed and the caller runs it again with that owner's keys.
+_ADD_ACTION = """
+local made = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+local raw = redis.call('GET', KEYS[1])
+local stored = cjson.decode(raw)
+if stored['owner'] ~= ARGV[4] then
+  return {made and 1 or 0, raw}
+end
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+if stored['status'] == 'open' then
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+  redis.call('EXPIRE', KEYS[4], ARGV[2])
+end
+return {made and 1 or 0, raw}
+"""
+
+
 def session_id(channel: str, ts: str) -> str:
     return f"{channel}:{ts}"
 
@@ -120,6 +145,7 @@ class SessionStore:
         self.r = client
         self.retention = retention_days * keys.DAY
         self.clock = clock
+        self._add_script: Any = None
 
     # ----- sessions --------------------------------------------------------------------------
     def ensure(self, ws: Workspace, s: Session) -> Session:
@@ -184,20 +210,34 @@ class SessionStore:
 
     # ----- actions ---------------------------------------------------------------------------
     def add_action(self, ws: Workspace, a: Action) -> bool:
-        """Record an agreed action once (its id comes from the form, so a resubmitted form is one action)."""
-        if not self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), nx=True, ex=self.retention):
-            return False
-        due = date.fromisoformat(a.due)
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.sadd(keys.session_actions(ws, a.channel, a.ts), a.id)
-            pipe.expire(keys.session_actions(ws, a.channel, a.ts), self.retention)
-            pipe.sadd(keys.actions_of_owner(ws, a.owner), a.id)
-            pipe.expire(keys.actions_of_owner(ws, a.owner), self.retention)
-            pipe.zadd(keys.actions_due(ws), {a.id: due.toordinal()})
-            pipe.expire(keys.actions_due(ws), self.retention)
-            pipe.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))
-            pipe.execute()
-        return True
+        """Record an agreed action once (its id comes from the form, so a resubmitted form is one action).
+
+        One Lua script writes the record and its indexes together (all under the workspace's hash tag, one
+        Cluster slot), so a lost reply or a crash never leaves a record without its indexes. A retry of a form
+        whose first write did land (its answer lost) finds the record and makes sure the indexes are there:
+        idempotent, so pressing Agree again after an unknown outcome is always safe. True when this call
+        created it; the stored record is ``action(ws, a.id)`` (a retry with another owner keeps the first)."""
+        candidate = a
+        created = False
+        for _ in range(2):  # a retry whose owner changed: index the stored record under its own owner's keys
+            due = date.fromisoformat(candidate.due).toordinal()
+            made, raw = self._add_action(
+                keys=[keys.action(ws, a.id), keys.session_actions(ws, candidate.channel, candidate.ts),
+                      keys.actions_of_owner(ws, candidate.owner), keys.actions_due(ws)],
+                args=[json.dumps(asdict(a)), self.retention, a.id, candidate.owner, due])  # fmt: skip
+            created = created or bool(made)
+            stored = Action.from_json(raw)
+            if stored.owner == candidate.owner and stored.session == candidate.session:
+                break
+            candidate = stored
+        self.r.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))  # global: its own slot, idempotent
+        return created
+
+    @property
+    def _add_action(self) -> Callable[..., Any]:
+        if self._add_script is None:
+            self._add_script = self.r.register_script(_ADD_ACTION)
+        return self._add_script
 
     def action(self, ws: Workspace, action_id: str) -> Action | None:
         raw = self.r.get(keys.action(ws, action_id))

@@ -16,15 +16,18 @@ from slack_sdk.errors import SlackApiError
 
 from bot.briefings.builder import NoMatch
 from bot.briefings.builder import build as build_briefing
+from bot.delivery import FileToSend
 from bot.handlers.roles import LEAD, Roles, who_can
 from bot.learning.digest import build as build_digest
 from bot.learning.digest import digest_text, last_months
 from bot.learning.digest_sender import DigestReaders
+from bot.once import Permanent, Transient
 from bot.search.query import COMMANDS, ParsedQuery, clean
 from bot.services import Services
 from bot.slack import blocks, session_blocks
 from bot.slack.blocks import escape
 from bot.slack.context import NoWorkspace, workspace_of
+from bot.slack.delivery import SlackDelivery
 from bot.slack.home import EIGHT_WEEKS, send_export, what_was_exported
 from bot.slack.reflect_blocks import ACTION_FORGET, participation_message
 from bot.storage.roles import AdminList, AuditEntry, AuditTrail
@@ -87,6 +90,53 @@ def lookup_message(services: Services, text: str, offset: int = 0, week_point: A
     if answer.kind not in ("random", "week", "safety"):
         services.rendered.put(key, msg)
     return msg
+
+
+HANDOUT_WORD = "handout"
+
+
+def wants_handout(parsed: ParsedQuery) -> bool:
+    """``/scr briefing <theme …> handout``: the one-page PDF to the person, not the preview."""
+    return parsed.kind == "briefing" and len(parsed.args) > 1 and parsed.args[-1].lower() == HANDOUT_WORD
+
+
+def handout_ack(services: Services, args: list[str]) -> dict[str, Any]:
+    """The ack of ``/scr briefing … handout``: no match says why at once (content only); otherwise that the PDF
+    is on its way by DM (it is made and uploaded after the ack)."""
+    try:
+        built = build_briefing(services.lookup, " ".join(args[:-1]))
+    except NoMatch as exc:
+        return blocks.briefing_no_match(exc)
+    return ephemeral(f":page_facing_up: Making the one-page handout of *{escape(built.title)}*: I'll send you the PDF "
+                     "in a direct message in a moment (only you get it).")  # fmt: skip
+
+
+def send_handout(services: Services, client: WebClient, user: str, args: list[str]) -> dict[str, Any] | None:
+    """After the ack: the handout as a PDF file, privately to the person (their DM, through the delivery
+    port's ``send_file``). None when it went; otherwise what to tell them."""
+    from bot.briefings import handout
+
+    try:
+        built = build_briefing(services.lookup, " ".join(args[:-1]))
+    except NoMatch:
+        return None  # said in the ack
+    try:
+        data = handout.pdf_bytes(built)
+    except handout.HandoutError as exc:
+        log.error("handout: %s", exc)
+        return ephemeral("Sorry, I couldn't make that handout fit one page. `scr-bot briefing … --markdown` gives it "
+                         "as Markdown.")  # fmt: skip
+    slug = re.sub(r"[^a-z0-9]+", "-", built.spec.theme.lower()).strip("-") or "briefing"
+    file = FileToSend(filename=f"7-minute-briefing-{slug}.pdf", content=data, title=built.title,
+                      comment=f"The one-page handout of {built.title}: print it for a room without a screen. "
+                              "It has each part's source and an action plan to fill in.")  # fmt: skip
+    try:
+        SlackDelivery(client, services.corpus).send_file(user, file)
+    except (Permanent, Transient) as exc:
+        log.warning("handout: could not send the PDF to %s: %s", user, exc)
+        return ephemeral("Sorry, I couldn't send you the handout just now (Slack didn't take the file). Please try "
+                         "again in a minute.")  # fmt: skip
+    return None
 
 
 def briefing_message(services: Services, args: list[str]) -> dict[str, Any]:
@@ -683,6 +733,8 @@ def register(app: App, services: Services) -> None:
                 ack(**forget_me())
             elif parsed.kind == "quiz":
                 ack(**quiz_command(services, command, parsed.args))
+            elif wants_handout(parsed):
+                ack(**handout_ack(services, parsed.args))
             elif parsed.kind == "briefing":
                 ack(**briefing_message(services, parsed.args))
             elif parsed.kind == "week":
@@ -712,6 +764,11 @@ def register(app: App, services: Services) -> None:
         change guarded by the roles, which may ask Slack who is a workspace admin) or read a lot (the digest)."""
         text = command.get("text") or ""
         parsed = services.lookup.parse(text)
+        if wants_handout(parsed):
+            failed = send_handout(services, client, command.get("user_id", ""), parsed.args)
+            if failed:
+                respond(**failed)
+            return
         if parsed.kind not in AFTER_ACK:
             return
         guarded = {"digest": digest_command, "admins": admins_command, "audit": audit_command,
@@ -743,7 +800,8 @@ def register(app: App, services: Services) -> None:
         toks = clean(body.get("text") or "").lower().split()
         if toks and toks[0].startswith("/scr"):
             toks = toks[1:]
-        return (COMMANDS.get(toks[0]) if toks else None) in AFTER_ACK
+        kind = COMMANDS.get(toks[0]) if toks else None
+        return kind in AFTER_ACK or (kind == "briefing" and len(toks) > 2 and toks[-1] == HANDOUT_WORD)
 
     app.command("/scr", matchers=[needs_after_ack])(ack=scr, lazy=[scr_after_ack])
     app.command("/scr")(scr)

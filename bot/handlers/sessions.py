@@ -5,8 +5,10 @@ Ack first, always. A button's work (Redis, opening a form) runs after its empty 
 refuses what can be judged from the form alone (no words, a due date in the past) inline, writing nothing;
 otherwise it shows "checking" and, after the ack, Slack is asked whether the owner is in the channel (a
 Web API call) before anything is written. When the owner is not, or storage is down, the form comes back
-with the words as typed and one line saying why, and nothing is written: pressing Agree again retries,
-and the action's id (the form's view id) makes a retried form one action, never two.
+with the words as typed and one line saying why. When storage fails during the write itself the outcome is
+unknown (the write may have landed, its answer lost), and the form says so: pressing Agree again is safe,
+since the action's id (the form's view id) makes a retried form one action, never two, and the retry
+completes what the first try may have left (its thread reply).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ from bot.storage.keys import Workspace
 
 log = logging.getLogger(__name__)
 STORAGE_DOWN = "I can't reach my storage just now, so nothing was recorded. Please press it again in a minute."
-SAVE_FAILED = ("I couldn't save the action just now (my storage is unavailable), so nothing was recorded. "
-               "Your words are still here: press Agree again in a minute.")  # fmt: skip
+SAVE_FAILED = ("I couldn't confirm the action was saved (my storage is unavailable just now): it may have been "
+               "saved. Your words are still here: press Agree again in a minute. That is safe: it is never "
+               "recorded twice.")  # fmt: skip
 NOT_A_MEMBER = "The owner you chose is not in this channel, so nothing was recorded: choose someone who is."
 ANSWER_FAILED = ("I couldn't save your answer just now (my storage is unavailable). Your words are still here: "
                  "please press Save again in a minute.")  # fmt: skip
@@ -98,9 +101,17 @@ def _meta(view: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def post_agreed_once(client: WebClient, a: Action) -> None:
-    """The agreed action as a reply in the session's thread, once: when Slack's answer is lost, look first."""
+def post_agreed_once(client: WebClient, a: Action, look_first: bool = False) -> None:
+    """The agreed action as a reply in the session's thread, once: when Slack's answer is lost, look first.
+    ``look_first``: a retried form whose first save may have posted already (its outcome was unknown)."""
     meta = {"event_type": AGREED_EVENT, "event_payload": {"key": a.id}}
+    if look_first:
+        try:
+            if find_in_thread(client, a.channel, a.ts, AGREED_EVENT, a.id) is not None:
+                return
+        except (SlackApiError, OSError) as exc:
+            log.warning("could not check the thread in %s for an agreed action: %s", a.channel, exc)
+            return
     try:
         client.chat_postMessage(channel=a.channel, thread_ts=a.ts, metadata=meta, **agreed_message(a))
         return
@@ -212,12 +223,12 @@ def register(app: App, services: Services) -> None:
         try:
             services.sessions.ensure(ws, session)
             created = services.sessions.add_action(ws, a)
+            a = services.sessions.action(ws, a.id) or a  # a retry: the record as first stored
         except redis.RedisError:
-            log.error("could not save an agreed action in %s: Redis unavailable", channel)
+            log.error("could not save an agreed action in %s: Redis unavailable (outcome unknown)", channel)
             back(SAVE_FAILED)
             return
-        if created:
-            post_agreed_once(client, a)
+        post_agreed_once(client, a, look_first=not created)  # a retry: its first try may have posted already
         try:
             client.views_update(view_id=view["id"], view=note_view(
                 "Agree an action", f":white_check_mark: Agreed. It's in the thread, and <@{a.owner}> will be asked how "

@@ -82,6 +82,9 @@ class SessionRow:
     partly: int
     not_yet: int
     overdue: int
+    # how many different owners are behind each status count (done, partly, not yet, overdue): "overdue 1"
+    # with three owners in all still points at one person, so each count follows the rule on its own people
+    status_owners: tuple[int, int, int, int] = (0, 0, 0, 0)
 
 
 def _lt3(n: int, people: int) -> str:
@@ -89,9 +92,11 @@ def _lt3(n: int, people: int) -> str:
 
 
 def session_line(corpus: Corpus, row: SessionRow) -> str:
-    """One theme-month of sessions; no names, the "<3" rule on every count that could point at a person."""
-    acts = ", ".join(f"{name} {_lt3(n, row.owners)}" for name, n in (("done", row.done), ("partly", row.partly),
-                     ("not yet", row.not_yet), ("overdue", row.overdue)))  # fmt: skip
+    """One theme-month of sessions; no names, the "<3" rule on every count that could point at a person: each
+    status count by the owners behind that status (0 stays 0: it points at nobody)."""
+    counts = (("done", row.done), ("partly", row.partly), ("not yet", row.not_yet), ("overdue", row.overdue))
+    acts = ", ".join(f"{name} {_lt3(n, min(row.owners, behind))}"
+                     for (name, n), behind in zip(counts, row.status_owners, strict=True))  # fmt: skip
     return (f"{row.month} · {_label(corpus, row.theme)}: {row.sessions} session{'s' if row.sessions != 1 else ''} · "
             f"attended by {_lt3(row.attended, row.attended)} · actions agreed {_lt3(row.agreed, row.owners)} ({acts})")
 
@@ -104,14 +109,17 @@ def session_rows(client: redis.Redis, ws: Workspace, channel: str, months: list[
         month = month_of(s.at, timezone)
         if s.channel != channel or not months[0] <= month <= months[-1]:
             continue
-        g = groups.setdefault((month, s.theme), {"n": 0, "people": set(), "owners": set(), "status": Counter()})
+        g = groups.setdefault((month, s.theme), {"n": 0, "people": set(), "owners": set(), "status": Counter(),
+                                                 "by_status": {}})  # fmt: skip
         g["n"] += 1
         g["people"] |= store.attended(ws, s.id)
         for a in store.actions_of_session(ws, s.id):
             g["owners"].add(a.owner)
             g["status"][a.status] += 1
+            g["by_status"].setdefault(a.status, set()).add(a.owner)
     return [SessionRow(m, t, g["n"], len(g["people"]), len(g["owners"]), sum(g["status"].values()),
-                       g["status"][DONE], g["status"][PARTLY], g["status"][NOT_YET], g["status"][OVERDUE])
+                       g["status"][DONE], g["status"][PARTLY], g["status"][NOT_YET], g["status"][OVERDUE],
+                       tuple(len(g["by_status"].get(st, ())) for st in (DONE, PARTLY, NOT_YET, OVERDUE)))
             for (m, t), g in sorted(groups.items())]  # fmt: skip
 
 
@@ -241,10 +249,10 @@ def report_markdown(corpus: Corpus, digests: list[Digest], since: str) -> str:
         out += ["", "**Themes covered:** " + (", ".join(f"{_label(corpus, t)} ({n})" for t, n in d.covered) or "none"),
                 "", "**Recurring themes not covered:** " + (", ".join(_label(corpus, t) for t in d.not_covered) or "none"),
                 "", "| Week | Posted | Learning point | Themes | Reflections shared | People |", "|---|---|---|---|---|---|"]  # fmt: skip
-        if d.sessions:
-            out += ["", "**7-minute briefings run:**", *(f"- {session_line(corpus, row)}" for row in d.sessions), ""]
         for p in d.posts:
             out.append(f"| {p.week} | {p.date} | {p.title} (`{p.point}`) | {', '.join(_label(corpus, t) for t in p.themes)} "
                        f"| {_by_people(p.reflections, p.people)} | {suppress(p.people)} |")  # fmt: skip
+        if d.sessions:  # after the weekly table, never inside it (a line there ends a Markdown table)
+            out += ["", "**7-minute briefings run:**", *(f"- {session_line(corpus, row)}" for row in d.sessions)]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
