@@ -5,14 +5,31 @@ from a person (what they typed) is escaped before it goes into a TextBlock, whic
 post carries its marker twice: in the activity's ``channelData`` (what the Bot Connector keeps) and in a
 hidden TextBlock (``id`` = ``MARKER_ID``), because Graph returns a channel message's card but not its
 channelData: the hidden block is how a post whose answer was lost is recognised (``bot.teams.delivery``).
+
+The cards are built from the Microsoft Teams SDK's Adaptive Card models (``microsoft_teams.cards``, the
+``microsoft-teams-cards`` package: generated from the Adaptive Card schema, pure data, no server): a misspelt
+property or a value the schema does not allow (a ``weight`` of "Bold") fails here, when the card is built and
+in the tests, not silently in someone's Teams client. What leaves this module is the card's JSON (a dict), which
+is what the Bot Connector and an invoke's answer carry.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from microsoft_teams.cards import (
+    Action,
+    AdaptiveCard,
+    CardElement,
+    Container,
+    ExecuteAction,
+    SubmitAction,
+    TextBlock,
+)
 
 from bot.content.corpus import Check, Corpus, Point
 from bot.delivery import Marker
@@ -38,22 +55,31 @@ def escape(text: str) -> str:
     return _LINE_START.sub(line_start, _MARKDOWN.sub(r"\\\1", text))
 
 
-def text(value: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": value, "wrap": True, **extra}
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 
 
-def card(body: list[dict[str, Any]], fallback: str) -> dict[str, Any]:
-    return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "version": "1.5", "fallbackText": fallback, "body": body}  # fmt: skip
+def text(value: str, **extra: Any) -> TextBlock:
+    """A wrapping TextBlock; ``extra`` are the model's own (snake_case) properties, checked against the schema."""
+    return TextBlock(text=value, wrap=True, **extra)
 
 
-def activity(body: list[dict[str, Any]], fallback: str, marker: Marker | None = None) -> dict[str, Any]:
+def card(body: Sequence[CardElement], fallback: str, *, actions: Sequence[Action] = (),
+         speak: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """An Adaptive Card (1.5) as its JSON: the fallback is what a screen reader or an older client reads."""
+    model = AdaptiveCard(version="1.5", fallback_text=fallback, speak=speak, body=list(body),
+                         actions=list(actions) or None)  # fmt: skip
+    return {"$schema": SCHEMA, **model.model_dump(by_alias=True, exclude_none=True)}
+
+
+def activity(body: Sequence[CardElement], fallback: str, marker: Marker | None = None, *,
+             actions: Sequence[Action] = (), speak: str | None = None) -> dict[str, Any]:  # fmt: skip
     """A message activity: the card, the plain-text fallback, and the marker (channelData and hidden)."""
     if marker is not None:
         carried = json.dumps({"kind": marker.kind, "key": marker.key, "payload": dict(marker.payload)}, sort_keys=True)
-        body = [*body, text(carried, id=MARKER_ID, isVisible=False)]
+        body = [*body, text(carried, id=MARKER_ID, is_visible=False)]
+    content = card(body, fallback, actions=actions, speak=speak)
     out: dict[str, Any] = {"type": "message", "text": fallback, "textFormat": "plain",
-                           "attachments": [{"contentType": CARD_TYPE, "content": card(body, fallback)}]}  # fmt: skip
+                           "attachments": [{"contentType": CARD_TYPE, "content": content}]}  # fmt: skip
     if marker is not None:
         out["channelData"] = {"scr": {"kind": marker.kind, "key": marker.key, "payload": dict(marker.payload)}}
     return out
@@ -78,34 +104,34 @@ def marker_in(card_content: Any) -> dict[str, Any] | None:
     return None
 
 
-def point_body(corpus: Corpus, point: Point, *, questions: int = 1, header: str | None = None) -> list[dict[str, Any]]:
+def point_body(corpus: Corpus, point: Point, *, questions: int = 1, header: str | None = None) -> list[CardElement]:
     """A learning point in full, as Slack shows it: note, title, summary, key messages, quote, questions, source."""
-    items: list[dict[str, Any]] = []
+    items: list[CardElement] = []
     if header:
         items.append(text(header, weight="Bolder", size="Medium"))
     if point.content_note:
-        items.append(text(f"Content note: {escape(point.content_note)}", isSubtle=True))
+        items.append(text(f"Content note: {escape(point.content_note)}", is_subtle=True))
     if corpus.is_local(point):
-        items.append(text(f"{escape(corpus.source_label(point))}, not the national analysis", isSubtle=True))
+        items.append(text(f"{escape(corpus.source_label(point))}, not the national analysis", is_subtle=True))
     items.append(text(escape(point.title), weight="Bolder", size="Large" if not header else "Default",
                       style="heading"))  # fmt: skip
     items.append(text(escape(point.summary)))
     items.append(text("**Key messages**\n" + "\n".join(f"- {escape(m)}" for m in point.key_messages)))
     if point.quote:
-        items.append(text(f"“{escape(point.quote)}”", isSubtle=True))
+        items.append(text(f"“{escape(point.quote)}”", is_subtle=True))
     asked = point.questions[:questions]
     if len(asked) > 1:
         items.append(text("**Questions for reflection**\n" + "\n".join(f"- {escape(q)}" for q in asked)))
     else:
         items.append(text(f"**To reflect on:** {escape(asked[0])}"))
-    items.append(text(f"Source: {escape(corpus.citation(point))}", isSubtle=True, size="Small"))
-    return [{"type": "Container", "id": f"{POINT_PREFIX}{point.id}", "items": items}]
+    items.append(text(f"Source: {escape(corpus.citation(point))}", is_subtle=True, size="Small"))
+    return [Container(id=f"{POINT_PREFIX}{point.id}", items=items)]
 
 
 def answer_activity(corpus: Corpus, answer: Answer, contact: str | None = None) -> dict[str, Any]:
     """A lookup's answer: how to act now on a live concern first, then the top point in full and up to four
     more by title, as Slack's ``/scr`` answer shows them."""
-    body: list[dict[str, Any]] = []
+    body: list[CardElement] = []
     fallback = ""
     if answer.safety is not None:
         advice = answer.safety.advice
@@ -115,7 +141,7 @@ def answer_activity(corpus: Corpus, answer: Answer, contact: str | None = None) 
         body += [text(escape(advice.title), weight="Bolder", size="Large", style="heading"), text(escape(advice.intro)),
                  text("\n".join(f"- {escape(s)}" for s in advice.steps)), text(who),
                  text(f"Worded from {cited[0]}" + (f"; see also {'; '.join(cited[1:])}" if cited[1:] else "") + ".",
-                      isSubtle=True, size="Small")]  # fmt: skip
+                      is_subtle=True, size="Small")]  # fmt: skip
     top = answer.top
     if top is None:
         if answer.kind == "not_covered" and answer.topic:
@@ -129,23 +155,23 @@ def answer_activity(corpus: Corpus, answer: Answer, contact: str | None = None) 
             line = f"No learning points matched “{escape(answer.query)}”."
         body.append(text(line))
         if answer.suggestions:
-            body.append(text("Try: " + ", ".join(escape(s.query) for s in answer.suggestions), isSubtle=True))
+            body.append(text("Try: " + ", ".join(escape(s.query) for s in answer.suggestions), is_subtle=True))
         return activity(body, fallback or _plain(line))
     if answer.notice:
-        body.append(text(escape(answer.notice), isSubtle=True))
+        body.append(text(escape(answer.notice), is_subtle=True))
     if answer.kind in ("theme", "sector", "intersection", "search", "safety"):
         body.append(text(f"**{escape(answer.heading)}** · result {answer.offset + 1} of {len(answer.results)}",
-                         isSubtle=True))  # fmt: skip
+                         is_subtle=True))  # fmt: skip
     if top.id in answer.why:
-        body.append(text(escape(answer.why[top.id]), isSubtle=True))
+        body.append(text(escape(answer.why[top.id]), is_subtle=True))
     body += point_body(corpus, top)
     rest = answer.rest
     if rest:
         body.append(text("**More learning**", separator=True))
         for p in rest:
             label = answer.labels.get(p.id)
-            body.append({"type": "Container", "id": f"{POINT_PREFIX}{p.id}",
-                         "items": [text(f"- {escape(p.title)}" + (f" ({escape(label)})" if label else ""))]})  # fmt: skip
+            body.append(Container(id=f"{POINT_PREFIX}{p.id}",
+                                  items=[text(f"- {escape(p.title)}" + (f" ({escape(label)})" if label else ""))]))  # fmt: skip
     return activity(body, fallback or top.title)
 
 
@@ -189,7 +215,7 @@ def welcome_activity(view: Welcome, marker: Marker | None = None) -> dict[str, A
     body.append(text(f"**Privacy:** replies in a weekly post's thread are kept as reflections, with names masked, for "
                      f"{view.retention_days} days and can be deleted; summaries show numbers and questions only, never "
                      "anyone's words. Please leave out names and details of the families you work with.",
-                     isSubtle=True))  # fmt: skip
+                     is_subtle=True))  # fmt: skip
     return activity(body, "SCR Learning is here: weekly learning from Serious Case Reviews, lookups, and how your "
                           "reflections are kept", marker)  # fmt: skip
 
@@ -201,14 +227,12 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
     if isinstance(view, WeeklyPost):
         point = corpus.by_id[view.point_id]
         body = point_body(corpus, point, questions=3, header="Learning point of the week")
-        body.insert(1, text(f"Week commencing {view.week_start.day} {view.week_start:%B %Y}", isSubtle=True))
+        body.insert(1, text(f"Week commencing {view.week_start.day} {view.week_start:%B %Y}", is_subtle=True))
         body.append(text(f"**Talk it through in this thread.** Reply to this post (mention me, or all replies if "
                          f"your team owner allowed it) with what stood out for you. On {view.summary_when} I'll post "
                          "a short summary: numbers and questions only, never anyone's words. Please leave out names "
                          "and details of the families you work with."))  # fmt: skip
-        out = activity(body, f"Learning point of the week: {point.title}", marker)
-        out["attachments"][0]["content"]["actions"] = [reflect_action(point)]
-        return out
+        return activity(body, f"Learning point of the week: {point.title}", marker, actions=[reflect_action(point)])
     if isinstance(view, ThreadSummary):
         s = view.stats
         lines = [f"**This week's discussion:** {s.reflections} reflections from {s.people} people."]
@@ -226,11 +250,11 @@ def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str,
 VERB_REFLECT = "scr_reflect"  # the weekly post's Reflect button (its data's "scr"): opens bot.teams.dialogs' form
 
 
-def reflect_action(point: Point) -> dict[str, Any]:
+def reflect_action(point: Point) -> SubmitAction:
     """The weekly post's Reflect button: an Action.Submit that asks Teams for a dialog (``task/fetch``); its
     title and tooltip say what it does for a screen reader."""
-    return {"type": "Action.Submit", "title": "Reflect", "tooltip": "Reflect privately on this learning point",
-            "data": {"msteams": {"type": "task/fetch"}, "scr": VERB_REFLECT, "point": point.id}}  # fmt: skip
+    return SubmitAction(title="Reflect", tooltip="Reflect privately on this learning point",
+                        data={"msteams": {"type": "task/fetch"}, "scr": VERB_REFLECT, "point": point.id})  # fmt: skip
 
 
 # ----- knowledge checks -----------------------------------------------------------------------------------
@@ -251,18 +275,14 @@ def check_activity(corpus: Corpus, view: KnowledgeCheck, marker: Marker | None =
     source = corpus.briefings[point.source.briefing].short_title if point else "the briefings"
     body = [text("Your knowledge check", weight="Bolder", size="Medium", style="heading")]
     if point and point.content_note:
-        body.append(text(f"Content note: {escape(point.content_note)}", isSubtle=True))
+        body.append(text(f"Content note: {escape(point.content_note)}", is_subtle=True))
     body += [text(f"**{escape(check.question)}**"), text(_options(check)),
              text(f"From the {escape(source)}; the learning point comes with the answer. Only you see your answers; "
-                  "your team sees only totals. Type *quiz off* here to stop these.", isSubtle=True, size="Small")]  # fmt: skip
+                  "your team sees only totals. Type *quiz off* here to stop these.", is_subtle=True, size="Small")]  # fmt: skip
     fallback = f"Knowledge check: {check.question} " + " ".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(check.options))
-    out = activity(body, fallback, marker)
-    content = out["attachments"][0]["content"]
-    content["speak"] = fallback
-    content["actions"] = [{"type": "Action.Execute", "title": LETTERS[i], "tooltip": f"Answer {LETTERS[i]}: {o}",
-                           "verb": VERB_ANSWER, "data": {"c": check.id, "d": view.sent_day, "o": i}}
-                          for i, o in enumerate(check.options)]  # fmt: skip
-    return out
+    buttons = [ExecuteAction(title=LETTERS[i], tooltip=f"Answer {LETTERS[i]}: {o}", verb=VERB_ANSWER,
+                             data={"c": check.id, "d": view.sent_day, "o": i}) for i, o in enumerate(check.options)]  # fmt: skip
+    return activity(body, fallback, marker, actions=buttons, speak=fallback)
 
 
 def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card | None, already: bool = False) -> dict[str, Any]:
@@ -276,18 +296,16 @@ def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card |
             text(escape(check.explanation))]  # fmt: skip
     if progress is not None:
         days = BOX_DAYS[progress.box - 1]
-        body.append(text(f"This one comes back in about {days} day{'s' if days != 1 else ''}.", isSubtle=True))
+        body.append(text(f"This one comes back in about {days} day{'s' if days != 1 else ''}.", is_subtle=True))
     if already:
-        body.append(text("You had already answered this check; your first answer is the one kept.", isSubtle=True))
+        body.append(text("You had already answered this check; your first answer is the one kept.", is_subtle=True))
     point = corpus.point(check.point)
     if point is not None:
         body += [text(f"**{escape(point.title)}**", separator=True), text(escape(point.summary)),
-                 text(f"Source: {escape(corpus.citation(point))}", isSubtle=True, size="Small")]  # fmt: skip
+                 text(f"Source: {escape(corpus.citation(point))}", is_subtle=True, size="Small")]  # fmt: skip
     fallback = (("Right. " if right else f"Not quite: the answer is {check.answer}. ") + check.explanation
                 + (" You had already answered this check; your first answer is the one kept." if already else ""))  # fmt: skip
-    out = card(body, fallback)  # an invoke's answer carries the card itself, not an activity
-    out["speak"] = fallback
-    return out
+    return card(body, fallback, speak=fallback)  # an invoke's answer carries the card itself, not an activity
 
 
 # ----- the search-based message extension ------------------------------------------------------------------

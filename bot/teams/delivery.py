@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from microsoft_teams.cards import Image
 
 from bot.content.corpus import Corpus
 from bot.delivery import FileToSend, Found, Marker
@@ -196,9 +197,9 @@ class TeamsDelivery:
         body = [cards.text(_teams_markdown(line)) for line in file.comment.split("\n\n")]
         url = self.downloads.chart_link(self.ws, file.content) if file.content else None
         if url:
-            body.append({"type": "Image", "url": url, "altText": file.title, "size": "Stretch"})
+            body.append(Image(url=url, alt_text=file.title, size="Stretch"))
         else:
-            body.append(cards.text("(The chart could not be attached: TEAMS_PUBLIC_URL is not set.)", isSubtle=True))
+            body.append(cards.text("(The chart could not be attached: TEAMS_PUBLIC_URL is not set.)", is_subtle=True))
         self.connector.send(ref.service_url, conversation, cards.activity(body, f"{file.title}. {_plain_text(file.comment)}"))
 
     def is_member(self, user: str, channel: str) -> bool:

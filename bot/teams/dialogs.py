@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from microsoft_teams.cards import CardElement, Choice, ChoiceSetInput, SubmitAction, TextInput
+
 from bot.content.corpus import Corpus, Point
 from bot.teams.cards import CARD_TYPE, card, escape, text
 
@@ -27,32 +29,30 @@ def form(corpus: Corpus, point: Point, *, dialog: str, channel: str | None, thre
          values: dict[str, str] | None = None, error: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The Reflect form for ``point``: labelled inputs, Save; ``values`` kept and ``error`` shown on a retry."""
     values = values or {}
-    body: list[dict[str, Any]] = [
+    body: list[CardElement] = [
         text("Reflect", weight="Bolder", size="Medium", style="heading"),
         text(f"**{escape(point.title)}**"),
         text("Only you see this reflection: it goes in your record (type *export* in my chat for your CPD record), "
              "never in the channel or its summary. Please leave out names and details of the families you work "
-             "with.", isSubtle=True, size="Small"),
+             "with.", is_subtle=True, size="Small"),
     ]  # fmt: skip
     if error:
         body.append(text(escape(error), color="Attention", weight="Bolder", id="scr-error"))
     body += [
-        {"type": "Input.Text", "id": "stood_out", "label": "What stood out for you?", "isMultiline": True,
-         "isRequired": True, "errorMessage": "Write a few words about what stood out for you.",
-         "maxLength": FIELD_LIMIT, "value": values.get("stood_out", "")},
-        {"type": "Input.Text", "id": "practice", "label": "What does it mean for your practice, or your team's?",
-         "isMultiline": True, "maxLength": FIELD_LIMIT, "value": values.get("practice", "")},
-        {"type": "Input.Text", "id": "action", "label": "One thing you will do or check differently",
-         "maxLength": ACTION_LIMIT, "value": values.get("action", "")},
-        {"type": "Input.ChoiceSet", "id": "minutes", "label": "Time spent (for your CPD record)", "style": "compact",
-         "value": values.get("minutes") or str(DEFAULT_MINUTES),
-         "choices": [{"title": f"{m} minutes", "value": str(m)} for m in MINUTES]},
+        TextInput(id="stood_out", label="What stood out for you?", is_multiline=True, is_required=True,
+                  error_message="Write a few words about what stood out for you.", max_length=FIELD_LIMIT,
+                  value=values.get("stood_out", "")),
+        TextInput(id="practice", label="What does it mean for your practice, or your team's?", is_multiline=True,
+                  max_length=FIELD_LIMIT, value=values.get("practice", "")),
+        TextInput(id="action", label="One thing you will do or check differently", max_length=ACTION_LIMIT,
+                  value=values.get("action", "")),
+        ChoiceSetInput(id="minutes", label="Time spent (for your CPD record)", style="compact",
+                       value=values.get("minutes") or str(DEFAULT_MINUTES),
+                       choices=[Choice(title=f"{m} minutes", value=str(m)) for m in MINUTES]),
     ]  # fmt: skip
     data = {"scr": VERB_SAVE, "point": point.id, "dialog": dialog, "channel": channel or "", "thread": thread or ""}
-    out = card(body, f"Reflect on {point.title}: what stood out for you, what it means for your practice, one "
-                     "action, and the time spent. Only you see it.")  # fmt: skip
-    out["actions"] = [{"type": "Action.Submit", "title": "Save", "data": data}]
-    return out
+    return card(body, f"Reflect on {point.title}: what stood out for you, what it means for your practice, one "
+                      "action, and the time spent. Only you see it.", actions=[SubmitAction(title="Save", data=data)])  # fmt: skip
 
 
 def dialog(content: dict[str, Any]) -> dict[str, Any]:

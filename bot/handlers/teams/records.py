@@ -18,6 +18,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from microsoft_teams.cards import OpenUrlAction
+
 from bot.learning import cpd
 from bot.learning.digest_sender import DigestReaders
 from bot.once import Permanent, Transient
@@ -91,9 +93,8 @@ class TeamsRecords:
         line = (f"Your reflective-practice record ({held}) as Markdown, to read or paste into your CPD log. The link "
                 f"works for {hours} hours and only gives your own record: please don't forward it.")  # fmt: skip
         out = cards.activity([cards.text("Your CPD record", weight="Bolder", size="Medium", style="heading"),
-                              cards.text(cards.escape(line))], f"{line} {link}")  # fmt: skip
-        out["attachments"][0]["content"]["actions"] = [{"type": "Action.OpenUrl", "title": "Download my record",
-                                                        "url": link}]  # fmt: skip
+                              cards.text(cards.escape(line))], f"{line} {link}",
+                             actions=[OpenUrlAction(title="Download my record", url=link)])  # fmt: skip
         log.info("teams: an export link made (%d hours)", hours)
         return out
 
