@@ -6,6 +6,7 @@ copy of it opens nothing that is stored)."""
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import os
 import signal
@@ -129,7 +130,7 @@ def sealed_values(r: Any, ws: Workspace) -> dict[str, list[str]]:
     nodes = r.get_primaries() if hasattr(r, "get_primaries") else [None]
     for node in nodes:
         for name in r.scan_iter(match=keys.workspace_pattern(ws), **({"target_nodes": node} if node else {})):
-            if not keys.is_sealed(name):
+            if not any(fnmatch.fnmatchcase(name, p) for p in keys.SEALED_PATTERNS):
                 continue
             out[name] = [r.get(name)] if r.type(name) == "string" else r.lrange(name, 0, -1)
     return out
