@@ -7,7 +7,10 @@ Two levels of keys (envelope encryption), so that forgetting a workspace also fo
   ``scr-bot keys rotate`` re-wraps every data key under the current one;
 - each workspace's **data key** (random, 256 bits) lives in Redis wrapped by the master key, in that
   workspace's own slot (``keys.data_key``). A purge deletes it first: whatever a backup kept of the
-  workspace's ciphertexts cannot be read once it is gone, even with the master key.
+  workspace's ciphertexts cannot be read once it is gone, even with the master key. ``scr-bot keys rotate
+  --data-keys`` (``rotate_data_keys``) replaces it and re-encrypts the workspace's values online; until the
+  sweep ends the previous one stays in ``keys.data_key_old``, and readers open each value with the key its
+  id names (``enc1:<data key id>:``).
 
 Every value is sealed with associated data naming the Redis key it is stored under (which carries the
 workspace's tag), so a ciphertext copied to another key, or another workspace, does not decrypt. A wrapped
