@@ -257,7 +257,7 @@ def test_rotation_while_the_bot_serves_keeps_every_write_and_leaves_the_old_key_
                     free_port())  # fmt: skip
     try:
         before = {}
-        for i in range(40):  # written by the bot, under the workspace's data key as it is
+        for i in range(16):  # written by the bot, under the workspace's data key as it is
             resp, ts = reply(bot, "C0DKR", thread, f"reply {i} before the rotation")
             assert resp.status == 200
             before[ts] = f"reply {i} before the rotation"
