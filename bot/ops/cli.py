@@ -526,15 +526,28 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings, quiet=True)
     services = _services(settings)
     _start_store(services)
+    moved: crypto.DataKeyRotation | None = None
     try:
         done = crypto.rotate(services.store.client, services.store.keyring, batch=args.batch)
+        print(f"master key {services.store.keyring.current_id}: {done.rewrapped} data key(s) re-wrapped, "
+              f"{done.sealed} plaintext value(s) encrypted", flush=True)
+        if done.unreadable:
+            raise ConfigError(f"{done.unreadable} data key(s) are wrapped by a master key neither SCR_MASTER_KEY nor "
+                              "SCR_MASTER_KEY_OLD is: keep the old key set and run this again")
+        if args.data_keys:
+            moved = crypto.rotate_data_keys(services.store.client, services.store.keyring, batch=args.batch,
+                                            grace=args.grace, pause=args.pause,
+                                            progress=lambda line: print(line, flush=True))  # fmt: skip
     finally:
         services.store.close()
-    print(f"master key {services.store.keyring.current_id}: {done.rewrapped} data key(s) re-wrapped, "
-          f"{done.sealed} plaintext value(s) encrypted")
-    if done.unreadable:
-        raise ConfigError(f"{done.unreadable} data key(s) are wrapped by a master key neither SCR_MASTER_KEY nor "
-                          "SCR_MASTER_KEY_OLD is: keep the old key set and run this again")
+    if moved is not None:
+        print(("resumed the data-key rotation a previous run left unfinished: " if moved.resumed else "")
+              + f"{moved.workspaces} workspace(s) on a new data key, {moved.resealed} value(s) re-encrypted, "
+              "previous data keys deleted")  # fmt: skip
+        if moved.unfinished:
+            raise ConfigError(f"{len(moved.unfinished)} workspace(s) kept their previous data key (values kept "
+                              f"changing under it: {', '.join(moved.unfinished)}); run `scr-bot keys rotate "
+                              "--data-keys` again")  # fmt: skip
     if settings.master_key_old:
         print("every data key is now wrapped by SCR_MASTER_KEY: SCR_MASTER_KEY_OLD can be removed")
     return 0
@@ -1080,6 +1093,12 @@ def build_parser() -> argparse.ArgumentParser:
     rot = ksub.add_parser("rotate", help="re-wrap every data key with SCR_MASTER_KEY (SCR_MASTER_KEY_OLD still "
                                          "read) and encrypt any value left in plaintext; online, in batches")
     rot.add_argument("--batch", type=int, default=500, help="keys per SCAN batch (default 500)")
+    rot.add_argument("--data-keys", action="store_true",
+                     help="also give every workspace a new data key and re-encrypt its values under it (online, "
+                          "resumable; the old data keys are deleted at the end): after a data key or master key leak")
+    rot.add_argument("--pause", type=float, default=0.0, metavar="SECONDS",
+                     help="with --data-keys: wait this long after each batch, to spare a busy Redis (default 0)")
+    rot.add_argument("--grace", type=float, default=5.0, help=argparse.SUPPRESS)  # writes in flight at the switch
     keyp.set_defaults(func=cmd_keys)
     return parser
 

@@ -7,7 +7,10 @@ Two levels of keys (envelope encryption), so that forgetting a workspace also fo
   ``scr-bot keys rotate`` re-wraps every data key under the current one;
 - each workspace's **data key** (random, 256 bits) lives in Redis wrapped by the master key, in that
   workspace's own slot (``keys.data_key``). A purge deletes it first: whatever a backup kept of the
-  workspace's ciphertexts cannot be read once it is gone, even with the master key.
+  workspace's ciphertexts cannot be read once it is gone, even with the master key. ``scr-bot keys rotate
+  --data-keys`` (``rotate_data_keys``) replaces it and re-encrypts the workspace's values online; until the
+  sweep ends the previous one stays in ``keys.data_key_old``, and readers open each value with the key its
+  id names (``enc1:<data key id>:``).
 
 Every value is sealed with associated data naming the Redis key it is stored under (which carries the
 workspace's tag), so a ciphertext copied to another key, or another workspace, does not decrypt. A wrapped
@@ -80,7 +83,7 @@ def check_master_keys(client: Any, keyring: Keyring, batch: int = 500) -> None:
     held = set(keyring.ids)
     foreign: dict[str, int] = {}
     total = 0
-    for name in _scan(client, keys.DATA_KEY_PATTERN, batch):
+    for name in _data_key_names(client, batch):
         wrapped = client.get(name)
         if wrapped is None:
             continue
@@ -127,6 +130,7 @@ def _value_aad(name: str) -> bytes:
 
 @dataclass
 class _Cached:
+    tag: str
     wrapped: str
     kid: str
     aead: AESGCM
@@ -143,7 +147,8 @@ class Keyring:
         self._masters = {_kid(current): AESGCM(current)}
         if self.old:
             self._masters[_kid(self.old)] = AESGCM(self.old)
-        self._cache: dict[str, _Cached] = {}
+        # (workspace tag, data key id) -> key: two per workspace while ``rotate_data_keys`` moves it to a new one
+        self._cache: dict[tuple[str, str], _Cached] = {}
         self._lock = threading.Lock()
 
     @property
@@ -209,15 +214,23 @@ class Keyring:
 
     def _remember(self, ws: Workspace, wrapped: str) -> _Cached:
         key = self.unwrap(ws, wrapped)
-        entry = _Cached(wrapped, _kid(key), AESGCM(key), time.monotonic())
+        entry = _Cached(ws.tag, wrapped, _kid(key), AESGCM(key), time.monotonic())
         with self._lock:
-            self._cache[ws.tag] = entry
+            self._cache[(ws.tag, entry.kid)] = entry
         return entry
 
-    def forget(self, ws: Workspace) -> None:
-        """Drop the workspace's cached data key (a purge)."""
+    def _cached(self, ws: Workspace, wrapped: str) -> _Cached:
+        """The data key in ``wrapped``, unwrapped once: the kid is only known after unwrapping, so look by
+        the wrapped text among the workspace's (at most two) cached keys."""
         with self._lock:
-            self._cache.pop(ws.tag, None)
+            hit = next((e for (tag, _), e in self._cache.items() if tag == ws.tag and e.wrapped == wrapped), None)
+        return hit if hit is not None else self._remember(ws, wrapped)
+
+    def forget(self, ws: Workspace) -> None:
+        """Drop the workspace's cached data keys (a purge)."""
+        with self._lock:
+            for entry in [k for k in self._cache if k[0] == ws.tag]:
+                self._cache.pop(entry, None)
 
     def data_key_for_writing(self, client: Any, ws: Workspace) -> _Cached:
         """The workspace's data key as Redis holds it now, made if it has none. One GET per write: a data
@@ -229,22 +242,26 @@ class Keyring:
             if not client.set(name, candidate, nx=True):  # another process made one first: use theirs
                 wrapped = client.get(name)
             wrapped = wrapped or candidate
-        cached = self._cache.get(ws.tag)
-        if cached is not None and cached.wrapped == wrapped:
-            return cached
-        return self._remember(ws, wrapped)
+        return self._cached(ws, wrapped)
 
     def data_key_for_reading(self, client: Any, ws: Workspace, kid: str) -> _Cached:
-        cached = self._cache.get(ws.tag)
-        if cached is not None and cached.kid == kid and time.monotonic() - cached.at < CACHE_SECONDS:
+        """The data key a value names by its id: the workspace's current one, or, while ``rotate_data_keys``
+        moves the workspace to a new key, its previous one (``keys.data_key_old``)."""
+        cached = self._cache.get((ws.tag, kid))
+        if cached is not None and time.monotonic() - cached.at < CACHE_SECONDS:
             return cached
         wrapped = client.get(keys.data_key(ws))
         if wrapped is None:
             raise CryptoError(f"the data key of {ws.tag} is gone (the workspace was purged)")
         entry = self._remember(ws, wrapped)
-        if entry.kid != kid:
-            raise CryptoError(f"value sealed with data key {kid}, which {ws.tag} no longer has (purged)")
-        return entry
+        if entry.kid == kid:
+            return entry
+        old = client.get(keys.data_key_old(ws))  # mid-rotation: the value may not have been moved yet
+        if old is not None:
+            entry = self._remember(ws, old)
+            if entry.kid == kid:
+                return entry
+        raise CryptoError(f"value sealed with data key {kid}, which {ws.tag} no longer has (purged, or rotated away)")
 
 
 class Vault:
@@ -347,13 +364,19 @@ def _scan(client: Any, pattern: str, batch: int) -> Iterator[str]:
             yield key.decode() if isinstance(key, bytes) else key
 
 
+def _data_key_names(client: Any, batch: int) -> Iterator[str]:
+    """Every wrapped data key in Redis: each workspace's, and its previous one while a data-key rotation runs."""
+    yield from _scan(client, keys.DATA_KEY_PATTERN, batch)
+    yield from _scan(client, keys.DATA_KEY_OLD_PATTERN, batch)
+
+
 def rotate(client: Any, keyring: Keyring, batch: int = 500) -> Rotation:
     """Online, in batches of ``batch`` keys: re-wrap every workspace's data key under the current master key
     (data keys stay the same, so no value is re-encrypted and running processes keep reading), then seal
     every value still in plaintext (written before encryption). Safe to run twice, or while the bot runs:
     each write is a compare-and-set, so a value changed meanwhile is left to its writer (who sealed it)."""
     rewrapped = unreadable = 0
-    for name in _scan(client, keys.DATA_KEY_PATTERN, batch):
+    for name in _data_key_names(client, batch):
         ws = keys.workspace_of(name)
         wrapped = client.get(name)
         if ws is None or wrapped is None:
@@ -407,3 +430,180 @@ def _seal_plaintext(client: Any, vault: Vault, ws: Workspace, name: str) -> int:
             return plain
         except redis.WatchError:
             return 0  # changed meanwhile: its writer sealed what it added; the next rotate takes the rest
+
+
+# ----- data-key rotation -------------------------------------------------------------------------------
+# Move a workspace to a new data key: only if its data key is still the one read, and no rotation of it is under
+# way. The previous key is kept (re-wrapped under the current master key) for readers until the sweep ends.
+_SWITCH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"""
+_DELETE_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+SWEEPS = 5  # passes over a workspace before giving up on a value that keeps coming back under the old key
+
+
+@dataclass(frozen=True)
+class DataKeyRotation:
+    """What one ``rotate_data_keys`` did."""
+
+    workspaces: int = 0  # workspaces now on a new data key, their previous one deleted
+    resealed: int = 0  # values re-encrypted (or, if written before encryption, encrypted) under a new data key
+    resumed: bool = False  # a rotation a previous run left unfinished was carried on
+    unfinished: tuple[str, ...] = ()  # workspaces whose old data key was kept: a value still needs it (logged)
+
+
+def _open_batches(client: Any, ws: Workspace, batch: int) -> Iterator[list[str]]:
+    """The workspace's sealed keys, ``batch`` names at a time, from one SCAN of its prefix on the one node
+    that owns its hash tag's slot (on a Cluster, every key of a workspace is there)."""
+    target = {"target_nodes": client.get_node_from_key(keys.data_key(ws))} if hasattr(client, "get_primaries") else {}
+    names: list[str] = []
+    for raw in client.scan_iter(match=keys.workspace_pattern(ws), count=batch, **target):
+        name = raw.decode() if isinstance(raw, bytes) else raw
+        if keys.is_sealed(name):
+            names.append(name)
+        if len(names) >= batch:
+            yield names
+            names = []
+    if names:
+        yield names
+
+
+def _stale(value: str, new_kid: str) -> bool:
+    """A value to re-encrypt: sealed with any key but the new one, or never sealed (an older version's)."""
+    return not value.startswith(f"{SEALED}{new_kid}:")
+
+
+def _reseal_string(client: Any, vault: Vault, ws: Workspace, name: str, new_kid: str) -> tuple[int, int]:
+    """(values moved, values still stale). Compare-and-set: a value the bot rewrote meanwhile is its writer's."""
+    value = client.get(name)
+    if value is None or not _stale(value, new_kid):
+        return 0, 0
+    fresh = vault.seal(ws, name, vault.open(ws, name, value))
+    if not fresh.startswith(f"{SEALED}{new_kid}:"):
+        raise CryptoError(f"the data key of {ws.tag} changed during its rotation (purged or reinstalled)")
+    if client.eval(_SWAP, 1, name, value, fresh):
+        return 1, 0
+    now = client.get(name)
+    return 0, int(now is not None and _stale(now, new_kid))
+
+
+def _reseal_list(client: Any, vault: Vault, ws: Workspace, name: str, new_kid: str) -> tuple[int, int]:
+    """(items moved, items still stale) of a list (held replies), in one WATCH/MULTI: LSET keeps order and TTL."""
+    with client.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(name)
+            items = pipe.lrange(name, 0, -1)
+            stale = [(i, item) for i, item in enumerate(items) if _stale(item, new_kid)]
+            if not stale:
+                return 0, 0
+            fresh = [(i, vault.seal(ws, name, vault.open(ws, name, item))) for i, item in stale]
+            pipe.multi()
+            for i, value in fresh:
+                pipe.lset(name, i, value)
+            pipe.execute()
+            return len(fresh), 0
+        except redis.WatchError:
+            return 0, 1  # changed meanwhile: the next pass looks again
+
+
+def _sweep(client: Any, vault: Vault, ws: Workspace, new_kid: str, batch: int, pause: float,
+           progress: Any) -> tuple[int, int]:  # fmt: skip
+    """One pass over the workspace: (values moved, values left under another key)."""
+    moved = left = 0
+    for number, names in enumerate(_open_batches(client, ws, batch), 1):
+        done = 0
+        for name in names:
+            kind = client.type(name)
+            try:
+                if kind == "string":
+                    m, s = _reseal_string(client, vault, ws, name, new_kid)
+                elif kind == "list":
+                    m, s = _reseal_list(client, vault, ws, name, new_kid)
+                else:
+                    continue
+            except MasterKeyMissing:
+                raise
+            except CryptoError as exc:  # under neither key (damaged, or moved here): no key of ours opens it
+                log.error("keys rotate: %s", exc)
+                continue
+            done += m
+            left += s
+        moved += done
+        if progress is not None:
+            progress(f"{ws.tag}: batch {number}: {done} value(s) re-encrypted")
+        if pause:
+            time.sleep(pause)
+    return moved, left
+
+
+def rotate_data_keys(client: Any, keyring: Keyring, batch: int = 500, grace: float = 5.0, pause: float = 0.0,
+                     progress: Any = None) -> DataKeyRotation:  # fmt: skip
+    """Give every workspace a new data key and re-encrypt its values under it, online, ``batch`` keys at a time.
+
+    1. Each workspace's data key is replaced by a new one (wrapped by the current master key) in one Lua step
+       that keeps the previous one in ``keys.data_key_old``: from then on every write seals with the new key,
+       and readers open a value with the key its id names, so both keys work while values move.
+    2. ``grace`` seconds pass: a write that read the previous key just before the switch lands meanwhile.
+    3. Each workspace is swept (SCAN of its prefix on its node): every sealed value not under the new key is
+       opened and sealed again, written by compare-and-set (strings) or WATCH/MULTI (lists), so a value the
+       running bot rewrote meanwhile is never overwritten. Passes repeat until one finds nothing left.
+    4. The workspace is marked done in ``keys.DATA_KEY_ROTATION``, then its previous data key is deleted: a
+       leaked copy of it opens nothing stored from then on.
+
+    Killed anywhere, a rerun resumes: a workspace with a previous key still in Redis is swept again (values
+    already under the new key are skipped, so none is encrypted twice), and one marked done is not rotated
+    again. Workspaces installed during a run get a new key of their own and need no sweep."""
+    resumed = bool(client.exists(keys.DATA_KEY_ROTATION))
+    client.hsetnx(keys.DATA_KEY_ROTATION, "started_at", f"{time.time():.0f}")
+    done = set(client.hkeys(keys.DATA_KEY_ROTATION))
+    switched = 0
+    for name in list(_scan(client, keys.DATA_KEY_PATTERN, batch)):
+        ws = keys.workspace_of(name)
+        wrapped = client.get(name)
+        if ws is None or wrapped is None or f"done:{ws.tag}" in done or client.exists(keys.data_key_old(ws)):
+            continue
+        try:
+            previous = keyring.wrap(ws, keyring.unwrap(ws, wrapped))  # under the current master key
+        except CryptoError as exc:
+            log.error("%s", exc)
+            continue
+        fresh = keyring.wrap(ws, AESGCM.generate_key(bit_length=256))
+        switched += int(client.eval(_SWITCH, 2, name, keys.data_key_old(ws), wrapped, previous, fresh))
+    if switched and grace > 0:
+        time.sleep(grace)
+    vault_ = Vault(client, keyring)
+    workspaces = resealed = 0
+    unfinished: list[str] = []
+    for name in list(_scan(client, keys.DATA_KEY_OLD_PATTERN, batch)):
+        ws = keys.workspace_of(name)
+        old, current = client.get(name), client.get(keys.data_key(ws)) if ws else None
+        if ws is None or old is None:
+            continue
+        if current is None:  # purged meanwhile: nothing left to read with either key
+            client.eval(_DELETE_IF, 1, name, old)
+            continue
+        new_kid = keyring.data_key_for_writing(client, ws).kid
+        clean = False
+        for _ in range(SWEEPS):  # until a whole pass finds nothing to move: that pass is the check
+            moved, left = _sweep(client, vault_, ws, new_kid, batch, pause, progress)
+            resealed += moved
+            if not moved and not left:
+                clean = True
+                break
+        if not clean:
+            log.error("keys rotate: %s keeps changing values under its previous data key; kept it, run again", ws.tag)
+            unfinished.append(ws.tag)
+            continue
+        client.hset(keys.DATA_KEY_ROTATION, f"done:{ws.tag}", f"{time.time():.0f}")
+        client.eval(_DELETE_IF, 1, name, old)
+        keyring.forget(ws)
+        workspaces += 1
+    if not unfinished:
+        client.delete(keys.DATA_KEY_ROTATION)
+    log.info("keys rotate --data-keys: %d workspace(s) on a new data key, %d value(s) re-encrypted%s",
+             workspaces, resealed, " (resumed)" if resumed else "")  # fmt: skip
+    return DataKeyRotation(workspaces, resealed, resumed, tuple(unfinished))

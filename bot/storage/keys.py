@@ -31,6 +31,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
 | ``datakey``                              | string | the workspace's data key, wrapped by the master key (``bot.storage.crypto``); until purged (first) |
+| ``datakey:old``                          | string | the previous data key while ``keys rotate --data-keys`` re-encrypts; deleted when it ends, or by a purge (first) |
 | ``scr:{_}:subscriptions`` (global)       | set    | ``platform|ent|team|channel``, while subscribed |
 | ``quiz:people``                          | hash   | while anyone is opted in; opt-out and forget remove the person |
 | ``quiz:cards:<user>``, ``quiz:answers:<user>`` | hash | retention, refreshed on write; forget deletes |
@@ -54,6 +55,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``scr:{_oauth}:state:<state>`` (global)  | string | OAuth state: 10 min, deleted when used (GETDEL) |
 | ``scr:{_}:layout`` (global)              | string | the layout version, set once a migration is done |
 | ``scr:{_}:layout-lock`` (global)         | string | 30 s, renewed: one process migrates at a time   |
+| ``scr:{_}:datakey-rotation`` (global)    | hash   | a data-key rotation under way: start time, workspaces done; deleted when it ends |
 
 Forgetting a workspace (``bot.storage.purge``) deletes every key matching ``workspace_pattern``, on the one
 Cluster node that owns its slot, plus its entries in the global indexes.
@@ -65,6 +67,7 @@ moves both to the layout above at start-up, once: afterwards a start-up reads on
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import re
 import time
@@ -317,11 +320,27 @@ def data_key(ws: Workspace) -> str:
     return _key(ws, "datakey")
 
 
+def data_key_old(ws: Workspace) -> str:
+    """The workspace's previous data key (wrapped by the master key) while ``scr-bot keys rotate --data-keys``
+    re-encrypts its values under the new one: readers open a value with whichever key its id names. Deleted
+    when the sweep ends, and by a purge (with ``data_key``, first)."""
+    return _key(ws, "datakey:old")
+
+
 DATA_KEY_PATTERN = f"{PREFIX}:{{*}}:datakey"  # every workspace's data key (``scr-bot keys rotate``)
+DATA_KEY_OLD_PATTERN = f"{PREFIX}:{{*}}:datakey:old"  # data keys being rotated away (``keys rotate --data-keys``)
+# A data-key rotation under way (``scr-bot keys rotate --data-keys``): hash, ``started_at`` and one ``done:<tag>``
+# field per workspace finished, so a run that was killed resumes rather than starting over; deleted at the end.
+DATA_KEY_ROTATION = f"{GLOBAL}:datakey-rotation"
 # Keys whose values are sealed (tokens, reflections, held replies): where ``keys rotate`` looks for plaintext
 # an older version wrote. Keep in step with the stores that seal (``Vault.seal`` callers).
 SEALED_PATTERNS = (f"{PREFIX}:{{*}}:install:bot", f"{PREFIX}:{{*}}:install:installer*",
                    f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*")  # fmt: skip
+
+
+def is_sealed(key: str) -> bool:
+    """Whether the values under ``key`` are sealed by ``bot.storage.crypto`` (one of ``SEALED_PATTERNS``)."""
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in SEALED_PATTERNS)
 
 
 def workspace_of(key: str) -> Workspace | None:

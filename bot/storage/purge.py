@@ -192,8 +192,8 @@ class Purger:
         """Every token of the installation (kept under the org itself for an org-wide install) and its index entry."""
         users = self.r.smembers(keys.install_users(ws))
         # The data key first: from here on nothing sealed for the workspace (here or in a backup) opens.
-        tokens = [keys.data_key(ws), keys.install_bot(ws), keys.install_installer(ws), keys.install_users(ws),
-                  keys.install_rotating(ws), *[keys.install_installer(ws, u) for u in users]]  # fmt: skip
+        tokens = [keys.data_key(ws), keys.data_key_old(ws), keys.install_bot(ws), keys.install_installer(ws),
+                  keys.install_users(ws), keys.install_rotating(ws), *[keys.install_installer(ws, u) for u in users]]  # fmt: skip
         self._delete(ws, purge_id, tokens)
         self.keyring_forget(ws)
         if self._fence_holds(ws, purge_id):
