@@ -390,7 +390,8 @@ def actions_command(services: Services, command: dict[str, Any], args: list[str]
         listed = [(s, services.sessions.actions_of_session(ws, s.id)) for s in shown]
     except redis.RedisError:
         return ephemeral(STORAGE_DOWN.format(what="put the action list together"))
-    return session_blocks.team_actions_message(listed, everyone)
+    page = int(args[0]) if args and args[0].isdigit() else 1  # `/scr actions 2`: earlier briefings of a long list
+    return session_blocks.team_actions_message(listed, everyone, page)
 
 
 def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
