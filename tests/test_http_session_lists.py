@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import redis
+import test_http_sessions as hs
 
 from blockkit import assert_valid_message, dumps
 from bot.briefings.sessions import Action, Session, SessionStore
@@ -106,3 +108,28 @@ def test_past_slacks_block_limit_the_list_says_how_many_more_and_how_to_see_them
         page += 1
     assert page > 1
     assert len(seen) == len(set(seen)) and set(words) - set(seen) == set()
+
+
+def test_a_double_click_on_run_in_channel_posts_the_briefing_once(session_bot: BotProcess, slack: FakeSlack,
+                                                                 redis_client: redis.Redis) -> None:  # fmt: skip
+    """Two clicks on one preview's "Run in channel", at the same moment: one post, one session. A new preview
+    of the same briefing is a new run."""
+    bot = session_bot
+    preview = bot.command("briefing neglect", channel=CHANNEL, user=LEAD, team=TEAM).json()
+    run = next(el for b in preview["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_briefing_run")
+    urls = [slack.response_url(), slack.response_url()]
+    with ThreadPoolExecutor(2) as pool:
+        statuses = list(pool.map(lambda url: bot.action("scr_briefing_run", run["value"], channel=CHANNEL, user=LEAD,
+                                                        team=TEAM, response_url=url).status, urls))  # fmt: skip
+    assert statuses == [200, 200]
+    answers = [hs.reply(slack, url) for url in urls]  # both clicks are answered: one "Posted", one "already"
+    assert sorted("already been run" in a["text"] for a in answers) == [False, True], answers
+    time.sleep(1.0)  # any second post would be here by now
+    posts = [m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts")]
+    assert len(posts) == 1, [p.get("text") for p in posts]
+    assert len(SessionStore(redis_client, 365).sessions_in(Workspace(TEAM), CHANNEL)) == 1
+
+    again = bot.command("briefing neglect", channel=CHANNEL, user=LEAD, team=TEAM).json()
+    run = next(el for b in again["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_briefing_run")
+    bot.action("scr_briefing_run", run["value"], channel=CHANNEL, user=LEAD, team=TEAM, response_url=slack.response_url())
+    wait_for(lambda: len([m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts")]) == 2, timeout=10)
