@@ -133,3 +133,14 @@ def test_a_double_click_on_run_in_channel_posts_the_briefing_once(session_bot: B
     run = next(el for b in again["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_briefing_run")
     bot.action("scr_briefing_run", run["value"], channel=CHANNEL, user=LEAD, team=TEAM, response_url=slack.response_url())
     wait_for(lambda: len([m for m in slack.channel_messages(CHANNEL) if not m.get("thread_ts")]) == 2, timeout=10)
+
+
+@pytest.mark.parametrize("typed", ["partnership", "Working together & multi-agency practice"])
+def test_a_theme_typed_as_themes_lists_it_builds_that_theme(session_bot: BotProcess, typed: str) -> None:
+    """`/scr themes` lists "Working together & multi-agency practice" as `partnership`; "partnership" is also a
+    sector's word. Typed exactly, the theme wins: the preview is that theme's briefing."""
+    themes = session_bot.command("themes", channel=CHANNEL, user=LEAD, team=TEAM).json()
+    assert "partnership" in dumps(themes) and "Working together &amp; multi-agency practice" in dumps(themes)
+    preview = session_bot.command(f"briefing {typed}", channel=CHANNEL, user=LEAD, team=TEAM).json()
+    header = preview["blocks"][0]["text"]["text"]
+    assert "Working together" in header, header
