@@ -144,3 +144,14 @@ def test_a_theme_typed_as_themes_lists_it_builds_that_theme(session_bot: BotProc
     preview = session_bot.command(f"briefing {typed}", channel=CHANNEL, user=LEAD, team=TEAM).json()
     header = preview["blocks"][0]["text"]["text"]
     assert "Working together" in header, header
+
+
+def test_forget_me_says_it_takes_you_off_attendance_lists_and_deletes_your_actions(session_bot: BotProcess) -> None:
+    """What "forget me" does to briefings (attendance, actions, the facilitator told) is said before it is done:
+    in the message and in the button's confirmation."""
+    forget = session_bot.command("forget me", user=ANN, team=TEAM).json()
+    assert_valid_message(forget)
+    button = next(el for b in forget["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_forget")
+    for text in (dumps(forget["blocks"][0]), button["confirm"]["text"]["text"]):
+        assert "attendance list" in text and "actions you own" in text and "facilitator" in text, text
+    assert len(button["confirm"]["text"]["text"]) <= 300
