@@ -284,6 +284,14 @@ def _suggest(lookup: Lookup, text: str) -> list[tuple[str, str]]:
     return [(s.label, s.query) for s in lookup.nearest(text)]
 
 
+def exact_theme(corpus: Corpus, text: str) -> str | None:
+    """The theme whose id or label is exactly what was typed (any case), else None. `/scr themes` lists each
+    theme as its label and id, so typing one back must give that theme, even where the same word also names
+    a sector ("partnership") or reads as a search."""
+    typed = " ".join(text.split()).casefold()
+    return next((t.id for t in corpus.themes.values() if typed in (t.id.casefold(), t.label.casefold())), None)
+
+
 def build(lookup: Lookup, text: str, across: bool = False) -> SevenMinuteBriefing:
     """A briefing for what was typed after ``/scr briefing``: a theme ("neglect", "dv"), a point id
     ("h14-sudi": the briefing leads with it, on its main theme) or free text (the best-matching point
@@ -297,7 +305,11 @@ def build(lookup: Lookup, text: str, across: bool = False) -> SevenMinuteBriefin
         raise NoMatch(USAGE)
     q = lookup.parse(text)
     lead: Point | None = None
-    if q.kind == "point":
+    exact = exact_theme(corpus, text)
+    sectors = [] if exact else list(q.sectors)
+    if exact is not None:  # "partnership": the theme `/scr themes` lists, not the sector's word
+        theme = exact
+    elif q.kind == "point":
         lead = corpus.by_id[q.args[0]]
         theme = lead.themes[0]
     elif q.kind == "lookup" and q.themes:
@@ -317,8 +329,8 @@ def build(lookup: Lookup, text: str, across: bool = False) -> SevenMinuteBriefin
         theme = q.themes[0] if q.themes and q.themes[0] in lead.themes else lead.themes[0]
     if lead is None:
         ranked = pool(corpus, theme, None)
-        if q.sectors:  # "police neglect": the sector's own points lead
-            ranked = [p for p in ranked if set(q.sectors) & set(p.sectors)] or ranked
+        if sectors:  # "police neglect": the sector's own points lead
+            ranked = [p for p in ranked if set(sectors) & set(p.sectors)] or ranked
         if not ranked:
             raise NoMatch(f"There are no learning points on {corpus.themes[theme].label} yet.", _suggest(lookup, text))
         counts = {b: sum(1 for p in ranked if p.source.briefing == b) for b in dict.fromkeys(p.source.briefing for p in ranked)}

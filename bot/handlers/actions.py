@@ -41,9 +41,12 @@ from bot.slack.quiz_blocks import (
 )
 from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 from bot.slack.session_blocks import session_controls
+from bot.storage import keys
+from bot.storage.keys import Workspace
 
 log = logging.getLogger(__name__)
 BRIEFING_GONE = "Sorry, that briefing is no longer available: run `/scr briefing` again."
+RUN_ALREADY = "This preview has already been run in the channel (once is enough): `/scr briefing` makes a new one."
 
 
 def _nav(action: dict[str, Any]) -> tuple[str, int]:
@@ -260,6 +263,29 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=True, response_type="ephemeral", **blocks.briefing_preview(built))
 
+    def _run_claim(ws: Workspace, channel: str, value: str) -> str | None:
+        """Claim this preview's run (``SET NX`` on its id): the claim's key, "taken" when another click has it,
+        or None when there is nothing to claim by (a preview from before previews had ids) or storage is down
+        (the briefing is still run: a meeting is waiting for it; only a double-click then could post twice)."""
+        preview = str(_json_object(value).get(blocks.PREVIEW_ID) or "")
+        if not preview:
+            return None
+        key = keys.briefing_run_claim(ws, channel, preview)
+        try:
+            if services.store.client.set(key, str(time.time()), nx=True, ex=keys.BRIEFING_RUN_CLAIM_SECONDS):
+                return key
+        except redis.RedisError as exc:
+            log.warning("could not claim a briefing run in %s (%s); running it unclaimed", channel, exc)
+            return None
+        return "taken"
+
+    def _release_run(claim: str | None) -> None:
+        if claim:
+            try:
+                services.store.client.delete(claim)
+            except redis.RedisError as exc:
+                log.warning("could not release a briefing run's claim (%s); it lapses in 7 days", exc)
+
     def briefing_run(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
                      context: BoltContext) -> None:  # fmt: skip
         """Post the previewed briefing in the channel, collapsed to fit a phone, with its discussion
@@ -275,24 +301,36 @@ def register(app: App, services: Services) -> None:
         if built is None or not channel:
             respond(replace_original=False, text=BRIEFING_GONE)
             return
+        ws = workspace_of(body, context)
+        claim = _run_claim(ws, channel, action.get("value") or "")
+        if claim == "taken":
+            respond(replace_original=False, text=RUN_ALREADY)
+            return
         post = blocks.briefing_post(built, user)
         post["blocks"] += session_controls(built.spec.theme, user)
         try:
             posted = client.chat_postMessage(channel=channel, unfurl_links=False, **post)
-            client.chat_postMessage(channel=channel, thread_ts=posted["ts"], **blocks.briefing_questions(built))
         except SlackApiError as exc:
+            _release_run(claim)  # not posted: the same preview may be run again
             error = exc.response.get("error", "unknown_error")
             log.warning("briefing run failed in %s: %s", channel, error)
             hint = ("I'm not in this channel yet: invite me with `/invite @scr` and try again."
                     if error in ("not_in_channel", "channel_not_found") else f"Slack said `{error}`.")  # fmt: skip
             respond(replace_original=False, text=f"I couldn't post the briefing here. {hint}")
             return
-        record_session(services, workspace_of(body, context), Session(
+        questions = "with its questions in the thread"
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=posted["ts"], **blocks.briefing_questions(built))
+        except SlackApiError as exc:  # the briefing is posted (and claimed): its session is recorded all the same
+            error = exc.response.get("error", "unknown_error")
+            log.warning("briefing questions not posted in %s: %s", channel, error)
+            questions = f"but I couldn't add its discussion questions to the thread (Slack said `{error}`)"
+        record_session(services, ws, Session(
             channel=channel, ts=str(posted["ts"]), theme=built.spec.theme, title=built.title, facilitator=user,
             at=time.time(), points=[*([built.spec.why] if built.spec.why else []), *built.spec.keys]))  # fmt: skip
-        respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, with its "
-                                            "questions in the thread. People can press *I was there*, and the team can "
-                                            "*Agree an action* under it.")  # fmt: skip
+        respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, {questions}. "
+                                            "People can press *I was there*, and the team can *Agree an action* under "
+                                            "it.")  # fmt: skip
 
     app.action(blocks.ACTION_BRIEFING_SWAP)(ack=acknowledge, lazy=[briefing_swap])
     app.action(blocks.ACTION_BRIEFING_RUN)(ack=acknowledge, lazy=[briefing_run])

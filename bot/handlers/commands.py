@@ -367,6 +367,11 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
         return ephemeral(STORAGE_DOWN.format(what="put the digest together" if word in ("", "list") else "change the digest's readers"))
 
 
+FORGET_CONFIRM = ("All your reflections and knowledge-check answers in this workspace will be deleted, you will be "
+                  "taken off briefing attendance lists, and the actions you own will be deleted (their facilitators "
+                  "are told). This can't be undone.")  # Slack's limit for a confirm's text: 300 characters
+
+
 def actions_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
                     client: WebClient) -> dict[str, Any]:  # fmt: skip
     """``/scr actions``: the actions agreed at the briefings run in this channel, with their owners, due dates and
@@ -390,7 +395,8 @@ def actions_command(services: Services, command: dict[str, Any], args: list[str]
         listed = [(s, services.sessions.actions_of_session(ws, s.id)) for s in shown]
     except redis.RedisError:
         return ephemeral(STORAGE_DOWN.format(what="put the action list together"))
-    return session_blocks.team_actions_message(listed, everyone)
+    page = int(args[0]) if args and args[0].isdigit() else 1  # `/scr actions 2`: earlier briefings of a long list
+    return session_blocks.team_actions_message(listed, everyone, page)
 
 
 def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,
@@ -690,7 +696,7 @@ def register(app: App, services: Services) -> None:
         danger = blocks.button("Delete all my reflections", ACTION_FORGET, "all", style="danger")
         danger["confirm"] = {
             "title": {"type": "plain_text", "text": "Delete your record?"},
-            "text": {"type": "plain_text", "text": "All your reflections in this workspace will be deleted. This can't be undone."},
+            "text": {"type": "plain_text", "text": FORGET_CONFIRM},
             "confirm": {"type": "plain_text", "text": "Delete everything"},
             "deny": {"type": "plain_text", "text": "Keep it"},
         }
@@ -699,7 +705,9 @@ def register(app: App, services: Services) -> None:
             "text": "Delete all your reflections in this workspace?",
             "blocks": [
                 {"type": "section", "text": {"type": "mrkdwn", "text": "This deletes every reflection you have saved in "
-                 "this workspace (thread replies and private ones) and your knowledge-check answers. Messages you posted in Slack threads stay where they are; "
+                 "this workspace (thread replies and private ones) and your knowledge-check answers, takes you off the "
+                 "attendance lists of the team briefings you were at, and deletes the actions you own from them (each "
+                 "briefing's facilitator is told which). Messages you posted in Slack threads stay where they are; "
                  "delete those in Slack if you wish. You can export your record first with `/scr export`."}},
                 blocks.actions(danger),
             ],

@@ -210,7 +210,25 @@ def digest_text(corpus: Corpus, d: Digest) -> str:
 
 
 REPORT_FIELDS = ["team", "channel", "week", "date_posted", "point_id", "point_title", "themes",
-                 "reflections_shared", "people"]  # fmt: skip
+                 "reflections_shared", "people",
+                 # the 7-minute briefings run, one row per channel, theme and month ("people": who attended)
+                 "row", "month", "sessions_run", "actions_agreed", "done", "partly", "not_yet", "overdue"]  # fmt: skip
+POST_ROW, SESSION_ROW = "weekly post", "7-minute briefings"
+
+
+def session_channels(client: redis.Redis, ws: Workspace, start: float, end: float = float("inf"),
+                     retention_days: int = 365) -> list[str]:  # fmt: skip
+    """The channels of ``ws`` where a 7-minute briefing was run between ``start`` and ``end`` (epoch seconds):
+    a team that runs briefings but has no weekly posts still has evidence for the report and the digest."""
+    return sorted({s.channel for s in SessionStore(client, retention_days).sessions_between(ws, start, end)})
+
+
+def session_counts(row: SessionRow) -> list[str]:
+    """A session row's counts for a table (attended, agreed, done, partly, not yet, overdue), each under the
+    "<3" rule exactly as ``session_line`` applies it."""
+    statuses = (row.done, row.partly, row.not_yet, row.overdue)
+    return [_lt3(row.attended, row.attended), _lt3(row.agreed, row.owners),
+            *(_lt3(n, min(row.owners, behind)) for n, behind in zip(statuses, row.status_owners, strict=True))]
 
 
 def _csv_count(n: int, people: int | None = None) -> str:
@@ -226,14 +244,21 @@ def _by_people(n: int, people: int) -> str:
 
 
 def report_csv(corpus: Corpus, digests: list[Digest]) -> str:
-    """One row per weekly post: dates, point, themes and suppressed counts; never any reflection text."""
+    """One row per weekly post (dates, point, themes and suppressed counts; never any reflection text), then
+    one per theme and month of the 7-minute briefings run (sessions, attendance, actions and how they ended,
+    under the "<3" rule); the ``row`` column says which."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(REPORT_FIELDS)
     for d in digests:
         for p in d.posts:
             writer.writerow([d.team, d.channel, p.week, p.date, p.point, p.title,
-                             "; ".join(_label(corpus, t) for t in p.themes), _csv_count(p.reflections, p.people), _csv_count(p.people)])  # fmt: skip
+                             "; ".join(_label(corpus, t) for t in p.themes), _csv_count(p.reflections, p.people), _csv_count(p.people),
+                             POST_ROW, p.date[:7], "", "", "", "", "", ""])  # fmt: skip
+        for row in d.sessions:
+            attended, agreed, *statuses = session_counts(row)
+            writer.writerow([d.team, d.channel, "", "", "", "", _label(corpus, row.theme), "", attended,
+                             SESSION_ROW, row.month, row.sessions, agreed, *statuses])  # fmt: skip
     return buf.getvalue()
 
 

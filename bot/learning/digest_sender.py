@@ -3,7 +3,7 @@
 Readers belong to a workspace: named with ``/scr digest add @someone`` (by a channel's lead where they type
 it, a workspace admin or one of the bot's admins) or, on a single-workspace install only, by whoever runs
 the bot (``SCR_DIGEST_USERS``). Each reader gets the digest of every channel of the workspace that has a
-weekly post, one DM per channel. (Older versions kept readers per channel; the start-up migration,
+weekly post, or had a 7-minute briefing run in it in the month reported on, one DM per channel. (Older versions kept readers per channel; the start-up migration,
 ``bot.storage.keys.migrate``, merged those lists into their workspace's.) The digest is sent once a month
 per channel and reader, on the first working day of the month the clock sees within working hours (a
 process that was down catches up within the month's first week). The (channel, month, reader) is claimed
@@ -16,17 +16,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import redis
 
 from bot import metrics
+from bot.briefings.sessions import SessionStore
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
 from bot.delivery import Deliveries, FileToSend
-from bot.learning.digest import Digest, build, digest_text, last_months
+from bot.learning.digest import Digest, build, digest_text, last_months, session_channels
 from bot.once import Permanent, Transient
 from bot.storage import keys
 from bot.storage.store import Workspace
@@ -76,6 +77,14 @@ class DigestReaders:
 
 
 @dataclass(frozen=True)
+class SessionChannel:
+    """A channel with 7-minute briefings run in it (it may have no weekly schedule)."""
+
+    workspace: Workspace
+    channel: str
+
+
+@dataclass(frozen=True)
 class DigestSent:
     channel: str
     user: str
@@ -109,9 +118,31 @@ class DigestSender:
         metrics.count_sent(metrics.DIGESTS, (d.outcome for d in sent))
         return sent
 
+    def _with_sessions(self, channels: Iterable[Channel], now: datetime) -> list[Channel]:
+        """``channels``, then every channel where a 7-minute briefing was run in the month the digest reports
+        on (the last whole month, in its workspace's zone): a team that runs briefings without weekly posts
+        still gets its evidence to the learning lead."""
+        out: list[Channel] = list(channels)
+        seen = {(c.workspace, c.channel) for c in out}
+        try:
+            workspaces = SessionStore(self.r, self.retention_days).workspaces()
+        except redis.RedisError as exc:
+            log.error("digest: Redis unavailable (%s); the briefing channels' digests will be retried", exc)
+            return out
+        for ws in workspaces:
+            tz = ZoneInfo(self.hours_for(ws).timezone)
+            month = last_months(now, 1, timezone=tz.key)[0]
+            start = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=tz)
+            end = (start + timedelta(days=32)).replace(day=1)
+            for channel in session_channels(self.r, ws, start.timestamp(), end.timestamp(), self.retention_days):
+                if (ws, channel) not in seen:
+                    seen.add((ws, channel))
+                    out.append(SessionChannel(ws, channel))
+        return out
+
     def _deliver_due(self, channels: Iterable[Channel], now: datetime) -> list[DigestSent]:
         out: list[DigestSent] = []
-        for schedule in channels:
+        for schedule in self._with_sessions(channels, now):
             try:
                 if not due(self.hours_for(schedule.workspace), now):
                     continue

@@ -601,6 +601,7 @@ def cmd_workspace(args: argparse.Namespace, settings: Settings) -> int:
 def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace) -> int:
     """The partnership's audit evidence: counts, themes and dates per channel; never anyone's words."""
     from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
 
     from bot.learning import digest
     from bot.storage import keys
@@ -617,11 +618,14 @@ def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace
         y, m = (y, m + 1) if m < 12 else (y + 1, 1)
     if not months:
         raise ConfigError(f"--since {args.since} is in the future")
-    channels = [args.channel] if args.channel else sorted(services.store.client.smembers(keys.posted_channels(ws)))
+    tz = services.workspace_settings.hours(ws).timezone  # the workspace's months
+    start = datetime.combine(since, datetime.min.time(), ZoneInfo(tz)).timestamp()
+    channels = [args.channel] if args.channel else sorted(
+        set(services.store.client.smembers(keys.posted_channels(ws)))  # weekly posts, and briefings run
+        | set(digest.session_channels(services.store.client, ws, start, retention_days=settings.retention_days)))
     digests = []
     for channel in channels:
-        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days,
-                         services.workspace_settings.hours(ws).timezone)  # the workspace's months
+        d = digest.build(services.corpus, services.store.client, ws, channel, months, settings.retention_days, tz)
         d.posts = [p for p in d.posts if p.date >= since.isoformat()]
         digests.append(d)
     if args.format == "csv":
@@ -635,7 +639,7 @@ def _report(services: Any, settings: Settings, ws: Any, args: argparse.Namespace
     else:
         sys.stdout.write(text)
     if not channels:
-        print(f"no weekly posts found in workspace {ws.team_id}", file=sys.stderr)
+        print(f"no weekly posts or 7-minute briefings found in workspace {ws.team_id}", file=sys.stderr)
     return 0
 
 

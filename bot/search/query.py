@@ -307,7 +307,8 @@ def parse(raw: str, corpus: Corpus, vocab: Vocabulary) -> Query:
     if not toks:
         return Query(raw=raw, text=text, kind="help" if not (raw or "").strip() else "empty")
     head = toks[0]
-    if head in COMMANDS and (len(toks) == 1 or COMMANDS[head] in {"subscribe", "export", "quiz", "digest", "admins", "audit", "briefing", "settings"}):
+    paged = COMMANDS.get(head) == "actions" and len(toks) == 2 and toks[1].isdigit()  # `/scr actions 2`: a page
+    if head in COMMANDS and (len(toks) == 1 or paged or COMMANDS[head] in {"subscribe", "export", "quiz", "digest", "admins", "audit", "briefing", "settings"}):
         # A command's arguments are its own grammar (a channel link may mean something there): as typed.
         args = clean(raw, markup=False).split()[1:] if not lowered.startswith("/scr") else text.split()[1:]
         return Query(raw=raw, text=text, kind=COMMANDS[head], args=args)

@@ -8,6 +8,7 @@ in a query can never ping a channel. Content text is escaped too: it is plain pr
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -429,6 +430,7 @@ def weekly_post(corpus: Corpus, point: Point, week_start: date, summary_when: st
 # ----- 7-minute briefings (bot.briefings) -----------------------------------------------------------------
 ACTION_BRIEFING_SWAP = "scr_briefing_swap"
 ACTION_BRIEFING_RUN = "scr_briefing_run"
+PREVIEW_ID = "p"  # in "Run in channel"'s value: the preview it belongs to
 BRIEFING_CUE = f":stopwatch: *About {MINUTES} minutes*, face to face: read each part aloud, then talk it through."
 
 
@@ -473,7 +475,9 @@ def briefing_preview(briefing: SevenMinuteBriefing) -> dict[str, Any]:
         out.append(section)
         if (context := _part_context(part)) is not None:
             out.append(context)
-    out.append(actions(button("Run in channel", ACTION_BRIEFING_RUN, value, style="primary")))
+    # "p": this preview's own id, so a double-click on "Run in channel" runs it once (bot.handlers.actions).
+    run = json.dumps({**json.loads(value), PREVIEW_ID: secrets.token_hex(8)}, ensure_ascii=False)
+    out.append(actions(button("Run in channel", ACTION_BRIEFING_RUN, run, style="primary")))
     return message(out, f"Preview: {escape(briefing.title)}")
 
 

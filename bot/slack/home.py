@@ -60,8 +60,10 @@ def publish_home(services: Services, client: WebClient, ws: Workspace, user: str
     person = quiz.person(ws, user)
     extra = quiz_blocks.home_blocks(services.corpus, quiz.answers(ws, user), person is not None,
                                     person.paused_until if person else 0.0, time.time())  # fmt: skip
-    mine = [b.to_dict() for b in extra] + session_blocks.home_actions(services.sessions.actions_of(ws, user))
-    if len(view["blocks"]) + len(mine) < 100:  # Slack's limit for a Home view
+    mine = [b.to_dict() for b in extra]
+    room = session_blocks.HOME_BLOCKS - len(view["blocks"]) - len(mine) - 1  # Slack's limit for a Home view
+    mine += session_blocks.home_actions(services.sessions.actions_of(ws, user), room)
+    if len(view["blocks"]) + len(mine) < session_blocks.HOME_BLOCKS:
         view["blocks"] += [{"type": "divider"}, *mine]
     client.views_publish(user_id=user, view=view)
 

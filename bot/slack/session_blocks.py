@@ -38,8 +38,44 @@ AGREED_EVENT = "scr_agreed_action"
 STATUS_LABEL = {OPEN: "open", DONE: "done", PARTLY: "partly done", NOT_YET: "not yet", OVERDUE: "overdue"}
 
 
+SECTION_MAX = 3000  # Block Kit: characters in a section's text
+MESSAGE_BLOCKS = 50  # Block Kit: blocks in a message
+HOME_BLOCKS = 100  # Block Kit: blocks in a Home view
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000], "verbatim": True}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_MAX], "verbatim": True}}
+
+
+def _sections(head: str, lines: Sequence[str]) -> list[tuple[dict[str, Any], int]]:
+    """``head`` then ``lines``, packed into as many sections as they need (each at most Slack's 3,000
+    characters, never cut mid-line), so a long list is never silently cut short. Each section comes with how
+    many of ``lines`` it holds, so a list that still runs out of blocks can say how many it left out."""
+    out: list[tuple[dict[str, Any], int]] = []
+    text, count = head, 0
+    for line in lines:
+        joined = f"{text}\n{line}" if text else line
+        if len(joined) <= SECTION_MAX:
+            text, count = joined, count + 1
+            continue
+        if text:
+            out.append((_section(text), count))
+        text, count = line, 1
+    if text:
+        out.append((_section(text), count))
+    return out
+
+
+def _fit(parts: Sequence[tuple[dict[str, Any], int]], room: int, more: str) -> list[dict[str, Any]]:
+    """The sections that fit in ``room`` blocks; when they don't all fit, the last block says how many were
+    left out and how to see them (``more``: the end of "…and N more ___")."""
+    if len(parts) <= room:
+        return [block for block, _ in parts]
+    if room < 1:
+        return []
+    kept = list(parts[:room - 1])
+    left = sum(n for _, n in parts[room - 1:])
+    return [block for block, _ in kept] + [_section(f"…and {left} more {more}")]
 
 
 def _day(iso: str) -> str:
@@ -149,34 +185,54 @@ def questions_message(session: Session, acts: Sequence[Action], questions: Seque
             f"The partnership's standing questions, for your next team meeting or action plan:\n{lines}")
     out = [_section(text)]
     if acts:
-        listed = "\n".join(f"• {escape(a.what)} · <@{a.owner}> · {STATUS_LABEL.get(a.status, a.status)}" for a in acts)
-        out.append(_section(f"*Actions agreed*\n{listed}"))
+        listed = [f"• {escape(a.what)} · <@{a.owner}> · {STATUS_LABEL.get(a.status, a.status)}" for a in acts]
+        out += _fit(_sections("*Actions agreed*", listed), MESSAGE_BLOCKS - 1,
+                    f"action{'s' if len(acts) != 1 else ''}: `/scr actions` in <#{session.channel}> lists them all.")  # fmt: skip
     return {"text": f"Three months on: {escape(session.title)}", "blocks": out}
 
 
-def home_actions(acts: Sequence[Action]) -> list[dict[str, Any]]:
-    """App Home for an action's owner: the actions they own, newest due date last."""
-    if not acts:
+def home_actions(acts: Sequence[Action], room: int = HOME_BLOCKS) -> list[dict[str, Any]]:
+    """App Home for an action's owner: the actions they own, newest due date last, in at most ``room`` blocks
+    (what the rest of the Home view leaves of Slack's 100); any that don't fit are counted, never dropped
+    silently."""
+    if not acts or room < 2:
         return []
-    listed = "\n".join(f"• {escape(a.what)} · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}" for a in acts)
+    listed = [f"• {escape(a.what)} · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}" for a in acts]
     return [{"type": "header", "text": {"type": "plain_text", "text": "Your actions from team briefings"}},
-            _section(listed)]  # fmt: skip
+            *_fit(_sections("", listed), room - 1, "of your actions: your CPD export (`/scr export`) lists them all.")]  # fmt: skip
 
 
-def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], everyone: bool) -> dict[str, Any]:
+def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], everyone: bool,
+                         page: int = 1) -> dict[str, Any]:  # fmt: skip
     """A channel's action list for its facilitator or an admin (``everyone``: all its sessions, else only the
     ones this facilitator ran): each session, then its actions with owner, due date, status and the owner's
-    line on what changed. It names people, so it is only ever sent privately."""
+    line on what changed. It names people, so it is only ever sent privately.
+
+    A long list takes as many sections as it needs (3,000 characters each). Past Slack's 50 blocks a message,
+    ``page`` 1 shows the newest sessions and ends saying how many earlier actions there are and which page
+    (`/scr actions 2`) shows them: nothing is left out without saying so."""
     whose = "every briefing run here" if everyone else "the briefings you ran here"
-    out = [_section(f":clipboard: *Team action list* ({whose}). Only you can see this: it names people.")]
+    parts: list[tuple[dict[str, Any], int]] = []
     for session, acts in listed:
         head = f"*{escape(session.title)}*, {_day(date.fromtimestamp(session.at).isoformat())}, run by <@{session.facilitator}>"
         if not acts:
-            out.append(_section(f"{head}\n_No actions agreed._"))
+            parts.append((_section(f"{head}\n_No actions agreed._"), 0))
             continue
         lines = [f"• {escape(a.what)} · <@{a.owner}> · due {_day(a.due)} · {STATUS_LABEL.get(a.status, a.status)}"
                  + (f" · “{escape(a.change)}”" if a.change else "") for a in acts]  # fmt: skip
-        out.append(_section(head + "\n" + "\n".join(lines)))
-    if len(out) > 50:  # Slack's limit for a message: the newest sessions
-        out = [out[0], *out[-49:]]
+        parts += _sections(head, lines)
+    per_page = MESSAGE_BLOCKS - 2  # the title, and the line saying what is on other pages
+    page = max(1, page)
+    end = len(parts) - per_page * (page - 1)
+    shown, earlier = parts[max(0, end - per_page):max(0, end)], parts[:max(0, end - per_page)]
+    title = f":clipboard: *Team action list* ({whose}). Only you can see this: it names people."
+    if page > 1:
+        title += f" Page {page}: earlier briefings."
+    out = [_section(title), *(block for block, _ in shown)]
+    if not shown:
+        out.append(_section(f"_Nothing on page {page}: `/scr actions` shows the newest briefings._"))
+    if earlier:
+        left = sum(n for _, n in earlier)
+        out.append(_section(f"…and {left} more action{'s' if left != 1 else ''} from earlier briefings: "
+                            f"`/scr actions {page + 1}` shows them."))  # fmt: skip
     return {"response_type": "ephemeral", "text": "Team action list", "blocks": out}

@@ -548,6 +548,15 @@ def followup_claim(ws: Workspace, action_id: str, stage: str) -> str:
     return _key(ws, "followup", action_id, stage)
 
 
+BRIEFING_RUN_CLAIM_SECONDS = 7 * DAY  # a preview left open longer is run again as a new session
+
+
+def briefing_run_claim(ws: Workspace, channel: str, preview: str) -> str:
+    """Held (``SET NX``) by the one click that runs a briefing preview in its channel: a double-click on "Run
+    in channel" posts the briefing and records the session once. Released when the post definitely failed."""
+    return _key(ws, "briefing-run", channel, preview)
+
+
 def questions_claim(ws: Workspace, channel: str, ts: str) -> str:
     """The once-only claim on a session's three-month questions to its facilitator."""
     return _key(ws, "questions", channel, ts)
