@@ -165,3 +165,18 @@ def test_a_lane_refuses_a_workspaces_excess_but_queues_work_that_must_run() -> N
     release.set()
     assert wait_for(lambda: ran == ["b1", "a1", "a-must"], 5)
     lane.executor.shutdown(wait=True)
+
+
+def test_a_reply_with_a_name_under_a_bot_message_that_is_not_a_weekly_post_is_not_told_it_was_saved(
+        bot: BotProcess, module_slack: FakeSlack, calm: Any) -> None:  # fmt: skip
+    """A lookup shared in the channel is the bot's message but no weekly post: a reply with a name under it is
+    held (saved only if the post proves to be a weekly post), so "I removed a name ... before saving it to your
+    record" would be untrue. (Replies under a real weekly post are still told: the must_run test above.)"""
+    shared = module_slack.post_as(BOT_USER_ID, "C0LOOKUP", "Was not brought: ... (shared by @sam)")
+    reply = module_slack.post_as("U0HELD", "C0LOOKUP", "Exactly what happened with Mrs Jones, call her on 07700 900123",
+                                 thread_ts=shared["ts"])  # fmt: skip
+    event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
+    assert bot.event(event, team=B, event_id=f"EvHeldNote{time.time()}").status == 200
+    time.sleep(1.5)
+    told = [c for c in module_slack.calls_to("chat.postEphemeral") if c.params.get("user") == "U0HELD"]
+    assert not [c for c in told if "saving it to your record" in c.params.get("text", "")], told
