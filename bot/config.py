@@ -6,6 +6,7 @@ Keeping configuration in one frozen object means the rest of the code never touc
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -24,11 +25,16 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Seconds one Slack call may spend waiting and retrying in all (bot.slack.ratelimit). A claim's lease must
 # outlast one whole call made right after the claim was extended, plus a third for Redis round trips and pauses.
 CALL_BUDGET = 90.0
+# Seconds one HTTP request to Slack may take (slack-sdk's default): Slack can act on a request at any moment until
+# then, and a retry may start just before the budget runs out, so one call can last budget + timeout.
+HTTP_TIMEOUT = 10.0
 
 
 def lease_needed(call_budget: float) -> float:
-    """The shortest claim lease the exactly-once protocol (``bot.once``) is safe with."""
-    return call_budget * 4 / 3
+    """The shortest claim lease the exactly-once protocol (``bot.once``) is safe with: the longest one Slack call
+    can last (its budget, then one more request started just before it ran out, answered at its timeout), plus a
+    third for Redis round trips and pauses; whole seconds, as the lease is given."""
+    return float(math.ceil((call_budget + HTTP_TIMEOUT) * 4 / 3))
 
 
 def _default_dir(name: str) -> Path:
@@ -408,8 +414,9 @@ def _lease(env: Mapping[str, str], default: float) -> tuple[float, float]:
     least = lease_needed(budget)
     if lease < least:
         raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={lease:g} is too short: a claim must outlast one Slack call's "
-                          f"retry budget (CALL_BUDGET, {budget:g} s) with a {least - budget:g} s margin, "
-                          f"or a second process could post the same week again; use at least {least:g}")
+                          f"retry budget (CALL_BUDGET, {budget:g} s) and one more request's timeout ({HTTP_TIMEOUT:g} s) "
+                          f"with a {least - budget - HTTP_TIMEOUT:g} s margin, or a second process could post the same "
+                          f"week again; use at least {least:g}")
     return lease, budget
 
 
@@ -420,7 +427,8 @@ def _grace(env: Mapping[str, str], default: float, budget: float) -> float:
     least = lease_needed(budget)
     if grace < least:
         raise ConfigError(f"SCR_PENDING_GRACE_S={grace:g} is too short: the post of a shared reflection must be able "
-                          f"to finish its Slack calls (CALL_BUDGET, {budget:g} s) before the clock takes it over; "
+                          f"to finish its Slack calls (CALL_BUDGET, {budget:g} s, and one more request's timeout, "
+                          f"{HTTP_TIMEOUT:g} s) before the clock takes it over; "
                           f"use at least {least:g}")
     return grace
 

@@ -147,3 +147,22 @@ def test_figures_are_suppressed_by_the_number_of_people_behind_them_not_their_ow
     md = report_markdown(corpus, [d], "2026-11")
     assert "| 5 |" not in md, md
     assert ",5," not in report_csv(corpus, [d]) and ",5,<3," not in report_csv(corpus, [d])
+
+
+def test_the_chart_hides_a_figure_by_the_people_behind_it_as_the_text_does(corpus: Corpus) -> None:
+    """Five reflections and five answers from two people each: the text says "fewer than 3", so the chart must
+    draw the same picture as for one reflection and one answer from one person (no bars, "<3"). The old chart
+    hid by the figure's own size and drew bars of 5."""
+    from bot.learning.digest import Digest, MonthRow
+
+    def png(reflections: int, people: int, checks: int, check_people: int) -> bytes:
+        row = MonthRow("2026-11", posts=4, reflections=reflections, people=people, checks=checks,
+                       check_people=check_people)  # fmt: skip
+        return participation_png(Digest(team="T0", channel="C0", months=[row], covered=[], not_covered=[]), "Test")
+
+    two_people = png(5, 2, 5, 2)
+    text = digest_text(corpus, Digest(team="T0", channel="C0", covered=[], not_covered=[],
+                                      months=[MonthRow("2026-11", 4, 5, 2, 5, 2)]))  # fmt: skip
+    assert "fewer than 3" in text and "5" not in text
+    assert two_people == png(1, 1, 1, 1)  # hidden exactly as a figure of one person is
+    assert png(5, 3, 5, 3) != png(1, 1, 1, 1)  # three people: shown (the comparison can tell)

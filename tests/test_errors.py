@@ -132,9 +132,9 @@ CASES: dict[str, Case] = {
     "claim lease below the Slack call budget": Case(
         ["clock"], {**HTTP_TOKENS, "SCR_CLAIM_LEASE_SECONDS": "60"},
         "SCR_CLAIM_LEASE_SECONDS=60 is too short: a claim must outlast one Slack call's retry budget "
-        "(CALL_BUDGET, 90 s) with a 30 s margin"),
+        "(CALL_BUDGET, 90 s) and one more request's timeout (10 s) with a 34 s margin"),
     "claim lease within the margin": Case(
-        ["schedule", "list"], {"SCR_CLAIM_LEASE_SECONDS": "100"}, "use at least 120"),
+        ["schedule", "list"], {"SCR_CLAIM_LEASE_SECONDS": "120"}, "use at least 134"),
     "SCR_LOG_LEVEL unknown": Case(
         ["run"], {"SCR_LOG_LEVEL": "verbose"},
         "SCR_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'"),

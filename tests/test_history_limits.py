@@ -66,7 +66,7 @@ def test_a_lease_the_protocol_cannot_keep_is_a_one_line_start_up_error(lease: st
     with pytest.raises(ConfigError) as err:
         load_settings(env, dotenv=False)
     assert "SCR_CLAIM_LEASE_SECONDS" in str(err.value) and "\n" not in str(err.value)
-    assert load_settings({"SCR_CLAIM_LEASE_SECONDS": "120"}, dotenv=False).claim_lease_seconds == 120
+    assert load_settings({"SCR_CLAIM_LEASE_SECONDS": "134"}, dotenv=False).claim_lease_seconds == 134
 
 
 def own_post_event(msg: dict) -> dict:
@@ -87,7 +87,7 @@ def test_replies_before_a_lost_post_is_recovered_are_kept_and_counted(tmp_path: 
     (schedules / "wards.yaml").write_text(SCHEDULES)
     slack.clock = MONDAY_0930.timestamp
     env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
-                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+                  SCR_CALL_BUDGET_MS="12000")  # fmt: skip
     bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
     try:
         slack.accept_then("chat.postMessage", 500, channel="C0WARD7")

@@ -52,7 +52,7 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
     schedules.mkdir()
     (schedules / "wards.yaml").write_text(SCHEDULES)
     slack.clock = MONDAY_0930.timestamp
-    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="120")
+    return bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="134")
 
 
 def summaries(slack: FakeSlack, channel: str) -> list[dict]:

@@ -61,11 +61,22 @@ def test_a_check_sent_but_not_answered_counts_as_missed() -> None:
     wednesday = (TUESDAY + timedelta(days=1)).timestamp()
     other = Card("o", box=2, due=midnight(TUESDAY))
     assert choose({"k": card, "o": other}, ["o", "k"], wednesday) == "k"
-    # Sent again and still unanswered: still box 1. Answered after all: it counts from the box it was in.
+    # Answered after all (before the next send): it counts from the box it was sent from.
+    assert after_answer(Card(**vars(card)), "k", True, wednesday).box == 5
+    # Sent again: the first send was missed and stays missed. Answered right now, it goes up from box 1.
     card = after_sending(card, "k", wednesday)
     assert card.box == 1
-    assert after_answer(Card(**vars(card)), "k", True, wednesday).box == 5
+    assert after_answer(Card(**vars(card)), "k", True, wednesday).box == 2
     assert after_answer(Card(**vars(card)), "k", False, wednesday).box == 1
+
+
+def test_a_check_missed_twice_and_answered_right_on_its_third_send_is_in_box_2() -> None:
+    """The old code restored the box of the first send when a later copy was answered (box 4 -> 5), erasing both misses."""
+    day = timedelta(days=1)
+    card = Card("y", box=4, due=0)
+    for n in range(3):
+        card = after_sending(card, "y", (TUESDAY + n * day).timestamp())
+    assert after_answer(card, "y", True, (TUESDAY + 2 * day).timestamp() + 60).box == 2
 
 
 def test_choose_prefers_due_checks_in_the_lowest_box_then_new_ones() -> None:

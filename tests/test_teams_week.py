@@ -64,10 +64,14 @@ def teams_bot(env: dict[str, str], port: int, tmp_path_factory: pytest.TempPathF
 
 
 def tenant_traces(r: redis.Redis) -> list[str]:
-    """Every key that names the tenant, or holds it in its value or members (a global index, a link's token)."""
+    """Every key that names the tenant, or holds it in its value or members (a global index, a link's token),
+    but the purge's own tombstone (``keys.PURGED``: the tenant's id and when, so a restore never brings back
+    an older backup of it; no personal data, PRIVACY.md)."""
     found = []
     for key in r.scan_iter(count=1000):
         name = key.decode() if isinstance(key, bytes) else key
+        if name == keys.PURGED:
+            continue
         if TENANT in name:
             found.append(name)
             continue

@@ -5,7 +5,8 @@ Ack first: with ``process_before_response=True`` Slack gets its answer only when
 returns, so every button is acknowledged by ``acknowledge`` and its work (Web API calls, response_url
 posts, Redis deletes) runs in a Bolt lazy listener after that; a slow or rate-limited Slack never delays
 the ack. After it, calls give up rather than sleep a long Retry-After (``bot.slack.app.ScrApp``), and each
-workspace has a bounded share of the threads that run this work (``bot.slack.tenants``).
+workspace has a bounded share of the threads that run this work, and listeners that open a form on a click
+(``trigger_bound``) have a pool of their own (``bot.slack.tenants``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from bot.slack.quiz_blocks import (
 )
 from bot.slack.reflect_blocks import ACTION_EXPORT, ACTION_FORGET, reflection_modal
 from bot.slack.session_blocks import session_controls
+from bot.slack.tenants import trigger_bound
 from bot.storage import keys
 from bot.storage.keys import Workspace
 
@@ -129,6 +131,7 @@ def register(app: App, services: Services) -> None:
             return
         respond(replace_original=False, text=f"Shared “{blocks.escape(point.title)}” in the channel.")
 
+    @trigger_bound
     def reflect(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
                 context: BoltContext) -> None:  # fmt: skip
         """Open the Reflect modal for a point; from a weekly post (or Home), it can be shared in that thread.

@@ -43,7 +43,7 @@ from bot.slack.session_blocks import (
     note_view,
     parse_session_block,
 )
-from bot.slack.tenants import must_run
+from bot.slack.tenants import must_run, trigger_bound
 from bot.storage.keys import Workspace
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def register(app: App, services: Services) -> None:
         respond(replace_original=False, response_type="ephemeral",
                 text=f":white_check_mark: Recorded {len(people)} {'person' if len(people) == 1 else 'people'} as there.")  # fmt: skip
 
+    @trigger_bound
     def agree(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond) -> None:
         """Open the "Agree an action" form (a trigger lasts 3 s: nothing slow before it)."""
         session = _session(services, body, action)
@@ -240,6 +241,7 @@ def register(app: App, services: Services) -> None:
         except (SlackApiError, redis.RedisError, OSError) as exc:
             log.info("could not refresh the owner's Home: %s", exc)
 
+    @trigger_bound
     def followup(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
                  context: BoltContext) -> None:  # fmt: skip
         """Done / Partly / Not yet on the follow-up DM: the form for one line on what changed."""

@@ -67,9 +67,11 @@ def due_after(now: float, box: int, tz: str) -> float:
 
 def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/London") -> Card:
     """A check just sent: until it is answered it counts as missed, so it goes back to box 1 and returns the
-    next quiz day, as the README promises; an answer then counts from the box it was sent from (``held``)."""
+    next quiz day, as the README promises; an answer then counts from the box it was sent from (``held``).
+    Sent again while still held, the earlier send was missed, and a miss stays a miss: an answer to this copy
+    counts from box 1, not from the box of the first send."""
     card = card or Card(check=check)
-    card.held = card.held or card.box
+    card.held = 1 if card.held else card.box
     card.box = 1
     card.sent = now
     card.due = due_after(now, 1, tz)

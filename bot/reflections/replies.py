@@ -68,7 +68,9 @@ def file_reply(store: ReflectionStore, ws: Workspace, reply: ThreadReply, *, own
         outcome = "created"
     else:  # Idempotent: a retried, duplicated or out-of-date delivery changes nothing.
         outcome = store.put_message(ws, refl, reply.version)
-    note = masked.explanation() if outcome == "created" and masked.changed else ""
+    # "Removed a name before saving it to your record" only where that is true: a held reply (under a post of ours
+    # not known as a weekly post, maybe a lookup someone shared) is saved only if the post proves to be one.
+    note = masked.explanation() if outcome == "created" and masked.changed and not held else ""
     # Told once: when it is first kept private (new, or an edit made it read as a live concern), not again for
     # each later edit or re-sent copy of a reply already kept private.
     return Filed(outcome, note, live if live and outcome in ("created", "withheld") else None)

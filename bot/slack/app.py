@@ -12,12 +12,11 @@ that cannot store a reflection answer with an error status so that Slack retries
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 import redis
@@ -25,13 +24,12 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics
 from bot.config import ConfigError
 from bot.services import Services
 from bot.slack.client import GatedClient, make_client
 from bot.slack.context import NoWorkspace
 from bot.slack.installations import installation_store, oauth_state_store
-from bot.slack.tenants import TenantBound
+from bot.slack.tenants import LazyLanes
 from bot.storage.crypto import CryptoError
 
 __all__ = ["build_app", "make_client"]
@@ -124,47 +122,24 @@ def _bolt_reads_no_token() -> Iterator[None]:
         os.environ.update(saved)
 
 
-class ContextExecutor(ThreadPoolExecutor):
-    """Bolt's pool for work after the ack, with two additions: each job runs in the context of the request that
-    submitted it (its request id reaches the lazy listener's log lines), and jobs waiting for a thread are
-    counted (``scr_lazy_queued``)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        context = contextvars.copy_context()
-        metrics.LAZY_QUEUED.inc()
-
-        def started() -> Any:
-            metrics.LAZY_QUEUED.dec()
-            return context.run(fn, *args, **kwargs)
-
-        return super().submit(started)
-
-
 class ScrApp(App):
     """Bolt's ``App`` with the request path held to the time that still helps the person waiting.
 
     - Each request's client (Bolt builds a fresh plain ``WebClient`` per request, outside every gate and with
       the clock's long Retry-After retries) is instead a ``GatedClient`` sharing the app client's gates, with a
       short budget per call (``bot.slack.ratelimit.REQUEST_BUDGET``): no listener sleeps a long Retry-After.
-    - Every lazy listener runs under its workspace's bound (``bot.slack.tenants``), so one workspace cannot
-      take the whole pool that serves the others.
+    - Work after the ack runs in lanes (``bot.slack.tenants.LazyLanes``): forms opened on a click on a pool of
+      their own, everything else under its workspace's bound, so one workspace cannot take the threads that
+      serve the others.
     """
 
-    tenants: TenantBound
+    lanes: LazyLanes
     authorization: Any = None  # the CachedAuthorize of many-workspace mode (uninstalls drop from it), else None
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)
         if isinstance(self._client, GatedClient):
             req.context["client"] = self._client.for_request(req.context.client.token, req.context.team_id)
-
-    def _register_listener(self, functions: Any, *args: Any, **kwargs: Any) -> Any:
-        functions = list(functions)
-        if len(functions) > 1:  # ack, then lazy listeners
-            if not hasattr(self, "tenants"):
-                self.tenants = TenantBound()
-            functions = [functions[0], *[self.tenants.wrap(f) for f in functions[1:]]]
-        return super()._register_listener(functions, *args, **kwargs)
 
 
 def build_app(
@@ -211,9 +186,12 @@ def build_app(
             ignoring_self_events_enabled=False,
             logger=logging.getLogger("slack_bolt"),
             **oauth,
-            # Bolt's own default is a pool of 5 threads; ours is the same size, counted and carrying the request id.
-            listener_executor=listener_executor or ContextExecutor(max_workers=5),
+            # Unused with process_before_response (acks run in the request's thread); the lazy work goes to lanes.
+            listener_executor=listener_executor,
         )
+    # Work after the ack: clicks' forms on a pool of their own, the rest under each workspace's bound.
+    app.lanes = LazyLanes(logging.getLogger("slack_bolt"), listener_executor)
+    app._listener_runner.lazy_listener_runner = app.lanes
     app.authorization = oauth.get("authorize")
 
     @app.error

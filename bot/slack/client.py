@@ -40,7 +40,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import metrics
-from bot.config import CALL_BUDGET
+from bot.config import CALL_BUDGET, HTTP_TIMEOUT
 from bot.slack.ratelimit import (
     MAX_WAIT,
     REQUEST_BUDGET,
@@ -221,7 +221,7 @@ def gave_up_answer(url: str, wait: float) -> HTTPError:
                      BytesIO(b'{"ok": false, "error": "ratelimited"}'))  # fmt: skip
 
 
-def make_client(token: str | None, base_url: str, timeout: float = 10, call_budget: float = CALL_BUDGET) -> WebClient:
+def make_client(token: str | None, base_url: str, timeout: float = HTTP_TIMEOUT, call_budget: float = CALL_BUDGET) -> WebClient:
     """A Web API client that retries 429s (after Retry-After, through its token's gate, within
     ``call_budget`` seconds a call), and connection errors and 5xx only for idempotent calls."""
     return GatedClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers(),
