@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import redis
@@ -26,9 +26,13 @@ from bot.storage import keys
 from bot.storage.keys import Workspace
 
 OPEN, DONE, PARTLY, NOT_YET, OVERDUE = "open", "done", "partly", "not_yet", "overdue"
+UNDELIVERABLE = "undeliverable"  # its owner can never get a DM from the bot (left, deactivated): not followed up
 ANSWERS = {DONE: "Done", PARTLY: "Partly", NOT_YET: "Not yet"}
 WHAT_MAX = 300
 CHANGE_MAX = 300
+# Days an action must outlive its due date: the follow-up, its one reminder three working days on, and the
+# "overdue" mark three working days after that, with room for bank holidays and days off in between.
+FOLLOWUP_DAYS = 14
 
 
 @dataclass
@@ -85,9 +89,18 @@ class Action:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]:
-    """What is wrong with an action as typed, by field (empty: nothing). The owner's membership of the channel
-    is the front end's check (it needs the platform), made before anything is written."""
+def latest_due(today: date, retention_days: int) -> date:
+    """The latest due date an action can have: its record is kept ``retention_days`` from when it is agreed, and
+    must still be there for its follow-up, reminder and "overdue" mark (``FOLLOWUP_DAYS`` after the due date)."""
+    return today + timedelta(days=max(0, retention_days - FOLLOWUP_DAYS))
+
+
+def check_action(what: str, owner: str, due: str, today: date, retention_days: int) -> dict[str, str]:
+    """What is wrong with an action as typed, by field (empty: nothing). ``today`` is the workspace's own date
+    (its time zone, as ``/scr settings timezone`` sets it): "in the past" means in the past where the team is.
+    A due date the record would not live to see is refused too: it would expire, silently, before its
+    follow-up. The owner's membership of the channel is the front end's check (it needs the platform), made
+    before anything is written."""
     errors: dict[str, str] = {}
     if not what.strip():
         errors["what"] = "Say what the action is, in a few words."
@@ -100,8 +113,13 @@ def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]
     except ValueError:
         errors["due"] = "Choose a due date."
     else:
+        last = latest_due(today, retention_days)
         if day < today:
             errors["due"] = f"The due date {day:%d %b %Y} is in the past: choose today or a later date."
+        elif day > last:
+            errors["due"] = (f"Choose a date within the next {(last - today).days} days (by {last:%d %b %Y}): actions "
+                             f"are kept for {retention_days} days, and the follow-up needs up to {FOLLOWUP_DAYS} "
+                             "days after the due date.")  # fmt: skip
     return errors
 
 
