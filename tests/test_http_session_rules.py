@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,10 +23,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_http_session_faults import open_form, run_session
 from test_http_sessions import (
+    LONDON,
     OwnRedis,
     action_state,
+    dms,
+    run_due,
     submit,
     updates,
+    weekday_on_or_after,
 )
 
 from blockkit import dumps
@@ -106,3 +111,66 @@ def test_a_due_date_past_retention_or_past_in_the_workspaces_zone_is_refused(
     assert not list(r.scan_iter("scr:*:action:V0LATE"))
     assert agree(bot, slack, form, "V0TODAY", "Ring the school", OWNER,
                  datetime.now(AHEAD).date().isoformat()).get("response_action") == "update"  # fmt: skip
+
+
+def test_an_owner_who_can_never_get_a_dm_marks_the_action_undeliverable_and_the_facilitator_is_told_once(
+        bot: BotProcess, slack: FakeSlack, own_redis: OwnRedis, env: dict[str, str]) -> None:  # fmt: skip
+    r = own_redis.client()
+    members(slack)
+    post, controls = run_session(bot, slack)
+    form = open_form(bot, slack, post, controls)
+    due = weekday_on_or_after(datetime.now(LONDON).date() + timedelta(days=14))
+    agree(bot, slack, form, "V0GONE", "Check the <referral> form", OWNER, due.isoformat())
+
+    # The owner's account is deactivated: Slack refuses every DM to them, for good.
+    slack.channel_errors["D" + OWNER] = "account_inactive"
+    at = datetime.combine(due, datetime.min.time(), LONDON).replace(hour=10)
+    out = run_due(env, at)
+    assert "follow-up undeliverable V0GONE: marked" in out, out
+    assert "follow-up undeliverable-told V0GONE: sent" in out, out
+    for later in (at + timedelta(hours=2), at + timedelta(days=1), at + timedelta(days=8)):
+        out = run_due(env, later)
+        assert "V0GONE" not in out, out  # never retried, never told again, never "overdue"
+    told = [m for m in dms(slack, LEAD, "scr_followup") if "can't get messages" in dumps(m)]
+    assert len(told) == 1, dms(slack, LEAD, "scr_followup")
+    assert "&lt;referral&gt;" in dumps(told[0]) and "account_inactive" in dumps(told[0])
+    stored = json.loads(r.get(next(r.scan_iter("scr:*:action:V0GONE"))))
+    assert stored["status"] == "undeliverable"
+    assert not any(r.zscore(k, "V0GONE") is not None for k in r.scan_iter("scr:*:actions-due*"))
+
+    # The team's list says so.
+    listed = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user=LEAD))
+    assert "undeliverable" in listed and "Check the &lt;referral&gt; form" in listed
+
+
+def test_a_forgotten_facilitator_is_no_longer_named_nor_sent_the_three_month_questions(
+        bot: BotProcess, slack: FakeSlack, own_redis: OwnRedis, env: dict[str, str]) -> None:  # fmt: skip
+    r = own_redis.client()
+    members(slack)
+    post, controls = run_session(bot, slack)
+    form = open_form(bot, slack, post, controls)
+    today = datetime.now(LONDON).date()
+    due = weekday_on_or_after(today + timedelta(days=14))
+    agree(bot, slack, form, "V0KEEP", "Ask about fathers at every visit", OWNER, due.isoformat())
+
+    # The facilitator asks to be forgotten (the button under `/scr forget me`, after its confirmation).
+    forget = bot.command("forget me", channel=CHANNEL, user=LEAD).json()
+    button = next(el for b in forget["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_forget")
+    url = slack.response_url()
+    assert bot.action("scr_forget", button.get("value", ""), channel=CHANNEL, user=LEAD, response_url=url).status == 200
+    assert "record in this workspace is now empty" in wait_for(lambda: next((m for m in slack.responses if m.get("_url") == url), None), timeout=15)["text"]
+
+    # The session and the others' actions stay; the facilitator is not named on them.
+    listed = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user=ADMIN))
+    assert "Ask about fathers at every visit" in listed and "a former member" in listed, listed
+    assert LEAD not in listed
+    stored = json.loads(r.get(next(r.scan_iter("scr:*:action:V0KEEP"))))
+    assert stored["owner"] == OWNER and LEAD not in json.dumps(stored)
+    refused = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BEN"))
+    assert "a former member" in refused and LEAD not in refused
+
+    # Three months on: nobody gets the questions (there is nobody to ask), and the forgotten facilitator least of all.
+    later = datetime.combine(weekday_on_or_after(today + timedelta(days=95)), datetime.min.time(), LONDON).replace(hour=10)
+    out = run_due(env, later)
+    assert "questions" not in out, out
+    assert not dms(slack, LEAD, "scr_session_questions")

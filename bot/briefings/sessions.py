@@ -262,9 +262,10 @@ class SessionStore:
         return Action.from_json(raw) if raw else None
 
     def save(self, ws: Workspace, a: Action) -> None:
-        """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list."""
+        """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list (an
+        undeliverable one stays until its facilitator has been told: the clock tells them from that list)."""
         self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
-        if a.status != OPEN:
+        if a.status not in (OPEN, UNDELIVERABLE):
             self.r.zrem(keys.actions_due(ws), a.id)
 
     def actions_of_session(self, ws: Workspace, sid: str) -> list[Action]:
@@ -295,9 +296,16 @@ class SessionStore:
     def forget(self, ws: Workspace, user: str) -> tuple[int, list[Action]]:
         """Take ``user`` out of every session's attendance and delete the actions they own (deleted, not handed
         to the facilitator: an action is a person's commitment, and another's name must not be put on it
-        without them). Returns (sessions left, the deleted actions, so their facilitators can be told)."""
+        without them). The sessions they ran stay, with everyone else's actions (the team's evidence), but no
+        longer name them (``facilitator`` empty: "a former member") and send them nothing: no three-month
+        questions, no word of an undeliverable action. Returns (sessions left, the deleted actions, so their
+        facilitators can be told; none of them is ``user``)."""
         sessions = list(self.r.smembers(keys.sessions_of_user(ws, user)))
         owned = self.actions_of(ws, user)
+        self._unname_facilitator(ws, user)
+        for a in owned:
+            if a.facilitator == user:
+                a.facilitator = ""
         with self.r.pipeline(transaction=False) as pipe:
             for sid in sessions:
                 pipe.srem(keys.session_attended(ws, *split_id(sid)), user)
@@ -309,3 +317,18 @@ class SessionStore:
             pipe.delete(keys.actions_of_owner(ws, user))
             pipe.execute()
         return len(sessions), owned
+
+    def _unname_facilitator(self, ws: Workspace, user: str) -> None:
+        """The sessions ``user`` ran, and the actions agreed at them, no longer name them; the sessions'
+        three-month questions are not sent (there is nobody to send them to)."""
+        for sid in self.r.zrange(keys.sessions_index(ws), 0, -1):
+            s = self.session(ws, sid)
+            if s is None or s.facilitator != user:
+                continue
+            s.facilitator = ""
+            self.r.set(keys.session(ws, s.channel, s.ts), json.dumps(asdict(s)), xx=True, keepttl=True)
+            self.questions_sent(ws, sid)
+            for a in self.actions_of_session(ws, sid):
+                if a.facilitator == user:
+                    a.facilitator = ""
+                    self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
