@@ -22,7 +22,13 @@ from typing import Any, Protocol
 from bot.once import Permanent, Transient
 from bot.storage.keys import Workspace
 
-__all__ = ["Deliveries", "Delivery", "FileToSend", "Found", "Marker", "Permanent", "Transient"]
+__all__ = ["Deliveries", "Delivery", "FileToSend", "Found", "Marker", "Permanent", "Transient", "Unreachable"]
+
+
+class Unreachable(Permanent):
+    """A person the platform will never let the bot message (left, deactivated, a bot): a ``Permanent`` no
+    for them, not for this one send, so the caller stops asking them (an action is marked undeliverable)
+    rather than trying again every hour for ever."""
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,9 @@ def test_one_reminder_then_overdue_never_a_stream(redis_client: redis.Redis, sla
 
 
 def test_a_past_due_date_or_no_words_is_refused() -> None:
-    assert "in the past" in check_action("Do it", "U1", "2027-01-03", date(2027, 1, 4))["due"]
-    assert "what" in check_action("  ", "U1", "2027-01-05", date(2027, 1, 4))
-    assert check_action("Do it", "U1", "2027-01-04", date(2027, 1, 4)) == {}
+    assert "in the past" in check_action("Do it", "U1", "2027-01-03", date(2027, 1, 4), 365)["due"]
+    assert "what" in check_action("  ", "U1", "2027-01-05", date(2027, 1, 4), 365)
+    assert check_action("Do it", "U1", "2027-01-04", date(2027, 1, 4), 365) == {}
 
 
 def test_forget_me_deletes_actions_and_attendance(redis_client: redis.Redis) -> None:

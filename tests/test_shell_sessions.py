@@ -84,6 +84,10 @@ def test_the_shell_runs_a_briefing_session_a_knowledge_check_and_the_digest(
     form = out[out.index("> 2\n", out.index("> as you\n")):out.index("> /scr actions\n")]
     assert "is in the past: choose today or a later date" in form
     assert "The owner you chose is not in this channel, so nothing was recorded" in form
+    # The form comes back with the words kept, and shows them (Enter keeps them), not blanks.
+    back = form[form.index("The owner you chose is not in this channel"):]
+    assert "What: Ask about <fathers> & carers at every visit" in back and "What: ____" not in back
+    assert f"Due date: {due.isoformat()}" in back and "Due date: ____" not in back
     assert "Agreed action: Ask about <fathers> & carers at every visit" in form and "Owner @sam" in form
 
     listed = ts.between(out, "/scr actions", f"clock {due.isoformat()}")

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from bot.briefings.sessions import OPEN, OVERDUE, SessionStore, split_id
-from bot.briefings.views import ActionFollowUp, SessionQuestions
+from bot.briefings.sessions import OPEN, OVERDUE, UNDELIVERABLE, Action, SessionStore, split_id
+from bot.briefings.views import ActionFollowUp, ActionUndeliverable, SessionQuestions
 from bot.config import WorkingHours
-from bot.delivery import Deliveries, Delivery, Marker
+from bot.delivery import Deliveries, Delivery, Marker, Unreachable
 from bot.once import Once, Permanent
 from bot.storage import keys
 from bot.storage.keys import Workspace
@@ -99,6 +99,9 @@ class FollowUps:
         local = ZoneInfo(hours.timezone)
         for aid in self.store.due_by(ws, today):
             a = self.store.action(ws, aid)
+            if a is not None and a.status == UNDELIVERABLE:
+                out.append(self._tell_undeliverable(ws, delivery, a))
+                continue
             if a is None or a.status != OPEN:
                 self.r.zrem(keys.actions_due(ws), aid)
                 continue
@@ -128,15 +131,39 @@ class FollowUps:
                 self.store.save(ws, fresh)
 
             claim = keys.followup_claim(ws, aid, stage)
-            outcome = self._dm_once(delivery, claim, FOLLOWUP_EVENT, a.owner, ActionFollowUp(a, stage == "reminder"), finish)
+            unreachable: list[str] = []
+            outcome = self._dm_once(delivery, claim, FOLLOWUP_EVENT, a.owner, ActionFollowUp(a, stage == "reminder"),
+                                    finish, unreachable)  # fmt: skip
             out.append(FollowUpSent(ws.team_id, f"{stage} {aid}", outcome.state, outcome.error))
+            if unreachable:  # the owner can never get it: stop asking, and tell the facilitator
+                fresh = self.store.action(ws, aid)
+                if fresh is not None and fresh.status == OPEN:
+                    fresh.status, fresh.extra = UNDELIVERABLE, {**fresh.extra, "undeliverable": unreachable[0]}
+                    self.store.save(ws, fresh)
+                    out.append(FollowUpSent(ws.team_id, f"undeliverable {aid}", "marked", unreachable[0]))
+                    out.append(self._tell_undeliverable(ws, delivery, fresh))
         return out
+
+    def _tell_undeliverable(self, ws: Workspace, delivery: Delivery, a: Action) -> FollowUpSent:
+        """Tell the action's facilitator, once (its own claim), that its owner cannot get the follow-up; it
+        leaves the clock's list once told (or when nobody can be: no facilitator, or they cannot be reached
+        either), and stays there for the next sweep when Slack could not be asked just now."""
+        error = a.extra.get("undeliverable", "")
+        if not a.facilitator:
+            self.r.zrem(keys.actions_due(ws), a.id)
+            return FollowUpSent(ws.team_id, f"undeliverable-told {a.id}", "nobody", error)
+        claim = keys.followup_claim(ws, a.id, "undeliverable")
+        outcome = self._dm_once(delivery, claim, FOLLOWUP_EVENT, a.facilitator, ActionUndeliverable(a, error),
+                                lambda: self.r.zrem(keys.actions_due(ws), a.id))  # fmt: skip
+        if outcome.state in ("already", "failed"):
+            self.r.zrem(keys.actions_due(ws), a.id)
+        return FollowUpSent(ws.team_id, f"undeliverable-told {a.id}", outcome.state, outcome.error)
 
     def _questions(self, ws: Workspace, delivery: Delivery, now: datetime) -> list[FollowUpSent]:
         out = []
         for sid in self.store.questions_due(ws, now.timestamp()):
             session = self.store.session(ws, sid)
-            if session is None:  # gone (retention, or its facilitator asked to be forgotten)
+            if session is None or not session.facilitator:  # gone (retention), or its facilitator was forgotten
                 self.store.questions_sent(ws, sid)
                 continue
             view = SessionQuestions(session, tuple(self.store.actions_of_session(ws, sid)))
@@ -148,15 +175,22 @@ class FollowUps:
             out.append(FollowUpSent(ws.team_id, f"questions {sid}", outcome.state, outcome.error))
         return out
 
-    def _dm_once(self, delivery: Delivery, claim: str, kind: str, user: str, view: Any,
-                 finish: Callable[[], None]) -> Any:  # fmt: skip
+    def _dm_once(self, delivery: Delivery, claim: str, kind: str, user: str, view: Any, finish: Callable[[], None],
+                 unreachable: list[str] | None = None) -> Any:  # fmt: skip
+        """Send ``view`` to ``user`` once under ``claim``. ``unreachable`` gets the platform's reason when
+        the person can never get a DM (``Unreachable``), so the caller can stop asking them."""
         marker = Marker(kind, claim)
 
         def prepare(_previous: dict[str, Any] | None) -> dict[str, Any]:
             return {"at": time.time(), "user": user}  # Slack's clock, not the sweep's: the window searched later
 
         def send(_attempt: dict[str, Any]) -> dict[str, Any]:
-            return {"ts": delivery.dm(user, view, marker=marker)}
+            try:
+                return {"ts": delivery.dm(user, view, marker=marker)}
+            except Unreachable as exc:
+                if unreachable is not None:
+                    unreachable.append(str(exc))
+                raise
 
         def find(attempt: dict[str, Any]) -> dict[str, Any] | None:
             at = float(attempt.get("at") or time.time())

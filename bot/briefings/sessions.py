@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import redis
@@ -26,9 +26,13 @@ from bot.storage import keys
 from bot.storage.keys import Workspace
 
 OPEN, DONE, PARTLY, NOT_YET, OVERDUE = "open", "done", "partly", "not_yet", "overdue"
+UNDELIVERABLE = "undeliverable"  # its owner can never get a DM from the bot (left, deactivated): not followed up
 ANSWERS = {DONE: "Done", PARTLY: "Partly", NOT_YET: "Not yet"}
 WHAT_MAX = 300
 CHANGE_MAX = 300
+# Days an action must outlive its due date: the follow-up, its one reminder three working days on, and the
+# "overdue" mark three working days after that, with room for bank holidays and days off in between.
+FOLLOWUP_DAYS = 14
 
 
 @dataclass
@@ -85,9 +89,18 @@ class Action:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]:
-    """What is wrong with an action as typed, by field (empty: nothing). The owner's membership of the channel
-    is the front end's check (it needs the platform), made before anything is written."""
+def latest_due(today: date, retention_days: int) -> date:
+    """The latest due date an action can have: its record is kept ``retention_days`` from when it is agreed, and
+    must still be there for its follow-up, reminder and "overdue" mark (``FOLLOWUP_DAYS`` after the due date)."""
+    return today + timedelta(days=max(0, retention_days - FOLLOWUP_DAYS))
+
+
+def check_action(what: str, owner: str, due: str, today: date, retention_days: int) -> dict[str, str]:
+    """What is wrong with an action as typed, by field (empty: nothing). ``today`` is the workspace's own date
+    (its time zone, as ``/scr settings timezone`` sets it): "in the past" means in the past where the team is.
+    A due date the record would not live to see is refused too: it would expire, silently, before its
+    follow-up. The owner's membership of the channel is the front end's check (it needs the platform), made
+    before anything is written."""
     errors: dict[str, str] = {}
     if not what.strip():
         errors["what"] = "Say what the action is, in a few words."
@@ -100,8 +113,13 @@ def check_action(what: str, owner: str, due: str, today: date) -> dict[str, str]
     except ValueError:
         errors["due"] = "Choose a due date."
     else:
+        last = latest_due(today, retention_days)
         if day < today:
             errors["due"] = f"The due date {day:%d %b %Y} is in the past: choose today or a later date."
+        elif day > last:
+            errors["due"] = (f"Choose a date within the next {(last - today).days} days (by {last:%d %b %Y}): actions "
+                             f"are kept for {retention_days} days, and the follow-up needs up to {FOLLOWUP_DAYS} "
+                             "days after the due date.")  # fmt: skip
     return errors
 
 
@@ -244,9 +262,10 @@ class SessionStore:
         return Action.from_json(raw) if raw else None
 
     def save(self, ws: Workspace, a: Action) -> None:
-        """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list."""
+        """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list (an
+        undeliverable one stays until its facilitator has been told: the clock tells them from that list)."""
         self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
-        if a.status != OPEN:
+        if a.status not in (OPEN, UNDELIVERABLE):
             self.r.zrem(keys.actions_due(ws), a.id)
 
     def actions_of_session(self, ws: Workspace, sid: str) -> list[Action]:
@@ -277,9 +296,16 @@ class SessionStore:
     def forget(self, ws: Workspace, user: str) -> tuple[int, list[Action]]:
         """Take ``user`` out of every session's attendance and delete the actions they own (deleted, not handed
         to the facilitator: an action is a person's commitment, and another's name must not be put on it
-        without them). Returns (sessions left, the deleted actions, so their facilitators can be told)."""
+        without them). The sessions they ran stay, with everyone else's actions (the team's evidence), but no
+        longer name them (``facilitator`` empty: "a former member") and send them nothing: no three-month
+        questions, no word of an undeliverable action. Returns (sessions left, the deleted actions, so their
+        facilitators can be told; none of them is ``user``)."""
         sessions = list(self.r.smembers(keys.sessions_of_user(ws, user)))
         owned = self.actions_of(ws, user)
+        self._unname_facilitator(ws, user)
+        for a in owned:
+            if a.facilitator == user:
+                a.facilitator = ""
         with self.r.pipeline(transaction=False) as pipe:
             for sid in sessions:
                 pipe.srem(keys.session_attended(ws, *split_id(sid)), user)
@@ -291,3 +317,18 @@ class SessionStore:
             pipe.delete(keys.actions_of_owner(ws, user))
             pipe.execute()
         return len(sessions), owned
+
+    def _unname_facilitator(self, ws: Workspace, user: str) -> None:
+        """The sessions ``user`` ran, and the actions agreed at them, no longer name them; the sessions'
+        three-month questions are not sent (there is nobody to send them to)."""
+        for sid in self.r.zrange(keys.sessions_index(ws), 0, -1):
+            s = self.session(ws, sid)
+            if s is None or s.facilitator != user:
+                continue
+            s.facilitator = ""
+            self.r.set(keys.session(ws, s.channel, s.ts), json.dumps(asdict(s)), xx=True, keepttl=True)
+            self.questions_sent(ws, sid)
+            for a in self.actions_of_session(ws, sid):
+                if a.facilitator == user:
+                    a.facilitator = ""
+                    self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)

@@ -17,6 +17,15 @@ class ActionFollowUp:
 
 
 @dataclass(frozen=True)
+class ActionUndeliverable:
+    """To an action's facilitator, once: its owner can never get the follow-up (``error``: the platform's
+    reason), so the action is marked undeliverable and nobody is asked about it again."""
+
+    action: Action
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class SessionQuestions:
     """To a session's facilitator three months on: the partnership's three standing questions."""
 

@@ -72,7 +72,8 @@ def tell_facilitators(client: WebClient, deleted: list[Action]) -> None:
     team can agree a new owner), never who asked; a failed DM is logged, the deletion stands."""
     by_facilitator: dict[str, list[Action]] = {}
     for a in deleted:
-        by_facilitator.setdefault(a.facilitator, []).append(a)
+        if a.facilitator:  # a forgotten facilitator (or the person forgotten) is told nothing
+            by_facilitator.setdefault(a.facilitator, []).append(a)
     for facilitator, acts in by_facilitator.items():
         listed = "\n".join(f"• {blocks.escape(a.what)} (due {a.due}, <#{a.channel}>)" for a in acts)
         try:

@@ -388,7 +388,7 @@ def actions_command(services: Services, command: dict[str, Any], args: list[str]
         mine = [s for s in sessions if s.facilitator == user]
         everyone = roles.admin(ws, user, client) is not None
         if not mine and not everyone:
-            leads = ", ".join(dict.fromkeys(f"<@{s.facilitator}>" for s in sessions))
+            leads = ", ".join(dict.fromkeys(session_blocks.facilitator_name(s.facilitator) for s in sessions))
             return ephemeral(f"This channel's action list names people, so only the facilitator of each briefing run here "
                              f"({leads}), workspace admins or the bot's admins (`/scr admins`) can see it.")  # fmt: skip
         shown = sessions if everyone else mine

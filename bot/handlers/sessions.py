@@ -179,12 +179,20 @@ def register(app: App, services: Services) -> None:
             log.warning("could not open the action form: %s", exc.response.get("error"))
             respond(replace_original=False, response_type="ephemeral", text="Sorry, I couldn't open the form. Please try again.")
 
+    def _zone(ws: Workspace) -> str:
+        """The workspace's own time zone (``/scr settings timezone``; the environment's when it set none, or
+        when storage cannot say: the date check must still answer, and the save after the ack reports storage)."""
+        try:
+            return services.workspace_settings.hours(ws).timezone
+        except redis.RedisError:
+            return services.settings.timezone
+
     def on_action(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         """Refuse at once what the form alone shows is wrong; otherwise say it is being checked and saved."""
         what, owner, due = _values(view)
         meta = _meta(view)
-        today = datetime.now(ZoneInfo(services.settings.timezone)).date()
-        errors = check_action(what, owner, due, today)
+        today = datetime.now(ZoneInfo(_zone(workspace_of(body, context)))).date()
+        errors = check_action(what, owner, due, today, services.settings.retention_days)
         if not meta.get("c") or not meta.get("ts"):
             errors["what"] = "That session is no longer available."
         if errors:

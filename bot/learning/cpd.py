@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.briefings.sessions import ANSWERS, OPEN, OVERDUE, Action, Session
+from bot.briefings.sessions import ANSWERS, OPEN, OVERDUE, UNDELIVERABLE, Action, Session
 from bot.content.corpus import Corpus
 from bot.content.currency import SINCE_PREFIX, period_label, since_line
 from bot.learning.quiz import Answer
@@ -107,7 +107,8 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
 
 
 SESSION_MINUTES = 7  # a 7-minute briefing, run face to face in a team meeting
-ACTION_STATUS = {OPEN: "Open (not yet followed up)", OVERDUE: "Overdue (no answer to the follow-up)", **ANSWERS}
+ACTION_STATUS = {OPEN: "Open (not yet followed up)", OVERDUE: "Overdue (no answer to the follow-up)",
+                 UNDELIVERABLE: "Undeliverable (the follow-up could not reach you)", **ANSWERS}  # fmt: skip
 
 
 def session_entries(corpus: Corpus, sessions: Iterable[Session]) -> list[Entry]:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from bot.briefings.sessions import DONE, NOT_YET, OVERDUE, PARTLY, SessionStore
+from bot.briefings.sessions import DONE, NOT_YET, OVERDUE, PARTLY, UNDELIVERABLE, SessionStore
 from bot.content.corpus import Corpus
 from bot.learning.quiz import MIN_GROUP, QuizStore, suppress
 from bot.reflections.store import ReflectionStore
@@ -85,6 +85,9 @@ class SessionRow:
     # how many different owners are behind each status count (done, partly, not yet, overdue): "overdue 1"
     # with three owners in all still points at one person, so each count follows the rule on its own people
     status_owners: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # actions whose owner can never get the follow-up (left, deactivated), and the owners behind them
+    undeliverable: int = 0
+    undeliverable_owners: int = 0
 
 
 def _lt3(n: int, people: int) -> str:
@@ -97,6 +100,8 @@ def session_line(corpus: Corpus, row: SessionRow) -> str:
     counts = (("done", row.done), ("partly", row.partly), ("not yet", row.not_yet), ("overdue", row.overdue))
     acts = ", ".join(f"{name} {_lt3(n, min(row.owners, behind))}"
                      for (name, n), behind in zip(counts, row.status_owners, strict=True))  # fmt: skip
+    if row.undeliverable:
+        acts += f", undeliverable {_lt3(row.undeliverable, min(row.owners, row.undeliverable_owners))}"
     return (f"{row.month} · {_label(corpus, row.theme)}: {row.sessions} session{'s' if row.sessions != 1 else ''} · "
             f"attended by {_lt3(row.attended, row.attended)} · actions agreed {_lt3(row.agreed, row.owners)} ({acts})")
 
@@ -119,7 +124,8 @@ def session_rows(client: redis.Redis, ws: Workspace, channel: str, months: list[
             g["by_status"].setdefault(a.status, set()).add(a.owner)
     return [SessionRow(m, t, g["n"], len(g["people"]), len(g["owners"]), sum(g["status"].values()),
                        g["status"][DONE], g["status"][PARTLY], g["status"][NOT_YET], g["status"][OVERDUE],
-                       tuple(len(g["by_status"].get(st, ())) for st in (DONE, PARTLY, NOT_YET, OVERDUE)))
+                       tuple(len(g["by_status"].get(st, ())) for st in (DONE, PARTLY, NOT_YET, OVERDUE)),
+                       g["status"][UNDELIVERABLE], len(g["by_status"].get(UNDELIVERABLE, ())))
             for (m, t), g in sorted(groups.items())]  # fmt: skip
 
 

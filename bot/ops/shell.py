@@ -28,7 +28,7 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 
 from bot import handlers
-from bot.ops.textrender import Button, describe_input, render, render_view
+from bot.ops.textrender import Button, input_label, kept_value, render, render_view
 from bot.reflections.store import ReflectionStore
 from bot.services import Services
 from bot.slack.app import build_app
@@ -359,7 +359,9 @@ class Shell:
     def _field(self, block: dict[str, Any]) -> dict[str, Any] | None:
         el = block.get("element") or {}
         kind, action = el.get("type"), el.get("action_id", "value")
-        label = describe_input(block).removeprefix("▸ ")
+        label = input_label(block)
+        kept = f"@{self._name(el['initial_user'])}" if el.get("initial_user") else kept_value(block)
+        keeps = f"; Enter keeps {kept}" if kept else ""
         options = el.get("options") or []
         if options:
             initial = (el.get("initial_option") or {}).get("value")
@@ -367,7 +369,7 @@ class Shell:
                 mark = " (default)" if o.get("value") == initial else ""
                 self.say(f"    {i}. {o['text']['text']}{mark}")
             while True:
-                raw = self._ask(f"  {label.split(':')[0]} [number]: ")
+                raw = self._ask(f"  {label} [number]: ")
                 if raw is None or raw.strip().lower() == "cancel":
                     return None
                 raw = raw.strip()
@@ -377,16 +379,16 @@ class Shell:
                     return {action: {"type": kind, "selected_option": chosen}}
                 self.say(f"    Type a number from 1 to {len(options)}.")
         if kind == "users_select":
-            raw = self._ask(f"  {label.removesuffix(': ____')} [a name, e.g. sam]: ")
+            raw = self._ask(f"  {label} [a name, e.g. sam{keeps}]: ")
             if raw is None or raw.strip().lower() == "cancel":
                 return None
             return {action: {"type": kind, "selected_user": self._uid_of(raw) or el.get("initial_user")}}
         if kind == "datepicker":
-            raw = self._ask(f"  {label.removesuffix(': ____')} [YYYY-MM-DD or +14d]: ")
+            raw = self._ask(f"  {label} [YYYY-MM-DD or +14d{keeps}]: ")
             if raw is None or raw.strip().lower() == "cancel":
                 return None
             return {action: {"type": kind, "selected_date": self._date_typed(raw) or el.get("initial_date")}}
-        raw = self._ask(f"  {label.removesuffix(': ____')}: ")
+        raw = self._ask(f"  {label}{f' [Enter keeps: {kept}]' if kept else ''}: ")
         if raw is None or raw.strip().lower() == "cancel":
             return None
         return {action: {"type": kind or "plain_text_input", "value": raw.strip() or el.get("initial_value") or None}}

@@ -93,14 +93,31 @@ def render(message: dict[str, Any], width: int = 78, buttons: list[Button] | Non
     return "\n".join(lines).strip("\n"), buttons
 
 
-def describe_input(block: dict[str, Any]) -> str:
-    """One form field as a line: its label, whether it is optional, and the choices it offers."""
+def input_label(block: dict[str, Any]) -> str:
+    """A form field's label, and whether it is optional."""
+    return _text(block.get("label")) + ("" if not block.get("optional") else " (optional)")
+
+
+def kept_value(block: dict[str, Any]) -> str:
+    """What a field already holds (a form brought back with the words kept): submitted unchanged, it sends
+    this. A person shows as ``@<id>`` (the shell names them); empty when the field is blank."""
     el = block.get("element") or {}
-    label = _text(block.get("label")) + ("" if not block.get("optional") else " (optional)")
+    if el.get("initial_value"):
+        return str(el["initial_value"])
+    if el.get("initial_user"):
+        return f"@{el['initial_user']}"
+    return str(el.get("initial_date") or "")
+
+
+def describe_input(block: dict[str, Any]) -> str:
+    """One form field as a line: its label, whether it is optional, the choices it offers, and what it holds
+    already (``____`` when nothing: a form brought back must show the words it kept, not a blank)."""
+    el = block.get("element") or {}
+    label = input_label(block)
     options = [_text(o.get("text")) for o in el.get("options") or []]
     if options:
         return f"▸ {label}: " + " / ".join(options)
-    return f"▸ {label}: ____"
+    return f"▸ {label}: {kept_value(block) or '____'}"
 
 
 def render_view(view: dict[str, Any], width: int = 78, buttons: list[Button] | None = None) -> tuple[str, list[Button]]:

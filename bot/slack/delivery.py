@@ -17,10 +17,10 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.briefings.views import ActionFollowUp, SessionQuestions
+from bot.briefings.views import ActionFollowUp, ActionUndeliverable, SessionQuestions
 from bot.config import CALL_BUDGET
 from bot.content.corpus import Corpus
-from bot.delivery import FileToSend, Found, Marker
+from bot.delivery import FileToSend, Found, Marker, Unreachable
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
 from bot.slack import blocks, session_blocks
@@ -37,8 +37,8 @@ PERMANENT_ERRORS = frozenset(
      "token_revoked", "no_permission", "missing_scope", "team_access_not_granted", "ekm_access_denied",
      "invalid_blocks", "msg_too_long", "thread_not_found"}
 )  # fmt: skip
-# Answers that mean this person cannot get a DM from the bot at all (left, deactivated...): a permanent
-# "no" for this send, so nothing retries it within the day.
+# Answers that mean this person cannot get a DM from the bot at all (left, deactivated...): ``Unreachable``,
+# a permanent "no" for the person, so nothing retries it (a follow-up marks its action undeliverable).
 DM_REFUSED = frozenset({"user_not_found", "user_disabled", "user_not_visible", "cannot_dm_bot", "account_inactive",
                         "messages_tab_disabled"})  # fmt: skip
 HISTORY_PAGE = 200  # messages per conversations.history page (Slack may give fewer: 15 for unlisted apps)
@@ -66,9 +66,9 @@ def slack_errors() -> Iterator[None]:
 def _dm_refusals() -> Iterator[None]:
     try:
         yield
-    except Transient as exc:
-        if str(exc) in DM_REFUSED:
-            raise Permanent(str(exc)) from None
+    except (Transient, Permanent) as exc:
+        if str(exc) in DM_REFUSED and not isinstance(exc, Unreachable):
+            raise Unreachable(str(exc)) from None
         raise
 
 
@@ -102,6 +102,8 @@ class SlackDelivery:
             return check_message(self.corpus, view.check, view.sent_day)
         if isinstance(view, ActionFollowUp):
             return session_blocks.followup_message(view.action, view.reminder)
+        if isinstance(view, ActionUndeliverable):
+            return session_blocks.undeliverable_message(view.action, view.error)
         if isinstance(view, SessionQuestions):
             return session_blocks.questions_message(view.session, view.actions, view.questions)
         raise TypeError(f"no Slack rendering for {type(view).__name__}")

@@ -21,6 +21,7 @@ from bot.briefings.sessions import (
     OPEN,
     OVERDUE,
     PARTLY,
+    UNDELIVERABLE,
     WHAT_MAX,
     Action,
     Session,
@@ -35,7 +36,8 @@ CALLBACK_FOLLOWUP = "scr_followup_answer"
 FOLLOWUP_ACTIONS = {DONE: "scr_followup_done", PARTLY: "scr_followup_partly", NOT_YET: "scr_followup_not_yet"}
 SESSION_BLOCK = "scr_session:"  # prefix of the session buttons' block_id; the rest is JSON: theme, facilitator
 AGREED_EVENT = "scr_agreed_action"
-STATUS_LABEL = {OPEN: "open", DONE: "done", PARTLY: "partly done", NOT_YET: "not yet", OVERDUE: "overdue"}
+STATUS_LABEL = {OPEN: "open", DONE: "done", PARTLY: "partly done", NOT_YET: "not yet", OVERDUE: "overdue",
+                UNDELIVERABLE: "undeliverable (the owner can't get messages from the bot)"}  # fmt: skip
 
 
 SECTION_MAX = 3000  # Block Kit: characters in a section's text
@@ -83,6 +85,11 @@ def _day(iso: str) -> str:
         return f"{date.fromisoformat(iso):%a %d %b %Y}"
     except ValueError:
         return escape(iso)
+
+
+def facilitator_name(user: str) -> str:
+    """Who ran a session: a mention, or "a former member" once they asked to be forgotten."""
+    return f"<@{user}>" if user else "a former member"
 
 
 def session_block_id(theme: str, facilitator: str) -> str:
@@ -177,6 +184,16 @@ def followup_form(a: Action, status: str, error: str = "", change: str = "") -> 
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": body}  # fmt: skip
 
 
+def undeliverable_message(a: Action, error: str) -> dict[str, Any]:
+    """To the facilitator, once: the owner can never get the follow-up, so nobody will be asked about it."""
+    why = f" (Slack: `{escape(error)}`)" if error else ""
+    text = (f":warning: <@{a.owner}> can't get messages from me{why}, so I couldn't ask them how this action "
+            f"went, and won't try again:\n>{escape(a.what)}\nDue {_day(a.due)}, from the team briefing in "
+            f"<#{a.channel}>. It shows as *undeliverable* in `/scr actions` there; if it still matters, agree "
+            "it again with someone who is in the channel.")  # fmt: skip
+    return {"text": f"An action's owner can't get messages: {escape(a.what)}", "blocks": [_section(text)]}
+
+
 def questions_message(session: Session, acts: Sequence[Action], questions: Sequence[str]) -> dict[str, Any]:
     """The facilitator's three-month questions, with the session's actions and how each stands (their team's
     own list: only the facilitator receives it)."""
@@ -214,7 +231,7 @@ def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], eve
     whose = "every briefing run here" if everyone else "the briefings you ran here"
     parts: list[tuple[dict[str, Any], int]] = []
     for session, acts in listed:
-        head = f"*{escape(session.title)}*, {_day(date.fromtimestamp(session.at).isoformat())}, run by <@{session.facilitator}>"
+        head = f"*{escape(session.title)}*, {_day(date.fromtimestamp(session.at).isoformat())}, run by {facilitator_name(session.facilitator)}"
         if not acts:
             parts.append((_section(f"{head}\n_No actions agreed._"), 0))
             continue
