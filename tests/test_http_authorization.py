@@ -104,6 +104,10 @@ def test_lookups_answer_with_redis_killed_for_workspaces_this_process_never_saw_
         assert not [c for c in slack.calls_to("views.open")]
         quiz = bot.command("quiz on", team=TWO, channel=CHANNEL[TWO])
         assert quiz.status == 200 and "can't reach my storage" in quiz.json()["text"]
+        # An event (a thread reply to keep) is answered 503, so Slack sends it again once Redis is back.
+        reply = {"type": "message", "channel": CHANNEL[TWO], "user": "U0A", "text": "We escalated sooner",
+                 "ts": f"{time.time():.6f}", "thread_ts": "1796600000.000100", "channel_type": "channel"}  # fmt: skip
+        assert bot.event(reply, team=TWO, event_id="EvStoreDown1").status == 503
 
         # A web process started while Redis is down: up (alive, not ready), and it answers lookups.
         later = start_bot(["run", "--no-scheduler"], env, tmp_path / "later.log", free_port())
