@@ -11,12 +11,14 @@ import re
 
 from slack_bolt import Ack, App
 
-from bot.handlers import actions, commands, events, sessions, views
+from bot.handlers import actions, commands, events, sessions, store_down, views
 from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:
-    """Every listener, then the catch-all that acknowledges what none of them matched."""
+    """The store-down gate (first of our middleware, after Bolt's authorization), every listener, then the
+    catch-all that acknowledges what none of them matched."""
+    app.use(store_down.gate(app, services))
     for module in (commands, events, actions, sessions, views):
         module.register(app, services)
     _acknowledge_everything_else(app)

@@ -165,9 +165,13 @@ class LockedAuthorize(InstallationStoreAuthorize):
                 release_rotation_lock(lock, ws)
 
 
-class StorageUnavailable(RedisError):
-    """Redis is down and this workspace's authorization is not cached here: the request cannot be authorized
-    now (a never-seen workspace), and the person is asked to try again."""
+STORE_DOWN = "scr_store_down"  # in a request's context: authorized without a token, the installation store is down
+
+
+def store_down(context: Any) -> bool:
+    """Whether this request was let in without a token because the installation store could not be read
+    (``CachedAuthorize``): only what needs neither the token nor Redis may be answered (``bot.handlers.store_down``)."""
+    return bool(context is not None and context.get(STORE_DOWN))
 
 
 _Key = tuple[str | None, str | None, bool]
@@ -194,8 +198,13 @@ class CachedAuthorize(LockedAuthorize):
     - the result is kept per workspace for ``AUTH_FRESH_SECONDS``, then read again from the store (that is
       how another process's uninstall or token rotation reaches this one), and never past the point where
       the token is due for rotation;
-    - with Redis down, a kept result whose token has not expired is used however old it is; a workspace never
-      seen here gets ``StorageUnavailable`` (the person is told to try again, see ``bot.slack.app``);
+    - with Redis down, a kept result whose token has not expired is used however old it is; a workspace not
+      kept here (first seen since Redis went down, or a process started while it is down) is authorized
+      without a token, flagged ``STORE_DOWN`` in the context: a lookup is answered in the ack as usual (it
+      needs neither), and everything that needs the token or Redis gets the storage message
+      (``bot.handlers.store_down``). Whether such a workspace is installed cannot be known while the store is
+      down; the request is signed by Slack for this app, and a lookup returns public guidance only, so it is
+      answered. With Redis up, a workspace that is not installed is refused as before (Bolt's message);
     - ``forget`` drops a workspace at once, on ``app_uninstalled`` / ``tokens_revoked`` in this process.
     """
 
@@ -223,7 +232,12 @@ class CachedAuthorize(LockedAuthorize):
                 self.logger.warning("Redis unavailable (%s): authorized workspace %s from this process's cache",
                                     type(exc).__name__, team_id or enterprise_id)  # fmt: skip
                 return kept.result
-            raise StorageUnavailable(f"cannot read the installation of workspace {team_id or enterprise_id}") from exc
+            if not (team_id or enterprise_id):
+                return None  # names no workspace: refused, as with the store up
+            self.logger.warning("Redis unavailable (%s): workspace %s is not authorized in this process yet; "
+                                "answering only what needs no token", type(exc).__name__, team_id or enterprise_id)  # fmt: skip
+            context[STORE_DOWN] = True
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
         with self._kept_lock:
             if result is None or result.user_token is not None:  # a person's own token: not shared by the key
                 self._kept.pop(key, None)
