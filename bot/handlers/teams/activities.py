@@ -16,7 +16,8 @@
 - A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
   response): ``bot.handlers.teams.extension``.
 - The weekly post's Reflect button and its dialog's Save (``task/fetch``, ``task/submit`` invokes, answered in
-  the HTTP response): a private reflection, ``bot.handlers.teams.reflect``.
+  the HTTP response): a reflection, private or shared in the thread (posted by a worker after the answer),
+  ``bot.handlers.teams.reflect``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -111,7 +112,7 @@ class TeamsListeners:
         self.deliveries = TeamsDeliveries(connector, services.store.client, services.corpus,
                                           str(services.settings.teams_app_id))  # fmt: skip
         self.extension = TeamsExtension(services)
-        self.reflect = TeamsReflect(services)
+        self.reflect = TeamsReflect(services, self.deliveries, self.threads.tell)
         self.records = TeamsRecords(services, connector)
         self.subscribe = TeamsSubscribe(services)
 
@@ -159,6 +160,12 @@ class TeamsListeners:
         if name == SUBMIT:
             return self.reflect.submit(ws, activity)
         return self.quiz.invoke(ws, activity)
+
+    def after_invoke(self, activity: dict[str, Any], service_url: str) -> None:
+        """What an answered invoke leaves for a worker: a reflection its author chose to share, posted in its thread."""
+        tenant_id = _tenant_id(activity)
+        if tenant_id and tenant_id == self.tenant_id and activity.get("name") == SUBMIT:
+            self.reflect.share(tenant(tenant_id), activity, service_url)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
