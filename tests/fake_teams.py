@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -101,8 +102,15 @@ class FakeTeams:
         act["channelData"]["eventType"] = "teamMemberRemoved"
         return act
 
-    def personal_message(self, text: str, conversation: str = "a:personal-1", user: str = "29:user-aad-1") -> dict[str, Any]:
-        return self.base({"id": conversation, "conversationType": "personal"}, user=user, type="message", text=text)
+    def personal_message(self, text: str, conversation: str = "a:personal-1", user: str = "29:user-aad-1",
+                         zone: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """A message in a personal chat; ``zone``: the sender's client's own time zone, which Teams sends in the
+        activity's ``localTimezone`` (with ``localTimestamp`` in it)."""
+        act = self.base({"id": conversation, "conversationType": "personal"}, user=user, type="message", text=text)
+        if zone:
+            act["localTimezone"] = zone
+            act["localTimestamp"] = datetime.now(ZoneInfo(zone)).isoformat()
+        return act
 
     def channel_mention(self, channel: str, text: str, user: str = "29:user-aad-1", name: str = "Ann Lead",
                         thread: str | None = None) -> dict[str, Any]:

@@ -200,3 +200,22 @@ def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
     ok = send(teams_bot, press, teams.token_for(press))
     assert ok.status == 200 and ok.json()["type"] == "application/vnd.microsoft.card.adaptive"
     assert len(QuizStore(shared_redis).answers(WS, user)) == 1
+
+
+def test_a_check_comes_in_each_persons_own_working_day_in_the_zone_their_teams_client_reports(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    london, auckland = ("29:zone-london", "a:personal-zone-london"), ("29:zone-auckland", "a:personal-zone-auckland")
+    installed(teams_bot, teams, shared_redis, "19:loop-zones@thread.tacv2")
+    for (user, chat), zone in ((london, "Europe/London"), (auckland, "Pacific/Auckland")):
+        on = teams.personal_message("quiz on", conversation=chat, user=user, zone=zone)
+        signed(teams_bot, teams, on)
+        assert "You're in" in wait_for(lambda on=on: teams.replies_to(on["id"]))[0]["text"]
+
+    # Tuesday 11:00 in London is 22:00 or later in Auckland: London's check comes, Auckland's waits.
+    tuesday = next_day(1, 11)
+    out = run_due(env, tuesday)
+    assert f"quiz {london[0]}: sent check=" in out and f"quiz {auckland[0]}: sent" not in out, out
+    # 23:30 in London is Wednesday 10:30 to 12:30 in Auckland: their working day, and London's evening.
+    late = run_due(env, tuesday.replace(hour=23, minute=30))
+    assert f"quiz {auckland[0]}: sent check=" in late and f"quiz {london[0]}: sent" not in late, late
+    assert check_card(teams, auckland[1])["attachments"][0]["content"]["fallbackText"]

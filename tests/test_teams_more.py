@@ -7,6 +7,7 @@ signs it; each promise is checked against the fault that would break it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,13 +143,14 @@ def next_monday_morning() -> datetime:
     return day
 
 
-def weekly_post(bot: BotProcess, teams: FakeTeams, env: dict[str, str], r: redis.Redis, channel: str) -> dict[str, Any]:
+def weekly_post(bot: BotProcess, teams: FakeTeams, env: dict[str, str], r: redis.Redis, channel: str,
+                summary: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The bot added to ``channel`` and the clock's weekly post made there: the post as Teams received it."""
     act = teams.channel_added(channel, GROUP)
     assert send(bot, act, teams.token_for(act)).status == 200
     wait_for(lambda: r.hexists(keys.teams_conversations(WS), channel))
     Subscriptions(r).save(Schedule(id=f"teams-more-{channel[3:9]}", team=TENANT, channel=channel, post="30 9 * * mon",
-                                   source="teams", platform="teams"))  # fmt: skip
+                                   source="teams", platform="teams", **({"summary": summary} if summary else {})))  # fmt: skip
     assert ": posted" in (out := run_due(env, next_monday_morning())), out
     (post,) = teams.weekly_posts(channel)
     return post
@@ -171,7 +173,7 @@ def test_the_reflect_dialog_stores_a_private_reflection_once_and_shows_errors_in
     assert opened["task"]["type"] == "continue"
     form = opened["task"]["value"]["card"]["content"]
     fields = inputs_of(form)
-    assert set(fields) == {"stood_out", "practice", "action", "minutes"}
+    assert set(fields) == {"stood_out", "practice", "action", "minutes", "visibility"}  # opened in the thread
     assert all(f["label"] for f in fields.values()) and fields["stood_out"]["isRequired"] and form["fallbackText"]
     (save,) = form["actions"]
 
@@ -210,6 +212,78 @@ def test_the_reflect_dialog_stores_a_private_reflection_once_and_shows_errors_in
     assert len(mine()) == 2 and all(not r.shared for r in mine())
     # Nothing of a private reflection reached the channel.
     assert teams.replies_to(root) == [] and len(teams.weekly_posts(channel)) == 1
+
+
+def test_a_reflection_shared_from_the_dialog_is_posted_in_the_thread_once_masked_and_counted(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    channel, user, outsider = "19:more-share@thread.tacv2", "29:sharer", "29:share-outsider"
+    post = weekly_post(teams_bot, teams, env, shared_redis, channel, summary="0 16 * * fri")
+    root = post["id"]
+    teams.members[channel] = {user}  # the outsider is not in the team
+    (reflect,) = post["activity"]["attachments"][0]["content"]["actions"]
+    in_thread = {"id": f"{channel};messageid={root}", "conversationType": "channel", "isGroup": True}
+
+    def open_dialog(who: str) -> dict[str, Any]:
+        opened = invoked(teams_bot, teams, teams.task("task/fetch", reflect["data"], in_thread, user=who, reply_to=root))
+        return dict(opened["task"]["value"]["card"]["content"])
+
+    def save(form: dict[str, Any], who: str, **typed: str) -> str:
+        (button,) = form["actions"]
+        act = teams.task("task/submit", {**button["data"], **typed}, in_thread, user=who)
+        act["from"]["name"] = "Sam <b>Sharer</b>"
+        done = invoked(teams_bot, teams, act)
+        assert done["task"]["type"] == "message"
+        return str(done["task"]["value"])
+
+    def shared_replies() -> list[dict[str, Any]]:
+        return [a for a in teams.replies_to(root)
+                if ((a.get("channelData") or {}).get("scr") or {}).get("kind") == "shared_reflection"]  # fmt: skip
+
+    def stored(who: str) -> list[Any]:
+        return sorted(ReflectionStore(shared_redis, 365).for_user(WS, who), key=lambda r: r.created_at)
+
+    # The choice is a labelled ChoiceSet, as Slack's form has it: share in the thread, or keep private (the default).
+    form = open_dialog(user)
+    choice = inputs_of(form)["visibility"]
+    assert choice["type"] == "Input.ChoiceSet" and choice["label"] and choice["value"] == "private"
+    assert [c["value"] for c in choice["choices"]] == ["thread", "private"]
+    assert [c["title"] for c in choice["choices"]] == ["Share in the thread with my team", "Keep private (only in my record)"]
+
+    # Shared: stored shared, posted in the thread once, masked and escaped; a second Save of the same dialog posts nothing.
+    words = dict(stood_out="Sarah Jones at 14 Acacia Road showed me *professional curiosity* matters",
+                 practice="Ask to see the child's room", visibility="thread")  # fmt: skip
+    assert "sharing it in the thread" in save(form, user, **words)
+    (reply,) = wait_for(shared_replies)
+    body = json.dumps(reply["attachments"][0]["content"]["body"])
+    assert "Sarah" not in body and "Acacia" not in body and "Sarah" not in reply["text"]
+    assert "\\\\*professional curiosity\\\\*" in body and "Sam \\\\<b\\\\>Sharer" in body  # escaped, not rendered
+    assert reply["text"] and reply["attachments"][0]["content"]["fallbackText"]
+    save(form, user, **words)
+    (refl,) = wait_for(lambda: [r for r in stored(user) if r.message_ts])
+    assert refl.visibility == "thread" and refl.message_ts == next(s["id"] for s in teams.sent if s["activity"] is reply)
+    wait_for(lambda: time.sleep(1.5) or True)  # the second Save's worker has had its turn
+    assert len(shared_replies()) == 1
+
+    # "Keep private" (the default, nothing chosen): stored private, nothing posted.
+    assert "Only you see it" in save(open_dialog(user), user, stood_out="Drift in chronologies")
+    # Chose to share, but the words read as a live concern: kept private, the person told, nothing posted.
+    told = save(open_dialog(user), user, stood_out="a pupil told me today her stepdad hits her, I am worried",
+                visibility="thread")  # fmt: skip
+    assert "haven't shared it" in told and corpus.safety is not None and corpus.safety.reflection_note in told
+    # Chose to share, but Teams does not confirm the person is in the team: kept private, told in their personal chat.
+    save(open_dialog(outsider), outsider, stood_out="Escalation routes were unclear", visibility="thread")
+    note = wait_for(lambda: [s["activity"]["text"] for s in teams.sent if s["conversation"] == f"a:personal-{outsider}"])
+    assert "didn't share it there" in note[0]
+    wait_for(lambda: stored(outsider) and stored(outsider)[0].visibility == "private")
+    time.sleep(1.0)
+    assert len(shared_replies()) == 1
+    assert [r.visibility for r in stored(user)] == ["thread", "private", "private"]
+
+    # Friday's summary counts the shared one, and only it.
+    out = run_due(env, next_monday_morning().replace(hour=16, minute=1) + timedelta(days=4))
+    assert "summary" in out and "posted" in out, out
+    (summary,) = [a for a in teams.replies_to(root) if ((a.get("channelData") or {}).get("scr") or {}).get("kind") != "shared_reflection"]
+    assert "1 reflections from 1 people" in json.dumps(summary["attachments"][0]["content"]["body"])
 
 
 # ----- C: the CPD export and the digest in the personal chat --------------------------------------------------

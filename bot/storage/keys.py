@@ -266,6 +266,13 @@ def teams_conversations(ws: Workspace) -> str:
     return _key(ws, "teams", "conversations")
 
 
+def teams_shared(ws: Workspace, reflection: str) -> str:
+    """String: the exactly-once claim (``bot.once``) of one shared reflection's post in its weekly post's Teams
+    thread (the Reflect dialog's "Share in the thread"), so a second Save of the same dialog posts nothing. Goes
+    with the tenant (purge)."""
+    return _key(ws, "teams", "shared", reflection)
+
+
 def teams_welcome(ws: Workspace, conversation: str) -> str:
     """String: the exactly-once claim (``bot.once``) of the welcome card in one Teams conversation (a team's
     channel or a personal chat), so adding the app twice, or a redelivered install, welcomes once. Goes with

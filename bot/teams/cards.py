@@ -220,10 +220,36 @@ def welcome_activity(view: Welcome, marker: Marker | None = None) -> dict[str, A
                           "reflections are kept", marker)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class SharedReflection:
+    """A reflection its author chose, in the Reflect dialog, to share in the weekly post's thread (already
+    masked); ``author`` is the name Teams gave for them, or empty."""
+
+    author: str
+    stood_out: str
+    practice: str = ""
+    action: str = ""
+
+
+def shared_reflection_activity(view: SharedReflection, marker: Marker | None = None) -> dict[str, Any]:
+    """A shared reflection as Slack posts it (``reflect_blocks.shared_reflection_message``): who shared it, then
+    their words, escaped: everything here was typed by a person."""
+    who = view.author or "a team member"
+    lines = [f"**What stood out:** {escape(view.stood_out)}"]
+    if view.practice:
+        lines.append(f"**For our practice:** {escape(view.practice)}")
+    if view.action:
+        lines.append(f"**I'll do differently:** {escape(view.action)}")
+    body = [text(f"Reflection shared by {escape(who)}", is_subtle=True), *(text(line) for line in lines)]
+    return activity(body, f"Reflection shared by {who}: {view.stood_out}", marker)
+
+
 def render(corpus: Corpus, view: Any, marker: Marker | None = None) -> dict[str, Any]:
     """One of the core's views as an activity (the delivery port's ``post``)."""
     if isinstance(view, Welcome):
         return welcome_activity(view, marker)
+    if isinstance(view, SharedReflection):
+        return shared_reflection_activity(view, marker)
     if isinstance(view, WeeklyPost):
         point = corpus.by_id[view.point_id]
         body = point_body(corpus, point, questions=3, header="Learning point of the week")

@@ -208,8 +208,10 @@ class TeamsDelivery:
         return self.connector.member(ref.service_url, ref.team or channel, user)
 
     def timezone(self, user: str) -> str | None:
-        """Teams has no API for a person's zone (only what a client reports on its own messages)."""
-        return None
+        """Teams has no API for a person's zone, only what their client reports on the activities it sends
+        (``localTimezone``): the one kept with their personal chat's reference, or None (the tenant's zone)."""
+        mine = next((r for r in self.refs.all(self.ws) if r.scope == "personal" and r.user == user), None)
+        return mine.timezone if mine is not None else None
 
 
 _CHANNEL_LINK = re.compile(r"<#[^>|]+(?:\|([^>]*))?>")

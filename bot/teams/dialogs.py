@@ -15,6 +15,7 @@ from typing import Any
 from microsoft_teams.cards import CardElement, Choice, ChoiceSetInput, SubmitAction, TextInput
 
 from bot.content.corpus import Corpus, Point
+from bot.reflections.store import PRIVATE, SHARED
 from bot.teams.cards import CARD_TYPE, card, escape, text
 
 VERB_SAVE = "scr_reflection"  # the dialog's Save
@@ -23,18 +24,24 @@ DEFAULT_MINUTES = 10
 FIELD_LIMIT = 2000  # as Slack's form: a reflection, not an essay
 ACTION_LIMIT = 500
 FIELDS = ("stood_out", "practice", "action")
+# Who sees it (as Slack's form asks): offered only when the dialog was opened from a weekly post's thread.
+SHARE_CHOICES = ((SHARED, "Share in the thread with my team"), (PRIVATE, "Keep private (only in my record)"))
 
 
 def form(corpus: Corpus, point: Point, *, dialog: str, channel: str | None, thread: str | None,
          values: dict[str, str] | None = None, error: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The Reflect form for ``point``: labelled inputs, Save; ``values`` kept and ``error`` shown on a retry."""
     values = values or {}
+    in_thread = bool(channel and thread)
     body: list[CardElement] = [
         text("Reflect", weight="Bolder", size="Medium", style="heading"),
         text(f"**{escape(point.title)}**"),
-        text("Only you see this reflection: it goes in your record (type *export* in my chat for your CPD record), "
-             "never in the channel or its summary. Please leave out names and details of the families you work "
-             "with.", is_subtle=True, size="Small"),
+        text(("It goes in your record (type *export* in my chat for your CPD record); choose below whether your "
+              "team sees it in this thread too. " if in_thread else
+              "Only you see this reflection: it goes in your record (type *export* in my chat for your CPD record), "
+              "never in the channel or its summary. ")
+             + "Please leave out names and details of the families you work with: names and similar details are "
+               "masked before saving, but masking can miss things.", is_subtle=True, size="Small"),
     ]  # fmt: skip
     if error:
         body.append(text(escape(error), color="Attention", weight="Bolder", id="scr-error"))
@@ -50,9 +57,15 @@ def form(corpus: Corpus, point: Point, *, dialog: str, channel: str | None, thre
                        value=values.get("minutes") or str(DEFAULT_MINUTES),
                        choices=[Choice(title=f"{m} minutes", value=str(m)) for m in MINUTES]),
     ]  # fmt: skip
+    if in_thread:
+        chosen = values.get("visibility")
+        body.append(ChoiceSetInput(id="visibility", label="Who sees it?", style="expanded", is_required=True,
+                                   value=chosen if chosen in (SHARED, PRIVATE) else PRIVATE,
+                                   choices=[Choice(title=title, value=value) for value, title in SHARE_CHOICES]))  # fmt: skip
     data = {"scr": VERB_SAVE, "point": point.id, "dialog": dialog, "channel": channel or "", "thread": thread or ""}
     return card(body, f"Reflect on {point.title}: what stood out for you, what it means for your practice, one "
-                      "action, and the time spent. Only you see it.", actions=[SubmitAction(title="Save", data=data)])  # fmt: skip
+                      "action, the time spent" + (", and whether to share it in the thread or keep it private." if in_thread
+                      else ". Only you see it."), actions=[SubmitAction(title="Save", data=data)])  # fmt: skip
 
 
 def dialog(content: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,9 @@ class Reference:
     team: str | None = None  # the team's Bot Framework id (its General channel's id)
     aad_group: str | None = None  # the team's Microsoft 365 group id, which Graph names teams by
     user: str | None = None  # personal scope: whose chat
+    # Personal scope: the person's own time zone (IANA), as their Teams client reported it (an activity's
+    # ``localTimezone``): Teams has no API for it, so the last one seen is kept for their knowledge checks.
+    timezone: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -33,16 +33,23 @@ Download = Callable[[str, str], tuple[bytes, str, str | None] | None]
 
 
 def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | None = None,
-              download: Download | None = None) -> Flask:  # fmt: skip
+              download: Download | None = None, after_invoke: Dispatch | None = None) -> Flask:  # fmt: skip
+    """``after_invoke``: work an invoke leaves for after its answer (a Connector call: a shared reflection's post),
+    run in a worker thread as an activity is."""
     web = Flask("scr-bot-teams")
     web.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     executor: list[ThreadPoolExecutor] = []  # made on first use: after gunicorn forks, in the worker
 
-    def run(activity: dict[str, Any], service_url: str) -> None:
+    def run(activity: dict[str, Any], service_url: str, handler: Dispatch = dispatch) -> None:
         try:
-            dispatch(activity, service_url)
+            handler(activity, service_url)
         except Exception:  # one activity's failure must not end the worker; the log says which kind
             log.exception("teams: handling a %s activity failed", activity.get("type"))
+
+    def later(activity: dict[str, Any], service_url: str, handler: Dispatch = dispatch) -> None:
+        if not executor:
+            executor.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="teams"))
+        executor[0].submit(run, activity, service_url, handler)
 
     def refuse(status: int, reason: str) -> Response:
         log.warning("refused a request to /api/messages from %s: %s %s", request.remote_addr, status, reason)
@@ -77,10 +84,11 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | No
         except Refused as exc:
             return refuse(401, str(exc))
         if activity.get("type") == "invoke" and invoke is not None:
-            return answer_invoke(activity, caller.service_url)
-        if not executor:
-            executor.append(ThreadPoolExecutor(WORKERS, thread_name_prefix="teams"))
-        executor[0].submit(run, activity, caller.service_url)
+            answered = answer_invoke(activity, caller.service_url)
+            if after_invoke is not None and answered.status_code == 200:
+                later(activity, caller.service_url, after_invoke)
+            return answered
+        later(activity, caller.service_url)
         return Response(status=200)
 
     @web.get("/teams/<kind>/<token>")

@@ -16,7 +16,8 @@
 - A search in the ``scr`` message extension (a ``composeExtension/query`` invoke, answered in the HTTP
   response): ``bot.handlers.teams.extension``.
 - The weekly post's Reflect button and its dialog's Save (``task/fetch``, ``task/submit`` invokes, answered in
-  the HTTP response): a private reflection, ``bot.handlers.teams.reflect``.
+  the HTTP response): a reflection, private or shared in the thread (posted by a worker after the answer),
+  ``bot.handlers.teams.reflect``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
@@ -32,6 +33,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.delivery import Marker
 from bot.handlers.teams import extension
@@ -46,6 +48,7 @@ from bot.services import Services
 from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.storage.purge import Purger
+from bot.storage.wssettings import PersonZones
 from bot.teams import cards
 from bot.teams.connector import Connector
 from bot.teams.delivery import TeamsDeliveries
@@ -67,6 +70,18 @@ def _bare(conversation: str) -> str:
     return conversation.split(";", 1)[0]
 
 
+def local_zone(activity: dict[str, Any]) -> str | None:
+    """The sender's own time zone as their Teams client reports it (``localTimezone``, an IANA name), if it is one."""
+    raw = activity.get("localTimezone")
+    if not isinstance(raw, str) or not raw or len(raw) > 64:
+        return None
+    try:
+        ZoneInfo(raw)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    return raw
+
+
 def reference(activity: dict[str, Any], service_url: str, tenant_id: str) -> Reference:
     """Where this activity came from, as a reference the bot may post to later."""
     conv = activity.get("conversation") or {}
@@ -74,7 +89,8 @@ def reference(activity: dict[str, Any], service_url: str, tenant_id: str) -> Ref
     team = data.get("team") or {}
     if conv.get("conversationType") == "personal":
         return Reference(conversation=str(conv.get("id")), service_url=service_url, tenant=tenant_id,
-                         scope="personal", user=str((activity.get("from") or {}).get("id") or "") or None)  # fmt: skip
+                         scope="personal", user=str((activity.get("from") or {}).get("id") or "") or None,
+                         timezone=local_zone(activity))  # fmt: skip
     channel = str((data.get("channel") or {}).get("id") or _bare(str(conv.get("id") or "")))
     return Reference(conversation=channel, service_url=service_url, tenant=tenant_id, scope="team",
                      team=str(team.get("id") or channel), aad_group=team.get("aadGroupId"))  # fmt: skip
@@ -111,7 +127,7 @@ class TeamsListeners:
         self.deliveries = TeamsDeliveries(connector, services.store.client, services.corpus,
                                           str(services.settings.teams_app_id))  # fmt: skip
         self.extension = TeamsExtension(services)
-        self.reflect = TeamsReflect(services)
+        self.reflect = TeamsReflect(services, self.deliveries, self.threads.tell)
         self.records = TeamsRecords(services, connector)
         self.subscribe = TeamsSubscribe(services)
 
@@ -136,6 +152,7 @@ class TeamsListeners:
             if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
                 self.removed(ws, activity)
         elif kind == "message":
+            self.keep_zone(ws, activity, service_url)
             if not self.threads.message(ws, activity, service_url):  # a reply to a weekly post is a reflection
                 self.message(ws, activity, service_url)
         elif kind == "messageUpdate":
@@ -159,6 +176,26 @@ class TeamsListeners:
         if name == SUBMIT:
             return self.reflect.submit(ws, activity)
         return self.quiz.invoke(ws, activity)
+
+    def keep_zone(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
+        """A person's zone moved (they travelled, or it was not known): kept with their personal chat's reference,
+        where the clock asks for it (``TeamsDelivery.timezone``), and in the core's per-person cache
+        (``PersonZones``), so their next knowledge check follows it at once rather than the next day."""
+        zone, user = local_zone(activity), str((activity.get("from") or {}).get("id") or "")
+        if not zone or not user or (activity.get("conversation") or {}).get("conversationType") != "personal":
+            return
+        known = self.refs.get(ws, str((activity.get("conversation") or {}).get("id") or ""))
+        if known is None or known.timezone != zone:
+            self.refs.save(ws, replace(known, timezone=zone) if known else reference(activity, service_url, ws.team_id))
+        zones = PersonZones(self.services.store.client)
+        if zones.get(ws, user) != zone:
+            zones.put(ws, user, zone)
+
+    def after_invoke(self, activity: dict[str, Any], service_url: str) -> None:
+        """What an answered invoke leaves for a worker: a reflection its author chose to share, posted in its thread."""
+        tenant_id = _tenant_id(activity)
+        if tenant_id and tenant_id == self.tenant_id and activity.get("name") == SUBMIT:
+            self.reflect.share(tenant(tenant_id), activity, service_url)
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's

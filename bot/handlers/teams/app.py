@@ -14,7 +14,7 @@ def build(services: Services, health: bool = False) -> Flask:
     """``health``: also /healthz and /readyz, when Teams is served alone (beside Slack, Slack's app has them)."""
     listeners = TeamsListeners(services, setup.connector(services.settings))
     web = teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke,
-                      listeners.records.download)
+                    listeners.records.download, listeners.after_invoke)
     if health:
         add_health(web, services)
     return web

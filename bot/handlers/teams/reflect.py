@@ -8,7 +8,16 @@ person's record (``ReflectionStore``). Both are answered in the HTTP response, w
 Saved once: the reflection's id is made from the person and the dialog's random id (given when the form was
 opened), and the store adds an id once, so a double press of Save, a retried invoke or two processes store
 one reflection. The thread named in the form is trusted only as far as it is checked: it must be one of this
-tenant's weekly posts, else the reflection is kept without it (private either way).
+tenant's weekly posts, else the reflection is kept without it, private.
+
+"Share in the thread" (offered when the dialog was opened from a weekly post's thread, as Slack's form offers
+it): the reflection is stored shared, so the thread's summary counts it, and posted as a reply in the thread
+after the invoke is answered (``share``, run in a worker: no Connector call before the answer). The post goes
+through the delivery port under the exactly-once protocol (``bot.once``, key ``keys.teams_shared``), so a second
+Save of the same dialog, a retried invoke or two processes post it once; an answer lost on the way is looked for
+(the port's record of its post, then Graph) before anything is posted again. Never shared: words that read as
+a live concern (kept private, the person told, as on Slack), and a person Teams does not confirm is a member of
+the channel's team (kept private, the person told in their personal chat).
 """
 
 from __future__ import annotations
@@ -17,15 +26,20 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
+from bot.delivery import Deliveries, Marker
 from bot.handlers.teams.threads import thread_of
+from bot.once import Once, Permanent, Transient
 from bot.reflections.masking import mask
-from bot.reflections.store import MODAL, PRIVATE, Reflection, view_id
+from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, view_id
 from bot.search.safety import classify
 from bot.services import Services
+from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.teams import cards, dialogs
 
@@ -37,6 +51,13 @@ GONE = "Sorry, that learning point is no longer available."
 SAVE_FAILED = ("I couldn't save your reflection just now (my storage is unavailable). Your words are still here: "
                "please press Save again in a minute.")  # fmt: skip
 SAVED = "Saved to your record. Only you see it; type export in my chat for your CPD record."
+SHARING = "Saved to your record, and I'm sharing it in the thread now (names and similar details masked)."
+LIVE_KEPT_PRIVATE = "I haven't shared it in the thread: it reads as a concern about a child now, so it's kept private."
+NOT_SHARED = ("I saved the reflection you chose to share in the weekly post's thread, but I didn't share it there: "
+              "{why}. It's kept private (only you see it; type export here for your CPD record).")  # fmt: skip
+SHARED_KIND = "shared_reflection"  # the marker kind of a shared reflection's post in its thread
+# A shared reflection's post is done for as long as a reflection is kept; past that the reflection is gone too.
+SHARED_DONE_DAYS = 3650
 
 
 def _typed(data: dict[str, Any], name: str) -> str:
@@ -50,8 +71,14 @@ def _reflection_id(user: str, dialog: str) -> str:
 
 
 class TeamsReflect:
-    def __init__(self, services: Services):
+    """``deliveries``: the tenant's way out (the delivery port); ``tell``: a note in a person's personal chat
+    (``TeamsThreads.tell``), for a share that could not be made once the dialog is closed."""
+
+    def __init__(self, services: Services, deliveries: Deliveries | None = None,
+                 tell: Callable[[Workspace, str, str, str], None] | None = None):  # fmt: skip
         self.services = services
+        self.deliveries = deliveries
+        self.tell = tell
 
     def fetch(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Reflect button pressed: the form, for the point the button names."""
@@ -85,13 +112,15 @@ class TeamsReflect:
 
         if not typed["stood_out"]:
             return again(EMPTY)
+        chose_shared = data.get("visibility") == SHARED and bool(channel and thread)
         live = classify("\n".join(typed.values())) if corpus.safety else None
         if live:
-            log.info("a Teams Reflect form reads as a live concern (%s); kept private as every dialog is", live.cue)
+            log.info("a Teams Reflect form reads as a live concern (%s); kept private", live.cue)
         fields = {name: mask(value[:dialogs.FIELD_LIMIT]) for name, value in typed.items()}
         now = time.time()
         store = self.services.reflections
-        refl = Reflection(id=_reflection_id(user, dialog), user=user, point=point.id, kind=MODAL, visibility=PRIVATE,
+        visibility = SHARED if chose_shared and not live else PRIVATE
+        refl = Reflection(id=_reflection_id(user, dialog), user=user, point=point.id, kind=MODAL, visibility=visibility,
                           created_at=now, updated_at=now, stood_out=fields["stood_out"].text,
                           practice=fields["practice"].text, action=fields["action"].text[:dialogs.ACTION_LIMIT],
                           minutes=int(minutes), masked=sorted({k for m in fields.values() for k in m.found}))  # fmt: skip
@@ -99,17 +128,80 @@ class TeamsReflect:
             post = store.thread_record(ws, channel, thread) if channel and thread else None
             if post is not None:  # one of this tenant's weekly posts: the reflection belongs to its week
                 refl.channel, refl.thread_ts, refl.week = channel, thread, post.get("week")
+            else:  # not (or no longer) one of this tenant's weekly posts: never shared there
+                refl.visibility = PRIVATE
             created = store.add(ws, refl)
         except redis.RedisError:
             log.error("could not store a Teams reflection: Redis unavailable")
             return again(SAVE_FAILED)
-        log.info("teams: a private reflection %s", "saved" if created else "already saved (same dialog)")
-        notes = [SAVED]
+        log.info("teams: a %s reflection %s", refl.visibility, "saved" if created else "already saved (same dialog)")
+        if not created:  # a second Save of this dialog: what was stored first is what counts, shared or not
+            kept = store.get(ws, refl.id)
+            refl.visibility = kept.visibility if kept is not None else refl.visibility
+        notes = [SHARING if refl.shared else SAVED]
         if any(m.changed for m in fields.values()):
             explained = ", ".join(sorted({m.explanation() for m in fields.values() if m.changed}))
             notes.append(f"To keep it anonymous I removed {explained} before saving.")
         if live and corpus.safety is not None:
             contact = self.services.concern_contact(ws)
+            if chose_shared:
+                notes.append(LIVE_KEPT_PRIVATE)
             notes.append(f"{corpus.safety.reflection_note} "
                          + (f"Who to contact here: {contact}" if contact else corpus.safety.no_contact))  # fmt: skip
         return 200, dialogs.done(" ".join(notes))
+
+    def share(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> str | None:
+        """After a ``task/submit`` was answered: post the reflection it saved as a reply in its weekly post's thread,
+        once, if its author chose to share it. Returns how it went (None: nothing to share)."""
+        data = (activity.get("value") or {}).get("data") or {}
+        sender = activity.get("from") or {}
+        user, dialog = str(sender.get("id") or ""), str(data.get("dialog") or "")
+        if self.deliveries is None or data.get("scr") != dialogs.VERB_SAVE or not user or not dialog:
+            return None
+        store, settings = self.services.reflections, self.services.settings
+        rid = _reflection_id(user, dialog)
+        refl = store.get(ws, rid)
+        if refl is None or not refl.shared or not refl.channel or not refl.thread_ts or refl.message_ts:
+            return None  # private, never saved, or already posted (a second Save of the same dialog)
+        channel, thread = refl.channel, refl.thread_ts
+        delivery = self.deliveries(ws)
+        try:
+            member = delivery.is_member(user, channel)
+        except (Permanent, Transient) as exc:
+            log.warning("teams: could not confirm a member of %s for a shared reflection: %s", channel, exc)
+            member = False
+        if not member:  # never post someone's words where they are not
+            return self._kept_private(ws, refl, service_url, "Teams didn't confirm you're a member of that team")
+        key = keys.teams_shared(ws, rid)
+        marker = Marker(SHARED_KIND, key)
+        view = cards.SharedReflection(author=str(sender.get("name") or ""), stood_out=refl.stood_out,
+                                      practice=refl.practice, action=refl.action)  # fmt: skip
+        once = Once(store.r, settings.claim_lease_seconds, done_days=SHARED_DONE_DAYS,
+                    settle_seconds=settings.claim_settle_seconds)  # fmt: skip
+
+        def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
+            return previous or {"at": datetime.now(UTC).timestamp()}
+
+        def send(attempt: dict[str, Any]) -> dict[str, Any]:
+            return {"id": delivery.post(channel, view, marker=marker, thread=thread)}
+
+        def find(attempt: dict[str, Any]) -> dict[str, Any] | None:
+            oldest = datetime.fromtimestamp(float(attempt["at"]) - 60, UTC)
+            found = delivery.find_reply(channel, thread, marker, oldest=oldest, latest=datetime.now(UTC))
+            return {"id": found.id} if found else None
+
+        def finish(attempt: dict[str, Any], result: dict[str, Any]) -> None:
+            store.update(ws, rid, message_ts=str(result.get("id") or ""))
+
+        outcome = once.run(key, prepare=prepare, send=send, find=find, finish=finish)
+        log.info("teams: a shared reflection in %s: %s", channel, outcome.state)
+        if outcome.state == "failed":  # Teams said no for good (the bot was removed from the team...)
+            return self._kept_private(ws, refl, service_url, "I couldn't post it in that thread")
+        return outcome.state
+
+    def _kept_private(self, ws: Workspace, refl: Reflection, service_url: str, why: str) -> str:
+        self.services.reflections.update(ws, refl.id, visibility=PRIVATE)
+        log.warning("teams: kept a reflection by %s private (%s)", refl.user, why)
+        if self.tell is not None:
+            self.tell(ws, refl.user, service_url, NOT_SHARED.format(why=why))
+        return "private"
