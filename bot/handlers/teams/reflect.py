@@ -57,7 +57,7 @@ NOT_SHARED = ("I saved the reflection you chose to share in the weekly post's th
               "{why}. It's kept private (only you see it; type export here for your CPD record).")  # fmt: skip
 SHARED_KIND = "shared_reflection"  # the marker kind of a shared reflection's post in its thread
 # A shared reflection's post is done for as long as a reflection is kept; past that the reflection is gone too.
-SHARED_DONE_DAYS = 3650
+SHARED_DONE_DAYS = 365  # as long as a reflection is kept by default: a Save after that finds no reflection to post
 
 
 def _typed(data: dict[str, Any], name: str) -> str:
