@@ -19,9 +19,11 @@ from test_weekly_processes import posts, run_due
 
 from bot.config import ConfigError, load_settings
 from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
 from bot.slack.localslack import BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.storage.keys import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from conftest import RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
@@ -124,3 +126,53 @@ def test_export_says_what_it_sent(reflections: int, answers: int, said: str) -> 
     from bot.slack.home import what_was_exported
 
     assert what_was_exported(reflections, answers) == said
+
+
+def test_deleted_and_forgotten_held_replies_never_come_back(tmp_path: Path, slack: FakeSlack,
+                                                           redis_server: RedisServer) -> None:  # fmt: skip
+    """Five replies are held while the weekly post's outcome is unknown; one is deleted in Slack, one person
+    uses "Delete my record". Held replies live 7 days; on the old code the tombstone and the forget-me marker
+    lived 1 day and neither removed the held entries, so once the markers' day passed (here: the test expires
+    the markers' keys, as a day would) the recovery stored both again. Now both are taken out of the held list
+    and the markers last as long as a reply can be held."""
+    monday = MONDAY_0930 + timedelta(days=7)  # a week no other test posts (the Redis server is shared)
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "wards.yaml").write_text(SCHEDULES)
+    slack.clock = monday.timestamp
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    r = redis_server.client()
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
+        slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+        assert "ward-7 2026-W49: retry" in run_due(env, monday)
+        slack.faults.clear()
+        (post,) = posts(slack, "C0WARD7")
+        replies = {}
+        for i in range(5):
+            reply = slack.post_as(f"U0NURSE{i}", "C0WARD7", f"We would check who else knows the family {i}",
+                                  thread_ts=post["ts"])  # fmt: skip
+            replies[i] = reply
+            event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
+            assert bot.event(event, team=TEAM_ID, event_id=f"EvR{i}").status == 200
+        deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0WARD7", "hidden": True,
+                   "deleted_ts": replies[1]["ts"], "ts": replies[1]["ts"], "event_ts": replies[1]["ts"],
+                   "previous_message": {**replies[1], "parent_user_id": BOT_USER_ID}}  # fmt: skip
+        assert bot.event(deleted, team=TEAM_ID, event_id="EvDel").status == 200
+        url = slack.response_url()
+        assert bot.action("scr_forget", "all", team=TEAM_ID, user="U0NURSE3", response_url=url).status == 200
+        wait_for(lambda: next((x for x in slack.responses if x.get("_url") == url), None))
+        markers = [*r.scan_iter(match="*refl-deleted:*"), *r.scan_iter(match="*refl-forgotten:*")]
+        assert len(markers) == 2 and all(r.ttl(k) >= 7 * 86400 - 60 for k in markers), [(k, r.ttl(k)) for k in markers]
+        for key in markers:  # the markers' lifetime passes (a held reply can outlive a day)
+            r.pexpire(key, 1)
+        wait_for(lambda: not any(r.exists(k) for k in markers))
+        assert bot.event(own_post_event(post), team=TEAM_ID, event_id="EvOwn").status == 200
+        assert "ward-7 2026-W49: recovered" in run_due(env, monday + timedelta(minutes=10))
+        ws = Workspace(TEAM_ID, None)
+        stored = {refl.user for refl in ReflectionStore(r, 365).for_thread(ws, "C0WARD7", post["ts"])}
+        assert stored == {"U0NURSE0", "U0NURSE2", "U0NURSE4"}, stored
+    finally:
+        stop_bot(bot)
