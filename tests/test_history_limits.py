@@ -9,13 +9,14 @@ events signed exactly as Slack signs them.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-from test_lost_answers import FRIDAY_1600, MONDAY_0930, SCHEDULES
-from test_weekly_processes import posts, run_due
+from test_lost_answers import FRIDAY_1600, LONDON, MONDAY_0930, SCHEDULES
+from test_weekly_processes import posts, run_due, spawn
 
 from bot.config import ConfigError, load_settings
 from bot.content.corpus import Corpus
@@ -176,3 +177,53 @@ def test_deleted_and_forgotten_held_replies_never_come_back(tmp_path: Path, slac
         assert stored == {"U0NURSE0", "U0NURSE2", "U0NURSE4"}, stored
     finally:
         stop_bot(bot)
+
+
+def run_due_real(env: dict[str, str]) -> str:
+    """One clock sweep at the real time (no --now)."""
+    out, _ = spawn(env, "schedule", "run-due").communicate(timeout=120)
+    return out
+
+
+def due_now_schedule(channel: str) -> str:
+    """A schedule whose post was due a minute ago (real time: Slack stamps the real time, as run-due does)."""
+    now = datetime.now(LONDON) - timedelta(minutes=1)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[now.weekday()]
+    return (f"schedules:\n  - id: busy\n    channel: {channel}\n    when: {{cron: \"{now.minute} {now.hour} * * {day}\"}}\n"
+            "    timezone: Europe/London\n    sectors: [health]\n")
+
+
+def test_a_lost_post_in_a_busy_window_is_recovered_under_history_limits(tmp_path: Path, slack: FakeSlack,
+                                                                          redis_server: RedisServer) -> None:  # fmt: skip
+    """The answer to the weekly post is lost and 100 messages follow it within the attempt's window; Slack
+    allows one history read a minute (15 s here), 15 messages a page. On the old code each sweep read the
+    window newest first for one call's budget (2 pages), found 30 chatter messages, said "retry" and began
+    again the next sweep: never settled. Now each sweep reads on from where the last stopped (recorded in
+    the attempt) and the post is recovered, once, each sweep within the claim's lease."""
+    slack.history_limits = HistoryLimits()
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "busy.yaml").write_text(due_now_schedule("C0BUSY"))
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    slack.accept_then("chat.postMessage", 500, channel="C0BUSY")  # Slack posts; the answer is lost
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+    first = run_due_real(env)
+    assert ": retry" in first, first
+    slack.faults.clear()
+    (post,) = posts(slack, "C0BUSY")
+    for i in range(100):  # chatter right after the post, inside the attempt's window
+        slack.post_as(f"U0X{i % 50:03d}", "C0BUSY", f"in-window chatter {i}")
+    reads, started, sweeps, out = len(slack.calls_to("conversations.history")), time.monotonic(), 0, ""
+    while "recovered" not in out and sweeps < 10:
+        sweep = time.monotonic()
+        out = run_due_real(env)
+        sweeps += 1
+        assert time.monotonic() - sweep < 30, out  # each sweep ends within the claim's lease
+    took, calls = time.monotonic() - started, slack.calls_to("conversations.history")[reads:]
+    print(f"recovered after {sweeps} sweeps, {took:.0f} s, {len(calls)} history calls "
+          f"({sum(c.status == 429 for c in calls)} answered 429)")
+    assert "recovered" in out, out
+    assert len(posts(slack, "C0BUSY")) == 1
+    assert ": already" in run_due_real(env)
+
