@@ -227,3 +227,29 @@ def test_a_lost_post_in_a_busy_window_is_recovered_under_history_limits(tmp_path
     assert len(posts(slack, "C0BUSY")) == 1
     assert ": already" in run_due_real(env)
 
+
+def test_catch_up_with_now_and_a_lost_answer_posts_once(tmp_path: Path, slack: FakeSlack,
+                                                        redis_server: RedisServer) -> None:  # fmt: skip
+    """`run-due --now <earlier today>` (the documented catch-up) with the post's answer lost: Slack stamps the
+    post with the real time. On the old code the attempt's window was built from the pretended time, so the
+    recovery looked hours away from the post, found nothing and posted again (two posts). Now the attempt
+    records when the send really began: the post is found and recorded once."""
+    slack.history_limits = HistoryLimits()
+    now = datetime.now(LONDON)
+    earlier = now - timedelta(hours=2) if (now - timedelta(hours=2)).date() == now.date() else now.replace(hour=0, minute=1)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[earlier.weekday()]
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "catch.yaml").write_text(
+        f"schedules:\n  - id: catch\n    channel: C0CATCH\n    when: {{cron: \"{earlier.minute} {earlier.hour} * * {day}\"}}\n"
+        "    timezone: Europe/London\n    sectors: [health]\n")  # fmt: skip
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    slack.accept_then("chat.postMessage", 500, channel="C0CATCH")  # Slack posts; the answer is lost
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+    first = run_due(env, earlier)
+    assert "catch" in first and ": retry" in first, first
+    slack.faults.clear()
+    second = run_due(env, earlier + timedelta(minutes=1))
+    assert ": recovered" in second, second
+    assert len(posts(slack, "C0CATCH")) == 1

@@ -59,7 +59,8 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
-            return {"thread_ts": thread_ts, "at": now.isoformat()}  # "at": where in the thread to look
+            # "sent_at": where in the thread to look, the real time (Slack stamps it), not the one --now pretends
+            return {"thread_ts": thread_ts, "at": now.isoformat(), "sent_at": self.poster.clock().isoformat()}
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
