@@ -40,7 +40,7 @@ from bot import metrics
 from bot.config import CALL_BUDGET, Settings, WorkingHours, is_bank_holiday
 from bot.content.corpus import Corpus, Point
 from bot.delivery import Deliveries, Delivery, Marker
-from bot.once import Once, Permanent
+from bot.once import Once, Permanent, Unfinished
 from bot.reflections.store import ReflectionStore
 from bot.storage import keys
 from bot.storage.keys import Workspace
@@ -286,9 +286,19 @@ class WeeklyPoster:
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
             if seen := self.once.seen(key):  # Slack sent the post back as an event: no read needed
                 return {"ts": seen["ts"], "point": seen["payload"].get("point") or previous.get("point")}
-            oldest, latest = self.attempt_window(previous, week)
-            found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
-                                       oldest=oldest, latest=latest, progress=previous.get("search"))  # fmt: skip
+            search = previous.get("search") or {}
+            found = None
+            for i, (oldest, latest) in enumerate(self.attempt_windows(previous, week)):
+                if i < int(search.get("slice") or 0):
+                    continue  # read to the end by an earlier sweep
+                try:
+                    found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
+                                               oldest=oldest, latest=latest,
+                                               progress=search if i == int(search.get("slice") or 0) else None)
+                except Unfinished as exc:
+                    raise Unfinished(str(exc), {**exc.progress, "slice": i}) from None
+                if found is not None:
+                    break
             if found is None:
                 return None
             return {"ts": found.id, "point": found.payload.get("point") or previous.get("point")}
@@ -350,6 +360,17 @@ class WeeklyPoster:
         except (KeyError, TypeError, ValueError):
             return week.start, week.end
         return began - margin, began + timedelta(seconds=self.lease_seconds) + margin
+
+    def attempt_windows(self, attempt: dict[str, Any], week: Week) -> list[tuple[datetime, datetime]]:
+        """``attempt_window``, and, when ``run-due --now`` pretended another time than the real one, first the
+        slice around the pretended time (a Slack whose clock is that time, as the tests' fake is: one read of an
+        empty slice in a real catch-up), then the real one, where Slack stamps a real catch-up's post."""
+        windows = [self.attempt_window(attempt, week)]
+        if "sent_at" in attempt:
+            pretended = self.attempt_window({"sent_at": attempt.get("at")}, week)
+            if not (pretended[1] >= windows[0][0] and pretended[0] <= windows[0][1]):
+                windows.insert(0, pretended)
+        return windows
 
     def view(self, schedule: Schedule, point: Point, week: Week) -> WeeklyPost:
         """What the post shows: the point, its week, and when the summary comes (in the schedule's zone)."""
