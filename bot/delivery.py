@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.once import Permanent, Transient
+from bot.once import Permanent, Transient, Unfinished
 from bot.storage.keys import Workspace
 
-__all__ = ["Deliveries", "Delivery", "FileToSend", "Found", "Marker", "Permanent", "Transient", "Unreachable"]
+__all__ = ["Deliveries", "Delivery", "FileToSend", "Found", "Marker", "Permanent", "Transient", "Unfinished", "Unreachable"]
 
 
 class Unreachable(Permanent):
@@ -70,10 +70,13 @@ class Delivery(Protocol):
     def post(self, channel: str, view: Any, *, marker: Marker | None = None, thread: str | None = None) -> str:
         """Post ``view`` to ``channel`` (in ``thread`` when given), carrying ``marker``; the post's id."""
 
-    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime,
+                  progress: Mapping[str, Any] | None = None) -> Found | None:  # fmt: skip
         """The post carrying ``marker`` made in ``channel`` between ``oldest`` and ``latest``, if any.
 
-        Only that window is read, so the cost is bounded by the window, not by the channel's traffic."""
+        Only that window is read, so the cost is bounded by the window, not by the channel's traffic. A window
+        too big to read within one call's budget raises ``Unfinished`` with its ``progress``; passing that
+        back resumes the search where it stopped."""
 
     def find_reply(self, channel: str, thread: str, marker: Marker, *, oldest: datetime | None = None,
                    latest: datetime | None = None) -> Found | None:  # fmt: skip

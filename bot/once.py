@@ -98,6 +98,16 @@ class Transient(Exception):  # noqa: N818
         self.maybe_sent = maybe_sent
 
 
+class Unfinished(Transient):
+    """A search for an earlier attempt's result read part of where it can be, then ran out of time (Slack's
+    history limits: one read a minute, 15 messages a page). ``progress`` says where it got to: the protocol
+    records it in the attempt, so the next claimant resumes there instead of starting again."""
+
+    def __init__(self, error: str, progress: dict[str, Any]):
+        super().__init__(error, maybe_sent=True)
+        self.progress = progress
+
+
 @dataclass(frozen=True)
 class Outcome:
     state: str  # sent, recovered, already, busy, failed, retry
@@ -160,6 +170,7 @@ class Once:
             try:
                 found = find(previous)
             except (Transient, Permanent) as exc:  # cannot ask Slack now: leave it all for the next claimant
+                self._keep_progress(key, token, previous, exc)
                 self._release(key, token)
                 return Outcome("retry", previous, error=str(exc))
             if found is not None:
@@ -171,7 +182,8 @@ class Once:
         sends = 0
         while True:
             sends += 1
-            if sends > 1 and not self._extend(key, token):
+            # A re-send is a new attempt: ``prepare`` stamps when it is sent (where a later search looks).
+            if sends > 1 and not self._extend(key, token, attempt := prepare(attempt)):
                 return Outcome("busy", attempt, error="claim_lost")  # lapsed while checking: someone else checks now
             try:
                 result = send(attempt)
@@ -191,6 +203,7 @@ class Once:
                 try:
                     found = find(attempt)
                 except (Transient, Permanent) as check:
+                    self._keep_progress(key, token, attempt, check)
                     self._release(key, token)  # the attempt stays: the next claimant checks first
                     return Outcome("retry", attempt, error=f"{exc}; not checked: {check}")
                 if found is not None:
@@ -209,6 +222,12 @@ class Once:
         record = json.dumps(attempt) if attempt is not None else ""
         return bool(self._extend_script(keys=[key, keys.attempt(key)],
                                         args=[token, self.lease_ms, record, self.attempt_seconds]))  # fmt: skip
+
+    def _keep_progress(self, key: str, token: str, attempt: dict[str, Any], exc: Exception) -> None:
+        """A search that got partway (``Unfinished``): record where in the attempt (only while the claim is
+        ours), so the next claimant's ``find`` resumes there rather than reading the same pages again."""
+        if isinstance(exc, Unfinished):
+            self._extend(key, token, {**attempt, "search": exc.progress})
 
     def _release(self, key: str, token: str) -> None:
         """Give the claim back (if still ours) so the next sweep can try."""

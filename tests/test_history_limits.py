@@ -9,19 +9,22 @@ events signed exactly as Slack signs them.
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-from test_lost_answers import FRIDAY_1600, MONDAY_0930, SCHEDULES
-from test_weekly_processes import posts, run_due
+from test_lost_answers import FRIDAY_1600, LONDON, MONDAY_0930, SCHEDULES
+from test_weekly_processes import posts, run_due, spawn
 
 from bot.config import ConfigError, load_settings
 from bot.content.corpus import Corpus
+from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
 from bot.slack.localslack import BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.storage.keys import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from conftest import RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
@@ -124,3 +127,129 @@ def test_export_says_what_it_sent(reflections: int, answers: int, said: str) -> 
     from bot.slack.home import what_was_exported
 
     assert what_was_exported(reflections, answers) == said
+
+
+def test_deleted_and_forgotten_held_replies_never_come_back(tmp_path: Path, slack: FakeSlack,
+                                                           redis_server: RedisServer) -> None:  # fmt: skip
+    """Five replies are held while the weekly post's outcome is unknown; one is deleted in Slack, one person
+    uses "Delete my record". Held replies live 7 days; on the old code the tombstone and the forget-me marker
+    lived 1 day and neither removed the held entries, so once the markers' day passed (here: the test expires
+    the markers' keys, as a day would) the recovery stored both again. Now both are taken out of the held list
+    and the markers last as long as a reply can be held."""
+    monday = MONDAY_0930 + timedelta(days=7)  # a week no other test posts (the Redis server is shared)
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "wards.yaml").write_text(SCHEDULES)
+    slack.clock = monday.timestamp
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    r = redis_server.client()
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        slack.accept_then("chat.postMessage", 500, channel="C0WARD7")
+        slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+        assert "ward-7 2026-W49: retry" in run_due(env, monday)
+        slack.faults.clear()
+        (post,) = posts(slack, "C0WARD7")
+        replies = {}
+        for i in range(5):
+            reply = slack.post_as(f"U0NURSE{i}", "C0WARD7", f"We would check who else knows the family {i}",
+                                  thread_ts=post["ts"])  # fmt: skip
+            replies[i] = reply
+            event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
+            assert bot.event(event, team=TEAM_ID, event_id=f"EvR{i}").status == 200
+        deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0WARD7", "hidden": True,
+                   "deleted_ts": replies[1]["ts"], "ts": replies[1]["ts"], "event_ts": replies[1]["ts"],
+                   "previous_message": {**replies[1], "parent_user_id": BOT_USER_ID}}  # fmt: skip
+        assert bot.event(deleted, team=TEAM_ID, event_id="EvDel").status == 200
+        url = slack.response_url()
+        assert bot.action("scr_forget", "all", team=TEAM_ID, user="U0NURSE3", response_url=url).status == 200
+        wait_for(lambda: next((x for x in slack.responses if x.get("_url") == url), None))
+        markers = [*r.scan_iter(match="*refl-deleted:*"), *r.scan_iter(match="*refl-forgotten:*")]
+        assert len(markers) == 2 and all(r.ttl(k) >= 7 * 86400 - 60 for k in markers), [(k, r.ttl(k)) for k in markers]
+        for key in markers:  # the markers' lifetime passes (a held reply can outlive a day)
+            r.pexpire(key, 1)
+        wait_for(lambda: not any(r.exists(k) for k in markers))
+        assert bot.event(own_post_event(post), team=TEAM_ID, event_id="EvOwn").status == 200
+        assert "ward-7 2026-W49: recovered" in run_due(env, monday + timedelta(minutes=10))
+        ws = Workspace(TEAM_ID, None)
+        stored = {refl.user for refl in ReflectionStore(r, 365).for_thread(ws, "C0WARD7", post["ts"])}
+        assert stored == {"U0NURSE0", "U0NURSE2", "U0NURSE4"}, stored
+    finally:
+        stop_bot(bot)
+
+
+def run_due_real(env: dict[str, str]) -> str:
+    """One clock sweep at the real time (no --now)."""
+    out, _ = spawn(env, "schedule", "run-due").communicate(timeout=120)
+    return out
+
+
+def due_now_schedule(channel: str) -> str:
+    """A schedule whose post was due a minute ago (real time: Slack stamps the real time, as run-due does)."""
+    now = datetime.now(LONDON) - timedelta(minutes=1)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[now.weekday()]
+    return (f"schedules:\n  - id: busy\n    channel: {channel}\n    when: {{cron: \"{now.minute} {now.hour} * * {day}\"}}\n"
+            "    timezone: Europe/London\n    sectors: [health]\n")
+
+
+def test_a_lost_post_in_a_busy_window_is_recovered_under_history_limits(tmp_path: Path, slack: FakeSlack,
+                                                                          redis_server: RedisServer) -> None:  # fmt: skip
+    """The answer to the weekly post is lost and 100 messages follow it within the attempt's window; Slack
+    allows one history read a minute (15 s here), 15 messages a page. On the old code each sweep read the
+    window newest first for one call's budget (2 pages), found 30 chatter messages, said "retry" and began
+    again the next sweep: never settled. Now each sweep reads on from where the last stopped (recorded in
+    the attempt) and the post is recovered, once, each sweep within the claim's lease."""
+    slack.history_limits = HistoryLimits()
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "busy.yaml").write_text(due_now_schedule("C0BUSY"))
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    slack.accept_then("chat.postMessage", 500, channel="C0BUSY")  # Slack posts; the answer is lost
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+    first = run_due_real(env)
+    assert ": retry" in first, first
+    slack.faults.clear()
+    (post,) = posts(slack, "C0BUSY")
+    for i in range(100):  # chatter right after the post, inside the attempt's window
+        slack.post_as(f"U0X{i % 50:03d}", "C0BUSY", f"in-window chatter {i}")
+    reads, started, sweeps, out = len(slack.calls_to("conversations.history")), time.monotonic(), 0, ""
+    while "recovered" not in out and sweeps < 10:
+        sweep = time.monotonic()
+        out = run_due_real(env)
+        sweeps += 1
+        assert time.monotonic() - sweep < 30, out  # each sweep ends within the claim's lease
+    took, calls = time.monotonic() - started, slack.calls_to("conversations.history")[reads:]
+    print(f"recovered after {sweeps} sweeps, {took:.0f} s, {len(calls)} history calls "
+          f"({sum(c.status == 429 for c in calls)} answered 429)")
+    assert "recovered" in out, out
+    assert len(posts(slack, "C0BUSY")) == 1
+    assert ": already" in run_due_real(env)
+
+
+def test_catch_up_with_now_and_a_lost_answer_posts_once(tmp_path: Path, slack: FakeSlack,
+                                                        redis_server: RedisServer) -> None:  # fmt: skip
+    """`run-due --now <earlier today>` (the documented catch-up) with the post's answer lost: Slack stamps the
+    post with the real time. On the old code the attempt's window was built from the pretended time, so the
+    recovery looked hours away from the post, found nothing and posted again (two posts). Now the attempt
+    records when the send really began: the post is found and recorded once."""
+    slack.history_limits = HistoryLimits()
+    now = datetime.now(LONDON)
+    earlier = now - timedelta(hours=2) if (now - timedelta(hours=2)).date() == now.date() else now.replace(hour=0, minute=1)
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[earlier.weekday()]
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    (schedules / "catch.yaml").write_text(
+        f"schedules:\n  - id: catch\n    channel: C0CATCH\n    when: {{cron: \"{earlier.minute} {earlier.hour} * * {day}\"}}\n"
+        "    timezone: Europe/London\n    sectors: [health]\n")  # fmt: skip
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="30",
+                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    slack.accept_then("chat.postMessage", 500, channel="C0CATCH")  # Slack posts; the answer is lost
+    slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
+    first = run_due(env, earlier)
+    assert "catch" in first and ": retry" in first, first
+    slack.faults.clear()
+    second = run_due(env, earlier + timedelta(minutes=1))
+    assert ": recovered" in second, second
+    assert len(posts(slack, "C0CATCH")) == 1

@@ -359,6 +359,7 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
         deliveries = by_platform(services, SlackDeliveries(client, services.corpus, clients) if has_slack else None)
         poster = WeeklyPoster(services.store.client, deliveries, services.corpus,
                               lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
+                              call_budget=settings.call_budget_seconds,
                               retention_days=settings.retention_days, reflect_button=services.reflections_enabled,
                               parallel_workspaces=settings.fanout_workspaces,
                               workspace_settings=services.workspace_settings)  # fmt: skip

@@ -60,6 +60,7 @@ class Clock:
             services.corpus,
             lease_seconds=settings.claim_lease_seconds,
             settle_seconds=settings.claim_settle_seconds,
+            call_budget=settings.call_budget_seconds,
             retention_days=settings.retention_days,
             reflect_button=services.reflections_enabled,
             clock=clock,

@@ -544,6 +544,7 @@ class Shell:
         deliveries = SlackDeliveries(self.app.client, self.services.corpus)
         poster = WeeklyPoster(self.services.store.client, deliveries, self.services.corpus,
                               lease_seconds=settings.claim_lease_seconds, settle_seconds=settings.claim_settle_seconds,
+                              call_budget=settings.call_budget_seconds,
                               retention_days=settings.retention_days, reflect_button=self.services.reflections_enabled,
                               workspace_settings=self.services.workspace_settings)  # fmt: skip
         store = ReflectionStore(self.services.store.client, settings.retention_days)

@@ -228,6 +228,9 @@ class ReflectionStore:
         """A reply was deleted in Slack: tombstone it first (so a late copy of the original, or of an
         edit, is refused), then delete whatever is stored."""
         self.r.set(keys.reflection_tombstone(ws, rid), "1", ex=keys.TOMBSTONE_SECONDS)
+        channel = rid[2:].rsplit("-", 1)[0] if rid.startswith("m-") else "*"
+        channel = "*" if any(c in channel for c in "*?[]\\") else channel  # not a glob
+        self._drop_held(ws, keys.thread_pending_pattern(ws, channel), lambda refl: refl.get("id") == rid)
         return self.delete(ws, rid)
 
     def update(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:
@@ -257,6 +260,7 @@ class ReflectionStore:
         """Forget everything one person wrote in this workspace. The time is remembered for a while, so a
         late (retried) delivery of a message they wrote before this is not stored again."""
         self.r.set(keys.forgotten(ws, user), repr(self.clock()), ex=keys.TOMBSTONE_SECONDS)
+        self._drop_held(ws, keys.thread_pending_pattern(ws), lambda refl: refl.get("user") == user)
         mine = self.for_user(ws, user)
         for refl in mine:
             self.delete(ws, refl.id)
@@ -358,6 +362,21 @@ class ReflectionStore:
             refl = replace(Reflection(**item["refl"]), point=post["point"], week=post.get("week"))
             self.put_message(ws, refl, float(item["version"]))
         return len(held)
+
+    def _drop_held(self, ws: Workspace, pattern: str, matches: Callable[[dict], bool]) -> int:
+        """Take held replies (``hold``) that ``matches`` out of every held list ``pattern`` names: a deleted
+        reply, or everything a person who used "forget me" wrote, must not be stored when its post is confirmed
+        (the tombstone and the forget-me marker refuse it too; this leaves nothing of it behind). How many."""
+        dropped = 0
+        for key in self.r.scan_iter(match=pattern, count=500):
+            for raw in self.r.lrange(key, 0, -1):
+                try:
+                    item = json.loads(self.vault.open(ws, key, raw))
+                except (ValueError, TypeError, crypto.CryptoError):
+                    continue
+                if matches(item.get("refl") or {}):
+                    dropped += int(self.r.lrem(key, 0, raw))
+        return dropped
 
     def thread_record(self, ws: Workspace, channel: str, thread_ts: str) -> dict | None:
         """The weekly post a thread belongs to, if ``thread_ts`` is one of ours (written by ``bot.weekly.poster``)."""

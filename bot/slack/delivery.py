@@ -7,7 +7,7 @@ marker's kind, payload = its key and payload), which is how a post whose answer 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -22,7 +22,7 @@ from bot.config import CALL_BUDGET
 from bot.content.corpus import Corpus
 from bot.delivery import FileToSend, Found, Marker, Unreachable
 from bot.learning.views import KnowledgeCheck
-from bot.once import Permanent, Transient
+from bot.once import Permanent, Transient, Unfinished
 from bot.slack import blocks, session_blocks
 from bot.slack.client import spending_at_most, thread_messages
 from bot.slack.home import user_in_channel
@@ -76,6 +76,13 @@ def _metadata(marker: Marker) -> dict[str, Any]:
     return {"event_type": marker.kind, "event_payload": {**marker.payload, "key": marker.key}}
 
 
+def _before(ts: str) -> str:
+    """The latest Slack ts strictly before ``ts`` (Slack's ts are microseconds: one less)."""
+    whole, _, frac = ts.partition(".")
+    micros = int(whole) * 1_000_000 + int((frac + "000000")[:6]) - 1
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
 def _found(msg: dict[str, Any], marker: Marker) -> Found | None:
     meta = msg.get("metadata") or {}
     payload = meta.get("event_payload") or {}
@@ -121,23 +128,36 @@ class SlackDelivery:
     def _search_budget(self) -> float:
         return float(getattr(self.client, "call_budget", CALL_BUDGET))
 
-    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime,
+                  progress: Mapping[str, Any] | None = None) -> Found | None:  # fmt: skip
+        """Read the window newest first, within one call's budget. ``progress`` (from an earlier search's
+        ``Unfinished``): everything from ``below`` up was read already, so only what is older is read now. A
+        window holding more than the budget reads raises ``Unfinished`` with where this search got to: never
+        "not there" without having read the whole window (that would post twice)."""
+        below = str((progress or {}).get("below") or "")
+        top = _before(below) if below else f"{latest.timestamp():.6f}"
         cursor = None
-        with slack_errors(), spending_at_most(self._search_budget()):
+        with spending_at_most(self._search_budget()):
             for _ in range(HISTORY_PAGES):
-                resp = self.client.conversations_history(
-                    channel=channel, oldest=f"{oldest.timestamp():.6f}", latest=f"{latest.timestamp():.6f}",
-                    inclusive=True, include_all_metadata=True, limit=HISTORY_PAGE, cursor=cursor,
-                )  # fmt: skip
+                try:
+                    with slack_errors():
+                        resp = self.client.conversations_history(
+                            channel=channel, oldest=f"{oldest.timestamp():.6f}", latest=top, inclusive=True,
+                            include_all_metadata=True, limit=HISTORY_PAGE, cursor=cursor,
+                        )  # fmt: skip
+                except Transient as exc:
+                    if below:  # got partway (now or in an earlier search): keep where
+                        raise Unfinished(f"history_window_not_fully_read: {exc}", {"below": below}) from None
+                    raise
                 for msg in resp.get("messages", []):
                     if found := _found(msg, marker):
                         return found
+                    below = str(msg["ts"]) if not below or float(msg["ts"]) < float(below) else below
                 cursor = (resp.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return None
-        # The window held more than we read: the post may be in the part not read. Never conclude "not
-        # there" (that would post twice); the next run looks again.
-        raise Transient("history_window_not_fully_read", maybe_sent=True)
+        # The window held more than we read: the post may be in the part not read. The next run resumes.
+        raise Unfinished("history_window_not_fully_read", {"below": below})
 
     def find_reply(self, channel: str, thread: str, marker: Marker, *, oldest: datetime | None = None,
                    latest: datetime | None = None) -> Found | None:  # fmt: skip

@@ -24,9 +24,9 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``subscription:<channel>``               | string | while subscribed                                |
 | ``refl:<id>``                            | string | retention from when it was written              |
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
-| ``refl-deleted:<id>`` (tombstone)        | string | 1 d: outlives Slack's event retries             |
+| ``refl-deleted:<id>`` (tombstone)        | string | 7 d: outlives Slack's event retries and any held reply |
 | ``shares-pending``, ``share-claim:<id>`` | zset, string | 7 d, refreshed on write / grace period (a shared reflection not yet posted) |
-| ``refl-forgotten:<user>``                | string | 1 d: "forget me" time; older messages refused   |
+| ``refl-forgotten:<user>``                | string | 7 d: "forget me" time; older messages refused   |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
@@ -86,9 +86,10 @@ CLAIM_DONE_DAYS = 60  # how long "this week is posted" is remembered (longer tha
 CLAIM_FAILED_SECONDS = 3600  # a permanent failure is retried hourly (someone may invite the bot)
 ATTEMPT_DAYS = 14  # an attempt whose outcome is unknown is checked against Slack for this long
 DAY = 86400
-# Slack retries an event 3 times over about 5 minutes (and a delivery can be late after an outage):
-# a deleted reflection's tombstone, and a "forget me", refuse late copies for a day, far beyond that.
-TOMBSTONE_SECONDS = DAY
+# Slack retries an event 3 times over about 5 minutes (and a delivery can be late after an outage), and a
+# reply to a post whose outcome is unknown is held (``thread-pending``) for up to ``PENDING_SECONDS``: a deleted
+# reflection's tombstone, and a "forget me", refuse late copies (and held replies) at least that long.
+TOMBSTONE_SECONDS = 7 * DAY
 
 
 PLATFORM = re.compile(r"[a-z][a-z0-9]*")  # a platform's name: one lowercase word ("slack", "teams")
@@ -159,6 +160,12 @@ PENDING_MAX = 1000  # replies held per thread at most
 
 def thread_pending(ws: Workspace, channel: str, ts: str) -> str:
     return _key(ws, "thread-pending", channel, ts)
+
+
+def thread_pending_pattern(ws: Workspace, channel: str = "*") -> str:
+    """Every held-replies list of the workspace (in ``channel`` when given): a deleted reply or "forget me"
+    takes its entries out of them, so a held reply never comes back once its post is confirmed."""
+    return _key(ws, "thread-pending", channel, "*")
 
 
 def schedule_status(ws: Workspace, schedule_id: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,7 +132,8 @@ class TeamsDelivery:
                 return Found(str(msg.get("id")), dict(carried.get("payload") or {}))
         return None
 
-    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime) -> Found | None:
+    def find_post(self, channel: str, marker: Marker, *, oldest: datetime, latest: datetime,
+                  progress: Mapping[str, Any] | None = None) -> Found | None:  # fmt: skip
         if found := self._recorded(channel, marker):
             return found
         ref = self._ref(channel)

@@ -37,10 +37,10 @@ from typing import Any
 import redis
 
 from bot import metrics
-from bot.config import Settings, WorkingHours, is_bank_holiday
+from bot.config import CALL_BUDGET, Settings, WorkingHours, is_bank_holiday
 from bot.content.corpus import Corpus, Point
 from bot.delivery import Deliveries, Delivery, Marker
-from bot.once import Once, Permanent
+from bot.once import Once, Permanent, Unfinished
 from bot.reflections.store import ReflectionStore
 from bot.storage import keys
 from bot.storage.keys import Workspace
@@ -197,6 +197,7 @@ class WeeklyPoster:
         *,
         lease_seconds: float = 300,
         settle_seconds: float = 1.0,
+        call_budget: float = CALL_BUDGET,
         retention_days: int = 365,
         reflect_button: bool = False,
         clock: Callable[[], datetime] = utcnow,
@@ -209,6 +210,7 @@ class WeeklyPoster:
         self.workspace_settings = workspace_settings or WorkspaceSettings(client, Settings())
         self.deliveries = deliveries  # the platform's way out for each workspace (bot.delivery)
         self.lease_seconds = lease_seconds
+        self.call_budget = call_budget  # a send ends within it: where a post whose answer was lost can be
         self.parallel_workspaces = parallel_workspaces
         self.corpus = corpus
         self.rotation = Rotation(client, corpus)
@@ -273,7 +275,7 @@ class WeeklyPoster:
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
             point = self.corpus.point((previous or {}).get("point", "")) or self.rotation.next_point(schedule)
-            return {"point": point.id, "at": now.isoformat()}
+            return {"point": point.id, "at": now.isoformat(), "sent_at": self.clock().isoformat()}
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             point = self.corpus.by_id[attempt["point"]]
@@ -284,9 +286,19 @@ class WeeklyPoster:
         def find(previous: dict[str, Any]) -> dict[str, Any] | None:
             if seen := self.once.seen(key):  # Slack sent the post back as an event: no read needed
                 return {"ts": seen["ts"], "point": seen["payload"].get("point") or previous.get("point")}
-            oldest, latest = self.attempt_window(previous, week)
-            found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
-                                       oldest=oldest, latest=latest)  # fmt: skip
+            search = previous.get("search") or {}
+            found = None
+            for i, (oldest, latest) in enumerate(self.attempt_windows(previous, week)):
+                if i < int(search.get("slice") or 0):
+                    continue  # read to the end by an earlier sweep
+                try:
+                    found = delivery.find_post(schedule.channel, Marker(EVENT_TYPE, key, also=legacy_names(key)),
+                                               oldest=oldest, latest=latest,
+                                               progress=search if i == int(search.get("slice") or 0) else None)
+                except Unfinished as exc:
+                    raise Unfinished(str(exc), {**exc.progress, "slice": i}) from None
+                if found is not None:
+                    break
             if found is None:
                 return None
             return {"ts": found.id, "point": found.payload.get("point") or previous.get("point")}
@@ -330,15 +342,35 @@ class WeeklyPoster:
             pipe.execute()
 
     def attempt_window(self, attempt: dict[str, Any], week: Week) -> tuple[datetime, datetime]:
-        """Where a post from ``attempt`` can be: from just before the attempt began until just after its claim's
-        lease ran out (no process sends under a lapsed claim). Reading only that window keeps a recovery's
-        cost bounded whatever the channel's traffic since. An attempt recorded before attempts carried their
-        time is looked for over the whole week."""
+        """Where a post from ``attempt`` can be. Each send records when it began (``sent_at``, the real time
+        whatever time ``run-due --now`` pretends, since Slack stamps the real one) and a send ends within one
+        call's budget, so the post is in [sent_at - margin, sent_at + budget + margin]: the narrowest slice,
+        a few pages whatever the channel's traffic (and resumable, ``Unfinished``, where Slack allows one read
+        a minute). An attempt recorded before sends carried their time: from its start to just after its
+        claim's lease (re-sends could come later); one recorded before attempts carried a time: the week."""
+        margin = timedelta(seconds=WINDOW_MARGIN)
+        try:
+            sent = datetime.fromisoformat(attempt["sent_at"])
+        except (KeyError, TypeError, ValueError):
+            pass
+        else:
+            return sent - margin, sent + timedelta(seconds=self.call_budget) + margin
         try:
             began = datetime.fromisoformat(attempt["at"])
         except (KeyError, TypeError, ValueError):
             return week.start, week.end
-        return began - timedelta(seconds=WINDOW_MARGIN), began + timedelta(seconds=self.lease_seconds + WINDOW_MARGIN)
+        return began - margin, began + timedelta(seconds=self.lease_seconds) + margin
+
+    def attempt_windows(self, attempt: dict[str, Any], week: Week) -> list[tuple[datetime, datetime]]:
+        """``attempt_window``, and, when ``run-due --now`` pretended another time than the real one, first the
+        slice around the pretended time (a Slack whose clock is that time, as the tests' fake is: one read of an
+        empty slice in a real catch-up), then the real one, where Slack stamps a real catch-up's post."""
+        windows = [self.attempt_window(attempt, week)]
+        if "sent_at" in attempt:
+            pretended = self.attempt_window({"sent_at": attempt.get("at")}, week)
+            if not (pretended[1] >= windows[0][0] and pretended[0] <= windows[0][1]):
+                windows.insert(0, pretended)
+        return windows
 
     def view(self, schedule: Schedule, point: Point, week: Week) -> WeeklyPost:
         """What the post shows: the point, its week, and when the summary comes (in the schedule's zone)."""

@@ -59,7 +59,8 @@ class SummaryPoster:
             return Result(schedule.id, week.key, "failed", point=point.id, error=str(exc))
 
         def prepare(previous: dict[str, Any] | None) -> dict[str, Any]:
-            return {"thread_ts": thread_ts, "at": now.isoformat()}  # "at": where in the thread to look
+            # "sent_at": where in the thread to look, the real time (Slack stamps it), not the one --now pretends
+            return {"thread_ts": thread_ts, "at": now.isoformat(), "sent_at": self.poster.clock().isoformat()}
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
             stats = self.store.thread_stats(ws, schedule.channel, thread_ts, point.questions)
@@ -72,10 +73,11 @@ class SummaryPoster:
             if seen := self.once.seen(key):  # Slack sent the summary back as an event: no read needed
                 return {"ts": seen["ts"]}
             # Only the attempt's time window of the thread: a busy thread costs no more reads.
-            oldest, latest = self.poster.attempt_window(previous, week)
-            found = delivery.find_reply(schedule.channel, thread_ts, Marker(EVENT_TYPE, key, also=legacy_names(key)),
-                                        oldest=oldest, latest=latest)  # fmt: skip
-            return {"ts": found.id} if found else None
+            for oldest, latest in self.poster.attempt_windows(previous, week):
+                marker = Marker(EVENT_TYPE, key, also=legacy_names(key))
+                if found := delivery.find_reply(schedule.channel, thread_ts, marker, oldest=oldest, latest=latest):
+                    return {"ts": found.id}
+            return None
 
         out = self.once.run(key, prepare=prepare, send=send, find=find, finish=lambda attempt, result: None)
         outcome = {"sent": "posted"}.get(out.state, out.state)
