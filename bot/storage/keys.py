@@ -279,21 +279,23 @@ def teams_posts(ws: Workspace, channel: str) -> str:
     return _key(ws, "teams", "posts", channel)
 
 
-def teams_download(token: str) -> str:
-    """String: what a Teams download link's random token resolves to (JSON: kind, tenant, user), while the link
-    lives (``bot.teams.downloads``). Global, because the link's URL names no tenant; it holds ids, no words."""
-    return f"{GLOBAL}:teams:download:{token}"
+def teams_download(link: str) -> str:
+    """String: what a Teams download link resolves to (JSON: kind, tenant, user), while the link lives
+    (``bot.teams.downloads``). ``link`` is the SHA-256 of the link's token (``downloads.link_id``), never the
+    token: a Redis dump holds no working link. Global, because the link's URL names no tenant; ids, no words."""
+    return f"{GLOBAL}:teams:download:{link}"
 
 
 def teams_downloads(ws: Workspace) -> str:
-    """Set: the tenant's download-link tokens (``teams_download``), so a purge of the tenant can find those global
+    """Set: the tenant's download links (the SHA-256 of each token, as ``teams_download`` names them), so a purge of the tenant can find those global
     keys and delete them with the rest (a token names its tenant and, for an export, a person)."""
     return _key(ws, "teams", "downloads")
 
 
-def teams_chart(ws: Workspace, token: str) -> str:
-    """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant."""
-    return _key(ws, "teams", "chart", token)
+def teams_chart(ws: Workspace, link: str) -> str:
+    """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant.
+    ``link``: the SHA-256 of the link's token, as for ``teams_download``."""
+    return _key(ws, "teams", "chart", link)
 
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
