@@ -334,10 +334,12 @@ DATA_KEY_OLD_PATTERN = f"{PREFIX}:{{*}}:datakey:old"  # data keys being rotated 
 # A data-key rotation under way (``scr-bot keys rotate --data-keys``): hash, ``started_at`` and one ``done:<tag>``
 # field per workspace finished, so a run that was killed resumes rather than starting over; deleted at the end.
 DATA_KEY_ROTATION = f"{GLOBAL}:datakey-rotation"
-# Keys whose values are sealed (tokens, reflections, held replies): where ``keys rotate`` looks for plaintext
-# an older version wrote. Keep in step with the stores that seal (``Vault.seal`` callers).
+# Keys whose values are sealed (tokens, reflections, held replies, agreed actions): where ``keys rotate`` looks
+# for plaintext an older version wrote, and what ``keys rotate --data-keys`` re-encrypts. Keep in step with the
+# stores that seal (``Vault.seal`` callers).
 SEALED_PATTERNS = (f"{PREFIX}:{{*}}:install:bot", f"{PREFIX}:{{*}}:install:installer*",
-                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*")  # fmt: skip
+                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*",
+                   f"{PREFIX}:{{*}}:action:*")  # fmt: skip
 
 
 def is_sealed(key: str) -> bool:
@@ -531,7 +533,8 @@ def sessions_of_user(ws: Workspace, user: str) -> str:
 
 
 def action(ws: Workspace, action_id: str) -> str:
-    """One agreed action: what, owner, due date, session, and its follow-up state and answer."""
+    """One agreed action: what, owner, due date, session, and its follow-up state and answer. Sealed
+    (``bot.storage.crypto``): its words are a team's and a person's (``SEALED_PATTERNS``)."""
     return _key(ws, "action", action_id)
 
 
