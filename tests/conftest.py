@@ -405,3 +405,16 @@ def any_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
         client = cluster.client()
     yield client
     client.close()
+
+
+def stored_action(client: redis.Redis, action_id: str) -> dict[str, Any]:
+    """An agreed action's record as stored, opened: the record is sealed (``bot.storage.crypto``), bound to its
+    key name, so a test reads it as the bot does, through the vault, never as raw JSON."""
+    import json
+
+    from bot.storage import keys
+
+    name = next(client.scan_iter(f"scr:*:action:{action_id}"))
+    ws = keys.workspace_of(name)
+    assert ws is not None, name
+    return json.loads(crypto.vault(client).open(ws, name, client.get(name)))

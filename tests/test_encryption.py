@@ -133,9 +133,21 @@ def test_a_week_leaves_no_token_or_words_in_clear_and_no_token_in_debug_logs(
     # ...but a raw read of every key finds none of it.
     assert secrets_in(raw_dump(r)) == []
 
+    # App Home shows the person's reflections (views.publish carries their words to Slack).
+    home = {"type": "app_home_opened", "user": "U0NURSE", "channel": "DU0NURSE", "tab": "home",
+            "event_ts": f"{time.time():.6f}"}  # fmt: skip
+    published = len(module_slack.views)
+    assert debug_bot.event(home, team=T1, event_id="EvEncHome").status == 200
+    shown = wait_for(lambda: [v for v in module_slack.views[published:] if v["method"] == "views.publish"
+                              and v.get("user_id") == "U0NURSE"])  # fmt: skip
+    assert any(w in json.dumps(shown) for w in WORDS[:3])  # the words did go to Slack...
+
     log = debug_bot.log()
-    assert "DEBUG slack_sdk.web.base_client: Sending a request" in log and "'Authorization'" in log  # it did log
+    assert "DEBUG slack_sdk.web.base_client: Sending a request - url:" in log  # it did log each call...
     assert BOT_TOKEN not in log and "xoxb-test" not in log
+    found = [w for w in WORDS if w in log]  # ...but never a body: no one's words
+    assert not found, found
+    assert "views.publish" in log and "body not logged" in log
 
 
 def test_a_ciphertext_moved_to_another_key_or_workspace_does_not_open(redis_client: redis.Redis) -> None:

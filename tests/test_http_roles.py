@@ -339,3 +339,30 @@ def test_the_trail_is_bounded_in_age_and_length_and_a_purge_takes_it_and_the_lis
     Purger(redis_client).purge(ws)
     assert not redis_client.exists(keys.audit(ws)) and not redis_client.exists(keys.admins(ws))
     assert [e.channel for e in audit.since(other, 0)] == ["C2"]  # another workspace's trail stays
+
+
+STRANGER, EXT_READER, UNKNOWN = "U0STRANGER", "U0EXTREADER", "U0NOSUCH"
+
+
+def test_only_the_workspaces_own_members_can_be_made_digest_readers(roles_bot: BotProcess, roles_slack: FakeSlack,
+                                                                   r: redis.Redis) -> None:  # fmt: skip
+    """``/scr digest add`` grants a person every channel's monthly digest, so, like ``/scr admins add``, it is
+    for this workspace's own members: a person from another organisation in a shared channel, someone Slack
+    marks a stranger, or an id Slack does not know is refused with the same words, and nothing is added or
+    recorded. A member still can be added."""
+    channel = "C0DIGESTADD"
+    roles_slack.users[EXT_READER] = {"id": EXT_READER, "name": "extr", "team_id": "T0BBB"}
+    roles_slack.users[STRANGER] = {"id": STRANGER, "name": "str", "team_id": TEAM, "is_stranger": True}
+    readers_before, trail_before = DigestReaders(r).readers(WS), trail(r)
+    for who in (EXT_READER, STRANGER):
+        refused = say(roles_bot, roles_slack, f"digest add <@{who}>", WS_ADMIN, channel)
+        assert refused == (f"Nothing changed: <@{who}> is not a member of this workspace (a guest from another "
+                           "organisation, say), and only its own members can get its digest here."), refused
+    roles_slack.fail("users.info", status=200, error="user_not_found", retry_after=None)
+    refused = say(roles_bot, roles_slack, f"digest add <@{UNKNOWN}>", WS_ADMIN, channel)
+    assert refused.startswith(f"Nothing changed: Slack didn't say whether <@{UNKNOWN}> is a member"), refused
+    assert DigestReaders(r).readers(WS) == readers_before and trail(r) == trail_before
+    assert "will get this workspace's learning digest" in say(roles_bot, roles_slack, f"digest add <@{READER}>",
+                                                              WS_ADMIN, channel)  # fmt: skip
+    assert READER in DigestReaders(r).readers(WS)
+    assert say(roles_bot, roles_slack, f"digest remove <@{READER}>", WS_ADMIN, channel).endswith("no longer get this workspace's digest.")

@@ -7,7 +7,6 @@ must complete the action (thread reply, owner's list, the clock's follow-up), ne
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from conftest import (
     start_bot,
     start_redis,
     stop_bot,
+    stored_action,
     wait_for,
 )
 from fakeslack import FakeSlack
@@ -132,4 +132,4 @@ def test_a_lost_reply_on_the_actions_write_then_agree_again_completes_it_once(
     out = run_due(env, at)
     assert "follow-up due V0CUT: sent" in out, out
     assert len(dms(slack, OWNER, "scr_followup")) == 1
-    assert json.loads(r.get(next(r.scan_iter("scr:*:action:V0CUT"))))["owner"] == OWNER
+    assert stored_action(r, "V0CUT")["owner"] == OWNER

@@ -34,7 +34,16 @@ from test_http_sessions import (
 )
 
 from blockkit import dumps
-from conftest import BotProcess, bot_env, command_answer, free_port, start_bot, stop_bot, wait_for
+from conftest import (
+    BotProcess,
+    bot_env,
+    command_answer,
+    free_port,
+    start_bot,
+    stop_bot,
+    stored_action,
+    wait_for,
+)
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -134,7 +143,7 @@ def test_an_owner_who_can_never_get_a_dm_marks_the_action_undeliverable_and_the_
     told = [m for m in dms(slack, LEAD, "scr_followup") if "can't get messages" in dumps(m)]
     assert len(told) == 1, dms(slack, LEAD, "scr_followup")
     assert "&lt;referral&gt;" in dumps(told[0]) and "account_inactive" in dumps(told[0])
-    stored = json.loads(r.get(next(r.scan_iter("scr:*:action:V0GONE"))))
+    stored = stored_action(r, "V0GONE")
     assert stored["status"] == "undeliverable"
     assert not any(r.zscore(k, "V0GONE") is not None for k in r.scan_iter("scr:*:actions-due*"))
 
@@ -164,7 +173,7 @@ def test_a_forgotten_facilitator_is_no_longer_named_nor_sent_the_three_month_que
     listed = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user=ADMIN))
     assert "Ask about fathers at every visit" in listed and "a former member" in listed, listed
     assert LEAD not in listed
-    stored = json.loads(r.get(next(r.scan_iter("scr:*:action:V0KEEP"))))
+    stored = stored_action(r, "V0KEEP")
     assert stored["owner"] == OWNER and LEAD not in json.dumps(stored)
     refused = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BEN"))
     assert "a former member" in refused and LEAD not in refused

@@ -25,7 +25,7 @@ import redis
 
 from blockkit import assert_valid_message, dumps
 from bot.storage.embedded_redis import find_redis_server
-from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
+from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, stored_action, wait_for
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -230,7 +230,7 @@ def test_a_session_from_briefing_to_the_three_month_questions(session_bot: BotPr
     form = wait_for(lambda: slack.views[n:], timeout=10)[0]
     state = {"change": {"value": {"type": "plain_text_input", "value": "Fathers now on the visit checklist"}}}
     assert submit(bot, form["view"], "V0FOLLOW", state, user="U0ANN")["response_action"] == "update"
-    stored = json.loads(r.get(next(r.scan_iter("scr:*:action:V0ACT1"))))
+    stored = stored_action(r, "V0ACT1")
     assert stored["status"] == "partly" and stored["change"] == "Fathers now on the visit checklist"
     # Answered: no reminder, ever.
     assert "reminder" not in run_due(env, at + timedelta(days=7))

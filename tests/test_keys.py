@@ -163,3 +163,40 @@ def test_migration_never_overwrites_newer_data(redis_client: redis.Redis) -> Non
     assert redis_client.get("scr:{slack:-:T0X}:refl:a") == "newer"
     assert redis_client.get("scr:{slack:-:T0X}:refl:b") == "only-old"
     assert redis_client.get("scr:{slack:-:T0X}:refl:c") == "old"
+
+
+def test_an_action_is_sealed_an_older_plaintext_one_still_reads_and_rotation_seals_and_moves_it(
+        redis_client: redis.Redis) -> None:  # fmt: skip
+    """An agreed action's record is sealed with the workspace's data key (its words are a team's and a
+    person's); one an older version wrote in clear still reads, its next write seals it, ``keys rotate`` seals
+    what is left, and ``keys rotate --data-keys`` moves it to the new data key, still readable."""
+    import json
+    from dataclasses import asdict
+
+    from bot.briefings.sessions import Action, SessionStore
+    from bot.config import parse_master_key
+    from bot.storage import crypto
+    from conftest import MASTER_KEY
+
+    ws = Workspace("T0ACT")
+    sessions = SessionStore(redis_client, 30)
+    new = Action(id="V0SEALED", channel="C1", ts="1.0", theme="neglect", what="Ring the health visitor weekly",
+                 owner="U0ANN", due="2099-01-01", facilitator="U0LEAD", created_at=1.0)  # fmt: skip
+    assert sessions.add_action(ws, new) and not sessions.add_action(ws, new)  # a retry: one action
+    raw = redis_client.get(keys.action(ws, new.id))
+    assert raw.startswith(crypto.SEALED) and "health visitor" not in raw
+    assert sessions.action(ws, new.id) == new and [a.id for a in sessions.actions_of(ws, "U0ANN")] == [new.id]
+
+    old = Action(id="V0PLAIN", channel="C1", ts="1.0", theme="neglect", what="Check the chronology monthly",
+                 owner="U0BEN", due="2099-01-01", facilitator="U0LEAD", created_at=2.0)  # fmt: skip
+    redis_client.set(keys.action(ws, old.id), json.dumps(asdict(old)), ex=3600)  # as an older version wrote it
+    assert keys.is_sealed(keys.action(ws, old.id))
+    assert sessions.action(ws, old.id) == old
+    keyring = crypto.Keyring(parse_master_key("SCR_MASTER_KEY", MASTER_KEY))  # the tests' key (conftest)
+    assert crypto.rotate(redis_client, keyring).sealed >= 1
+    assert redis_client.get(keys.action(ws, old.id)).startswith(crypto.SEALED)
+    assert 0 < redis_client.ttl(keys.action(ws, old.id)) <= 3600
+    kid = redis_client.get(keys.action(ws, new.id)).split(":")[1]
+    crypto.rotate_data_keys(redis_client, keyring, grace=0)
+    assert redis_client.get(keys.action(ws, new.id)).split(":")[1] != kid  # re-encrypted under the new data key
+    assert sessions.action(ws, new.id) == new and sessions.action(ws, old.id) == old

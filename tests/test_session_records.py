@@ -83,6 +83,28 @@ def agree(bot: BotProcess, slack: FakeSlack, post: dict[str, Any], view_id: str,
                       == "scr_agreed_action" and m["metadata"]["event_payload"]["key"] == view_id], timeout=10)  # fmt: skip
 
 
+def raw_words(client: redis.Redis, words: tuple[str, ...]) -> list[str]:
+    """Every key (name and value, of any type) in which one of ``words`` appears in clear, as a dump would show."""
+    hits = []
+    for name in client.scan_iter(count=1000):
+        kind = client.type(name)
+        if kind == "string":
+            values = [client.get(name) or ""]
+        elif kind == "list":
+            values = client.lrange(name, 0, -1)
+        elif kind == "set":
+            values = list(client.smembers(name))
+        elif kind == "zset":
+            values = client.zrange(name, 0, -1)
+        elif kind == "hash":
+            values = [f"{k}={v}" for k, v in client.hgetall(name).items()]
+        else:
+            values = []
+        text = (name + " " + " ".join(values)).lower()
+        hits += [f"{word!r} in {name}" for word in words if word.lower() in text]
+    return hits
+
+
 def exported(slack: FakeSlack, user: str, since: int) -> dict[str, str]:
     """The files of the export the bot uploaded to ``user``'s DM after the first ``since`` uploads."""
     done = wait_for(lambda: [f for f in slack.files[since:] if f.get("channel") == "D" + user], timeout=15)
@@ -129,6 +151,10 @@ def test_the_cpd_export_has_the_briefings_attended_and_the_actions_owned(
     assert "Ben's own action" not in md and "Ben's own action" not in csv_text  # only hers
     assert "Team 7-minute briefing" in csv_text and "Fathers are on the visit checklist now" in csv_text
 
+    # At rest, the actions' words and the owner's line are sealed: a raw scan of Redis finds none of them.
+    found = raw_words(redis_client, ("male carers", "neglect toolkit", "visit checklist"))
+    assert not found, found
+
     # The same person in another workspace has none of it (keys are per workspace).
     uploaded = len(slack.files)
     other = command_answer(bot, slack, "export", channel=CHANNEL, user=ANN, team="T0BBB")
@@ -163,3 +189,37 @@ def test_a_teams_action_list_only_for_its_facilitator_and_admins(session_bot: Bo
     other = command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BOSS", team="T0BBB")
     assert "No 7-minute briefing has been run in this channel" in other["text"]
     assert "neglect toolkit" not in json.dumps(other)
+
+
+def test_an_agreed_action_naming_a_child_is_masked_and_the_facilitator_told_what_was_removed(
+        session_bot: BotProcess, slack: FakeSlack, env: dict[str, str], redis_client: redis.Redis) -> None:  # fmt: skip
+    """An action is a team's words about its work, and can name a child or a family as a reflection can: the
+    details a reflection would lose are masked before it is stored or posted, the form's confirmation says what
+    was removed, and the masked words are what the thread, the owner's follow-up DM and ``/scr actions`` show.
+    The owner's one line on what changed is masked the same way. Nothing of either is in Redis in clear."""
+    bot = session_bot
+    slack.members[CHANNEL] = {LEAD, ANN, "U0BOT", "U0LOCALBOT"}
+    post = run_session(bot, slack)
+    due = hs.weekday_on_or_after(datetime.now(hs.LONDON).date() + timedelta(days=14))
+    agree(bot, slack, post, "V0KID", "Visit Kayden Morris at 12 Oak Road, SW1A 1AA about school", ANN, due)
+    said = hs.dumps(hs.updates(slack, "V0KID")[-1])
+    assert "Agreed" in said and "I removed a name, a street address, a postcode" in said, said
+    thread = hs.dumps([m for m in slack.thread(CHANNEL, post["ts"]) if m.get("metadata")])
+    assert "[name removed]" in thread and "Kayden" not in thread and "Oak Road" not in thread
+
+    at = datetime.combine(due, datetime.min.time(), hs.LONDON).replace(hour=10)
+    assert "follow-up due V0KID: sent" in hs.run_due(env, at)
+    followup = hs.dms(slack, ANN, "scr_followup")[0]
+    assert "[name removed]" in hs.dumps(followup) and "Kayden" not in hs.dumps(followup)
+    done = next(el for b in followup["blocks"] for el in b.get("elements", []) if el.get("action_id") == "scr_followup_done")
+    n = len(slack.views)
+    hs.block_action(bot, done, user=ANN, channel="D" + ANN, message_ts=followup["ts"])
+    form = wait_for(lambda: [v for v in slack.views[n:] if v["method"] == "views.open"], timeout=10)[0]
+    state = {"change": {"value": {"type": "plain_text_input", "value": "Kayden's school now rings 07700 900123 daily"}}}
+    answer = hs.submit(bot, form["view"], "V0FOLLOW2", state, user=ANN)
+    assert answer["response_action"] == "update" and "I removed a name, a phone number" in hs.dumps(answer), answer
+
+    listed = hs.dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user=LEAD))
+    assert "Visit [name removed] at [address removed]" in listed and "Kayden" not in listed, listed
+    found = raw_words(redis_client, ("Kayden", "Morris", "Oak Road", "SW1A", "07700", "about school", "rings"))
+    assert not found, found

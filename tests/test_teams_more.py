@@ -6,6 +6,7 @@ signs it; each promise is checked against the fault that would break it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -322,13 +323,18 @@ def test_export_sends_a_link_to_the_persons_own_record_that_expires(
     assert "chronologies and drift" in md and corpus.by_id[point].title in md
     assert "escalation routes" not in md  # Ben's words are Ben's
     assert http("GET", url).status == 200  # until it expires, not once: a preview must not use it up
-    ttl = shared_redis.ttl(keys.teams_download(token))
+    # Redis holds no working link: no key name (nor the tenant's list of links) has the token, only its SHA-256.
+    assert not [k for k in shared_redis.scan_iter(count=1000) if token in k]
+    assert not [k for k in shared_redis.scan_iter(match="*teams*", count=1000)
+                if shared_redis.type(k) == "set" and token in shared_redis.smembers(k)]
+    hashed = hashlib.sha256(token.encode()).hexdigest()
+    ttl = shared_redis.ttl(keys.teams_download(hashed))
     assert 0 < ttl <= 24 * 3600
     # Not a link: a changed token, the other kind of link, and the link once it has expired.
     assert http("GET", url[:-1] + ("A" if url[-1] != "A" else "B")).status == 404
     assert http("GET", url.replace("/teams/export/", "/teams/chart/")).status == 404
-    shared_redis.pexpire(keys.teams_download(token), 1)
-    wait_for(lambda: not shared_redis.exists(keys.teams_download(token)))
+    shared_redis.pexpire(keys.teams_download(hashed), 1)
+    wait_for(lambda: not shared_redis.exists(keys.teams_download(hashed)))
     gone = http("GET", url)
     assert gone.status == 404 and b"chronologies" not in gone.body
     # Someone with nothing saved is told so, with no link.
@@ -370,6 +376,8 @@ def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with
     chart = http("GET", image["url"])
     assert chart.status == 200 and chart.headers["Content-Type"] == "image/png" and chart.body.startswith(b"\x89PNG")
     assert http("GET", image["url"][:-2] + "xx").status == 404
+    chart_token = image["url"].rsplit("/", 1)[1]
+    assert not [k for k in shared_redis.scan_iter(count=1000) if chart_token in k]  # only its hash names it
 
     # "digest off": next month's digest is not sent to them.
     assert "stopped" in said(teams_bot, teams, "digest off", *reader)["text"]

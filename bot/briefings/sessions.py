@@ -22,7 +22,7 @@ from typing import Any
 
 import redis
 
-from bot.storage import keys
+from bot.storage import crypto, keys
 from bot.storage.keys import Workspace
 
 OPEN, DONE, PARTLY, NOT_YET, OVERDUE = "open", "done", "partly", "not_yet", "overdue"
@@ -123,28 +123,43 @@ def check_action(what: str, owner: str, due: str, today: date, retention_days: i
     return errors
 
 
-# The record (SET NX) and, for the record as stored, its indexes: the session's actions, the owner's actions and
-# the clock's due list (only while open). KEYS: action, session-actions, owner's actions, actions-due (one
-# workspace, one hash tag). ARGV: record JSON, lifetime (s), id, owner, due day (ordinal). Returns
-# {1 if created else 0, the stored record}; when the stored record names another owner than ARGV's, nothing is
-# indexed and the caller runs it again with that owner's keys.
+# The record (SET NX) and its indexes, in one script so a record never exists without them: the session's actions,
+# the owner's actions and the clock's due list. KEYS: action, session-actions, owner's actions, actions-due (one
+# workspace, one hash tag). ARGV: the sealed record, lifetime (s), id, due day (ordinal). The record is sealed
+# (``bot.storage.crypto``), so the script cannot read it: when one is there already (a retried form), nothing is
+# written and it returns {0, the stored record}; the caller opens it and indexes it with ``_INDEX_ACTION``.
 _ADD_ACTION = """
-local made = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
-local raw = redis.call('GET', KEYS[1])
-local stored = cjson.decode(raw)
-if stored['owner'] ~= ARGV[4] then
-  return {made and 1 or 0, raw}
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return {0, redis.call('GET', KEYS[1])}
 end
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
-if stored['status'] == 'open' then
-  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
+redis.call('EXPIRE', KEYS[4], ARGV[2])
+return {1, ARGV[1]}
+"""
+# A record that was there already (a retry whose first write landed, answer lost): make sure its indexes are, for
+# the record as stored (its own owner and session), only if it is still that record. KEYS as ``_ADD_ACTION``'s;
+# ARGV: the stored record as read, lifetime (s), id, due day (ordinal), 1 if it is open (on the clock's list).
+_INDEX_ACTION = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3])
   redis.call('EXPIRE', KEYS[4], ARGV[2])
 end
-return {made and 1 or 0, raw}
+return 1
 """
+
+
+def _due(a: Action) -> int:
+    """The action's due day as the clock's list scores it (its ordinal)."""
+    return date.fromisoformat(a.due).toordinal()
 
 
 def session_id(channel: str, ts: str) -> str:
@@ -163,7 +178,7 @@ class SessionStore:
         self.r = client
         self.retention = retention_days * keys.DAY
         self.clock = clock
-        self._add_script: Any = None
+        self._scripts: dict[str, Any] = {}
 
     # ----- sessions --------------------------------------------------------------------------
     def ensure(self, ws: Workspace, s: Session) -> Session:
@@ -235,36 +250,45 @@ class SessionStore:
         whose first write did land (its answer lost) finds the record and makes sure the indexes are there:
         idempotent, so pressing Agree again after an unknown outcome is always safe. True when this call
         created it; the stored record is ``action(ws, a.id)`` (a retry with another owner keeps the first)."""
-        candidate = a
-        created = False
-        for _ in range(2):  # a retry whose owner changed: index the stored record under its own owner's keys
-            due = date.fromisoformat(candidate.due).toordinal()
-            made, raw = self._add_action(
-                keys=[keys.action(ws, a.id), keys.session_actions(ws, candidate.channel, candidate.ts),
-                      keys.actions_of_owner(ws, candidate.owner), keys.actions_due(ws)],
-                args=[json.dumps(asdict(a)), self.retention, a.id, candidate.owner, due])  # fmt: skip
-            created = created or bool(made)
-            stored = Action.from_json(raw)
-            if stored.owner == candidate.owner and stored.session == candidate.session:
-                break
-            candidate = stored
+        key = keys.action(ws, a.id)
+        made, raw = self._script("add", _ADD_ACTION)(
+            keys=self._index_keys(ws, a), args=[self._seal(ws, a), self.retention, a.id, _due(a)])
+        if not made:  # there already: its indexes, for the record as first stored (its owner, its session)
+            stored = self._open(ws, key, raw)
+            self._script("index", _INDEX_ACTION)(
+                keys=self._index_keys(ws, stored),
+                args=[raw, self.retention, a.id, _due(stored), int(stored.status == OPEN)])  # fmt: skip
         self.r.sadd(keys.SESSION_WORKSPACES, keys.workspace_entry(ws))  # global: its own slot, idempotent
-        return created
+        return bool(made)
 
-    @property
-    def _add_action(self) -> Callable[..., Any]:
-        if self._add_script is None:
-            self._add_script = self.r.register_script(_ADD_ACTION)
-        return self._add_script
+    def _index_keys(self, ws: Workspace, a: Action) -> list[str]:
+        return [keys.action(ws, a.id), keys.session_actions(ws, a.channel, a.ts), keys.actions_of_owner(ws, a.owner),
+                keys.actions_due(ws)]  # fmt: skip
+
+    def _script(self, name: str, source: str) -> Callable[..., Any]:
+        if name not in self._scripts:
+            self._scripts[name] = self.r.register_script(source)
+        return self._scripts[name]
+
+    # The action's words (what, and the owner's line on what changed) are a team's and a person's words about
+    # their work, as a reflection is: the whole record is sealed with the workspace's data key, bound to its key
+    # name (``bot.storage.crypto``), like a reflection. A record an older version wrote in clear still reads (the
+    # vault returns it as is); the next write of it, or ``scr-bot keys rotate``, seals it.
+    def _seal(self, ws: Workspace, a: Action) -> str:
+        return crypto.vault(self.r).seal(ws, keys.action(ws, a.id), json.dumps(asdict(a)))
+
+    def _open(self, ws: Workspace, key: str, raw: str) -> Action:
+        return Action.from_json(crypto.vault(self.r).open(ws, key, raw))
 
     def action(self, ws: Workspace, action_id: str) -> Action | None:
-        raw = self.r.get(keys.action(ws, action_id))
-        return Action.from_json(raw) if raw else None
+        key = keys.action(ws, action_id)
+        raw = self.r.get(key)
+        return self._open(ws, key, raw) if raw else None
 
     def save(self, ws: Workspace, a: Action) -> None:
         """Write back a changed action (its lifetime kept); one that is settled leaves the clock's list (an
         undeliverable one stays until its facilitator has been told: the clock tells them from that list)."""
-        self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
+        self.r.set(keys.action(ws, a.id), self._seal(ws, a), xx=True, keepttl=True)
         if a.status not in (OPEN, UNDELIVERABLE):
             self.r.zrem(keys.actions_due(ws), a.id)
 
@@ -331,4 +355,4 @@ class SessionStore:
             for a in self.actions_of_session(ws, sid):
                 if a.facilitator == user:
                     a.facilitator = ""
-                    self.r.set(keys.action(ws, a.id), json.dumps(asdict(a)), xx=True, keepttl=True)
+                    self.r.set(keys.action(ws, a.id), self._seal(ws, a), xx=True, keepttl=True)

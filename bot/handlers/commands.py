@@ -300,6 +300,20 @@ def record(services: Services, command: dict[str, Any], role: str, action: str, 
     ))  # fmt: skip
 
 
+def not_a_member(roles: Roles, ws: Workspace, who: str, client: WebClient, what: str) -> str | None:
+    """Why ``who`` cannot be given a role here (``what``: "be the bot's admins"), or None if they can: only the
+    workspace's own members (``users.info``, after the ack), never a person from another organisation in a
+    shared channel, someone Slack marks a stranger, or an id Slack does not know. One check and one wording
+    for every list that grants something here (the bot's admins, the digest's readers)."""
+    member = roles.member(ws, who, client)
+    if member is None:
+        return f"Nothing changed: Slack didn't say whether <@{who}> is a member of this workspace. Try again in a minute."
+    if not member:
+        return (f"Nothing changed: <@{who}> is not a member of this workspace (a guest from another organisation, "
+                f"say), and only its own members can {what} here.")  # fmt: skip
+    return None
+
+
 DIGEST_WHAT = ("participation, themes covered and not yet covered, never anyone's words; one DM for each channel "
                "with a weekly post here")
 DIGEST_HELP = ("Try `/scr digest` (in a channel: its figures), `/scr digest list`, `/scr digest add @someone` or "
@@ -330,6 +344,9 @@ def digest_command(services: Services, command: dict[str, Any], args: list[str],
             if not who:
                 return ephemeral(f"Say who, with a mention: `/scr digest {word} @someone`.")
             if word == "add":
+                outsider = not_a_member(roles, ws, who, client, "get its digest")
+                if outsider:
+                    return ephemeral(outsider)
                 if readers.add(ws, who):
                     record(services, command, role, "digest-add", f"<@{who}>")
                 return ephemeral(f"<@{who}> will get this workspace's learning digest by DM on the first working day "
@@ -418,13 +435,9 @@ def admins_command(services: Services, command: dict[str, Any], args: list[str],
             if not who:
                 return ephemeral(f"Say who, with a mention: `/scr admins {word} @someone`.")
             if word == "add":
-                member = roles.member(ws, who, client)  # after the ack: Slack says whose member they are
-                if member is None:
-                    return ephemeral(f"Nothing changed: Slack didn't say whether <@{who}> is a member of this workspace. "
-                                     "Try again in a minute.")  # fmt: skip
-                if not member:
-                    return ephemeral(f"Nothing changed: <@{who}> is not a member of this workspace (a guest from another "
-                                     "organisation, say), and only its own members can be the bot's admins here.")  # fmt: skip
+                outsider = not_a_member(roles, ws, who, client, "be the bot's admins")
+                if outsider:
+                    return ephemeral(outsider)
                 if admins.add(ws, who):
                     record(services, command, role, "admins-add", f"<@{who}>")
                 return ephemeral(f"<@{who}> is now one of the bot's admins here: they may change any channel's weekly "

@@ -24,7 +24,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.briefings.sessions import ANSWERS, Action, Session, check_action, session_id
+from bot.briefings.sessions import ANSWERS, CHANGE_MAX, Action, Session, check_action, session_id
+from bot.reflections.masking import Masked, mask
 from bot.services import Services
 from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
@@ -128,6 +129,11 @@ def post_agreed_once(client: WebClient, a: Action, look_first: bool = False) -> 
         log.warning("could not check the thread in %s for an agreed action: %s", a.channel, exc)
 
 
+def removed_note(masked: Masked) -> str:
+    """What the confirmation adds when identifying details were taken out before saving (none: nothing)."""
+    return f"\n\n:lock: To keep it anonymous I removed {masked.explanation()} before saving." if masked.changed else ""
+
+
 def register(app: App, services: Services) -> None:
     def acknowledge(ack: Ack) -> None:
         ack()
@@ -227,7 +233,8 @@ def register(app: App, services: Services) -> None:
         label = services.corpus.themes[theme].label if theme in services.corpus.themes else theme
         session = Session(channel=channel, ts=ts, theme=theme, title=f"7-minute briefing: {label}",
                           facilitator=facilitator, at=float(ts.split(".")[0] or 0))  # fmt: skip
-        a = Action(id=str(view["id"]), channel=channel, ts=ts, theme=theme, what=typed["what"], owner=typed["owner"],
+        masked = mask(typed["what"])  # a team's action can name a child or a family, as a reflection can
+        a = Action(id=str(view["id"]), channel=channel, ts=ts, theme=theme, what=masked.text, owner=typed["owner"],
                    due=typed["due"], facilitator=facilitator, created_at=datetime.now().timestamp())  # fmt: skip
         try:
             services.sessions.ensure(ws, session)
@@ -241,7 +248,7 @@ def register(app: App, services: Services) -> None:
         try:
             client.views_update(view_id=view["id"], view=note_view(
                 "Agree an action", f":white_check_mark: Agreed. It's in the thread, and <@{a.owner}> will be asked how "
-                "it went on the due date."))  # fmt: skip
+                "it went on the due date." + removed_note(masked)))  # fmt: skip
         except SlackApiError as exc:
             log.info("could not update the action form: %s", exc.response.get("error"))
         try:
@@ -276,8 +283,9 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors={"change": "One line, please: what changed (or what is in the way)."})
             return
         ws, user = workspace_of(body, context), body["user"]["id"]
+        masked = mask(change[:CHANGE_MAX])  # one line about their work: it can name a child, as a reflection can
         try:
-            a = services.sessions.answer(ws, str(meta.get("a") or ""), user, str(meta.get("s") or ""), change)
+            a = services.sessions.answer(ws, str(meta.get("a") or ""), user, str(meta.get("s") or ""), masked.text)
         except redis.RedisError:
             ack(response_action="errors", errors={"change": ANSWER_FAILED})
             return
@@ -285,7 +293,7 @@ def register(app: App, services: Services) -> None:
             ack(response_action="errors", errors={"change": "That action is no longer available."})
             return
         ack(response_action="update", view=note_view("How did it go?", ":white_check_mark: Thanks, saved. It counts "
-                                                     "towards your team's evidence (numbers only, never your words)."))  # fmt: skip
+                                                     "towards your team's evidence (numbers only, never your words)." + removed_note(masked)))  # fmt: skip
 
     app.action(ACTION_ATTEND)(ack=acknowledge, lazy=[attend])
     app.action(ACTION_TICK)(ack=acknowledge, lazy=[tick])

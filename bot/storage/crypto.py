@@ -19,7 +19,7 @@ data key is bound the same way to its workspace.
 Values written before encryption existed are plain JSON: ``open`` returns them as they are (a value is
 sealed exactly when it starts with ``SEALED``), every write seals, and ``rotate`` seals what is left.
 
-Lookups never come here: only the stores of tokens, reflections and held replies do. No Slack import: the
+Lookups never come here: only the stores of tokens, reflections, held replies and agreed actions do. No Slack import: the
 core uses this, and the Slack front end's installation store too.
 """
 

@@ -293,21 +293,23 @@ def teams_posts(ws: Workspace, channel: str) -> str:
     return _key(ws, "teams", "posts", channel)
 
 
-def teams_download(token: str) -> str:
-    """String: what a Teams download link's random token resolves to (JSON: kind, tenant, user), while the link
-    lives (``bot.teams.downloads``). Global, because the link's URL names no tenant; it holds ids, no words."""
-    return f"{GLOBAL}:teams:download:{token}"
+def teams_download(link: str) -> str:
+    """String: what a Teams download link resolves to (JSON: kind, tenant, user), while the link lives
+    (``bot.teams.downloads``). ``link`` is the SHA-256 of the link's token (``downloads.link_id``), never the
+    token: a Redis dump holds no working link. Global, because the link's URL names no tenant; ids, no words."""
+    return f"{GLOBAL}:teams:download:{link}"
 
 
 def teams_downloads(ws: Workspace) -> str:
-    """Set: the tenant's download-link tokens (``teams_download``), so a purge of the tenant can find those global
+    """Set: the tenant's download links (the SHA-256 of each token, as ``teams_download`` names them), so a purge of the tenant can find those global
     keys and delete them with the rest (a token names its tenant and, for an export, a person)."""
     return _key(ws, "teams", "downloads")
 
 
-def teams_chart(ws: Workspace, token: str) -> str:
-    """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant."""
-    return _key(ws, "teams", "chart", token)
+def teams_chart(ws: Workspace, link: str) -> str:
+    """String: a digest chart's PNG served at its Teams link until the link expires; purged with the tenant.
+    ``link``: the SHA-256 of the link's token, as for ``teams_download``."""
+    return _key(ws, "teams", "chart", link)
 
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
@@ -346,10 +348,12 @@ DATA_KEY_OLD_PATTERN = f"{PREFIX}:{{*}}:datakey:old"  # data keys being rotated 
 # A data-key rotation under way (``scr-bot keys rotate --data-keys``): hash, ``started_at`` and one ``done:<tag>``
 # field per workspace finished, so a run that was killed resumes rather than starting over; deleted at the end.
 DATA_KEY_ROTATION = f"{GLOBAL}:datakey-rotation"
-# Keys whose values are sealed (tokens, reflections, held replies): where ``keys rotate`` looks for plaintext
-# an older version wrote. Keep in step with the stores that seal (``Vault.seal`` callers).
+# Keys whose values are sealed (tokens, reflections, held replies, agreed actions): where ``keys rotate`` looks
+# for plaintext an older version wrote, and what ``keys rotate --data-keys`` re-encrypts. Keep in step with the
+# stores that seal (``Vault.seal`` callers).
 SEALED_PATTERNS = (f"{PREFIX}:{{*}}:install:bot", f"{PREFIX}:{{*}}:install:installer*",
-                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*")  # fmt: skip
+                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*",
+                   f"{PREFIX}:{{*}}:action:*")  # fmt: skip
 
 
 def is_sealed(key: str) -> bool:
@@ -543,7 +547,8 @@ def sessions_of_user(ws: Workspace, user: str) -> str:
 
 
 def action(ws: Workspace, action_id: str) -> str:
-    """One agreed action: what, owner, due date, session, and its follow-up state and answer."""
+    """One agreed action: what, owner, due date, session, and its follow-up state and answer. Sealed
+    (``bot.storage.crypto``): its words are a team's and a person's (``SEALED_PATTERNS``)."""
     return _key(ws, "action", action_id)
 
 

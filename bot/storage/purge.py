@@ -171,8 +171,8 @@ class Purger:
             if entries:
                 self.r.srem(index, *entries)
         # A Teams tenant's download links: global keys (a link's URL names no tenant), listed under the tenant.
-        for token in self.r.smembers(keys.teams_downloads(ws)):
-            self.r.delete(keys.teams_download(token))  # one key per DEL: each token is in its own slot on a Cluster
+        for link in self.r.smembers(keys.teams_downloads(ws)):
+            self.r.delete(keys.teams_download(link))  # one key per DEL: each link is in its own slot on a Cluster
 
     def begin(self, ws: Workspace) -> str:
         """The quick part, done before answering Slack: fence the purge, mark it pending, delete the tokens.

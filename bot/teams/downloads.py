@@ -6,7 +6,9 @@ it), and an Adaptive Card's image must be a URL. So each is a link to the bot's 
 (``keys.teams_download``) and resolving to one thing only: an export to one person of one tenant (the
 Markdown is built when the link is opened, from that person's record in that tenant, so a reflection
 deleted since is never served), a chart to the PNG stored for it (``keys.teams_chart``, purged with the
-tenant). Each token is also listed under its tenant (``keys.teams_downloads``): a purge of the tenant deletes
+tenant). Redis never holds a token: every key and list names a link by the SHA-256 of its token (``link_id``), and
+a presented token is hashed to look it up, so a Redis dump or backup gives no one a working link (the token is
+in the message the person was sent, and nowhere else). Each link is also listed under its tenant (``keys.teams_downloads``): a purge of the tenant deletes
 its links with the rest. A link works until it expires, not once: Teams and browsers fetch a link more than once (previews,
 a retried download), and a once-only link would be used up before the person saw it.
 """
@@ -14,6 +16,7 @@ a retried download), and a once-only link would be used up before the person saw
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -28,6 +31,12 @@ EXPORT, CHART = "export", "chart"
 EXPORT_SECONDS = 24 * 3600  # a CPD export link: a day to open it
 CHART_SECONDS = 35 * keys.DAY  # a digest's chart: until the next month's digest has replaced it
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+
+
+def link_id(token: str) -> str:
+    """What Redis knows a link by: the SHA-256 of its token (hex). 32 random bytes need no salt or slow hash:
+    nobody can guess a token from its hash, and a hash is no use as a link."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class Downloads:
             return None
         token = secrets.token_urlsafe(32)
         self._listed(ws, token)
-        self.r.set(keys.teams_download(token), json.dumps({"kind": EXPORT, "tenant": ws.team_id, "user": user}),
+        self.r.set(keys.teams_download(link_id(token)), json.dumps({"kind": EXPORT, "tenant": ws.team_id, "user": user}),
                    ex=EXPORT_SECONDS)  # fmt: skip
         return self._url(EXPORT, token)
 
@@ -60,7 +69,7 @@ class Downloads:
         """The token in the tenant's list before it exists, so a purge of the tenant finds and deletes it (the
         token's key is global: its URL names no tenant). The list lives as long as its longest-lived link."""
         with self.r.pipeline() as pipe:
-            pipe.sadd(keys.teams_downloads(ws), token)
+            pipe.sadd(keys.teams_downloads(ws), link_id(token))
             pipe.expire(keys.teams_downloads(ws), CHART_SECONDS)
             pipe.execute()
 
@@ -71,8 +80,8 @@ class Downloads:
         token = secrets.token_urlsafe(32)
         self._listed(ws, token)
         with self.r.pipeline() as pipe:  # the PNG under the tenant (purged with it), the token global
-            pipe.set(keys.teams_chart(ws, token), base64.b64encode(png).decode(), ex=CHART_SECONDS)  # text: the client decodes
-            pipe.set(keys.teams_download(token), json.dumps({"kind": CHART, "tenant": ws.team_id, "user": None}),
+            pipe.set(keys.teams_chart(ws, link_id(token)), base64.b64encode(png).decode(), ex=CHART_SECONDS)  # text: the client decodes
+            pipe.set(keys.teams_download(link_id(token)), json.dumps({"kind": CHART, "tenant": ws.team_id, "user": None}),
                      ex=CHART_SECONDS)  # fmt: skip
             pipe.execute()
         return self._url(CHART, token)
@@ -81,7 +90,7 @@ class Downloads:
         """What a link's token names, if it is one of ``kind``'s and has not expired."""
         if kind not in (EXPORT, CHART) or not TOKEN.match(token):
             return None  # not one of ours: no Redis read for it
-        raw = self.r.get(keys.teams_download(token))
+        raw = self.r.get(keys.teams_download(link_id(token)))
         if not raw:
             return None
         found = json.loads(raw)
@@ -90,5 +99,5 @@ class Downloads:
         return Link(kind, str(found["tenant"]), found.get("user"), token)
 
     def chart(self, ws: Workspace, token: str) -> bytes | None:
-        raw = self.r.get(keys.teams_chart(ws, token))
+        raw = self.r.get(keys.teams_chart(ws, link_id(token)))
         return base64.b64decode(raw) if raw else None
