@@ -118,11 +118,12 @@ def session_controls(theme: str, facilitator: str) -> list[dict[str, Any]]:
     return [{**row, "block_id": block_id}]
 
 
-def action_form(channel: str, ts: str, theme: str, facilitator: str, *, what: str = "", owner: str = "",
+def action_form(channel: str, ts: str, theme: str, *, what: str = "", owner: str = "",
                 due: str = "", error: str = "") -> dict[str, Any]:  # fmt: skip
     """The "Agree an action" modal. Reopened with the words kept (``what``, ``owner``, ``due``) and ``error``
-    at the top when the owner is not in the channel or the action could not be saved."""
-    meta = json.dumps({"c": channel, "ts": ts, "t": theme, "f": facilitator})
+    at the top when the owner is not in the channel or the action could not be saved. It carries no
+    facilitator: the save takes it from the stored session, so a facilitator forgotten since is not named."""
+    meta = json.dumps({"c": channel, "ts": ts, "t": theme})
     what_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": WHAT_MAX,
                                "placeholder": {"type": "plain_text", "text": "e.g. Add fathers to the home visit checklist"}}  # fmt: skip
     if what:
