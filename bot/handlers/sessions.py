@@ -29,7 +29,7 @@ from bot.handlers.roles import Roles
 from bot.services import Services
 from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
-from bot.slack.home import publish_home, user_in_channel
+from bot.slack.home import channel_membership, publish_home
 from bot.slack.session_blocks import (
     ACTION_AGREE,
     ACTION_ATTEND,
@@ -55,6 +55,8 @@ SAVE_FAILED = ("I couldn't confirm the action was saved (my storage is unavailab
                "saved. Your words are still here: press Agree again in a minute. That is safe: it is never "
                "recorded twice.")  # fmt: skip
 NOT_A_MEMBER = "The owner you chose is not in this channel, so nothing was recorded: choose someone who is."
+NOT_CONFIRMED = ("Slack couldn't confirm just now that the owner is in this channel, so nothing was recorded. "
+                 "Your words are still here: please press Agree again in a minute.")  # fmt: skip
 ANSWER_FAILED = ("I couldn't save your answer just now (my storage is unavailable). Your words are still here: "
                  "please press Save again in a minute.")  # fmt: skip
 
@@ -235,8 +237,9 @@ def register(app: App, services: Services) -> None:
             except SlackApiError as exc:
                 log.info("could not bring the action form back: %s", exc.response.get("error"))
 
-        if not user_in_channel(client, typed["owner"], channel):
-            back(NOT_A_MEMBER)
+        member = channel_membership(client, typed["owner"], channel)
+        if not member:
+            back(NOT_A_MEMBER if member is False else NOT_CONFIRMED)
             return
         theme = str(meta.get("t") or "")
         label = services.corpus.themes[theme].label if theme in services.corpus.themes else theme

@@ -33,6 +33,12 @@ def user_channels(services: Services, client: WebClient, ws: Workspace, user: st
 
 def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
     """Whether ``user`` is in ``channel`` (so may share in its threads); False when Slack cannot say."""
+    return bool(channel_membership(client, user, channel))
+
+
+def channel_membership(client: WebClient, user: str, channel: str) -> bool | None:
+    """Whether ``user`` is in ``channel``; None when Slack could not say (an error or no answer), so a caller
+    that refuses on "not a member" can tell that apart and ask the person to try again instead."""
     cursor = None
     try:
         for _ in range(20):
@@ -44,8 +50,12 @@ def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
             if not cursor:
                 return False
     except SlackApiError as exc:
-        log.info("users.conversations unavailable (%s); the reflection stays private", exc.response.get("error"))
-    return False
+        log.info("users.conversations unavailable (%s)", exc.response.get("error"))
+        return None
+    except OSError as exc:
+        log.info("users.conversations: no answer from Slack (%s)", exc)
+        return None
+    return None  # more pages than we read: not known
 
 
 def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
