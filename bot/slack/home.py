@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -103,10 +104,11 @@ def send_export(services: Services, client: WebClient, ws: Workspace, user: str,
     if not any(counts):
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
         return counts
-    now = datetime.now(UTC)
+    zone = ZoneInfo(services.workspace_settings.hours(ws).timezone)  # dates as the team's own days
+    now = datetime.now(zone)
     md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers,
-                         sessions=sessions, actions=actions)  # fmt: skip
-    csv_text = cpd.to_csv(services.corpus, mine, answers, sessions, actions)
+                         sessions=sessions, actions=actions, zone=zone)  # fmt: skip
+    csv_text = cpd.to_csv(services.corpus, mine, answers, sessions, actions, zone=zone)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(
         channel=dm,
