@@ -26,6 +26,7 @@ from test_http_sessions import (
     LONDON,
     OwnRedis,
     action_state,
+    block_action,
     dms,
     run_due,
     submit,
@@ -177,6 +178,26 @@ def test_a_forgotten_facilitator_is_no_longer_named_nor_sent_the_three_month_que
     assert stored["owner"] == OWNER and LEAD not in json.dumps(stored)
     refused = dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user="U0BEN"))
     assert "a former member" in refused and LEAD not in refused
+
+    # The old session post's buttons (their block_id) still carry the facilitator: the stored session decides.
+    # An action agreed on it now names nobody as facilitator, and the form itself carries no facilitator.
+    form = open_form(bot, slack, post, controls)
+    assert LEAD not in form["view"]["private_metadata"]
+    agree(bot, slack, form, "V0AFTER", "Audit the referrals", OWNER, due.isoformat())
+    after = json.loads(r.get(next(r.scan_iter("scr:*:action:V0AFTER"))))
+    assert after["owner"] == OWNER and after["facilitator"] == "" and LEAD not in json.dumps(after)
+    # The forgotten facilitator can no longer tick people in; a workspace admin can.
+    tick = next(el for el in controls["elements"] if el.get("action_id") == "scr_session_tick")
+    url = slack.response_url()
+    block_action(bot, {**tick, "block_id": controls["block_id"], "selected_users": ["U0BEN"]}, user=LEAD,
+                 channel=CHANNEL, message_ts=post["ts"], response_url=url)  # fmt: skip
+    said = wait_for(lambda: next((m for m in slack.responses if m.get("_url") == url), None), timeout=15)["text"]
+    assert "Only a workspace admin can tick people in" in said, said
+    url = slack.response_url()
+    block_action(bot, {**tick, "block_id": controls["block_id"], "selected_users": ["U0BEN"]}, user=ADMIN,
+                 channel=CHANNEL, message_ts=post["ts"], response_url=url)  # fmt: skip
+    said = wait_for(lambda: next((m for m in slack.responses if m.get("_url") == url), None), timeout=15)["text"]
+    assert "Recorded 1 person" in said, said
 
     # Three months on: nobody gets the questions (there is nobody to ask), and the forgotten facilitator least of all.
     later = datetime.combine(weekday_on_or_after(today + timedelta(days=95)), datetime.min.time(), LONDON).replace(hour=10)

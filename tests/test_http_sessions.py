@@ -187,6 +187,17 @@ def test_a_session_from_briefing_to_the_three_month_questions(session_bot: BotPr
     back = wait_for(lambda: updates(slack, "V0ACT1"), timeout=10)[-1]
     assert "not in this channel" in dumps(back) and back["blocks"][1]["element"]["initial_value"] == what
     assert not list(r.scan_iter("scr:*:action:*"))
+    # Slack fails while the owner's membership is checked: not "not in this channel" (they are), but "could not
+    # confirm, try again"; the words are kept and nothing is written.
+    slack.fail("users.conversations", status=500, retry_after=None, error="internal_error", times=10)
+    seen = len(updates(slack, "V0ACT1"))
+    assert submit(bot, form["view"], "V0ACT1", action_state(what, "U0ANN", due.isoformat()))["response_action"] == "update"
+    back = wait_for(lambda: updates(slack, "V0ACT1")[seen:], timeout=15)[-1]
+    assert "couldn't confirm" in dumps(back) and "not in this channel" not in dumps(back), dumps(back)
+    assert back["blocks"][1]["element"]["initial_value"] == what
+    assert not list(r.scan_iter("scr:*:action:*"))
+    with slack.lock:  # Slack is well again
+        slack.faults.pop("users.conversations", None)
 
     # Redis down mid-session: the form answers with an error and keeps the words; nothing agreed is lost.
     own_redis.stop()

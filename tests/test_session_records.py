@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -223,3 +224,39 @@ def test_an_agreed_action_naming_a_child_is_masked_and_the_facilitator_told_what
     assert "Visit [name removed] at [address removed]" in listed and "Kayden" not in listed, listed
     found = raw_words(redis_client, ("Kayden", "Morris", "Oak Road", "SW1A", "07700", "about school", "rings"))
     assert not found, found
+
+
+def test_session_and_action_dates_are_the_workspaces_days_not_the_servers(
+        slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> None:  # fmt: skip
+    """The server runs in UTC; the workspace is a zone whose date differs from UTC's right now (Kiritimati,
+    UTC+14, from 10:00 UTC; else Pago Pago, UTC-11). `/scr actions` and the CPD export give the session and the
+    action the team's own date, not the server's."""
+    zone = ZoneInfo("Pacific/Kiritimati" if datetime.now(UTC).hour >= 10 else "Pacific/Pago_Pago")
+    env = bot_env(slack, redis_server.url, tmp_path, TZ="UTC", SCR_ADMINS=LEAD)
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        slack.members[CHANNEL] = {LEAD, ANN, "U0BOT", "U0LOCALBOT"}
+        assert zone.key in json.dumps(command_answer(bot, slack, f"settings timezone {zone.key}", channel=CHANNEL, user=LEAD))
+        post = run_session(bot, slack)
+        attend(bot, slack, post, ANN)
+        theirs = datetime.fromtimestamp(float(post["ts"]), zone).date()
+        servers = datetime.fromtimestamp(float(post["ts"]), UTC).date()
+        assert theirs != servers
+        due = hs.weekday_on_or_after(theirs + timedelta(days=14))
+        agree(bot, slack, post, "V0TZ", "Check the neglect toolkit", ANN, due)
+
+        listed = json.dumps(command_answer(bot, slack, "actions", channel=CHANNEL, user=LEAD))
+        assert f"{theirs:%a %d %b %Y}" in listed and f"{servers:%a %d %b %Y}" not in listed, listed
+
+        uploaded = len(slack.files)
+        command_answer(bot, slack, "export", channel=CHANNEL, user=ANN)
+        files = exported(slack, ANN, uploaded)
+        md = next(text for name, text in files.items() if name.endswith(".md"))
+        csv_text = next(text for name, text in files.items() if name.endswith(".csv"))
+        briefings = md[md.index("## Team briefings attended"):md.index("## Actions I own")]
+        actions = md[md.index("## Actions I own"):]
+        assert f"| {theirs.isoformat()} |" in briefings and servers.isoformat() not in briefings, briefings
+        assert f"| {theirs.isoformat()} |" in actions and servers.isoformat() not in actions, actions
+        assert servers.isoformat() not in csv_text and theirs.isoformat() in csv_text
+    finally:
+        stop_bot(bot)

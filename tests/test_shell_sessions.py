@@ -120,3 +120,36 @@ def test_the_shell_runs_a_briefing_session_a_knowledge_check_and_the_digest(
     actions = [k for k in redis_client.scan_iter("scr:*:action:*")]
     sessions = [k for k in redis_client.scan_iter("scr:*:session:*") if not k.endswith((":attended", ":actions"))]
     assert len(actions) == 1 and len(sessions) == 1, (actions, sessions)
+
+
+def test_another_persons_home_never_takes_the_buttons_and_session_shows_the_post_again(
+        tmp_path: Path, redis_server: RedisServer, redis_client: redis.Redis) -> None:  # fmt: skip
+    """An action agreed for sam refreshes sam's App Home: the person at the screen (you) is told, not shown it,
+    and the next '1' is not sam's "Export my record". 'session' numbers the session post's buttons again."""
+    lines = [
+        "/scr briefing neglect",
+        "4",  # Run in channel
+        "2",  # Agree an action (as you)
+        "Update the neglect screening checklist",
+        "sam",
+        "+14d",
+        "1",  # whatever is 1 now must not be sam's Export / Delete my record
+        "session",
+        "1",  # I was there, on the session post shown again
+        "quit",
+    ]
+    result = ts.play(lines, tmp_path, redis_server.url)
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in out, result.stderr[-3000:]
+    agreed = ts.between(out, "2", "1")  # the form's fields are answered inside this turn
+    assert "@sam's App Home was updated" in agreed, agreed
+    assert "Export my record" not in agreed and "Delete my record" not in agreed, agreed
+    pressed = ts.between(out, "1", "session")
+    assert "Export my record" not in pressed and "Delete my record" not in pressed and "Export" not in pressed, pressed
+    assert "Recorded: you were at this briefing" in pressed, pressed  # the session post's own button 1 still
+    again = ts.between(out, "session", "1")
+    assert "I was there" in again and "Agree an action" in again, again
+    attended = out[out.rindex("> 1\n"):]
+    assert "Recorded: you were at this briefing" in attended, attended
+    assert [k for k in redis_client.scan_iter("scr:*:session:*:attended")], "nothing recorded"

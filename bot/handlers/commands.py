@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 from slack_bolt import Ack, App, Respond
@@ -410,10 +411,11 @@ def actions_command(services: Services, command: dict[str, Any], args: list[str]
                              f"({leads}), workspace admins or the bot's admins (`/scr admins`) can see it.")  # fmt: skip
         shown = sessions if everyone else mine
         listed = [(s, services.sessions.actions_of_session(ws, s.id)) for s in shown]
+        zone = ZoneInfo(services.workspace_settings.hours(ws).timezone)  # the team's own days
     except redis.RedisError:
         return ephemeral(STORAGE_DOWN.format(what="put the action list together"))
     page = int(args[0]) if args and args[0].isdigit() else 1  # `/scr actions 2`: earlier briefings of a long list
-    return session_blocks.team_actions_message(listed, everyone, page)
+    return session_blocks.team_actions_message(listed, everyone, page, zone)
 
 
 def admins_command(services: Services, command: dict[str, Any], args: list[str], roles: Roles,

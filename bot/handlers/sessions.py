@@ -25,11 +25,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.briefings.sessions import ANSWERS, CHANGE_MAX, Action, Session, check_action, session_id
+from bot.handlers.roles import Roles
 from bot.reflections.masking import Masked, mask
 from bot.services import Services
 from bot.slack.client import find_in_thread
 from bot.slack.context import workspace_of
-from bot.slack.home import publish_home, user_in_channel
+from bot.slack.home import channel_membership, publish_home
 from bot.slack.session_blocks import (
     ACTION_AGREE,
     ACTION_ATTEND,
@@ -40,12 +41,14 @@ from bot.slack.session_blocks import (
     FOLLOWUP_ACTIONS,
     action_form,
     agreed_message,
+    facilitator_name,
     followup_form,
     note_view,
     parse_session_block,
 )
 from bot.slack.tenants import must_run, trigger_bound
 from bot.storage.keys import Workspace
+from bot.storage.roles import AdminList
 
 log = logging.getLogger(__name__)
 STORAGE_DOWN = "I can't reach my storage just now, so nothing was recorded. Please press it again in a minute."
@@ -53,6 +56,8 @@ SAVE_FAILED = ("I couldn't confirm the action was saved (my storage is unavailab
                "saved. Your words are still here: press Agree again in a minute. That is safe: it is never "
                "recorded twice.")  # fmt: skip
 NOT_A_MEMBER = "The owner you chose is not in this channel, so nothing was recorded: choose someone who is."
+NOT_CONFIRMED = ("Slack couldn't confirm just now that the owner is in this channel, so nothing was recorded. "
+                 "Your words are still here: please press Agree again in a minute.")  # fmt: skip
 ANSWER_FAILED = ("I couldn't save your answer just now (my storage is unavailable). Your words are still here: "
                  "please press Save again in a minute.")  # fmt: skip
 
@@ -65,7 +70,9 @@ def _where(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def _session(services: Services, body: dict[str, Any], action: dict[str, Any]) -> Session | None:
-    """The session a button belongs to, from where it was clicked and its block_id (theme, facilitator)."""
+    """The session a button belongs to, from where it was clicked and its block_id (theme, facilitator). The
+    block_id's facilitator is only a fallback for a session whose record was lost: ``sessions.ensure`` returns
+    the stored record, which `/scr forget me` blanked, and that is the one every check and write uses."""
     channel, ts = _where(body)
     parsed = parse_session_block(str(action.get("block_id") or ""))
     if not (channel and ts and parsed):
@@ -135,6 +142,8 @@ def removed_note(masked: Masked) -> str:
 
 
 def register(app: App, services: Services) -> None:
+    roles = Roles(AdminList(services.store.client), services.settings.env_admins)
+
     def acknowledge(ack: Ack) -> None:
         ack()
 
@@ -153,18 +162,26 @@ def register(app: App, services: Services) -> None:
         respond(replace_original=False, response_type="ephemeral",
                 text=":white_check_mark: Recorded: you were at this briefing. It's in your CPD export (`/scr export`).")  # fmt: skip
 
-    def tick(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        """The facilitator ticks people in; anyone else is told it is the facilitator's to do."""
+    def tick(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
+             context: BoltContext) -> None:  # fmt: skip
+        """The facilitator (as stored: a forgotten one is no longer it) or a workspace admin ticks people in;
+        anyone else is told it is the facilitator's to do."""
         ws, user, session = workspace_of(body, context), body["user"]["id"], _session(services, body, action)
         people = [str(u) for u in action.get("selected_users") or [] if isinstance(u, str)]
         if session is None or not people:
             return
-        if user != session.facilitator:
+        try:
+            session = services.sessions.ensure(ws, session)  # the stored facilitator, never the button's
+        except redis.RedisError:
+            respond(replace_original=False, response_type="ephemeral", text=STORAGE_DOWN)
+            return
+        if user != session.facilitator and roles.admin(ws, user, client) is None:  # a blank one is nobody
+            lead = (f"the facilitator, {facilitator_name(session.facilitator)}," if session.facilitator
+                    else "a workspace admin")  # fmt: skip
             respond(replace_original=False, response_type="ephemeral",
-                    text=f"Only the facilitator, <@{session.facilitator}>, can tick people in. Press *I was there* instead.")  # fmt: skip
+                    text=f"Only {lead} can tick people in. Press *I was there* instead.")  # fmt: skip
             return
         try:
-            services.sessions.ensure(ws, session)
             services.sessions.attend(ws, session.id, people)
         except redis.RedisError:
             respond(replace_original=False, response_type="ephemeral", text=STORAGE_DOWN)
@@ -180,7 +197,7 @@ def register(app: App, services: Services) -> None:
             return
         try:
             client.views_open(trigger_id=body["trigger_id"],
-                              view=action_form(session.channel, session.ts, session.theme, session.facilitator))  # fmt: skip
+                              view=action_form(session.channel, session.ts, session.theme))  # fmt: skip
         except SlackApiError as exc:
             log.warning("could not open the action form: %s", exc.response.get("error"))
             respond(replace_original=False, response_type="ephemeral", text="Sorry, I couldn't open the form. Please try again.")
@@ -221,23 +238,26 @@ def register(app: App, services: Services) -> None:
         def back(error: str) -> None:
             try:
                 client.views_update(view_id=view["id"], view=action_form(
-                    channel, ts, str(meta.get("t") or ""), str(meta.get("f") or ""), what=typed["what"],
+                    channel, ts, str(meta.get("t") or ""), what=typed["what"],
                     owner=typed["owner"], due=typed["due"], error=error))  # fmt: skip
             except SlackApiError as exc:
                 log.info("could not bring the action form back: %s", exc.response.get("error"))
 
-        if not user_in_channel(client, typed["owner"], channel):
-            back(NOT_A_MEMBER)
+        member = channel_membership(client, typed["owner"], channel)
+        if not member:
+            back(NOT_A_MEMBER if member is False else NOT_CONFIRMED)
             return
-        theme, facilitator = str(meta.get("t") or ""), str(meta.get("f") or "")
+        theme = str(meta.get("t") or "")
         label = services.corpus.themes[theme].label if theme in services.corpus.themes else theme
-        session = Session(channel=channel, ts=ts, theme=theme, title=f"7-minute briefing: {label}",
-                          facilitator=facilitator, at=float(ts.split(".")[0] or 0))  # fmt: skip
         masked = mask(typed["what"])  # a team's action can name a child or a family, as a reflection can
-        a = Action(id=str(view["id"]), channel=channel, ts=ts, theme=theme, what=masked.text, owner=typed["owner"],
-                   due=typed["due"], facilitator=facilitator, created_at=datetime.now().timestamp())  # fmt: skip
+        fallback = Session(channel=channel, ts=ts, theme=theme, title=f"7-minute briefing: {label}",
+                           facilitator=str(meta.get("f") or ""), at=float(ts.split(".")[0] or 0))  # fmt: skip
         try:
-            services.sessions.ensure(ws, session)
+            # The facilitator is the stored session's (blank after they asked to be forgotten), never the form's.
+            session = services.sessions.ensure(ws, fallback)
+            a = Action(id=str(view["id"]), channel=channel, ts=ts, theme=session.theme or theme, what=masked.text,
+                       owner=typed["owner"], due=typed["due"], facilitator=session.facilitator,
+                       created_at=datetime.now().timestamp())  # fmt: skip
             created = services.sessions.add_action(ws, a)
             a = services.sessions.action(ws, a.id) or a  # a retry: the record as first stored
         except redis.RedisError:

@@ -17,7 +17,7 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from bot.briefings.sessions import ANSWERS, OPEN, OVERDUE, UNDELIVERABLE, Action, Session
 from bot.content.corpus import Corpus
@@ -72,7 +72,7 @@ def currency(corpus: Corpus, point_id: str) -> tuple[str, str]:
     return period_label(corpus.briefings[point.source.briefing]), since_line(corpus, point) or ""
 
 
-def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
+def entries(corpus: Corpus, reflections: Iterable[Reflection], zone: tzinfo = UTC) -> list[Entry]:
     out = []
     for r in sorted(reflections, key=lambda r: r.created_at):
         point = corpus.point(r.point)
@@ -88,7 +88,7 @@ def entries(corpus: Corpus, reflections: Iterable[Reflection]) -> list[Entry]:
         period, since = currency(corpus, r.point)
         out.append(
             Entry(
-                date=datetime.fromtimestamp(r.created_at, UTC).strftime("%Y-%m-%d"),
+                date=datetime.fromtimestamp(r.created_at, zone).strftime("%Y-%m-%d"),
                 activity_type=activity,
                 minutes=r.minutes,
                 point_id=r.point,
@@ -111,7 +111,7 @@ ACTION_STATUS = {OPEN: "Open (not yet followed up)", OVERDUE: "Overdue (no answe
                  UNDELIVERABLE: "Undeliverable (the follow-up could not reach you)", **ANSWERS}  # fmt: skip
 
 
-def session_entries(corpus: Corpus, sessions: Iterable[Session]) -> list[Entry]:
+def session_entries(corpus: Corpus, sessions: Iterable[Session], zone: tzinfo = UTC) -> list[Entry]:
     """Team briefings the person was at, as CPD entries: participatory learning with peers, cited by the
     points the briefing was built from (a session recorded without them is cited by its theme)."""
     out = []
@@ -123,7 +123,7 @@ def session_entries(corpus: Corpus, sessions: Iterable[Session]) -> list[Entry]:
         periods = "; ".join(dict.fromkeys(x for x in (currency(corpus, p)[0] for p in points) if x))
         since = " ".join(dict.fromkeys(x for x in (currency(corpus, p)[1] for p in points) if x))
         out.append(Entry(
-            date=datetime.fromtimestamp(s.at, UTC).strftime("%Y-%m-%d"),
+            date=datetime.fromtimestamp(s.at, zone).strftime("%Y-%m-%d"),
             activity_type="Team 7-minute briefing (face-to-face discussion with colleagues)",
             minutes=SESSION_MINUTES, point_id=", ".join(points) or s.theme, point_title=titles or theme,
             source=cited or f"7-minute briefing on {theme} built from the national case review briefings",
@@ -132,7 +132,7 @@ def session_entries(corpus: Corpus, sessions: Iterable[Session]) -> list[Entry]:
     return out
 
 
-def action_entries(corpus: Corpus, actions: Iterable[Action]) -> list[Entry]:
+def action_entries(corpus: Corpus, actions: Iterable[Action], zone: tzinfo = UTC) -> list[Entry]:
     """Actions the person owns, agreed at team briefings: the change in practice they committed to, its due
     date, and how the follow-up says it went (their own line on what changed)."""
     out = []
@@ -140,7 +140,7 @@ def action_entries(corpus: Corpus, actions: Iterable[Action]) -> list[Entry]:
         theme = corpus.themes[a.theme].label if a.theme in corpus.themes else a.theme
         status = ACTION_STATUS.get(a.status, a.status)
         out.append(Entry(
-            date=datetime.fromtimestamp(a.created_at, UTC).strftime("%Y-%m-%d"),
+            date=datetime.fromtimestamp(a.created_at, zone).strftime("%Y-%m-%d"),
             activity_type="Action agreed at a team briefing (applying learning in practice)",
             minutes=0, point_id=a.theme, point_title=f"7-minute briefing: {theme}", source="", peers=True,
             learned=f"Due {a.due}. Status: {status}.", practice=a.change, action=a.what, questions=[], period="",
@@ -152,7 +152,7 @@ def action_entries(corpus: Corpus, actions: Iterable[Action]) -> list[Entry]:
 CHECK_MINUTES = 2  # a knowledge check: reading the question, answering, reading the explanation
 
 
-def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
+def check_entries(corpus: Corpus, answers: Iterable[Answer], zone: tzinfo = UTC) -> list[Entry]:
     """Knowledge-check answers as CPD entries: self-assessment on a learning point, with the right answer."""
     out = []
     for a in sorted(answers, key=lambda a: a.answered_at):
@@ -161,7 +161,7 @@ def check_entries(corpus: Corpus, answers: Iterable[Answer]) -> list[Entry]:
         result = "right" if a.correct else f"not right; the answer is {check.answer if check else '?'}"
         period, since = currency(corpus, a.point)
         out.append(Entry(
-            date=datetime.fromtimestamp(a.answered_at, UTC).strftime("%Y-%m-%d"),
+            date=datetime.fromtimestamp(a.answered_at, zone).strftime("%Y-%m-%d"),
             activity_type="Knowledge check (self-assessment on a case review learning point)",
             minutes=CHECK_MINUTES, point_id=a.point, point_title=point.title if point else a.point,
             source=full_citation(corpus, a.point), peers=False,
@@ -177,10 +177,12 @@ def _row(values: Iterable[str]) -> str:
 
 def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exported: datetime,
                 answers: Iterable[Answer] = (), sessions: Iterable[Session] = (),
-                actions: Iterable[Action] = ()) -> str:  # fmt: skip
-    items = entries(corpus, reflections)
-    checks = check_entries(corpus, answers)
-    attended = session_entries(corpus, sessions)
+                actions: Iterable[Action] = (), zone: tzinfo = UTC) -> str:  # fmt: skip
+    """The record as Markdown. Every date is the day in ``zone``, the workspace's own time zone (a session run
+    at 09:00 in Auckland is that day there, not the day before as in UTC)."""
+    items = entries(corpus, reflections, zone)
+    checks = check_entries(corpus, answers, zone)
+    attended = session_entries(corpus, sessions, zone)
     owned = list(actions)
     lines = [
         "# Reflective practice record: learning from Serious Case Reviews",
@@ -244,7 +246,7 @@ def to_markdown(corpus: Corpus, reflections: Iterable[Reflection], who: str, exp
         lines += ["## Actions I own from team briefings", "",
                   "What the team agreed, with you as owner, and what you said on the follow-up.", "",
                   "| Agreed | Action | Briefing | Due | Status | What changed |", "|---|---|---|---|---|---|"]  # fmt: skip
-        for e, a in zip(action_entries(corpus, owned), sorted(owned, key=lambda a: (a.due, a.created_at)), strict=True):
+        for e, a in zip(action_entries(corpus, owned, zone), sorted(owned, key=lambda a: (a.due, a.created_at)), strict=True):
             status = ACTION_STATUS.get(a.status, a.status)
             lines.append(_row((e.date, a.what, e.point_title, a.due, status, a.change or "")))
         lines.append("")
@@ -264,12 +266,13 @@ def _cell(value: str) -> str:
 
 
 def to_csv(corpus: Corpus, reflections: Iterable[Reflection], answers: Iterable[Answer] = (),
-           sessions: Iterable[Session] = (), actions: Iterable[Action] = ()) -> str:  # fmt: skip
+           sessions: Iterable[Session] = (), actions: Iterable[Action] = (), zone: tzinfo = UTC) -> str:  # fmt: skip
+    """The record as CSV, dates in ``zone`` (the workspace's time zone, as in ``to_markdown``)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(CSV_FIELDS)
-    for e in [*entries(corpus, reflections), *check_entries(corpus, answers), *session_entries(corpus, sessions),
-              *action_entries(corpus, actions)]:  # fmt: skip
+    for e in [*entries(corpus, reflections, zone), *check_entries(corpus, answers, zone),
+              *session_entries(corpus, sessions, zone), *action_entries(corpus, actions, zone)]:  # fmt: skip
         writer.writerow([_cell(str(v)) for v in (
             e.date, e.activity_type, e.minutes, e.point_id, e.point_title, e.source, "yes" if e.peers else "no",
             e.learned, e.practice, e.action, " | ".join(e.questions), e.period, e.since,

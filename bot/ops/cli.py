@@ -447,7 +447,8 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
     """Admin export of one person's record (what "Export my record" sends them), to stdout or a file."""
-    from datetime import UTC, datetime
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from bot.learning import cpd
     from bot.storage.store import Workspace
@@ -466,12 +467,13 @@ def cmd_reflections(args: argparse.Namespace, settings: Settings) -> int:
         answers = services.quiz.answers(ws, args.user)
         sessions = services.sessions.sessions_of(ws, args.user)
         actions = services.sessions.actions_of(ws, args.user)
+        zone = ZoneInfo(services.workspace_settings.hours(ws).timezone)  # dates as the team's own days
         if args.format == "csv":
-            text = cpd.to_csv(services.corpus, mine, answers, sessions, actions)
+            text = cpd.to_csv(services.corpus, mine, answers, sessions, actions, zone=zone)
         else:
             text = cpd.to_markdown(services.corpus, mine, who=f"Slack user {args.user} in workspace {args.team}",
-                                   exported=datetime.now(UTC), answers=answers, sessions=sessions,
-                                   actions=actions)  # fmt: skip
+                                   exported=datetime.now(zone), answers=answers, sessions=sessions,
+                                   actions=actions, zone=zone)  # fmt: skip
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text)

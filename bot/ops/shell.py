@@ -39,7 +39,7 @@ from bot.weekly.summary import SummaryPoster
 
 QUIT_WORDS = ("quit", "exit", ":q")
 # The shell's own commands, for "did you mean": a mistyped one should not silently become a search.
-SHELL_COMMANDS = ("help", "reply", "as", "post", "summary", "home", "thread", "who", "clock", "quit", "exit")
+SHELL_COMMANDS = ("help", "reply", "as", "post", "summary", "home", "thread", "session", "who", "clock", "quit", "exit")
 CLOCK_HOUR = 11  # a moved clock stands at 11:00 on its day: inside working hours and the quiz window
 
 CHANNEL_ID = "C0TEAM"
@@ -59,6 +59,7 @@ SHELL_HELP = """Slack, as a person in #team would use it:
   as <name>           be someone else in the team, e.g. 'as sam'; 'as you' to come back
   home                open the bot's App Home tab (your reflections, export, delete)
   thread              show this week's post and its thread
+  session             show the latest briefing session post (its buttons) and its thread
 The week, as the scheduler would run it:
   post [--force]      post this week's learning point in #team now (subscribes #team first if needed)
   summary             post this week's summary in the thread now
@@ -276,6 +277,11 @@ class Shell:
             self._show_message(p, "── @scr edited its message ──\n", {"kind": "message", "channel": p.get("channel"),
                                                                          "ts": p.get("ts")})  # fmt: skip
         elif method == "views.publish":
+            owner = str(p.get("user_id") or "")
+            if owner and owner != self.uid:  # someone else's Home: theirs to see, and never the buttons on this screen
+                who = next((n for n, u in self.people.items() if u == owner), owner)
+                self.say(f"(@{who}'s App Home was updated: 'as {who}' then 'home' to see it)")
+                return
             self._show_view(p.get("view") or {}, {"kind": "home", "view_id": (p.get("_result") or {}).get("view", {}).get("id")})
         elif method == "views.update":
             view_id = str(p.get("view_id") or (p.get("_result") or {}).get("view", {}).get("id") or "")
@@ -536,6 +542,21 @@ class Shell:
             header = f"── @{who}" + (" (in the thread)" if msg.get("thread_ts") not in (None, msg["ts"]) else "") + " ──\n"
             self._show_message(msg, header, {"kind": "message", "channel": CHANNEL_ID, "ts": msg["ts"]})
 
+    def session(self) -> None:
+        """The latest briefing session post and its thread again, its buttons numbered from 1: after other
+        messages took the numbers, "I was there" and "Agree an action" are reachable again."""
+        from bot.slack.session_blocks import SESSION_BLOCK
+
+        posts = [m for m in self.slack.channel_messages(CHANNEL_ID)
+                 if any(str(b.get("block_id") or "").startswith(SESSION_BLOCK) for b in m.get("blocks") or [])]  # fmt: skip
+        if not posts:
+            self.say("No briefing has been run in #team yet: /scr briefing <theme>, then Run in channel.")
+            return
+        for msg in self.slack.thread(CHANNEL_ID, posts[-1]["ts"]):
+            who = "scr" if msg.get("bot_id") else next((n for n, u in self.people.items() if u == msg.get("user")), "?")
+            header = f"── @{who}" + (" (in the thread)" if msg.get("thread_ts") not in (None, msg["ts"]) else "") + " ──\n"
+            self._show_message(msg, header, {"kind": "message", "channel": CHANNEL_ID, "ts": msg["ts"]})
+
     def _schedule(self) -> Any:
         return self.services.schedule_for(TEAM_ID, None, CHANNEL_ID)
 
@@ -693,6 +714,8 @@ class Shell:
             self.home()
         elif line == "thread":
             self.thread()
+        elif line == "session":
+            self.session()
         elif word == "clock":
             self.clock(rest)
         elif line == "who":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -33,6 +34,12 @@ def user_channels(services: Services, client: WebClient, ws: Workspace, user: st
 
 def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
     """Whether ``user`` is in ``channel`` (so may share in its threads); False when Slack cannot say."""
+    return bool(channel_membership(client, user, channel))
+
+
+def channel_membership(client: WebClient, user: str, channel: str) -> bool | None:
+    """Whether ``user`` is in ``channel``; None when Slack could not say (an error or no answer), so a caller
+    that refuses on "not a member" can tell that apart and ask the person to try again instead."""
     cursor = None
     try:
         for _ in range(20):
@@ -44,8 +51,12 @@ def user_in_channel(client: WebClient, user: str, channel: str) -> bool:
             if not cursor:
                 return False
     except SlackApiError as exc:
-        log.info("users.conversations unavailable (%s); the reflection stays private", exc.response.get("error"))
-    return False
+        log.info("users.conversations unavailable (%s)", exc.response.get("error"))
+        return None
+    except OSError as exc:
+        log.info("users.conversations: no answer from Slack (%s)", exc)
+        return None
+    return None  # more pages than we read: not known
 
 
 def publish_home(services: Services, client: WebClient, ws: Workspace, user: str) -> None:
@@ -93,10 +104,11 @@ def send_export(services: Services, client: WebClient, ws: Workspace, user: str,
     if not any(counts):
         client.chat_postMessage(channel=dm, text="You have no reflections saved yet, so there is nothing to export.")
         return counts
-    now = datetime.now(UTC)
+    zone = ZoneInfo(services.workspace_settings.hours(ws).timezone)  # dates as the team's own days
+    now = datetime.now(zone)
     md = cpd.to_markdown(services.corpus, mine, who=f"Slack user {user}", exported=now, answers=answers,
-                         sessions=sessions, actions=actions)  # fmt: skip
-    csv_text = cpd.to_csv(services.corpus, mine, answers, sessions, actions)
+                         sessions=sessions, actions=actions, zone=zone)  # fmt: skip
+    csv_text = cpd.to_csv(services.corpus, mine, answers, sessions, actions, zone=zone)
     stamp = now.strftime("%Y-%m-%d")
     client.files_upload_v2(
         channel=dm,

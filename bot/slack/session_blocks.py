@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from bot.briefings.sessions import (
@@ -118,11 +118,12 @@ def session_controls(theme: str, facilitator: str) -> list[dict[str, Any]]:
     return [{**row, "block_id": block_id}]
 
 
-def action_form(channel: str, ts: str, theme: str, facilitator: str, *, what: str = "", owner: str = "",
+def action_form(channel: str, ts: str, theme: str, *, what: str = "", owner: str = "",
                 due: str = "", error: str = "") -> dict[str, Any]:  # fmt: skip
     """The "Agree an action" modal. Reopened with the words kept (``what``, ``owner``, ``due``) and ``error``
-    at the top when the owner is not in the channel or the action could not be saved."""
-    meta = json.dumps({"c": channel, "ts": ts, "t": theme, "f": facilitator})
+    at the top when the owner is not in the channel or the action could not be saved. It carries no
+    facilitator: the save takes it from the stored session, so a facilitator forgotten since is not named."""
+    meta = json.dumps({"c": channel, "ts": ts, "t": theme})
     what_el: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": WHAT_MAX,
                                "placeholder": {"type": "plain_text", "text": "e.g. Add fathers to the home visit checklist"}}  # fmt: skip
     if what:
@@ -220,10 +221,11 @@ def home_actions(acts: Sequence[Action], room: int = HOME_BLOCKS) -> list[dict[s
 
 
 def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], everyone: bool,
-                         page: int = 1) -> dict[str, Any]:  # fmt: skip
+                         page: int = 1, zone: tzinfo = UTC) -> dict[str, Any]:  # fmt: skip
     """A channel's action list for its facilitator or an admin (``everyone``: all its sessions, else only the
     ones this facilitator ran): each session, then its actions with owner, due date, status and the owner's
-    line on what changed. It names people, so it is only ever sent privately.
+    line on what changed. It names people, so it is only ever sent privately. A session's date is its day in
+    ``zone``, the workspace's time zone (never the server's).
 
     A long list takes as many sections as it needs (3,000 characters each). Past Slack's 50 blocks a message,
     ``page`` 1 shows the newest sessions and ends saying how many earlier actions there are and which page
@@ -231,7 +233,7 @@ def team_actions_message(listed: Sequence[tuple[Session, Sequence[Action]]], eve
     whose = "every briefing run here" if everyone else "the briefings you ran here"
     parts: list[tuple[dict[str, Any], int]] = []
     for session, acts in listed:
-        head = f"*{escape(session.title)}*, {_day(date.fromtimestamp(session.at).isoformat())}, run by {facilitator_name(session.facilitator)}"
+        head = f"*{escape(session.title)}*, {_day(datetime.fromtimestamp(session.at, zone).date().isoformat())}, run by {facilitator_name(session.facilitator)}"
         if not acts:
             parts.append((_section(f"{head}\n_No actions agreed._"), 0))
             continue
