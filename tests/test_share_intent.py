@@ -179,3 +179,50 @@ def test_killed_before_membership_was_confirmed_and_the_person_left_it_stays_pri
     assert f"shared reflection {rid}: not_member" in out, out
     dms = [c.params for c in slack.ok_calls("chat.postMessage") if c.params.get("channel") == "U0SHARER"]
     assert len(dms) == 1 and "kept private" in dms[0]["text"] and f"<#{CHANNEL}>" in dms[0]["text"]
+
+
+def test_a_busy_thread_under_history_limits_is_read_across_sweeps_and_posted_once(
+        web: tuple[BotProcess, dict[str, str]], slack: FakeSlack, shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """50 replies in the thread, Slack's history limits on (one read a "minute", 15 messages a page), the web
+    process killed after the ack. On the old code each sweep paged the whole thread from its start, met the
+    limit on its second page and gave "unknown": never posted, though the person was told it was being shared.
+    Now the clock reads only replies from just before the intent (35 are older), within its budget, resuming
+    where the last sweep stopped, and posts once."""
+    bot, env = web
+    _, thread, point = weekly_post(slack, shared_redis, corpus, channel=CHANNEL)
+    real_clock = slack.clock
+    slack.clock = lambda: real_clock() - 3600  # the thread's earlier replies: an hour before the reflection
+    for i in range(35):
+        slack.post_as(f"U0OLD{i:02d}", CHANNEL, f"earlier reply {i}", thread_ts=thread)
+    slack.clock = real_clock
+    for i in range(15):  # and the replies just before and around it
+        slack.post_as(f"U0NEW{i:02d}", CHANNEL, f"reply {i}", thread_ts=thread)
+    form = open_modal(bot, slack, value=point, channel=CHANNEL, message_ts=thread)
+    posts_before = sum(m == "chat.postMessage" for m, _ in list(slack.started))
+    slack.hold["chat.postMessage"] = 30  # the share is on its way when the process dies: Slack never acts on it
+    saved_at = time.time()
+    body = submission(form, {"stood_out": "Busy thread, still shared"}, user="U0SHARER", view_id="V0BUSY", visibility="thread")
+    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    rid = view_id("V0BUSY")
+    wait_for(lambda: started(slack, "chat.postMessage", posts_before))
+    kill_web(bot)
+    del slack.hold["chat.postMessage"]
+
+    outs = []
+    for _ in range(5):  # 16 replies from the intent on: two pages of 15, one read a "minute", so two sweeps
+        time.sleep(GRACE + 0.5)  # the claim of the sweep before has run out
+        outs.append(run_clock(env))
+        if f"shared reflection {rid}: shared" in outs[-1]:
+            break
+    posted = shared_posts(slack, thread, rid)
+    assert len(posted) == 1 and "Busy thread, still shared" in dumps(posted[0]), outs
+    assert len(outs) >= 2, outs  # the thread could not be read in one sweep: the second resumed
+    reads = [c.params for c in slack.calls_to("conversations.replies") if c.params.get("ts") == thread]
+    assert reads and all(float(p.get("oldest") or 0) >= saved_at - 61 for p in reads), reads  # never from the start
+    saved = ReflectionStore(shared_redis, 365).get(Workspace(T1), rid)
+    assert saved is not None and saved.message_ts == posted[0]["ts"] and saved.visibility == "thread"
+    assert not shared_redis.exists(keys.share_search(Workspace(T1), rid))  # settled: its progress is gone too
+
+    time.sleep(GRACE + 0.5)
+    run_clock(env)
+    assert len(shared_posts(slack, thread, rid)) == 1

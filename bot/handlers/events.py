@@ -159,9 +159,11 @@ def register(app: App, services: Services) -> None:
             log.warning("could not publish App Home for %s: %s", event["user"], exc.response.get("error"))
 
     def on_metadata_posted(event: dict[str, Any], body: dict[str, Any], context: BoltContext) -> None:
-        """``message_metadata_posted``: how Slack reports a message with metadata to an app subscribed to it."""
+        """``message_metadata_posted``: how Slack reports a message with metadata to an app subscribed to its
+        event type (manifest.yml, ``metadata_subscriptions``). Filed under the workspace Bolt authorized, as
+        every event is (a Slack Connect channel's body may name the other organisation's team)."""
         if from_us(event, context):
-            note_own_post(services, workspace_of(body), event.get("message_ts"), event.get("metadata"),
+            note_own_post(services, workspace_of(body, context), event.get("message_ts"), event.get("metadata"),
                           str(event.get("channel_id") or ""))
 
     app.event("message")(ack=on_message, lazy=[tell_author])

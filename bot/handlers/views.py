@@ -22,12 +22,13 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.config import CALL_BUDGET
 from bot.handlers.events import SHARED_EVENT, safety_note
 from bot.reflections.masking import mask
 from bot.reflections.store import MODAL, PRIVATE, SHARED, Reflection, ReflectionStore, view_id
 from bot.search.safety import classify
 from bot.services import Services
-from bot.slack.client import find_in_thread
+from bot.slack.client import ThreadNotFullyRead, find_in_thread, find_in_thread_after
 from bot.slack.context import workspace_of
 from bot.slack.home import user_in_channel
 from bot.slack.reflect_blocks import CALLBACK_REFLECTION, saved_view, shared_reflection_message
@@ -88,12 +89,13 @@ def _echoed(seen: Callable[[], str | None] | None, wait: float) -> str | None:
 
 
 def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: str, message: dict[str, Any],
-                        seen: Callable[[], str | None] | None = None) -> str | None:  # fmt: skip
+                        seen: Callable[[], str | None] | None = None, oldest: str | None = None) -> str | None:  # fmt: skip
     """Post a shared reflection in its thread; its ts, or None if it is not there. The post carries the
     reflection's id in its metadata, so when Slack's answer is lost (5xx, reset, timeout: Slack may have
     posted) it is not sent again blindly (that could post it twice): first ``seen`` is watched for the copy
     of the post Slack sends back as an event, then, only if none came, the thread is searched. Reading the
-    thread is the last resort: an app outside the Marketplace may do it once a minute."""
+    thread is the last resort: an app outside the Marketplace may do it once a minute; ``oldest`` keeps it to the
+    replies from just before this attempt."""
     meta = {"event_type": SHARED_EVENT, "event_payload": {"key": rid}}
     try:
         return str(client.chat_postMessage(channel=channel, thread_ts=thread_ts, metadata=meta, **message)["ts"])
@@ -107,7 +109,7 @@ def post_once_in_thread(client: WebClient, channel: str, thread_ts: str, rid: st
     if echoed:
         return echoed
     try:
-        found = find_in_thread(client, channel, thread_ts, SHARED_EVENT, rid)
+        found = find_in_thread(client, channel, thread_ts, SHARED_EVENT, rid, oldest=oldest)
     except (SlackApiError, OSError) as exc:
         log.warning("could not check the thread in %s for a shared reflection: %s", channel, exc)
         echoed = _echoed(seen, 0)
@@ -123,6 +125,15 @@ class OutcomeUnknown(Exception):  # noqa: N818 - reads as "raise OutcomeUnknown(
 
 
 POSTED, KEPT_PRIVATE, NOT_A_MEMBER, UNKNOWN, GONE = "shared", "private", "not_member", "unknown", "gone"
+GAVE_UP = "gave_up"  # the clock could not tell whether it was posted, sweep after sweep: kept private, never re-posted
+
+LOOK_BACK = 60.0  # seconds before the intent a search of the thread starts: the post cannot be older (clock skew)
+UNDECIDED_SWEEPS = 6  # clock sweeps that read nothing new of the thread before it stops trying (``GAVE_UP``)
+
+
+def _search_from(refl: Reflection) -> str:
+    """The oldest reply the shared post can be: just before the person saved the reflection."""
+    return f"{refl.created_at - LOOK_BACK:.6f}"
 
 
 def settle_share(client: WebClient, store: ReflectionStore, ws: Workspace, rid: str, *, look_first: bool) -> str:
@@ -132,8 +143,13 @@ def settle_share(client: WebClient, store: ReflectionStore, ws: Workspace, rid: 
     intent older than the grace period, left by a process killed after the ack: that one may have posted
     before it died, so the thread is searched before anything is posted. Returns what happened:
     ``shared`` (``message_ts`` recorded), ``private`` (Slack would not post it), ``not_member`` (the person's
-    membership of the channel was not confirmed, so it is kept private), ``unknown`` (left for the clock)
-    or ``gone`` (deleted meanwhile, or no longer to share)."""
+    membership of the channel was not confirmed, so it is kept private), ``unknown`` (left for the clock),
+    ``gave_up`` (the clock's sweeps could not read the thread, ``UNDECIDED_SWEEPS`` times: kept private, since
+    posting again when it may be there could post it twice) or ``gone`` (deleted meanwhile, or no longer to share).
+
+    The clock reads only replies from just before the intent (``LOOK_BACK``), within one call's budget, and
+    records how far it got with the intent: with Slack's history limits (one read a minute, 15 messages a page)
+    a busy thread takes several sweeps, each resuming where the last stopped."""
     refl = store.get(ws, rid)
     if refl is None or not refl.shared or not refl.channel or not refl.thread_ts:
         store.share_done(ws, rid)
@@ -148,17 +164,24 @@ def settle_share(client: WebClient, store: ReflectionStore, ws: Workspace, rid: 
         log.warning("kept a reflection by %s private: not shown to be a member of %s", refl.user, refl.channel)
         return NOT_A_MEMBER
     if look_first:
+        after = store.share_search(ws, rid) or _search_from(refl)
         try:
-            found = find_in_thread(client, refl.channel, refl.thread_ts, SHARED_EVENT, rid)
-        except (SlackApiError, OSError) as exc:
-            log.warning("could not check the thread in %s for a shared reflection: %s", refl.channel, exc)
+            found = find_in_thread_after(client, refl.channel, refl.thread_ts, SHARED_EVENT, rid, after=after,
+                                         budget=float(getattr(client, "call_budget", CALL_BUDGET)))  # fmt: skip
+        except ThreadNotFullyRead as exc:
+            stuck = store.note_share_search(ws, rid, exc.after, moved=exc.after != after)
+            log.warning("could not yet check the thread in %s for a shared reflection (read up to %s): %s",
+                        refl.channel, exc.after, exc)  # fmt: skip
+            if stuck >= UNDECIDED_SWEEPS:
+                store.share_done(ws, rid, visibility=PRIVATE)
+                return GAVE_UP
             return UNKNOWN
         if found:
             store.share_done(ws, rid, message_ts=str(found["ts"]))
             return POSTED
     try:
         ts = post_once_in_thread(client, refl.channel, refl.thread_ts, rid, shared_reflection_message(refl.user, refl),
-                                 seen=lambda: _message_ts(store, ws, rid))  # fmt: skip
+                                 seen=lambda: _message_ts(store, ws, rid), oldest=_search_from(refl))  # fmt: skip
     except OutcomeUnknown:
         return UNKNOWN
     if ts:
@@ -192,7 +215,7 @@ def finish_pending_shares(store: ReflectionStore, clients: Callable[[Workspace],
                 log.warning("could not finish a shared reflection in %s: %s", ws.team_id, exc)
                 continue
             done.append((rid, outcome))
-            if outcome in (NOT_A_MEMBER, KEPT_PRIVATE):
+            if outcome in (NOT_A_MEMBER, KEPT_PRIVATE, GAVE_UP):
                 _tell_kept_private(client, store, ws, rid, outcome)
     return done
 
@@ -202,11 +225,17 @@ def _tell_kept_private(client: WebClient, store: ReflectionStore, ws: Workspace,
     refl = store.get(ws, rid)
     if refl is None or not refl.channel:
         return
-    why = ("Slack didn't confirm you're a member of" if outcome == NOT_A_MEMBER else "I couldn't post it in")
+    if outcome == GAVE_UP:
+        text = (f"I saved the reflection you chose to share in <#{refl.channel}>, but Slack didn't let me check "
+                f"whether it reached the thread: it may already have been posted there. So that it is never posted "
+                f"twice I won't post it again, and it's kept private in your record (only you can see it, in my "
+                f"Home tab). If it isn't in the thread, you can share your words there yourself.")  # fmt: skip
+    else:
+        why = ("Slack didn't confirm you're a member of" if outcome == NOT_A_MEMBER else "I couldn't post it in")
+        text = (f"I saved the reflection you chose to share in <#{refl.channel}>, but I didn't share it in the thread: "
+                f"{why} <#{refl.channel}>. It's kept private (only you can see it, in my Home tab).")  # fmt: skip
     try:
-        client.chat_postMessage(channel=refl.user, text=(
-            f"I saved the reflection you chose to share in <#{refl.channel}>, but I didn't share it in the thread: "
-            f"{why} <#{refl.channel}>. It's kept private (only you can see it, in my Home tab)."))  # fmt: skip
+        client.chat_postMessage(channel=refl.user, text=text)
     except (SlackApiError, OSError) as exc:
         log.warning("could not tell %s their reflection was kept private: %s", refl.user, exc)
 

@@ -170,7 +170,24 @@ class ReflectionStore:
         """The share is settled (posted: ``message_ts``; or kept private): record it, then drop the intent."""
         refl = self.update(ws, rid, **changes) if changes else self.get(ws, rid)
         self.r.zrem(keys.shares_pending(ws), rid)
+        self.r.delete(keys.share_search(ws, rid))
         return refl
+
+    def share_search(self, ws: Workspace, rid: str) -> str | None:
+        """How far the clock has read the thread of a pending share (``ts``; every reply up to it was read), if at all."""
+        after = self.r.hget(keys.share_search(ws, rid), "after")
+        return str(after) if after else None
+
+    def note_share_search(self, ws: Workspace, rid: str, after: str, *, moved: bool) -> int:
+        """Record how far an undecided search read (``after``), so the next sweep resumes there; returns how many
+        sweeps have now read nothing new (``moved`` False), which bounds how long the clock keeps trying."""
+        key = keys.share_search(ws, rid)
+        with self.r.pipeline() as pipe:
+            pipe.hset(key, "after", after)
+            pipe.hincrby(key, "stuck", 0 if moved else 1)
+            pipe.expire(key, keys.SHARE_PENDING_SECONDS)
+            stuck = pipe.execute()[1]
+        return int(stuck)
 
     def put_message(self, ws: Workspace, refl: Reflection, version: float) -> str:
         """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in

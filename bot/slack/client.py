@@ -30,6 +30,7 @@ from urllib.error import HTTPError
 from urllib.request import Request
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     ServerErrorRetryHandler,
@@ -254,12 +255,53 @@ def thread_messages(slack: WebClient, channel: str, thread_ts: str, page: int = 
             return
 
 
+def _marked(msg: dict[str, Any], event_type: str, key: str, also: str | None = None) -> bool:
+    meta = msg.get("metadata") or {}
+    return meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") in (key, also)
+
+
 def find_in_thread(slack: WebClient, channel: str, thread_ts: str, event_type: str, key: str,
-                   also: str | None = None) -> dict[str, Any] | None:  # fmt: skip
+                   also: str | None = None, *, oldest: str | None = None) -> dict[str, Any] | None:  # fmt: skip
     """The message in a thread whose metadata is ``event_type`` with payload ``key`` (or ``also``), if any:
-    how a post whose answer was lost is found before anything is sent again."""
-    for msg in thread_messages(slack, channel, thread_ts):
-        meta = msg.get("metadata") or {}
-        if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") in (key, also):
+    how a post whose answer was lost is found before anything is sent again. ``oldest``: only replies from
+    then on (the post cannot be older than the attempt that made it)."""
+    for msg in thread_messages(slack, channel, thread_ts, oldest=oldest):
+        if _marked(msg, event_type, key, also):
             return msg
     return None
+
+
+class ThreadNotFullyRead(Exception):  # noqa: N818 - reads as "raise ThreadNotFullyRead(after, ...)"
+    """A search of a thread stopped before reading every reply in its window (its budget ran out, or Slack
+    failed): the post may be in the part not read. ``after``: every reply up to this ts was read, so a later
+    search resumes there instead of starting again."""
+
+    def __init__(self, after: str, why: str):
+        super().__init__(why)
+        self.after = after
+
+
+def find_in_thread_after(slack: WebClient, channel: str, thread_ts: str, event_type: str, key: str, *,
+                         after: str, budget: float) -> dict[str, Any] | None:  # fmt: skip
+    """``find_in_thread`` for the replies from ``after`` on, within ``budget`` seconds of calls: where Slack's
+    history limits allow one read a minute and 15 messages a page, a busy thread takes several of the clock's
+    sweeps. Raises ``ThreadNotFullyRead`` with how far it got rather than ever saying "not there" unread."""
+    cursor = None
+    with spending_at_most(budget) as deadline:
+        while True:
+            try:
+                resp = slack.conversations_replies(channel=channel, ts=thread_ts, include_all_metadata=True,
+                                                   limit=200, cursor=cursor, oldest=after, inclusive=True)  # fmt: skip
+            except (SlackApiError, OSError) as exc:
+                why = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
+                raise ThreadNotFullyRead(after, f"thread_not_fully_read: {why}") from exc
+            for msg in resp.get("messages", []):
+                if _marked(msg, event_type, key):
+                    return msg
+                if float(msg.get("ts") or 0) > float(after):  # oldest first: the page is read up to here
+                    after = str(msg["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+            if time.monotonic() >= deadline:
+                raise ThreadNotFullyRead(after, "thread_not_fully_read: out of time")

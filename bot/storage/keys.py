@@ -26,6 +26,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
 | ``refl-deleted:<id>`` (tombstone)        | string | 7 d: outlives Slack's event retries and any held reply |
 | ``shares-pending``, ``share-claim:<id>`` | zset, string | 7 d, refreshed on write / grace period (a shared reflection not yet posted) |
+| ``share-search:<id>``                    | hash   | 7 d; deleted when the share is settled (how far the clock read its thread) |
 | ``refl-forgotten:<user>``                | string | 7 d: "forget me" time; older messages refused   |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
@@ -244,6 +245,13 @@ def share_claim(ws: Workspace, rid: str) -> str:
     """Held (``SET NX``, the grace period) by the one process posting a shared reflection: the web process's
     lazy listener, or the clock after it; never two at once."""
     return _key(ws, "share-claim", rid)
+
+
+def share_search(ws: Workspace, rid: str) -> str:
+    """Hash kept with a pending share's intent while the clock looks for it in its thread: ``after`` (every reply
+    up to this ts was read, so the next sweep reads only later ones) and ``stuck`` (sweeps that read nothing new).
+    Slack's history limits allow one read a minute, so one sweep may read only part of a busy thread."""
+    return _key(ws, "share-search", rid)
 
 
 # ----- installations and OAuth (bot.slack.installations, bot.slack.oauth) --------------------------------------
