@@ -148,3 +148,23 @@ def test_run_whose_answer_is_lost_is_found_in_the_channel_and_completed_once(
     time.sleep(0.5)
     assert len(module_slack.channel_messages(channel)) == 1
     assert len(module_slack.thread(channel, posts[0]["ts"])) == 2
+
+
+def test_run_whose_answer_is_lost_and_channel_cannot_be_read_says_not_sure_and_keeps_the_claim(
+        bot: BotProcess, module_slack: FakeSlack) -> None:  # fmt: skip
+    """The post's answer is lost and the search for it fails too: "not sure yet, check the channel", and the
+    claim is kept, so pressing Run again cannot post a second copy."""
+    channel = "C0LOSTUNSURE"
+    preview = bot.command("briefing neglect", channel=channel, user="U0LEAD").json()
+    run = button(preview, "scr_briefing_run")["value"]
+    module_slack.accept_then("chat.postMessage", 500, channel=channel)
+    module_slack.fail("conversations.history", 500, retry_after=None, error="internal_error", times=20, channel=channel)
+    url = module_slack.response_url()
+    bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=url)
+    done = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=30.0)
+    assert "check the channel before running it again" in done["text"], done["text"]
+    again = module_slack.response_url()
+    bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=again)
+    reply = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == again), None), timeout=5.0)
+    assert "already been run" in reply["text"]
+    assert len(module_slack.channel_messages(channel)) == 1
