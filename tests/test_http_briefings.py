@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
+
+import pytest
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
 from conftest import BotProcess, wait_for
@@ -114,3 +117,54 @@ def test_briefing_handout_with_no_match_says_why_and_sends_nothing(bot: BotProce
     assert "No theme" in said["text"]
     time.sleep(1.0)
     assert module_slack.files[before:] == []
+
+
+@pytest.mark.parametrize("lost", [500, "reset"])
+def test_run_whose_answer_is_lost_is_found_in_the_channel_and_completed_once(
+        bot: BotProcess, module_slack: FakeSlack, redis_server: Any, lost: int | str) -> None:  # fmt: skip
+    """Slack posts the briefing, then its answer is lost (a 500, a reset connection): the bot looks for its
+    own post, records the session and adds the questions for it, says it was posted, and keeps the claim, so a
+    second click says it was already run instead of posting a second copy."""
+    channel = f"C0LOST{str(lost).upper()}"
+    preview = bot.command("briefing neglect", channel=channel, user="U0LEAD").json()
+    run = button(preview, "scr_briefing_run")["value"]
+    module_slack.accept_then("chat.postMessage", lost, channel=channel)
+    url = module_slack.response_url()
+    assert bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=url).status == 200
+    done = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=15.0)
+    assert "Posted" in done["text"], done["text"]
+    posts = module_slack.channel_messages(channel)
+    assert len(posts) == 1
+    thread = wait_for(lambda: module_slack.thread(channel, posts[0]["ts"])[1:], timeout=5.0)
+    assert len(thread) == 1 and "Questions for the team" in dumps(thread[0])
+    r = redis_server.client()
+    sessions = [m for k in r.scan_iter("*:sessions") for m in r.zrange(k, 0, -1) if str(m).startswith(f"{channel}:")]
+    assert sessions == [f"{channel}:{posts[0]['ts']}"]
+
+    again = module_slack.response_url()
+    bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=again)
+    reply = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == again), None), timeout=5.0)
+    assert "already been run" in reply["text"]
+    time.sleep(0.5)
+    assert len(module_slack.channel_messages(channel)) == 1
+    assert len(module_slack.thread(channel, posts[0]["ts"])) == 2
+
+
+def test_run_whose_answer_is_lost_and_channel_cannot_be_read_says_not_sure_and_keeps_the_claim(
+        bot: BotProcess, module_slack: FakeSlack) -> None:  # fmt: skip
+    """The post's answer is lost and the search for it fails too: "not sure yet, check the channel", and the
+    claim is kept, so pressing Run again cannot post a second copy."""
+    channel = "C0LOSTUNSURE"
+    preview = bot.command("briefing neglect", channel=channel, user="U0LEAD").json()
+    run = button(preview, "scr_briefing_run")["value"]
+    module_slack.accept_then("chat.postMessage", 500, channel=channel)
+    module_slack.fail("conversations.history", 500, retry_after=None, error="internal_error", times=20, channel=channel)
+    url = module_slack.response_url()
+    bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=url)
+    done = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == url), None), timeout=30.0)
+    assert "check the channel before running it again" in done["text"], done["text"]
+    again = module_slack.response_url()
+    bot.action("scr_briefing_run", run, channel=channel, user="U0LEAD", response_url=again)
+    reply = wait_for(lambda: next((r for r in module_slack.responses if r.get("_url") == again), None), timeout=5.0)
+    assert "already been run" in reply["text"]
+    assert len(module_slack.channel_messages(channel)) == 1

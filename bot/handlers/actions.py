@@ -26,12 +26,15 @@ from slack_sdk.errors import SlackApiError
 from bot.briefings.builder import NoMatch, Spec, assemble
 from bot.briefings.builder import swap as swap_key
 from bot.briefings.sessions import Action, Session
+from bot.delivery import Marker
 from bot.handlers.commands import PAUSE_MAX_WEEKS, lookup_message, pause_checks, workspace_or_none
 from bot.handlers.sessions import record_session
 from bot.learning.quiz import DM, Answer, QuizStore
+from bot.once import Permanent, Transient, Unfinished
 from bot.services import Services
 from bot.slack import blocks
 from bot.slack.context import workspace_of
+from bot.slack.delivery import SlackDelivery, marker_metadata, slack_errors
 from bot.slack.home import publish_home, send_export, user_in_channel
 from bot.slack.quiz_blocks import (
     ACTION_ANSWER,
@@ -48,6 +51,11 @@ from bot.storage.keys import Workspace
 
 log = logging.getLogger(__name__)
 BRIEFING_GONE = "Sorry, that briefing is no longer available: run `/scr briefing` again."
+RUN_NOT_POSTED = "I couldn't post the briefing here: Slack lost my request. Please press *Run in channel* again."
+RUN_UNSURE = ("I'm not sure yet whether the briefing was posted (Slack didn't answer and I couldn't check): "
+              "check the channel before running it again.")
+RUN_MARKER = "scr_7mb_run"  # the metadata event type on a briefing run's post (its key: the preview's id)
+RUN_SEARCH_SLACK_SECONDS = 60  # a lost run's post is looked for from a minute before the click to a minute after now
 RUN_ALREADY = "This preview has already been run in the channel (once is enough): `/scr briefing` makes a new one."
 
 
@@ -290,6 +298,20 @@ def register(app: App, services: Services) -> None:
             except redis.RedisError as exc:
                 log.warning("could not release a briefing run's claim (%s); it lapses in 7 days", exc)
 
+    def _find_run(client: WebClient, channel: str, marker: Marker | None, clicked: float) -> str | None:
+        """After a lost answer: the run's post's ts if it is in the channel, None if it is certainly not,
+        "unsure" if the channel could not be read (or the preview has no id to look for)."""
+        if marker is None:
+            return "unsure"
+        try:
+            found = SlackDelivery(client, services.corpus).find_post(
+                channel, marker, oldest=datetime.fromtimestamp(clicked - RUN_SEARCH_SLACK_SECONDS, UTC),
+                latest=datetime.fromtimestamp(time.time() + RUN_SEARCH_SLACK_SECONDS, UTC))  # fmt: skip
+        except (Permanent, Transient, Unfinished) as exc:
+            log.warning("could not look for a briefing run's post in %s (%s); its claim is kept", channel, exc)
+            return "unsure"
+        return found.id if found else None
+
     def briefing_run(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond,
                      context: BoltContext) -> None:  # fmt: skip
         """Post the previewed briefing in the channel, collapsed to fit a phone, with its discussion
@@ -312,25 +334,41 @@ def register(app: App, services: Services) -> None:
             return
         post = blocks.briefing_post(built, user)
         post["blocks"] += session_controls(built.spec.theme, user)
+        preview = str(_json_object(action.get("value") or "").get(blocks.PREVIEW_ID) or "")
+        marker = Marker(RUN_MARKER, preview) if preview else None
+        if marker:  # how this run's post is recognised if Slack's answer to it is lost
+            post["metadata"] = marker_metadata(marker)
+        clicked = time.time()
         try:
-            posted = client.chat_postMessage(channel=channel, unfurl_links=False, **post)
-        except SlackApiError as exc:
-            _release_run(claim)  # not posted: the same preview may be run again
-            error = exc.response.get("error", "unknown_error")
-            log.warning("briefing run failed in %s: %s", channel, error)
-            hint = ("I'm not in this channel yet: invite me with `/invite @scr` and try again."
-                    if error in ("not_in_channel", "channel_not_found") else f"Slack said `{error}`.")  # fmt: skip
-            respond(replace_original=False, text=f"I couldn't post the briefing here. {hint}")
-            return
+            with slack_errors():
+                ts = str(client.chat_postMessage(channel=channel, unfurl_links=False, **post)["ts"])
+        except (Permanent, Transient) as exc:
+            if not (isinstance(exc, Transient) and exc.maybe_sent):  # Slack said no: nothing was posted
+                _release_run(claim)  # the same preview may be run again
+                error = str(exc)
+                log.warning("briefing run failed in %s: %s", channel, error)
+                hint = ("I'm not in this channel yet: invite me with `/invite @scr` and try again."
+                        if error in ("not_in_channel", "channel_not_found") else f"Slack said `{error}`.")  # fmt: skip
+                respond(replace_original=False, text=f"I couldn't post the briefing here. {hint}")
+                return
+            # Slack's answer was lost (5xx, reset, timeout): it may have posted. Look before saying anything.
+            log.warning("briefing run in %s: answer lost (%s); looking for the post", channel, exc)
+            found = _find_run(client, channel, marker, clicked)
+            if found is None or found == "unsure":
+                if found is None:
+                    _release_run(claim)
+                respond(replace_original=False, text=RUN_NOT_POSTED if found is None else RUN_UNSURE)
+                return
+            ts = found
         questions = "with its questions in the thread"
         try:
-            client.chat_postMessage(channel=channel, thread_ts=posted["ts"], **blocks.briefing_questions(built))
-        except SlackApiError as exc:  # the briefing is posted (and claimed): its session is recorded all the same
-            error = exc.response.get("error", "unknown_error")
-            log.warning("briefing questions not posted in %s: %s", channel, error)
-            questions = f"but I couldn't add its discussion questions to the thread (Slack said `{error}`)"
+            with slack_errors():
+                client.chat_postMessage(channel=channel, thread_ts=ts, **blocks.briefing_questions(built))
+        except (Permanent, Transient) as exc:  # the briefing is posted (and claimed): its session is recorded all the same
+            log.warning("briefing questions not posted in %s: %s", channel, exc)
+            questions = f"but I couldn't add its discussion questions to the thread (Slack said `{exc}`)"
         record_session(services, ws, Session(
-            channel=channel, ts=str(posted["ts"]), theme=built.spec.theme, title=built.title, facilitator=user,
+            channel=channel, ts=ts, theme=built.spec.theme, title=built.title, facilitator=user,
             at=time.time(), points=[*([built.spec.why] if built.spec.why else []), *built.spec.keys]))  # fmt: skip
         respond(replace_original=True, text=f"Posted “{blocks.escape(built.title)}” in the channel, {questions}. "
                                             "People can press *I was there*, and the team can *Agree an action* under "

@@ -76,6 +76,11 @@ def _metadata(marker: Marker) -> dict[str, Any]:
     return {"event_type": marker.kind, "event_payload": {**marker.payload, "key": marker.key}}
 
 
+def marker_metadata(marker: Marker) -> dict[str, Any]:
+    """A marker as Slack ``metadata``, for a post made by a listener's own client: ``find_post`` finds it again."""
+    return _metadata(marker)
+
+
 def _before(ts: str) -> str:
     """The latest Slack ts strictly before ``ts`` (Slack's ts are microseconds: one less)."""
     whole, _, frac = ts.partition(".")
