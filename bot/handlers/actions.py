@@ -29,7 +29,7 @@ from bot.briefings.sessions import Action, Session
 from bot.delivery import Marker
 from bot.handlers.commands import PAUSE_MAX_WEEKS, lookup_message, pause_checks, workspace_or_none
 from bot.handlers.sessions import record_session
-from bot.learning.quiz import DM, Answer, QuizStore
+from bot.learning.quiz import QuizStore
 from bot.once import Permanent, Transient, Unfinished
 from bot.services import Services
 from bot.slack import blocks
@@ -213,14 +213,9 @@ def register(app: App, services: Services) -> None:
         try:
             hours = services.workspace_settings.hours(ws)  # "this week" and "this month" are the workspace's
             store = QuizStore(services.store.client, services.settings.retention_days, timezone=hours.timezone)
-            person = store.person(ws, user)
-            answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
-                            chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
-                            channel=person.channel if person else DM)  # fmt: skip
-            card = store.record_answer(ws, user, answer, hours.week(datetime.fromtimestamp(answered_at, UTC)))
+            week = hours.week(datetime.fromtimestamp(answered_at, UTC))
+            card, kept = store.choose(ws, user, check, chosen, sent_day, answered_at, week)
             if card is None:  # answered before: show the first answer, which is the one kept
-                first = store.previous_answer(ws, user, sent_day, check.id)
-                kept = check.options.index(first.chosen) if first and first.chosen in check.options else chosen
                 respond(replace_original=True, **answered_message(services.corpus, check, kept, card=None, already=True))
                 return
         except redis.RedisError:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from bot.content.corpus import Corpus
+from bot.content.corpus import Check, Corpus
 from bot.storage import keys
 from bot.storage.store import Workspace
 
@@ -333,6 +333,21 @@ class QuizStore:
                     return card
                 except redis.WatchError:
                     continue  # someone else wrote meanwhile: look again
+
+    def choose(self, ws: Workspace, user: str, check: Check, chosen: int, sent_day: str, answered_at: float,
+               week: str) -> tuple[Card | None, int]:  # fmt: skip
+        """A press of option ``chosen`` on ``check`` (sent on ``sent_day``), recorded once, for every front end's
+        buttons: (the person's progress, ``chosen``) for a first answer; (None, the option first chosen) for a
+        press after it, since the first answer is the one kept and the one to show again."""
+        person = self.person(ws, user)
+        answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
+                        chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
+                        channel=person.channel if person else DM)  # fmt: skip
+        card = self.record_answer(ws, user, answer, week)
+        if card is not None:
+            return card, chosen
+        first = self.previous_answer(ws, user, sent_day, check.id)
+        return None, (check.options.index(first.chosen) if first and first.chosen in check.options else chosen)
 
     def previous_answer(self, ws: Workspace, user: str, sent_day: str, check: str) -> Answer | None:
         raw = self.r.hget(self.answers_key(ws, user), f"{sent_day}:{check}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from bot.learning.quiz import DM, Answer, QuizStore
+from bot.learning.quiz import QuizStore
 from bot.services import Services
 from bot.storage.keys import Workspace
 from bot.teams import cards
@@ -81,14 +81,9 @@ class TeamsQuiz:
         try:
             hours = self.services.workspace_settings.hours(ws)  # "this week" and "this month" are the tenant's
             store = QuizStore(self.services.store.client, self.services.settings.retention_days, timezone=hours.timezone)
-            person = store.person(ws, user)
-            answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
-                            chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,
-                            channel=person.channel if person else DM)  # fmt: skip
-            card = store.record_answer(ws, user, answer, hours.week(datetime.fromtimestamp(answered_at, UTC)))
+            week = hours.week(datetime.fromtimestamp(answered_at, UTC))
+            card, kept = store.choose(ws, user, check, chosen, sent_day, answered_at, week)
             if card is None:  # answered before: show the first answer, which is the one kept
-                first = store.previous_answer(ws, user, sent_day, check.id)
-                kept = check.options.index(first.chosen) if first and first.chosen in check.options else chosen
                 return _invoke_card(cards.answered_card(self.services.corpus, check, kept, progress=None, already=True))
         except redis.RedisError:
             return _invoke_message("I can't reach my storage just now, so your answer wasn't saved. "
