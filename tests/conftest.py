@@ -352,6 +352,15 @@ def stop_bot(bot: BotProcess) -> None:
         bot.process.wait()
 
 
+@pytest.fixture
+def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
+    """`scr-bot run` (no clock: the tests run `schedule run-due` themselves) on the requesting module's own
+    ``env`` fixture, which says which Redis and settings the briefing-session tests use."""
+    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    yield proc
+    stop_bot(proc)
+
+
 @pytest.fixture(scope="module")
 def module_slack(request: pytest.FixtureRequest) -> Iterator[FakeSlack]:
     server = with_history_limits(FakeSlack().serve(), request)

@@ -9,7 +9,6 @@ actions of ~280 characters are about 3,600 characters, more than one section hol
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,9 +26,6 @@ from conftest import (
     RedisServer,
     bot_env,
     command_answer,
-    free_port,
-    start_bot,
-    stop_bot,
     wait_for,
 )
 from fakeslack import FakeSlack
@@ -41,13 +37,6 @@ TEAM, CHANNEL, LEAD, ANN = "T0AAA", "C0TEAM", "U0LEAD", "U0ANN"
 @pytest.fixture
 def env(slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> dict[str, str]:
     return bot_env(slack, redis_server.url, tmp_path)
-
-
-@pytest.fixture
-def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
-    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
-    yield proc
-    stop_bot(proc)
 
 
 def long_actions(client: redis.Redis, n: int = 12) -> tuple[Session, list[str]]:

@@ -25,7 +25,7 @@ import redis
 
 from blockkit import assert_valid_message, dumps
 from bot.storage.embedded_redis import find_redis_server
-from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, stored_action, wait_for
+from conftest import ROOT, BotProcess, bot_env, free_port, stored_action, wait_for
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -79,13 +79,6 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 @pytest.fixture
 def env(slack: FakeSlack, own_redis: OwnRedis, tmp_path: Path) -> dict[str, str]:
     return bot_env(slack, own_redis.url, tmp_path)
-
-
-@pytest.fixture
-def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
-    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
-    yield proc
-    stop_bot(proc)
 
 
 # ----- Slack's payloads ----------------------------------------------------------------------

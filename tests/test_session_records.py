@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,6 @@ CHANNEL, LEAD, ANN, BEN = "C0TEAM", "U0LEAD", "U0ANN", "U0BEN"
 @pytest.fixture
 def env(slack: FakeSlack, redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> dict[str, str]:
     return bot_env(slack, redis_server.url, tmp_path)
-
-
-@pytest.fixture
-def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
-    proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
-    yield proc
-    stop_bot(proc)
 
 
 def run_session(bot: BotProcess, slack: FakeSlack, team: str = "T0AAA") -> dict[str, Any]:
@@ -203,7 +195,8 @@ def test_an_agreed_action_naming_a_child_is_masked_and_the_facilitator_told_what
     post = run_session(bot, slack)
     due = hs.weekday_on_or_after(datetime.now(hs.LONDON).date() + timedelta(days=14))
     agree(bot, slack, post, "V0KID", "Visit Kayden Morris at 12 Oak Road, SW1A 1AA about school", ANN, due)
-    said = hs.dumps(hs.updates(slack, "V0KID")[-1])
+    # The form's confirmation comes after the thread reply agree() waits for: wait for it, not whatever update is last.
+    said = hs.dumps(wait_for(lambda: [u for u in hs.updates(slack, "V0KID") if "Agreed" in hs.dumps(u)])[-1])
     assert "Agreed" in said and "I removed a name, a street address, a postcode" in said, said
     thread = hs.dumps([m for m in slack.thread(CHANNEL, post["ts"]) if m.get("metadata")])
     assert "[name removed]" in thread and "Kayden" not in thread and "Oak Road" not in thread
