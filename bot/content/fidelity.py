@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from bot.content.corpus import SECTION_SEPARATOR, Briefing, Check, Corpus, Point, Section
 from bot.content.sources import LIGATURES, NUMBER, Sources, SourceText, normalise, words
@@ -321,9 +321,17 @@ POPULATIONS: tuple[tuple[str, str, str, bool], ...] = (
 _TOKEN = re.compile(r"[a-z0-9\ufffd]+")
 
 
+@lru_cache(maxsize=65536)
+def _token_tuple(text: str) -> tuple[str, ...]:
+    return tuple(_TOKEN.findall(LIGATURES.sub("\ufffd", text.replace("\u2019", "'").replace("\u2018", "'")).lower().replace("'", "")))
+
+
 def _tokens(text: str) -> list[str]:
-    """Like words(), but a broken ligature does not swallow the next space: "staff may" stays two words."""
-    return _TOKEN.findall(LIGATURES.sub("\ufffd", text.replace("\u2019", "'").replace("\u2018", "'")).lower().replace("'", ""))
+    """Like words(), but a broken ligature does not swallow the next space: "staff may" stays two words.
+
+    Cached (as a tuple) because the over-claiming checks compare every point sentence with every sentence of its
+    section: the same few thousand sentences are tokenised tens of thousands of times."""
+    return list(_token_tuple(text))
 
 
 _STOP = _STOP | {w for m in _MODAL + _SCOPE + _WEAK + _ABSOLUTE for w in _tokens(m)}
@@ -338,6 +346,7 @@ CHECK_MIN_EVIDENCE = 0.25
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[>•]\s+|\s+-\s+(?=[A-Z])|\s*\.\.\.\s*")
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     if word == "children":
         return "child"
@@ -348,9 +357,12 @@ def _stem(word: str) -> str:
     return word[:6]
 
 
-def content_stems(text: str) -> set[str]:
-    """The text's content words, crudely stemmed, for pairing sentences that make the same claim."""
-    return {_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2}
+@lru_cache(maxsize=65536)
+def content_stems(text: str) -> frozenset[str]:
+    """The text's content words, crudely stemmed, for pairing sentences that make the same claim.
+
+    Cached: a section sentence is compared with each sentence of every point that cites it."""
+    return frozenset({_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
 
 
 def _markers(text: str, markers: Iterable[str]) -> list[str]:
