@@ -103,3 +103,26 @@ def test_on_enterprise_grid_the_tokens_org_and_workspace_count(grid_slack: FakeS
     assert "Asia/Tokyo" in said, said
     assert stored_timezone(redis_client, ours) == "Asia/Tokyo"
     assert keys_naming(redis_client, OTHER_TEAM, OTHER_ORG) == []
+
+
+def test_an_org_wide_token_serves_its_org_only(slack: FakeSlack, redis_client: redis.Redis, redis_server: RedisServer,
+                                               tmp_path: Path) -> None:  # fmt: skip
+    """An org-wide token (``auth.test`` names the org and no workspace) is the org's: a member of the org is
+    an admin of it; a body naming another org is still filed under the token's org."""
+    slack.team_id, slack.enterprise_id = "", "E0ORG"
+    slack.users[GRID_ELSEWHERE] = {"id": GRID_ELSEWHERE, "name": "h", "team_id": "T0HOME", "is_admin": True,
+                                   "enterprise_user": {"id": GRID_ELSEWHERE, "enterprise_id": "E0ORG",
+                                                       "teams": ["T0HOME"]}}  # fmt: skip
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_ADMINS=ENV_ADMIN)
+    bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
+    try:
+        shown = command_answer(bot, slack, "settings", user=GRID_ELSEWHERE, channel="C0ORG", team="E0ORG",
+                               enterprise="E0ORG", org=True)["text"]  # fmt: skip
+        assert "*This workspace's settings*" in shown, shown
+        said = command_answer(bot, slack, "settings timezone Asia/Tokyo", user=ENV_ADMIN, channel="C0ORG",
+                              team="E0ORG", enterprise=OTHER_ORG, org=True)["text"]  # fmt: skip
+        assert "Asia/Tokyo" in said, said
+        assert stored_timezone(redis_client, Workspace("E0ORG", "E0ORG")) == "Asia/Tokyo"
+        assert keys_naming(redis_client, OTHER_ORG) == []
+    finally:
+        stop_bot(bot)
