@@ -41,6 +41,7 @@ from typing import Any
 
 from bot.slack.localslack import BOT_USER_ID, LocalSlack
 
+SINGLE_TEAM = "T0AAA"  # the single-token install's workspace, which the tests' payloads name (conftest's bodies)
 TRIGGER_LIFETIME = 3.0  # seconds Slack accepts a trigger_id for, from the click
 TRIGGER_METHODS = ("views.open", "views.push")
 
@@ -428,7 +429,7 @@ class FakeSlack(LocalSlack):
         self.socket_mode: LocalSocketMode | None = None
         self.methods["apps.connections.open"] = self.apps_connections_open
         self.oauth = OAuthServer()
-        self.default_team = "T0AAA"  # users.info's team for people not in ``users``, on a single-token install
+        self.team_id = SINGLE_TEAM  # the single-token install's workspace: what auth.test answers for the one token
 
     # ----- faults ---------------------------------------------------------------------------
     def fail(self, method: str, status: int = 429, retry_after: int | str | None = 1, error: str = "ratelimited",
@@ -589,18 +590,19 @@ class FakeSlack(LocalSlack):
 
     def users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         """A person the test did not describe belongs to the workspace of the token asking (as Slack answers
-        for a workspace's own members); a single-token install's is ``default_team``. Described people keep
+        for a workspace's own members); a single-token install's is ``team_id`` (in ``enterprise_id``'s org). Described people keep
         their own ``team_id`` (and ``enterprise_user``), so a test can put someone in another organisation."""
         uid = str(p.get("user", ""))
         if uid in self.users:
             return {"ok": True, "user": self.users[uid]}
         with self.lock:
             grant = self.oauth.grants.get(str(p.get("_token") or ""))
-        team = (grant.team_id or grant.enterprise_id) if grant else self.default_team
+        team = (grant.team_id or grant.enterprise_id) if grant else self.team_id
+        enterprise = grant.enterprise_id if grant else self.enterprise_id
         user: dict[str, Any] = {"id": uid, "name": uid.lower(), "real_name": f"User {uid}", "tz": "Europe/London",
                                 "team_id": team}  # fmt: skip
-        if grant and grant.enterprise_id:
-            user["enterprise_user"] = {"id": uid, "enterprise_id": grant.enterprise_id, "teams": [team]}
+        if enterprise:
+            user["enterprise_user"] = {"id": uid, "enterprise_id": enterprise, "teams": [team]}
         return {"ok": True, "user": user}
 
     def apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:

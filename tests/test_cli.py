@@ -134,7 +134,7 @@ def test_schedule_commands_stop_when_slack_cannot_say_which_workspace(
     assert line.startswith("scr-bot: ") and "Traceback" not in result.stderr
     assert ("invalid_auth" in line and "SLACK_BOT_TOKEN" in line) if slack_says == "invalid_auth" else "reach Slack" in line
     assert slack.calls_to("chat.postMessage") == []
-    assert [k for k in redis_client.scan_iter("*") if "T0LOCAL" in k] == []
+    assert [k for k in redis_client.scan_iter("*") if slack.team_id in k] == []
 
 
 def test_workspace_list_and_purge(redis_server, redis_client, tmp_path: Path) -> None:  # noqa: ANN001

@@ -23,12 +23,12 @@ from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
-from bot.slack.localslack import BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.slack.localslack import BOT_ID, BOT_USER_ID
 from bot.storage.keys import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from conftest import RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
-from fakeslack import FakeSlack, HistoryLimits
+from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits
 
 pytestmark = pytest.mark.slow
 
@@ -103,8 +103,8 @@ def test_replies_before_a_lost_post_is_recovered_are_kept_and_counted(tmp_path: 
             reply = slack.post_as(f"U0NURSE{i}", "C0WARD7", f"We would check who else knows the family {i}",
                                   thread_ts=post["ts"])  # fmt: skip
             event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
-            assert bot.event(event, team=TEAM_ID, event_id=f"EvR{i}").status == 200
-        assert bot.event(own_post_event(post), team=TEAM_ID, event_id="EvOwn").status == 200
+            assert bot.event(event, team=SINGLE_TEAM, event_id=f"EvR{i}").status == 200
+        assert bot.event(own_post_event(post), team=SINGLE_TEAM, event_id="EvOwn").status == 200
         reads = len(slack.calls_to("conversations.history"))
         second = run_due(env, MONDAY_0930 + timedelta(minutes=10))
         assert "ward-7 2026-W48: recovered" in second, second
@@ -157,22 +157,22 @@ def test_deleted_and_forgotten_held_replies_never_come_back(tmp_path: Path, slac
                                   thread_ts=post["ts"])  # fmt: skip
             replies[i] = reply
             event = {**reply, "parent_user_id": BOT_USER_ID, "event_ts": reply["ts"], "channel_type": "channel"}
-            assert bot.event(event, team=TEAM_ID, event_id=f"EvR{i}").status == 200
+            assert bot.event(event, team=SINGLE_TEAM, event_id=f"EvR{i}").status == 200
         deleted = {"type": "message", "subtype": "message_deleted", "channel": "C0WARD7", "hidden": True,
                    "deleted_ts": replies[1]["ts"], "ts": replies[1]["ts"], "event_ts": replies[1]["ts"],
                    "previous_message": {**replies[1], "parent_user_id": BOT_USER_ID}}  # fmt: skip
-        assert bot.event(deleted, team=TEAM_ID, event_id="EvDel").status == 200
+        assert bot.event(deleted, team=SINGLE_TEAM, event_id="EvDel").status == 200
         url = slack.response_url()
-        assert bot.action("scr_forget", "all", team=TEAM_ID, user="U0NURSE3", response_url=url).status == 200
+        assert bot.action("scr_forget", "all", team=SINGLE_TEAM, user="U0NURSE3", response_url=url).status == 200
         wait_for(lambda: next((x for x in slack.responses if x.get("_url") == url), None))
         markers = [*r.scan_iter(match="*refl-deleted:*"), *r.scan_iter(match="*refl-forgotten:*")]
         assert len(markers) == 2 and all(r.ttl(k) >= 7 * 86400 - 60 for k in markers), [(k, r.ttl(k)) for k in markers]
         for key in markers:  # the markers' lifetime passes (a held reply can outlive a day)
             r.pexpire(key, 1)
         wait_for(lambda: not any(r.exists(k) for k in markers))
-        assert bot.event(own_post_event(post), team=TEAM_ID, event_id="EvOwn").status == 200
+        assert bot.event(own_post_event(post), team=SINGLE_TEAM, event_id="EvOwn").status == 200
         assert "ward-7 2026-W49: recovered" in run_due(env, monday + timedelta(minutes=10))
-        ws = Workspace(TEAM_ID, None)
+        ws = Workspace(SINGLE_TEAM, None)
         stored = {refl.user for refl in ReflectionStore(r, 365).for_thread(ws, "C0WARD7", post["ts"])}
         assert stored == {"U0NURSE0", "U0NURSE2", "U0NURSE4"}, stored
     finally:

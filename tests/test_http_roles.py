@@ -211,16 +211,15 @@ def test_leading_a_new_channel_grants_nothing_beyond_it(roles_bot: BotProcess, r
     assert [a for by, _, a, c in trail(r)[len(trail_before):]] == ["resubscribe", "unsubscribe"]
 
 
-EXT_ADMIN, EXT_LISTED, GRID_ADMIN, GRID_ELSEWHERE = "U0EXTADMIN", "U0EXTLISTED", "U0GRIDADMIN", "U0GRIDELSE"
+EXT_ADMIN, EXT_LISTED = "U0EXTADMIN", "U0EXTLISTED"
 
 
 def test_admins_of_another_workspace_have_no_rights_here(roles_bot: BotProcess, roles_slack: FakeSlack,
                                                          r: redis.Redis) -> None:  # fmt: skip
     """``users.info``'s is_admin is about the person's own workspace: an admin of another organisation in a
     Slack Connect channel is no admin here, cannot be put on this workspace's admin list, and an entry for
-    them on it (left by an older version) grants nothing. On Enterprise Grid, a member of this workspace
-    counts, one of another workspace of the same org does not; an org-wide install's org counts its org."""
-    channel, grid, org = "C0SHARED", "E0GRID", "E0ORG"
+    them on it (left by an older version) grants nothing."""
+    channel = "C0SHARED"
     roles_slack.users[EXT_ADMIN] = {"id": EXT_ADMIN, "name": "ext", "team_id": "T0BBB", "is_admin": True, "is_owner": True}
     roles_slack.users[EXT_LISTED] = {"id": EXT_LISTED, "name": "ext2", "team_id": "T0BBB"}
     assert "set up" in say(roles_bot, roles_slack, "subscribe monday 09:30", LEAD, channel)
@@ -242,21 +241,7 @@ def test_admins_of_another_workspace_have_no_rights_here(roles_bot: BotProcess, 
     AdminList(r).remove(WS, EXT_LISTED)
     assert Subscriptions(r).get(WS, channel) == before and DigestReaders(r).readers(WS) == readers_before
     assert AdminList(r).members(WS) == [] and trail(r) == trail_before
-
-    # Enterprise Grid: Slack's home team may be another of the org's workspaces; the org's teams list counts.
-    roles_slack.users[GRID_ADMIN] = {"id": GRID_ADMIN, "name": "g", "team_id": "T0HOME", "is_admin": True,
-                                     "enterprise_user": {"id": GRID_ADMIN, "enterprise_id": grid, "teams": ["T0HOME", TEAM]}}
-    roles_slack.users[GRID_ELSEWHERE] = {"id": GRID_ELSEWHERE, "name": "h", "team_id": "T0HOME", "is_admin": True,
-                                         "enterprise_user": {"id": GRID_ELSEWHERE, "enterprise_id": grid, "teams": ["T0HOME"]}}
-
-    def in_grid(text: str, user: str, team: str = TEAM, enterprise: str = grid) -> str:
-        return command_answer(roles_bot, roles_slack, text, user=user, channel=channel, team=team, enterprise=enterprise)["text"]
-
-    assert "*This workspace's settings*" in in_grid("settings", GRID_ADMIN)
-    assert in_grid("settings", GRID_ELSEWHERE).startswith(admins_only)
-    assert in_grid("settings", GRID_ADMIN, enterprise="E0OTHER").startswith(admins_only)  # another org's workspace
-    roles_slack.users[GRID_ELSEWHERE]["enterprise_user"]["enterprise_id"] = org
-    assert "*This workspace's settings*" in in_grid("settings", GRID_ELSEWHERE, team=org, enterprise=org)
+    # Enterprise Grid (the token's org counts, not one a body names): tests/test_http_single_token.py.
 
 
 def test_asking_slack_who_is_an_admin_waits_until_after_the_ack_and_is_cached(roles_bot: BotProcess,

@@ -20,11 +20,10 @@ from test_weekly_processes import posts, run_due, spawn, sweeps_done, wait
 from bot.content.corpus import Corpus
 from bot.slack.app import make_client
 from bot.slack.delivery import SlackDeliveries
-from bot.slack.localslack import TEAM_ID
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import RedisServer, bot_env, cron_due_a_minute_ago
-from fakeslack import FakeSlack, HistoryLimits
+from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits
 
 pytestmark = pytest.mark.slow
 LONDON = ZoneInfo("Europe/London")
@@ -127,7 +126,7 @@ def test_the_clock_posts_once_when_the_answer_is_lost(env: dict[str, str], slack
                                                       redis_client: redis.Redis) -> None:
     slack.clock = time.time
     cron = cron_due_a_minute_ago()
-    Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
+    Subscriptions(redis_client).save(Schedule(id="slack-live", team=SINGLE_TEAM, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     slack.accept_then("chat.postMessage", "reset", channel="C0LIVE")
     empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules

@@ -19,9 +19,9 @@ import yaml
 from test_lost_answers import MONDAY_0930, SCHEDULES
 from test_weekly_processes import posts, run_due
 
-from bot.slack.localslack import BOT_ID, BOT_USER_ID, TEAM_ID
+from bot.slack.localslack import BOT_ID, BOT_USER_ID
 from conftest import ROOT, RedisServer, bot_env, free_port, start_bot, stop_bot
-from fakeslack import FakeSlack, HistoryLimits
+from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits
 
 MANIFEST = ROOT / "manifest.yml"
 
@@ -49,7 +49,7 @@ def test_the_manifest_subscribes_to_every_metadata_type_the_bot_recognises_its_p
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("body_team, weeks", [(TEAM_ID, 10), ("T0OTHERORG", 11)])  # weeks no other test posts
+@pytest.mark.parametrize("body_team, weeks", [(SINGLE_TEAM, 10), ("T0OTHERORG", 11)])  # weeks no other test posts
 def test_a_metadata_event_for_a_lost_weekly_post_settles_it_without_reading_history(
         tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, body_team: str, weeks: int) -> None:  # fmt: skip
     """The weekly post's answer is lost and history cannot be read; Slack then sends ``message_metadata_posted``
@@ -77,7 +77,7 @@ def test_a_metadata_event_for_a_lost_weekly_post_settles_it_without_reading_hist
                  "message_ts": post["ts"], "event_ts": post["ts"]}  # fmt: skip
         body = {"token": "legacy", "team_id": body_team, "api_app_id": "A0SCR", "event": event,
                 "type": "event_callback", "event_id": f"EvMeta{body_team}", "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM_ID, "user_id": "U0BOT", "is_bot": True,
+                "authorizations": [{"team_id": SINGLE_TEAM, "user_id": "U0BOT", "is_bot": True,
                                     "is_enterprise_install": False}]}  # fmt: skip
         assert bot.post(json.dumps(body), "application/json").status == 200
         reads = len(slack.calls_to("conversations.history"))

@@ -18,7 +18,6 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.slack.localslack import TEAM_ID
 from bot.storage import keys
 from bot.storage.store import Workspace
 from bot.weekly.schedules import Schedule, Subscriptions
@@ -34,7 +33,7 @@ from conftest import (
     stop_bot,
     wait_for,
 )
-from fakeslack import FakeSlack
+from fakeslack import SINGLE_TEAM, FakeSlack
 
 pytestmark = pytest.mark.slow
 TOKEN = "metrics-test-token"
@@ -71,7 +70,7 @@ def running(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer,
     slack.clock = time.time
     cron = cron_due_a_minute_ago()
     for channel in ("C0LIVE", "C0BUSY"):
-        Subscriptions(redis_client).save(Schedule(id=f"s-{channel}", team=TEAM_ID, channel=channel, post=cron,
+        Subscriptions(redis_client).save(Schedule(id=f"s-{channel}", team=SINGLE_TEAM, channel=channel, post=cron,
                                                   summary=cron, sectors=("police",), source="slack",
                                                   created_by="U0LEAD"))  # fmt: skip
     slack.accept_then("chat.postMessage", "reset", channel="C0LIVE")  # posted, answer lost: recovered
@@ -111,7 +110,7 @@ def test_the_numbers_after_a_scripted_week_match_what_happened(running: tuple[Bo
         ts = f"{time.time():.6f}"
         event = {"type": "message", "channel": "C0LIVE", "user": f"U0NURSE{i}", "text": "We saw this on the ward too",
                  "ts": ts, "thread_ts": thread, "event_ts": ts, "channel_type": "channel"}  # fmt: skip
-        assert bot.event(event, team=TEAM_ID, event_id=f"Ev{i}{ts.replace('.', '')}").status == 200
+        assert bot.event(event, team=SINGLE_TEAM, event_id=f"Ev{i}{ts.replace('.', '')}").status == 200
     unsigned = bot.post("command=/scr&text=x", "application/x-www-form-urlencoded", signed=False,
                         extra_headers={"X-Request-Id": "req-metrics-1"})  # fmt: skip
     assert unsigned.status == 401

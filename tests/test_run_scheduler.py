@@ -12,10 +12,9 @@ import pytest
 import redis
 from test_weekly_processes import sweeps_done
 
-from bot.slack.localslack import TEAM_ID
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import RedisServer, bot_env, cron_due_a_minute_ago, free_port, http, start_bot, wait_for
-from fakeslack import FakeSlack
+from fakeslack import SINGLE_TEAM, FakeSlack
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +48,7 @@ def weekly_posts(slack: FakeSlack, channel: str) -> list[dict]:
 def test_run_with_the_scheduler_posts_once_from_a_sibling_clock(tmp_path: Path, slack: FakeSlack,
                                                                redis_server: RedisServer, redis_client: redis.Redis) -> None:  # fmt: skip
     cron = cron_due_a_minute_ago()
-    Subscriptions(redis_client).save(Schedule(id="slack-run", team=TEAM_ID, channel="C0RUN", post=cron, summary=cron,
+    Subscriptions(redis_client).save(Schedule(id="slack-run", team=SINGLE_TEAM, channel="C0RUN", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     (tmp_path / "no-schedules").mkdir()
     env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(tmp_path / "no-schedules"),

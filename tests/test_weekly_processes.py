@@ -19,12 +19,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from bot.slack.localslack import TEAM_ID
 from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, RedisServer, bot_env, cron_due_a_minute_ago
-from fakeslack import FakeSlack
+from fakeslack import SINGLE_TEAM, FakeSlack
 
 pytestmark = [pytest.mark.slow, pytest.mark.history_limits]  # history limits: as a distributed app outside the Marketplace
 LONDON = ZoneInfo("Europe/London")
@@ -50,7 +49,7 @@ def env(tmp_path: Path, slack: FakeSlack, redis_server: RedisServer, redis_clien
 def lapse_the_dead_claim(client: redis.Redis) -> None:
     """Let the killed process's weekly claim lease run out now, as the passing of its lease would (a real lease
     must outlast a Slack call's retry budget, minutes, too long to wait for here)."""
-    claim = keys.weekly_claim(Workspace(TEAM_ID), "ward-7", "2026-W48")
+    claim = keys.weekly_claim(Workspace(SINGLE_TEAM), "ward-7", "2026-W48")
     assert client.exists(claim), "the dead process's claim is still held"
     client.pexpire(claim, 1)
     time.sleep(0.05)
@@ -73,7 +72,7 @@ def sweeps_done(log: str) -> int:
 
 def lease_lapsed(r: redis.Redis, week: str = "2026-W48") -> bool:
     """The dead process's claim on ward-7's week has expired (what a restart needs before it may take over)."""
-    return not r.exists(keys.weekly_claim(Workspace(TEAM_ID), "ward-7", week))
+    return not r.exists(keys.weekly_claim(Workspace(SINGLE_TEAM), "ward-7", week))
 
 
 def run_due(env: dict[str, str], now: datetime) -> str:
@@ -151,7 +150,7 @@ def test_down_at_post_time_catches_up_once_and_never_posts_a_stale_week(env: dic
 def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, redis_client: redis.Redis) -> None:
     """The real `scr-bot clock`, twice: its start-up sweep catches up a post that is due right now."""
     cron = cron_due_a_minute_ago()
-    Subscriptions(redis_client).save(Schedule(id="slack-live", team=TEAM_ID, channel="C0LIVE", post=cron, summary=cron,
+    Subscriptions(redis_client).save(Schedule(id="slack-live", team=SINGLE_TEAM, channel="C0LIVE", post=cron, summary=cron,
                                               sectors=("police",), source="slack", created_by="U0LEAD"))  # fmt: skip
     empty = Path(env["SCR_DATA_DIR"]).parent / "none"  # an empty schedules folder: no admin schedules
     empty.mkdir(exist_ok=True)
@@ -163,7 +162,7 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         # Both start-up sweeps have run to the end: the second clock had its chance to post a duplicate.
         wait(lambda: all(sweeps_done(path.read_text()) for path in logs_at), timeout=30)
         assert len(posts(slack, "C0LIVE")) == 1
-        status = redis_client.hgetall(f"scr:{{slack:-:{TEAM_ID}}}:schedule-status:slack-live")
+        status = redis_client.hgetall(f"scr:{{slack:-:{SINGLE_TEAM}}}:schedule-status:slack-live")
         assert status["last_ts"] == posts(slack, "C0LIVE")[0]["ts"]
     finally:
         for c in clocks:
@@ -173,5 +172,5 @@ def test_two_clock_processes_post_once(env: dict[str, str], slack: FakeSlack, re
         logs = [path.read_text() for path in logs_at]
     assert all("scheduler started with 1 schedule" in log for log in logs), logs
     assert all(c.returncode == 0 for c in clocks), [c.returncode for c in clocks]
-    week = json.loads(redis_client.get(f"scr:{{slack:-:{TEAM_ID}}}:channel-week:C0LIVE"))
+    week = json.loads(redis_client.get(f"scr:{{slack:-:{SINGLE_TEAM}}}:channel-week:C0LIVE"))
     assert week["schedule"] == "slack-live"

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import ConfigError
 from bot.services import Services
 from bot.slack.client import GatedClient, make_client
-from bot.slack.context import NoWorkspace
+from bot.slack.context import NoWorkspace, pin_lazy_request, the_token_workspace
 from bot.slack.installations import installation_store, oauth_state_store
 from bot.slack.tenants import LazyLanes
 from bot.storage.crypto import CryptoError
@@ -190,9 +190,13 @@ def build_app(
             listener_executor=listener_executor,
         )
     # Work after the ack: clicks' forms on a pool of their own, the rest under each workspace's bound.
-    app.lanes = LazyLanes(logging.getLogger("slack_bolt"), listener_executor)
+    app.lanes = LazyLanes(logging.getLogger("slack_bolt"), listener_executor,
+                          prepare=None if distributed else pin_lazy_request)  # fmt: skip
     app._listener_runner.lazy_listener_runner = app.lanes
     app.authorization = oauth.get("authorize")
+    if not distributed:
+        # One token, one workspace: every request acts in the token's workspace, whatever team its body names.
+        app.use(the_token_workspace)
 
     @app.error
     def on_error(error: Exception, body: dict, logger: logging.Logger) -> BoltResponse:

@@ -43,6 +43,10 @@ class LocalSlack:
         self.views: list[dict[str, Any]] = []
         self.files: list[dict[str, Any]] = []
         self.users: dict[str, dict[str, Any]] = {}
+        # The workspace (and Enterprise Grid org) the one token belongs to: ``auth.test`` answers it and people
+        # not described in ``users`` are its members, so the fake never says two things about where it is.
+        self.team_id: str = TEAM_ID
+        self.enterprise_id: str | None = None
         self.filenames: dict[str, str] = {}  # uploaded file id -> the name the bot gave it
         self.channels: set[str] = set()  # channels everyone is in, even before any message (the shell's #team)
         self.members: dict[str, set[str]] = {}  # channel -> who is in it; a channel not listed has everyone
@@ -200,8 +204,11 @@ class LocalSlack:
         return str(p.get("channel") or p.get("channel_id") or "")
 
     def auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://local.slack/", "team": "Local", "user": "scr", "team_id": TEAM_ID,
-                "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}  # fmt: skip
+        who = {"ok": True, "url": "https://local.slack/", "team": "Local", "user": "scr", "team_id": self.team_id,
+               "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}  # fmt: skip
+        if self.enterprise_id:
+            who["enterprise_id"] = self.enterprise_id
+        return who
 
     def chat_post_message(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(p)
@@ -273,7 +280,7 @@ class LocalSlack:
     def users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         uid = str(p.get("user", ""))
         user = self.users.get(uid) or {"id": uid, "name": uid.lower(), "real_name": f"User {uid}",
-                                        "tz": "Europe/London", "team_id": TEAM_ID}  # fmt: skip
+                                        "tz": "Europe/London", "team_id": self.team_id}  # fmt: skip
         return {"ok": True, "user": user}
 
     def member_channels(self, user: str) -> list[str]:

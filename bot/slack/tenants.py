@@ -172,10 +172,13 @@ class LazyLanes(LazyListenerRunner):
     """Bolt's lazy-listener runner, replaced: each lazy listener goes to its lane under its workspace's bound.
 
     ``executor`` (the offline shell's, which it waits on) serves every lane when given; otherwise each lane
-    has its own pool."""
+    has its own pool. ``prepare`` is told of each request before it is placed (single-token mode pins it to
+    the token's workspace: Bolt rebuilt it from the body)."""
 
-    def __init__(self, logger: logging.Logger, executor: Executor | None = None) -> None:
+    def __init__(self, logger: logging.Logger, executor: Executor | None = None,
+                 prepare: Callable[[BoltRequest], None] | None = None) -> None:  # fmt: skip
         self.logger = logger
+        self.prepare = prepare
         self.trigger = Lane("trigger", executor or ContextExecutor(TRIGGER_THREADS, "scr-trigger"),
                             TRIGGER_PER_WORKSPACE, max_wait=TRIGGER_WAIT)  # fmt: skip
         self.general = Lane("general", executor or ContextExecutor(GENERAL_THREADS, "scr-lazy"), PER_WORKSPACE)
@@ -183,6 +186,8 @@ class LazyLanes(LazyListenerRunner):
         self.notices = executor or ContextExecutor(1, "scr-busy")
 
     def start(self, function: Callable[..., Any], request: BoltRequest) -> None:
+        if self.prepare is not None:
+            self.prepare(request)
         context = request.context
         tenant: Tenant = (context.enterprise_id, context.team_id)
         name = getattr(function, "__name__", "listener")
