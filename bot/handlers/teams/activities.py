@@ -22,14 +22,13 @@
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
 Only the tenant the app is registered in (``TEAMS_TENANT_ID``) is served: another tenant's activity is
-logged and dropped, nothing stored.
+logged and dropped, nothing stored (an invoke is answered 403). So is one naming two tenants (its
+``channelData.tenant.id`` and ``conversation.tenantId`` disagree) or none.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,14 +54,15 @@ from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
 
 log = logging.getLogger(__name__)
-_TAGS = re.compile(r"<[^>]+>")
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
-QUERY_MAX = 500  # what a lookup reads of a message, as Slack's slash command text
 
 
 def _tenant_id(activity: dict[str, Any]) -> str:
+    """The tenant the activity is from; "" when it names none, or two (``channelData.tenant.id`` and
+    ``conversation.tenantId`` disagree): an activity that cannot say whose it is is nobody's, never the first's."""
     data = activity.get("channelData") or {}
-    return str((data.get("tenant") or {}).get("id") or (activity.get("conversation") or {}).get("tenantId") or "")
+    named = {str(x) for x in ((data.get("tenant") or {}).get("id"), (activity.get("conversation") or {}).get("tenantId")) if x}
+    return named.pop() if len(named) == 1 else ""
 
 
 def _bare(conversation: str) -> str:
@@ -97,17 +97,14 @@ def reference(activity: dict[str, Any], service_url: str, tenant_id: str) -> Ref
 
 
 def query_text(activity: dict[str, Any]) -> str:
-    """What was asked: the message without the bot's @mention (and any markup), as plain text."""
+    """What was asked: the message without the bot's @mention (by its entity, whatever its markup), any other
+    mention and markup, as plain text."""
     raw = str(activity.get("text") or "")
     bot_id = (activity.get("recipient") or {}).get("id")
     for entity in activity.get("entities") or []:
         if entity.get("type") == "mention" and (entity.get("mentioned") or {}).get("id") == bot_id:
             raw = raw.replace(str(entity.get("text") or ""), " ")
-    text = html.unescape(_TAGS.sub(" ", raw))
-    words = text.split()
-    if words and words[0].lower() in ("/scr", "scr"):
-        words = words[1:]
-    return " ".join(words)[:QUERY_MAX]
+    return extension.lookup_words(raw)  # one reading of a query for a chat message and an extension search
 
 
 def mentions_bot(activity: dict[str, Any]) -> bool:
@@ -135,7 +132,7 @@ class TeamsListeners:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
         tenant_id = _tenant_id(activity)
         if not tenant_id or tenant_id != self.tenant_id:
-            log.warning("teams: an activity from another tenant was dropped (%s)", "none" if not tenant_id else "other")
+            log.warning("teams: an activity from another tenant was dropped (%s)", "none or two" if not tenant_id else "other")
             return
         ws = tenant(tenant_id)
         kind = activity.get("type")
