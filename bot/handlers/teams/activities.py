@@ -4,7 +4,9 @@
   bot among ``membersAdded``): the conversation reference is kept under the tenant
   (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
 - Removed (``installationUpdate`` remove, or the bot in ``membersRemoved``): that team's or chat's
-  references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
+  references go, and a team's channels' weekly posts; when the tenant has no install left (a team, or a
+  personal chat the app was installed in: not a chat only used for "quiz on" or "export"), its data is purged
+  as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
 - "subscribe [day time ...]", "unsubscribe", "schedule" by @mention in a channel: that channel's weekly post, in
@@ -52,6 +54,7 @@ from bot.teams import cards
 from bot.teams.connector import Connector
 from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
+from bot.weekly.schedules import Subscriptions
 
 log = logging.getLogger(__name__)
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
@@ -196,8 +199,8 @@ class TeamsListeners:
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
-        ref = reference(activity, service_url, ws.team_id)
-        self.refs.save(ws, ref)
+        ref = replace(reference(activity, service_url, ws.team_id), installed=True)
+        self.refs.keep(ws, ref)
         sender = activity.get("from") or {}
         first_installer(self.services.store.client, ws, str(sender.get("id") or ""), str(sender.get("name") or ""))
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
@@ -231,9 +234,19 @@ class TeamsListeners:
         log.info("teams: welcome card in a %s conversation: %s", ref.scope, outcome.state)
 
     def removed(self, ws: Workspace, activity: dict[str, Any]) -> None:
+        """The app removed from a team (its channels' references and weekly posts go: the bot can post there no
+        more) or a personal chat; when no install is left (a chat only used for "quiz on" or "export" is not
+        one), the tenant is purged as a Slack uninstall purges a workspace."""
         ref = reference(activity, "", ws.team_id)
-        left = self.refs.remove(ws, ref.conversation) if ref.scope == "personal" else self.refs.remove_team(ws, ref.team or "")
-        log.info("teams: removed from a %s conversation in tenant %s (%d left)", ref.scope, ws.team_id, left)
+        if ref.scope == "personal":
+            self.refs.remove(ws, ref.conversation)
+        else:
+            subscriptions = Subscriptions(self.services.store.client)
+            for channel in self.refs.remove_team(ws, ref.team or ""):
+                if subscriptions.delete(ws, channel):
+                    log.info("teams: the weekly post of a channel of a team the app left was stopped")
+        left = self.refs.installs(ws)
+        log.info("teams: removed from a %s conversation in tenant %s (%d installs left)", ref.scope, ws.team_id, left)
         if left == 0:
             report = Purger(self.services.store.client).purge(ws)
             log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
@@ -250,7 +263,7 @@ class TeamsListeners:
                 # A channel message names no Microsoft 365 group (only the install did), and without it Graph
                 # cannot be asked whether a post whose answer was lost landed: keep the one the install gave.
                 here = replace(here, aad_group=known.aad_group)
-            self.refs.save(ws, here)  # a channel the bot now knows
+            self.refs.keep(ws, here)  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
         in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
@@ -259,7 +272,7 @@ class TeamsListeners:
             return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
                                   or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
-            self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
+            self.refs.keep(ws, reference(activity, service_url, ws.team_id))  # where their checks will come (not an install)
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         answer = self.services.lookup.answer(asked)
