@@ -130,6 +130,45 @@ def test_thread_replies_edits_and_deletions_are_reflections_and_the_summary_coun
     assert summary["text"]  # a plain-text fallback
 
 
+def test_only_its_authors_edit_or_deletion_changes_a_reflection(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Teams names who edited or deleted a message, and that may be someone other than its author (a team owner
+    deleting, or an activity claiming so): an edit or deletion by anyone else leaves the author's reflection as
+    they wrote it, and a deletion by someone else before the reply arrives does not refuse the author's reply."""
+    channel = "19:loop-authors@thread.tacv2"
+    installed(teams_bot, teams, shared_redis, channel)
+    Subscriptions(shared_redis).save(Schedule(id="teams-loop-authors", team=TENANT, channel=channel, post="30 9 * * mon",
+                                              summary="0 16 * * fri", source="teams", platform="teams"))  # fmt: skip
+    monday = next_day(0, 9, 31)
+    assert "teams-loop-authors " in (out := run_due(env, monday)) and ": posted" in out, out
+    root = teams.weekly_posts(channel)[0]["id"]
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    edited, deleted, early = str(base + 1), str(base + 2), str(base + 3)
+    author, other = "29:author-eve", "29:someone-else"
+
+    def act(kind: str, mid: str, who: str, text: str = "", at: datetime = now, event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=at, event=event))
+
+    act("message", edited, author, "My own thought about chronologies")
+    act("message", deleted, author, "My reply that stays")
+    wait_for(lambda: {edited, deleted} <= set(reflections(shared_redis, channel, root)))
+    act("messageUpdate", edited, other, "HIJACKED by someone else", now + timedelta(minutes=3), "editMessage")
+    act("messageDelete", deleted, other, event="softDeleteMessage")
+    act("messageDelete", early, other, event="softDeleteMessage")  # before Eve's reply arrives
+    act("message", early, author, "My reply that came late")
+    wait_for(lambda: early in reflections(shared_redis, channel, root))
+    # Eve's own edit still counts: the refusals above are about who, not about edits.
+    act("messageUpdate", deleted, author, "My reply, edited by me", now + timedelta(minutes=4), "editMessage")
+    wait_for(lambda: reflections(shared_redis, channel, root)[deleted].text == "My reply, edited by me")
+    stored = reflections(shared_redis, channel, root)
+    assert stored[edited].text == "My own thought about chronologies" and stored[edited].user == author
+    assert all(r.user == author for r in stored.values()) and "HIJACKED" not in json.dumps([r.text for r in stored.values()])
+    # And Eve's own deletion does forget it.
+    act("messageDelete", edited, author, event="softDeleteMessage")
+    wait_for(lambda: edited not in reflections(shared_redis, channel, root))
+
+
 def teams_bot_safety_note() -> str:
     from bot.content.corpus import load_corpus
 
@@ -183,13 +222,49 @@ def test_a_check_sent_by_the_clock_is_answered_once_however_often_it_is_pressed(
     assert len(answers) == 1 and not answers[0].correct and answers[0].check == check.id
 
 
-def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
-        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
-    user = "29:forger-victim"
+def sent_check(teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], user: str, chat: str) -> dict[str, Any]:
+    """``user`` opts in in ``chat`` and the clock sends them a check (on the next Tuesday): its card."""
+    on = teams.personal_message("quiz on", conversation=chat, user=user)
+    signed(teams_bot, teams, on)
+    assert "You're in" in wait_for(lambda: teams.replies_to(on["id"]))[0]["text"]
+    out = run_due(env, next_day(1, 11))
+    assert f"quiz {user}: sent check=" in out, out
+    return check_card(teams, chat)["attachments"][0]["content"]
+
+
+def test_an_answer_to_a_check_never_sent_to_its_presser_is_refused_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """An Action.Execute carries whatever data the invoke says: a press naming a day the check was not sent on,
+    a check not sent that day, or someone else's check, is answered calmly and records nothing, so one check
+    sent counts once, not once per made-up day."""
+    user, chat = "29:quiz-forger", "a:personal-quiz-forger"
+    card = sent_check(teams_bot, teams, env, user, chat)
+    sent = card["actions"][0]["data"]
     from bot.content.corpus import load_corpus
 
-    check = load_corpus(ROOT / "content").checks[0]
-    data = {"c": check.id, "d": "2030-01-01", "o": 0}
+    other = next(c for c in load_corpus(ROOT / "content").checks if c.id != sent["c"])
+    day_before = (datetime.fromisoformat(sent["d"]) - timedelta(days=1)).date().isoformat()
+    forged = [{**sent, "d": day_before}, {**sent, "d": "2099-01-01"}, {**sent, "d": "garbage"},
+              {"c": other.id, "d": sent["d"], "o": 0}]  # fmt: skip
+    for data in forged:
+        out = signed(teams_bot, teams, teams.card_action(data, "scr_quiz_answer", conversation=chat, user=user)).json()
+        assert out["statusCode"] == 200 and out["type"] == "application/vnd.microsoft.card.adaptive", out
+        assert "not available" in out["value"]["fallbackText"] and "Right" not in json.dumps(out["value"]), out
+    # Someone else pressing this person's check (the data names no person: the presser is who answers).
+    stranger = teams.card_action(sent, "scr_quiz_answer", conversation="a:personal-stranger", user="29:quiz-stranger")
+    assert "not available" in signed(teams_bot, teams, stranger).json()["value"]["fallbackText"]
+    assert QuizStore(shared_redis).answers(WS, user) == [] and QuizStore(shared_redis).answers(WS, "29:quiz-stranger") == []
+    assert QuizStore(shared_redis).cards(WS, user)[sent["c"]].right + QuizStore(shared_redis).cards(WS, user)[sent["c"]].wrong == 0
+    # The check as sent is answered, once.
+    out = signed(teams_bot, teams, teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)).json()
+    assert "not available" not in out["value"]["fallbackText"]
+    assert [(a.check, a.sent_day) for a in QuizStore(shared_redis).answers(WS, user)] == [(sent["c"], sent["d"])]
+
+
+def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    user = "29:forger-victim"
+    data = sent_check(teams_bot, teams, env, user, "a:personal-victim")["actions"][0]["data"]
     press = teams.card_action(data, "scr_quiz_answer", conversation="a:personal-victim", user=user)
     for token in (teams.token_for(press, key=new_key()), teams.token_for(press, audience="another-app"), None):
         resp = send(teams_bot, press, token)

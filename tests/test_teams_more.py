@@ -19,6 +19,7 @@ import redis
 
 from bot.content.corpus import Corpus, load_corpus
 from bot.learning.digest_sender import DigestReaders
+from bot.learning.quiz import QuizStore
 from bot.reflections.store import ReflectionStore
 from bot.slack.blocks import ACTION_SHARE, ACTION_SHOW
 from bot.storage import keys
@@ -28,7 +29,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
-from teams_helpers import invoked, run_due, said, send
+from teams_helpers import invoked, run_due, said, send, signed
 
 APP_ID = "00000000-0000-0000-0000-00000000a0e0"
 TENANT = "72f988bf-0000-0000-0000-00000000a0e0"
@@ -123,6 +124,46 @@ def test_nothing_typed_lists_somewhere_to_start(teams_bot: BotProcess, teams: Fa
     assert 2 <= len(ids) == len(set(ids)) and all(i in corpus.by_id for i in ids)
     themes = [t.label for t in corpus.themes.values()]
     assert all(any(r["preview"]["content"]["text"].startswith(t + ":") for t in themes) for r in rows)
+
+
+def test_a_mention_in_a_search_is_not_searched_for_as_in_a_chat_lookup(
+        teams_bot: BotProcess, teams: FakeTeams) -> None:  # fmt: skip
+    """Teams puts an @mention in the query as ``<at>name</at>``: a chat lookup reads past it (it names someone, it
+    is not what is looked for), and so does the extension: the same points as the words without it."""
+    plain = [card_points(r)[0] for r in results_of(invoked(teams_bot, teams, teams.extension_query("neglect")))]
+    typed = "<at>Domestic Abuse Lead</at> neglect"
+    mentioned = [card_points(r)[0] for r in results_of(invoked(teams_bot, teams, teams.extension_query(typed)))]
+    assert mentioned == plain
+    ask = teams.personal_message(typed, conversation="a:personal-mention", user="29:mention")
+    signed(teams_bot, teams, ask)
+    (chat,) = wait_for(lambda: teams.replies_to(ask["id"]))
+    assert points_shown(chat)[0] == mentioned[0]
+
+
+def test_an_activity_naming_two_tenants_is_refused_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """``channelData.tenant.id`` and ``conversation.tenantId`` should name the same tenant: one that names ours and
+    another's is served under neither (a message: logged and dropped after the 200; an invoke: 403)."""
+    user, chat = "29:two-tenants", "a:personal-two-tenants"
+    other = "0badbeef-0000-0000-0000-000000000bad"
+    def naming(activity: dict[str, Any], field: str) -> dict[str, Any]:
+        (activity["conversation"] if field == "conversation" else activity["channelData"]["tenant"])[
+            "tenantId" if field == "conversation" else "id"] = other
+        return activity
+
+    for field in ("conversation", "channelData"):
+        on = naming(teams.personal_message("quiz on", conversation=chat, user=user), field)
+        before = teams_bot.log().count("teams: an activity from another tenant was dropped")
+        signed(teams_bot, teams, on)
+        wait_for(lambda before=before: teams_bot.log().count("teams: an activity from another tenant was dropped") > before)
+        ask = naming(teams.extension_query("neglect", conversation=chat, user=user), field)
+        assert send(teams_bot, ask, teams.token_for(ask)).status == 403
+    assert not teams.replies_to(on["id"]) and QuizStore(shared_redis).person(WS, user) is None
+    assert not shared_redis.hexists(keys.teams_conversations(WS), chat)
+    # The same words from one tenant, named twice alike, are served: the refusals are the disagreement's doing.
+    ok = teams.personal_message("quiz on", conversation=chat, user=user)
+    signed(teams_bot, teams, ok)
+    assert "You're in" in wait_for(lambda: teams.replies_to(ok["id"]))[0]["text"]
 
 
 def test_a_forged_extension_search_is_refused(teams_bot: BotProcess, teams: FakeTeams) -> None:

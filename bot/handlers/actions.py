@@ -29,7 +29,7 @@ from bot.briefings.sessions import Action, Session
 from bot.delivery import Marker
 from bot.handlers.commands import PAUSE_MAX_WEEKS, lookup_message, pause_checks, workspace_or_none
 from bot.handlers.sessions import record_session
-from bot.learning.quiz import QuizStore
+from bot.learning.quiz import NotSent, QuizStore
 from bot.once import Permanent, Transient, Unfinished
 from bot.services import Services
 from bot.slack import blocks
@@ -218,6 +218,9 @@ def register(app: App, services: Services) -> None:
             if card is None:  # answered before: show the first answer, which is the one kept
                 respond(replace_original=True, **answered_message(services.corpus, check, kept, card=None, already=True))
                 return
+        except NotSent:  # no copy of that check was sent to them that day: nothing recorded
+            respond(replace_original=False, text="Sorry, that knowledge check is no longer available.")
+            return
         except redis.RedisError:
             respond(replace_original=False, text="I can't reach my storage just now, so your answer wasn't saved. "
                                                  "Please press it again in a minute.")  # fmt: skip

@@ -30,6 +30,7 @@ BOX_DAYS = (1, 3, 7, 14, 30)  # box 1 comes back the next day; box 5 (well known
 MIN_GROUP = 3  # below this, a count could identify people: suppressed everywhere a group is shown
 DAY = 86400
 DM = "-"  # the aggregate bucket of people who opted in from a DM rather than a team channel
+SENT_DAYS_KEPT = 8  # the days a check was last sent on, kept on its card: which copies of it may be answered
 
 
 # ----- the Leitner schedule (pure) ---------------------------------------------------------------
@@ -45,6 +46,9 @@ class Card:
     sent: float = 0.0
     answered: float = 0.0
     held: int = 0  # the box it was in when last sent, until answered (meanwhile it sits in box 1)
+    # The days (the person's own, YYYY-MM-DD) it was last sent on, newest last: an answer names the day of the copy
+    # pressed, and only a copy that was sent may be answered (``QuizStore.was_sent``).
+    days: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -65,17 +69,25 @@ def due_after(now: float, box: int, tz: str) -> float:
     return datetime(local.year, local.month, local.day, tzinfo=ZoneInfo(tz)).timestamp()
 
 
-def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/London") -> Card:
+def after_sending(card: Card | None, check: str, now: float, tz: str = "Europe/London", day: str = "") -> Card:
     """A check just sent: until it is answered it counts as missed, so it goes back to box 1 and returns the
     next quiz day, as the README promises; an answer then counts from the box it was sent from (``held``).
     Sent again while still held, the earlier send was missed, and a miss stays a miss: an answer to this copy
-    counts from box 1, not from the box of the first send."""
+    counts from box 1, not from the box of the first send. ``day``: the person's day it was sent on, kept so
+    that an answer naming it is known to answer a copy actually sent."""
     card = card or Card(check=check)
     card.held = 1 if card.held else card.box
     card.box = 1
     card.sent = now
+    note_sent(card, day)
     card.due = due_after(now, 1, tz)
     return card
+
+
+def note_sent(card: Card, day: str) -> None:
+    """``day`` is a day ``card``'s check was sent on (the newest ``SENT_DAYS_KEPT`` are kept)."""
+    if day and day not in card.days:
+        card.days = [*card.days, day][-SENT_DAYS_KEPT:]
 
 
 def after_answer(card: Card | None, check: str, correct: bool, now: float, tz: str = "Europe/London") -> Card:
@@ -177,6 +189,10 @@ class Person:
 
     def paused(self, now: float) -> bool:
         return self.paused_until > now
+
+
+class NotSent(LookupError):
+    """An answer naming a check and day that were never sent to this person (a forged or made-up press)."""
 
 
 # ----- Redis ---------------------------------------------------------------------------------------
@@ -334,11 +350,27 @@ class QuizStore:
                 except redis.WatchError:
                     continue  # someone else wrote meanwhile: look again
 
+    def was_sent(self, ws: Workspace, user: str, check: str, sent_day: str) -> bool:
+        """Whether ``check`` was sent to ``user`` on their day ``sent_day``: that day's one-a-day record names it
+        (kept two days), or the check's card lists the day (kept with the card). A press naming anything else
+        answers no check we sent, whatever signed it."""
+        raw = self.r.get(self.day_key(ws, user, sent_day))
+        try:
+            if raw and json.loads(raw).get("check") == check:
+                return True
+        except (ValueError, AttributeError):
+            pass  # "claimed": the send is under way; the card says whether an earlier one went
+        card = self.r.hget(self.cards_key(ws, user), check)
+        return bool(card) and sent_day in Card.from_json(card).days
+
     def choose(self, ws: Workspace, user: str, check: Check, chosen: int, sent_day: str, answered_at: float,
                week: str) -> tuple[Card | None, int]:  # fmt: skip
         """A press of option ``chosen`` on ``check`` (sent on ``sent_day``), recorded once, for every front end's
         buttons: (the person's progress, ``chosen``) for a first answer; (None, the option first chosen) for a
-        press after it, since the first answer is the one kept and the one to show again."""
+        press after it, since the first answer is the one kept and the one to show again. Raises ``NotSent``
+        when that check was never sent to them that day: one sent check counts once, not once per made-up day."""
+        if not self.was_sent(ws, user, check.id, sent_day):
+            raise NotSent(f"{check.id} was not sent to {user} on {sent_day}")
         person = self.person(ws, user)
         answer = Answer(check=check.id, point=check.point, correct=check.options[chosen] == check.answer,
                         chosen=check.options[chosen], sent_day=sent_day, answered_at=answered_at,

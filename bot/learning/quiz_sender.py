@@ -26,7 +26,17 @@ from bot import metrics
 from bot.config import WorkingHours
 from bot.content.corpus import Corpus
 from bot.delivery import Deliveries, Delivery, Marker
-from bot.learning.quiz import DM, Attempt, Card, Person, QuizStore, after_sending, candidate_order, choose
+from bot.learning.quiz import (
+    DM,
+    Attempt,
+    Card,
+    Person,
+    QuizStore,
+    after_sending,
+    candidate_order,
+    choose,
+    note_sent,
+)
 from bot.learning.views import KnowledgeCheck
 from bot.once import Permanent, Transient
 from bot.storage.store import Workspace
@@ -185,7 +195,7 @@ class QuizSender:
         return Sent(ws.team_id, person.user, "sent", check.id)
 
     def _record_sent(self, ws: Workspace, user: str, attempt: Attempt, ts: str, card: Card | None, tz: str) -> None:
-        self.store.save_card(ws, user, after_sending(card, attempt.check, attempt.at, tz))
+        self.store.save_card(ws, user, after_sending(card, attempt.check, attempt.at, tz, attempt.day))
         self.store.sent_today(ws, user, attempt.day, attempt.check, ts)
         self.store.clear_attempt(ws, user)
 
@@ -206,6 +216,7 @@ class QuizSender:
         card = self.store.cards(ws, person.user).get(lost.check)
         if card is not None and card.answered >= lost.at:  # it arrived and was answered: the answer moved its box
             card.sent = lost.at
+            note_sent(card, lost.day)
             self.store.save_card(ws, person.user, card)
             self.store.sent_today(ws, person.user, lost.day, lost.check, found.id)
             self.store.clear_attempt(ws, person.user)

@@ -36,6 +36,7 @@ DEFAULT_MINUTES = 10  # a thread reply: reading the point and writing a reply
 MATCH_MIN_SHARED = 2
 MAX_TEXT = 40_000  # Slack's own limit on a message's text: nothing longer is a real reply
 TEXT_FIELDS = ("text", "stood_out", "practice", "action")
+TOMB_ANYONE = "1"  # a deletion tombstone whoever deleted it (Slack); else the id of the person who did (Teams)
 
 
 def cap(text: str) -> str:
@@ -193,7 +194,8 @@ class ReflectionStore:
         """Store a thread reply's text as of ``version`` (Slack's ts of the message or of its edit), in
         whatever order Slack delivers the message and its edits. Returns ``created``, ``updated``,
         ``withheld`` (updated, and a reply the team could count is now private: an edit made it read as a
-        live concern), ``stale`` (this version or a newer one is stored: nothing changed) or ``deleted``
+        live concern), ``stale`` (this version or a newer one is stored, or the version is someone else's
+        than the stored reply's author, as Teams can report: nothing changed) or ``deleted``
         (the message was deleted, or its author used "forget me" after writing it: nothing stored).
 
         Private is for good: a reply kept private as a live concern stays private when edited, since its
@@ -211,12 +213,13 @@ class ReflectionStore:
                 try:
                     pipe.watch(key, tomb, forgot)
                     forgotten_at = pipe.get(forgot)
-                    if pipe.exists(tomb) or (forgotten_at and refl.created_at <= float(forgotten_at)):
+                    deleted_by = pipe.get(tomb)
+                    if deleted_by in (TOMB_ANYONE, refl.user) or (forgotten_at and refl.created_at <= float(forgotten_at)):
                         return "deleted"
                     raw = pipe.get(key)
                     current = self._open(ws, refl.id, raw) if raw is not None else None
-                    if current is not None and current.version >= version:
-                        return "stale"
+                    if current is not None and (current.version >= version or current.user != refl.user):
+                        return "stale"  # newer already stored; or someone other than its author editing it
                     if current is None:
                         new = replace(refl, version=version, updated_at=version)
                     else:
@@ -241,13 +244,20 @@ class ReflectionStore:
                     continue  # changed under us: read again
         raise redis.WatchError(f"reflection {refl.id} kept changing; not stored (Slack will retry)")
 
-    def delete_message(self, ws: Workspace, rid: str) -> Reflection | None:
-        """A reply was deleted in Slack: tombstone it first (so a late copy of the original, or of an
-        edit, is refused), then delete whatever is stored."""
-        self.r.set(keys.reflection_tombstone(ws, rid), "1", ex=keys.TOMBSTONE_SECONDS)
+    def delete_message(self, ws: Workspace, rid: str, by: str | None = None) -> Reflection | None:
+        """A reply was deleted: tombstone it first (so a late copy of the original, or of an edit, is refused),
+        then delete whatever is stored. ``by``: who the platform says deleted it, when the platform lets that be
+        someone else (Teams); only its author's deletion counts: another's changes nothing stored, and its
+        tombstone refuses only a late copy by that same person (Slack's ``None``: whoever deleted it, it goes)."""
+        if by is not None:
+            current = self._raw(ws, rid)
+            if current is not None and current.user != by:
+                return None
+        self.r.set(keys.reflection_tombstone(ws, rid), by or TOMB_ANYONE, ex=keys.TOMBSTONE_SECONDS)
         channel = rid[2:].rsplit("-", 1)[0] if rid.startswith("m-") else "*"
         channel = "*" if any(c in channel for c in "*?[]\\") else channel  # not a glob
-        self._drop_held(ws, keys.thread_pending_pattern(ws, channel), lambda refl: refl.get("id") == rid)
+        self._drop_held(ws, keys.thread_pending_pattern(ws, channel),
+                        lambda refl: refl.get("id") == rid and by in (None, refl.get("user")))  # fmt: skip
         return self.delete(ws, rid)
 
     def update(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:

@@ -334,6 +334,16 @@ def answered_card(corpus: Corpus, check: Check, chosen: int, *, progress: Card |
     return card(body, fallback, speak=fallback)  # an invoke's answer carries the card itself, not an activity
 
 
+UNAVAILABLE = ("This knowledge check is not available: it is not one I sent you. Your next check comes here "
+               "on a quiz day.")  # fmt: skip
+
+
+def unavailable_card() -> dict[str, Any]:
+    """The answer to a press of a check that was never sent to the person pressing it: calm, nothing recorded."""
+    body = [text("Your knowledge check", weight="Bolder", size="Medium", style="heading"), text(UNAVAILABLE)]
+    return card(body, UNAVAILABLE, speak=UNAVAILABLE)
+
+
 # ----- the search-based message extension ------------------------------------------------------------------
 THUMBNAIL_TYPE = "application/vnd.microsoft.card.thumbnail"
 

@@ -3,13 +3,15 @@
 Teams has no install token: being added to a team (or a person's personal scope) is the install, and the
 activity that says so carries the serviceUrl, tenant, team and channel to post to later. They are kept per
 tenant (``Workspace(team_id=<tenant id>, platform="teams")``) in one hash (``keys.teams_conversations``),
-so a purge of the tenant removes them with everything else it holds.
+so a purge of the tenant removes them with everything else it holds. A personal chat is also kept when someone
+uses it ("quiz on", "export") without the app being installed there; only installs (``Reference.an_install``)
+keep the tenant: when the last is removed, the tenant is purged.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import redis
 
@@ -38,6 +40,14 @@ class Reference:
     # Personal scope: the person's own time zone (IANA), as their Teams client reported it (an activity's
     # ``localTimezone``): Teams has no API for it, so the last one seen is kept for their knowledge checks.
     timezone: str | None = None
+    # Personal scope: the app was installed in this chat (Teams said so: ``installationUpdate`` add, or the bot
+    # among ``membersAdded``), not only a chat the bot keeps to answer in ("quiz on", "export"). Only an install
+    # keeps a tenant: a team's channels always are one (Teams sends the bot nothing from a team it is not in).
+    installed: bool = False
+
+    @property
+    def an_install(self) -> bool:
+        return self.scope == "team" or self.installed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -58,13 +68,24 @@ class References:
     def all(self, ws: Workspace) -> list[Reference]:
         return [Reference(**json.loads(v)) for v in self.r.hgetall(keys.teams_conversations(ws)).values()]
 
-    def remove_team(self, ws: Workspace, team: str) -> int:
-        """Forget every channel of ``team`` (the bot was removed from it); how many references remain."""
-        gone = [r.conversation for r in self.all(ws) if r.team == team]
+    def keep(self, ws: Workspace, ref: Reference) -> None:
+        """Save ``ref`` learnt from an activity without undoing what is known of it: a chat the app was installed
+        in stays an install, and a zone the person's client reported stays until another replaces it."""
+        known = self.get(ws, ref.conversation)
+        if known is not None:
+            ref = replace(ref, installed=ref.installed or known.installed, timezone=ref.timezone or known.timezone)
+        self.save(ws, ref)
+
+    def installs(self, ws: Workspace) -> int:
+        """How many installs keep the tenant: its teams' channels and the personal chats the app was installed in."""
+        return sum(1 for ref in self.all(ws) if ref.an_install)
+
+    def remove_team(self, ws: Workspace, team: str) -> list[str]:
+        """Forget every channel of ``team`` (the bot was removed from it); the channels forgotten."""
+        gone = [r.conversation for r in self.all(ws) if r.team == team and r.scope == "team"]
         if gone:
             self.r.hdel(keys.teams_conversations(ws), *gone)
-        return int(self.r.hlen(keys.teams_conversations(ws)))
+        return gone
 
-    def remove(self, ws: Workspace, conversation: str) -> int:
+    def remove(self, ws: Workspace, conversation: str) -> None:
         self.r.hdel(keys.teams_conversations(ws), conversation)
-        return int(self.r.hlen(keys.teams_conversations(ws)))

@@ -4,7 +4,9 @@
   bot among ``membersAdded``): the conversation reference is kept under the tenant
   (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
 - Removed (``installationUpdate`` remove, or the bot in ``membersRemoved``): that team's or chat's
-  references go; when the tenant has none left, its data is purged as a Slack uninstall purges a workspace.
+  references go, and a team's channels' weekly posts; when the tenant has no install left (a team, or a
+  personal chat the app was installed in: not a chat only used for "quiz on" or "export"), its data is purged
+  as a Slack uninstall purges a workspace.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
 - "subscribe [day time ...]", "unsubscribe", "schedule" by @mention in a channel: that channel's weekly post, in
@@ -22,14 +24,13 @@
   language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
 
 Only the tenant the app is registered in (``TEAMS_TENANT_ID``) is served: another tenant's activity is
-logged and dropped, nothing stored.
+logged and dropped, nothing stored (an invoke is answered 403). So is one naming two tenants (its
+``channelData.tenant.id`` and ``conversation.tenantId`` disagree) or none.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -53,16 +54,18 @@ from bot.teams import cards
 from bot.teams.connector import Connector
 from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
+from bot.weekly.schedules import Subscriptions
 
 log = logging.getLogger(__name__)
-_TAGS = re.compile(r"<[^>]+>")
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
-QUERY_MAX = 500  # what a lookup reads of a message, as Slack's slash command text
 
 
 def _tenant_id(activity: dict[str, Any]) -> str:
+    """The tenant the activity is from; "" when it names none, or two (``channelData.tenant.id`` and
+    ``conversation.tenantId`` disagree): an activity that cannot say whose it is is nobody's, never the first's."""
     data = activity.get("channelData") or {}
-    return str((data.get("tenant") or {}).get("id") or (activity.get("conversation") or {}).get("tenantId") or "")
+    named = {str(x) for x in ((data.get("tenant") or {}).get("id"), (activity.get("conversation") or {}).get("tenantId")) if x}
+    return named.pop() if len(named) == 1 else ""
 
 
 def _bare(conversation: str) -> str:
@@ -97,17 +100,14 @@ def reference(activity: dict[str, Any], service_url: str, tenant_id: str) -> Ref
 
 
 def query_text(activity: dict[str, Any]) -> str:
-    """What was asked: the message without the bot's @mention (and any markup), as plain text."""
+    """What was asked: the message without the bot's @mention (by its entity, whatever its markup), any other
+    mention and markup, as plain text."""
     raw = str(activity.get("text") or "")
     bot_id = (activity.get("recipient") or {}).get("id")
     for entity in activity.get("entities") or []:
         if entity.get("type") == "mention" and (entity.get("mentioned") or {}).get("id") == bot_id:
             raw = raw.replace(str(entity.get("text") or ""), " ")
-    text = html.unescape(_TAGS.sub(" ", raw))
-    words = text.split()
-    if words and words[0].lower() in ("/scr", "scr"):
-        words = words[1:]
-    return " ".join(words)[:QUERY_MAX]
+    return extension.lookup_words(raw)  # one reading of a query for a chat message and an extension search
 
 
 def mentions_bot(activity: dict[str, Any]) -> bool:
@@ -135,7 +135,7 @@ class TeamsListeners:
         """Dispatch one authenticated activity by type; nothing here may raise past the worker."""
         tenant_id = _tenant_id(activity)
         if not tenant_id or tenant_id != self.tenant_id:
-            log.warning("teams: an activity from another tenant was dropped (%s)", "none" if not tenant_id else "other")
+            log.warning("teams: an activity from another tenant was dropped (%s)", "none or two" if not tenant_id else "other")
             return
         ws = tenant(tenant_id)
         kind = activity.get("type")
@@ -199,8 +199,8 @@ class TeamsListeners:
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
-        ref = reference(activity, service_url, ws.team_id)
-        self.refs.save(ws, ref)
+        ref = replace(reference(activity, service_url, ws.team_id), installed=True)
+        self.refs.keep(ws, ref)
         sender = activity.get("from") or {}
         first_installer(self.services.store.client, ws, str(sender.get("id") or ""), str(sender.get("name") or ""))
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
@@ -234,9 +234,19 @@ class TeamsListeners:
         log.info("teams: welcome card in a %s conversation: %s", ref.scope, outcome.state)
 
     def removed(self, ws: Workspace, activity: dict[str, Any]) -> None:
+        """The app removed from a team (its channels' references and weekly posts go: the bot can post there no
+        more) or a personal chat; when no install is left (a chat only used for "quiz on" or "export" is not
+        one), the tenant is purged as a Slack uninstall purges a workspace."""
         ref = reference(activity, "", ws.team_id)
-        left = self.refs.remove(ws, ref.conversation) if ref.scope == "personal" else self.refs.remove_team(ws, ref.team or "")
-        log.info("teams: removed from a %s conversation in tenant %s (%d left)", ref.scope, ws.team_id, left)
+        if ref.scope == "personal":
+            self.refs.remove(ws, ref.conversation)
+        else:
+            subscriptions = Subscriptions(self.services.store.client)
+            for channel in self.refs.remove_team(ws, ref.team or ""):
+                if subscriptions.delete(ws, channel):
+                    log.info("teams: the weekly post of a channel of a team the app left was stopped")
+        left = self.refs.installs(ws)
+        log.info("teams: removed from a %s conversation in tenant %s (%d installs left)", ref.scope, ws.team_id, left)
         if left == 0:
             report = Purger(self.services.store.client).purge(ws)
             log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
@@ -253,7 +263,7 @@ class TeamsListeners:
                 # A channel message names no Microsoft 365 group (only the install did), and without it Graph
                 # cannot be asked whether a post whose answer was lost landed: keep the one the install gave.
                 here = replace(here, aad_group=known.aad_group)
-            self.refs.save(ws, here)  # a channel the bot now knows
+            self.refs.keep(ws, here)  # a channel the bot now knows
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
         in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
@@ -262,7 +272,7 @@ class TeamsListeners:
             return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
                                   or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
-            self.refs.save(ws, reference(activity, service_url, ws.team_id))  # where their checks will come
+            self.refs.keep(ws, reference(activity, service_url, ws.team_id))  # where their checks will come (not an install)
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         answer = self.services.lookup.answer(asked)

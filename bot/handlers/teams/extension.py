@@ -1,7 +1,8 @@
 """The search-based message extension ``scr``: a ``composeExtension/query`` invoke, answered in its HTTP response.
 
 Someone types in the compose box's ``scr`` search; Teams sends what they typed as the ``query`` parameter and
-shows the list our answer carries. The list is ``/scr``'s answer: the same ``services.lookup`` (the same query
+shows the list our answer carries. What is searched for is read as a chat lookup reads a message
+(``lookup_words``: mentions and markup out). The list is ``/scr``'s answer: the same ``services.lookup`` (the same query
 language and ranking), and its live-concern safety net first: a query that reads as a live concern about a
 child gets one result, the safety card (how to act now, who to contact here), never a list of points to
 browse past it. Each other result is a point: a preview (title, one line) and the answer card Teams inserts.
@@ -14,6 +15,8 @@ first themes, as ``/scr`` would answer each theme's name: somewhere to start.
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 from typing import Any
 
 from bot.content.corpus import Point
@@ -27,12 +30,25 @@ QUERY_MAX = 500  # what a lookup reads of a query, as Slack's slash command text
 MAX_RESULTS = 25  # Teams shows at most 25 results per page
 START_THEMES = 8  # the list shown before anything is typed
 PREVIEW_CHARS = 140  # a preview's one line
+_MENTIONS = re.compile(r"<at\b[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)  # an @mention, with the name it shows
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def lookup_words(raw: str) -> str:
+    """What a lookup reads of what someone typed in Teams, the same for a chat message and an extension search:
+    without any ``<at>…</at>`` mention (the bot's or a person's name is not what is searched for), Teams' other
+    markup or a leading ``scr`` / ``/scr``, as plain text of at most ``QUERY_MAX`` characters."""
+    text = html.unescape(_TAGS.sub(" ", _MENTIONS.sub(" ", raw)))
+    words = text.split()
+    if words and words[0].lower() in ("/scr", "scr"):
+        words = words[1:]
+    return " ".join(words)[:QUERY_MAX]
 
 
 def _query(value: dict[str, Any]) -> str:
     for parameter in value.get("parameters") or []:
         if isinstance(parameter, dict) and parameter.get("name") == "query":
-            return " ".join(str(parameter.get("value") or "").split())[:QUERY_MAX]
+            return lookup_words(str(parameter.get("value") or ""))
     return ""  # initialRun, or no query parameter at all
 
 

@@ -3,8 +3,10 @@
 The clock sends each check through the delivery port (``bot.learning.quiz_sender``, Teams' ``dm``); here is
 what a person does with it. A button is an Adaptive Card ``Action.Execute``: Teams sends an ``invoke`` named
 ``adaptiveCard/action`` and shows the card our HTTP answer carries. The answer is recorded once through the
-core's quiz store (``QuizStore.record_answer`` is idempotent per check and day), so a double press, a retried
-invoke or two processes at once record one answer; a press after the first shows the first answer, kept.
+core's quiz store (``QuizStore.choose``: idempotent per check and day), so a double press, a retried invoke or
+two processes at once record one answer; a press after the first shows the first answer, kept. An answer is
+only to a check the clock sent that person on the day it names: a press naming any other day or check (the
+data of an Action.Execute is whatever the invoke carries) is answered with a card saying so, nothing stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import redis
 
-from bot.learning.quiz import QuizStore
+from bot.learning.quiz import NotSent, QuizStore
 from bot.services import Services
 from bot.storage.keys import Workspace
 from bot.teams import cards
@@ -85,6 +87,9 @@ class TeamsQuiz:
             card, kept = store.choose(ws, user, check, chosen, sent_day, answered_at, week)
             if card is None:  # answered before: show the first answer, which is the one kept
                 return _invoke_card(cards.answered_card(self.services.corpus, check, kept, progress=None, already=True))
+        except NotSent:  # a made-up day or check: no copy of it was sent to this person, so nothing is recorded
+            log.warning("teams: an answer to a knowledge check never sent to its presser was refused")
+            return _invoke_card(cards.unavailable_card())
         except redis.RedisError:
             return _invoke_message("I can't reach my storage just now, so your answer wasn't saved. "
                                    "Please press it again in a minute.", 503)  # fmt: skip

@@ -111,12 +111,17 @@ class TeamsThreads:
         return True
 
     def deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
-        """A reply deleted in Teams: tombstoned and gone from the record (a late copy is refused)."""
+        """A reply deleted in Teams by its author: tombstoned and gone from the record (a late copy is refused)."""
         where = thread_of(activity)
         mid = str(activity.get("id") or "")
         if where is None or not mid or mid == where[1]:
             return
-        if self.services.reflections.delete_message(ws, message_id(where[0], mid)) is not None:
+        user = str((activity.get("from") or {}).get("id") or "")
+        if not user:
+            return  # nobody named as deleting it: an author's deletion always names them
+        # Only its author's deletion forgets a reflection: a team owner (or anyone Teams lets) deleting someone
+        # else's reply in Teams leaves that person's record alone, as an edit by someone else does (the core's rule).
+        if self.services.reflections.delete_message(ws, message_id(where[0], mid), by=user) is not None:
             log.info("teams: a reply in %s deleted", where[0])
 
     def safety_note(self, ws: Workspace) -> str:
