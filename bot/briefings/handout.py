@@ -18,8 +18,12 @@ are never cut (a figure or quote is the briefing's own words, whole, or not show
 
 from __future__ import annotations
 
+import copy
+import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot.briefings.builder import ACTION_COLUMNS, MINUTES, Line, Part, SevenMinuteBriefing
 
@@ -143,16 +147,80 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def _render(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FPDF, imported lazily
+_FACES = (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf"))
+_measuring = threading.local()
+
+
+def _add_fonts(pdf: Any) -> None:
+    fonts = _font_dir()
+    for style, file in _FACES:
+        pdf.add_font("DejaVu", style, str(fonts / file))
+
+
+def _measuring_fonts() -> dict[str, Any]:
+    """The three faces parsed once per thread, for the trial renders that only count pages.
+
+    Parsing a face is about half of a render's time, and ``pdf_bytes`` may try a dozen fits. ``output()``
+    subsets a face's tables in place, so a shared face is only ever measured with: the render that is written
+    out parses its own."""
+    fonts = getattr(_measuring, "fonts", None)
+    if fonts is None:
+        from fpdf import FPDF
+
+        template = FPDF()
+        _add_fonts(template)
+        fonts = _measuring.fonts = dict(template.fonts)
+    return fonts
+
+
+def _measuring_copy(font: Any) -> Any:
+    """A face for one trial render: the parsed tables and widths shared, what a render adds to its own.
+
+    fpdf2's own ``deepcopy`` of a face copies its 6,000-glyph width table, which costs more than the render; a
+    trial render only reads the widths, so they are shared, and gets its own subset and missing-glyph list."""
+    from fpdf.fonts import SubsetMap
+
+    mine = copy.copy(font)
+    mine.missing_glyphs = []
+    mine.biggest_size_pt = 0
+    mine.subset = SubsetMap(mine)
+    return mine
+
+
+class _Overflow(Exception):
+    """A trial render reached a second page: that fit does not fit, and the rest need not be laid out."""
+
+
+@functools.cache
+def _trial_class() -> type:
+    from fpdf import FPDF
+
+    class Trial(FPDF):
+        @property
+        def accept_page_break(self) -> bool:
+            raise _Overflow
+
+    return Trial
+
+
+def _fits(briefing: SevenMinuteBriefing, fit: _Fit) -> bool:
+    try:
+        return _render(briefing, fit, measuring=True).pages_count == 1
+    except _Overflow:
+        return False
+
+
+def _render(briefing: SevenMinuteBriefing, fit: _Fit, *, measuring: bool = False):  # noqa: ANN202 - fpdf.FPDF
     from fpdf import FPDF, TextStyle
 
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf = (_trial_class() if measuring else FPDF)(orientation="portrait", unit="mm", format="A4")
     pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
     pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
-    fonts = _font_dir()
-    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-    pdf.add_font("DejaVu", "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    if measuring:
+        for key, font in _measuring_fonts().items():
+            pdf.fonts[key] = _measuring_copy(font)
+    else:
+        _add_fonts(pdf)
     pdf.set_title(briefing.title)
     pdf.set_lang(LANGUAGE)
     pdf.set_subject(f"A {MINUTES}-minute briefing with its sources and an action plan")
@@ -198,7 +266,6 @@ def _render(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FP
 def pdf_bytes(briefing: SevenMinuteBriefing) -> bytes:
     """The handout as a one-page A4 PDF: the fullest version of the briefing that fits one page."""
     for fit in FITS:
-        pdf = _render(briefing, fit)
-        if pdf.pages_count == 1:
-            return bytes(pdf.output())
+        if _fits(briefing, fit):
+            return bytes(_render(briefing, fit).output())
     raise HandoutError(f"{briefing.title!r} does not fit one A4 page even shortened")
