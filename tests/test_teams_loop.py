@@ -277,6 +277,76 @@ def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
     assert len(QuizStore(shared_redis).answers(WS, user)) == 1
 
 
+def answered_counts(r: redis.Redis) -> tuple[int, int]:
+    """(checks answered, by week; by month) summed over this tenant's team aggregates."""
+    def total(pattern: str) -> int:
+        return sum(int(r.hget(k, "answered") or 0) for k in r.scan_iter(match=pattern) if r.type(k) == "hash")
+
+    return total(keys.quiz_week(WS, "*", "*")[0]), total(keys.quiz_month(WS, "*", "*")[0])
+
+
+def test_when_a_check_was_answered_is_the_servers_clock_not_the_activitys_timestamp(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """An invoke's ``timestamp`` is whatever its sender wrote: a press dated years ago was deleted as past retention
+    as soon as it was stored, so every replay counted again in the team's week and month; and a date of the sender's
+    choosing filed the counts under any week. The answer is dated by the bot's clock, and a replay shows the first."""
+    user, chat = "29:quiz-dated", "a:personal-quiz-dated"
+    actions = sent_check(teams_bot, teams, env, user, chat)["actions"]
+    before = answered_counts(shared_redis)
+    for n, action in enumerate((actions[0], actions[0], actions[1])):
+        press = teams.card_action(action["data"], action["verb"], conversation=chat, user=user)
+        press["timestamp"] = "2020-01-01T10:00:00Z"
+        shown = json.dumps(signed(teams_bot, teams, press).json()["value"])
+        assert ("already answered" in shown) == (n > 0), shown
+    (answer,) = QuizStore(shared_redis).answers(WS, user)
+    from bot.content.corpus import load_corpus
+
+    check = load_corpus(ROOT / "content").check(actions[0]["data"]["c"])
+    assert check is not None and answer.chosen == check.options[actions[0]["data"]["o"]]  # the first press, kept
+    assert abs(answer.answered_at - time.time()) < 120
+    week, month = answered_counts(shared_redis)
+    assert (week - before[0], month - before[1]) == (1, 1)
+    assert not list(shared_redis.scan_iter(match=keys.quiz_week(WS, "*", "2020-W01")[0]))
+
+
+def test_an_answer_of_the_wrong_shape_is_refused_calmly_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """The card's data is whatever the invoke carries: an option that is not a whole number (1.7, true, "0 "), a day
+    or check that is not text, or a ``value``, ``action`` or ``data`` that is not an object, is answered with the calm
+    card (HTTP 200, no 500, no traceback), nothing stored. So is an activity whose ``channelData.tenant`` is text."""
+    user, chat = "29:quiz-shapes", "a:personal-quiz-shapes"
+    sent = sent_check(teams_bot, teams, env, user, chat)["actions"][0]["data"]
+    wrong_data = [{**sent, "o": 1.7}, {**sent, "o": True}, {**sent, "o": "0 "}, {**sent, "d": [sent["d"]]},
+                  {**sent, "c": [sent["c"]]}, "garbage", [1, 2]]  # fmt: skip
+    for data in wrong_data:
+        press = teams.card_action(data, "scr_quiz_answer", conversation=chat, user=user)  # type: ignore[arg-type]
+        resp = send(teams_bot, press, teams.token_for(press))
+        assert resp.status == 200, (data, resp.body)
+        out = resp.json()
+        assert "not available" in out["value"]["fallbackText"] and "Right" not in json.dumps(out), (data, out)
+
+    def reshaped(change: Any) -> dict[str, Any]:
+        press = teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)
+        change(press)
+        return press
+
+    for press in (reshaped(lambda p: p.update(value=[1])), reshaped(lambda p: p["value"].update(action="x"))):
+        resp = send(teams_bot, press, teams.token_for(press))
+        assert resp.status == 200 and "no longer available" in json.dumps(resp.json()), resp.body
+    text_tenant = reshaped(lambda p: p["channelData"].update(tenant=TENANT))
+    assert send(teams_bot, text_tenant, teams.token_for(text_tenant)).status == 403
+    message = teams.personal_message("neglect", conversation=chat, user=user)
+    message["channelData"]["tenant"] = TENANT
+    signed(teams_bot, teams, message)
+    wait_for(lambda: "teams: an activity of an unexpected shape was dropped (channelData.tenant is not an object)"
+             in teams_bot.log())  # fmt: skip
+    assert QuizStore(shared_redis).answers(WS, user) == [] and "Traceback" not in teams_bot.log()
+    assert not teams.replies_to(message["id"])
+    # The press as the card sent it is answered: the refusals above are the shapes', not a check never sent.
+    out = signed(teams_bot, teams, teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)).json()
+    assert "not available" not in out["value"]["fallbackText"] and len(QuizStore(shared_redis).answers(WS, user)) == 1
+
+
 def test_a_check_comes_in_each_persons_own_working_day_in_the_zone_their_teams_client_reports(
         teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
     london, auckland = ("29:zone-london", "a:personal-zone-london"), ("29:zone-auckland", "a:personal-zone-auckland")

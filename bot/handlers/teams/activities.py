@@ -50,7 +50,7 @@ from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.storage.purge import Purger
 from bot.storage.wssettings import PersonZones
-from bot.teams import cards
+from bot.teams import cards, shapes
 from bot.teams.connector import Connector
 from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
@@ -62,7 +62,12 @@ WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the t
 
 def _tenant_id(activity: dict[str, Any]) -> str:
     """The tenant the activity is from; "" when it names none, or two (``channelData.tenant.id`` and
-    ``conversation.tenantId`` disagree): an activity that cannot say whose it is is nobody's, never the first's."""
+    ``conversation.tenantId`` disagree), or its envelope is not one the bot can read (``bot.teams.shapes``: a
+    ``channelData.tenant`` that is a string, say): an activity that cannot say whose it is is nobody's, never the
+    first's."""
+    if (found := shapes.problem(activity)) is not None:
+        log.warning("teams: an activity of an unexpected shape was dropped (%s)", found)
+        return ""
     data = activity.get("channelData") or {}
     named = {str(x) for x in ((data.get("tenant") or {}).get("id"), (activity.get("conversation") or {}).get("tenantId")) if x}
     return named.pop() if len(named) == 1 else ""
