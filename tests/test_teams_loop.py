@@ -169,6 +169,79 @@ def test_only_its_authors_edit_or_deletion_changes_a_reflection(
     wait_for(lambda: edited not in reflections(shared_redis, channel, root))
 
 
+def weekly_thread(bot: BotProcess, teams: FakeTeams, env: dict[str, str], r: redis.Redis, channel: str, sid: str) -> str:
+    """A weekly post in ``channel`` (installed, subscribed, posted by the clock): its message id, the thread's root."""
+    installed(bot, teams, r, channel)
+    Subscriptions(r).save(Schedule(id=sid, team=TENANT, channel=channel, post="30 9 * * mon", summary="0 16 * * fri",
+                                   source="teams", platform="teams"))  # fmt: skip
+    assert f"{sid} " in (out := run_due(env, next_day(0, 9, 31))) and ": posted" in out, out
+    return str(teams.weekly_posts(channel)[0]["id"])
+
+
+def test_an_edit_by_someone_else_that_arrives_before_the_reply_does_not_take_it_over(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Teams names who sent an edit, and it may be someone other than the author (or claim to be). An edit that
+    arrives before its message is stored provisionally: the message itself says whose the reply is, and when that is
+    someone else it replaces the provisional record, whose text and index entries go."""
+    channel = "19:loop-early-edit@thread.tacv2"
+    root = weekly_thread(teams_bot, teams, env, shared_redis, channel, "teams-loop-early-edit")
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    hijacked, own = str(base + 1), str(base + 2)
+    author, other = "29:early-author", "29:early-other"
+
+    def act(kind: str, mid: str, who: str, text: str, at: datetime, event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=at, event=event))
+
+    def filed(what: str) -> int:
+        return teams_bot.log().count(f"teams: a reply in {channel} filed ({what})")
+
+    act("messageUpdate", hijacked, other, "HIJACK sent before the reply", now + timedelta(minutes=9), "editMessage")
+    wait_for(lambda: filed("created") == 1)
+    act("message", hijacked, author, "The author's own reply about chronologies", now)
+    wait_for(lambda: filed("created") == 2)
+    # The author's own edit arriving first is theirs: their message confirms it and changes nothing.
+    act("messageUpdate", own, author, "My edit, sent before my reply", now + timedelta(minutes=5), "editMessage")
+    wait_for(lambda: filed("created") == 3)
+    act("message", own, author, "My reply as first written", now)
+    wait_for(lambda: filed("stale") == 1)
+    # And the record, once the message said whose it is, is not someone else's to take with a second "message".
+    act("message", own, other, "HIJACK claiming the reply", now)
+    wait_for(lambda: filed("stale") == 2)
+
+    stored = reflections(shared_redis, channel, root)
+    assert stored[hijacked].user == author and stored[hijacked].text == "The author's own reply about chronologies"
+    assert stored[own].user == author and stored[own].text == "My edit, sent before my reply"
+    assert ReflectionStore(shared_redis, 365).for_user(WS, other) == []
+    assert "HIJACK" not in json.dumps([r.text for r in ReflectionStore(shared_redis, 365).for_user(WS, author)])
+
+
+def test_a_reply_its_author_deleted_stays_deleted_when_someone_else_deletes_it_too(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Author deletes (before the reply arrived), then someone else deletes the same message: the tombstone keeps
+    both, so the author's late copy is still refused; a third person's deletion refuses nothing of the author's."""
+    channel = "19:loop-two-deletes@thread.tacv2"
+    root = weekly_thread(teams_bot, teams, env, shared_redis, channel, "teams-loop-two-deletes")
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    gone, kept = str(base + 1), str(base + 2)
+    author, other = "29:deleting-author", "29:deleting-other"
+
+    def act(kind: str, mid: str, who: str, text: str = "", event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=now, event=event))
+
+    act("messageDelete", gone, author, event="softDeleteMessage")
+    act("messageDelete", gone, other, event="softDeleteMessage")
+    act("messageDelete", kept, other, event="softDeleteMessage")
+    time.sleep(1)  # the deletions are handled in order before the late copies below
+    act("message", gone, author, "A reply I deleted, delivered late")
+    act("message", kept, author, "A reply only someone else deleted")
+    wait_for(lambda: teams_bot.log().count(f"teams: a reply in {channel} filed (deleted)") == 1)
+    wait_for(lambda: kept in reflections(shared_redis, channel, root))
+    assert gone not in reflections(shared_redis, channel, root)
+    assert [r.message_ts for r in ReflectionStore(shared_redis, 365).for_user(WS, author)] == [kept]
+
+
 def teams_bot_safety_note() -> str:
     from bot.content.corpus import load_corpus
 
