@@ -110,3 +110,84 @@ def test_a_personal_app_install_keeps_the_tenant_until_it_too_is_removed(
     removed(teams_bot, teams, personal_app(teams, keeper, keeper_chat, "remove"))
     wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
     assert not r.exists(keys.teams_conversations(WS)) and QuizStore(r).person(WS, "29:installs-u3") is None
+
+
+def team_event(teams: FakeTeams, team: str, event: str, channel: str | None = None) -> dict[str, Any]:
+    """A ``conversationUpdate`` Teams sends about a team (``teamDeleted``, ``teamHardDeleted``) or one of its channels
+    (``channelDeleted``), as Microsoft's "Conversation events in your Teams bot" shows them: the team in
+    ``channelData.team``, the channel (if any) in ``channelData.channel``, no ``membersRemoved``."""
+    act = teams.base({"id": team, "conversationType": "channel", "isGroup": True}, type="conversationUpdate")
+    act["channelData"].update(team={"id": team, "name": "Safeguarding"}, eventType=event,
+                              **({"channel": {"id": channel, "name": "Old channel"}} if channel else {}))  # fmt: skip
+    return act
+
+
+def second_channel(bot: BotProcess, teams: FakeTeams, r: redis.Redis, team: str, channel: str) -> None:
+    """``channel``, another channel of ``team``, subscribed by the lead by @mention there."""
+    teams.members[channel] = {LEAD}
+    ask = teams.channel_mention(channel, "subscribe monday 09:30", user=LEAD, name=LEAD_NAME)
+    ask["channelData"]["team"] = {"id": team}
+    signed(bot, teams, ask)
+    assert "weekly" in str(wait_for(lambda: teams.replies_to(ask["id"]))[0]["text"]).lower()
+    assert Subscriptions(r).get(WS, channel) is not None
+
+
+def test_a_deleted_team_is_as_the_apps_removal_from_it_and_a_deleted_channel_loses_its_weekly_post(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Deleting a team removes the app with it, but Teams says so with ``teamDeleted`` / ``teamHardDeleted``, not by
+    naming the bot in ``membersRemoved``: its channels' weekly posts stop, and the last install's deletion purges the
+    tenant. A deleted channel (``channelDeleted``) loses its reference and weekly post; its team keeps the app."""
+    r = shared_redis
+    before = purges(teams_bot)
+    team_c, team_d, c2 = "19:installs-c@thread.tacv2", "19:installs-d@thread.tacv2", "19:installs-c2@thread.tacv2"
+    for channel, group in ((team_c, "aad-installs-c"), (team_d, "aad-installs-d")):
+        installed(teams_bot, teams, r, WS, channel, group, user=LEAD)
+        subscribed(teams_bot, teams, r, channel)
+    second_channel(teams_bot, teams, r, team_c, c2)
+
+    signed(teams_bot, teams, team_event(teams, team_c, "channelDeleted", channel=c2))
+    wait_for(lambda: Subscriptions(r).get(WS, c2) is None)
+    assert not r.hexists(keys.teams_conversations(WS), c2) and r.hexists(keys.teams_conversations(WS), team_c)
+    assert keys.subscription_entry(WS, c2) not in r.smembers(keys.SUBSCRIPTIONS)
+    assert Subscriptions(r).get(WS, team_c) is not None and purges(teams_bot) == before
+
+    removed(teams_bot, teams, team_event(teams, team_d, "teamDeleted"))
+    assert Subscriptions(r).get(WS, team_d) is None and not r.hexists(keys.teams_conversations(WS), team_d)
+    assert Subscriptions(r).get(WS, team_c) is not None and purges(teams_bot) == before
+
+    removed(teams_bot, teams, team_event(teams, team_c, "teamHardDeleted"))
+    wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
+    assert not r.exists(keys.teams_conversations(WS)) and Subscriptions(r).get(WS, team_c) is None
+
+
+def tenant_keys(r: redis.Redis) -> list[str]:
+    prefix = keys.teams_conversations(WS).split("}:", 1)[0] + "}:"
+    return sorted(r.scan_iter(match=prefix + "*"))
+
+
+def test_a_late_mention_from_a_team_the_app_left_is_answered_but_is_no_install_and_may_not_subscribe(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """A signed @mention from a removed team's channel can arrive after the tenant's purge (queued, redelivered): it
+    is a question, answered, but stores nothing for the purged tenant, least of all a reference that would count as
+    an install for ever; and a ``subscribe`` there is refused calmly (the clock could post there no more)."""
+    r = shared_redis
+    team_e = "19:installs-e@thread.tacv2"
+    installed(teams_bot, teams, r, WS, team_e, "aad-installs-e", user=LEAD)
+    before = purges(teams_bot)
+    removed(teams_bot, teams, teams.channel_removed(team_e, "aad-installs-e"))
+    wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
+    assert tenant_keys(r) == []
+
+    assert "neglect" in mentioned(teams_bot, teams, team_e, "neglect", LEAD, LEAD_NAME).lower()
+    assert tenant_keys(r) == []
+    refused = mentioned(teams_bot, teams, team_e, "subscribe monday 09:30", LEAD, LEAD_NAME)
+    assert "not installed in this team" in refused, refused
+    assert tenant_keys(r) == [] and Subscriptions(r).get(WS, team_e) is None
+
+    # The app installed again as a personal app and removed: that was the tenant's only install, so it is purged.
+    keeper, chat = "29:installs-late", "a:personal-installs-late"
+    signed(teams_bot, teams, personal_app(teams, keeper, chat, "add"))
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), chat))
+    removed(teams_bot, teams, personal_app(teams, keeper, chat, "remove"))
+    wait_for(lambda: purges(teams_bot) == before + 2, timeout=20)
+    assert tenant_keys(r) == []

@@ -169,6 +169,79 @@ def test_only_its_authors_edit_or_deletion_changes_a_reflection(
     wait_for(lambda: edited not in reflections(shared_redis, channel, root))
 
 
+def weekly_thread(bot: BotProcess, teams: FakeTeams, env: dict[str, str], r: redis.Redis, channel: str, sid: str) -> str:
+    """A weekly post in ``channel`` (installed, subscribed, posted by the clock): its message id, the thread's root."""
+    installed(bot, teams, r, channel)
+    Subscriptions(r).save(Schedule(id=sid, team=TENANT, channel=channel, post="30 9 * * mon", summary="0 16 * * fri",
+                                   source="teams", platform="teams"))  # fmt: skip
+    assert f"{sid} " in (out := run_due(env, next_day(0, 9, 31))) and ": posted" in out, out
+    return str(teams.weekly_posts(channel)[0]["id"])
+
+
+def test_an_edit_by_someone_else_that_arrives_before_the_reply_does_not_take_it_over(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Teams names who sent an edit, and it may be someone other than the author (or claim to be). An edit that
+    arrives before its message is stored provisionally: the message itself says whose the reply is, and when that is
+    someone else it replaces the provisional record, whose text and index entries go."""
+    channel = "19:loop-early-edit@thread.tacv2"
+    root = weekly_thread(teams_bot, teams, env, shared_redis, channel, "teams-loop-early-edit")
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    hijacked, own = str(base + 1), str(base + 2)
+    author, other = "29:early-author", "29:early-other"
+
+    def act(kind: str, mid: str, who: str, text: str, at: datetime, event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=at, event=event))
+
+    def filed(what: str) -> int:
+        return teams_bot.log().count(f"teams: a reply in {channel} filed ({what})")
+
+    act("messageUpdate", hijacked, other, "HIJACK sent before the reply", now + timedelta(minutes=9), "editMessage")
+    wait_for(lambda: filed("created") == 1)
+    act("message", hijacked, author, "The author's own reply about chronologies", now)
+    wait_for(lambda: filed("created") == 2)
+    # The author's own edit arriving first is theirs: their message confirms it and changes nothing.
+    act("messageUpdate", own, author, "My edit, sent before my reply", now + timedelta(minutes=5), "editMessage")
+    wait_for(lambda: filed("created") == 3)
+    act("message", own, author, "My reply as first written", now)
+    wait_for(lambda: filed("stale") == 1)
+    # And the record, once the message said whose it is, is not someone else's to take with a second "message".
+    act("message", own, other, "HIJACK claiming the reply", now)
+    wait_for(lambda: filed("stale") == 2)
+
+    stored = reflections(shared_redis, channel, root)
+    assert stored[hijacked].user == author and stored[hijacked].text == "The author's own reply about chronologies"
+    assert stored[own].user == author and stored[own].text == "My edit, sent before my reply"
+    assert ReflectionStore(shared_redis, 365).for_user(WS, other) == []
+    assert "HIJACK" not in json.dumps([r.text for r in ReflectionStore(shared_redis, 365).for_user(WS, author)])
+
+
+def test_a_reply_its_author_deleted_stays_deleted_when_someone_else_deletes_it_too(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Author deletes (before the reply arrived), then someone else deletes the same message: the tombstone keeps
+    both, so the author's late copy is still refused; a third person's deletion refuses nothing of the author's."""
+    channel = "19:loop-two-deletes@thread.tacv2"
+    root = weekly_thread(teams_bot, teams, env, shared_redis, channel, "teams-loop-two-deletes")
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    gone, kept = str(base + 1), str(base + 2)
+    author, other = "29:deleting-author", "29:deleting-other"
+
+    def act(kind: str, mid: str, who: str, text: str = "", event: str | None = None) -> None:
+        signed(teams_bot, teams, teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=now, event=event))
+
+    act("messageDelete", gone, author, event="softDeleteMessage")
+    act("messageDelete", gone, other, event="softDeleteMessage")
+    act("messageDelete", kept, other, event="softDeleteMessage")
+    time.sleep(1)  # the deletions are handled in order before the late copies below
+    act("message", gone, author, "A reply I deleted, delivered late")
+    act("message", kept, author, "A reply only someone else deleted")
+    wait_for(lambda: teams_bot.log().count(f"teams: a reply in {channel} filed (deleted)") == 1)
+    wait_for(lambda: kept in reflections(shared_redis, channel, root))
+    assert gone not in reflections(shared_redis, channel, root)
+    assert [r.message_ts for r in ReflectionStore(shared_redis, 365).for_user(WS, author)] == [kept]
+
+
 def teams_bot_safety_note() -> str:
     from bot.content.corpus import load_corpus
 
@@ -275,6 +348,76 @@ def test_a_forged_token_on_an_answer_is_refused_and_nothing_is_stored(
     ok = send(teams_bot, press, teams.token_for(press))
     assert ok.status == 200 and ok.json()["type"] == "application/vnd.microsoft.card.adaptive"
     assert len(QuizStore(shared_redis).answers(WS, user)) == 1
+
+
+def answered_counts(r: redis.Redis) -> tuple[int, int]:
+    """(checks answered, by week; by month) summed over this tenant's team aggregates."""
+    def total(pattern: str) -> int:
+        return sum(int(r.hget(k, "answered") or 0) for k in r.scan_iter(match=pattern) if r.type(k) == "hash")
+
+    return total(keys.quiz_week(WS, "*", "*")[0]), total(keys.quiz_month(WS, "*", "*")[0])
+
+
+def test_when_a_check_was_answered_is_the_servers_clock_not_the_activitys_timestamp(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """An invoke's ``timestamp`` is whatever its sender wrote: a press dated years ago was deleted as past retention
+    as soon as it was stored, so every replay counted again in the team's week and month; and a date of the sender's
+    choosing filed the counts under any week. The answer is dated by the bot's clock, and a replay shows the first."""
+    user, chat = "29:quiz-dated", "a:personal-quiz-dated"
+    actions = sent_check(teams_bot, teams, env, user, chat)["actions"]
+    before = answered_counts(shared_redis)
+    for n, action in enumerate((actions[0], actions[0], actions[1])):
+        press = teams.card_action(action["data"], action["verb"], conversation=chat, user=user)
+        press["timestamp"] = "2020-01-01T10:00:00Z"
+        shown = json.dumps(signed(teams_bot, teams, press).json()["value"])
+        assert ("already answered" in shown) == (n > 0), shown
+    (answer,) = QuizStore(shared_redis).answers(WS, user)
+    from bot.content.corpus import load_corpus
+
+    check = load_corpus(ROOT / "content").check(actions[0]["data"]["c"])
+    assert check is not None and answer.chosen == check.options[actions[0]["data"]["o"]]  # the first press, kept
+    assert abs(answer.answered_at - time.time()) < 120
+    week, month = answered_counts(shared_redis)
+    assert (week - before[0], month - before[1]) == (1, 1)
+    assert not list(shared_redis.scan_iter(match=keys.quiz_week(WS, "*", "2020-W01")[0]))
+
+
+def test_an_answer_of_the_wrong_shape_is_refused_calmly_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """The card's data is whatever the invoke carries: an option that is not a whole number (1.7, true, "0 "), a day
+    or check that is not text, or a ``value``, ``action`` or ``data`` that is not an object, is answered with the calm
+    card (HTTP 200, no 500, no traceback), nothing stored. So is an activity whose ``channelData.tenant`` is text."""
+    user, chat = "29:quiz-shapes", "a:personal-quiz-shapes"
+    sent = sent_check(teams_bot, teams, env, user, chat)["actions"][0]["data"]
+    wrong_data = [{**sent, "o": 1.7}, {**sent, "o": True}, {**sent, "o": "0 "}, {**sent, "d": [sent["d"]]},
+                  {**sent, "c": [sent["c"]]}, "garbage", [1, 2]]  # fmt: skip
+    for data in wrong_data:
+        press = teams.card_action(data, "scr_quiz_answer", conversation=chat, user=user)  # type: ignore[arg-type]
+        resp = send(teams_bot, press, teams.token_for(press))
+        assert resp.status == 200, (data, resp.body)
+        out = resp.json()
+        assert "not available" in out["value"]["fallbackText"] and "Right" not in json.dumps(out), (data, out)
+
+    def reshaped(change: Any) -> dict[str, Any]:
+        press = teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)
+        change(press)
+        return press
+
+    for press in (reshaped(lambda p: p.update(value=[1])), reshaped(lambda p: p["value"].update(action="x"))):
+        resp = send(teams_bot, press, teams.token_for(press))
+        assert resp.status == 200 and "no longer available" in json.dumps(resp.json()), resp.body
+    text_tenant = reshaped(lambda p: p["channelData"].update(tenant=TENANT))
+    assert send(teams_bot, text_tenant, teams.token_for(text_tenant)).status == 403
+    message = teams.personal_message("neglect", conversation=chat, user=user)
+    message["channelData"]["tenant"] = TENANT
+    signed(teams_bot, teams, message)
+    wait_for(lambda: "teams: an activity of an unexpected shape was dropped (channelData.tenant is not an object)"
+             in teams_bot.log())  # fmt: skip
+    assert QuizStore(shared_redis).answers(WS, user) == [] and "Traceback" not in teams_bot.log()
+    assert not teams.replies_to(message["id"])
+    # The press as the card sent it is answered: the refusals above are the shapes', not a check never sent.
+    out = signed(teams_bot, teams, teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)).json()
+    assert "not available" not in out["value"]["fallbackText"] and len(QuizStore(shared_redis).answers(WS, user)) == 1
 
 
 def test_a_check_comes_in_each_persons_own_working_day_in_the_zone_their_teams_client_reports(

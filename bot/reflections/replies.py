@@ -29,6 +29,9 @@ class ThreadReply:
     text: str
     created_at: float
     version: float
+    # An edit, not the message itself: on a platform where someone other than the author may send one (Teams),
+    # an edit that arrives first is stored provisionally, until the message says whose the reply is.
+    edit: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def file_reply(store: ReflectionStore, ws: Workspace, reply: ThreadReply, *, own
         id=message_id(reply.channel, reply.message), user=reply.user, point=(post or {}).get("point", ""), kind=THREAD,
         visibility=PRIVATE if live else SHARED, created_at=reply.created_at, updated_at=reply.created_at,
         channel=reply.channel, thread_ts=reply.thread, message_ts=reply.message, week=(post or {}).get("week"),
-        text=masked.text, masked=sorted(masked.found),
+        text=masked.text, masked=sorted(masked.found), provisional=reply.edit,
     )  # fmt: skip
     if held:
         store.hold(ws, refl, reply.version)

@@ -36,7 +36,8 @@ DEFAULT_MINUTES = 10  # a thread reply: reading the point and writing a reply
 MATCH_MIN_SHARED = 2
 MAX_TEXT = 40_000  # Slack's own limit on a message's text: nothing longer is a real reply
 TEXT_FIELDS = ("text", "stood_out", "practice", "action")
-TOMB_ANYONE = "1"  # a deletion tombstone whoever deleted it (Slack); else the id of the person who did (Teams)
+TOMB_ANYONE = "1"  # a deletion tombstone whoever deleted it (Slack); else the ids of everyone who did (Teams)
+TOMB_SEP = "\n"  # between the deleters' ids in a tombstone (no platform's user id holds a line break)
 
 
 def cap(text: str) -> str:
@@ -64,6 +65,10 @@ class Reflection:
     minutes: int = DEFAULT_MINUTES
     masked: list[str] = field(default_factory=list)
     version: float = 0.0  # thread replies: Slack ts of the text stored (the message's, or its latest edit's)
+    # Thread replies: stored from an edit that arrived before its message, on a platform where someone other than
+    # the author may send an edit (Teams). Whose it is stays open until the message itself arrives: it is the
+    # authority on its author, and replaces a provisional record stored under anyone else.
+    provisional: bool = False
 
     @property
     def shared(self) -> bool:
@@ -79,6 +84,12 @@ class Reflection:
     @classmethod
     def from_json(cls, raw: str) -> Reflection:
         return cls(**json.loads(raw))
+
+
+def deleters(tombstone: str | None) -> set[str]:
+    """Who deleted a reply, from its tombstone: ``TOMB_ANYONE`` (Slack: whoever it was, it goes), or each person
+    who did (Teams), every one remembered: a later deleter never overwrites an earlier one."""
+    return {who for who in (tombstone or "").split(TOMB_SEP) if who}
 
 
 def message_id(channel: str, ts: str) -> str:
@@ -202,6 +213,11 @@ class ReflectionStore:
         author was asked to take details out of Slack and a redacted account of a live case may no longer
         read as one (a false alarm costs one uncounted reply).
 
+        Whose a reply is: where someone other than its author can send an edit (Teams), an edit that arrives before
+        its message is stored ``provisional``; the message itself is the authority on its author: from the same
+        person it confirms the record (nothing else changes), from anyone else it replaces it, the other person's
+        text and index entries gone ("created"). A platform where only the author edits (Slack) need not say.
+
         Check-and-write is one optimistic transaction (WATCH/MULTI), so a deletion or a newer edit
         arriving at the same moment is never overwritten; a conflict is re-read, never blindly re-sent."""
         for name in TEXT_FIELDS:
@@ -213,32 +229,44 @@ class ReflectionStore:
                 try:
                     pipe.watch(key, tomb, forgot)
                     forgotten_at = pipe.get(forgot)
-                    deleted_by = pipe.get(tomb)
-                    if deleted_by in (TOMB_ANYONE, refl.user) or (forgotten_at and refl.created_at <= float(forgotten_at)):
+                    deleted_by = deleters(pipe.get(tomb))
+                    if deleted_by & {TOMB_ANYONE, refl.user} or (forgotten_at and refl.created_at <= float(forgotten_at)):
                         return "deleted"
                     raw = pipe.get(key)
                     current = self._open(ws, refl.id, raw) if raw is not None else None
-                    if current is not None and (current.version >= version or current.user != refl.user):
-                        return "stale"  # newer already stored; or someone other than its author editing it
-                    if current is None:
+                    # The message itself (not an edit) is the authority on whose a reply is: it replaces a record
+                    # an edit stored first under someone else, and confirms one stored under its own author.
+                    original = not refl.provisional
+                    takeover = current is not None and current.user != refl.user and current.provisional and original
+                    confirm = current is not None and current.user == refl.user and current.provisional and original
+                    if current is not None and not takeover and (current.version >= version or current.user != refl.user):
+                        if not confirm:
+                            return "stale"  # newer already stored; or someone other than its author editing it
+                        new = replace(current, provisional=False)  # its text stays the newer edit's
+                    elif current is None or takeover:
                         new = replace(refl, version=version, updated_at=version)
                     else:
                         visibility = PRIVATE if PRIVATE in (current.visibility, refl.visibility) else refl.visibility
                         new = replace(current, text=refl.text, masked=refl.masked, visibility=visibility, version=version,
-                                      updated_at=version)
+                                      updated_at=version, provisional=current.provisional and refl.provisional)
                     ttl = self._ttl(new.created_at)
                     if ttl <= 0:
                         return "stale"
                     sealed = self._seal(ws, new)
                     pipe.multi()
                     pipe.set(key, sealed, ex=ttl)
-                    if current is None:
+                    if takeover and current is not None:  # the other person's record goes, with its index entries
+                        for index in self._indexes(ws, current):
+                            pipe.zrem(index, refl.id)
+                    if current is None or takeover:
                         for index in self._indexes(ws, new):
                             pipe.zadd(index, {new.id: new.created_at})
                             pipe.expire(index, self.retention)
                     pipe.execute()
-                    if current is None:
+                    if current is None or takeover:
                         return "created"
+                    if new.version == current.version:
+                        return "stale"  # only confirmed whose it is: nothing a person sees changed
                     return "withheld" if current.shared and not new.shared else "updated"
                 except redis.WatchError:
                     continue  # changed under us: read again
@@ -247,13 +275,23 @@ class ReflectionStore:
     def delete_message(self, ws: Workspace, rid: str, by: str | None = None) -> Reflection | None:
         """A reply was deleted: tombstone it first (so a late copy of the original, or of an edit, is refused),
         then delete whatever is stored. ``by``: who the platform says deleted it, when the platform lets that be
-        someone else (Teams); only its author's deletion counts: another's changes nothing stored, and its
-        tombstone refuses only a late copy by that same person (Slack's ``None``: whoever deleted it, it goes)."""
-        if by is not None:
+        someone else (Teams); only its author's deletion counts: another's changes nothing stored (but a
+        provisional record, whose author is not known yet, goes), and the tombstone refuses only a late copy by
+        someone who deleted it: every deleter is remembered, so a second deletion by someone else does not let the
+        author's late copy back (Slack's ``None``: whoever deleted it, it goes)."""
+        tomb = keys.reflection_tombstone(ws, rid)
+        if by is None:
+            self.r.set(tomb, TOMB_ANYONE, ex=keys.TOMBSTONE_SECONDS)
+        else:  # every deleter is kept (APPEND): a second person's deletion must not make the first's forgotten
+            with self.r.pipeline(transaction=True) as pipe:
+                pipe.append(tomb, TOMB_SEP + by)
+                pipe.expire(tomb, keys.TOMBSTONE_SECONDS)
+                pipe.execute()
             current = self._raw(ws, rid)
-            if current is not None and current.user != by:
+            # Someone else's reply stays; one stored from an edit that came first is nobody's yet, so it goes (its
+            # author's message, if it is not the deleter's, stores it again when it arrives).
+            if current is not None and current.user != by and not current.provisional:
                 return None
-        self.r.set(keys.reflection_tombstone(ws, rid), by or TOMB_ANYONE, ex=keys.TOMBSTONE_SECONDS)
         channel = rid[2:].rsplit("-", 1)[0] if rid.startswith("m-") else "*"
         channel = "*" if any(c in channel for c in "*?[]\\") else channel  # not a glob
         self._drop_held(ws, keys.thread_pending_pattern(ws, channel),

@@ -4,8 +4,9 @@ Teams has no install token: being added to a team (or a person's personal scope)
 activity that says so carries the serviceUrl, tenant, team and channel to post to later. They are kept per
 tenant (``Workspace(team_id=<tenant id>, platform="teams")``) in one hash (``keys.teams_conversations``),
 so a purge of the tenant removes them with everything else it holds. A personal chat is also kept when someone
-uses it ("quiz on", "export") without the app being installed there; only installs (``Reference.an_install``)
-keep the tenant: when the last is removed, the tenant is purged.
+uses it ("quiz on", "export") without the app being installed there, and another channel of a team the app is
+installed in when someone @mentions the bot there; only installs (``Reference.an_install``: a reference Teams
+said the app was added with) keep the tenant: when the last is removed, the tenant is purged.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class Reference:
     # Personal scope: the person's own time zone (IANA), as their Teams client reported it (an activity's
     # ``localTimezone``): Teams has no API for it, so the last one seen is kept for their knowledge checks.
     timezone: str | None = None
-    # Personal scope: the app was installed in this chat (Teams said so: ``installationUpdate`` add, or the bot
-    # among ``membersAdded``), not only a chat the bot keeps to answer in ("quiz on", "export"). Only an install
-    # keeps a tenant: a team's channels always are one (Teams sends the bot nothing from a team it is not in).
+    # The app was installed here (Teams said so: ``installationUpdate`` add, or the bot among ``membersAdded``),
+    # not only a conversation the bot keeps to answer in: a personal chat someone typed "quiz on" in, another
+    # channel of an installed team someone mentioned the bot in. Only an install keeps a tenant: a signed mention
+    # from a team the app has left (a late delivery after the tenant's purge) must not make one.
     installed: bool = False
 
     @property
     def an_install(self) -> bool:
-        return self.scope == "team" or self.installed
+        return self.installed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -85,6 +87,24 @@ class References:
         gone = [r.conversation for r in self.all(ws) if r.team == team and r.scope == "team"]
         if gone:
             self.r.hdel(keys.teams_conversations(ws), *gone)
+        return gone
+
+    def team_installed(self, ws: Workspace, team: str) -> bool:
+        """Whether the app is installed in ``team`` (one of its channels is an install): where its channels may be
+        kept and subscribed."""
+        return bool(team) and any(r.team == team and r.scope == "team" and r.installed for r in self.all(ws))
+
+    def remove_channel(self, ws: Workspace, channel: str) -> Reference | None:
+        """Forget a deleted channel of a team; the reference forgotten, if any. The team keeps its install: when the
+        deleted channel was the one the app was added in, the mark moves to the team's General channel (whose id
+        is the team's), where Teams still reaches the bot."""
+        gone = self.get(ws, channel)
+        if gone is None or gone.scope != "team" or channel == gone.team:
+            return None  # not a channel kept here; or a team's General channel, never deleted but with its team
+        if gone.installed and gone.team:
+            general = self.get(ws, gone.team) or replace(gone, conversation=gone.team)
+            self.save(ws, replace(general, installed=True))
+        self.r.hdel(keys.teams_conversations(ws), channel)
         return gone
 
     def remove(self, ws: Workspace, conversation: str) -> None:

@@ -3,10 +3,11 @@
 - Added to a team or a personal scope (``installationUpdate`` add, or ``conversationUpdate`` naming the
   bot among ``membersAdded``): the conversation reference is kept under the tenant
   (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
-- Removed (``installationUpdate`` remove, or the bot in ``membersRemoved``): that team's or chat's
-  references go, and a team's channels' weekly posts; when the tenant has no install left (a team, or a
-  personal chat the app was installed in: not a chat only used for "quiz on" or "export"), its data is purged
-  as a Slack uninstall purges a workspace.
+- Removed (``installationUpdate`` remove, the bot in ``membersRemoved``, or the team deleted: ``teamDeleted``,
+  ``teamHardDeleted``): that team's or chat's references go, and a team's channels' weekly posts; when the
+  tenant has no install left (a team, or a personal chat the app was installed in: not a chat only used for
+  "quiz on" or "export"), its data is purged as a Slack uninstall purges a workspace. A channel deleted
+  (``channelDeleted``): its reference and weekly post go.
 - A reply in a weekly post's channel thread, its edit (``messageUpdate``) or deletion (``messageDelete``): a
   reflection, through the same core as Slack's thread replies (``bot.handlers.teams.threads``).
 - "subscribe [day time ...]", "unsubscribe", "schedule" by @mention in a channel: that channel's weekly post, in
@@ -21,7 +22,8 @@
   the HTTP response): a reflection, private or shared in the thread (posted by a worker after the answer),
   ``bot.handlers.teams.reflect``.
 - Any other message in a personal chat, or one that @mentions the bot in a channel: a lookup, in the same query
-  language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card.
+  language as ``/scr`` and answered by the same ``services.lookup`` (safety net first), as a card. A channel's
+  reference is kept only in a team the app is installed in: a mention from any other stores nothing.
 
 Only the tenant the app is registered in (``TEAMS_TENANT_ID``) is served: another tenant's activity is
 logged and dropped, nothing stored (an invoke is answered 403). So is one naming two tenants (its
@@ -50,19 +52,29 @@ from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.storage.purge import Purger
 from bot.storage.wssettings import PersonZones
-from bot.teams import cards
+from bot.teams import cards, shapes
 from bot.teams.connector import Connector
 from bot.teams.delivery import TeamsDeliveries
 from bot.teams.references import Reference, References, tenant
 from bot.weekly.schedules import Subscriptions
 
 log = logging.getLogger(__name__)
+# Teams' conversationUpdate events (channelData.eventType) for a team deleted (soft, then for good) and a channel
+# deleted: Microsoft's "Conversation events in your Teams bot" (teamDeleted, channelDeleted; teamHardDeleted in
+# the Bot Framework SDKs' TeamsActivityHandler). Neither names the bot in membersRemoved.
+TEAM_GONE = ("teamDeleted", "teamHardDeleted")
+CHANNEL_GONE = "channelDeleted"
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
 
 
 def _tenant_id(activity: dict[str, Any]) -> str:
     """The tenant the activity is from; "" when it names none, or two (``channelData.tenant.id`` and
-    ``conversation.tenantId`` disagree): an activity that cannot say whose it is is nobody's, never the first's."""
+    ``conversation.tenantId`` disagree), or its envelope is not one the bot can read (``bot.teams.shapes``: a
+    ``channelData.tenant`` that is a string, say): an activity that cannot say whose it is is nobody's, never the
+    first's."""
+    if (found := shapes.problem(activity)) is not None:
+        log.warning("teams: an activity of an unexpected shape was dropped (%s)", found)
+        return ""
     data = activity.get("channelData") or {}
     named = {str(x) for x in ((data.get("tenant") or {}).get("id"), (activity.get("conversation") or {}).get("tenantId")) if x}
     return named.pop() if len(named) == 1 else ""
@@ -147,6 +159,13 @@ class TeamsListeners:
             elif action.startswith("remove"):
                 self.removed(ws, activity)
         elif kind == "conversationUpdate":
+            event = (activity.get("channelData") or {}).get("eventType")
+            if event in TEAM_GONE:  # the team is gone, and the app with it: as its removal from the team
+                self.removed(ws, activity)
+                return
+            if event == CHANNEL_GONE:
+                self.channel_deleted(ws, activity)
+                return
             if any(m.get("id") == bot_id for m in activity.get("membersAdded") or []):
                 self.installed(ws, activity, service_url)
             if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
@@ -251,13 +270,29 @@ class TeamsListeners:
             report = Purger(self.services.store.client).purge(ws)
             log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
 
+    def channel_deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
+        """A channel of a team the app is in was deleted: its reference and its weekly post go (the clock could post
+        there no more). The team keeps the app, so nothing else changes and the tenant is never purged here."""
+        data = activity.get("channelData") or {}
+        channel, team = str((data.get("channel") or {}).get("id") or ""), str((data.get("team") or {}).get("id") or "")
+        if not channel or channel == team:
+            return  # names no channel, or the team's General channel (deleted only with its team: teamDeleted)
+        self.refs.remove_channel(ws, channel)
+        if Subscriptions(self.services.store.client).delete(ws, channel):
+            log.info("teams: the weekly post of a deleted channel was stopped")
+        log.info("teams: a channel was deleted in tenant %s", ws.team_id)
+
     def message(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         conv = activity.get("conversation") or {}
         personal = conv.get("conversationType") == "personal"
         if not personal and not mentions_bot(activity):
             return  # channel traffic the bot may see under RSC consent: not a question to it
         here = None if personal else reference(activity, service_url, ws.team_id)
-        if here is not None:
+        # A channel is kept (to post its weekly post to) only in a team the app is installed in: a mention from
+        # any other (a late delivery after the app left the team, or the tenant was purged) is answered, and
+        # nothing of it is stored; it is not an install, and may not subscribe.
+        team_installed = here is not None and self.refs.team_installed(ws, here.team or "")
+        if here is not None and team_installed:
             known = self.refs.get(ws, here.conversation)
             if here.aad_group is None and known is not None and known.aad_group:
                 # A channel message names no Microsoft 365 group (only the install did), and without it Graph
@@ -267,7 +302,7 @@ class TeamsListeners:
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
         in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
-        if user and (said := self.subscribe.command(ws, activity, in_channel, asked)) is not None:
+        if user and (said := self.subscribe.command(ws, activity, in_channel, asked, installed=team_installed)) is not None:
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None

@@ -12,6 +12,7 @@ data of an Action.Execute is whatever the invoke carries) is answered with a car
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.learning.quiz import NotSent, QuizStore
 from bot.services import Services
 from bot.storage.keys import Workspace
 from bot.teams import cards
+from bot.teams.shapes import mapping
 
 log = logging.getLogger(__name__)
 INVOKE_ACTION = "adaptiveCard/action"
@@ -63,23 +65,23 @@ class TeamsQuiz:
 
     def invoke(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
         """An answer button pressed: recorded once, answered with the card in its answered state."""
-        value = activity.get("value") or {}
-        action = value.get("action") or {}
+        action = mapping(mapping(activity.get("value")).get("action"))
         if activity.get("name") != INVOKE_ACTION or action.get("verb") != cards.VERB_ANSWER:
             return _invoke_message("That button is no longer available.", 400)
-        data = action.get("data") or {}
+        data = mapping(action.get("data"))
         user = str((activity.get("from") or {}).get("id") or "")
-        check = self.services.corpus.check(str(data.get("c") or ""))
-        try:
-            chosen, sent_day = int(data.get("o")), str(data.get("d") or "")
-        except (TypeError, ValueError):
-            chosen, sent_day = -1, ""
+        code, sent_day, chosen = data.get("c"), data.get("d"), data.get("o")
+        # The card's own types only: an option is a whole number (not 1.7, true or "0 "), a check and a day are text.
+        if not isinstance(code, str) or not isinstance(sent_day, str) or type(chosen) is not int:
+            log.warning("teams: a knowledge check's answer of an unexpected shape was refused")
+            return _invoke_card(cards.unavailable_card())
+        check = self.services.corpus.check(code)
         if not user or check is None or not sent_day or not 0 <= chosen < len(check.options):
             return _invoke_message("Sorry, that knowledge check is no longer available.")
-        try:  # Teams' own time of the press: a retried invoke keeps the time it was answered
-            answered_at = datetime.fromisoformat(str(activity.get("timestamp")).replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            answered_at = datetime.now(UTC).timestamp()
+        # When it was answered is this server's clock, never the activity's own ``timestamp``: that is whatever the
+        # sender wrote, and a press dated years ago was deleted as past retention at once, so each replay counted
+        # again, and one dated any week filed its counts under that week. A replay shows the first answer, kept.
+        answered_at = time.time()
         try:
             hours = self.services.workspace_settings.hours(ws)  # "this week" and "this month" are the tenant's
             store = QuizStore(self.services.store.client, self.services.settings.retention_days, timezone=hours.timezone)

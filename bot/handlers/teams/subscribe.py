@@ -52,6 +52,8 @@ NOT_A_CHANNEL = ("Weekly posts go to a team's channel. In the channel you want t
                  "(for example: @SCR Learning subscribe monday 09:30).")  # fmt: skip
 NOTHING_HERE = ("No weekly learning point is set up in this channel. A team lead can start one by mentioning me with "
                 "subscribe (for example: subscribe health monday 09:30).")  # fmt: skip
+NOT_INSTALLED = ("I'm not installed in this team, so I can't post a weekly learning point here. A team owner can add me "
+                 "to the team (Apps > SCR Learning > Add to a team), then mention me with subscribe.")  # fmt: skip
 STORAGE_DOWN = "I couldn't {what} just now (my storage is unavailable). Please try again in a minute."
 
 
@@ -104,9 +106,12 @@ class TeamsSubscribe:
         self.admins = AdminList(services.store.client)
         self.audit = AuditTrail(services.store.client)
 
-    def command(self, ws: Workspace, activity: dict[str, Any], channel: str | None, asked: str) -> dict[str, Any] | None:
+    def command(self, ws: Workspace, activity: dict[str, Any], channel: str | None, asked: str,
+                installed: bool = True) -> dict[str, Any] | None:  # fmt: skip
         """The reply to subscribe / unsubscribe / schedule (``channel``: the channel the mention was in, None
-        elsewhere); None when ``asked`` is none of them (a lookup, then)."""
+        elsewhere; ``installed``: the app is installed in its team); None when ``asked`` is none of them (a lookup,
+        then). A team the app is not installed in (a late mention after it left) may not subscribe: the clock could
+        not post there, and a schedule would keep a tenant's data the app was removed from."""
         words = asked.split()
         if not words or words[0].lower() not in WORDS:
             return None
@@ -115,6 +120,9 @@ class TeamsSubscribe:
         sender = activity.get("from") or {}
         user, name = str(sender.get("id") or ""), " ".join(str(sender.get("name") or "").split())[:80]
         verb = words[0].lower()
+        if verb == "subscribe" and not installed:
+            log.info("teams: a subscribe from a team the app is not installed in was refused")
+            return _message(NOT_INSTALLED)
         try:
             if verb == "subscribe":
                 return self.subscribe(ws, channel, user, name, words[1:])

@@ -94,7 +94,9 @@ class TeamsThreads:
         if created is None or version is None:
             return False
         store = self.services.reflections
-        filed = file_reply(store, ws, ThreadReply(channel, root, mid, user, reply_text(activity), created, version),
+        reply = ThreadReply(channel, root, mid, user, reply_text(activity), created, version,
+                            edit=activity.get("type") == "messageUpdate")  # fmt: skip
+        filed = file_reply(store, ws, reply,
                            own_post=is_own_post(store.r, ws, channel, root),
                            safety=bool(self.services.corpus.safety))  # fmt: skip
         if filed is None:
