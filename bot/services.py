@@ -13,6 +13,7 @@ from bot.briefings.sessions import SessionStore
 from bot.config import Settings
 from bot.content.corpus import Corpus, load_corpus
 from bot.learning.quiz import QuizStore
+from bot.reflections import gazetteer
 from bot.reflections.store import ReflectionStore
 from bot.search.lookup import Lookup, RenderedCache
 from bot.storage.store import Store, Workspace
@@ -35,6 +36,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
         """Load and validate content and schedules (raises ``ProblemsError`` naming file and line)."""
+        gazetteer.use_cache(settings.cache_dir)
         corpus = load_corpus(settings.content_dir)
         schedules = load_yaml_schedules(settings.schedules_dir, corpus, settings.timezone, None)
         return cls(

@@ -9,7 +9,10 @@ alternatives were worse fits: `names-dataset` is hundreds of MB in memory; `gend
 
 Faker's modules cost ~27 MB of resident memory once imported, and the lists we keep ~5 MB, so the
 lists are read in a short-lived child process (`python -m bot.reflections.gazetteer`) and only the result comes
-back; if that cannot run, they are read in this process instead.
+back; if that cannot run, they are read in this process instead. That child costs ~0.6 s of CPU, at every start
+of every process, for lists that change only with Faker: so the result is kept in the cache folder
+(``SCR_CACHE_DIR``), one file per Faker version, and read from there (~20 ms) while that version is installed.
+A missing, unreadable or damaged file is simply read again from Faker.
 
 Only Latin-script names are kept (reflections are written in English). Names that are also
 ordinary English words ("Will", "May", "Hope", "Grace", "Mark", "Baker") are listed in
@@ -19,6 +22,7 @@ ordinary English words ("Will", "May", "Hope", "Grace", "Mark", "Baker") are lis
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -83,20 +87,78 @@ def _read_faker() -> tuple[set[str], set[str]]:
     return first, last
 
 
-def _load() -> Gazetteer:
+# Bumped when what is read from Faker changes (_LATIN, the attributes), so an older cache file is not used.
+_CACHE_FORMAT = 1
+MIN_FIRST_NAMES = 5000
+_cache_dir: Path | None = None
+
+
+def use_cache(folder: Path | None) -> None:
+    """Where the name lists are kept between runs (``Settings.cache_dir``); None: not kept."""
+    global _cache_dir
+    _cache_dir = folder
+
+
+def _cache_file() -> Path | None:
+    if _cache_dir is None:
+        return None
     try:
-        # the child must import this package even when it is run from a checkout, not installed
-        here = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
-        child = subprocess.run([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL, capture_output=True,
-                               env=env, timeout=60, check=True)  # fmt: skip
-        lists = json.loads(child.stdout)
-        first, last = set(lists["first"]), set(lists["last"])
-    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
-        log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
-        first, last = _read_faker()
+        version = importlib.metadata.version("faker")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return _cache_dir / f"names-faker-{version}-v{_CACHE_FORMAT}.json"
+
+
+def _from_cache(path: Path | None) -> tuple[set[str], set[str]] | None:
+    if path is None:
+        return None
+    try:
+        lists = json.loads(path.read_text(encoding="utf-8"))
+        first, last = lists["first"], lists["last"]
+        if len(first) < MIN_FIRST_NAMES or not all(isinstance(n, str) for n in (*first, *last)):
+            raise ValueError("too few names")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("the cached name lists %s cannot be used (%s); reading them from Faker again", path, exc)
+        return None
+    return set(first), set(last)
+
+
+def _to_cache(path: Path | None, payload: bytes) -> None:
+    """Written whole or not at all (a temporary file renamed), so a second process never reads half a file."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+        partial.write_bytes(payload)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.info("the name lists are not kept in %s (%s): they are read from Faker at each start", path.parent, exc)
+
+
+def _load() -> Gazetteer:
+    cache = _cache_file()
+    cached = _from_cache(cache)
+    if cached is not None:
+        first, last = cached
+    else:
+        try:
+            # the child must import this package even when it is run from a checkout, not installed
+            here = str(Path(__file__).resolve().parents[2])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+            child = subprocess.run([sys.executable, "-m", __name__], stdin=subprocess.DEVNULL, capture_output=True,
+                                   env=env, timeout=60, check=True)  # fmt: skip
+            lists = json.loads(child.stdout)
+            first, last = set(lists["first"]), set(lists["last"])
+        except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+            log.warning("reading the name lists in a child process failed (%s); reading them here", exc)
+            first, last = _read_faker()
+        if len(first) >= MIN_FIRST_NAMES:
+            _to_cache(cache, json.dumps({"first": sorted(first), "last": sorted(last)}).encode())
     first |= UK_EXTRA_FIRST_NAMES
-    if len(first) < 5000:  # Faker changed shape: say so loudly rather than silently masking fewer names
+    if len(first) < MIN_FIRST_NAMES:  # Faker changed shape: say so loudly rather than silently masking fewer names
         log.error("only %d first names loaded from Faker: name masking will miss names", len(first))
     return Gazetteer(frozenset(first), frozenset(last))
 
