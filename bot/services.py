@@ -5,6 +5,7 @@ its own parts (Slack's installation store: ``bot.slack.installations.installatio
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 import redis
@@ -28,10 +29,22 @@ class Services:
     settings: Settings
     store: Store
     corpus: Corpus
-    lookup: Lookup
     yaml_schedules: list[Schedule] = field(default_factory=list)
     reflections_enabled: bool = True
     rendered: RenderedCache = field(default_factory=lambda: RenderedCache(max_size=512))  # lookup answers
+    _lookup: Lookup | None = field(default=None, init=False, repr=False)
+    _lookup_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def lookup(self) -> Lookup:
+        """Search, built on first use: the clock and most CLI commands never search, and building the indexes is
+        about half a second of CPU. The front ends ask for it while they start (``handlers.commands.register``,
+        ``handlers.teams.app.build``), so no user's first lookup waits for it."""
+        if self._lookup is None:
+            with self._lookup_lock:
+                if self._lookup is None:
+                    self._lookup = Lookup(self.corpus)
+        return self._lookup
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
@@ -43,7 +56,6 @@ class Services:
             settings=settings,
             store=store or Store(settings),
             corpus=corpus,
-            lookup=Lookup(corpus),
             yaml_schedules=schedules,
         )
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from bot.config import load_settings
 from bot.content.corpus import Corpus, load_corpus
 from bot.handlers.commands import lookup_message
-from bot.search.lookup import Lookup, RenderedCache
+from bot.search.lookup import RenderedCache
 from bot.services import Services
 from conftest import CONTENT_DIR
 
 
 def services_for(corpus: Corpus, cache: RenderedCache | None = None) -> Services:
-    services = Services(settings=load_settings({}), store=None, corpus=corpus, lookup=Lookup(corpus))  # type: ignore[arg-type]
+    services = Services(settings=load_settings({}), store=None, corpus=corpus)  # type: ignore[arg-type]
     if cache is not None:
         services.rendered = cache
     return services

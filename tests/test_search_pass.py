@@ -134,7 +134,7 @@ def test_a_signed_scr_request_splits_the_text_once(corpus: Corpus, slack: FakeSl
     # A Redis nobody listens on: a lookup must not need it (the listeners' set-up only builds a client).
     settings = load_settings({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.url,
                               "REDIS_URL": "redis://127.0.0.1:9", "SCR_MASTER_KEY": MASTER_KEY}, dotenv=False)
-    services = Services(settings=settings, store=Store(settings), corpus=corpus, lookup=Lookup(corpus))
+    services = Services(settings=settings, store=Store(settings), corpus=corpus)
     app = build_app(services)
     handlers.register(app, services)
     calls: list[str] = []

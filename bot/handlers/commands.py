@@ -567,6 +567,7 @@ def days_text(days: frozenset[int]) -> str:
 
 def register(app: App, services: Services) -> None:
     settings = services.settings
+    services.lookup  # noqa: B018 - build search now (before gunicorn forks), not inside the first /scr
     roles = Roles(AdminList(services.store.client), settings.env_admins)
 
     def week_point(ws: Workspace, channel: str) -> str | None:

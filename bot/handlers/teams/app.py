@@ -12,6 +12,7 @@ from bot.teams.web import add_health, teams_app
 
 def build(services: Services, health: bool = False) -> Flask:
     """``health``: also /healthz and /readyz, when Teams is served alone (beside Slack, Slack's app has them)."""
+    services.lookup  # noqa: B018 - build search now (before gunicorn forks), not inside the first lookup
     listeners = TeamsListeners(services, setup.connector(services.settings))
     web = teams_app(setup.validator(services.settings), listeners.handle, listeners.invoke,
                     listeners.records.download, listeners.after_invoke)
