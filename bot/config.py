@@ -30,11 +30,11 @@ CALL_BUDGET = 90.0
 HTTP_TIMEOUT = 10.0
 
 
-def lease_needed(call_budget: float) -> float:
+def lease_needed(call_budget: float, http_timeout: float = HTTP_TIMEOUT) -> float:
     """The shortest claim lease the exactly-once protocol (``bot.once``) is safe with: the longest one Slack call
     can last (its budget, then one more request started just before it ran out, answered at its timeout), plus a
     third for Redis round trips and pauses; whole seconds, as the lease is given."""
-    return float(math.ceil((call_budget + HTTP_TIMEOUT) * 4 / 3))
+    return float(math.ceil((call_budget + http_timeout) * 4 / 3))
 
 
 def _default_dir(name: str) -> Path:
@@ -178,6 +178,9 @@ class Settings:
     # (SCR_CLAIM_SETTLE_MS): Slack's history can lag its answer; the local Slack's does not.
     claim_settle_seconds: float = 1.0
     call_budget_seconds: float = CALL_BUDGET  # SCR_CALL_BUDGET_MS: tests with short leases shorten it too
+    # One HTTP request to Slack or the Bot Connector may take this long (SCR_HTTP_TIMEOUT_S). It is part of the
+    # lease rule (``lease_needed``): a shorter timeout allows shorter leases and a sooner hand-over to the clock.
+    http_timeout_seconds: float = HTTP_TIMEOUT
     # How long a shared reflection is left to the web process that saved it before the clock posts it
     # (SCR_PENDING_GRACE_S, at least lease_needed(call budget)): the work queued after the ack is lost if that
     # process is killed, and the intent written before the ack lets the clock finish it, once.
@@ -409,29 +412,31 @@ def _log_level(env: Mapping[str, str], default: str) -> str:
     return level
 
 
-def _lease(env: Mapping[str, str], default: float) -> tuple[float, float]:
-    """The weekly claim's lease and one Slack call's budget. The lease must outlast a whole call made right after
-    the claim was extended (``lease_needed``), or a second process could post the same week again."""
+def _lease(env: Mapping[str, str], default: float) -> tuple[float, float, float]:
+    """The weekly claim's lease, one Slack call's budget and one request's timeout. The lease must outlast a whole
+    call made right after the claim was extended (``lease_needed``), or a second process could post the same week
+    again."""
     lease = float(_int(env, "SCR_CLAIM_LEASE_SECONDS", int(default), minimum=1))
     budget = _int(env, "SCR_CALL_BUDGET_MS", int(CALL_BUDGET * 1000), minimum=1) / 1000
-    least = lease_needed(budget)
+    timeout = float(_int(env, "SCR_HTTP_TIMEOUT_S", int(HTTP_TIMEOUT), minimum=1, maximum=120))
+    least = lease_needed(budget, timeout)
     if lease < least:
         raise ConfigError(f"SCR_CLAIM_LEASE_SECONDS={lease:g} is too short: a claim must outlast one Slack call's "
-                          f"retry budget (CALL_BUDGET, {budget:g} s) and one more request's timeout ({HTTP_TIMEOUT:g} s) "
-                          f"with a {least - budget - HTTP_TIMEOUT:g} s margin, or a second process could post the same "
+                          f"retry budget (CALL_BUDGET, {budget:g} s) and one more request's timeout ({timeout:g} s) "
+                          f"with a {least - budget - timeout:g} s margin, or a second process could post the same "
                           f"week again; use at least {least:g}")
-    return lease, budget
+    return lease, budget, timeout
 
 
-def _grace(env: Mapping[str, str], default: float, budget: float) -> float:
+def _grace(env: Mapping[str, str], default: float, budget: float, timeout: float) -> float:
     """SCR_PENDING_GRACE_S: the web process's claim on posting a shared reflection lasts this long, so it must
     outlast its Slack calls as a weekly claim must (``lease_needed``), or the clock could post it a second time."""
     grace = float(_int(env, "SCR_PENDING_GRACE_S", int(default), minimum=1))
-    least = lease_needed(budget)
+    least = lease_needed(budget, timeout)
     if grace < least:
         raise ConfigError(f"SCR_PENDING_GRACE_S={grace:g} is too short: the post of a shared reflection must be able "
                           f"to finish its Slack calls (CALL_BUDGET, {budget:g} s, and one more request's timeout, "
-                          f"{HTTP_TIMEOUT:g} s) before the clock takes it over; "
+                          f"{timeout:g} s) before the clock takes it over; "
                           f"use at least {least:g}")
     return grace
 
@@ -540,7 +545,7 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
     bot_token, app_token = _token(env, "SLACK_BOT_TOKEN"), _token(env, "SLACK_APP_TOKEN")
     _check_token_kinds(bot_token, app_token)
     digest_users = _user_ids(env, "SCR_DIGEST_USERS")
-    lease, budget = _lease(env, defaults.claim_lease_seconds)
+    lease, budget, timeout = _lease(env, defaults.claim_lease_seconds)
     settings = Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=_token(env, "SLACK_SIGNING_SECRET"),
@@ -574,7 +579,8 @@ def load_settings(env: Mapping[str, str] | None = None, dotenv: bool = True) -> 
         claim_lease_seconds=lease,
         claim_settle_seconds=_int(env, "SCR_CLAIM_SETTLE_MS", int(defaults.claim_settle_seconds * 1000), minimum=0) / 1000,
         call_budget_seconds=budget,
-        pending_grace_seconds=_grace(env, defaults.pending_grace_seconds, budget),
+        http_timeout_seconds=timeout,
+        pending_grace_seconds=_grace(env, defaults.pending_grace_seconds, budget, timeout),
         sweep_minutes=_int(env, "SCR_SWEEP_MINUTES", defaults.sweep_minutes, minimum=1),
         redis_timeout_ms=_int(env, "SCR_REDIS_TIMEOUT_MS", defaults.redis_timeout_ms, minimum=10),
         redis_breaker_seconds=_int(env, "SCR_REDIS_BREAKER_SECONDS", defaults.redis_breaker_seconds, minimum=0),

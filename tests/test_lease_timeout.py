@@ -37,18 +37,37 @@ def test_a_lease_shorter_than_budget_plus_http_timeout_stops_start_up_in_one_lin
     assert slack.calls_to("chat.postMessage") == []
 
 
-def test_two_clocks_with_the_shortest_accepted_lease_post_once_when_slack_acts_late(
+def test_a_shorter_http_timeout_allows_a_shorter_lease_and_is_named_when_the_lease_is_too_short(
         tmp_path: Path, slack: FakeSlack, redis_server) -> None:  # noqa: ANN001  # fmt: skip
+    """SCR_HTTP_TIMEOUT_S is part of the rule: budget 1 s + timeout 2 s needs ceil(3 x 4/3) = 4 s."""
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_CALL_BUDGET_MS="1000", SCR_HTTP_TIMEOUT_S="2",
+                  SCR_CLAIM_LEASE_SECONDS="3", SCR_PENDING_GRACE_S="4")  # fmt: skip
+    proc = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "SCR_CLAIM_LEASE_SECONDS=3 is too short" in out and "timeout (2 s)" in out, out
+    assert "use at least 4" in out, out
+
+
+@pytest.mark.parametrize(("budget_ms", "timeout_s", "lease_s", "acts_after", "second_after"),
+                         [("3000", None, "18", SLACK_ACTS_AFTER, 5.0), ("1000", "2", "4", 1.8, 2.5)],
+                         ids=["default timeout", "SCR_HTTP_TIMEOUT_S=2"])  # fmt: skip
+def test_two_clocks_with_the_shortest_accepted_lease_post_once_when_slack_acts_late(
+        tmp_path: Path, slack: FakeSlack, redis_server, budget_ms: str, timeout_s: str | None,  # noqa: ANN001
+        lease_s: str, acts_after: float, second_after: float) -> None:  # fmt: skip
+    """Slack acts just inside the request timeout; a second clock comes after the lease the old rule (budget
+    alone) would have accepted: still one post."""
     schedules = tmp_path / "schedules"
     schedules.mkdir()
-    (schedules / "ward.yaml").write_text('schedules:\n  - id: ward-7\n    channel: C0WARD7\n'
+    ward = f"ward-{lease_s}"  # its own week to claim: the session's Redis keeps the other case's
+    channel = f"C0WARD{lease_s}"
+    (schedules / "ward.yaml").write_text(f'schedules:\n  - id: {ward}\n    channel: {channel}\n'
                                          '    when: {day: monday, time: "09:30"}\n    sectors: [health]\n')  # fmt: skip
-    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CALL_BUDGET_MS="3000",
-                  SCR_CLAIM_LEASE_SECONDS="18")  # fmt: skip
-    slack.delay["chat.postMessage"] = SLACK_ACTS_AFTER
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CALL_BUDGET_MS=budget_ms,
+                  SCR_CLAIM_LEASE_SECONDS=lease_s, **({"SCR_HTTP_TIMEOUT_S": timeout_s} if timeout_s else {}))  # fmt: skip
+    slack.delay["chat.postMessage"] = acts_after
     first = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
-    time.sleep(5.0)  # past the 4 s lease the old rule accepted; another clock comes along
+    time.sleep(second_after)  # past the lease the old rule (budget alone) accepted; another clock comes along
     second = spawn(env, "schedule", "run-due", "--now", MONDAY_0930.isoformat())
     outs = [p.communicate(timeout=90)[0] for p in (first, second)]
-    assert len(posts(slack)) == 1, outs
+    assert len(posts(slack, channel)) == 1, outs
     assert all(isinstance(p, subprocess.Popen) and p.returncode == 0 for p in (first, second)), outs

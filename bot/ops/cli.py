@@ -138,7 +138,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.slack.app import build_app, check_slack, make_client
 
     if mode != "oauth":  # many workspaces: no token of our own to check; each installation brings its own
-        check_slack(make_client(settings.slack_bot_token, settings.slack_api_url), settings.slack_api_url,
+        check_slack(make_client(settings.slack_bot_token, settings.slack_api_url, settings.http_timeout_seconds),
+                    settings.slack_api_url,
                     app_token=settings.slack_app_token if mode == "socket" else None)  # fmt: skip
     services = _services(settings)
     services.store.start()
@@ -259,7 +260,8 @@ def cmd_clock(args: argparse.Namespace, settings: Settings) -> int:
     from bot.ops.clock import Clock
     from bot.slack.app import check_slack, make_client
 
-    client = make_client(settings.slack_bot_token, settings.slack_api_url, call_budget=settings.call_budget_seconds)
+    client = make_client(settings.slack_bot_token, settings.slack_api_url, settings.http_timeout_seconds,
+                         call_budget=settings.call_budget_seconds)
     if not settings.distributed:  # distributed: each workspace's token comes from the installation store
         check_slack(client, settings.slack_api_url)  # a wrong token is a reason to stop, not to retry for ever
     services = _services(settings)
@@ -311,7 +313,8 @@ def _schedule_context(settings: Settings, need_slack: bool = False):  # noqa: AN
         _start_store(services)
         return services, None, ""  # each workspace's own token (bot.slack.oauth); admin schedules must name a team
     if settings.slack_bot_token:
-        client = make_client(settings.slack_bot_token, settings.slack_api_url, call_budget=settings.call_budget_seconds)
+        client = make_client(settings.slack_bot_token, settings.slack_api_url, settings.http_timeout_seconds,
+                         call_budget=settings.call_budget_seconds)
         # Guessing the workspace would read (and write) another workspace's records, and a post made under
         # them would be made again by the clock: stop instead.
         team = str(check_slack(client, settings.slack_api_url).get("team_id") or "")

@@ -171,12 +171,13 @@ def build_app(
         from bot.slack.oauth import CachedAuthorize
 
         oauth["authorize"] = CachedAuthorize(installations=installations, settings=settings,
-                                             client=make_client(None, api_url or settings.slack_api_url),
+                                             client=make_client(None, api_url or settings.slack_api_url, settings.http_timeout_seconds),
                                              logger=logging.getLogger("slack_bolt"))  # fmt: skip
     with _bolt_reads_no_token():
         app = ScrApp(
             client=make_client(None if distributed else token or settings.slack_bot_token,
-                               api_url or settings.slack_api_url, call_budget=settings.call_budget_seconds),  # fmt: skip
+                               api_url or settings.slack_api_url, settings.http_timeout_seconds,
+                               call_budget=settings.call_budget_seconds),  # fmt: skip
             signing_secret=settings.slack_signing_secret or "unused-in-socket-mode",
             request_verification_enabled=verify_requests,
             token_verification_enabled=token_verification,

@@ -277,7 +277,8 @@ def workspace_clients(services: Services, single: WebClient | None = None) -> Wo
     settings = services.settings
 
     def client(token: str | None) -> WebClient:
-        return make_client(token, settings.slack_api_url, call_budget=settings.call_budget_seconds)
+        return make_client(token, settings.slack_api_url, settings.http_timeout_seconds,
+                           call_budget=settings.call_budget_seconds)
 
     if settings.distributed:
         return WorkspaceClients(settings, client, installations=installation_store(services))

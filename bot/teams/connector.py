@@ -51,9 +51,10 @@ def connector_errors() -> Iterator[None]:
 class Connector:
     """Calls to one service URL's Bot Connector, and to Graph, as the app."""
 
-    def __init__(self, tokens: AppTokens, graph_url: str):
+    def __init__(self, tokens: AppTokens, graph_url: str, timeout: float = HTTP_TIMEOUT):
         self.tokens = tokens
         self.graph_url = graph_url
+        self.timeout = timeout  # SCR_HTTP_TIMEOUT_S: part of the claim-lease rule, as for Slack
 
     def _call(self, method: str, url: str, scope: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -62,7 +63,7 @@ class Connector:
             headers["Content-Type"] = "application/json; charset=utf-8"
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:  # noqa: S310 - the activity's serviceUrl
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - the activity's serviceUrl
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             try:

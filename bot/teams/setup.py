@@ -13,7 +13,7 @@ def connector(settings: Settings) -> Connector:
     assert settings.teams_app_id and settings.teams_app_password and settings.teams_tenant_id
     tokens = AppTokens(settings.teams_login_url, settings.teams_tenant_id, settings.teams_app_id,
                        settings.teams_app_password)  # fmt: skip
-    return Connector(tokens, settings.teams_graph_url)
+    return Connector(tokens, settings.teams_graph_url, settings.http_timeout_seconds)
 
 
 def validator(settings: Settings) -> TokenValidator:
