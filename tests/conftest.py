@@ -352,7 +352,12 @@ def install_workspace(bot: BotProcess, slack: FakeSlack, team: str) -> str:
     slack.oauth.add_install(code, Install(team, f"Team {team}"))
     done = http("GET", f"{bot.url}/slack/oauth_redirect?code={code}&state={found.group(1)}", headers={"Cookie": cookie})
     assert done.status == 200, done.body
-    return next(token for token, grant in slack.oauth.grants.items() if grant.team_id == team and not grant.revoked)
+    return token_of(slack, team)
+
+
+def token_of(slack: FakeSlack, team: str) -> str:
+    """The bot token Slack issued ``team`` last (its install's), for calls a test makes as that team's bot."""
+    return [token for token, grant in slack.oauth.grants.items() if grant.team_id == team and not grant.revoked][-1]
 
 
 def start_bot(args: list[str], env: dict[str, str], log_path: Path, port: int, timeout: float = 30) -> BotProcess:
