@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from bot.config import parse_master_key
 from bot.content.corpus import Corpus, load_corpus
 from bot.storage import crypto
 from bot.storage.embedded_redis import find_redis_server
-from fakeslack import FakeSlack, HistoryLimits
+from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits, Install
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_DIR = ROOT / "content"
@@ -152,9 +153,18 @@ def with_history_limits(server: FakeSlack, request: pytest.FixtureRequest) -> Fa
     return server
 
 
+def installed_in(server: FakeSlack, request: pytest.FixtureRequest) -> FakeSlack:
+    """The fake's single-token install belongs to the workspace the test module's requests come from: its
+    ``SLACK_TEAM`` (default ``SINGLE_TEAM``, which conftest's bodies name). A single-token bot acts in the team
+    ``auth.test`` answers whatever a body says, so a module whose bodies name another team installs there,
+    as a real one-workspace install would be."""
+    server.team_id = getattr(request.module, "SLACK_TEAM", SINGLE_TEAM)
+    return server
+
+
 @pytest.fixture
 def slack(request: pytest.FixtureRequest) -> Iterator[FakeSlack]:
-    server = with_history_limits(FakeSlack().serve(), request)
+    server = with_history_limits(installed_in(FakeSlack().serve(), request), request)
     yield server
     server.close()
 
@@ -323,6 +333,33 @@ def bot_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[s
     return env
 
 
+def distributed_env(slack: FakeSlack, redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    """``bot_env`` for a distributed install (OAuth: ``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``, no bot token):
+    each workspace that installs gets its own token, the only way one deployment serves several teams."""
+    return bot_env(slack, redis_url, tmp, SLACK_BOT_TOKEN="", SLACK_CLIENT_ID=slack.oauth.client_id,
+                   SLACK_CLIENT_SECRET=slack.oauth.client_secret, **extra)  # fmt: skip
+
+
+def install_workspace(bot: BotProcess, slack: FakeSlack, team: str) -> str:
+    """``team`` adds a distributed bot through "Add to Slack" (``/slack/install``, Slack's consent, the
+    redirect back with a code) and the bot saves the token Slack issued; returns that token (the team's own)."""
+    page = http("GET", bot.url + "/slack/install")
+    assert page.status == 200, page.body
+    cookie = {k.lower(): v for k, v in page.headers.items()}["set-cookie"].split(";", 1)[0]
+    found = re.search(r"state=([0-9a-f]+)", page.body.decode())
+    assert found, page.body
+    code = f"code-{team}-{len(slack.oauth.grants)}"
+    slack.oauth.add_install(code, Install(team, f"Team {team}"))
+    done = http("GET", f"{bot.url}/slack/oauth_redirect?code={code}&state={found.group(1)}", headers={"Cookie": cookie})
+    assert done.status == 200, done.body
+    return token_of(slack, team)
+
+
+def token_of(slack: FakeSlack, team: str) -> str:
+    """The bot token Slack issued ``team`` last (its install's), for calls a test makes as that team's bot."""
+    return [token for token, grant in slack.oauth.grants.items() if grant.team_id == team and not grant.revoked][-1]
+
+
 def start_bot(args: list[str], env: dict[str, str], log_path: Path, port: int, timeout: float = 30) -> BotProcess:
     env = {**env, "PORT": str(port)}
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
@@ -363,7 +400,7 @@ def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
 
 @pytest.fixture(scope="module")
 def module_slack(request: pytest.FixtureRequest) -> Iterator[FakeSlack]:
-    server = with_history_limits(FakeSlack().serve(), request)
+    server = with_history_limits(installed_in(FakeSlack().serve(), request), request)
     yield server
     server.close()
 

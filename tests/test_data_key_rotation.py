@@ -45,6 +45,7 @@ from conftest import (
 )
 from fakeslack import FakeSlack
 
+SLACK_TEAM = T1  # the bots here are single-token installs in T1 (conftest's Slack fixtures), the team their requests name
 KEYRING = crypto.Keyring(parse_master_key("SCR_MASTER_KEY", MASTER_KEY))
 BOT_SECRET = "xoxb-777-dk-BOTSECRET"
 

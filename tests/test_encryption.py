@@ -44,6 +44,7 @@ from conftest import (
 )
 from fakeslack import FakeSlack
 
+SLACK_TEAM = T1  # the bots here are single-token installs in T1 (conftest's Slack fixtures), the team their requests name
 BOT_SECRET = "xoxb-999-enc-BOTSECRET"
 USER_SECRET = "xoxp-999-enc-USERSECRET"
 REFRESH_SECRET = "xoxe-1-enc-REFRESHSECRET"

@@ -29,6 +29,7 @@ from bot.weekly.summary import SummaryPoster
 from conftest import BotProcess, RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
 from fakeslack import FakeSlack
 
+SLACK_TEAM = T1  # the single-token install is T1's (conftest's Slack fixtures), the team its requests name
 FORM = "application/x-www-form-urlencoded"
 # The workspace's contact line, with characters Slack would read as markup: it must be shown escaped.
 CONTACT = "Sam Patel (DSL) on 0161 555 0100 <ext 12> & out of hours 0300 555 0199"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -21,13 +23,25 @@ from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from bot.weekly.summary import SummaryPoster
-from conftest import CONTENT_DIR, BotProcess, command_answer, wait_for
+from conftest import (
+    CONTENT_DIR,
+    BotProcess,
+    RedisServer,
+    command_answer,
+    distributed_env,
+    free_port,
+    install_workspace,
+    start_bot,
+    stop_bot,
+    wait_for,
+)
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.history_limits  # as a multi-workspace install outside the Marketplace
 LONDON = ZoneInfo("Europe/London")
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=LONDON)
 T1, T2 = "T0ONE", "T0TWO"
+SLACK_TEAM = T1  # the module's single-token bot is installed in T1 (conftest's module_slack): its requests name T1
 
 
 @pytest.fixture
@@ -40,11 +54,12 @@ def corpus() -> Corpus:
     return load_corpus(CONTENT_DIR)
 
 
-def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str = T1, channel: str = "C0TEAM") -> tuple[Schedule, str, str]:
-    """Post a real weekly post (as the clock would) and return (schedule, thread ts, point id)."""
+def weekly_post(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str = T1, channel: str = "C0TEAM",
+                token: str = "xoxb-test") -> tuple[Schedule, str, str]:  # fmt: skip
+    """Post a real weekly post (as the clock would, with ``team``'s ``token``) and return (schedule, thread ts, point id)."""
     schedule = Schedule(id=f"s-{team.lower()}-{channel.lower()}", team=team, channel=channel, sectors=("health",))
     slack.clock = time.time
-    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, MONDAY, ignore_time=True)
+    result = WeeklyPoster(r, SlackDeliveries(make_client(token, slack.url), corpus), corpus).deliver(schedule, MONDAY, ignore_time=True)
     assert result.outcome == "posted"
     return schedule, result.ts, result.point
 
@@ -364,12 +379,27 @@ def test_channel_participation_app_home_export_and_forget(bot: BotProcess, modul
     assert len(store_for(r).for_user(Workspace(T1), "U0YOU")) == 1  # only my record is gone
 
 
-def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: FakeSlack, r: redis.Redis,
-                                              corpus: Corpus) -> None:
-    """Same channel and user ids in two workspaces sharing one Redis: nothing crosses over."""
-    _, thread1, p1 = weekly_post(module_slack, r, corpus, team=T1, channel="C0SHARED")
+@pytest.fixture
+def two_workspaces(slack: FakeSlack, redis_server: RedisServer, shared_redis: redis.Redis,
+                   tmp_path: Path) -> Iterator[tuple[BotProcess, dict[str, str]]]:  # fmt: skip
+    """One deployment serving T1 and T2: a distributed bot (OAuth) both installed through "Add to Slack", so each
+    has its own token, as two workspaces really share a bot (a single-token bot serves its token's team only).
+    Yields the bot and each team's token."""
+    bot = start_bot(["run", "--no-scheduler"], distributed_env(slack, redis_server.url, tmp_path),
+                    tmp_path / "bot.log", free_port())  # fmt: skip
+    try:
+        yield bot, {team: install_workspace(bot, slack, team) for team in (T1, T2)}
+    finally:
+        stop_bot(bot)
+
+
+def test_two_workspaces_cannot_see_each_other(two_workspaces: tuple[BotProcess, dict[str, str]], slack: FakeSlack,
+                                              r: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """Same channel and user ids in two workspaces sharing one bot and one Redis: nothing crosses over."""
+    bot, token = two_workspaces
+    _, thread1, p1 = weekly_post(slack, r, corpus, team=T1, channel="C0SHARED", token=token[T1])
     ws2_schedule = Schedule(id="s-two", team=T2, channel="C0SHARED", sectors=("police",))
-    thread2 = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", module_slack.url), corpus), corpus).deliver(
+    thread2 = WeeklyPoster(r, SlackDeliveries(make_client(token[T2], slack.url), corpus), corpus).deliver(
         ws2_schedule, MONDAY + timedelta(minutes=1), ignore_time=True).ts
     reply(bot, "C0SHARED", thread1, "workspace one secret", user="U0SAME", team=T1)
     reply(bot, "C0SHARED", thread2, "workspace two secret", user="U0SAME", team=T2)
@@ -383,24 +413,24 @@ def test_two_workspaces_cannot_see_each_other(bot: BotProcess, module_slack: Fak
     p2_reflections = dumps(bot.command("reflections", channel="C0SHARED", team=T2).json())
     assert "1 reflection shared" in p2_reflections and corpus.by_id[p1].title not in p2_reflections
 
-    n = len(module_slack.views)
+    n = len(slack.views)
     bot.event({"type": "app_home_opened", "user": "U0SAME", "tab": "home", "event_ts": "1"}, team=T2, event_id="EvH2")
-    home2 = dumps(wait_for(lambda: module_slack.views[n:])[0]["view"])
+    home2 = dumps(wait_for(lambda: slack.views[n:])[0]["view"])
     assert "workspace two secret" in home2 and "workspace one secret" not in home2
 
-    files_before = len(module_slack.files)
-    command_answer(bot, module_slack, "export", user="U0SAME", team=T2)
-    md = wait_for(lambda: module_slack.files[files_before:])[0]["content"].decode()
+    files_before = len(slack.files)
+    command_answer(bot, slack, "export", user="U0SAME", team=T2)
+    md = wait_for(lambda: slack.files[files_before:])[0]["content"].decode()
     assert "workspace two secret" in md and "workspace one secret" not in md
 
-    url = module_slack.response_url()
+    url = slack.response_url()
     bot.action("scr_forget", "all", user="U0SAME", team=T2, response_url=url)
-    wait_for(lambda: any(x.get("_url") == url for x in module_slack.responses))
+    wait_for(lambda: any(x.get("_url") == url for x in slack.responses))
     assert store_for(r).for_user(Workspace(T2), "U0SAME") == []
     assert [x.text for x in store_for(r).for_user(Workspace(T1), "U0SAME")] == ["workspace one secret"]
 
     # A modal submitted in workspace two cannot attach to workspace one's thread.
-    view = open_modal(bot, module_slack, value=p1, channel="C0SHARED", message_ts=thread1, team=T2)
+    view = open_modal(bot, slack, value=p1, channel="C0SHARED", message_ts=thread1, team=T2)
     assert "Share in the thread" not in dumps(view)
 
 

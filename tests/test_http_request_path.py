@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,10 +25,38 @@ from bot.slack.delivery import SlackDeliveries
 from bot.slack.localslack import BOT_USER_ID
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
-from conftest import BotProcess, action_body, wait_for
+from conftest import (
+    BotProcess,
+    RedisServer,
+    action_body,
+    distributed_env,
+    free_port,
+    install_workspace,
+    start_bot,
+    stop_bot,
+    token_of,
+    wait_for,
+)
 from fakeslack import TRIGGER_LIFETIME, Call, FakeSlack
 
 A, B = "T0STORMA", "T0CALMB"
+SLOW = tuple(f"T0SLOW{n}" for n in range(3))
+
+
+@pytest.fixture
+def bot(module_slack: FakeSlack, redis_server: RedisServer, shared_redis: redis.Redis,
+        tmp_path: Path) -> Iterator[BotProcess]:  # fmt: skip
+    """One deployment serving several workspaces: a distributed bot (OAuth) that A, B and the slow teams installed
+    through "Add to Slack", each with its own token (a single-token bot serves only its token's workspace, so
+    "another workspace" would not exist). Per test, since ``shared_redis`` clears the installs after each."""
+    proc = start_bot(["run", "--no-scheduler"], distributed_env(module_slack, redis_server.url, tmp_path),
+                     tmp_path / "bot.log", free_port())  # fmt: skip
+    try:
+        for team in (A, B, *SLOW):
+            install_workspace(proc, module_slack, team)
+        yield proc
+    finally:
+        stop_bot(proc)
 
 
 def home_opened(bot: BotProcess, team: str, user: str, n: int) -> None:
@@ -54,7 +84,8 @@ def calm(module_slack: FakeSlack) -> Any:
 
 def weekly_post_in(slack: FakeSlack, r: redis.Redis, corpus: Corpus, team: str, channel: str) -> tuple[str, str]:
     schedule = Schedule(id=f"s-{channel.lower()}", team=team, channel=channel, sectors=("health",))
-    result = WeeklyPoster(r, SlackDeliveries(make_client("xoxb-test", slack.url), corpus), corpus).deliver(schedule, ignore_time=True)
+    client = make_client(token_of(slack, team), slack.url)  # as the clock posts: with the team's own token
+    result = WeeklyPoster(r, SlackDeliveries(client, corpus), corpus).deliver(schedule, ignore_time=True)
     assert result.outcome == "posted"
     return result.ts, result.point
 
@@ -134,7 +165,7 @@ def test_three_slow_workspaces_opening_app_home_leave_a_click_its_form(
         bot: BotProcess, module_slack: FakeSlack, corpus: Corpus, calm: Any) -> None:  # fmt: skip
     """Three workspaces whose views.publish takes 6 s, each opening App Home twice (their bound, 6 in all)."""
     point = corpus.points[0].id
-    slow = {f"T0SLOW{n}": f"U0SLOWHOME{n}" for n in range(3)}
+    slow = {team: f"U0SLOWHOME{n}" for n, team in enumerate(SLOW)}
     for user in slow.values():
         module_slack.slow_when.append(("views.publish", {"user_id": user}, 6.0))
     for team, user in slow.items():

@@ -21,6 +21,7 @@ from bot.weekly.summary import SummaryPoster
 from conftest import BotProcess, wait_for
 from fakeslack import FakeSlack
 
+SLACK_TEAM = T1  # the single-token install is T1's (conftest's Slack fixtures), the team its requests name
 DISCLOSURE = "a pupil told me her stepdad hurts her what do I do"
 
 

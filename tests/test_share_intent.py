@@ -33,6 +33,7 @@ from fakeslack import FakeSlack
 
 pytestmark = [pytest.mark.slow, pytest.mark.history_limits]
 
+SLACK_TEAM = T1  # the single-token install is T1's (conftest's Slack fixtures), the team its requests name
 GRACE = 18  # seconds; at least 4/3 of the call budget below plus one HTTP timeout, as the settings demand
 CHANNEL = "C0SHARE"
 
