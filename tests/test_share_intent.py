@@ -34,7 +34,9 @@ from fakeslack import FakeSlack
 pytestmark = [pytest.mark.slow, pytest.mark.history_limits]
 
 SLACK_TEAM = T1  # the single-token install is T1's (conftest's Slack fixtures), the team its requests name
-GRACE = 18  # seconds; at least 4/3 of the call budget below plus one HTTP timeout, as the settings demand
+# seconds: at least 4/3 of (the call budget + one request's timeout), as the settings demand: 4/3 x (3 + 3) = 8
+GRACE = 8
+HTTP_TIMEOUT_S = "3"
 CHANNEL = "C0SHARE"
 
 
@@ -43,7 +45,8 @@ def web(slack: FakeSlack, redis_server: RedisServer, tmp_path: Path) -> Iterator
     schedules = tmp_path / "schedules"
     schedules.mkdir()  # no weekly schedules: run-due has only the shares to finish
     env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CALL_BUDGET_MS="3000",
-                  SCR_CLAIM_LEASE_SECONDS=str(GRACE), SCR_PENDING_GRACE_S=str(GRACE))  # fmt: skip
+                  SCR_HTTP_TIMEOUT_S=HTTP_TIMEOUT_S, SCR_CLAIM_LEASE_SECONDS=str(GRACE),
+                  SCR_PENDING_GRACE_S=str(GRACE))  # fmt: skip
     bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "web.log", free_port())
     yield bot, env
     if bot.process.poll() is None:
