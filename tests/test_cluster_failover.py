@@ -32,7 +32,15 @@ from bot.storage.embedded_redis import find_redis_server
 from bot.storage.store import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
-from conftest import BotProcess, HttpResponse, bot_env, free_port, start_bot, stop_bot
+from conftest import (
+    BotProcess,
+    HttpResponse,
+    distributed_env,
+    free_port,
+    install_workspace,
+    start_bot,
+    stop_bot,
+)
 from fakeslack import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -81,9 +89,13 @@ def test_a_master_killed_under_traffic(replicated_cluster: LocalCluster, slack: 
         schedule = Schedule(id=f"s-{team}", team=team, channel=CHANNEL, sectors=("health",))
         threads[team] = WeeklyPoster(r, deliveries, corpus).deliver(schedule, ignore_time=True).ts
 
-    env = bot_env(slack, cluster.url, tmp_path, REDIS_CLUSTER="1", SCR_REDIS_BREAKER_SECONDS=str(COOLDOWN))
+    # Two workspaces on two masters: a distributed install, each team with its own token (a single-token bot
+    # serves only its token's workspace, whatever team a request names).
+    env = distributed_env(slack, cluster.url, tmp_path, REDIS_CLUSTER="1", SCR_REDIS_BREAKER_SECONDS=str(COOLDOWN))
     bot: BotProcess = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
     try:
+        for team in (victim_team, healthy_team):
+            install_workspace(bot, slack, team)
         n = itertools.count()
         lock = threading.Lock()
         # (kind, team, n, sent at, status, answered at)
