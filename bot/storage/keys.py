@@ -281,6 +281,13 @@ def teams_conversations(ws: Workspace) -> str:
     return _key(ws, "teams", "conversations")
 
 
+def teams_installs(ws: Workspace) -> str:
+    """Set: where a Teams tenant has the app installed ("team:<team id>", "personal:<chat id>"), apart from the
+    references (``teams_conversations``) so that only Teams' install and removal activities write it: a mention
+    racing the app's removal may rewrite a reference, never an install. Removed with the tenant (purge)."""
+    return _key(ws, "teams", "installs")
+
+
 def teams_shared(ws: Workspace, reflection: str) -> str:
     """String: the exactly-once claim (``bot.once``) of one shared reflection's post in its weekly post's Teams
     thread (the Reflect dialog's "Share in the thread"), so a second Save of the same dialog posts nothing. Goes
@@ -321,6 +328,9 @@ def teams_chart(ws: Workspace, link: str) -> str:
 
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
+# Set: workspace entries of the Teams tenants whose installs were copied once from the older references' ``installed``
+# flags into ``teams_installs``; global, so a purge does not make a late-written reference's flag count again.
+TEAMS_INSTALLS_MIGRATED = f"{GLOBAL}:teams-installs-migrated"
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
 # Sorted set: workspace entry -> when its purge began (epoch seconds). No personal data: ids and a time. A restore
 # (``bot.storage.backup``) leaves out every workspace purged after its backup was taken, so a pre-purge backup

@@ -50,7 +50,7 @@ from bot.once import Once
 from bot.services import Services
 from bot.storage import keys
 from bot.storage.keys import Workspace
-from bot.storage.purge import Purger
+from bot.storage.purge import Cancelled, Purger
 from bot.storage.wssettings import PersonZones
 from bot.teams import cards, shapes
 from bot.teams.connector import Connector
@@ -218,8 +218,9 @@ class TeamsListeners:
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
-        ref = replace(reference(activity, service_url, ws.team_id), installed=True)
+        ref = reference(activity, service_url, ws.team_id)
         self.refs.keep(ws, ref)
+        self.refs.mark_installed(ws, ref)  # only here (and its removal) is an install written
         sender = activity.get("from") or {}
         first_installer(self.services.store.client, ws, str(sender.get("id") or ""), str(sender.get("name") or ""))
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
@@ -257,6 +258,9 @@ class TeamsListeners:
         more) or a personal chat; when no install is left (a chat only used for "quiz on" or "export" is not
         one), the tenant is purged as a Slack uninstall purges a workspace."""
         ref = reference(activity, "", ws.team_id)
+        # The install goes first: a mention or subscribe racing this removal checks it again after its writes,
+        # and undoes them when it is gone (``settle``), so no ordering leaves a reference or a weekly post behind.
+        self.refs.unmark_installed(ws, ref)
         if ref.scope == "personal":
             self.refs.remove(ws, ref.conversation)
         else:
@@ -267,8 +271,33 @@ class TeamsListeners:
         left = self.refs.installs(ws)
         log.info("teams: removed from a %s conversation in tenant %s (%d installs left)", ref.scope, ws.team_id, left)
         if left == 0:
-            report = Purger(self.services.store.client).purge(ws)
-            log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
+            self.purge(ws, "")
+
+    def settle(self, ws: Workspace, here: Reference) -> None:
+        """After a channel mention's writes (its reference, a subscribe): if the app's removal from the team ran
+        meanwhile, undo them, and if that removal was the tenant's last, purge what they left. The removal marks
+        the team uninstalled before it deletes anything, so either it deletes these writes or this sees the mark
+        gone; neither order keeps an install, a reference or a weekly post of a team the app left."""
+        if self.refs.team_installed(ws, here.team or ""):
+            return
+        self.refs.remove(ws, here.conversation)
+        if Subscriptions(self.services.store.client).delete(ws, here.conversation):
+            log.info("teams: a subscribe that raced the app's removal from its team was undone")
+        if self.refs.installs(ws) == 0:
+            self.purge(ws, " again after a mention raced its removal")
+
+    def purge(self, ws: Workspace, why: str) -> None:
+        """Purge a tenant with no install left. Another purge of it finishing at this moment (a removal and a mention
+        that raced it) cancels this one's start: it starts again, unless the app was installed again meanwhile."""
+        for _ in range(3):
+            try:
+                report = Purger(self.services.store.client).purge(ws)
+            except Cancelled:
+                if self.refs.installs(ws):
+                    return  # installed again: what is there now is the new install's
+                continue
+            log.info("teams: tenant %s purged%s (%d keys)", ws.team_id, why, report.keys_deleted)
+            return
 
     def channel_deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
         """A channel of a team the app is in was deleted: its reference and its weekly post go (the clock could post
@@ -302,7 +331,12 @@ class TeamsListeners:
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
         in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
-        if user and (said := self.subscribe.command(ws, activity, in_channel, asked, installed=team_installed)) is not None:
+        said = self.subscribe.command(ws, activity, in_channel, asked, installed=team_installed) if user else None
+        if here is not None and team_installed:
+            self.settle(ws, here)  # the app's removal from the team may have run since it was checked
+            if said is not None and not self.refs.team_installed(ws, here.team or ""):
+                said = self.subscribe.not_installed() if asked.split()[0].lower() == "subscribe" else said
+        if said is not None:
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None

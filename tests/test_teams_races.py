@@ -1,0 +1,149 @@
+"""Microsoft Teams: what races with the app's removal from a team. A channel @mention (a lookup, a ``subscribe``)
+read before the removal and written after it must not bring the install back, keep the tenant from its purge, or
+leave a weekly post the clock would send; a burst of set-ups of one channel makes one weekly post, set up once. The
+bot is a process, Redis is real, Teams is faked at its HTTP boundary (tests/fake_teams.py) and every activity is
+signed as the Bot Connector signs it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from bot.storage import keys
+from bot.weekly.schedules import Subscriptions
+from conftest import BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
+from fake_teams import FakeTeams
+from fakeslack import FakeSlack
+from teams_helpers import installed, mentioned, send, signed
+
+APP_ID = "00000000-0000-0000-0000-0000000ace55"
+TENANT = "72f988bf-0000-0000-0000-0000000ace55"
+WS = keys.Workspace(TENANT, platform="teams")
+LEAD, LEAD_NAME = "29:races-lead", "Ann Lead"
+
+
+@pytest.fixture(scope="module")
+def teams() -> Iterator[FakeTeams]:
+    fake = FakeTeams(APP_ID, "fake-app-password-ace", TENANT).serve()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def teams_bot(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:  # fmt: skip
+    tmp = tmp_path_factory.mktemp("teamsraces")
+    proc = start_bot(["run", "--no-scheduler"], bot_env(module_slack, redis_server.url, tmp, **teams.env()),
+                     tmp / "bot.log", free_port())  # fmt: skip
+    yield proc
+    stop_bot(proc)
+
+
+def purges(bot: BotProcess) -> int:
+    return bot.log().count(f"teams: tenant {TENANT} purged")
+
+
+def tenant_keys(r: redis.Redis) -> list[str]:
+    prefix = keys.teams_conversations(WS).split("}:", 1)[0] + "}:"
+    return sorted(r.scan_iter(match=prefix + "*"))
+
+
+def tenant_subscriptions(r: redis.Redis) -> list[str]:
+    return sorted(e for e in r.smembers(keys.SUBSCRIPTIONS) if TENANT in e)
+
+
+def at_once(bot: BotProcess, teams: FakeTeams, activities: list[dict[str, Any]]) -> None:
+    """Send every activity at the same moment (one thread each), signed; all must be accepted."""
+    statuses: list[int] = []
+    start = threading.Event()
+
+    def fire(act: dict[str, Any]) -> None:
+        start.wait()
+        statuses.append(send(bot, act, teams.token_for(act)).status)
+
+    threads = [threading.Thread(target=fire, args=(a,)) for a in activities]
+    for t in threads:
+        t.start()
+    start.set()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * len(activities), statuses
+
+
+def test_a_reference_written_back_after_the_removal_is_no_install(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """The race, its writes put in the order that broke it: a mention read the team's reference (the app still
+    installed), the removal ran (the tenant's last install: purged), then the mention wrote the reference back as
+    it had read it. That write is no install: the team may not subscribe, and the tenant's next last removal
+    purges it."""
+    r = shared_redis
+    team = "19:races-a@thread.tacv2"
+    installed(teams_bot, teams, r, WS, team, "aad-races-a", user=LEAD)
+    stale = r.hget(keys.teams_conversations(WS), team)
+    before = purges(teams_bot)
+    signed(teams_bot, teams, teams.channel_removed(team, "aad-races-a"))
+    wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
+    # The mention's late write, as it read the reference before the removal (older versions marked the install in it).
+    ref = json.loads(stale)
+    ref["installed"] = True
+    r.hset(keys.teams_conversations(WS), team, json.dumps(ref, sort_keys=True))
+
+    teams.members[team] = {LEAD}
+    refused = mentioned(teams_bot, teams, team, "subscribe monday 09:30", LEAD, LEAD_NAME)
+    assert "not installed in this team" in refused, refused
+    assert Subscriptions(r).get(WS, team) is None and tenant_subscriptions(r) == []
+
+    keeper, chat = "29:races-keeper", "a:personal-races-keeper"
+    app = teams.base({"id": chat, "conversationType": "personal"}, user=keeper, type="installationUpdate", action="add")
+    signed(teams_bot, teams, app)
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), chat))
+    signed(teams_bot, teams, {**app, "action": "remove", "id": app["id"] + "-remove"})
+    wait_for(lambda: purges(teams_bot) == before + 2, timeout=20)
+    assert tenant_keys(r) == []
+
+
+def test_a_burst_of_set_ups_of_one_channel_sets_it_up_once(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Eight "subscribe" mentions of one channel at the same moment (six channels, one after another): one weekly
+    post, and one "set up" (the others update it)."""
+    r = shared_redis
+    for trial in range(6):
+        team = f"19:races-b{trial}@thread.tacv2"
+        installed(teams_bot, teams, r, WS, team, "aad-races-b", user=LEAD)
+        teams.members[team] = {LEAD}
+        asks = [teams.channel_mention(team, "subscribe monday 09:30", user=LEAD, name=LEAD_NAME) for _ in range(8)]
+        at_once(teams_bot, teams, asks)
+        texts = [str(wait_for(lambda a=a: teams.replies_to(a["id"]), timeout=30)[0]["text"]) for a in asks]
+        assert sum("set up a weekly" in t for t in texts) == 1, (trial, texts)
+        assert sum("updated a weekly" in t for t in texts) == 7, (trial, texts)
+        assert Subscriptions(r).get(WS, team) is not None
+
+
+def test_subscribes_racing_the_last_removal_leave_no_weekly_post_and_no_tenant_data(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """The app removed from the tenant's last team while mentions there ask to set up its weekly post, at the same
+    moment, several times: whatever the order, nothing of the tenant is left and no schedule."""
+    r = shared_redis
+    for leftover in r.hkeys(keys.teams_conversations(WS)):  # the test before left its teams installed
+        signed(teams_bot, teams, teams.channel_removed(leftover, "aad-races-b"))
+    wait_for(lambda: tenant_keys(r) == [], timeout=20)
+    for trial in range(4):
+        team, group = f"19:races-c{trial}@thread.tacv2", f"aad-races-c{trial}"
+        installed(teams_bot, teams, r, WS, team, group, user=LEAD)
+        teams.members[team] = {LEAD}
+        asks = [teams.channel_mention(team, "subscribe monday 09:30", user=LEAD, name=LEAD_NAME) for _ in range(6)]
+        before = purges(teams_bot)
+        at_once(teams_bot, teams, [teams.channel_removed(team, group), *asks])
+        wait_for(lambda before=before: purges(teams_bot) > before, timeout=20)
+        for a in asks:
+            wait_for(lambda a=a: teams.replies_to(a["id"]), timeout=30)
+        time.sleep(0.5)  # nothing is written after the last answer
+        assert tenant_subscriptions(r) == [], (trial, tenant_subscriptions(r))
+        assert tenant_keys(r) == [], (trial, tenant_keys(r))
