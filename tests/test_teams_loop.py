@@ -420,6 +420,42 @@ def test_an_answer_of_the_wrong_shape_is_refused_calmly_and_nothing_is_stored(
     assert "not available" not in out["value"]["fallbackText"] and len(QuizStore(shared_redis).answers(WS, user)) == 1
 
 
+def test_a_search_or_dialog_invoke_of_the_wrong_shape_is_answered_calmly_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """A message extension search whose ``value``, ``parameters`` or ``queryOptions`` is not what Teams sends, a
+    dialog opened or saved with a ``value`` or ``data`` that is not an object: each is answered (HTTP 200, a calm
+    answer: the starting points, the "no longer available" message), no 500, no traceback, nothing stored."""
+    user, chat = "29:invoke-shapes", "a:personal-invoke-shapes"
+    personal = {"id": chat, "conversationType": "personal"}
+    tenant_before = sorted(shared_redis.scan_iter(match=keys.teams_conversations(WS).split("}:", 1)[0] + "}:*"))
+
+    def search(change: Any) -> dict[str, Any]:
+        act = teams.extension_query("neglect", conversation=chat, user=user)
+        change(act)
+        return act
+
+    def task(name: str, change: Any) -> dict[str, Any]:
+        act = teams.task(name, {"scr": "scr_reflect", "point": "x"}, personal, user=user)
+        change(act)
+        return act
+
+    searches = [search(lambda a: a.update(value="x")), search(lambda a: a["value"].update(queryOptions="x")),
+                search(lambda a: a["value"].update(parameters="x")), search(lambda a: a.update(value=[1]))]  # fmt: skip
+    for act in searches:
+        resp = send(teams_bot, act, teams.token_for(act))
+        assert resp.status == 200, (act["value"], resp.body)
+        assert resp.json()["composeExtension"]["type"] == "result", resp.body
+    dialogs = [task("task/fetch", lambda a: a.update(value=[1])), task("task/fetch", lambda a: a["value"].update(data="x")),
+               task("task/submit", lambda a: a["value"].update(data="x")), task("task/submit", lambda a: a.update(value="x"))]  # fmt: skip
+    for act in dialogs:
+        resp = send(teams_bot, act, teams.token_for(act))
+        assert resp.status == 200, (act["name"], act["value"], resp.body)
+        assert "no longer available" in json.dumps(resp.json()), resp.body
+    time.sleep(0.5)  # what a worker does after an answered invoke (a shared reflection) would be done by now
+    assert "Traceback" not in teams_bot.log()
+    assert sorted(shared_redis.scan_iter(match=keys.teams_conversations(WS).split("}:", 1)[0] + "}:*")) == tenant_before
+
+
 def test_a_check_comes_in_each_persons_own_working_day_in_the_zone_their_teams_client_reports(
         teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
     london, auckland = ("29:zone-london", "a:personal-zone-london"), ("29:zone-auckland", "a:personal-zone-auckland")
