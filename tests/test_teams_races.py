@@ -147,3 +147,29 @@ def test_subscribes_racing_the_last_removal_leave_no_weekly_post_and_no_tenant_d
         time.sleep(0.5)  # nothing is written after the last answer
         assert tenant_subscriptions(r) == [], (trial, tenant_subscriptions(r))
         assert tenant_keys(r) == [], (trial, tenant_keys(r))
+
+
+def test_a_null_in_an_activitys_lists_is_skipped_and_the_rest_is_read(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """A ``null`` among ``entities``, ``membersAdded`` or ``membersRemoved`` (Teams sends none) is skipped, and what
+    is beside it is read: the mention is answered, the install kept, and the bot's removal named after a ``null``
+    still removes it (a removal lost would keep data the bot promised to purge). No traceback."""
+    r = shared_redis
+    for leftover in r.hkeys(keys.teams_conversations(WS)):
+        signed(teams_bot, teams, teams.channel_removed(leftover, "aad-races"))
+    wait_for(lambda: tenant_keys(r) == [], timeout=20)
+    team, group = "19:races-d@thread.tacv2", "aad-races-d"
+    added = teams.channel_added(team, group)
+    added["membersAdded"] = [None, *added["membersAdded"]]
+    signed(teams_bot, teams, added)
+    wait_for(lambda: r.hexists(keys.teams_conversations(WS), team))
+    ask = teams.channel_mention(team, "neglect", user=LEAD, name=LEAD_NAME)
+    ask["entities"] = [None, *ask["entities"]]
+    signed(teams_bot, teams, ask)
+    assert "neglect" in str(wait_for(lambda: teams.replies_to(ask["id"]))[0]).lower()
+    before = purges(teams_bot)
+    gone = teams.channel_removed(team, group)
+    gone["membersRemoved"] = [None, *gone["membersRemoved"]]
+    signed(teams_bot, teams, gone)
+    wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
+    assert tenant_keys(r) == [] and "Traceback" not in teams_bot.log()
