@@ -173,3 +173,29 @@ def test_a_null_in_an_activitys_lists_is_skipped_and_the_rest_is_read(
     signed(teams_bot, teams, gone)
     wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
     assert tenant_keys(r) == [] and "Traceback" not in teams_bot.log()
+
+
+def test_a_personal_chat_in_a_tenant_the_app_left_stores_nothing(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """After the tenant's last removal (its purge), someone types "quiz on", "export" or "digest on" in their
+    personal chat: nothing is kept (no removal would ever come to purge it), and they are told the app must be
+    added first; a search is still answered."""
+    r = shared_redis
+    team, group = "19:races-e@thread.tacv2", "aad-races-e"
+    installed(teams_bot, teams, r, WS, team, group, user=LEAD)
+    before = purges(teams_bot)
+    signed(teams_bot, teams, teams.channel_removed(team, group))
+    wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
+    assert tenant_keys(r) == []
+    user, chat = "29:races-alone", "a:personal-races-alone"
+    for words in ("quiz on", "export", "digest on"):
+        ask = teams.personal_message(words, conversation=chat, user=user)
+        ask["localTimezone"] = "Europe/Paris"
+        signed(teams_bot, teams, ask)
+        reply = str(wait_for(lambda ask=ask: teams.replies_to(ask["id"]))[0].get("text"))
+        assert "not added" in reply, (words, reply)
+    ask = teams.personal_message("neglect", conversation=chat, user=user)
+    signed(teams_bot, teams, ask)
+    assert "neglect" in str(wait_for(lambda: teams.replies_to(ask["id"]))[0]).lower()
+    assert tenant_keys(r) == []
+    assert not any(TENANT in e for e in r.smembers(keys.QUIZ_WORKSPACES))

@@ -39,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.delivery import Marker
-from bot.handlers.teams import extension
+from bot.handlers.teams import extension, quiz, records
 from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.records import TeamsRecords
@@ -64,6 +64,12 @@ log = logging.getLogger(__name__)
 # the Bot Framework SDKs' TeamsActivityHandler). Neither names the bot in membersRemoved.
 TEAM_GONE = ("teamDeleted", "teamHardDeleted")
 CHANNEL_GONE = "channelDeleted"
+# A personal chat's commands that store something (bot.handlers.teams.quiz, bot.handlers.teams.records): refused, storing
+# nothing, in a tenant the app is not installed in.
+PERSONAL_COMMANDS = (quiz.ON, quiz.OFF, *records.EXPORT_WORDS, records.DIGEST_ON, records.DIGEST_OFF)
+NOT_ADDED = ("I'm not added to your organisation's Teams any more, so I can't keep anything for you. Ask a team owner "
+             "to add SCR Learning to a team, or add it yourself as a personal app (Apps > SCR Learning > Add), then "
+             "try again. Searches still work.")  # fmt: skip
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
 
 
@@ -171,7 +177,8 @@ class TeamsListeners:
             if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
                 self.removed(ws, activity)
         elif kind == "message":
-            self.keep_zone(ws, activity, service_url)
+            if self.refs.installs(ws):  # a tenant with no install keeps nothing, not even a zone
+                self.keep_zone(ws, activity, service_url)
             if not self.threads.message(ws, activity, service_url):  # a reply to a weekly post is a reflection
                 self.message(ws, activity, service_url)
         elif kind == "messageUpdate":
@@ -339,9 +346,18 @@ class TeamsListeners:
         if said is not None:
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
+        if personal and user and " ".join(asked.lower().split()) in PERSONAL_COMMANDS and not self.refs.installs(ws):
+            # Nothing of a tenant the app is not installed in (its last removal purged it) is kept: no purge would
+            # ever come for what "quiz on" or "export" stored here.
+            self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""),
+                                 {"type": "message", "text": NOT_ADDED, "textFormat": "plain"})  # fmt: skip
+            return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
                                   or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
             self.refs.keep(ws, reference(activity, service_url, ws.team_id))  # where their checks will come (not an install)
+            if not self.refs.installs(ws):  # the tenant's last removal ran meanwhile: what was just stored goes too
+                self.purge(ws, " again after a personal chat command raced its last removal")
+                said = {"type": "message", "text": NOT_ADDED, "textFormat": "plain"}
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         answer = self.services.lookup.answer(asked)
