@@ -23,7 +23,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
-from teams_helpers import next_day, run_due, send, signed
+from teams_helpers import next_day, personal_app_added, run_due, send, signed
 
 APP_ID = "00000000-0000-0000-0000-00000001000f"
 TENANT = "72f988bf-0000-0000-0000-00000000100f"
@@ -252,7 +252,7 @@ def teams_bot_safety_note() -> str:
 
 # ----- items 4/6: knowledge checks -----------------------------------------------------------------------
 def check_card(teams: FakeTeams, conversation: str) -> dict[str, Any]:
-    (sent,) = [s["activity"] for s in teams.sent if s["conversation"] == conversation and s["reply_to"] is None]
+    (sent,) = [p["activity"] for p in teams.weekly_posts(conversation)]  # the welcome card of a personal app aside
     return sent
 
 
@@ -296,7 +296,9 @@ def test_a_check_sent_by_the_clock_is_answered_once_however_often_it_is_pressed(
 
 
 def sent_check(teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], user: str, chat: str) -> dict[str, Any]:
-    """``user`` opts in in ``chat`` and the clock sends them a check (on the next Tuesday): its card."""
+    """``user`` adds the app as a personal app, opts in in ``chat`` and the clock sends them a check (on the next
+    Tuesday): its card."""
+    personal_app_added(teams_bot, teams, redis.Redis.from_url(env["REDIS_URL"], decode_responses=True), WS, user, chat)
     on = teams.personal_message("quiz on", conversation=chat, user=user)
     signed(teams_bot, teams, on)
     assert "You're in" in wait_for(lambda: teams.replies_to(on["id"]))[0]["text"]

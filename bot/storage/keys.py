@@ -328,9 +328,6 @@ def teams_chart(ws: Workspace, link: str) -> str:
 
 
 INSTALLATIONS = f"{GLOBAL}:installations"  # hash: workspace tag -> JSON summary, for the clock and the CLI
-# Set: workspace entries of the Teams tenants whose installs were copied once from the older references' ``installed``
-# flags into ``teams_installs``; global, so a purge does not make a late-written reference's flag count again.
-TEAMS_INSTALLS_MIGRATED = f"{GLOBAL}:teams-installs-migrated"
 PURGE_PENDING = f"{GLOBAL}:purge-pending"  # workspace entries of workspaces whose purge has not finished
 # Sorted set: workspace entry -> when its purge began (epoch seconds). No personal data: ids and a time. A restore
 # (``bot.storage.backup``) leaves out every workspace purged after its backup was taken, so a pre-purge backup

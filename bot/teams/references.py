@@ -87,15 +87,18 @@ class References:
         self.save(ws, replace(ref, installed=False))
 
     def _migrate(self, ws: Workspace) -> None:
-        """Once per tenant: the installs an older version marked in the references themselves, copied to the
-        installs set (before any reference is written back without its mark)."""
-        entry = keys.workspace_entry(ws)
-        if self.r.sismember(keys.TEAMS_INSTALLS_MIGRATED, entry):
+        """The installs an older version marked in the references themselves, moved to the installs set while it
+        does not exist yet: added there and the marks taken off the references in one transaction, so a mark is
+        read once and a reference written back late (its mark taken off since) never counts again."""
+        if self.r.exists(keys.teams_installs(ws)):
             return
-        legacy = [install_id(ref) for ref in self.all(ws) if ref.installed]
+        legacy = [ref for ref in self.all(ws) if ref.installed]
         if legacy:
-            self.r.sadd(keys.teams_installs(ws), *legacy)
-        self.r.sadd(keys.TEAMS_INSTALLS_MIGRATED, entry)
+            with self.r.pipeline(transaction=True) as pipe:
+                pipe.sadd(keys.teams_installs(ws), *[install_id(ref) for ref in legacy])
+                pipe.hset(keys.teams_conversations(ws),
+                          mapping={ref.conversation: replace(ref, installed=False).to_json() for ref in legacy})  # fmt: skip
+                pipe.execute()
 
     def mark_installed(self, ws: Workspace, ref: Reference) -> None:
         """Teams said the app was added where ``ref`` is (its team, or a personal chat)."""
