@@ -76,3 +76,12 @@ def said(bot: BotProcess, teams: FakeTeams, text: str, user: str, chat: str) -> 
     ask = teams.personal_message(text, conversation=chat, user=user)
     signed(bot, teams, ask)
     return wait_for(lambda: teams.replies_to(ask["id"]))[0]
+
+
+def personal_app_added(bot: BotProcess, teams: FakeTeams, r: redis.Redis, ws: keys.Workspace,
+                       user: str = "29:personal-app-keeper", chat: str = "a:personal-app-keeper") -> None:  # fmt: skip
+    """The app added as a personal app by ``user`` (Teams' ``installationUpdate``): the tenant has an install, so its
+    people's personal chats may keep what they ask for ("quiz on", "export", "digest on")."""
+    signed(bot, teams, teams.base({"id": chat, "conversationType": "personal"}, user=user, type="installationUpdate",
+                                  action="add"))  # fmt: skip
+    wait_for(lambda: r.exists(keys.teams_installs(ws)))

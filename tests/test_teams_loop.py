@@ -23,7 +23,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
-from teams_helpers import next_day, run_due, send, signed
+from teams_helpers import next_day, personal_app_added, run_due, send, signed
 
 APP_ID = "00000000-0000-0000-0000-00000001000f"
 TENANT = "72f988bf-0000-0000-0000-00000000100f"
@@ -252,7 +252,7 @@ def teams_bot_safety_note() -> str:
 
 # ----- items 4/6: knowledge checks -----------------------------------------------------------------------
 def check_card(teams: FakeTeams, conversation: str) -> dict[str, Any]:
-    (sent,) = [s["activity"] for s in teams.sent if s["conversation"] == conversation and s["reply_to"] is None]
+    (sent,) = [p["activity"] for p in teams.weekly_posts(conversation)]  # the welcome card of a personal app aside
     return sent
 
 
@@ -296,7 +296,9 @@ def test_a_check_sent_by_the_clock_is_answered_once_however_often_it_is_pressed(
 
 
 def sent_check(teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], user: str, chat: str) -> dict[str, Any]:
-    """``user`` opts in in ``chat`` and the clock sends them a check (on the next Tuesday): its card."""
+    """``user`` adds the app as a personal app, opts in in ``chat`` and the clock sends them a check (on the next
+    Tuesday): its card."""
+    personal_app_added(teams_bot, teams, redis.Redis.from_url(env["REDIS_URL"], decode_responses=True), WS, user, chat)
     on = teams.personal_message("quiz on", conversation=chat, user=user)
     signed(teams_bot, teams, on)
     assert "You're in" in wait_for(lambda: teams.replies_to(on["id"]))[0]["text"]
@@ -418,6 +420,42 @@ def test_an_answer_of_the_wrong_shape_is_refused_calmly_and_nothing_is_stored(
     # The press as the card sent it is answered: the refusals above are the shapes', not a check never sent.
     out = signed(teams_bot, teams, teams.card_action(sent, "scr_quiz_answer", conversation=chat, user=user)).json()
     assert "not available" not in out["value"]["fallbackText"] and len(QuizStore(shared_redis).answers(WS, user)) == 1
+
+
+def test_a_search_or_dialog_invoke_of_the_wrong_shape_is_answered_calmly_and_nothing_is_stored(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
+    """A message extension search whose ``value``, ``parameters`` or ``queryOptions`` is not what Teams sends, a
+    dialog opened or saved with a ``value`` or ``data`` that is not an object: each is answered (HTTP 200, a calm
+    answer: the starting points, the "no longer available" message), no 500, no traceback, nothing stored."""
+    user, chat = "29:invoke-shapes", "a:personal-invoke-shapes"
+    personal = {"id": chat, "conversationType": "personal"}
+    tenant_before = sorted(shared_redis.scan_iter(match=keys.teams_conversations(WS).split("}:", 1)[0] + "}:*"))
+
+    def search(change: Any) -> dict[str, Any]:
+        act = teams.extension_query("neglect", conversation=chat, user=user)
+        change(act)
+        return act
+
+    def task(name: str, change: Any) -> dict[str, Any]:
+        act = teams.task(name, {"scr": "scr_reflect", "point": "x"}, personal, user=user)
+        change(act)
+        return act
+
+    searches = [search(lambda a: a.update(value="x")), search(lambda a: a["value"].update(queryOptions="x")),
+                search(lambda a: a["value"].update(parameters="x")), search(lambda a: a.update(value=[1]))]  # fmt: skip
+    for act in searches:
+        resp = send(teams_bot, act, teams.token_for(act))
+        assert resp.status == 200, (act["value"], resp.body)
+        assert resp.json()["composeExtension"]["type"] == "result", resp.body
+    dialogs = [task("task/fetch", lambda a: a.update(value=[1])), task("task/fetch", lambda a: a["value"].update(data="x")),
+               task("task/submit", lambda a: a["value"].update(data="x")), task("task/submit", lambda a: a.update(value="x"))]  # fmt: skip
+    for act in dialogs:
+        resp = send(teams_bot, act, teams.token_for(act))
+        assert resp.status == 200, (act["name"], act["value"], resp.body)
+        assert "no longer available" in json.dumps(resp.json()), resp.body
+    time.sleep(0.5)  # what a worker does after an answered invoke (a shared reflection) would be done by now
+    assert "Traceback" not in teams_bot.log()
+    assert sorted(shared_redis.scan_iter(match=keys.teams_conversations(WS).split("}:", 1)[0] + "}:*")) == tenant_before
 
 
 def test_a_check_comes_in_each_persons_own_working_day_in_the_zone_their_teams_client_reports(

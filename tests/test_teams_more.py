@@ -29,7 +29,7 @@ from bot.weekly.schedules import Schedule, Subscriptions
 from conftest import ROOT, BotProcess, bot_env, command_answer, free_port, http, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams, new_key
 from fakeslack import FakeSlack
-from teams_helpers import invoked, run_due, said, send, signed
+from teams_helpers import invoked, personal_app_added, run_due, said, send, signed
 
 APP_ID = "00000000-0000-0000-0000-00000000a0e0"
 TENANT = "72f988bf-0000-0000-0000-00000000a0e0"
@@ -161,6 +161,7 @@ def test_an_activity_naming_two_tenants_is_refused_and_nothing_is_stored(
     assert not teams.replies_to(on["id"]) and QuizStore(shared_redis).person(WS, user) is None
     assert not shared_redis.hexists(keys.teams_conversations(WS), chat)
     # The same words from one tenant, named twice alike, are served: the refusals are the disagreement's doing.
+    personal_app_added(teams_bot, teams, shared_redis, WS, user, chat)
     ok = teams.personal_message("quiz on", conversation=chat, user=user)
     signed(teams_bot, teams, ok)
     assert "You're in" in wait_for(lambda: teams.replies_to(ok["id"]))[0]["text"]
@@ -350,6 +351,7 @@ def test_export_sends_a_link_to_the_persons_own_record_that_expires(
     reflect_privately(teams_bot, teams, *ann, point, "Ann's thought about chronologies and drift")
     reflect_privately(teams_bot, teams, *ben, point, "Ben's thought about escalation routes")
 
+    personal_app_added(teams_bot, teams, shared_redis, WS, *ann)
     reply = said(teams_bot, teams, "export", *ann)
     (button,) = reply["attachments"][0]["content"]["actions"]
     url = button["url"]

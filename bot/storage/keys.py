@@ -281,6 +281,13 @@ def teams_conversations(ws: Workspace) -> str:
     return _key(ws, "teams", "conversations")
 
 
+def teams_installs(ws: Workspace) -> str:
+    """Set: where a Teams tenant has the app installed ("team:<team id>", "personal:<chat id>"), apart from the
+    references (``teams_conversations``) so that only Teams' install and removal activities write it: a mention
+    racing the app's removal may rewrite a reference, never an install. Removed with the tenant (purge)."""
+    return _key(ws, "teams", "installs")
+
+
 def teams_shared(ws: Workspace, reflection: str) -> str:
     """String: the exactly-once claim (``bot.once``) of one shared reflection's post in its weekly post's Teams
     thread (the Reflect dialog's "Share in the thread"), so a second Save of the same dialog posts nothing. Goes

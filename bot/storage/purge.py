@@ -181,8 +181,10 @@ class Purger:
         uninstall: the second joins the purge the first began (the fence is set only if absent).
         """
         fence = keys.purge_fence(ws)
-        self.r.set(fence, uuid.uuid4().hex, nx=True)
-        purge_id = self.r.get(fence)
+        purge_id = None
+        while purge_id is None:  # a purge that finished between the two released its fence: set one again
+            self.r.set(fence, uuid.uuid4().hex, nx=True)
+            purge_id = self.r.get(fence)
         self.r.sadd(keys.PURGE_PENDING, keys.workspace_entry(ws))
         record_tombstone(self.r, ws)
         self._drop_tokens(ws, purge_id)

@@ -5,8 +5,9 @@ activity that says so carries the serviceUrl, tenant, team and channel to post t
 tenant (``Workspace(team_id=<tenant id>, platform="teams")``) in one hash (``keys.teams_conversations``),
 so a purge of the tenant removes them with everything else it holds. A personal chat is also kept when someone
 uses it ("quiz on", "export") without the app being installed there, and another channel of a team the app is
-installed in when someone @mentions the bot there; only installs (``Reference.an_install``: a reference Teams
-said the app was added with) keep the tenant: when the last is removed, the tenant is purged.
+installed in when someone @mentions the bot there; only installs (a reference Teams
+said the app was added with, kept apart in ``keys.teams_installs``, which only Teams' install and removal
+activities write) keep the tenant: when the last is removed, the tenant is purged.
 """
 
 from __future__ import annotations
@@ -45,14 +46,19 @@ class Reference:
     # not only a conversation the bot keeps to answer in: a personal chat someone typed "quiz on" in, another
     # channel of an installed team someone mentioned the bot in. Only an install keeps a tenant: a signed mention
     # from a team the app has left (a late delivery after the tenant's purge) must not make one.
+    # Written by older versions only: installs are kept apart (``keys.teams_installs``), read from here once.
     installed: bool = False
-
-    @property
-    def an_install(self) -> bool:
-        return self.installed
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+
+TEAM, PERSONAL = "team:", "personal:"
+
+
+def install_id(ref: Reference) -> str:
+    """How an install is named in the installs set: a team's (whichever channel it was added in), or a chat's."""
+    return PERSONAL + ref.conversation if ref.scope == "personal" else TEAM + (ref.team or ref.conversation)
 
 
 class References:
@@ -71,16 +77,49 @@ class References:
         return [Reference(**json.loads(v)) for v in self.r.hgetall(keys.teams_conversations(ws)).values()]
 
     def keep(self, ws: Workspace, ref: Reference) -> None:
-        """Save ``ref`` learnt from an activity without undoing what is known of it: a chat the app was installed
-        in stays an install, and a zone the person's client reported stays until another replaces it."""
+        """Save ``ref`` learnt from an activity without undoing what is known of it: a zone the person's client
+        reported stays until another replaces it. It never writes an install (``mark_installed`` does): a reference
+        read before the app's removal and written back after it must not bring the install back."""
+        self._migrate(ws)
         known = self.get(ws, ref.conversation)
         if known is not None:
-            ref = replace(ref, installed=ref.installed or known.installed, timezone=ref.timezone or known.timezone)
-        self.save(ws, ref)
+            ref = replace(ref, timezone=ref.timezone or known.timezone)
+        self.save(ws, replace(ref, installed=False))
+
+    def _migrate(self, ws: Workspace) -> None:
+        """The installs an older version marked in the references themselves, moved to the installs set while it
+        does not exist yet: added there and the marks taken off the references in one transaction, so a mark is
+        read once and a reference written back late (its mark taken off since) never counts again."""
+        if self.r.exists(keys.teams_installs(ws)):
+            return
+        legacy = [ref for ref in self.all(ws) if ref.installed]
+        if legacy:
+            with self.r.pipeline(transaction=True) as pipe:
+                pipe.sadd(keys.teams_installs(ws), *[install_id(ref) for ref in legacy])
+                pipe.hset(keys.teams_conversations(ws),
+                          mapping={ref.conversation: replace(ref, installed=False).to_json() for ref in legacy})  # fmt: skip
+                pipe.execute()
+
+    def mark_installed(self, ws: Workspace, ref: Reference) -> None:
+        """Teams said the app was added where ``ref`` is (its team, or a personal chat)."""
+        self._migrate(ws)
+        self.r.sadd(keys.teams_installs(ws), install_id(ref))
+
+    def unmark_installed(self, ws: Workspace, ref: Reference) -> None:
+        """Teams said the app was removed from ``ref``'s team or personal chat: done before that team's references
+        and weekly posts are deleted, so a mention or subscribe racing the removal sees it when it checks again."""
+        self._migrate(ws)
+        self.r.srem(keys.teams_installs(ws), install_id(ref))
 
     def installs(self, ws: Workspace) -> int:
-        """How many installs keep the tenant: its teams' channels and the personal chats the app was installed in."""
-        return sum(1 for ref in self.all(ws) if ref.an_install)
+        """How many installs keep the tenant: its teams, and the personal chats the app was installed in."""
+        self._migrate(ws)
+        return int(self.r.scard(keys.teams_installs(ws)))
+
+    def is_installed(self, ws: Workspace, ref: Reference) -> bool:
+        """Whether the app is installed where ``ref`` is (its team; or the personal chat)."""
+        self._migrate(ws)
+        return bool(self.r.sismember(keys.teams_installs(ws), install_id(ref)))
 
     def remove_team(self, ws: Workspace, team: str) -> list[str]:
         """Forget every channel of ``team`` (the bot was removed from it); the channels forgotten."""
@@ -90,20 +129,21 @@ class References:
         return gone
 
     def team_installed(self, ws: Workspace, team: str) -> bool:
-        """Whether the app is installed in ``team`` (one of its channels is an install): where its channels may be
-        kept and subscribed."""
-        return bool(team) and any(r.team == team and r.scope == "team" and r.installed for r in self.all(ws))
+        """Whether the app is installed in ``team``: where its channels may be kept and subscribed."""
+        if not team:
+            return False
+        self._migrate(ws)
+        return bool(self.r.sismember(keys.teams_installs(ws), TEAM + team))
 
     def remove_channel(self, ws: Workspace, channel: str) -> Reference | None:
         """Forget a deleted channel of a team; the reference forgotten, if any. The team keeps its install: when the
-        deleted channel was the one the app was added in, the mark moves to the team's General channel (whose id
-        is the team's), where Teams still reaches the bot."""
+        deleted channel was the one the app was added in, the team's General channel (whose id is the team's), where
+        Teams still reaches the bot, is kept in its place."""
         gone = self.get(ws, channel)
         if gone is None or gone.scope != "team" or channel == gone.team:
             return None  # not a channel kept here; or a team's General channel, never deleted but with its team
-        if gone.installed and gone.team:
-            general = self.get(ws, gone.team) or replace(gone, conversation=gone.team)
-            self.save(ws, replace(general, installed=True))
+        if gone.team and self.team_installed(ws, gone.team) and self.get(ws, gone.team) is None:
+            self.save(ws, replace(gone, conversation=gone.team, installed=False))
         self.r.hdel(keys.teams_conversations(ws), channel)
         return gone
 

@@ -36,7 +36,13 @@ def mapping(value: Any) -> dict[str, Any]:
 
 
 def problem(activity: dict[str, Any]) -> str | None:
-    """What is wrong with an activity's envelope, or None if the bot can read it."""
+    """What is wrong with an activity's envelope, or None if the bot can read it. A ``null`` item of one of its
+    lists (``entities``, ``membersAdded``, ``membersRemoved``) is taken out first, and the rest read: Teams never
+    sends one, and dropping the whole activity for it would lose the bot's removal named beside it (a removal lost
+    keeps a tenant's data the bot promised to purge)."""
+    for name, rule in ENVELOPE.items():
+        if isinstance(rule, list) and isinstance(items := activity.get(name), list) and None in items:
+            activity[name] = [item for item in items if item is not None]
     return _check(activity, ENVELOPE, "")
 
 

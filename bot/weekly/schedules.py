@@ -361,6 +361,15 @@ class Subscriptions:
             pipe.sadd(keys.SUBSCRIPTIONS, keys.subscription_entry(ws, schedule.channel))
             pipe.execute()
 
+    def create(self, schedule: Schedule) -> bool:
+        """Save ``schedule`` only if its channel has none yet (atomically: of two set-ups at once one is new, the
+        other finds it); True when it was new."""
+        ws = schedule.workspace
+        if not self.r.set(keys.subscription(ws, schedule.channel), schedule.to_json(), nx=True):
+            return False
+        self.r.sadd(keys.SUBSCRIPTIONS, keys.subscription_entry(ws, schedule.channel))
+        return True
+
     def delete(self, ws: Workspace, channel: str) -> bool:
         """Unsubscribe: the subscription and what only served it go (``keys.forget_subscription``)."""
         existed = self.get(ws, channel)

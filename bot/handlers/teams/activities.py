@@ -39,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.delivery import Marker
-from bot.handlers.teams import extension
+from bot.handlers.teams import extension, quiz, records
 from bot.handlers.teams.extension import TeamsExtension
 from bot.handlers.teams.quiz import TeamsQuiz
 from bot.handlers.teams.records import TeamsRecords
@@ -50,7 +50,7 @@ from bot.once import Once
 from bot.services import Services
 from bot.storage import keys
 from bot.storage.keys import Workspace
-from bot.storage.purge import Purger
+from bot.storage.purge import Cancelled, Purger
 from bot.storage.wssettings import PersonZones
 from bot.teams import cards, shapes
 from bot.teams.connector import Connector
@@ -64,6 +64,12 @@ log = logging.getLogger(__name__)
 # the Bot Framework SDKs' TeamsActivityHandler). Neither names the bot in membersRemoved.
 TEAM_GONE = ("teamDeleted", "teamHardDeleted")
 CHANNEL_GONE = "channelDeleted"
+# A personal chat's commands that store something (bot.handlers.teams.quiz, bot.handlers.teams.records): refused, storing
+# nothing, in a tenant the app is not installed in.
+PERSONAL_COMMANDS = (quiz.ON, quiz.OFF, *records.EXPORT_WORDS, records.DIGEST_ON, records.DIGEST_OFF)
+NOT_ADDED = ("I'm not added to your organisation's Teams any more, so I can't keep anything for you. Ask a team owner "
+             "to add SCR Learning to a team, or add it yourself as a personal app (Apps > SCR Learning > Add), then "
+             "try again. Searches still work.")  # fmt: skip
 WELCOME_DONE_DAYS = 3650  # a conversation is welcomed once for as long as the tenant keeps the app
 
 
@@ -171,7 +177,8 @@ class TeamsListeners:
             if any(m.get("id") == bot_id for m in activity.get("membersRemoved") or []):
                 self.removed(ws, activity)
         elif kind == "message":
-            self.keep_zone(ws, activity, service_url)
+            if self.refs.installs(ws):  # a tenant with no install keeps nothing, not even a zone
+                self.keep_zone(ws, activity, service_url)
             if not self.threads.message(ws, activity, service_url):  # a reply to a weekly post is a reflection
                 self.message(ws, activity, service_url)
         elif kind == "messageUpdate":
@@ -218,8 +225,9 @@ class TeamsListeners:
 
     def installed(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
         Purger(self.services.store.client).finish_before_reinstall(ws)  # an unfinished purge is the old install's
-        ref = replace(reference(activity, service_url, ws.team_id), installed=True)
+        ref = reference(activity, service_url, ws.team_id)
         self.refs.keep(ws, ref)
+        self.refs.mark_installed(ws, ref)  # only here (and its removal) is an install written
         sender = activity.get("from") or {}
         first_installer(self.services.store.client, ws, str(sender.get("id") or ""), str(sender.get("name") or ""))
         log.info("teams: added to a %s conversation in tenant %s", ref.scope, ws.team_id)
@@ -257,6 +265,9 @@ class TeamsListeners:
         more) or a personal chat; when no install is left (a chat only used for "quiz on" or "export" is not
         one), the tenant is purged as a Slack uninstall purges a workspace."""
         ref = reference(activity, "", ws.team_id)
+        # The install goes first: a mention or subscribe racing this removal checks it again after its writes,
+        # and undoes them when it is gone (``settle``), so no ordering leaves a reference or a weekly post behind.
+        self.refs.unmark_installed(ws, ref)
         if ref.scope == "personal":
             self.refs.remove(ws, ref.conversation)
         else:
@@ -267,8 +278,33 @@ class TeamsListeners:
         left = self.refs.installs(ws)
         log.info("teams: removed from a %s conversation in tenant %s (%d installs left)", ref.scope, ws.team_id, left)
         if left == 0:
-            report = Purger(self.services.store.client).purge(ws)
-            log.info("teams: tenant %s purged (%d keys)", ws.team_id, report.keys_deleted)
+            self.purge(ws, "")
+
+    def settle(self, ws: Workspace, here: Reference) -> None:
+        """After a channel mention's writes (its reference, a subscribe): if the app's removal from the team ran
+        meanwhile, undo them, and if that removal was the tenant's last, purge what they left. The removal marks
+        the team uninstalled before it deletes anything, so either it deletes these writes or this sees the mark
+        gone; neither order keeps an install, a reference or a weekly post of a team the app left."""
+        if self.refs.team_installed(ws, here.team or ""):
+            return
+        self.refs.remove(ws, here.conversation)
+        if Subscriptions(self.services.store.client).delete(ws, here.conversation):
+            log.info("teams: a subscribe that raced the app's removal from its team was undone")
+        if self.refs.installs(ws) == 0:
+            self.purge(ws, " again after a mention raced its removal")
+
+    def purge(self, ws: Workspace, why: str) -> None:
+        """Purge a tenant with no install left. Another purge of it finishing at this moment (a removal and a mention
+        that raced it) cancels this one's start: it starts again, unless the app was installed again meanwhile."""
+        for _ in range(3):
+            try:
+                report = Purger(self.services.store.client).purge(ws)
+            except Cancelled:
+                if self.refs.installs(ws):
+                    return  # installed again: what is there now is the new install's
+                continue
+            log.info("teams: tenant %s purged%s (%d keys)", ws.team_id, why, report.keys_deleted)
+            return
 
     def channel_deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
         """A channel of a team the app is in was deleted: its reference and its weekly post go (the clock could post
@@ -302,12 +338,26 @@ class TeamsListeners:
         user = str((activity.get("from") or {}).get("id") or "")
         asked = query_text(activity)
         in_channel = here.conversation if here is not None and conv.get("conversationType") == "channel" else None
-        if user and (said := self.subscribe.command(ws, activity, in_channel, asked, installed=team_installed)) is not None:
+        said = self.subscribe.command(ws, activity, in_channel, asked, installed=team_installed) if user else None
+        if here is not None and team_installed:
+            self.settle(ws, here)  # the app's removal from the team may have run since it was checked
+            if said is not None and not self.refs.team_installed(ws, here.team or ""):
+                said = self.subscribe.not_installed() if asked.split()[0].lower() == "subscribe" else said
+        if said is not None:
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
+            return
+        if personal and user and " ".join(asked.lower().split()) in PERSONAL_COMMANDS and not self.refs.installs(ws):
+            # Nothing of a tenant the app is not installed in (its last removal purged it) is kept: no purge would
+            # ever come for what "quiz on" or "export" stored here.
+            self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""),
+                                 {"type": "message", "text": NOT_ADDED, "textFormat": "plain"})  # fmt: skip
             return
         if personal and user and ((said := self.quiz.command(ws, user, asked)) is not None
                                   or (said := self.records.command(ws, user, asked)) is not None):  # fmt: skip
             self.refs.keep(ws, reference(activity, service_url, ws.team_id))  # where their checks will come (not an install)
+            if not self.refs.installs(ws):  # the tenant's last removal ran meanwhile: what was just stored goes too
+                self.purge(ws, " again after a personal chat command raced its last removal")
+                said = {"type": "message", "text": NOT_ADDED, "textFormat": "plain"}
             self.connector.reply(service_url, str(conv.get("id")), str(activity.get("id") or ""), said)
             return
         answer = self.services.lookup.answer(asked)

@@ -23,7 +23,7 @@ from bot.content.corpus import Point
 from bot.search.lookup import Answer
 from bot.services import Services
 from bot.storage.keys import Workspace
-from bot.teams import cards
+from bot.teams import cards, shapes
 
 QUERY = "composeExtension/query"
 QUERY_MAX = 500  # what a lookup reads of a query, as Slack's slash command text
@@ -46,14 +46,15 @@ def lookup_words(raw: str) -> str:
 
 
 def _query(value: dict[str, Any]) -> str:
-    for parameter in value.get("parameters") or []:
+    parameters = value.get("parameters")
+    for parameter in parameters if isinstance(parameters, list) else []:
         if isinstance(parameter, dict) and parameter.get("name") == "query":
             return lookup_words(str(parameter.get("value") or ""))
     return ""  # initialRun, or no query parameter at all
 
 
 def _page(value: dict[str, Any]) -> tuple[int, int]:
-    options = value.get("queryOptions") or {}
+    options = shapes.mapping(value.get("queryOptions"))
     try:
         skip, count = int(options.get("skip") or 0), int(options.get("count") or MAX_RESULTS)
     except (TypeError, ValueError):
@@ -77,7 +78,7 @@ class TeamsExtension:
         return cards.extension_result(point.title, line or _line(answer.why.get(point.id) or point.summary), content)
 
     def query(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        value = activity.get("value") or {}
+        value = shapes.mapping(activity.get("value"))  # a signed invoke of another shape: as an empty search
         text = _query(value)
         skip, count = _page(value)
         if not text:

@@ -41,7 +41,7 @@ from bot.search.safety import classify
 from bot.services import Services
 from bot.storage import keys
 from bot.storage.keys import Workspace
-from bot.teams import cards, dialogs
+from bot.teams import cards, dialogs, shapes
 
 log = logging.getLogger(__name__)
 FETCH, SUBMIT = "task/fetch", "task/submit"
@@ -82,7 +82,7 @@ class TeamsReflect:
 
     def fetch(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Reflect button pressed: the form, for the point the button names."""
-        data = (activity.get("value") or {}).get("data") or {}
+        data = shapes.mapping(shapes.mapping(activity.get("value")).get("data"))  # a signed invoke of another shape: as empty
         point = self.services.corpus.point(str(data.get("point") or ""))
         if data.get("scr") != cards.VERB_REFLECT or point is None:
             return 200, dialogs.done(GONE)
@@ -93,7 +93,7 @@ class TeamsReflect:
 
     def submit(self, ws: Workspace, activity: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Save pressed: stored once, private; the form again (words kept) when something is missing."""
-        data = (activity.get("value") or {}).get("data") or {}
+        data = shapes.mapping(shapes.mapping(activity.get("value")).get("data"))  # a signed invoke of another shape: as empty
         user = str((activity.get("from") or {}).get("id") or "")
         corpus = self.services.corpus
         point = corpus.point(str(data.get("point") or ""))
@@ -153,7 +153,7 @@ class TeamsReflect:
     def share(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> str | None:
         """After a ``task/submit`` was answered: post the reflection it saved as a reply in its weekly post's thread,
         once, if its author chose to share it. Returns how it went (None: nothing to share)."""
-        data = (activity.get("value") or {}).get("data") or {}
+        data = shapes.mapping(shapes.mapping(activity.get("value")).get("data"))  # a signed invoke of another shape: as empty
         sender = activity.get("from") or {}
         user, dialog = str(sender.get("id") or ""), str(data.get("dialog") or "")
         if self.deliveries is None or data.get("scr") != dialogs.VERB_SAVE or not user or not dialog:

@@ -133,6 +133,10 @@ class TeamsSubscribe:
             log.error("teams: could not %s: Redis unavailable", verb)
             return _message(STORAGE_DOWN.format(what="change or read this channel's schedule"))
 
+    def not_installed(self) -> dict[str, Any]:
+        """The answer to a subscribe from a team the app is not (or no longer) installed in."""
+        return _message(NOT_INSTALLED)
+
     def role(self, ws: Workspace, user: str, existing: Schedule) -> str | None:
         """In what capacity ``user`` may change a channel ``existing`` covers (None: they may not)."""
         if existing.created_by and user == existing.created_by:
@@ -177,12 +181,14 @@ class TeamsSubscribe:
             return _message("Those sectors and themes together match no learning points; try fewer filters.")
         subs = Subscriptions(self.services.store.client)
         existing = subs.get(ws, channel)
+        if existing is None and not subs.create(schedule):  # another set-up of this channel at the same moment won
+            existing = subs.get(ws, channel)
         role = LEAD if existing is None else self.role(ws, user, existing)
         if existing is not None and role is None:
             return _message(who_can(existing, "change it"))
         if existing is not None:  # a change never hands the channel over: whoever set it up stays its lead
             schedule = replace(schedule, created_by=existing.created_by, origin=existing.origin)
-        subs.save(schedule)
+            subs.save(schedule)
         self.record(ws, user, role or LEAD, "resubscribe" if existing else "subscribe", channel, schedule)
         log.info("teams: %s a weekly post in a channel of tenant %s", "changed" if existing else "set up", ws.team_id)
         return _message(f"{name or 'You'} {'updated' if existing else 'set up'} a weekly learning point for this "
