@@ -8,7 +8,11 @@ signs it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,10 +21,10 @@ import redis
 from bot.learning.quiz import QuizStore
 from bot.storage import keys
 from bot.weekly.schedules import Subscriptions
-from conftest import BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
+from conftest import ROOT, BotProcess, bot_env, free_port, start_bot, stop_bot, wait_for
 from fake_teams import FakeTeams
 from fakeslack import FakeSlack
-from teams_helpers import installed, mentioned, said, signed
+from teams_helpers import installed, mentioned, next_day, said, signed
 
 APP_ID = "00000000-0000-0000-0000-0000000a11a5"
 TENANT = "72f988bf-0000-0000-0000-0000000a11a5"
@@ -37,11 +41,14 @@ def teams() -> Iterator[FakeTeams]:
 
 
 @pytest.fixture(scope="module")
-def teams_bot(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:  # fmt: skip
+def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsinstallsenv"), **teams.env())
+
+
+@pytest.fixture(scope="module")
+def teams_bot(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     tmp = tmp_path_factory.mktemp("teamsinstalls")
-    proc = start_bot(["run", "--no-scheduler"], bot_env(module_slack, redis_server.url, tmp, **teams.env()),
-                     tmp / "bot.log", free_port())  # fmt: skip
+    proc = start_bot(["run", "--no-scheduler"], env, tmp / "bot.log", free_port())
     yield proc
     stop_bot(proc)
 
@@ -132,11 +139,13 @@ def second_channel(bot: BotProcess, teams: FakeTeams, r: redis.Redis, team: str,
     assert Subscriptions(r).get(WS, channel) is not None
 
 
-def test_a_deleted_team_is_as_the_apps_removal_from_it_and_a_deleted_channel_loses_its_weekly_post(
-        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis) -> None:  # fmt: skip
-    """Deleting a team removes the app with it, but Teams says so with ``teamDeleted`` / ``teamHardDeleted``, not by
-    naming the bot in ``membersRemoved``: its channels' weekly posts stop, and the last install's deletion purges the
-    tenant. A deleted channel (``channelDeleted``) loses its reference and weekly post; its team keeps the app."""
+def test_a_deleted_team_pauses_until_restored_a_hard_deleted_one_is_the_apps_removal_and_a_deleted_channel_loses_its_post(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Teams says a team was deleted with ``teamDeleted`` (restorable for 30 days: ``teamRestored``) and deleted for
+    good with ``teamHardDeleted``, never by naming the bot in ``membersRemoved``. A deleted team's weekly posts pause
+    (its install, subscription and data kept: no purge) and resume when it is restored; a hard-deleted team is the
+    app's removal: its weekly posts stop and the last install's purges the tenant. A deleted channel
+    (``channelDeleted``) loses its reference and weekly post; its team keeps the app."""
     r = shared_redis
     before = purges(teams_bot)
     team_c, team_d, c2 = "19:installs-c@thread.tacv2", "19:installs-d@thread.tacv2", "19:installs-c2@thread.tacv2"
@@ -144,6 +153,7 @@ def test_a_deleted_team_is_as_the_apps_removal_from_it_and_a_deleted_channel_los
         installed(teams_bot, teams, r, WS, channel, group, user=LEAD)
         subscribed(teams_bot, teams, r, channel)
     second_channel(teams_bot, teams, r, team_c, c2)
+    removals = teams_bot.log().count("teams: removed from a ")
 
     signed(teams_bot, teams, team_event(teams, team_c, "channelDeleted", channel=c2))
     wait_for(lambda: Subscriptions(r).get(WS, c2) is None)
@@ -151,13 +161,39 @@ def test_a_deleted_team_is_as_the_apps_removal_from_it_and_a_deleted_channel_los
     assert keys.subscription_entry(WS, c2) not in r.smembers(keys.SUBSCRIPTIONS)
     assert Subscriptions(r).get(WS, team_c) is not None and purges(teams_bot) == before
 
-    removed(teams_bot, teams, team_event(teams, team_d, "teamDeleted"))
+    # Both teams soft-deleted: nothing is removed, nothing purged, and nothing posted to them.
+    for team in (team_d, team_c):
+        paused = teams_bot.log().count("its weekly posts are paused") + 1
+        signed(teams_bot, teams, team_event(teams, team, "teamDeleted"))
+        wait_for(lambda n=paused: teams_bot.log().count("its weekly posts are paused") >= n)
+    time.sleep(1)  # a removal, had it begun, would have purged by now
+    assert purges(teams_bot) == before and teams_bot.log().count("teams: removed from a ") == removals
+    assert all(Subscriptions(r).get(WS, t) is not None and r.hexists(keys.teams_conversations(WS), t) for t in (team_c, team_d))
+    monday = next_day(0, 9, 31)
+    out = clock_run(env, monday)
+    assert "error=team_deleted" in out and teams.weekly_posts(team_c) == [] and teams.weekly_posts(team_d) == []
+
+    # Team D restored: its weekly posts resume; team C's stay paused.
+    resumed = teams_bot.log().count("its weekly posts resume")
+    signed(teams_bot, teams, team_event(teams, team_d, "teamRestored"))
+    wait_for(lambda: teams_bot.log().count("its weekly posts resume") > resumed)
+    out = clock_run(env, monday + timedelta(days=7))  # the next week (a paused week is marked failed for an hour)
+    assert len(teams.weekly_posts(team_d)) == 1 and teams.weekly_posts(team_c) == [], out
+
+    removed(teams_bot, teams, team_event(teams, team_d, "teamHardDeleted"))
     assert Subscriptions(r).get(WS, team_d) is None and not r.hexists(keys.teams_conversations(WS), team_d)
     assert Subscriptions(r).get(WS, team_c) is not None and purges(teams_bot) == before
 
     removed(teams_bot, teams, team_event(teams, team_c, "teamHardDeleted"))
     wait_for(lambda: purges(teams_bot) == before + 1, timeout=20)
     assert not r.exists(keys.teams_conversations(WS)) and Subscriptions(r).get(WS, team_c) is None
+
+
+def clock_run(env: dict[str, str], at: datetime) -> str:
+    """``scr-bot schedule run-due --now AT``, whatever its exit status (a paused team's week is reported failed)."""
+    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+                          cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
+    return done.stdout + done.stderr
 
 
 def tenant_keys(r: redis.Redis) -> list[str]:

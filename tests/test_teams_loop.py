@@ -6,7 +6,9 @@ HTTP boundary (tests/fake_teams.py) and every activity is signed as the Bot Conn
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -240,6 +242,75 @@ def test_a_reply_its_author_deleted_stays_deleted_when_someone_else_deletes_it_t
     wait_for(lambda: kept in reflections(shared_redis, channel, root))
     assert gone not in reflections(shared_redis, channel, root)
     assert [r.message_ts for r in ReflectionStore(shared_redis, 365).for_user(WS, author)] == [kept]
+
+
+def test_a_reply_its_author_deleted_stays_deleted_for_everyone_and_the_authors_newest_edit_is_what_stays(
+        teams_bot: BotProcess, teams: FakeTeams, env: dict[str, str], shared_redis: redis.Redis) -> None:  # fmt: skip
+    """Teams names who sent each edit or deletion, and it may be someone other than the author. Once the author has
+    deleted a reply it stays deleted for everyone (a late edit, or a "message" copy, naming someone else is not stored
+    as theirs), also when the message, its deletion and someone else's edit arrive at once. And the author's own
+    newest text is what stays: their edit is not lost because someone else's edit came first, and someone else's
+    deletion does not wipe the author's edit stored before their message."""
+    channel = "19:loop-deleted-for-all@thread.tacv2"
+    root = weekly_thread(teams_bot, teams, env, shared_redis, channel, "teams-loop-deleted-for-all")
+    now = datetime.now(LONDON)
+    base = int(time.time() * 1000)
+    ids = [str(base + i) for i in range(10)]
+    author, other = "29:del-all-author", "29:del-all-other"
+
+    def activity(kind: str, mid: str, who: str, text: str = "", minutes: int = 0) -> dict[str, Any]:
+        event = {"messageUpdate": "editMessage", "messageDelete": "softDeleteMessage"}.get(kind)
+        return teams.thread_activity(kind, channel, root, mid, text=text, user=who, at=now + timedelta(minutes=minutes),
+                                     event=event)  # fmt: skip
+
+    def act(kind: str, mid: str, who: str, text: str = "", minutes: int = 0) -> None:
+        signed(teams_bot, teams, activity(kind, mid, who, text, minutes))
+        time.sleep(0.6)  # handled in this order
+
+    def at_once(*acts: dict[str, Any]) -> None:
+        threads = [threading.Thread(target=signed, args=(teams_bot, teams, a)) for a in acts]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+
+    h, h2, a, b, lost, n, *raced = ids
+    # H / H2: the author deletes their stored reply; an edit, or a copy of the message, naming someone else comes late.
+    for mid in (h, h2):
+        act("message", mid, author, "My reply about the strategy meeting")
+        act("messageDelete", mid, author)
+    act("messageUpdate", h, other, "My reply, resent by someone else", 5)
+    act("message", h2, other, "My reply, resent by someone else")
+    # A: someone else's edit first, then the author's own (newer) edit, then the message.
+    act("messageUpdate", a, other, "Someone else's edit of A", 5)
+    act("messageUpdate", a, author, "A as its author last edited it", 9)
+    act("message", a, author, "A as first written")
+    # B: the author's edit first, someone else's later edit, then the message.
+    act("messageUpdate", b, author, "B as its author edited it", 5)
+    act("messageUpdate", b, other, "Someone else's edit of B", 9)
+    act("message", b, author, "B as first written")
+    # L: the author's edit first, someone else deletes it, then the message.
+    act("messageUpdate", lost, author, "L as its author edited it", 5)
+    act("messageDelete", lost, other)
+    act("message", lost, author, "L as first written")
+    # N: the message, someone else's edits and the author's own edit at once.
+    at_once(activity("message", n, author, "N as first written"), activity("messageUpdate", n, author, "N as its author edited it", 3),
+            *(activity("messageUpdate", n, other, f"Someone else's edit {i} of N", 5 + i) for i in range(3)))  # fmt: skip
+    # O: the message, its author's deletion and someone else's edit at once, a few times.
+    for mid in raced:
+        at_once(activity("message", mid, author, "A reply deleted at once"), activity("messageDelete", mid, author),
+                activity("messageUpdate", mid, other, "Someone else's edit of a deleted reply", 5))  # fmt: skip
+    time.sleep(3)
+
+    def settled() -> dict[str, Any]:
+        return {k: (v.user, v.text, v.provisional) for k, v in reflections(shared_redis, channel, root).items()}
+
+    expected = {a: (author, "A as its author last edited it", False), b: (author, "B as its author edited it", False),
+                lost: (author, "L as its author edited it", False), n: (author, "N as its author edited it", False)}
+    with contextlib.suppress(AssertionError):  # the assertion below says what differs
+        wait_for(lambda: settled() == expected)
+    assert settled() == expected
+    store = ReflectionStore(shared_redis, 365)
+    assert store.for_user(WS, other) == []
+    assert sorted(x.message_ts for x in store.for_user(WS, author)) == sorted(expected)
 
 
 def teams_bot_safety_note() -> str:

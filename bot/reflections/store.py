@@ -224,22 +224,32 @@ class ReflectionStore:
             setattr(refl, name, cap(getattr(refl, name)))
         key = self._key(ws, refl.id)
         tomb, forgot = keys.reflection_tombstone(ws, refl.id), keys.forgotten(ws, refl.user)
+        aside = keys.reflection_edit_aside(ws, refl.user, refl.id)
         for _ in range(5):
             with self.r.pipeline(transaction=True) as pipe:  # explicit: a Cluster pipeline is not by default
                 try:
-                    pipe.watch(key, tomb, forgot)
+                    pipe.watch(key, tomb, forgot, aside)
                     forgotten_at = pipe.get(forgot)
                     deleted_by = deleters(pipe.get(tomb))
-                    if deleted_by & {TOMB_ANYONE, refl.user} or (forgotten_at and refl.created_at <= float(forgotten_at)):
+                    if TOMB_ANYONE in deleted_by or (forgotten_at and refl.created_at <= float(forgotten_at)):
                         return "deleted"
                     raw = pipe.get(key)
                     current = self._open(ws, refl.id, raw) if raw is not None else None
                     # The message itself (not an edit) is the authority on whose a reply is: it replaces a record
                     # an edit stored first under someone else, and confirms one stored under its own author.
                     original = not refl.provisional
+                    if refl.user in deleted_by:  # they deleted it: their late copy is refused
+                        if original:  # and their message says the reply was theirs: deleted for everyone
+                            self._delete_for_everyone(pipe, ws, refl.id, current)
+                        return "deleted"
                     takeover = current is not None and current.user != refl.user and current.provisional and original
                     confirm = current is not None and current.user == refl.user and current.provisional and original
                     if current is not None and not takeover and (current.version >= version or current.user != refl.user):
+                        if current.provisional and not original and current.user != refl.user:
+                            # Whose the reply is stays open: another person's edit is kept aside, not lost, and
+                            # applied if their own message arrives (and it is newer than what it stores).
+                            self._keep_aside(pipe, ws, aside, refl, version)
+                            return "stale"
                         if not confirm:
                             return "stale"  # newer already stored; or someone other than its author editing it
                         new = replace(current, provisional=False)  # its text stays the newer edit's
@@ -249,12 +259,21 @@ class ReflectionStore:
                         visibility = PRIVATE if PRIVATE in (current.visibility, refl.visibility) else refl.visibility
                         new = replace(current, text=refl.text, masked=refl.masked, visibility=visibility, version=version,
                                       updated_at=version, provisional=current.provisional and refl.provisional)
+                    kept = pipe.get(aside) if original else None
+                    if kept is not None:  # the author's own edit, kept aside while the record was someone else's
+                        edit = json.loads(self.vault.open(ws, aside, kept))
+                        if float(edit["version"]) > new.version:
+                            visibility = PRIVATE if PRIVATE in (new.visibility, edit["visibility"]) else new.visibility
+                            new = replace(new, text=edit["text"], masked=edit["masked"], visibility=visibility,
+                                          version=float(edit["version"]), updated_at=float(edit["version"]))
                     ttl = self._ttl(new.created_at)
                     if ttl <= 0:
                         return "stale"
                     sealed = self._seal(ws, new)
                     pipe.multi()
                     pipe.set(key, sealed, ex=ttl)
+                    if kept is not None:
+                        pipe.delete(aside)
                     if takeover and current is not None:  # the other person's record goes, with its index entries
                         for index in self._indexes(ws, current):
                             pipe.zrem(index, refl.id)
@@ -265,38 +284,85 @@ class ReflectionStore:
                     pipe.execute()
                     if current is None or takeover:
                         return "created"
-                    if new.version == current.version:
+                    if new.version == current.version and new.text == current.text:
                         return "stale"  # only confirmed whose it is: nothing a person sees changed
                     return "withheld" if current.shared and not new.shared else "updated"
                 except redis.WatchError:
                     continue  # changed under us: read again
         raise redis.WatchError(f"reflection {refl.id} kept changing; not stored (Slack will retry)")
 
+    def _keep_aside(self, pipe: redis.client.Pipeline, ws: Workspace, aside: str, refl: Reflection, version: float) -> None:
+        """Keep ``refl`` (an edit by someone other than the provisional record's owner) aside, sealed, unless a
+        newer edit of theirs already is. Runs in ``put_message``'s transaction (``aside`` is watched)."""
+        kept = pipe.get(aside)
+        if kept is not None and float(json.loads(self.vault.open(ws, aside, kept))["version"]) >= version:
+            return
+        edit = {"version": version, "text": refl.text, "masked": refl.masked, "visibility": refl.visibility}
+        sealed = self.vault.seal(ws, aside, json.dumps(edit))
+        pipe.multi()
+        pipe.set(aside, sealed, ex=keys.EDIT_ASIDE_SECONDS)
+        pipe.execute()
+
+    def _delete_for_everyone(self, pipe: redis.client.Pipeline, ws: Workspace, rid: str, current: Reflection | None) -> None:
+        """Mark reply ``rid`` deleted for everyone (its author deleted it) and drop whatever is stored, in the
+        caller's transaction (the record and tombstone are watched)."""
+        pipe.multi()
+        pipe.set(keys.reflection_tombstone(ws, rid), TOMB_ANYONE, ex=keys.TOMBSTONE_SECONDS)
+        if current is not None:
+            pipe.delete(self._key(ws, rid))
+            for index in self._indexes(ws, current):
+                pipe.zrem(index, rid)
+        pipe.execute()
+
     def delete_message(self, ws: Workspace, rid: str, by: str | None = None) -> Reflection | None:
         """A reply was deleted: tombstone it first (so a late copy of the original, or of an edit, is refused),
         then delete whatever is stored. ``by``: who the platform says deleted it, when the platform lets that be
-        someone else (Teams); only its author's deletion counts: another's changes nothing stored (but a
-        provisional record, whose author is not known yet, goes), and the tombstone refuses only a late copy by
-        someone who deleted it: every deleter is remembered, so a second deletion by someone else does not let the
-        author's late copy back (Slack's ``None``: whoever deleted it, it goes)."""
+        someone else (Teams). Only a record's own author deletes it, and then it is deleted for everyone: the
+        tombstone refuses a late copy or edit from anyone. Someone else's deletion changes nothing stored (a
+        provisional record, stored from an edit that came first, goes only when its owner deletes it), but every
+        deleter is remembered: a late copy of the message from one of them says the reply was theirs, and then it
+        is deleted for everyone too (``put_message``). Slack's ``None``: whoever deleted it, it goes."""
         tomb = keys.reflection_tombstone(ws, rid)
         if by is None:
             self.r.set(tomb, TOMB_ANYONE, ex=keys.TOMBSTONE_SECONDS)
-        else:  # every deleter is kept (APPEND): a second person's deletion must not make the first's forgotten
-            with self.r.pipeline(transaction=True) as pipe:
-                pipe.append(tomb, TOMB_SEP + by)
-                pipe.expire(tomb, keys.TOMBSTONE_SECONDS)
-                pipe.execute()
-            current = self._raw(ws, rid)
-            # Someone else's reply stays; one stored from an edit that came first is nobody's yet, so it goes (its
-            # author's message, if it is not the deleter's, stores it again when it arrives).
-            if current is not None and current.user != by and not current.provisional:
+        else:
+            gone = self._delete_by(ws, rid, by)
+            if gone is None:
                 return None
         channel = rid[2:].rsplit("-", 1)[0] if rid.startswith("m-") else "*"
         channel = "*" if any(c in channel for c in "*?[]\\") else channel  # not a glob
         self._drop_held(ws, keys.thread_pending_pattern(ws, channel),
                         lambda refl: refl.get("id") == rid and by in (None, refl.get("user")))  # fmt: skip
-        return self.delete(ws, rid)
+        return self.delete(ws, rid) if by is None else gone
+
+    def _delete_by(self, ws: Workspace, rid: str, by: str) -> Reflection | None:
+        """Teams' deletion of ``rid`` by ``by``, in one optimistic transaction with whatever is stored: the record
+        if it was removed (its author's deletion, or a provisional record's owner's), else None."""
+        key, tomb = self._key(ws, rid), keys.reflection_tombstone(ws, rid)
+        for _ in range(5):
+            with self.r.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key, tomb)
+                    raw = pipe.get(key)
+                    current = self._open(ws, rid, raw) if raw is not None else None
+                    mine = current is not None and current.user == by
+                    if mine and current is not None and not current.provisional:
+                        self._delete_for_everyone(pipe, ws, rid, current)  # its author deleted it
+                        self.r.delete(keys.reflection_edit_aside(ws, by, rid))
+                        return current
+                    pipe.multi()
+                    pipe.append(tomb, TOMB_SEP + by)  # every deleter is kept: a second's must not hide the first's
+                    pipe.expire(tomb, keys.TOMBSTONE_SECONDS)
+                    pipe.delete(keys.reflection_edit_aside(ws, by, rid))
+                    if mine and current is not None:  # their own provisional record: whose the reply is stays open
+                        pipe.delete(key)
+                        for index in self._indexes(ws, current):
+                            pipe.zrem(index, rid)
+                    pipe.execute()
+                    return current if mine else None
+                except redis.WatchError:
+                    continue
+        raise redis.WatchError(f"reflection {rid} kept changing; deletion not recorded (Teams will retry)")
 
     def update(self, ws: Workspace, rid: str, **changes: object) -> Reflection | None:
         current = self.get(ws, rid)
@@ -326,6 +392,8 @@ class ReflectionStore:
         late (retried) delivery of a message they wrote before this is not stored again."""
         self.r.set(keys.forgotten(ws, user), repr(self.clock()), ex=keys.TOMBSTONE_SECONDS)
         self._drop_held(ws, keys.thread_pending_pattern(ws), lambda refl: refl.get("user") == user)
+        for aside in self.r.scan_iter(match=keys.reflection_edits_aside_pattern(ws, user), count=500):
+            self.r.delete(aside)  # their edits kept aside (Teams) go too
         mine = self.for_user(ws, user)
         for refl in mine:
             self.delete(ws, refl.id)

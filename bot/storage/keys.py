@@ -28,6 +28,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``shares-pending``, ``share-claim:<id>`` | zset, string | 7 d, refreshed on write / grace period (a shared reflection not yet posted) |
 | ``share-search:<id>``                    | hash   | 7 d; deleted when the share is settled (how far the clock read its thread) |
 | ``refl-forgotten:<user>``                | string | 7 d: "forget me" time; older messages refused   |
+| ``refl-edit:<user>:<id>``                | string | 7 d: Teams, an edit kept aside while the reply is provisionally someone else's |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
 | ``install:rotating``                     | string | 30 s lock while one process refreshes a rotating token |
 | ``purging``                              | string | the id of the purge under way; deleted when it ends or a reinstall cancels it |
@@ -281,6 +282,13 @@ def teams_conversations(ws: Workspace) -> str:
     return _key(ws, "teams", "conversations")
 
 
+def teams_paused(ws: Workspace) -> str:
+    """Set: the ids of a Teams tenant's teams deleted in Teams (``teamDeleted``: restorable for 30 days), whose
+    channels the bot posts nothing to until ``teamRestored``; their install, references and data are kept. Removed
+    with the team (``teamHardDeleted``, the app's removal) and the tenant (purge)."""
+    return _key(ws, "teams", "paused")
+
+
 def teams_installs(ws: Workspace) -> str:
     """Set: where a Teams tenant has the app installed ("team:<team id>", "personal:<chat id>"), apart from the
     references (``teams_conversations``) so that only Teams' install and removal activities write it: a mention
@@ -367,7 +375,7 @@ DATA_KEY_ROTATION = f"{GLOBAL}:datakey-rotation"
 # for plaintext an older version wrote, and what ``keys rotate --data-keys`` re-encrypts. Keep in step with the
 # stores that seal (``Vault.seal`` callers).
 SEALED_PATTERNS = (f"{PREFIX}:{{*}}:install:bot", f"{PREFIX}:{{*}}:install:installer*",
-                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:thread-pending:*",
+                   f"{PREFIX}:{{*}}:refl:*", f"{PREFIX}:{{*}}:refl-edit:*", f"{PREFIX}:{{*}}:thread-pending:*",
                    f"{PREFIX}:{{*}}:action:*")  # fmt: skip
 
 
@@ -394,6 +402,20 @@ def workspace_of(key: str) -> Workspace | None:
 def reflection_tombstone(ws: Workspace, rid: str) -> str:
     """Set (``TOMBSTONE_SECONDS``) when a reflection's message is deleted: a late copy is not stored again."""
     return _key(ws, "refl-deleted", rid)
+
+
+EDIT_ASIDE_SECONDS = TOMBSTONE_SECONDS  # an edit kept aside waits as long as a late original is still accepted
+
+
+def reflection_edit_aside(ws: Workspace, user: str, rid: str) -> str:
+    """Teams: ``user``'s newest edit of reply ``rid``, kept aside (sealed, ``EDIT_ASIDE_SECONDS``) while the
+    reply is stored provisionally under someone else; applied if newer when ``user``'s own message arrives."""
+    return _key(ws, "refl-edit", user, rid)
+
+
+def reflection_edits_aside_pattern(ws: Workspace, user: str) -> str:
+    """Every edit of ``user``'s kept aside (``reflection_edit_aside``): "forget me" deletes them."""
+    return _key(ws, "refl-edit", re.sub(r"([*?\[\]\\])", r"\\\1", user), "m-*")
 
 
 def forgotten(ws: Workspace, user: str) -> str:

@@ -73,6 +73,8 @@ class TeamsDelivery:
         ref = self.refs.get(self.ws, conversation)
         if ref is None:
             raise Permanent("channel_not_found")  # the bot was never added there, or was removed
+        if ref.scope == "team" and self.refs.team_paused(self.ws, ref.team or ""):
+            raise Permanent("team_deleted")  # deleted in Teams, restorable: nothing posted there until it is restored
         return ref
 
     def _any_ref(self) -> Reference:

@@ -126,7 +126,22 @@ class References:
         gone = [r.conversation for r in self.all(ws) if r.team == team and r.scope == "team"]
         if gone:
             self.r.hdel(keys.teams_conversations(ws), *gone)
+        self.r.srem(keys.teams_paused(ws), team)
         return gone
+
+    def pause_team(self, ws: Workspace, team: str) -> None:
+        """``team`` was deleted in Teams, which can restore it for 30 days: nothing is posted to its channels
+        (``team_paused``) until it is restored, and its install, references and data are kept meanwhile."""
+        if team:
+            self.r.sadd(keys.teams_paused(ws), team)
+
+    def resume_team(self, ws: Workspace, team: str) -> None:
+        """``team`` was restored in Teams: its channels' weekly posts resume."""
+        self.r.srem(keys.teams_paused(ws), team)
+
+    def team_paused(self, ws: Workspace, team: str) -> bool:
+        """Whether ``team`` is deleted in Teams, not yet for good (``pause_team``)."""
+        return bool(team) and bool(self.r.sismember(keys.teams_paused(ws), team))
 
     def team_installed(self, ws: Workspace, team: str) -> bool:
         """Whether the app is installed in ``team``: where its channels may be kept and subscribed."""

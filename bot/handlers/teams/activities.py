@@ -3,7 +3,9 @@
 - Added to a team or a personal scope (``installationUpdate`` add, or ``conversationUpdate`` naming the
   bot among ``membersAdded``): the conversation reference is kept under the tenant
   (``Workspace(<tenant id>, platform="teams")``). A tenant whose purge had not finished is purged first.
-- Removed (``installationUpdate`` remove, the bot in ``membersRemoved``, or the team deleted: ``teamDeleted``,
+- A team deleted in Teams (``teamDeleted``: Teams can restore it for 30 days): its channels' weekly posts pause,
+  and its install, references and data are kept; restored (``teamRestored``): they resume, the install marked again.
+- Removed (``installationUpdate`` remove, the bot in ``membersRemoved``, or the team deleted for good:
   ``teamHardDeleted``): that team's or chat's references go, and a team's channels' weekly posts; when the
   tenant has no install left (a team, or a personal chat the app was installed in: not a chat only used for
   "quiz on" or "export"), its data is purged as a Slack uninstall purges a workspace. A channel deleted
@@ -59,10 +61,13 @@ from bot.teams.references import Reference, References, tenant
 from bot.weekly.schedules import Subscriptions
 
 log = logging.getLogger(__name__)
-# Teams' conversationUpdate events (channelData.eventType) for a team deleted (soft, then for good) and a channel
-# deleted: Microsoft's "Conversation events in your Teams bot" (teamDeleted, channelDeleted; teamHardDeleted in
-# the Bot Framework SDKs' TeamsActivityHandler). Neither names the bot in membersRemoved.
-TEAM_GONE = ("teamDeleted", "teamHardDeleted")
+# Teams' conversationUpdate events (channelData.eventType) for a team deleted (soft: restorable for 30 days), deleted
+# for good, restored, and a channel deleted: Microsoft's "Conversation events in your Teams bot" (teamDeleted,
+# teamRestored, teamHardDeleted, channelDeleted; also the SDKs' TeamsActivityHandler). None names the bot in
+# membersRemoved. Only the hard deletion is the app's removal: a soft-deleted team may come back with its app.
+TEAM_GONE = ("teamHardDeleted",)
+TEAM_DELETED = "teamDeleted"
+TEAM_RESTORED = "teamRestored"
 CHANNEL_GONE = "channelDeleted"
 # A personal chat's commands that store something (bot.handlers.teams.quiz, bot.handlers.teams.records): refused, storing
 # nothing, in a tenant the app is not installed in.
@@ -166,8 +171,14 @@ class TeamsListeners:
                 self.removed(ws, activity)
         elif kind == "conversationUpdate":
             event = (activity.get("channelData") or {}).get("eventType")
-            if event in TEAM_GONE:  # the team is gone, and the app with it: as its removal from the team
+            if event in TEAM_GONE:  # the team is gone for good, and the app with it: as its removal from the team
                 self.removed(ws, activity)
+                return
+            if event == TEAM_DELETED:
+                self.team_deleted(ws, activity)
+                return
+            if event == TEAM_RESTORED:
+                self.team_restored(ws, activity, service_url)
                 return
             if event == CHANNEL_GONE:
                 self.channel_deleted(ws, activity)
@@ -305,6 +316,25 @@ class TeamsListeners:
                 continue
             log.info("teams: tenant %s purged%s (%d keys)", ws.team_id, why, report.keys_deleted)
             return
+
+    def team_deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
+        """A team deleted in Teams, which keeps it restorable for 30 days: its channels' weekly posts pause
+        (nothing is posted there) and everything else is kept, since ``teamRestored`` may bring it back with the
+        app; ``teamHardDeleted`` (or the app's removal) is what removes it and may purge the tenant."""
+        ref = reference(activity, "", ws.team_id)
+        if ref.scope == "team" and ref.team:
+            self.refs.pause_team(ws, ref.team)
+            log.info("teams: a team was deleted in tenant %s: its weekly posts are paused", ws.team_id)
+
+    def team_restored(self, ws: Workspace, activity: dict[str, Any], service_url: str) -> None:
+        """A deleted team restored in Teams, with the app in it: its weekly posts resume, its install (and the
+        conversation Teams names) kept again, as when the app is added."""
+        ref = reference(activity, service_url, ws.team_id)
+        if ref.scope != "team" or not ref.team:
+            return
+        self.refs.resume_team(ws, ref.team)
+        self.installed(ws, activity, service_url)
+        log.info("teams: a team was restored in tenant %s: its weekly posts resume", ws.team_id)
 
     def channel_deleted(self, ws: Workspace, activity: dict[str, Any]) -> None:
         """A channel of a team the app is in was deleted: its reference and its weekly post go (the clock could post
