@@ -200,6 +200,13 @@ def test_when_graph_cannot_be_read_a_lost_post_is_reported_never_made_twice(team
         teams.graph_refuse = False
     assert len(weekly_posts(teams, channel)) == 1, outcomes
     assert f"{sid} " in outcomes and "ChannelMessage.Read.Group" in outcomes, outcomes
+    # ... and the operator sees it: `schedule list` names the error until a post succeeds, not "ok".
+    listed = subprocess.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=str(ROOT),
+                            capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    lines = listed.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith(f"{sid} ")]
+    status = lines[start + 2]  # "<id> ...", "    next: ...", "    last post: ...   status: ..."
+    assert "status: error: teams_history_unreadable" in status and "will retry" in status, listed
 
 
 # ----- uninstall ----------------------------------------------------------------------------------------

@@ -315,6 +315,13 @@ class WeeklyPoster:
             self._set_status(schedule, last_error=out.error or "", last_error_at=now.isoformat(), last_error_week=week.key)
             log.warning("schedule %s: cannot post to %s: %s", schedule.id, schedule.channel, out.error)
         elif out.state == "retry":
+            # Shown by `schedule list` and `/scr schedule` until a post succeeds: a retry that can never succeed
+            # on its own (Teams without the consent to read the channel) must not look like "ok".
+            try:
+                self._set_status(schedule, last_error=f"{out.error or 'unknown'} (will retry)",
+                                 last_error_at=now.isoformat(), last_error_week=week.key)  # fmt: skip
+            except redis.RedisError as exc:  # the retry itself may be Redis's: it is reported, never raised
+                log.warning("schedule %s: status not recorded (%s)", schedule.id, exc)
             log.warning("schedule %s: transient failure (%s); will retry", schedule.id, out.error)
         elif out.state in ("sent", "recovered"):
             log.info("schedule %s %s: %s %s in %s (ts %s)", schedule.id, week.key, outcome, point, schedule.channel,
