@@ -122,6 +122,7 @@ def test_thread_replies_edits_and_deletions_are_reflections_and_the_summary_coun
     told = {s["conversation"]: s["activity"]["text"] for s in teams.sent if s["conversation"].startswith("a:personal-29:")}
     assert "a name" in told[f"a:personal-{ann}"] and "street address" in told[f"a:personal-{ann}"]
     assert told[f"a:personal-{dee}"].startswith(teams_bot_safety_note())
+    assert "Slack" not in told[f"a:personal-{dee}"] and "workspace" not in told[f"a:personal-{dee}"]  # said in Teams
     assert f"a:personal-{ben}" not in told and f"a:personal-{cat}" not in told
 
     # Friday's summary, in the post's thread: Ann's and Ben's, not Cat's (deleted) nor Dee's (private).
