@@ -360,7 +360,7 @@ def test_export_sends_a_link_to_the_persons_own_record_that_expires(
     token = url.rsplit("/", 1)[1]
     assert len(token) >= 43  # 32 random bytes
     got = http("GET", url)
-    assert got.status == 200 and got.headers["Content-Type"].startswith("text/markdown")
+    assert got.status == 200 and got.headers["Content-Type"] == "text/markdown; charset=utf-8"
     assert "attachment" in got.headers["Content-Disposition"] and "no-store" in got.headers["Cache-Control"]
     md = got.body.decode()
     assert "chronologies and drift" in md and corpus.by_id[point].title in md

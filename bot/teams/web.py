@@ -99,7 +99,7 @@ def teams_app(validator: TokenValidator, dispatch: Dispatch, invoke: Invoke | No
             return Response("This link has expired or does not exist. Ask the bot for a new one.\n", status=404,
                             mimetype="text/plain")  # fmt: skip
         body, mimetype, filename = found
-        resp = Response(body, status=200, mimetype=mimetype)
+        resp = Response(body, status=200, content_type=mimetype)  # as given: mimetype= would add a second charset
         resp.headers["Cache-Control"] = "private, no-store"
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
