@@ -198,7 +198,7 @@ class Once:
                     self._release(key, token)
                     return Outcome("retry", attempt, error=str(exc))
                 # The outcome is unknown: find out before sending again.
-                log.warning("%s: outcome unknown (%s); checking Slack before sending again", key, exc)
+                log.warning("%s: outcome unknown (%s); checking the channel before sending again", key, exc)
                 time.sleep(self.settle_seconds)
                 try:
                     found = find(attempt)
