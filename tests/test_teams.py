@@ -92,7 +92,7 @@ def test_install_stores_the_reference_and_a_personal_lookup_answers_as_slack_doe
     assert ref == {"conversation": TEAM, "service_url": teams.service_url, "tenant": TENANT, "scope": "team",
                    "team": TEAM, "aad_group": GROUP, "user": None, "timezone": None, "installed": False}  # fmt: skip
     # The install itself is kept apart from the reference, where only install and removal write it.
-    assert shared_redis.smembers(keys.teams_installs(WS)) == {f"team:{TEAM}"}
+    wait_for(lambda: shared_redis.smembers(keys.teams_installs(WS)) == {f"team:{TEAM}"})  # written after the reference
 
     ask = teams.personal_message("neglect")
     assert send(teams_bot, ask, teams.token_for(ask)).status == 200
