@@ -344,6 +344,23 @@ def reflect_privately(bot: BotProcess, teams: FakeTeams, user: str, chat: str, p
 
 
 
+def test_an_exported_record_dates_each_entry_in_its_persons_own_zone(
+        teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis, corpus: Corpus) -> None:  # fmt: skip
+    """Teams reports each person's zone (``localTimezone``): +14 h and -11 h are always on two different days,
+    and each record's entries carry its own person's day, not UTC's."""
+    personal_app_added(teams_bot, teams, shared_redis, WS)
+    point = corpus.points[1].id
+    for user, chat, zone in (("29:east", "a:personal-east", "Pacific/Kiritimati"),
+                             ("29:west", "a:personal-west", "Pacific/Pago_Pago")):  # fmt: skip
+        reflect_privately(teams_bot, teams, user, chat, point, f"A thought written in {zone}")
+        ask = teams.personal_message("export", conversation=chat, user=user, zone=zone)
+        signed(teams_bot, teams, ask)
+        (button,) = wait_for(lambda ask=ask: teams.replies_to(ask["id"]))[0]["attachments"][0]["content"]["actions"]
+        md = http("GET", button["url"]).body.decode()
+        today = datetime.now(ZoneInfo(zone)).strftime("%Y-%m-%d")
+        assert f"A thought written in {zone}" in md and f"## {today}: " in md and f"Exported {today}" in md, md
+
+
 def test_export_sends_a_link_to_the_persons_own_record_that_expires(
         teams_bot: BotProcess, teams: FakeTeams, shared_redis: redis.Redis, corpus: Corpus, port: int) -> None:  # fmt: skip
     ann, ben = ("29:exporter-ann", "a:personal-exp-ann"), ("29:exporter-ben", "a:personal-exp-ben")

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import redis
 from microsoft_teams.cards import OpenUrlAction
 
 from bot.learning import cpd
@@ -111,10 +113,31 @@ class TeamsRecords:
         if not found.user:
             return None
         mine, answers, sessions, actions = self._record(ws, found.user)
-        now = datetime.now(UTC)
+        zone = self._zone(ws, found.user)
+        now = datetime.now(zone)
         md = cpd.to_markdown(self.services.corpus, mine, who=f"Teams user {found.user}", exported=now, answers=answers,
-                             sessions=sessions, actions=actions)  # fmt: skip
+                             sessions=sessions, actions=actions, zone=zone)  # fmt: skip
         return md.encode(), "text/markdown; charset=utf-8", f"scr-reflections-{now:%Y-%m-%d}.md"
+
+    def _zone(self, ws: Workspace, user: str) -> tzinfo:
+        """The days of a record are the person's: the zone their Teams client reports (kept with their personal
+        chat), else the tenant's own (``/scr settings`` or SCR_TIMEZONE), else UTC."""
+        mine = next((r for r in References(self.services.store.client).all(ws)
+                     if r.scope == "personal" and r.user == user and r.timezone), None)  # fmt: skip
+        for name in ((mine.timezone if mine else None), self._tenant_zone(ws)):
+            if not name:
+                continue
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+        return UTC
+
+    def _tenant_zone(self, ws: Workspace) -> str | None:
+        try:
+            return self.services.workspace_settings.hours(ws).timezone
+        except redis.RedisError:
+            return self.services.settings.timezone
 
     # ----- digest readers ------------------------------------------------------------------------------------
     def _audit(self, ws: Workspace, user: str, action: str) -> None:
