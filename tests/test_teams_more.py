@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -423,6 +425,10 @@ def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with
     # (The first installer's entry as the tenant's bot admin is there too: test_teams_subscribe.py.)
     assert [(e.by, e.role, e.action, e.detail) for e in AuditTrail(shared_redis).since(WS, 0)
             if e.action.startswith("digest")] == [(reader[0], "team member", "digest-add", reader[0])]  # fmt: skip
+    # ... and an operator reads that trail with the CLI, by the tenant's id.
+    trail = subprocess.run([sys.executable, "-m", "bot", "audit", "--teams-tenant", TENANT], env=env, cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert trail.returncode == 0 and "digest-add" in trail.stdout and reader[0] in trail.stdout, trail.stdout + trail.stderr
 
     swept = run_due(env, first_wednesday_of_next_month())
     assert f"digest {channel} {reader[0]}: sent" in swept and outsider[0] not in swept, swept

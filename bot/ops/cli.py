@@ -497,7 +497,12 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from bot.storage.store import Workspace
 
     try:
-        ws = Workspace(args.team, args.enterprise)
+        if args.teams_tenant:  # a Microsoft Teams tenant's trail (subscriptions, digest readers, its first admin)
+            ws = Workspace(args.teams_tenant, platform="teams")
+        elif args.team:
+            ws = Workspace(args.team, args.enterprise)
+        else:
+            raise ConfigError("say whose trail: --team T… (Slack) or --teams-tenant <tenant id> (Microsoft Teams)")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     since = 0.0
@@ -1070,7 +1075,8 @@ def build_parser() -> argparse.ArgumentParser:
     refl.set_defaults(func=cmd_reflections)
 
     aud = sub.add_parser("audit", help="who changed a workspace's weekly posts, digest readers and admins, and when")
-    aud.add_argument("--team", required=True, help="workspace id (T...)")
+    aud.add_argument("--team", help="Slack workspace id (T...)")
+    aud.add_argument("--teams-tenant", help="Microsoft Teams tenant id (a GUID), instead of --team")
     aud.add_argument("--enterprise", help="Enterprise Grid org id (E...), if any")
     aud.add_argument("--since", help="first day to include (UTC), e.g. 2026-06-01; default: all kept (400 days)")
     aud.set_defaults(func=cmd_audit)
