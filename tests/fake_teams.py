@@ -2,9 +2,11 @@
 
 It serves what the bot calls: the Bot Framework OpenID metadata and JWKS (keys it generates), the Entra ID
 token endpoint (client credentials), the Bot Connector's conversations/activities/replies/members endpoints,
-and the one Graph read the delivery port uses (channel messages delta, replies). It signs activities as the
+and the Graph reads the delivery port uses (channel messages delta; a thread's replies). It signs activities as the
 Bot Connector does, with its own key, so tests can also sign them wrongly (another key, expired, another
-audience, another serviceUrl). Faults: ``lose_posts`` acts, then drops the connection unanswered. ``clock``: the
+audience, another serviceUrl). Faults: ``lose_posts`` acts, then drops the connection unanswered; ``hold_replies``
+holds a reply in a thread unanswered until ``release`` is set (``held`` is set while it waits), having posted it
+first or not (``hold_after_posting``), then drops the connection (the bot is killed meanwhile). ``clock``: the
 time its messages are stamped with (ids, Graph's createdDateTime), so a test can play a week ahead of today.
 """
 
@@ -46,6 +48,10 @@ class FakeTeams:
         self.created: list[dict[str, Any]] = []
         self.members: dict[str, set[str]] = {}
         self.lose_posts = 0
+        self.hold_replies = 0
+        self.hold_after_posting = False
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.graph_refuse = False
         self.unauthorised: list[str] = []
         self.clock: Callable[[], float] = time.time  # when Teams says a message was made (a test's simulated week)
@@ -236,8 +242,9 @@ class FakeTeams:
                 channel = parts[6]
                 since = query.get("$filter", "").removeprefix("lastModifiedDateTime gt ")
                 skip = int(query.get("$skiptoken", "0"))
+                thread = parts[8] if len(parts) > 9 and parts[9] == "replies" else None  # .../messages/T/replies
                 with fake.lock:
-                    msgs = [s for s in fake.sent if s["conversation"] == channel and s["reply_to"] is None
+                    msgs = [s for s in fake.sent if s["conversation"] == channel and s["reply_to"] == thread
                             and (not since or s["at"] > since)]  # fmt: skip
                 page = msgs[skip:skip + fake.graph_page]
                 body: dict[str, Any] = {"value": [{
@@ -278,6 +285,18 @@ class FakeTeams:
                 now = datetime.fromtimestamp(fake.clock(), UTC)
                 entry = {"conversation": conv.split(";")[0], "reply_to": reply_to, "activity": body,
                          "id": str(int(now.timestamp() * 1000) + len(fake.sent)), "at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
+                with fake.lock:
+                    hold = fake.hold_replies > 0 and reply_to is not None
+                    if hold:
+                        fake.hold_replies -= 1
+                if hold:
+                    if fake.hold_after_posting:
+                        with fake.lock:
+                            fake.sent.append(entry)
+                    fake.held.set()
+                    fake.release.wait(60)
+                    self.close_connection = True
+                    return None
                 with fake.lock:
                     fake.sent.append(entry)
                     lose = fake.lose_posts > 0 and reply_to is None

@@ -198,6 +198,8 @@ def finish_pending_shares(store: ReflectionStore, clients: Callable[[Workspace],
     told by DM. Returns (reflection id, outcome) for each one looked at."""
     done: list[tuple[str, str]] = []
     for ws in store.share_workspaces():
+        if ws.platform != "slack":  # Teams' are finished by bot.handlers.teams.reflect.finish_pending_shares
+            continue
         try:
             pending = store.pending_shares(ws, now - grace)
             if not pending:

@@ -440,6 +440,14 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
             shares = finish_pending_shares(services.reflections, clients or workspace_clients(services, client),
                                            settings.pending_grace_seconds, time.time())  # fmt: skip
             learning += [("shared reflection", rid, outcome, None, None) for rid, outcome in shares]
+        if settings.teams:  # the same for the Teams Reflect dialog's shares, through its delivery port
+            import time
+
+            from bot.handlers.teams.reflect import clock_reflect
+            from bot.handlers.teams.reflect import finish_pending_shares as finish_teams_shares
+
+            shares = finish_teams_shares(clock_reflect(services), settings.pending_grace_seconds, time.time())
+            learning += [("shared reflection", rid, outcome, None, None) for rid, outcome in shares]
         for kind, who, outcome, check, error in learning:
             print(f"{kind} {who}: {outcome}" + (f" check={check}" if check else "") + (f" error={error}" if error else ""))
         failed = [r.outcome for r in results] + [x[2] for x in learning]

@@ -163,12 +163,22 @@ class Clock:
     def finish_shares(self) -> None:
         """Shared reflections saved by a web process that was killed before posting them: posted once (or kept
         private, the person told by DM) once their grace period has passed (``SCR_PENDING_GRACE_S``)."""
+        grace = self.services.settings.pending_grace_seconds
         try:
-            for rid, outcome in finish_pending_shares(self.services.reflections, self.clients,
-                                                      self.services.settings.pending_grace_seconds, time.time()):  # fmt: skip
-                log.info("shared reflection %s: %s", rid, outcome)
+            if self.clients is not None:
+                for rid, outcome in finish_pending_shares(self.services.reflections, self.clients, grace, time.time()):
+                    log.info("shared reflection %s: %s", rid, outcome)
         except Exception:  # never let it stop the sweep
             log.exception("finishing shared reflections failed")
+        try:
+            if self.services.settings.teams:  # Teams' Reflect dialog shares, through its delivery port
+                from bot.handlers.teams.reflect import clock_reflect
+                from bot.handlers.teams.reflect import finish_pending_shares as finish_teams_shares
+
+                for rid, outcome in finish_teams_shares(clock_reflect(self.services), grace, time.time()):
+                    log.info("shared reflection %s (Teams): %s", rid, outcome)
+        except Exception:  # never let it stop the sweep
+            log.exception("finishing Teams shared reflections failed")
 
     def _safe_summary(self, schedule: Schedule) -> Result:
         try:

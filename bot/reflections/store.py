@@ -140,12 +140,14 @@ class ReflectionStore:
         return keys
 
     # ----- writing ----------------------------------------------------------------------------
-    def add(self, ws: Workspace, refl: Reflection, *, share_pending: bool = False) -> bool:
+    def add(self, ws: Workspace, refl: Reflection, *, share_pending: bool = False, share_author: str = "") -> bool:
         """Store a new reflection; False (and nothing changed) if one with this id already exists.
 
         ``share_pending``: the person chose to share it in its thread. The intent is written with the
         reflection's indexes, before the form is acknowledged, so that if the process that should post it
-        dies after the ack (a restart past gunicorn's grace) the clock still posts it (``pending_shares``)."""
+        dies after the ack (a restart past gunicorn's grace) the clock still posts it (``pending_shares``).
+        ``share_author``: the name the post shows, where the platform gives it only with the form (Teams): kept,
+        sealed, with the intent (``share_author``) until the share is settled."""
         for name in TEXT_FIELDS:
             setattr(refl, name, cap(getattr(refl, name)))
         ttl = self._ttl(refl.created_at)
@@ -161,6 +163,10 @@ class ReflectionStore:
                 pipe.zadd(keys.shares_pending(ws), {refl.id: refl.created_at})
                 pipe.expire(keys.shares_pending(ws), keys.SHARE_PENDING_SECONDS)
                 pipe.sadd(keys.SHARE_WORKSPACES, keys.workspace_entry(ws))
+                if share_author:
+                    search = keys.share_search(ws, refl.id)
+                    pipe.hset(search, "author", self.vault.seal(ws, search, share_author))
+                    pipe.expire(search, keys.SHARE_PENDING_SECONDS)
             pipe.execute()
         return True
 
@@ -184,6 +190,12 @@ class ReflectionStore:
         self.r.zrem(keys.shares_pending(ws), rid)
         self.r.delete(keys.share_search(ws, rid))
         return refl
+
+    def share_author(self, ws: Workspace, rid: str) -> str:
+        """The name a pending share's post shows, as kept with its intent (``add``); empty if none was kept."""
+        key = keys.share_search(ws, rid)
+        sealed = self.r.hget(key, "author")
+        return self.vault.open(ws, key, sealed) if sealed else ""
 
     def share_search(self, ws: Workspace, rid: str) -> str | None:
         """How far the clock has read the thread of a pending share (``ts``; every reply up to it was read), if at all."""

@@ -26,7 +26,7 @@ their members name tenants as ``<platform>|<enterprise or ->|<team>`` (``workspa
 | ``refl-user:<user>``, ``refl-thread:<channel>:<ts>`` | zset | retention, refreshed; entries trimmed on read |
 | ``refl-deleted:<id>`` (tombstone)        | string | 7 d: outlives Slack's event retries and any held reply |
 | ``shares-pending``, ``share-claim:<id>`` | zset, string | 7 d, refreshed on write / grace period (a shared reflection not yet posted) |
-| ``share-search:<id>``                    | hash   | 7 d; deleted when the share is settled (how far the clock read its thread) |
+| ``share-search:<id>``                    | hash   | 7 d; deleted when the share is settled (how far the clock read its thread; Teams: the author's name, sealed) |
 | ``refl-forgotten:<user>``                | string | 7 d: "forget me" time; older messages refused   |
 | ``refl-edit:<user>:<id>``                | string | 7 d: Teams, an edit kept aside while the reply is provisionally someone else's |
 | ``install:bot``, ``install:installer`` (+ ``:<user>``), ``install:users`` | string, set | until uninstall / revocation (tokens) |
@@ -251,7 +251,8 @@ def share_claim(ws: Workspace, rid: str) -> str:
 def share_search(ws: Workspace, rid: str) -> str:
     """Hash kept with a pending share's intent while the clock looks for it in its thread: ``after`` (every reply
     up to this ts was read, so the next sweep reads only later ones) and ``stuck`` (sweeps that read nothing new).
-    Slack's history limits allow one read a minute, so one sweep may read only part of a busy thread."""
+    Slack's history limits allow one read a minute, so one sweep may read only part of a busy thread. On Teams,
+    ``author``: the name the post shows (Teams gives it only with the dialog's Save), sealed, for the clock's post."""
     return _key(ws, "share-search", rid)
 
 

@@ -42,6 +42,7 @@ from bot.services import Services
 from bot.storage import keys
 from bot.storage.keys import Workspace
 from bot.teams import cards, dialogs, shapes
+from bot.teams.references import References
 
 log = logging.getLogger(__name__)
 FETCH, SUBMIT = "task/fetch", "task/submit"
@@ -55,6 +56,7 @@ SHARING = "Saved to your record, and I'm sharing it in the thread now (names and
 LIVE_KEPT_PRIVATE = "I haven't shared it in the thread: it reads as a concern about a child now, so it's kept private."
 NOT_SHARED = ("I saved the reflection you chose to share in the weekly post's thread, but I didn't share it there: "
               "{why}. It's kept private (only you see it; type export here for your CPD record).")  # fmt: skip
+POSTED, KEPT_PRIVATE, GONE_SHARE, BUSY, RETRY = "shared", "private", "gone", "busy", "retry"  # settle's outcomes
 SHARED_KIND = "shared_reflection"  # the marker kind of a shared reflection's post in its thread
 # A shared reflection's post is done for as long as a reflection is kept; past that the reflection is gone too.
 SHARED_DONE_DAYS = 365  # as long as a reflection is kept by default: a Save after that finds no reflection to post
@@ -130,7 +132,11 @@ class TeamsReflect:
                 refl.channel, refl.thread_ts, refl.week = channel, thread, post.get("week")
             else:  # not (or no longer) one of this tenant's weekly posts: never shared there
                 refl.visibility = PRIVATE
-            created = store.add(ws, refl)
+            # A share's intent is written with it, before the invoke is answered: if this process dies before the
+            # post reaches Teams, the clock finishes it (``finish_pending_shares``) once its grace has passed.
+            shared = refl.visibility == SHARED
+            created = store.add(ws, refl, share_pending=shared,
+                                share_author=str((activity.get("from") or {}).get("name") or "") if shared else "")  # fmt: skip
         except redis.RedisError:
             log.error("could not store a Teams reflection: Redis unavailable")
             return again(SAVE_FAILED)
@@ -158,12 +164,37 @@ class TeamsReflect:
         user, dialog = str(sender.get("id") or ""), str(data.get("dialog") or "")
         if self.deliveries is None or data.get("scr") != dialogs.VERB_SAVE or not user or not dialog:
             return None
-        store, settings = self.services.reflections, self.services.settings
+        store = self.services.reflections
         rid = _reflection_id(user, dialog)
         refl = store.get(ws, rid)
         if refl is None or not refl.shared or not refl.channel or not refl.thread_ts or refl.message_ts:
             return None  # private, never saved, or already posted (a second Save of the same dialog)
-        channel, thread = refl.channel, refl.thread_ts
+        if not store.claim_share(ws, rid, self.services.settings.pending_grace_seconds):
+            return BUSY  # another process (a second Save's worker, or the clock) is on it
+        return self.settle(ws, rid, service_url, author=str(sender.get("name") or ""))
+
+    def settle(self, ws: Workspace, rid: str, service_url: str | None = None, author: str | None = None) -> str:
+        """Post one shared reflection in its thread, at most once, and drop its intent once that is settled.
+
+        The web process's worker calls this right after the invoke is answered; the clock
+        (``finish_pending_shares``) for an intent older than the grace period, left by a process killed before it
+        finished. Either way the post goes through ``bot.once``: a process killed after Teams posted left its
+        attempt, so the next one looks for the reply by its marker (the port's record, then Graph) before posting,
+        and when Graph will not say, nothing is posted: the intent stays for the next sweep. Returns ``shared``
+        (``message_ts`` recorded), ``private`` (kept private, the person told), ``gone`` (nothing to share), or
+        ``busy`` / ``retry`` (left pending). ``service_url``: where to open the person's personal chat, if needed
+        (the clock has none: the channel's)."""
+        store, settings = self.services.reflections, self.services.settings
+        refl = store.get(ws, rid)
+        if self.deliveries is None:
+            return RETRY
+        if refl is None or not refl.shared or not refl.channel or not refl.thread_ts:
+            store.share_done(ws, rid)
+            return GONE_SHARE
+        if refl.message_ts:  # posted, and recorded
+            store.share_done(ws, rid)
+            return POSTED
+        channel, thread, user = refl.channel, refl.thread_ts, refl.user
         delivery = self.deliveries(ws)
         try:
             member = delivery.is_member(user, channel)
@@ -174,8 +205,10 @@ class TeamsReflect:
             return self._kept_private(ws, refl, service_url, "Teams didn't confirm you're a member of that team")
         key = keys.teams_shared(ws, rid)
         marker = Marker(SHARED_KIND, key)
-        view = cards.SharedReflection(author=str(sender.get("name") or ""), stood_out=refl.stood_out,
-                                      practice=refl.practice, action=refl.action)  # fmt: skip
+        if author is None:
+            author = store.share_author(ws, rid)
+        view = cards.SharedReflection(author=author, stood_out=refl.stood_out, practice=refl.practice,
+                                      action=refl.action)  # fmt: skip
         once = Once(store.r, settings.claim_lease_seconds, done_days=SHARED_DONE_DAYS,
                     settle_seconds=settings.claim_settle_seconds)  # fmt: skip
 
@@ -197,11 +230,51 @@ class TeamsReflect:
         log.info("teams: a shared reflection in %s: %s", channel, outcome.state)
         if outcome.state == "failed":  # Teams said no for good (the bot was removed from the team...)
             return self._kept_private(ws, refl, service_url, "I couldn't post it in that thread")
-        return outcome.state
+        if outcome.state in ("sent", "recovered", "already"):
+            store.share_done(ws, rid)
+            return POSTED
+        return BUSY if outcome.state == "busy" else RETRY
 
-    def _kept_private(self, ws: Workspace, refl: Reflection, service_url: str, why: str) -> str:
-        self.services.reflections.update(ws, refl.id, visibility=PRIVATE)
+    def _kept_private(self, ws: Workspace, refl: Reflection, service_url: str | None, why: str) -> str:
+        self.services.reflections.share_done(ws, refl.id, visibility=PRIVATE)
         log.warning("teams: kept a reflection by %s private (%s)", refl.user, why)
-        if self.tell is not None:
+        if service_url is None and refl.channel:  # the clock: the person's chat is opened where the channel is served
+            ref = References(self.services.store.client).get(ws, refl.channel)
+            service_url = ref.service_url if ref is not None else None
+        if self.tell is not None and service_url:
             self.tell(ws, refl.user, service_url, NOT_SHARED.format(why=why))
-        return "private"
+        return KEPT_PRIVATE
+
+
+def finish_pending_shares(reflect: TeamsReflect, grace: float, now: float) -> list[tuple[str, str]]:
+    """The clock's part for Teams (as ``bot.handlers.views.finish_pending_shares`` is Slack's): every reflection
+    shared from the Reflect dialog more than ``grace`` seconds ago and still not settled (its web process died
+    before posting it, or before recording the post) is settled once by ``TeamsReflect.settle``. Returns
+    (reflection id, outcome) for each one looked at."""
+    store = reflect.services.reflections
+    done: list[tuple[str, str]] = []
+    for ws in store.share_workspaces():
+        if ws.platform != "teams":
+            continue
+        try:
+            pending = store.pending_shares(ws, now - grace)
+        except redis.RedisError as exc:
+            log.warning("teams: could not look at pending shared reflections: %s", exc)
+            continue
+        for rid in pending:
+            try:
+                if not store.claim_share(ws, rid, grace):
+                    continue  # the web process (or another clock) is on it
+                done.append((rid, reflect.settle(ws, rid)))
+            except (Permanent, Transient, OSError, redis.RedisError) as exc:
+                log.warning("teams: could not finish a shared reflection: %s", exc)
+    return done
+
+
+def clock_reflect(services: Services) -> TeamsReflect:
+    """The Reflect dialog's share, as the clock finishes it: the tenant's delivery port, and the personal-chat note
+    for a share kept private (``TeamsThreads.tell``), built from settings (``bot.teams.setup``)."""
+    from bot.handlers.teams.threads import TeamsThreads
+    from bot.teams import setup
+
+    return TeamsReflect(services, setup.deliveries(services), TeamsThreads(services, setup.connector(services.settings)).tell)
