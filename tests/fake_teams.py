@@ -28,6 +28,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ISSUER = "https://api.botframework.com"
 KID = "fake-teams-key-1"
+_last_id = [0]
+_id_lock = threading.Lock()
+
+
+def _activity_id() -> str:
+    """A message id as Teams makes one (the millisecond it was made), unique: a burst built within one millisecond
+    takes the next free ones."""
+    with _id_lock:
+        _last_id[0] = max(int(time.time() * 1000), _last_id[0] + 1)
+        return str(_last_id[0])
 
 
 def new_key() -> rsa.RSAPrivateKey:
@@ -88,7 +98,7 @@ class FakeTeams:
 
     # ----- activities as Teams builds them ------------------------------------------------------------
     def base(self, conversation: dict[str, Any], user: str = "29:user-aad-1", **extra: Any) -> dict[str, Any]:
-        return {"id": f"{int(time.time() * 1000)}{secrets.randbelow(1000)}", "channelId": "msteams",
+        return {"id": _activity_id(), "channelId": "msteams",
                 "serviceUrl": self.service_url, "timestamp": datetime.now(UTC).isoformat(),
                 "from": {"id": user, "aadObjectId": "aad-1"}, "recipient": {"id": f"28:{self.app_id}", "name": "scr"},
                 "conversation": {"tenantId": self.tenant, **conversation},
