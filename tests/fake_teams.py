@@ -57,6 +57,7 @@ class FakeTeams:
         self.sent: list[dict[str, Any]] = []  # every activity the bot sent: {"conversation", "reply_to", "activity", "id"}
         self.created: list[dict[str, Any]] = []
         self.members: dict[str, set[str]] = {}
+        self.fail_members = 0  # the next N membership reads answer 503
         self.lose_posts = 0
         self.hold_replies = 0
         self.hold_after_posting = False
@@ -237,6 +238,11 @@ class FakeTeams:
                     if not fake._authorised(self.headers, "https://api.botframework.com/.default"):
                         return self._json(401, {"error": {"code": "Unauthorized"}})
                     conv, _, user = path.removeprefix("/svc/v3/conversations/").partition("/members/")
+                    with fake.lock:
+                        failing = fake.fail_members > 0
+                        fake.fail_members -= 1 if failing else 0
+                    if failing:  # a blip: the roster cannot be read now
+                        return self._json(503, {"error": {"code": "ServiceUnavailable"}})
                     if user in fake.members.get(conv, set()):
                         return self._json(200, {"id": user})
                     return self._json(404, {"error": {"code": "MemberNotFoundInConversation"}})

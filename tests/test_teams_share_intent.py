@@ -74,7 +74,8 @@ def shared_replies(teams: FakeTeams, root: str) -> list[dict[str, Any]]:
             if ((a.get("channelData") or {}).get("scr") or {}).get("kind") == "shared_reflection"]  # fmt: skip
 
 
-@pytest.mark.parametrize("case", ["before_posting", "after_posting", "before_posting_graph_refuses"])
+@pytest.mark.parametrize("case", ["before_posting", "after_posting", "before_posting_graph_refuses",
+                                  "after_posting_then_left", "before_posting_roster_blip"])
 def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
         web: tuple[BotProcess, dict[str, str]], teams: FakeTeams, shared_redis: redis.Redis, case: str) -> None:  # fmt: skip
     """Teams holds the thread reply unanswered and the web process is SIGKILLed meanwhile: Teams never took the
@@ -92,7 +93,7 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
     opened = invoked(bot, teams, teams.task("task/fetch", reflect["data"], in_thread, user=USER, reply_to=root))
     (button,) = opened["task"]["value"]["card"]["content"]["actions"]
 
-    teams.hold_replies, teams.hold_after_posting = 1, case == "after_posting"
+    teams.hold_replies, teams.hold_after_posting = 1, case.startswith("after_posting")
     save = teams.task("task/submit", {**button["data"], "stood_out": "Curiosity about the household", "visibility": "thread"},
                       in_thread, user=USER)  # fmt: skip
     save["from"]["name"] = NAME
@@ -101,7 +102,7 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
     kill_web(bot)  # while Teams holds the reply: the worker dies without an answer
     teams.release.set()
     posted_by_web = len(shared_replies(teams, root))
-    assert posted_by_web == (1 if case == "after_posting" else 0)
+    assert posted_by_web == (1 if case.startswith("after_posting") else 0)
 
     (refl,) = ReflectionStore(shared_redis, 365).for_user(WS, USER)
     assert refl.shared and not refl.message_ts
@@ -114,6 +115,16 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
         assert not shared_replies(teams, root), out  # it may be there: nothing posted blindly
         assert shared_redis.zscore(keys.shares_pending(WS), refl.id) is not None, out  # still to do
         teams.graph_refuse = False
+
+    if case == "after_posting_then_left":
+        teams.members[channel] = set()  # they left the team after Teams posted their words
+    if case == "before_posting_roster_blip":
+        teams.fail_members = 1  # the clock's first membership read fails: not known, so nothing is decided
+        time.sleep(GRACE + 1)
+        out = clock(env)
+        assert not shared_replies(teams, root), out
+        assert shared_redis.zscore(keys.shares_pending(WS), refl.id) is not None, out  # still to do
+        assert not told_private(teams), out  # and nobody told it was kept private
 
     outs: list[str] = []
 
@@ -136,3 +147,10 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
     assert "Curiosity about the household" in body and "Sam \\\\<b\\\\>Sharer" in body  # the name the dialog gave
     clock(env)  # a later sweep finds nothing to do
     assert len(shared_replies(teams, root)) == 1
+    # Their words are in the thread (even for the person who has left since): never told they were kept private.
+    assert not told_private(teams)
+
+
+def told_private(teams: FakeTeams) -> list[dict[str, Any]]:
+    """Notes sent to a personal chat saying a share was kept private."""
+    return [s for s in teams.sent if s["conversation"].startswith("a:") and "private" in str(s["activity"].get("text"))]

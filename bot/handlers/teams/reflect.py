@@ -45,6 +45,7 @@ from bot.teams import cards, dialogs, shapes
 from bot.teams.references import References
 
 log = logging.getLogger(__name__)
+NOT_A_MEMBER = "not_a_member"  # a share's Permanent error when Teams does not count its author in the team
 FETCH, SUBMIT = "task/fetch", "task/submit"
 
 EMPTY = "Write a few words about what stood out for you."
@@ -196,13 +197,6 @@ class TeamsReflect:
             return POSTED
         channel, thread, user = refl.channel, refl.thread_ts, refl.user
         delivery = self.deliveries(ws)
-        try:
-            member = delivery.is_member(user, channel)
-        except (Permanent, Transient) as exc:
-            log.warning("teams: could not confirm a member of %s for a shared reflection: %s", channel, exc)
-            member = False
-        if not member:  # never post someone's words where they are not
-            return self._kept_private(ws, refl, service_url, "Teams didn't confirm you're a member of that team")
         key = keys.teams_shared(ws, rid)
         marker = Marker(SHARED_KIND, key)
         if author is None:
@@ -216,6 +210,18 @@ class TeamsReflect:
             return previous or {"at": datetime.now(UTC).timestamp()}
 
         def send(attempt: dict[str, Any]) -> dict[str, Any]:
+            # Membership is asked just before each send, never before the search for an earlier attempt's reply: a
+            # process killed after Teams posted it left its attempt, and a reply already in the thread is recorded
+            # as shared whoever is in the team now (telling the person it was kept private would be untrue).
+            try:
+                member = delivery.is_member(user, channel)
+            except Permanent:
+                member = False
+            except Transient as exc:  # not known now: nothing sent, the intent stays for the next sweep
+                log.warning("teams: could not confirm a member of %s for a shared reflection: %s", channel, exc)
+                raise Transient(f"membership not confirmed: {exc}", maybe_sent=False) from None
+            if not member:  # never post someone's words where they are not
+                raise Permanent(NOT_A_MEMBER)
             return {"id": delivery.post(channel, view, marker=marker, thread=thread)}
 
         def find(attempt: dict[str, Any]) -> dict[str, Any] | None:
@@ -228,6 +234,8 @@ class TeamsReflect:
 
         outcome = once.run(key, prepare=prepare, send=send, find=find, finish=finish)
         log.info("teams: a shared reflection in %s: %s", channel, outcome.state)
+        if outcome.state == "failed" and outcome.error == NOT_A_MEMBER:
+            return self._kept_private(ws, refl, service_url, "Teams didn't confirm you're a member of that team")
         if outcome.state == "failed":  # Teams said no for good (the bot was removed from the team...)
             return self._kept_private(ws, refl, service_url, "I couldn't post it in that thread")
         if outcome.state in ("sent", "recovered", "already"):
