@@ -15,13 +15,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A field's rule: STR, TS (a Slack timestamp such as "1700000000.000100"), BOOL, INT, a dict of
-# sub-rules (an object; key "*" applies to every value), a list holding one rule (a list of those),
-# or a tuple of alternatives.
-STR, TS, BOOL, INT = "str", "ts", "bool", "int"
-Rule = Any
+from bot.jsonshape import BOOL, INT, STR, Matches, Rule
+from bot.jsonshape import problem as _check
 
-_TS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
+# The rules are bot.jsonshape's, with one of Slack's own: TS, a Slack timestamp such as "1700000000.000100".
+TS = Matches(re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?"), "a Slack timestamp")
 
 MESSAGE: dict[str, Rule] = {
     "type": STR, "subtype": STR, "channel": STR, "user": STR, "text": STR, "bot_id": STR, "team": STR,
@@ -75,38 +73,3 @@ def problem(payload: dict[str, Any]) -> str | None:
     if "command" in payload:
         return _check(payload, COMMAND, "")
     return _check(payload, {"type": STR}, "")
-
-
-def _check(value: Any, rule: Rule, where: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(rule, tuple):
-        if any(_check(value, alt, where) is None for alt in rule):
-            return None
-        return f"{where} has an unexpected type"
-    if rule == STR:
-        return None if isinstance(value, str) else f"{where} is not a string"
-    if rule == TS:
-        return None if isinstance(value, str) and _TS.fullmatch(value) else f"{where} is not a Slack timestamp"
-    if rule == BOOL:
-        return None if isinstance(value, bool) else f"{where} is not true or false"
-    if rule == INT:
-        return None if isinstance(value, int) and not isinstance(value, bool) else f"{where} is not a whole number"
-    if isinstance(rule, list):
-        if not isinstance(value, list):
-            return f"{where} is not a list"
-        return next((p for i, item in enumerate(value) if (p := _check(item, rule[0], f"{where}[{i}]"))), None)
-    if not isinstance(value, dict):
-        return f"{where} is not an object"
-    for key, sub in rule.items():
-        if key == "*":
-            found = next((p for k, v in value.items() if (p := _check(v, sub, _join(where, str(k))))), None)
-        else:
-            found = _check(value.get(key), sub, _join(where, key))
-        if found:
-            return found
-    return None
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-STR, BOOL = "str", "bool"
-Rule = Any  # STR, BOOL, a dict of sub-rules (an object), a list holding one rule (a list of those)
+from bot.jsonshape import BOOL, STR, Rule
+from bot.jsonshape import problem as _check
 
 _ACCOUNT = {"id": STR, "name": STR, "aadObjectId": STR}
 ENVELOPE: dict[str, Rule] = {
@@ -44,22 +44,3 @@ def problem(activity: dict[str, Any]) -> str | None:
         if isinstance(rule, list) and isinstance(items := activity.get(name), list) and None in items:
             activity[name] = [item for item in items if item is not None]
     return _check(activity, ENVELOPE, "")
-
-
-def _check(value: Any, rule: Rule, where: str) -> str | None:
-    if value is None:
-        return None
-    if rule == STR:
-        return None if isinstance(value, str) else f"{where} is not a string"
-    if rule == BOOL:
-        return None if isinstance(value, bool) else f"{where} is not true or false"
-    if isinstance(rule, list):
-        if not isinstance(value, list):
-            return f"{where} is not a list"
-        return next((p for i, item in enumerate(value) if (p := _check(item, rule[0], f"{where}[{i}]"))), None)
-    if not isinstance(value, dict):
-        return f"{where} is not an object"
-    for key, sub in rule.items():
-        if found := _check(value.get(key), sub, f"{where}.{key}" if where else key):
-            return found
-    return None
