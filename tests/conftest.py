@@ -33,6 +33,7 @@ from bot.config import parse_master_key
 from bot.content.corpus import Corpus, load_corpus
 from bot.storage import crypto
 from bot.storage.embedded_redis import find_redis_server
+from fake_teams import FakeTeams
 from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits, Install
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -396,6 +397,15 @@ def session_bot(env: dict[str, str], tmp_path: Path) -> Iterator[BotProcess]:
     proc = start_bot(["run", "--no-scheduler"], env, tmp_path / "bot.log", free_port())
     yield proc
     stop_bot(proc)
+
+
+@pytest.fixture(scope="module")
+def teams(request: pytest.FixtureRequest) -> Iterator[FakeTeams]:
+    """The fake Teams side (tests/fake_teams.py) for a module of Teams tests: its app and tenant are the module's
+    ``APP_ID`` and ``TENANT`` (GUIDs, as Azure gives them), its app password one of its own."""
+    fake = FakeTeams(request.module.APP_ID, f"fake-app-password-{request.module.__name__}", request.module.TENANT).serve()
+    yield fake
+    fake.close()
 
 
 @pytest.fixture(scope="module")

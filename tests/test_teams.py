@@ -32,13 +32,6 @@ WS = keys.Workspace(TENANT, platform="teams")
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-123", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("teams")
     return bot_env(module_slack, redis_server.url, tmp, **teams.env())

@@ -34,13 +34,6 @@ TEAM_A, TEAM_B = "19:installs-a@thread.tacv2", "19:installs-b@thread.tacv2"
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-a11", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsinstallsenv"), **teams.env())
 

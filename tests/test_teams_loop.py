@@ -35,13 +35,6 @@ LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-456", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamsloop"), **teams.env())
 

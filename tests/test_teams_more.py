@@ -41,13 +41,6 @@ LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-789", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def port() -> int:
     return free_port()
 

@@ -29,13 +29,6 @@ LEAD, LEAD_NAME = "29:races-lead", "Ann Lead"
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-ace", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def teams_bot(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:  # fmt: skip
     tmp = tmp_path_factory.mktemp("teamsraces")

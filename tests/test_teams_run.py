@@ -28,13 +28,6 @@ TENANT = "72f988bf-0000-0000-0000-000000000002"
 WS = keys.Workspace(TENANT, platform="teams")
 
 
-@pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-456", TENANT).serve()
-    yield fake
-    fake.close()
-
-
 def teams_only(slack: FakeSlack, teams: FakeTeams, redis_url: str, tmp: Any) -> dict[str, str]:
     env = bot_env(slack, redis_url, tmp, **teams.env())
     return {k: v for k, v in env.items() if not k.startswith("SLACK_")}  # not one Slack setting
@@ -106,7 +99,7 @@ def test_half_set_teams_settings_stop_run_with_one_line(module_slack: FakeSlack,
                           timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and says in lines[0], proc.stdout + proc.stderr
-    assert "fake-app-password-456" not in lines[0]
+    assert teams.app_password not in lines[0]
 
 
 def test_teams_with_slack_in_socket_mode_is_one_line(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,

@@ -31,13 +31,6 @@ INSTALLER, LEAD, OTHER = "29:installer", "29:lead", "29:someone-else"
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-sub", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def env(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return bot_env(module_slack, redis_server.url, tmp_path_factory.mktemp("teamssub"), **teams.env())
 

@@ -38,13 +38,6 @@ LEAD_CHAT = "a:personal-week-lead"
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-week", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def port() -> int:
     return free_port()
 

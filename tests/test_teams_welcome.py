@@ -20,13 +20,6 @@ TENANT = "72f988bf-0000-0000-0000-000000000003"
 
 
 @pytest.fixture(scope="module")
-def teams() -> Iterator[FakeTeams]:
-    fake = FakeTeams(APP_ID, "fake-app-password-789", TENANT).serve()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
 def bot(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:  # fmt: skip
     tmp = tmp_path_factory.mktemp("teamswelcome")
