@@ -169,7 +169,7 @@ class TeamsDelivery:
     def _personal(self, user: str) -> tuple[Reference, str]:
         """The person's personal chat with the bot: the reference kept when they wrote to it (or installed it
         personally), else the 1:1 conversation the Connector opens (the same one each time; opening sends nothing)."""
-        mine = next((r for r in self.refs.all(self.ws) if r.scope == "personal" and r.user == user), None)
+        mine = self.refs.personal(self.ws, user)
         if mine is not None:
             return mine, mine.conversation
         ref = self._any_ref()
@@ -214,7 +214,7 @@ class TeamsDelivery:
     def timezone(self, user: str) -> str | None:
         """Teams has no API for a person's zone, only what their client reports on the activities it sends
         (``localTimezone``): the one kept with their personal chat's reference, or None (the tenant's zone)."""
-        mine = next((r for r in self.refs.all(self.ws) if r.scope == "personal" and r.user == user), None)
+        mine = self.refs.personal(self.ws, user)
         return mine.timezone if mine is not None else None
 
 

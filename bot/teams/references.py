@@ -76,6 +76,11 @@ class References:
     def all(self, ws: Workspace) -> list[Reference]:
         return [Reference(**json.loads(v)) for v in self.r.hgetall(keys.teams_conversations(ws)).values()]
 
+    def personal(self, ws: Workspace, user: str) -> Reference | None:
+        """``user``'s personal chat with the bot, if Teams has shown it to us (they wrote there, or installed the
+        app personally): where a note only they see goes, and whose ``localTimezone`` is theirs."""
+        return next((r for r in self.all(ws) if r.scope == "personal" and r.user == user), None)
+
     def keep(self, ws: Workspace, ref: Reference) -> None:
         """Save ``ref`` learnt from an activity without undoing what is known of it: a zone the person's client
         reported stays until another replaces it. It never writes an install (``mark_installed`` does): a reference

@@ -122,8 +122,7 @@ class TeamsRecords:
     def _zone(self, ws: Workspace, user: str) -> tzinfo:
         """The days of a record are the person's: the zone their Teams client reports (kept with their personal
         chat), else the tenant's own (``/scr settings`` or SCR_TIMEZONE), else UTC."""
-        mine = next((r for r in References(self.services.store.client).all(ws)
-                     if r.scope == "personal" and r.user == user and r.timezone), None)  # fmt: skip
+        mine = self.refs.personal(ws, user)
         for name in ((mine.timezone if mine else None), self._tenant_zone(ws)):
             if not name:
                 continue

@@ -135,7 +135,7 @@ class TeamsThreads:
 
     def tell(self, ws: Workspace, user: str, service_url: str, note: str) -> None:
         """A note only ``user`` sees: in their personal chat with the bot (plain text, nothing rendered)."""
-        mine = next((r for r in self.refs.all(ws) if r.scope == "personal" and r.user == user), None)
+        mine = self.refs.personal(ws, user)
         try:
             conversation = mine.conversation if mine else self.connector.create_personal(
                 service_url, f"28:{self.services.settings.teams_app_id}", user, ws.team_id)  # fmt: skip
