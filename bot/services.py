@@ -38,12 +38,13 @@ class Services:
     @property
     def lookup(self) -> Lookup:
         """Search, built on first use: the clock and most CLI commands never search, and building the indexes is
-        about half a second of CPU. The front ends ask for it while they start (``handlers.commands.register``,
-        ``handlers.teams.app.build``), so no user's first lookup waits for it."""
+        about half a second of CPU (unless the cache folder keeps them: bot.search.indexcache). The front ends ask
+        for it while they start (``handlers.commands.register``, ``handlers.teams.app.build``), so no user's first
+        lookup waits for it."""
         if self._lookup is None:
             with self._lookup_lock:
                 if self._lookup is None:
-                    self._lookup = Lookup(self.corpus)
+                    self._lookup = Lookup(self.corpus, cache_dir=self.settings.cache_dir)
         return self._lookup
 
     @classmethod

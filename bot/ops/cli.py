@@ -753,7 +753,7 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
 
     query = " ".join(args.query)
     try:
-        built = build(Lookup(load_corpus(settings.content_dir)), query, across=args.across)
+        built = build(Lookup(load_corpus(settings.content_dir), cache_dir=settings.cache_dir), query, across=args.across)
     except NoMatch as exc:
         tries = "; try " + ", ".join(f"'scr-bot briefing {q}'" for _, q in exc.suggestions) if exc.suggestions else ""
         print(f"scr-bot briefing: {_cli_words(exc.message)}{tries}", file=sys.stderr)

@@ -131,16 +131,39 @@ def _ngrams(seq: list[str], n: int) -> list[tuple[int, str]]:
     return [(i, " ".join(seq[i : i + n])) for i in range(len(seq) - n + 1)]
 
 
+# What ``SearchIndex`` builds from the content (everything else it holds is the live corpus).
+PARTS = ("tf", "lengths", "text", "own_text", "own", "term_keys", "word_counts", "postings", "idf", "avg_length",
+         "max_idf")
+
+
+def index_fields(corpus: Corpus, point: Point, theme_words: bool = True) -> dict[str, str]:
+    """The text of each weighted field of a point, as the index reads it: everything an index is built from."""
+    # Only the themes' labels: aliases route a query to a theme (bot.search.query), and indexing all of them
+    # on every point of the theme would let "lived experience" make "living" match every voice point.
+    labels = []
+    for tid in point.themes if theme_words else ():
+        theme = corpus.themes.get(tid)
+        if theme:
+            labels.append(theme.label)
+    return {
+        "title": point.title,
+        "themes": " ; ".join(labels),
+        "summary": point.summary,
+        "key_messages": " | ".join(point.key_messages),
+        "quote": point.quote or "",
+        "section": point.source.section,
+        "questions": " | ".join(point.questions),
+        "terms": " | ".join(point.terms),
+    }
+
+
 class SearchIndex:
     """An inverted index of weighted term frequencies, one document per learning point."""
 
     def __init__(self, corpus: Corpus, *, theme_words: bool = True):
         """``theme_words=False`` leaves out each point's theme labels and aliases: used to rank points
         *within* a theme, where every point shares those words and only its own text tells them apart."""
-        self.corpus = corpus
-        self.theme_words = theme_words
-        self.docs: list[Point] = list(corpus.points)
-        self.position = {p.id: i for i, p in enumerate(self.docs)}
+        self._attach(corpus, theme_words)
         self.tf: list[dict[str, float]] = []
         self.lengths: list[float] = []
         self.text: list[str] = []  # stemmed words, fields separated by " | ", for phrase matches
@@ -151,7 +174,7 @@ class SearchIndex:
         postings: dict[str, list[int]] = {}
         for i, point in enumerate(self.docs):
             weighted: Counter[str] = Counter()
-            fields = self._fields(point)
+            fields = index_fields(corpus, point, theme_words)
             for name, text in fields.items():
                 for term in terms(text):
                     weighted[term] += FIELD_WEIGHTS[name]
@@ -170,24 +193,28 @@ class SearchIndex:
         self.idf = {t: math.log(1 + (n - len(ids) + 0.5) / (len(ids) + 0.5)) for t, ids in postings.items()}
         self.max_idf = max(self.idf.values(), default=1.0)
 
-    def _fields(self, point: Point) -> dict[str, str]:
-        # Only the themes' labels: aliases route a query to a theme (bot.search.query), and indexing all of them
-        # on every point of the theme would let "lived experience" make "living" match every voice point.
-        theme_words = []
-        for tid in point.themes if self.theme_words else ():
-            theme = self.corpus.themes.get(tid)
-            if theme:
-                theme_words.append(theme.label)
-        return {
-            "title": point.title,
-            "themes": " ; ".join(theme_words),
-            "summary": point.summary,
-            "key_messages": " | ".join(point.key_messages),
-            "quote": point.quote or "",
-            "section": point.source.section,
-            "questions": " | ".join(point.questions),
-            "terms": " | ".join(point.terms),
-        }
+    def _attach(self, corpus: Corpus, theme_words: bool) -> None:
+        """The live corpus the index answers with: its points themselves, so callers may compare by identity."""
+        self.corpus = corpus
+        self.theme_words = theme_words
+        self.docs: list[Point] = list(corpus.points)
+        self.position = {p.id: i for i, p in enumerate(self.docs)}
+
+    def parts(self) -> dict[str, Any]:
+        """What was built from the content, as plain builtins (lists, dicts, strings, numbers, frozensets) so it
+        can be kept with ``marshal`` between runs (bot.search.indexcache); ``restore`` takes it back."""
+        return {name: dict(self.word_counts) if name == "word_counts" else getattr(self, name) for name in PARTS}
+
+    @classmethod
+    def restore(cls, corpus: Corpus, parts: dict[str, Any], *, theme_words: bool = True) -> SearchIndex:
+        """The index ``SearchIndex(corpus, theme_words=...).parts()`` was taken from, without building it again.
+        The caller vouches that ``parts`` came from this very content (bot.search.indexcache keys it so)."""
+        index = cls.__new__(cls)
+        index._attach(corpus, theme_words)
+        for name in PARTS:
+            setattr(index, name, parts[name])
+        index.word_counts = Counter(parts["word_counts"])
+        return index
 
     def weight(self, word: str) -> float:
         """How much a typed word says: its rarity in the content, much less for everyday words."""

@@ -32,13 +32,14 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from threading import Lock
 from typing import Any
 
 from rapidfuzz.distance import OSA
 
 from bot.content.corpus import SECTION_SEPARATOR, Corpus, NotCovered, Point
-from bot.search import safety
+from bot.search import indexcache, safety
 from bot.search.index import (
     STOPWORDS,
     WEAK,
@@ -160,15 +161,21 @@ class Answer:
 class Lookup:
     """Holds the corpus, its search index and vocabulary; answers queries in one pass (see the module)."""
 
-    def __init__(self, corpus: Corpus, rng: random.Random | None = None):
+    def __init__(self, corpus: Corpus, rng: random.Random | None = None, cache_dir: Path | None = None):
+        """``cache_dir`` (``Settings.cache_dir``): where the search indexes are kept between runs
+        (bot.search.indexcache); None builds them here."""
         self.corpus = corpus
-        self.index = SearchIndex(corpus)
-        self.content_index = SearchIndex(corpus, theme_words=False)
-        # A curated "not covered" topic stops being one as soon as any point mentions it.
+        self.index: SearchIndex
+        self.content_index: SearchIndex
+        self.index, self.content_index = indexcache.indexes(corpus, cache_dir)
+        # A curated "not covered" topic stops being one as soon as any point mentions it. Each point's text starts
+        # and ends with a space and has no line break, so a name (spaced words) is in the texts joined by line
+        # breaks exactly when it is in one of them: one search per name instead of one per name and point.
+        every_text = "\n".join(self.content_index.text)
         self.uncovered = {
             tid: topic
             for tid, topic in corpus.not_covered.items()
-            if not any(f" {' '.join(words(name))} " in text for name in topic.names for text in self.content_index.text)
+            if not any(f" {' '.join(words(name))} " in every_text for name in topic.names)
         }
         self.vocab = Vocabulary(corpus, extra_words=self.content_index.word_counts, not_covered=self.uncovered)
         self.rng = rng or random.Random()
