@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.config import parse_master_key
 from bot.content.corpus import Corpus, load_corpus
@@ -364,7 +365,7 @@ def token_of(slack: FakeSlack, team: str) -> str:
 def start_bot(args: list[str], env: dict[str, str], log_path: Path, port: int, timeout: float = 30) -> BotProcess:
     env = {**env, "PORT": str(port)}
     log_file = open(log_path, "wb")  # noqa: SIM115 - closed when the process ends
-    proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    proc = warmstart.Popen([sys.executable, "-m", "bot", *args], env=env, stdout=log_file, stderr=subprocess.STDOUT,
                             cwd=str(ROOT))
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

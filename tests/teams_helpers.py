@@ -4,13 +4,13 @@ clock run as an operator runs it, and the days it is run for. (The fake Teams si
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+import warmstart
 
 from bot.storage import keys
 from conftest import ROOT, BotProcess, http, wait_for
@@ -39,7 +39,7 @@ def invoked(bot: BotProcess, teams: FakeTeams, activity: dict[str, Any]) -> dict
 
 def run_due(env: dict[str, str], at: datetime) -> str:
     """``scr-bot schedule run-due --now AT``: the clock, as a process; its output."""
-    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+    done = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
                           cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import redis
+import warmstart
 
 from bot.reflections.store import Reflection, ReflectionStore
 from bot.storage import keys
@@ -38,7 +39,7 @@ def _env(data_dir: Path, redis_url: str | None = None) -> dict[str, str]:
 
 def scr_bot(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     """`python -m bot` from this checkout: the code under test, not an installed script."""
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+    return warmstart.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)  # fmt: skip
 
 
@@ -124,7 +125,7 @@ def test_restore_refuses_while_the_bot_uses_the_embedded_redis(tmp_path: Path) -
     file = tmp_path / "b"
     assert scr_bot("backup", str(file), env=env).returncode == 0
     shutil.rmtree(data)
-    running = subprocess.Popen([sys.executable, "-m", "bot", "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    running = warmstart.Popen([sys.executable, "-m", "bot", "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, env=env, cwd=ROOT, text=True)  # fmt: skip
     try:
         assert running.stdout is not None

@@ -9,7 +9,6 @@ Monday 3 August 2026 is Scotland's; Christmas week 2026 has Friday 25 December, 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.config import Settings
 from bot.content.corpus import Corpus
@@ -194,7 +194,7 @@ def test_end_to_end_a_subscribed_channel_moves_and_one_that_said_skip_does_not_p
 
     def run_due(when: str, **extra: str) -> str:
         module_slack.clock = at(when).timestamp
-        done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at(when).isoformat()],
+        done = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at(when).isoformat()],
                               capture_output=True, text=True, env={**env, **extra}, cwd=ROOT, timeout=120)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.briefings.builder import PART_HEADINGS, NoMatch, SevenMinuteBriefing, assemble, build, pool, swap
 from bot.content.corpus import Corpus
@@ -152,7 +153,7 @@ needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (pdftotext
 def scr_bot(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(CONTENT_DIR)
-    return subprocess.run([sys.executable, "-m", "bot", "briefing", *args], capture_output=True, text=True,
+    return warmstart.run([sys.executable, "-m", "bot", "briefing", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.content.corpus import Corpus
 from bot.content.fidelity import check_corpus
@@ -78,7 +79,7 @@ def content_check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]
     (content / "checks" / "mine.yaml").write_text(textwrap.dedent(text))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
-    return subprocess.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
+    return warmstart.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
 
 

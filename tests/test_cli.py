@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from conftest import CONTENT_DIR, ROOT
 
@@ -16,7 +17,7 @@ from conftest import CONTENT_DIR, ROOT
 def run(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+    return warmstart.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
                           env=base, cwd=ROOT, timeout=timeout)
 
 

@@ -17,6 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.content.corpus import Corpus, Point, load_corpus
 from bot.content.fidelity import check_corpus
@@ -108,7 +109,7 @@ def test_content_check_names_the_line_of_a_moved_paragraph_it_cannot_find(tmp_pa
     briefings.write_text(text.replace('["Unsubstantiated concerns, retracted allegations"]', '["Words that are nowhere"]'))
     line = next(i for i, row in enumerate(briefings.read_text().splitlines(), 1) if "Words that are nowhere" in row)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCR_")} | {"SCR_CONTENT_DIR": str(content)}
-    result = subprocess.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
+    result = warmstart.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)  # fmt: skip
     assert result.returncode == 1
     assert (f"{briefings}:{line}: research-2011-14: 'Dealing with uncertainty and poor engagement': the paragraph "
@@ -148,12 +149,12 @@ def content_check(tmp_path: Path, points: str, *extra: str) -> subprocess.Comple
     (content / "points" / "mine.yaml").write_text("points:\n" + points)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
-    return subprocess.run([sys.executable, "-m", "bot", "content", "check", *extra], capture_output=True, text=True,
+    return warmstart.run([sys.executable, "-m", "bot", "content", "check", *extra], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)  # fmt: skip
 
 
 def test_content_check_with_sources_passes_on_shipped_content() -> None:
-    result = subprocess.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
+    result = warmstart.run([sys.executable, "-m", "bot", "content", "check", "--sources", str(SEEDS)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120,
                             env={k: v for k, v in os.environ.items() if not k.startswith("SCR_")})  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -219,7 +220,7 @@ def test_content_check_reads_the_sources_folder_from_the_environment(tmp_path: P
     (content / "points" / "mine.yaml").write_text("points:\n" + local_point("mine-quote", quote='"an invented quotation"'))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SCR_CONTENT_DIR=str(content), SCR_SOURCES_DIR=str(SEEDS))
-    result = subprocess.run([sys.executable, "-m", "bot", "content", "check"], capture_output=True, text=True, env=env,
+    result = warmstart.run([sys.executable, "-m", "bot", "content", "check"], capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=120)  # fmt: skip
     assert result.returncode == 1
     assert "mine-quote: quote is not word for word" in result.stderr

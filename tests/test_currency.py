@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import warmstart
 import yaml
 
 from bot.content.corpus import Corpus, load_corpus
@@ -211,7 +211,7 @@ def test_content_check_command_fails_with_file_and_line_for_a_stale_point(conten
     write_changes(content, changes)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
-    result = subprocess.run([sys.executable, "-m", "bot", "content", "check"], capture_output=True, text=True,
+    result = warmstart.run([sys.executable, "-m", "bot", "content", "check"], capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=120)
     assert result.returncode == 1
     assert f"{content / 'points' / 'health-2011-14.yaml'}:" in result.stderr

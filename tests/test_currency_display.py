@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import warmstart
 import yaml
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
@@ -113,7 +114,7 @@ def test_a_lookup_answer_shows_period_and_since_in_block_kit_and_the_terminal(co
 def ask(content: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
-    return subprocess.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, env=env,
+    return warmstart.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+import warmstart
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from slack_sdk.oauth.installation_store import Installation
@@ -211,7 +212,7 @@ def test_a_rotation_killed_midway_resumes_and_loses_nothing(target: Target, tmp_
     old = {ws: data_key_of(r, ws) for ws in spaces}
     values = {ws: sum(len(v) for v in sealed_values(r, ws).values()) for ws in spaces}
     env = cli_env(tmp_path, target.env)
-    proc = subprocess.Popen(rotate_cmd("--batch", "3", "--pause", "0.1", "--grace", "0.2"), env=env, cwd=ROOT,
+    proc = warmstart.Popen(rotate_cmd("--batch", "3", "--pause", "0.1", "--grace", "0.2"), env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         read_lines_until(proc, 3, 60)
@@ -233,7 +234,7 @@ def test_a_rotation_killed_midway_resumes_and_loses_nothing(target: Target, tmp_
         crypto.attach(r, KEYRING)
     # Run again: it resumes (no workspace rotated twice), and finishes.
     new_before = {ws: data_key_of(r, ws) for ws in spaces}
-    again = subprocess.run(rotate_cmd("--batch", "3", "--grace", "0.2"), env=env, cwd=ROOT, capture_output=True,
+    again = warmstart.run(rotate_cmd("--batch", "3", "--grace", "0.2"), env=env, cwd=ROOT, capture_output=True,
                            text=True, timeout=120)  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resumed the data-key rotation" in again.stdout
@@ -266,7 +267,7 @@ def test_rotation_while_the_bot_serves_keeps_every_write_and_leaves_the_old_key_
         leaked = r.get(keys.data_key(ws))
         env = cli_env(tmp_path, {"REDIS_URL": redis_server.url, **({"REDIS_CLUSTER": "1"}
                                                                      if hasattr(redis_server, "flush") else {})})
-        proc = subprocess.Popen(rotate_cmd("--batch", "4", "--pause", "0.05", "--grace", "0.5"), env=env, cwd=ROOT,
+        proc = warmstart.Popen(rotate_cmd("--batch", "4", "--pause", "0.05", "--grace", "0.5"), env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
         written: dict[str, str] = {}
         edited: dict[str, str] = {}

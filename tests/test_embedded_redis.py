@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import redis
+import warmstart
 
 from bot.storage.embedded_redis import EmbeddedRedis
 from conftest import ROOT, bot_env, free_port, start_bot
@@ -60,7 +61,7 @@ def test_an_orphaned_server_is_adopted_and_stopped_by_the_next_command(tmp_path:
     bot.process.wait(10)
     try:
         assert _alive(orphan), "the server outlives a SIGKILLed bot (the case this test is about)"
-        result = subprocess.run(
+        result = warmstart.run(
             [sys.executable, "-m", "bot", "reflections", "export", "--team", "T0AAA", "--user", "U0AAA"],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
@@ -81,7 +82,7 @@ def test_a_live_owner_keeps_its_server_when_another_process_joins(tmp_path: Path
     owner = EmbeddedRedis(tmp_path)
     url = owner.start()
     try:
-        result = subprocess.run(
+        result = warmstart.run(
             [sys.executable, "-m", "bot", "reflections", "export", "--team", "T0AAA", "--user", "U0AAA"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))},
                  "SCR_DATA_DIR": str(tmp_path)},
@@ -103,7 +104,7 @@ class ShellProcess:
         env.update(SCR_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
         self.screen = screen
         self.handle = screen.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "shell"], env=env, cwd=ROOT, text=True,
+        self.process = warmstart.Popen([sys.executable, "-m", "bot", "shell"], env=env, cwd=ROOT, text=True,
                                         stdin=subprocess.PIPE, stdout=self.handle, stderr=subprocess.STDOUT)  # fmt: skip
 
     def type(self, line: str, then: str, timeout: float = 30) -> str:

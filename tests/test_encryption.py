@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import warmstart
 from slack_sdk.oauth.installation_store import Installation
 from test_http_reflections import T1, open_modal, reply, submission, weekly_post
 
@@ -201,7 +202,7 @@ def keys_rotate(redis_server: RedisServer, tmp: Path, current: str, old: str | N
            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s"}  # fmt: skip
     if old:
         env["SCR_MASTER_KEY_OLD"] = old
-    return subprocess.run([sys.executable, "-m", "bot", "keys", "rotate", "--batch", "7"], env=env, cwd=ROOT,
+    return warmstart.run([sys.executable, "-m", "bot", "keys", "rotate", "--batch", "7"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
@@ -263,7 +264,7 @@ def test_http_mode_without_a_master_key_stops_with_one_line(module_slack: FakeSl
                                                              tmp_path: Path) -> None:  # fmt: skip
     env = bot_env(module_slack, redis_server.url, tmp_path)
     del env["SCR_MASTER_KEY"]
-    done = subprocess.run([sys.executable, "-m", "bot", "run", "--no-scheduler"], env={**env, "PORT": str(free_port())},
+    done = warmstart.run([sys.executable, "-m", "bot", "run", "--no-scheduler"], env={**env, "PORT": str(free_port())},
                           cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "SCR_MASTER_KEY is not set" in done.stderr, done.stderr
@@ -367,7 +368,7 @@ def test_a_wrong_master_key_stops_start_up_with_one_line_and_fails_in_one_line_a
     RedisInstallationStore(r).save(installation("T0KEYED"))  # its data key wrapped by the right key
     env = bot_env(module_slack, redis_server.url, tmp_path, SCR_MASTER_KEY=wrong)
     for command in (["run", "--no-scheduler"], ["clock"]):
-        done = subprocess.run([sys.executable, "-m", "bot", *command], env={**env, "PORT": str(free_port())}, cwd=ROOT,
+        done = warmstart.run([sys.executable, "-m", "bot", *command], env={**env, "PORT": str(free_port())}, cwd=ROOT,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.storage.embedded_redis import find_redis_server
 from conftest import ROOT, free_port
@@ -243,7 +244,7 @@ def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, 
     env.update({k: v.format(**values) for k, v in case.env.items()})
     before = sorted(tmp_path.rglob("*"))
     try:
-        result = subprocess.run([*COMMAND, *case.args], env=env, cwd=ROOT, capture_output=True, text=True,
+        result = warmstart.run([*COMMAND, *case.args], env=env, cwd=ROOT, capture_output=True, text=True,
                                 input=case.stdin, timeout=60)  # fmt: skip
     finally:
         busy.close()
@@ -260,7 +261,7 @@ def test_misconfiguration_is_one_line_naming_the_fix(name: str, tmp_path: Path, 
 def test_offline_shell_still_opens_with_no_tokens_at_all(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_DATA_DIR"] = str(tmp_path / "var")
-    result = subprocess.run([*COMMAND, "run"], env=env, cwd=ROOT, input="quit\n", capture_output=True, text=True,
+    result = warmstart.run([*COMMAND, "run"], env=env, cwd=ROOT, input="quit\n", capture_output=True, text=True,
                             timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "offline shell" in result.stdout
@@ -291,7 +292,7 @@ def test_a_schedule_file_with_several_mistakes_reports_every_one(tmp_path: Path)
     path.write_text(SEVERAL_MISTAKES)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SCR_DATA_DIR=str(tmp_path / "var"), SCR_SCHEDULES_DIR=str(tmp_path / "schedules"))
-    result = subprocess.run([*COMMAND, "schedule", "list"], env=env, cwd=ROOT, capture_output=True, text=True,
+    result = warmstart.run([*COMMAND, "schedule", "list"], env=env, cwd=ROOT, capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=60)  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stderr.splitlines() == [

@@ -12,7 +12,6 @@ older version kept per channel into their workspace's, and a second run changes 
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 from test_http_distribution import install
 
 from bot.learning.digest_sender import DigestReaders
@@ -68,7 +68,7 @@ def say(bot: BotProcess, slack: FakeSlack, text: str, user: str, channel: str, *
 
 
 def run_due(env: dict[str, str], at: datetime) -> str:
-    out = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+    out = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from blockkit import dumps
 from bot.slack.oauth import manifest_scopes
@@ -81,7 +82,7 @@ def keys_of(r: redis.Redis, team: str) -> dict[str, Any]:
 
 
 def run_due(env: dict[str, str], at: datetime) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()],
+    return warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()],
                           env={**env, "PATH": os.environ["PATH"]}, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 

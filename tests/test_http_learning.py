@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from blockkit import assert_valid_message, dumps
 from bot.config import is_bank_holiday
@@ -58,7 +59,7 @@ def cli(module_slack: LocalSlack, redis_server: RedisServer, tmp_path: Path):  #
     env = bot_env(module_slack, redis_server.url, tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
+        result = warmstart.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
                                 cwd=ROOT, timeout=120)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         return result

@@ -9,7 +9,6 @@ trail (``/scr audit``, ``scr-bot audit``) and no refusal is.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import warmstart
 from test_http_distribution import install
 
 from bot.learning.digest_sender import DigestReaders
@@ -162,7 +162,7 @@ def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_r
     # The operator's CLI: every change since a day, oldest first; nothing after tomorrow.
     env = bot_env(roles_slack, redis_server.url, tmp_path)
     day = datetime.fromtimestamp(started, UTC).date().isoformat()
-    out = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", day], env=env, cwd=ROOT,
+    out = warmstart.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", day], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     printed = out.stdout.splitlines()
@@ -171,10 +171,10 @@ def test_the_lead_a_workspace_admin_and_the_bots_admins_can_and_each_change_is_r
         assert f"  {by} ({role})  {action} {where}" in line, line
     assert f"<@{READER}>" in printed[3] and "Health, SUDI & safer sleep" in printed[0]
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
-    later = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", tomorrow], env=env, cwd=ROOT,
+    later = warmstart.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", tomorrow], env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert later.returncode == 0 and later.stdout == "" and "no changes recorded" in later.stderr
-    bad = subprocess.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", "last week"], env=env,
+    bad = warmstart.run([sys.executable, "-m", "bot", "audit", "--team", TEAM, "--since", "last week"], env=env,
                          cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "--since" in bad.stderr
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from blockkit import assert_valid_message, dumps
 from bot.storage.embedded_redis import find_redis_server
@@ -122,7 +123,7 @@ def weekday_on_or_after(day: date) -> date:
 
 
 def run_due(env: dict[str, str], now: datetime) -> str:
-    proc = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", now.isoformat()], env=env,
+    proc = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", now.isoformat()], env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     return proc.stdout + proc.stderr
 

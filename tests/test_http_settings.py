@@ -9,7 +9,6 @@ working day, not London's; a bank holiday sends no check; a paused person gets n
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.storage.roles import AuditTrail
 from bot.storage.store import Workspace
@@ -52,7 +52,7 @@ def cli(module_slack: FakeSlack, redis_server: RedisServer, tmp_path: Path):  # 
     env = bot_env(module_slack, redis_server.url, tmp_path)
 
     def run(*args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
+        result = warmstart.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env,
                                 cwd=ROOT, timeout=120)  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout

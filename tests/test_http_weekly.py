@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from blockkit import assert_valid_message, dumps
 from bot.content.corpus import load_corpus
@@ -169,17 +170,16 @@ def test_redis_down_never_breaks_a_lookup(bot_without_redis: BotProcess, module_
 
 def test_example_schedule_is_listed_and_previewed_offline(tmp_path: Path) -> None:
     import os
-    import subprocess
     import sys
 
     from conftest import ROOT
 
     env = {"PATH": os.environ["PATH"], "SCR_DATA_DIR": str(tmp_path / "var"), "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=ROOT, capture_output=True,
+    out = warmstart.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=ROOT, capture_output=True,
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "example-health-team" in out.stdout and "disabled" in out.stdout and "next:" in out.stdout
-    prev = subprocess.run([sys.executable, "-m", "bot", "schedule", "preview", "example-health-team", "--weeks", "8"],
+    prev = warmstart.run([sys.executable, "-m", "bot", "schedule", "preview", "example-health-team", "--weeks", "8"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert prev.returncode == 0, prev.stderr
     lines = prev.stdout.strip().splitlines()

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 from redis.crc import key_slot
 
 from bot.content.corpus import Corpus
@@ -130,7 +131,7 @@ def old_layout(r: redis.Redis) -> dict[str, str]:
 
 def run(redis_server: RedisServer, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", **redis_env(redis_server), "SCR_DATA_DIR": str(tmp), "HOME": str(tmp)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, capture_output=True, text=True,
+    return warmstart.run([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from blockkit import assert_valid_message
 from bot.content.corpus import load_corpus
@@ -50,7 +51,7 @@ def with_example(target: Path) -> Path:
 def cli(content: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+    return warmstart.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)  # fmt: skip
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.content.corpus import Corpus, load_corpus
 from bot.content.fidelity import OVERCLAIM_ALLOWED, check_corpus, claims, paired_claims
@@ -182,7 +182,7 @@ def test_content_check_exits_1_on_a_warning_and_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_CONTENT_DIR"] = str(content)
     args = [sys.executable, "-m", "bot", "content", "check"] + (["--sources", str(SEEDS)] if SEEDS.is_dir() else [])
-    result = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    result = warmstart.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "any-often: warning: key_messages[0]: drops the section's hedge ('often')" in result.stderr
     assert "1 fidelity warning(s)" in result.stderr

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import warmstart
 from relevance_table import NOT_COVERED
 
 from blockkit import assert_no_user_markup, assert_valid_message, dumps
@@ -123,7 +123,7 @@ def test_patterns_in_the_offline_shell(tmp_path: Path, lookup: Lookup) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_DATA_DIR"] = str(tmp_path / "var")
     lines = "".join(f"/scr {q}\n" for q in PATTERNS) + "quit\n"
-    result = subprocess.run([sys.executable, "-m", "bot", "run"], input=lines, capture_output=True, text=True,
+    result = warmstart.run([sys.executable, "-m", "bot", "run"], input=lines, capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     out = " ".join(result.stdout.split())
@@ -143,7 +143,7 @@ def test_patterns_in_the_offline_shell(tmp_path: Path, lookup: Lookup) -> None:
 def test_patterns_in_ask_json(tmp_path: Path, lookup: Lookup, query: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env["SCR_DATA_DIR"] = str(tmp_path / "var")
-    result = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", query], capture_output=True, text=True,
+    result = warmstart.run([sys.executable, "-m", "bot", "ask", "--json", query], capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)

@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import warmstart
 from safety_table import LIVE_LOOKUPS, LIVE_REFLECTIONS, NOT_LIVE
 
 from blockkit import assert_valid_message, dumps
@@ -109,7 +110,7 @@ def test_more_pages_keep_the_safety_net_first(lookup: Lookup, corpus: Corpus) ->
 
 def run_ask(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
-    return subprocess.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, cwd=str(ROOT),
+    return warmstart.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, cwd=str(ROOT),
                           env={**base, "SCR_CONTENT_DIR": str(CONTENT_DIR), **env}, timeout=60)  # fmt: skip
 
 

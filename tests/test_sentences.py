@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+import warmstart
 
 from blockkit import assert_valid_message, dumps
 from bot.content.corpus import Corpus
@@ -93,7 +94,7 @@ def test_dsl_leads_with_education_points(lookup: Lookup) -> None:
 
 def run_ask(*args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
-    return subprocess.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, cwd=str(ROOT),
+    return warmstart.run([sys.executable, "-m", "bot", "ask", *args], capture_output=True, text=True, cwd=str(ROOT),
                           env={**base, "SCR_CONTENT_DIR": str(CONTENT_DIR)}, timeout=60)  # fmt: skip
 
 

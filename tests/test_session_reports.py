@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.briefings.sessions import DONE, Action, Session, SessionStore
 from bot.learning.digest_sender import DigestReaders
@@ -40,7 +41,7 @@ def run_session(client: redis.Redis, at: float, tag: str) -> None:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=ROOT,
+    return warmstart.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=120)  # fmt: skip
 
 

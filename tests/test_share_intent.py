@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import warmstart
 from test_http_reflections import T1, open_modal, submission, weekly_post
 
 from blockkit import dumps
@@ -78,7 +78,7 @@ def kill_web(bot: BotProcess) -> None:
 
 def run_clock(env: dict[str, str]) -> str:
     """The clock's sweep, once, as its own process."""
-    proc = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due"], env=env, cwd=ROOT,
+    proc = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     return proc.stdout + proc.stderr
 

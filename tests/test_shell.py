@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import redis
+import warmstart
 
 from conftest import ROOT, RedisServer
 
@@ -47,7 +48,7 @@ WEEK = [
 def play(lines: list[str], tmp: Path, redis_url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(REDIS_URL=redis_url, SCR_DATA_DIR=str(tmp / "var"), PYTHONUNBUFFERED="1")
-    return subprocess.run([*COMMAND, "shell"], input="\n".join(lines) + "\n", capture_output=True, text=True,
+    return warmstart.run([*COMMAND, "shell"], input="\n".join(lines) + "\n", capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120)  # fmt: skip
 
 

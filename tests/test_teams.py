@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+import warmstart
 
 from bot.slack.blocks import ACTION_SHARE, ACTION_SHOW
 from bot.storage import keys
@@ -120,7 +121,7 @@ def test_a_live_concern_in_a_channel_mention_gets_the_safety_net_first(teams_bot
 
 # ----- the weekly post, exactly once ---------------------------------------------------------------------
 def run_due(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due"], env=env, cwd=str(ROOT),
+    return warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due"], env=env, cwd=str(ROOT),
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
@@ -194,7 +195,7 @@ def test_when_graph_cannot_be_read_a_lost_post_is_reported_never_made_twice(team
     assert len(weekly_posts(teams, channel)) == 1, outcomes
     assert f"{sid} " in outcomes and "ChannelMessage.Read.Group" in outcomes, outcomes
     # ... and the operator sees it: `schedule list` names the error until a post succeeds, not "ok".
-    listed = subprocess.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=str(ROOT),
+    listed = warmstart.run([sys.executable, "-m", "bot", "schedule", "list"], env=env, cwd=str(ROOT),
                             capture_output=True, text=True, timeout=120).stdout  # fmt: skip
     lines = listed.splitlines()
     (start,) = [i for i, line in enumerate(lines) if line.startswith(f"{sid} ")]

@@ -8,7 +8,6 @@ signs it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+import warmstart
 
 from bot.learning.quiz import QuizStore
 from bot.storage import keys
@@ -184,7 +184,7 @@ def test_a_deleted_team_pauses_until_restored_a_hard_deleted_one_is_the_apps_rem
 
 def clock_run(env: dict[str, str], at: datetime) -> str:
     """``scr-bot schedule run-due --now AT``, whatever its exit status (a paused team's week is reported failed)."""
-    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
+    done = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", at.isoformat()], env=env,
                           cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
     return done.stdout + done.stderr
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.content.corpus import Corpus, load_corpus
 from bot.learning.digest_sender import DigestReaders
@@ -419,7 +419,7 @@ def test_digest_on_in_the_personal_chat_brings_the_monthly_digest_as_a_card_with
     assert [(e.by, e.role, e.action, e.detail) for e in AuditTrail(shared_redis).since(WS, 0)
             if e.action.startswith("digest")] == [(reader[0], "team member", "digest-add", reader[0])]  # fmt: skip
     # ... and an operator reads that trail with the CLI, by the tenant's id.
-    trail = subprocess.run([sys.executable, "-m", "bot", "audit", "--teams-tenant", TENANT], env=env, cwd=str(ROOT),
+    trail = warmstart.run([sys.executable, "-m", "bot", "audit", "--teams-tenant", TENANT], env=env, cwd=str(ROOT),
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert trail.returncode == 0 and "digest-add" in trail.stdout and reader[0] in trail.stdout, trail.stdout + trail.stderr
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import warmstart
 from PIL import Image
 
 from conftest import ROOT
@@ -36,7 +37,7 @@ def package(tmp_path: Path, **settings: str) -> tuple[subprocess.CompletedProces
     out = tmp_path / "out" / "app.zip"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_", "TEAMS_"))}
     env.update(settings, SCR_DATA_DIR=str(tmp_path / "var"))
-    proc = subprocess.run([sys.executable, "-m", "bot", "teams", "package", "--output", str(out)], env=env,
+    proc = warmstart.run([sys.executable, "-m", "bot", "teams", "package", "--output", str(out)], env=env,
                           cwd=str(ROOT), capture_output=True, text=True, timeout=60)  # fmt: skip
     return proc, out
 

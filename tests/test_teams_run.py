@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import redis
+import warmstart
 
 from bot.storage import keys
 from bot.teams.cards import points_shown
@@ -95,7 +96,7 @@ def test_half_set_teams_settings_stop_run_with_one_line(module_slack: FakeSlack,
     for name in {"TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID"} - set(given):
         env.pop(name)
     env["PORT"] = str(free_port())
-    proc = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, cwd=str(ROOT), capture_output=True, text=True,
+    proc = warmstart.run([sys.executable, "-m", "bot", "run"], env=env, cwd=str(ROOT), capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and says in lines[0], proc.stdout + proc.stderr
@@ -107,7 +108,7 @@ def test_teams_with_slack_in_socket_mode_is_one_line(module_slack: FakeSlack, te
     env = {**bot_env(module_slack, redis_server.url, tmp_path, **teams.env()), "SLACK_APP_TOKEN": "xapp-1-A1-1-abc",
            "PORT": str(free_port())}  # fmt: skip
     env.pop("SLACK_SIGNING_SECRET")
-    proc = subprocess.run([sys.executable, "-m", "bot", "run"], env=env, cwd=str(ROOT), capture_output=True, text=True,
+    proc = warmstart.run([sys.executable, "-m", "bot", "run"], env=env, cwd=str(ROOT), capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert proc.returncode != 0 and len(lines) == 1 and "unset the SLACK_* settings to serve Teams alone" in lines[0], lines

@@ -14,7 +14,6 @@ activity signed as the Bot Connector signs it.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+import warmstart
 from test_share_intent import kill_web
 from test_teams_more import APP_ID, TENANT, WS, next_monday_morning, weekly_post
 
@@ -63,7 +63,7 @@ def web(module_slack: FakeSlack, teams: FakeTeams, redis_server: Any,
 
 def clock(env: dict[str, str]) -> str:
     """The clock's sweep, once, as its own process (at the weekly post's time: only the shares are left to do)."""
-    done = subprocess.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", next_monday_morning().isoformat()],
+    done = warmstart.run([sys.executable, "-m", "bot", "schedule", "run-due", "--now", next_monday_morning().isoformat()],
                           env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=120)  # fmt: skip
     return done.stdout + done.stderr
 

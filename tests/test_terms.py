@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import warmstart
 
 from bot.content.corpus import Corpus, load_corpus
 from bot.content.sources import Sources, words
@@ -32,7 +33,7 @@ needs_sources = pytest.mark.skipif(not SEEDS.is_dir(), reason=f"source briefings
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=base, cwd=ROOT,
+    return warmstart.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=base, cwd=ROOT,
                           timeout=120)
 
 

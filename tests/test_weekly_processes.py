@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+import warmstart
 
 from bot.storage import keys
 from bot.storage.keys import Workspace
@@ -58,7 +59,7 @@ def lapse_the_dead_claim(client: redis.Redis) -> None:
 def spawn(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
     """``log``: write the output to that file (read it while the process runs) rather than a pipe."""
     out = open(log, "w") if log else subprocess.PIPE  # noqa: SIM115 - the child holds it; closed when it ends
-    return subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, stdout=out,
+    return warmstart.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, stdout=out,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
