@@ -9,12 +9,12 @@ import json
 import marshal
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import warmstart
 
 from bot.content.corpus import load_corpus
 from bot.search import indexcache
@@ -28,7 +28,7 @@ def ask(query: str, content: Path, cache: Path) -> dict[str, Any]:
     """``scr-bot ask --json`` on ``content`` with ``cache`` as SCR_CACHE_DIR: the answer as JSON."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCR_", "REDIS_"))}
     env.update(SCR_CONTENT_DIR=str(content), SCR_CACHE_DIR=str(cache))
-    done = subprocess.run([sys.executable, "-m", "bot", "ask", "--json", query], capture_output=True, text=True,
+    done = warmstart.run([sys.executable, "-m", "bot", "ask", "--json", query], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

@@ -55,7 +55,7 @@ PRELOAD = (
     "gunicorn.arbiter", "gunicorn.workers.gthread", "cryptography.hazmat.primitives.ciphers.aead", "apscheduler",
     "apscheduler.schedulers.background", "apscheduler.triggers.cron", "pydantic", "rapidfuzz", "holidays",
     "Stemmer", "jwt", "requests", "email.mime.multipart", "bot.config", "bot.ops.cli", "bot.content.corpus",
-    "bot.search.lookup", "bot.storage.keys", "bot.storage.crypto",
+    "bot.search.lookup", "bot.search.indexcache", "bot.storage.keys", "bot.storage.crypto",
 )  # fmt: skip
 
 
