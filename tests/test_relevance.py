@@ -9,7 +9,7 @@ points; `python bench/bench_relevance.py` prints the same figures per sector.
 from __future__ import annotations
 
 import pytest
-from relevance_table import LIVE, NOT_COVERED, NOTHING, TABLE, evaluate
+from relevance_table import LIVE, NOT_COVERED, NOTHING, TABLE, Scored, evaluate
 
 from bot.content.corpus import Corpus
 from bot.search.lookup import Lookup
@@ -23,6 +23,13 @@ LIVE_FLOOR = 1.0  # a live concern must always get how to act now first
 @pytest.fixture(scope="module")
 def lookup(corpus: Corpus) -> Lookup:
     return Lookup(corpus)
+
+
+@pytest.fixture(scope="module")
+def evaluated(lookup: Lookup) -> tuple[list[Scored], dict[str, dict[str, float]]]:
+    """The whole table scored once: the three floors below read the same ranks (scoring is a few seconds of
+    lookups, and it was done three times)."""
+    return evaluate(lookup)
 
 
 def test_the_table_is_broad() -> None:
@@ -49,8 +56,8 @@ def test_every_judged_point_exists(corpus: Corpus) -> None:
     assert not missing, f"the table names points that no longer exist: {sorted(missing)}"
 
 
-def test_top3_stays_above_95_percent(lookup: Lookup) -> None:
-    scored, table = evaluate(lookup)
+def test_top3_stays_above_95_percent(evaluated: tuple[list[Scored], dict[str, dict[str, float]]]) -> None:
+    scored, table = evaluated
     misses = [f"{s.row.query!r} ({s.row.sector}): rank {s.rank}, got {s.got}" for s in scored
               if s.rank is None or s.rank > 3]
     assert table["overall"]["top3"] >= TOP3_FLOOR, (
@@ -59,15 +66,15 @@ def test_top3_stays_above_95_percent(lookup: Lookup) -> None:
         assert m["top3"] >= 0.85, f"{sector}: top-3 {m['top3']:.1%}"
 
 
-def test_full_sentences_are_ranked_by_what_they_ask(lookup: Lookup) -> None:
-    scored, table = evaluate(lookup)
+def test_full_sentences_are_ranked_by_what_they_ask(evaluated: tuple[list[Scored], dict[str, dict[str, float]]]) -> None:
+    scored, table = evaluated
     misses = [f"{s.row.query!r}: rank {s.rank}, got {s.got}" for s in scored
               if s.row.form == "sentence" and (s.rank is None or s.rank > 3)]
     assert table["sentence"]["top3"] >= SENTENCE_FLOOR, (
         f"sentences top-3 {table['sentence']['top3']:.1%} < {SENTENCE_FLOOR:.0%}; misses:\n" + "\n".join(misses))
 
 
-def test_every_live_concern_gets_the_safety_net_first(lookup: Lookup) -> None:
-    scored, table = evaluate(lookup)
+def test_every_live_concern_gets_the_safety_net_first(evaluated: tuple[list[Scored], dict[str, dict[str, float]]]) -> None:
+    scored, table = evaluated
     missed = [s.row.query for s in scored if s.row.form == "live" and s.rank != 1]
     assert table["live"]["top3"] >= LIVE_FLOOR and not missed, missed

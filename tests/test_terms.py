@@ -43,6 +43,15 @@ def copy_content(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the content the generator has run over once, with the committed sources and curation: the
+    tests below only read it (a run is about a second; each test ran its own)."""
+    content = copy_content(tmp_path_factory.mktemp("generated"))
+    generate(content, SEEDS, CURATION)
+    return content
+
+
 @needs_sources
 def test_committed_terms_are_what_the_generator_makes() -> None:
     result = run("content", "terms", "--sources", str(SEEDS), "--check")
@@ -50,10 +59,9 @@ def test_committed_terms_are_what_the_generator_makes() -> None:
 
 
 @needs_sources
-def test_the_generator_is_deterministic_and_follows_edits(tmp_path: Path) -> None:
-    first, second = copy_content(tmp_path / "a"), copy_content(tmp_path / "b")
+def test_the_generator_is_deterministic_and_follows_edits(tmp_path: Path, generated: Path) -> None:
+    first, second = copy_content(tmp_path / "a"), generated  # two runs over two copies, compared file by file
     generate(first, SEEDS, CURATION)
-    generate(second, SEEDS, CURATION)
     for path in sorted(first.rglob("*.yaml")):
         assert path.read_bytes() == (second / path.relative_to(first)).read_bytes(), path
     # Someone re-cites a point to another section: re-running gives that section's terms.
@@ -81,14 +89,12 @@ def test_every_term_occurs_in_its_cited_section(corpus: Corpus) -> None:
 
 
 @needs_sources
-def test_a_paragraph_printed_under_another_heading_gives_its_terms_to_its_own_section(tmp_path: Path) -> None:
+def test_a_paragraph_printed_under_another_heading_gives_its_terms_to_its_own_section(generated: Path) -> None:
     """The research briefing prints its recommendations on uncertainty under "Domestic abuse", those on
     domestic abuse after "Listening to children", and its "Dealing with uncertainty" heading beside
     "Adolescent suicide"; the map's ``elsewhere`` says where each belongs, and the terms must follow it,
     not the heading the extraction happened to put them under."""
-    content = copy_content(tmp_path)
-    generate(content, SEEDS, CURATION)
-    by_id = load_corpus(content).by_id
+    by_id = load_corpus(generated).by_id
     assert "Was Not Brought" in by_id["r14-rec-uncertainty"].terms
     assert "self-harm" not in by_id["r14-rec-uncertainty"].terms  # the suicide recommendations' words
     assert by_id["r14-rec-domestic-abuse"].terms == ["private law"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import io
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,7 @@ def _font_dir() -> Path:
 
 
 _FACES = (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf"), ("I", "DejaVuSans-Oblique.ttf"))
-_measuring = threading.local()
+_per_thread = threading.local()
 
 
 def _add_fonts(pdf: Any) -> None:
@@ -157,30 +158,63 @@ def _add_fonts(pdf: Any) -> None:
         pdf.add_font("DejaVu", style, str(fonts / file))
 
 
-def _measuring_fonts() -> dict[str, Any]:
-    """The three faces parsed once per thread, for the trial renders that only count pages.
-
-    Parsing a face is about half of a render's time, and ``pdf_bytes`` may try a dozen fits. ``output()``
-    subsets a face's tables in place, so a shared face is only ever measured with: the render that is written
-    out parses its own."""
-    fonts = getattr(_measuring, "fonts", None)
+def _parsed_fonts() -> dict[str, Any]:
+    """The three faces parsed once per thread: parsing a face (its width table, its glyph table) costs more
+    than laying out the page, and ``pdf_bytes`` may lay it out a dozen times."""
+    fonts = getattr(_per_thread, "fonts", None)
     if fonts is None:
         from fpdf import FPDF
 
         template = FPDF()
         _add_fonts(template)
-        fonts = _measuring.fonts = dict(template.fonts)
+        fonts = _per_thread.fonts = {key: (font, Path(font.ttffile).read_bytes()) for key, font in template.fonts.items()}
     return fonts
 
 
-def _measuring_copy(font: Any) -> Any:
-    """A face for one trial render: the parsed tables and widths shared, what a render adds to its own.
+@functools.cache
+def _face_class() -> type:
+    from fpdf.fonts import TTFFont
 
-    fpdf2's own ``deepcopy`` of a face copies its 6,000-glyph width table, which costs more than the render; a
-    trial render only reads the widths, so they are shared, and gets its own subset and missing-glyph list."""
+    class Face(TTFFont):
+        """A parsed face whose text widths are remembered for one ``pdf_bytes`` call.
+
+        fpdf2 breaks a line by measuring it again after each character, and every fit tried lays out the same
+        lines again; a width is the sum of whole-number glyph widths, so a text's is its text-less-one-
+        character's plus that character's, found in the memo instead of summed again. Same numbers, same
+        page."""
+
+        __slots__ = ()
+
+        def get_text_width(self, text: str, font_size_pt: float, text_shaping_params: Any) -> tuple[int, float]:
+            if text_shaping_params or self.is_symbol:
+                return super().get_text_width(text, font_size_pt, text_shaping_params)
+            if font_size_pt > self.biggest_size_pt:
+                self.biggest_size_pt = font_size_pt
+            memo: dict[tuple[str, str], int] = _per_thread.widths
+            units = memo.get((self.fontkey, text)) if text else 0
+            if units is None:
+                head = memo.get((self.fontkey, text[:-1]))
+                cw = self.cw
+                units = head + cw[ord(text[-1])] if head is not None else sum(cw[ord(c)] for c in text)
+                memo[(self.fontkey, text)] = units
+            return len(text), units * font_size_pt * 0.001
+
+    return Face
+
+
+def _render_copy(font: Any, data: bytes) -> Any:
+    """A face for one render: the parsed widths shared, what a render changes its own.
+
+    fpdf2's own ``deepcopy`` of a face copies its 6,000-glyph width table, which costs more than the render;
+    ``output()`` subsets the face's font tables in place, so each render gets its own (lazily read: only the
+    render that is written out reads them) and its own subset and missing-glyph list."""
+    from fontTools import ttLib
     from fpdf.fonts import SubsetMap
 
     mine = copy.copy(font)
+    mine.__class__ = _face_class()
+    mine.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, fontNumber=font.collection_font_number,
+                               lazy=True)  # fmt: skip
     mine.missing_glyphs = []
     mine.biggest_size_pt = 0
     mine.subset = SubsetMap(mine)
@@ -188,7 +222,7 @@ def _measuring_copy(font: Any) -> Any:
 
 
 class _Overflow(Exception):
-    """A trial render reached a second page: that fit does not fit, and the rest need not be laid out."""
+    """A render reached a second page: that fit does not fit, and the rest need not be laid out."""
 
 
 @functools.cache
@@ -203,24 +237,24 @@ def _trial_class() -> type:
     return Trial
 
 
-def _fits(briefing: SevenMinuteBriefing, fit: _Fit) -> bool:
+def _fitting(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FPDF or None
+    """The briefing laid out with ``fit``, or None when it does not fit one page."""
     try:
-        return _render(briefing, fit, measuring=True).pages_count == 1
+        pdf = _render(briefing, fit)
     except _Overflow:
-        return False
+        return None
+    return pdf if pdf.pages_count == 1 else None
 
 
-def _render(briefing: SevenMinuteBriefing, fit: _Fit, *, measuring: bool = False):  # noqa: ANN202 - fpdf.FPDF
-    from fpdf import FPDF, TextStyle
+def _render(briefing: SevenMinuteBriefing, fit: _Fit):  # noqa: ANN202 - fpdf.FPDF
+    """The handout laid out with ``fit``; raises ``_Overflow`` as soon as it needs a second page."""
+    from fpdf import TextStyle
 
-    pdf = (_trial_class() if measuring else FPDF)(orientation="portrait", unit="mm", format="A4")
+    pdf = _trial_class()(orientation="portrait", unit="mm", format="A4")
     pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
     pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
-    if measuring:
-        for key, font in _measuring_fonts().items():
-            pdf.fonts[key] = _measuring_copy(font)
-    else:
-        _add_fonts(pdf)
+    for key, (font, data) in _parsed_fonts().items():
+        pdf.fonts[key] = _render_copy(font, data)
     pdf.set_title(briefing.title)
     pdf.set_lang(LANGUAGE)
     pdf.set_subject(f"A {MINUTES}-minute briefing with its sources and an action plan")
@@ -264,8 +298,14 @@ def _render(briefing: SevenMinuteBriefing, fit: _Fit, *, measuring: bool = False
 
 
 def pdf_bytes(briefing: SevenMinuteBriefing) -> bytes:
-    """The handout as a one-page A4 PDF: the fullest version of the briefing that fits one page."""
-    for fit in FITS:
-        if _fits(briefing, fit):
-            return bytes(_render(briefing, fit).output())
+    """The handout as a one-page A4 PDF: the fullest version of the briefing that fits one page (the render
+    that fitted is the one written out: it is not laid out a second time)."""
+    _per_thread.widths = {}  # remembered for this handout's fits only: a long-running bot does not grow it
+    try:
+        for fit in FITS:
+            pdf = _fitting(briefing, fit)
+            if pdf is not None:
+                return bytes(pdf.output())
+    finally:
+        _per_thread.widths = {}
     raise HandoutError(f"{briefing.title!r} does not fit one A4 page even shortened")

@@ -19,6 +19,7 @@ are listed for a person to review, never written on their own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -83,11 +84,18 @@ def mentions(text_norm: str, name: str) -> bool:
 
 
 def _position(text_norm: str, name: str) -> int:
-    n = normalise(name).strip()
-    if not n:
-        return -1
-    match = re.search(r" " + re.escape(n) + r"[a-z]{0,3} ", text_norm)
+    pattern = _name_pattern(name)
+    match = pattern.search(text_norm) if pattern else None
     return match.start() if match else -1
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    """A name's whole-word pattern, made once: ``generate`` looks for each curated name and candidate in every
+    section and point (tens of thousands of searches for a few hundred names), and normalising the name and
+    compiling its pattern cost more than the search."""
+    n = normalise(name).strip()
+    return re.compile(r" " + re.escape(n) + r"[a-z]{0,3} ") if n else None
 
 
 def point_text(point: Point) -> str:
