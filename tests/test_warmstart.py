@@ -12,7 +12,7 @@ import time
 import pytest
 import warmstart
 
-from conftest import ROOT
+from conftest import ROOT, RedisServer
 
 BOT = [sys.executable, "-m", "bot"]
 
@@ -48,9 +48,10 @@ def test_standard_input_reaches_the_shell_and_the_exit_code_comes_back(tmp_path:
     assert "Police" in done.stdout and "Bye." in done.stdout
 
 
-def test_a_warm_started_bot_is_a_real_process_that_a_kill_ends(tmp_path: object) -> None:
+def test_a_warm_started_bot_is_a_real_process_that_a_kill_ends(tmp_path: object, redis_server: RedisServer) -> None:
+    """(On the suite's Redis: a shell on its embedded one would leave that server running after the kill.)"""
     proc = warmstart.Popen([*BOT, "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           cwd=ROOT, env=_env(SCR_DATA_DIR=str(tmp_path)))  # fmt: skip
+                           cwd=ROOT, env=_env(SCR_DATA_DIR=str(tmp_path), REDIS_URL=redis_server.url))  # fmt: skip
     try:
         assert proc.pid != os.getpid()
         os.kill(proc.pid, 0)  # it exists, under the pid the test holds

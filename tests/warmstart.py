@@ -17,8 +17,9 @@ Unix socket. ``Popen`` below (a ``subprocess.Popen``: same arguments, same ``wai
 its wait status on the socket; ``Popen`` turns those into ``pid`` and ``returncode``.
 
 What the zygote must not import: ``prometheus_client`` (it chooses its multiprocess mode from the environment at
-import, and the bot chooses that folder at start-up: ``bot/ops/metricsdir.py``), so no bot module that imports
-``bot.metrics``. The zygote checks this after preloading and refuses (cold starts, with a warning) otherwise.
+import, and the bot chooses that folder at start-up: ``bot/ops/metricsdir.py``; ``bot.metrics`` imports it only
+when the first metric is made). The zygote checks this after preloading and refuses (cold starts, with a
+warning) otherwise.
 
 ``SCR_TEST_COLD=1`` makes every start a cold ``python -m bot`` again (CI runs a few files that way).
 """
@@ -47,16 +48,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BOT = [sys.executable, "-m", "bot"]
 
-# What every bot process imports first (measured with `python -X importtime -m bot ...`), minus anything that
-# would import prometheus_client (see the module docstring).
+# Libraries every bot process imports (measured with `python -X importtime -m bot ...`); then every module of the
+# bot itself (``_bot_modules``). None of them imports prometheus_client (see the module docstring).
 PRELOAD = (
     "redis", "redis.cluster", "redis.asyncio", "yaml", "slack_sdk", "slack_sdk.web", "slack_sdk.oauth",
     "slack_sdk.models.blocks", "slack_bolt", "slack_bolt.adapter.flask", "flask", "werkzeug", "gunicorn.app.base",
     "gunicorn.arbiter", "gunicorn.workers.gthread", "cryptography.hazmat.primitives.ciphers.aead", "apscheduler",
     "apscheduler.schedulers.background", "apscheduler.triggers.cron", "pydantic", "rapidfuzz", "holidays",
-    "Stemmer", "jwt", "requests", "email.mime.multipart", "bot.config", "bot.ops.cli", "bot.content.corpus",
-    "bot.search.lookup", "bot.search.indexcache", "bot.storage.keys", "bot.storage.crypto",
+    "Stemmer", "jwt", "requests", "email.mime.multipart",
 )  # fmt: skip
+
+
+def _bot_modules() -> list[str]:
+    import pkgutil
+
+    import bot
+
+    return [m.name for m in pkgutil.walk_packages(bot.__path__, "bot.") if m.name != "bot.__main__"]
 
 
 cpu_seconds = 0.0  # CPU used by the warm-started processes that have ended (for measuring the suite)
@@ -70,7 +78,7 @@ def _cold() -> bool:
 def _serve(path: str) -> None:
     """Preload, then fork a waiter per request until our parent (the pytest process) closes our stdin."""
     loaded = []
-    for name in PRELOAD:
+    for name in (*PRELOAD, *_bot_modules()):
         try:
             __import__(name)
             loaded.append(name)

@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _setup_logging(settings)
     from bot.ops import metricsdir
 
-    metricsdir.prepare(settings, serves=True)  # before anything imports bot.metrics
+    metricsdir.prepare(settings, serves=True)  # before the first metric is made (bot.metrics)
     if mode == "teams":
         return _run_teams_alone(args, settings)
     from bot import handlers

@@ -1,9 +1,9 @@
 """Where the processes of one bot write their metrics: ``PROMETHEUS_MULTIPROC_DIR``, set by the bot itself.
 
 Why here and this early: ``prometheus_client`` decides at its first import whether values are shared through
-files, so the folder is chosen before anything imports ``bot.metrics``. The process that serves the endpoint
-(``scr-bot run``, the supervisor when it runs the web server and the clock) empties the folder at start:
-counters left by an earlier run would otherwise be added to this one's. Its children (gunicorn's workers,
+files, so the folder is chosen before the first metric is made (``bot.metrics`` makes them on first use).
+The process that serves the endpoint (``scr-bot run``, the supervisor when it runs the web server and the
+clock) empties the folder at start: counters left by an earlier run would otherwise be added to this one's. Its children (gunicorn's workers,
 forked; the clock, started by the supervisor) write into the same folder and never empty it. A ``scr-bot
 clock`` started on its own (Procfile) writes into ``SCR_DATA_DIR/metrics`` without emptying it, for a web
 process on the same machine to serve.
