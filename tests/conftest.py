@@ -49,9 +49,11 @@ crypto.use_default(crypto.Keyring(parse_master_key("SCR_MASTER_KEY", MASTER_KEY)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the bot's modules once, before the workers start: the suite starts the bot some 570 times, and
-    where the machine sets PYTHONDONTWRITEBYTECODE each start would otherwise compile the modules the warm
-    starts' zygote did not preload (tests/warmstart.py) from source again (~0.1 s each)."""
+    """Keep bytecode for the checkout (its __pycache__ folders, ignored by git) even where the machine sets
+    PYTHONDONTWRITEBYTECODE: the suite starts the bot some 570 times, and each start would otherwise compile the
+    modules the warm starts' zygote did not preload (tests/warmstart.py) from source again, and each of pytest's
+    workers would rewrite the asserts of all ~100 test files again (~6 s of CPU each)."""
+    sys.dont_write_bytecode = False  # this process's own, so pytest keeps the test files it rewrites
     if not hasattr(config, "workerinput"):  # the controller (or a run without workers), not each xdist worker
         compileall.compile_dir(ROOT / "bot", quiet=1)
 

@@ -313,6 +313,10 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
         global cpu_seconds
         word, _, used = line[2:].partition(" ")
         cpu_seconds += float(used or 0)  # the bot process's and its children's, as wait4 reported them
+        if os.environ.get("SCR_TEST_WARM_LOG"):  # which starts cost what (for measuring the suite)
+            with open(os.environ["SCR_TEST_WARM_LOG"], "a") as log:
+                log.write(f"{float(used or 0):.3f}\t{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]}\t"
+                          f"{' '.join(self.args[3:])[:60]}\n")  # fmt: skip
         status = int(word)
         if status == -1:
             return self.pid, 255 << 8  # lost: report it as exit code 255
