@@ -161,8 +161,9 @@ class Settings:
     timezone: str = "Europe/London"
     data_dir: Path = field(default_factory=lambda: Path("var"))
     # Data derived from installed libraries and the content, kept between runs (SCR_CACHE_DIR): the masking's name
-    # lists, read from Faker in a child process (~0.6 s of CPU at every start otherwise), and the search indexes
-    # (bot.search.indexcache, ~0.15 s). Nothing personal; safe to delete.
+    # lists, read from Faker in a child process (~0.6 s of CPU at every start otherwise), the search indexes
+    # (bot.search.indexcache, ~0.15 s) and the data read from content and schedule YAML files (bot.content.yamlfile,
+    # ~0.06 s). Nothing personal; safe to delete.
     cache_dir: Path = field(default_factory=lambda: _user_cache_dir())
     retention_days: int = 365
     web_concurrency: int = 2

@@ -12,6 +12,7 @@ import redis
 
 from bot.briefings.sessions import SessionStore
 from bot.config import Settings
+from bot.content import yamlfile
 from bot.content.corpus import Corpus, load_corpus
 from bot.learning.quiz import QuizStore
 from bot.reflections import gazetteer
@@ -51,6 +52,7 @@ class Services:
     def create(cls, settings: Settings, store: Store | None = None) -> Services:
         """Load and validate content and schedules (raises ``ProblemsError`` naming file and line)."""
         gazetteer.use_cache(settings.cache_dir)
+        yamlfile.use_cache(settings.cache_dir)
         corpus = load_corpus(settings.content_dir)
         schedules = load_yaml_schedules(settings.schedules_dir, corpus, settings.timezone, None)
         return cls(

@@ -3,12 +3,28 @@
 Curators edit content and schedules by hand; a message that names the exact line is the
 difference between a two-second fix and a hunt. PyYAML's node tree keeps the marks, so we
 compose the tree once, build plain Python data from it, and keep the tree to look lines up.
+
+Kept between runs (``use_cache``, the cache folder SCR_CACHE_DIR): the data built from a file that loaded
+cleanly, named by a hash of the file's bytes and of what builds it (PyYAML's version, this module, Python's
+version). Every process that answers (``scr-bot run``, each ``schedule run-due``, ``ask``) loads all of content/;
+reading the built data back costs a fraction of parsing it (bench/bench_start.py). The node tree is then
+composed again from the same text only if a line is asked for (a problem to report). The files are pickles:
+the folder is the operator's own, as for the search indexes and name lists kept beside them, and a file that
+is damaged or unreadable is parsed as if it were not there. A file with a syntax error is never kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +58,18 @@ class ProblemsError(ValueError):
 class YamlDoc:
     path: Path
     data: Any
-    root: yaml.Node | None
+    text: str = field(repr=False, default="")
+
+    @cached_property
+    def root(self) -> yaml.Node | None:
+        """The node tree, with the marks; composed from the text when a line is first asked for."""
+        loader = _Loader(self.text)
+        try:
+            return loader.get_single_node()
+        except yaml.YAMLError:
+            return None
+        finally:
+            loader.dispose()
 
     def line_of(self, loc: Sequence[str | int]) -> int:
         """The 1-based line of the value at ``loc`` (keys and list indexes), or its nearest parent."""
@@ -112,12 +139,30 @@ def _unbuildable_scalar(node: yaml.Node | None) -> tuple[int, str] | None:
     return None
 
 
+log = logging.getLogger(__name__)
+_cache_dir: Path | None = None
+CACHE_PREFIX = "yaml-"
+CACHE_KEEP = 400  # built files kept: content/ and schedules/ several times over (edits, test copies), never a pile
+_CODE = hashlib.sha256(Path(__file__).read_bytes() + yaml.__version__.encode() + sys.version.encode()).digest()
+
+
+def use_cache(folder: Path | None) -> None:
+    """Keep data built from YAML files in ``folder`` between runs (``Settings.cache_dir``); None: never."""
+    global _cache_dir
+    _cache_dir = folder
+
+
 def load_yaml(path: Path) -> YamlDoc:
     """Parse one file; a syntax error becomes a ``ProblemsError`` naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemsError([Problem(path, 1, f"cannot read file: {exc}")]) from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text's universal newlines gave it
+    kept = _kept(raw)
+    if kept is not None:
+        return YamlDoc(path=path, data=kept[0], text=text)
     loader = _Loader(text)
     root: yaml.Node | None = None
     try:
@@ -140,7 +185,53 @@ def load_yaml(path: Path) -> YamlDoc:
         raise ProblemsError([Problem(path, line, f"invalid value {value!r}: {exc}; quote it if it is text")]) from None
     finally:
         loader.dispose()
-    return YamlDoc(path=path, data=data, root=root)
+    _keep(raw, data)
+    doc = YamlDoc(path=path, data=data, text=text)
+    doc.__dict__["root"] = root  # already composed: no second parse for a line
+    return doc
+
+
+def _cache_file(raw: bytes) -> Path | None:
+    if _cache_dir is None:
+        return None
+    return _cache_dir / f"{CACHE_PREFIX}{hashlib.sha256(_CODE + raw).hexdigest()}.pickle"
+
+
+def _kept(raw: bytes) -> tuple[Any] | None:
+    """The data built from exactly these bytes by exactly this code, if a run kept it; else None."""
+    where = _cache_file(raw)
+    if where is None:
+        return None
+    try:
+        with where.open("rb") as fh:
+            kept = pickle.load(fh)  # noqa: S301 - our own file in the operator's own cache folder (see above)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - damaged or unreadable: parse as if it were not there
+        log.debug("yaml cache: %s not used (%s)", where, exc)
+        return None
+    return kept if isinstance(kept, tuple) and len(kept) == 1 else None
+
+
+def _keep(raw: bytes, data: Any) -> None:
+    """Write the built data whole (a temporary file, then a rename); any failure only means no cache."""
+    where = _cache_file(raw)
+    if where is None or where.exists():
+        return
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=where.parent, prefix=".yaml-", suffix=".part")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump((data,), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, where)
+        kept = sorted(where.parent.glob(f"{CACHE_PREFIX}*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-CACHE_KEEP]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+    except Exception as exc:  # noqa: BLE001 - an unwritable folder: built again next time, nothing is wrong
+        log.debug("yaml cache: %s not written (%s)", where, exc)
+        with contextlib.suppress(Exception):
+            Path(partial).unlink()  # type: ignore[possibly-undefined]
 
 
 def pydantic_problems(doc: YamlDoc, base: Sequence[str | int], error: Any) -> list[Problem]:
