@@ -15,13 +15,10 @@ is damaged or unreadable is parsed as if it were not there. A file with a syntax
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot import cachefiles
 
 # libyaml's C loader when PyYAML was built with it (its wheels are): ~10x faster start-up.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -142,6 +141,7 @@ def _unbuildable_scalar(node: yaml.Node | None) -> tuple[int, str] | None:
 log = logging.getLogger(__name__)
 _cache_dir: Path | None = None
 CACHE_PREFIX = "yaml-"
+CACHE_SUFFIX = ".pickle"
 CACHE_KEEP = 400  # built files kept: content/ and schedules/ several times over (edits, test copies), never a pile
 _CODE = hashlib.sha256(Path(__file__).read_bytes() + yaml.__version__.encode() + sys.version.encode()).digest()
 
@@ -160,7 +160,8 @@ def load_yaml(path: Path) -> YamlDoc:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProblemsError([Problem(path, 1, f"cannot read file: {exc}")]) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text's universal newlines gave it
-    kept = _kept(raw)
+    where = _cache_file(raw)
+    kept = _kept(where)
     if kept is not None:
         return YamlDoc(path=path, data=kept[0], text=text)
     loader = _Loader(text)
@@ -185,7 +186,7 @@ def load_yaml(path: Path) -> YamlDoc:
         raise ProblemsError([Problem(path, line, f"invalid value {value!r}: {exc}; quote it if it is text")]) from None
     finally:
         loader.dispose()
-    _keep(raw, data)
+    _keep(where, data)
     doc = YamlDoc(path=path, data=data, text=text)
     doc.__dict__["root"] = root  # already composed: no second parse for a line
     return doc
@@ -194,44 +195,27 @@ def load_yaml(path: Path) -> YamlDoc:
 def _cache_file(raw: bytes) -> Path | None:
     if _cache_dir is None:
         return None
-    return _cache_dir / f"{CACHE_PREFIX}{hashlib.sha256(_CODE + raw).hexdigest()}.pickle"
+    return _cache_dir / f"{CACHE_PREFIX}{hashlib.sha256(_CODE + raw).hexdigest()}{CACHE_SUFFIX}"
 
 
-def _kept(raw: bytes) -> tuple[Any] | None:
-    """The data built from exactly these bytes by exactly this code, if a run kept it; else None."""
-    where = _cache_file(raw)
-    if where is None:
+def _kept(where: Path | None) -> tuple[Any] | None:
+    """The data kept at ``where`` (built from exactly these bytes by exactly this code), if a run kept it."""
+    raw = cachefiles.read(where) if where is not None else None
+    if raw is None:
         return None
     try:
-        with where.open("rb") as fh:
-            kept = pickle.load(fh)  # noqa: S301 - our own file in the operator's own cache folder (see above)
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # noqa: BLE001 - damaged or unreadable: parse as if it were not there
+        kept = pickle.loads(raw)  # noqa: S301 - our own file in the operator's own cache folder (see above)
+    except Exception as exc:  # noqa: BLE001 - damaged: parse as if it were not there
         log.debug("yaml cache: %s not used (%s)", where, exc)
         return None
     return kept if isinstance(kept, tuple) and len(kept) == 1 else None
 
 
-def _keep(raw: bytes, data: Any) -> None:
-    """Write the built data whole (a temporary file, then a rename); any failure only means no cache."""
-    where = _cache_file(raw)
-    if where is None or where.exists():
-        return
-    try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=where.parent, prefix=".yaml-", suffix=".part")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((data,), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, where)
-        kept = sorted(where.parent.glob(f"{CACHE_PREFIX}*.pickle"), key=lambda p: p.stat().st_mtime)
-        for old in kept[:-CACHE_KEEP]:
-            with contextlib.suppress(OSError):
-                old.unlink()
-    except Exception as exc:  # noqa: BLE001 - an unwritable folder: built again next time, nothing is wrong
-        log.debug("yaml cache: %s not written (%s)", where, exc)
-        with contextlib.suppress(Exception):
-            Path(partial).unlink()  # type: ignore[possibly-undefined]
+def _keep(where: Path | None, data: Any) -> None:
+    """Keep the built data for the next run (``cachefiles``: whole or not at all, the newest ``CACHE_KEEP``)."""
+    if where is not None and not where.exists():
+        payload = pickle.dumps((data,), protocol=pickle.HIGHEST_PROTOCOL)
+        cachefiles.write(where, payload, keep=CACHE_KEEP, prefix=CACHE_PREFIX, suffix=CACHE_SUFFIX)
 
 
 def pydantic_problems(doc: YamlDoc, base: Sequence[str | int], error: Any) -> list[Problem]:

@@ -19,26 +19,22 @@ and reads fastest, with frozensets and tuples kept, and reading it never runs co
 is still only as trustworthy as the folder: the cache folder is the operator's own, like the name lists kept
 beside it (bot.reflections.gazetteer). A body checksum rejects a damaged file.
 
-Writes are whole or nothing (a temporary file in the same folder, then ``os.replace``): processes that race
-(pytest's workers, gunicorn's) each write the same bytes, the last one wins, and no reader sees half a file.
-A file that is missing, damaged, from other content or unreadable, or a folder that cannot be written, only
+Writes are whole or nothing and the newest ``KEEP_FILES`` are kept (bot.cachefiles, shared with the YAML data
+kept beside them): processes that race each write the same bytes, and no reader sees half a file. A file that is missing, damaged, from other content or unreadable, or a folder that cannot be written, only
 means the indexes are built as they would be with no cache (logged at debug: nothing is wrong).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import logging
 import marshal
-import os
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
+from bot import cachefiles
 from bot.content.corpus import Corpus
 from bot.search import index as index_module
 from bot.search.index import PARTS, SearchIndex, index_fields
@@ -51,7 +47,6 @@ PREFIX = "search-index-"
 SUFFIX = ".marshal"
 MAGIC = b"scr-bot search index\n"
 KEEP_FILES = 8  # the newest files kept: a few content versions (or test copies) side by side, never a pile
-STALE_PARTIAL_SECONDS = 600  # a temporary file this old was left by a process that died while writing
 VIEWS = {"themes": True, "content": False}  # file's name for each view -> SearchIndex(theme_words=...)
 
 
@@ -110,12 +105,8 @@ def _stemmer_version() -> str:
 
 def _read(path: Path, key: str, points: int) -> dict[str, dict[str, Any]] | None:
     """The parts kept for ``key``, or None (missing, damaged, or not for these points: built again)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.debug("the search index cache %s cannot be read (%s); building the indexes", path, exc)
+    data = cachefiles.read(path)
+    if data is None:
         return None
     try:
         header, _, rest = data.partition(b"\n\n")
@@ -147,35 +138,8 @@ def _check(parts: object, points: int) -> None:
 
 
 def _write(path: Path, key: str, parts: dict[str, dict[str, Any]]) -> None:
-    """Written whole or not at all (a temporary file renamed), so a second process never reads half a file."""
+    """Kept with a header (magic, key, checksum of the body) that ``_read`` checks."""
     body = marshal.dumps(parts)
     payload = MAGIC + key.encode() + b"\n" + hashlib.sha256(body).hexdigest().encode() + b"\n\n" + body
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(payload)
-        os.replace(partial, path)
-    except OSError as exc:
-        log.debug("the search indexes are not kept in %s (%s): they are built at each start", path.parent, exc)
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        return
-    log.debug("search indexes built and kept in %s", path)
-    _prune(path.parent)
-
-
-def _prune(folder: Path) -> None:
-    """Only the ``KEEP_FILES`` newest index files stay (each content change writes a new one), and temporary
-    files left by a process that died while writing go. Another process may remove the same files: ignored."""
-    kept: list[tuple[float, Path]] = []
-    now = time.time()
-    with contextlib.suppress(OSError):
-        for entry in folder.iterdir():
-            with contextlib.suppress(OSError):
-                if entry.name.startswith(PREFIX) and entry.name.endswith(SUFFIX):
-                    kept.append((entry.stat().st_mtime, entry))
-                elif entry.name.startswith(f".{PREFIX}") and now - entry.stat().st_mtime > STALE_PARTIAL_SECONDS:
-                    entry.unlink()
-    for _, old in sorted(kept, reverse=True)[KEEP_FILES:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
+    if cachefiles.write(path, payload, keep=KEEP_FILES, prefix=PREFIX, suffix=SUFFIX):
+        log.debug("search indexes built and kept in %s", path)
