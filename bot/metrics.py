@@ -46,15 +46,14 @@ BREAKER_OPEN: Gauge
 LAZY_RUNNING: Gauge
 LAZY_QUEUED: Gauge
 LAZY_REFUSED: Counter
-_NAMES = frozenset({"REQUEST_SECONDS", "POSTS", "KNOWLEDGE_CHECKS", "DIGESTS", "SLACK_CALLS", "SLACK_RATELIMITED",
-                    "BREAKER_OPEN", "LAZY_RUNNING", "LAZY_QUEUED", "LAZY_REFUSED"})  # fmt: skip
+_NAMES = frozenset(__annotations__)  # the ten names declared just above
 _defining = threading.Lock()
 
 
 def _define() -> None:
     """Make every metric, once per process."""
     with _defining:
-        if "POSTS" in globals():
+        if globals().keys() >= _NAMES:
             return
         from prometheus_client import Counter, Gauge, Histogram
 
@@ -63,6 +62,9 @@ def _define() -> None:
                 "scr_request_seconds", "Time from a Slack request's arrival to the bot's HTTP answer, by kind "
                 "(command: slash commands, lookups included; event; action; view; other; refused: failed the gate)",
                 ["kind"], buckets=LATENCY_BUCKETS),
+            POSTS=Counter("scr_weekly_posts_total", "Weekly posts and thread summaries by outcome (posted, recovered: "
+                          "a lost answer found in Slack, already, busy, failed, retry; not_due and stale are not "
+                          "counted)", ["kind", "outcome"]),
             KNOWLEDGE_CHECKS=Counter("scr_knowledge_checks_total",
                                      "Knowledge checks by DM, by outcome (sent, failed, retry)", ["outcome"]),
             DIGESTS=Counter("scr_digests_total", "Monthly digests, by outcome (sent, failed, retry)", ["outcome"]),
@@ -81,11 +83,6 @@ def _define() -> None:
             LAZY_REFUSED=Counter("scr_lazy_refused_total",
                                  "Lazy listeners refused because their workspace had too many running"),
         )  # fmt: skip
-        # Last: its presence says every metric is made (the check above reads it without the lock's help).
-        globals()["POSTS"] = Counter(
-            "scr_weekly_posts_total", "Weekly posts and thread summaries by outcome (posted, recovered: a lost "
-            "answer found in Slack, already, busy, failed, retry; not_due and stale are not counted)",
-            ["kind", "outcome"])  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -102,9 +99,10 @@ QUIET = frozenset({"not_due", "stale", "no_post", "none", "closed"})
 
 def count_posts(kind: str, outcomes: Iterable[str]) -> None:
     """Count weekly posts (``kind`` post) or summaries (``summary``) by outcome."""
+    posts = __getattr__("POSTS")
     for outcome in outcomes:
         if outcome not in QUIET:
-            __getattr__("POSTS").labels(kind, outcome).inc()
+            posts.labels(kind, outcome).inc()
 
 
 def count_sent(counter: Counter, outcomes: Iterable[str]) -> None:
