@@ -33,6 +33,7 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -205,7 +206,7 @@ def _fresh_streams(*, unbuffered: bool) -> None:
     """New sys.stdin/stdout/stderr over fds 0-2, buffered as a cold interpreter would buffer them."""
     encoding, errors = sys.stdout.encoding, sys.stdout.errors
 
-    def writer(fd: int, *, line: bool) -> io.TextIOWrapper:
+    def writer(fd: int, *, line: bool, errors: str) -> io.TextIOWrapper:
         raw = io.FileIO(fd, "w", closefd=False)
         if unbuffered:
             return io.TextIOWrapper(raw, encoding=encoding, errors=errors, write_through=True)  # type: ignore[arg-type]
@@ -213,9 +214,8 @@ def _fresh_streams(*, unbuffered: bool) -> None:
 
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
                                                  encoding=encoding, errors=errors)  # fmt: skip
-    sys.stdout = sys.__stdout__ = writer(1, line=os.isatty(1))
-    sys.stderr = sys.__stderr__ = writer(2, line=True)
-    sys.stderr.reconfigure(errors="backslashreplace")
+    sys.stdout = sys.__stdout__ = writer(1, line=os.isatty(1), errors=errors)
+    sys.stderr = sys.__stderr__ = writer(2, line=True, errors="backslashreplace")  # as the interpreter's own
 
 
 # ----- the client (inside the pytest process) ---------------------------------------------------------------------
@@ -224,6 +224,7 @@ class _Zygote:
 
     lock = threading.Lock()
     process: subprocess.Popen[bytes] | None = None
+    folder: Path | None = None
     path: str | None = None
     broken = False
 
@@ -233,11 +234,13 @@ class _Zygote:
             if cls.broken:
                 return None
             if cls.process is None or cls.process.poll() is not None:
-                cls.path = tempfile.mktemp(prefix="scr-zygote-", suffix=".sock", dir="/tmp")  # noqa: S306
-                log = open(cls.path + ".log", "wb")  # noqa: SIM115 - the zygote's own stdout
-                cls.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), cls.path],
-                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                               cwd=str(ROOT))  # fmt: skip
+                # A folder of our own (a socket's path is short: not pytest's deep tmp_path), holding its log too.
+                cls.folder = Path(tempfile.mkdtemp(prefix="scr-zygote-", dir="/tmp"))
+                cls.path = str(cls.folder / "zygote.sock")
+                with open(cls.folder / "zygote.log", "wb") as log:
+                    cls.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), cls.path],
+                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                                   cwd=str(ROOT))  # fmt: skip
                 line = cls.process.stdout.readline().decode() if cls.process.stdout else ""
                 if not line.startswith("ready"):
                     warnings.warn(f"warm starts off: the zygote said {line.strip()!r}; starting the bot cold",
@@ -256,9 +259,8 @@ class _Zygote:
                 cls.process.wait(5)
             except subprocess.TimeoutExpired:
                 cls.process.kill()
-        if cls.path:
-            for leftover in (cls.path, cls.path + ".log"):
-                Path(leftover).unlink(missing_ok=True)
+        if cls.folder is not None:
+            shutil.rmtree(cls.folder, ignore_errors=True)
 
 
 _PARAMETERS = list(inspect.signature(subprocess.Popen._execute_child).parameters)[1:]  # type: ignore[attr-defined]
@@ -292,13 +294,12 @@ class Popen(subprocess.Popen):  # type: ignore[type-arg]
         self._close_pipe_fds(given["p2cread"], given["p2cwrite"], given["c2pread"], given["c2pwrite"],
                              given["errread"], given["errwrite"])  # fmt: skip
 
-    def _line(self, *, block: bool, timeout: float | None = None) -> str | None:
-        """The waiter's next line; None when not there yet (``block=False``) or by ``timeout``."""
+    def _line(self, *, block: bool) -> str | None:
+        """The waiter's next line; None when it is not there yet and ``block`` is False (``Popen._wait`` polls
+        with a timeout of its own)."""
         assert self._control is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
         while b"\n" not in self._answer:
-            wait = 0.0 if not block else None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready, _, _ = select.select([self._control], [], [], wait)
+            ready, _, _ = select.select([self._control], [], [], None if block else 0.0)
             if not ready:
                 return None
             chunk = self._control.recv(4096)
