@@ -260,7 +260,6 @@ class Corpus:
     sectors: dict[str, Sector]
     themes: dict[str, Theme]
     points: list[Point]
-    origin: dict[str, tuple[Path, int]] = field(default_factory=dict)
     concepts: dict[str, Concept] = field(default_factory=dict)
     not_covered: dict[str, NotCovered] = field(default_factory=dict)
     # A digest of every content file: anything cached from this content (rendered answers) is keyed by it.
@@ -298,7 +297,7 @@ class Corpus:
         """``file, line`` of a field of a briefing or point (``kind`` is "briefings" or "points")."""
         found = self.located.get((kind, oid))
         if found is None:
-            return self.origin.get(oid, (Path(kind), 1))
+            return Path(kind), 1
         doc, index = found
         return doc.path, doc.line_of([kind, index, *loc])
 
@@ -399,18 +398,20 @@ def load_corpus(content_dir: Path) -> Corpus:
                     problems.extend(pydantic_problems(doc, [key, index], exc))
 
     def unique(key: str) -> dict[str, BaseModel]:
+        # Lines are looked up only for a duplicate: composing a file's node tree is most of a warm load.
         seen: dict[str, BaseModel] = {}
-        first: dict[str, Problem] = {}
+        first: dict[str, tuple[YamlDoc, int]] = {}
         for doc, index, obj in found[key]:
             oid = obj.id  # type: ignore[attr-defined]
-            where = Problem(doc.path, doc.line_of([key, index, "id"]), "")
             if oid in seen:
+                first_doc, first_index = first[oid]
+                first_line = first_doc.line_of([key, first_index, "id"])
                 problems.append(
-                    Problem(where.path, where.line, f"duplicate {key.removesuffix('s')} id {oid!r} (first defined at {first[oid].path}:{first[oid].line})")
+                    Problem(doc.path, doc.line_of([key, index, "id"]), f"duplicate {key.removesuffix('s')} id {oid!r} (first defined at {first_doc.path}:{first_line})")
                 )
                 continue
             seen[oid] = obj
-            first[oid] = where
+            first[oid] = (doc, index)
         return seen
 
     briefings = unique("briefings")
@@ -426,10 +427,8 @@ def load_corpus(content_dir: Path) -> Corpus:
         if b.sector not in sectors:  # type: ignore[attr-defined]
             problems.append(Problem(doc.path, doc.line_of(["briefings", index, "sector"]), f"unknown sector {b.sector!r}"))  # type: ignore[attr-defined]
 
-    origin: dict[str, tuple[Path, int]] = {}
     for doc, index, p in found["points"]:
         assert isinstance(p, Point)
-        origin.setdefault(p.id, (doc.path, doc.line_of(["points", index])))
         problems += _unknown(doc, ["points", index, "themes"], p.themes, themes, "theme")
         problems += _unknown(doc, ["points", index, "sectors"], p.sectors, sectors, "sector")
         briefing = briefings.get(p.source.briefing)
@@ -469,7 +468,6 @@ def load_corpus(content_dir: Path) -> Corpus:
         sectors=sectors,  # type: ignore[arg-type]
         themes=themes,  # type: ignore[arg-type]
         points=list(points_map.values()),  # type: ignore[arg-type]
-        origin=origin,
         concepts=concepts,  # type: ignore[arg-type]
         not_covered=not_covered,  # type: ignore[arg-type]
         version=digest.hexdigest()[:16],

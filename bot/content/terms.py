@@ -300,7 +300,7 @@ def generate(content_dir: Path, sources_dir: Path, curation_path: Path, *, write
             kept.append(topic)
             report.not_covered.append(topic["id"])
     if write:
-        for path in sorted({corpus.origin[p.id][0] for p in corpus.points}):
+        for path in sorted({corpus.located[("points", p.id)][0].path for p in corpus.points}):
             if rewrite_terms(path, report.terms):
                 report.changed.append(path)
         target = content_dir / NOT_COVERED_FILE
