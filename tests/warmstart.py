@@ -85,6 +85,8 @@ def _serve(path: str) -> None:
             loaded.append(name)
         except Exception:  # noqa: BLE001 - an optional library missing: the bot imports it itself, cold
             pass
+    with contextlib.suppress(Exception):  # what every command builds first, before it reads its environment
+        sys.modules["bot.ops.cli"].build_parser()
     if "prometheus_client" in sys.modules:
         print("refused: prometheus_client was imported while preloading", flush=True)
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -1000,7 +1001,10 @@ def _weeks(raw: str) -> int:
     return value
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser, built once per process (parsing does not change it; the tests' preloaded starter
+    builds it before it forks each command)."""
     parser = _Parser(
         prog="scr-bot",
         description="Learning from Serious Case Reviews, brought into your team's Slack week.",

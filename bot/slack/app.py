@@ -186,6 +186,9 @@ def build_app(
             # (bot.handlers.events) and skip every other event of ours themselves.
             ignoring_self_events_enabled=False,
             logger=logging.getLogger("slack_bolt"),
+            # Named, or Bolt names the app after its caller's file through inspect.stack(), which resolves the
+            # path of every loaded module: about a tenth of a second of every start.
+            name="scr-bot",
             **oauth,
             # Unused with process_before_response (acks run in the request's thread); the lazy work goes to lanes.
             listener_executor=listener_executor,
