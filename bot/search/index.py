@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import snowballstemmer
@@ -60,6 +60,14 @@ def phrase_key(text: str) -> str:
 def key_of(tokens: Iterable[str]) -> str:
     """``phrase_key`` of words already split by ``words``: a query is tokenised once, then keyed from its words."""
     return " ".join(stem(EVERYDAY.get(w, w)) for w in tokens)
+
+
+@lru_cache(maxsize=256)
+def _asked(tokens: tuple[str, ...]) -> tuple[str, frozenset[str]]:
+    """A query's words as ``SearchIndex.section_term`` compares them with each point's terms: the key of its
+    words (stopwords left out), spaced for matching inside a key, and the stems of its words that carry meaning."""
+    typed = [w for w in tokens if w not in STOPWORDS]
+    return f" {key_of(typed)} ", frozenset(stem(EVERYDAY.get(w, w)) for w in typed if w not in WEAK)
 
 
 def terms(text: str) -> list[str]:
@@ -125,10 +133,6 @@ def relative_scores(matches: dict[Any, Match], total: float) -> dict[Any, float]
         coverage = m.matched / best
         out[key] = m.bm25 * (0.3 + 0.7 * coverage * coverage) + m.phrase
     return out
-
-
-def _ngrams(seq: list[str], n: int) -> list[tuple[int, str]]:
-    return [(i, " ".join(seq[i : i + n])) for i in range(len(seq) - n + 1)]
 
 
 # What ``SearchIndex`` builds from the content (everything else it holds is the live corpus).
@@ -268,10 +272,9 @@ class SearchIndex:
         by_doc = {}
         for i in scores:
             bonus = 0.0
-            covered: set[int] = set()
-            for start, n, phrase, value in phrases:
-                span = set(range(start, start + n))
-                if span <= covered:
+            covered = 0  # the typed words already counted in a longer phrase, one bit each
+            for span, phrase, value in phrases:
+                if span & ~covered == 0:
                     continue
                 if phrase in self.own_text[i]:
                     bonus += PHRASE_WEIGHT * value
@@ -282,15 +285,35 @@ class SearchIndex:
             by_doc[i] = Match(scores[i], matched[i], bonus)
         return Matches(by_doc, total)
 
-    def _phrases(self, typed: list[str], stems: list[str], weights: dict[str, float]) -> list[tuple[int, int, str, float]]:
-        """Runs of two or more typed words (longest first) with at least two words that carry meaning."""
+    def _phrases(self, typed: list[str], stems: list[str], weights: dict[str, float]) -> list[tuple[int, str, float]]:
+        """Runs of two or more typed words (longest first) with at least two words that carry meaning, each with
+        its words as bits (``1 << position``). Only runs the content could contain: a run whose neighbouring
+        words never stand side by side in any point cannot be found in one, so a long query (a theme's every
+        alias, a concept's words) is not tried as hundreds of phrases that no point has."""
+        # reach[k]: the end of the longest run from k whose every pair of neighbours occurs in the content.
+        reach = list(range(1, len(stems) + 1))
+        for k in range(len(stems) - 2, -1, -1):
+            if (stems[k], stems[k + 1]) in self._pairs:
+                reach[k] = reach[k + 1]
         out = []
         for n in range(len(typed), 1, -1):
-            for start, gram in _ngrams(stems, n):
+            for start in range(len(typed) - n + 1):
+                if start + n > reach[start]:
+                    continue
                 meaningful = [w for w in typed[start : start + n] if w in KEEP or w not in STOPWORDS]
                 if len(meaningful) >= 2 and typed[start] not in STOPWORDS and typed[start + n - 1] not in STOPWORDS:
-                    out.append((start, n, f" {gram} ", sum(weights.get(stem(w), 0.0) for w in meaningful)))
+                    gram = " ".join(stems[start : start + n])
+                    out.append((((1 << n) - 1) << start, f" {gram} ", sum(weights.get(stem(w), 0.0) for w in meaningful)))
         return out
+
+    @cached_property
+    def _pairs(self) -> frozenset[tuple[str, str]]:
+        """Every two stems that stand side by side in one field of a point (``text`` holds all fields)."""
+        pairs = set()
+        for text in self.text:
+            ws = text.split()
+            pairs.update((a, b) for a, b in zip(ws, ws[1:], strict=False) if a != "|" != b)
+        return frozenset(pairs)
 
     def mentioning(self, phrase: str, within: Iterable[Point] | None = None, own: bool = False) -> list[Point]:
         """Points whose text (their own words, section heading or section terms; with ``own``, only their
@@ -310,18 +333,23 @@ class SearchIndex:
         """The term from the point's cited section that a query (its words) reached it by, when the point's
         own text does not say it (so the answer can explain the match), else None."""
         i = self.position.get(point.id)
-        if i is None:
+        if i is None or not (unsaid := self._unsaid_terms[i]):
             return None
-        typed = [w for w in tokens if w not in STOPWORDS]
-        asked = f" {key_of(typed)} "
-        stems = {stem(EVERYDAY.get(w, w)) for w in typed if w not in WEAK}
+        asked, stems = _asked(tuple(tokens))
         best, best_overlap = None, 0
-        for term, key in self.term_keys[i]:
-            if not key or f" {key} " in self.own_text[i]:
-                continue  # the point says it itself
-            if f" {key} " in asked or asked.strip() in key:  # the query names the term, or is part of it
+        for term, key, spaced, new_stems in unsaid:
+            if spaced in asked or asked.strip() in key:  # the query names the term, or is part of it
                 return term
-            overlap = len(stems & set(key.split()) - self.own[i])
+            overlap = len(stems & new_stems)
             if overlap > best_overlap:
                 best, best_overlap = term, overlap
         return best
+
+    @cached_property
+    def _unsaid_terms(self) -> list[list[tuple[str, str, str, frozenset[str]]]]:
+        """For each point, the section terms it does not say itself (``section_term`` only explains by those),
+        with each one's key, the key as matched inside a text, and its stems the point's own words lack.
+        Worked out once: every lookup asks it of every point in scope."""
+        return [[(term, key, f" {key} ", frozenset(key.split()) - own)
+                 for term, key in term_keys if key and f" {key} " not in own_text]
+                for term_keys, own_text, own in zip(self.term_keys, self.own_text, self.own, strict=True)]  # fmt: skip
