@@ -39,8 +39,10 @@ def test_the_first_start_reads_faker_and_keeps_the_lists_then_the_next_reads_the
                                     "{\"first\": [1, 2], \"last\": []}"], ids=["cut", "short", "shape", "types"])
 def test_a_damaged_cache_is_read_again_from_faker_and_rewritten(cache: Path, damage: str,
                                                                 caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
-    g._load()
-    cache_file(cache).write_text(damage)
+    path = g._cache_file()  # where a start keeps the lists (read from Faker, which a first start would do)
+    assert path is not None and path.parent == cache
+    cache.mkdir(parents=True)
+    path.write_text(damage)
     names = g._load()
     assert len(names.first) >= g.MIN_FIRST_NAMES and "smith" in names.last
     assert "cannot be used" in caplog.text
