@@ -56,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     sys.dont_write_bytecode = False  # this process's own, so pytest keeps the test files it rewrites
     if not hasattr(config, "workerinput"):  # the controller (or a run without workers), not each xdist worker
         compileall.compile_dir(ROOT / "bot", quiet=1)
+        if getattr(config.option, "numprocesses", None):  # workers to come: one zygote for all of them
+            warmstart.share()
 
 
 # ----- Redis ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ the test's argv, environment, working directory and standard streams; it listens
 real Redis, and a test can SIGTERM or SIGKILL it by pid mid-step. Only the interpreter's start-up is shared,
 as gunicorn's ``preload_app`` and the ``forkserver`` start method do.
 
-How: one *zygote* per pytest process (started on first use, ended with it) imports the libraries and waits on a
+How: one *zygote* per test run (started by pytest's controller and shared by its workers through
+``SCR_TEST_ZYGOTE``, or by a run without workers on first use; ended with the process that started it) imports the libraries and waits on a
 Unix socket. ``Popen`` below (a ``subprocess.Popen``: same arguments, same ``wait``/``poll``/``communicate``/
 ``kill``) hands the zygote the argv, environment, working directory and the three stream file descriptors
 (``SCM_RIGHTS``). The zygote forks a *waiter*, which forks the bot process and reports first its pid and later
@@ -235,6 +236,14 @@ class _Zygote:
         with cls.lock:
             if cls.broken:
                 return None
+            shared = os.environ.get(SHARED, "")
+            if shared and cls.process is None:  # an xdist worker: the controller's zygote (``share``)
+                if os.path.exists(shared):
+                    return shared
+                cls.broken = True  # gone (its controller ended?): warn once, then start cold
+                warnings.warn(f"warm starts off: the shared zygote {shared} is gone; starting the bot cold",
+                              stacklevel=3)  # fmt: skip
+                return None
             if cls.process is None or cls.process.poll() is not None:
                 # A folder of our own (a socket's path is short: not pytest's deep tmp_path), holding its log too.
                 cls.folder = Path(tempfile.mkdtemp(prefix="scr-zygote-", dir="/tmp"))
@@ -263,6 +272,16 @@ class _Zygote:
                 cls.process.kill()
         if cls.folder is not None:
             shutil.rmtree(cls.folder, ignore_errors=True)
+
+
+SHARED = "SCR_TEST_ZYGOTE"
+
+
+def share() -> None:
+    """Start the zygote in this process (pytest's controller) and leave its address for the workers it starts,
+    so the libraries and the bot's modules are imported once per run, not once per worker."""
+    if not _cold() and (path := _Zygote.address()) is not None:
+        os.environ[SHARED] = path
 
 
 _PARAMETERS = list(inspect.signature(subprocess.Popen._execute_child).parameters)[1:]  # type: ignore[attr-defined]
