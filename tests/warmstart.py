@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import inspect
 import io
 import json
@@ -58,6 +59,8 @@ PRELOAD = (
     "gunicorn.arbiter", "gunicorn.workers.gthread", "cryptography.hazmat.primitives.ciphers.aead", "apscheduler",
     "apscheduler.schedulers.background", "apscheduler.triggers.cron", "pydantic", "rapidfuzz", "holidays",
     "Stemmer", "jwt", "requests", "email.mime.multipart",
+    # Imported by the bot only when it draws a digest's chart or writes a handout (~0.8 s each, cold):
+    "matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg", "fpdf", "fpdf.fonts",
 )  # fmt: skip
 
 
@@ -80,6 +83,7 @@ def _cold() -> bool:
 def _serve(path: str) -> None:
     """Preload, then fork a waiter per request until our parent (the pytest process) closes our stdin."""
     loaded = []
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy (under matplotlib): no thread pool in a forking process
     for name in (*PRELOAD, *_bot_modules()):
         try:
             __import__(name)
@@ -88,6 +92,7 @@ def _serve(path: str) -> None:
             pass
     with contextlib.suppress(Exception):  # what every command builds first, before it reads its environment
         sys.modules["bot.ops.cli"].build_parser()
+    gc.freeze()  # what was preloaded is never collected: the forks' collections skip it (and leave its pages shared)
     if "prometheus_client" in sys.modules:
         print("refused: prometheus_client was imported while preloading", flush=True)
         return
