@@ -8,6 +8,7 @@ events signed exactly as Slack signs them.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ import redis
 from test_lost_answers import FRIDAY_1600, LONDON, MONDAY_0930, SCHEDULES
 from test_weekly_processes import posts, run_due, spawn
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, lease_needed, load_settings
 from bot.content.corpus import Corpus
 from bot.reflections.store import ReflectionStore
 from bot.slack.app import make_client
@@ -28,7 +29,7 @@ from bot.storage.keys import Workspace
 from bot.weekly.poster import WeeklyPoster
 from bot.weekly.schedules import Schedule
 from conftest import RedisServer, bot_env, free_port, start_bot, stop_bot, wait_for
-from fakeslack import SINGLE_TEAM, FakeSlack, HistoryLimits
+from fakeslack import HISTORY_WINDOW, SINGLE_TEAM, FakeSlack, HistoryLimits
 
 pytestmark = pytest.mark.slow
 
@@ -193,19 +194,31 @@ def due_now_schedule(channel: str) -> str:
             "    timezone: Europe/London\n    sectors: [health]\n")
 
 
+# A "minute" a third as long again as the suite's (HISTORY_WINDOW: 5 s of Slack's 60) for the test that waits out
+# several of them, with the settings that must keep their ratio to it, as 20 s and 40 s did to 15 s: one call's
+# budget, 4/3 of a window (a sweep can read two pages, never the whole window: a second wait does not fit), and the
+# claim's lease, twice the budget (a request's timeout is shortened to what the lease rule then allows).
+BUSY_WINDOW = HISTORY_WINDOW / 3
+BUSY_BUDGET = BUSY_WINDOW * 4 / 3
+BUSY_LEASE = math.ceil(BUSY_BUDGET * 2)
+BUSY_TIMEOUT = min(10, math.floor(BUSY_LEASE * 3 / 4 - BUSY_BUDGET))
+assert lease_needed(BUSY_BUDGET, BUSY_TIMEOUT) <= BUSY_LEASE
+
+
 def test_a_lost_post_in_a_busy_window_is_recovered_under_history_limits(tmp_path: Path, slack: FakeSlack,
                                                                           redis_server: RedisServer) -> None:  # fmt: skip
     """The answer to the weekly post is lost and 100 messages follow it within the attempt's window; Slack
-    allows one history read a minute (15 s here), 15 messages a page. On the old code each sweep read the
+    allows one history read a minute (BUSY_WINDOW here), 15 messages a page. On the old code each sweep read the
     window newest first for one call's budget (2 pages), found 30 chatter messages, said "retry" and began
     again the next sweep: never settled. Now each sweep reads on from where the last stopped (recorded in
     the attempt) and the post is recovered, once, each sweep within the claim's lease."""
-    slack.history_limits = HistoryLimits()
+    slack.history_limits = HistoryLimits(window=BUSY_WINDOW)
     schedules = tmp_path / "schedules"
     schedules.mkdir()
     (schedules / "busy.yaml").write_text(due_now_schedule("C0BUSY"))
-    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CLAIM_LEASE_SECONDS="40",
-                  SCR_CALL_BUDGET_MS="20000")  # fmt: skip
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules),
+                  SCR_CLAIM_LEASE_SECONDS=str(BUSY_LEASE), SCR_CALL_BUDGET_MS=str(round(BUSY_BUDGET * 1000)),
+                  SCR_HTTP_TIMEOUT_S=str(BUSY_TIMEOUT))  # fmt: skip
     slack.accept_then("chat.postMessage", 500, channel="C0BUSY")  # Slack posts; the answer is lost
     slack.fail("conversations.history", status=503, retry_after=None, error="service_unavailable", times=10)
     first = run_due_real(env)
@@ -219,7 +232,7 @@ def test_a_lost_post_in_a_busy_window_is_recovered_under_history_limits(tmp_path
         sweep = time.monotonic()
         out = run_due_real(env)
         sweeps += 1
-        assert time.monotonic() - sweep < 40, out  # each sweep ends within the claim's lease
+        assert time.monotonic() - sweep < BUSY_LEASE, out  # each sweep ends within the claim's lease
     took, calls = time.monotonic() - started, slack.calls_to("conversations.history")[reads:]
     print(f"recovered after {sweeps} sweeps, {took:.0f} s, {len(calls)} history calls "
           f"({sum(c.status == 429 for c in calls)} answered 429)")
@@ -234,7 +247,7 @@ def test_catch_up_with_now_and_a_lost_answer_posts_once(tmp_path: Path, slack: F
     post with the real time. On the old code the attempt's window was built from the pretended time, so the
     recovery looked hours away from the post, found nothing and posted again (two posts). Now the attempt
     records when the send really began: the post is found and recorded once."""
-    slack.history_limits = HistoryLimits()
+    slack.history_limits = HistoryLimits(window=BUSY_WINDOW)  # the recovery's second read waits a shorter "minute"
     now = datetime.now(LONDON)
     earlier = now - timedelta(hours=2) if (now - timedelta(hours=2)).date() == now.date() else now.replace(hour=0, minute=1)
     day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[earlier.weekday()]

@@ -29,13 +29,15 @@ from bot.reflections.store import ReflectionStore, view_id
 from bot.storage import keys
 from bot.storage.store import Workspace
 from conftest import ROOT, BotProcess, RedisServer, bot_env, free_port, start_bot, wait_for
-from fakeslack import FakeSlack
+from fakeslack import HISTORY_WINDOW, FakeSlack, HistoryLimits
 
 pytestmark = [pytest.mark.slow, pytest.mark.history_limits]
 
 SLACK_TEAM = T1  # the single-token install is T1's (conftest's Slack fixtures), the team its requests name
-# seconds: at least 4/3 of (the call budget + one request's timeout), as the settings demand: 4/3 x (3 + 3) = 8
-GRACE = 8
+# seconds: at least 4/3 of (the call budget + one request's timeout), as the settings demand: 4/3 x (0.75 + 3) = 5.
+# The budget stays far under the fake Slack's "minute" (15 s): a sweep cannot wait for a second history read.
+GRACE = 5
+CALL_BUDGET_MS = "750"
 HTTP_TIMEOUT_S = "3"
 CHANNEL = "C0SHARE"
 
@@ -44,7 +46,7 @@ CHANNEL = "C0SHARE"
 def web(slack: FakeSlack, redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[BotProcess, dict[str, str]]]:
     schedules = tmp_path / "schedules"
     schedules.mkdir()  # no weekly schedules: run-due has only the shares to finish
-    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CALL_BUDGET_MS="3000",
+    env = bot_env(slack, redis_server.url, tmp_path, SCR_SCHEDULES_DIR=str(schedules), SCR_CALL_BUDGET_MS=CALL_BUDGET_MS,
                   SCR_HTTP_TIMEOUT_S=HTTP_TIMEOUT_S, SCR_CLAIM_LEASE_SECONDS=str(GRACE),
                   SCR_PENDING_GRACE_S=str(GRACE))  # fmt: skip
     bot = start_bot(["run", "--no-scheduler"], env, tmp_path / "web.log", free_port())
@@ -100,6 +102,19 @@ def submit_shared(bot: BotProcess, slack: FakeSlack, r: redis.Redis, corpus: Cor
     return thread, view_id(view)
 
 
+def grace_lapsed(r: redis.Redis, ws: Workspace, rid: str, grace: float) -> bool:
+    """Whether the clock may take the share over now: ``grace`` seconds since it was saved (when the web process's
+    claim on it was taken), and nobody's claim on it left (the web process's, or the last sweep's). Tests wait
+    for that moment rather than sleep a fixed grace from some earlier one."""
+    saved = ReflectionStore(r, 365).get(ws, rid)
+    return saved is not None and time.time() > saved.created_at + grace and not r.exists(keys.share_claim(ws, rid))
+
+
+def grace_over(r: redis.Redis, rid: str) -> None:
+    """Wait until the clock may take this module's share over (``grace_lapsed``)."""
+    wait_for(lambda: grace_lapsed(r, Workspace(T1), rid, GRACE), timeout=3 * GRACE)
+
+
 def started(slack: FakeSlack, method: str, n: int = 0) -> bool:
     return sum(m == method for m, _ in list(slack.started)) > n
 
@@ -123,7 +138,7 @@ def test_killed_before_the_post_reached_slack_the_clock_posts_it_once(
     del slack.hold["chat.postMessage"]
     assert shared_posts(slack, thread, rid) == []
 
-    time.sleep(GRACE + 0.5)  # the web process's grace (and its claim on the post) have run out
+    grace_over(shared_redis, rid)  # the web process's grace (and its claim on the post) have run out
     out = run_clock(env)
     posted = shared_posts(slack, thread, rid)
     assert len(posted) == 1 and "Share me after a restart" in dumps(posted[0]), out
@@ -149,7 +164,7 @@ def test_killed_after_slack_posted_but_before_its_answer_still_one_post(
     wait_for(lambda: shared_posts(slack, thread, rid))  # it is in the thread...
     kill_web(bot)  # ...and the process that posted it dies before hearing so
 
-    time.sleep(GRACE + 0.5)
+    grace_over(shared_redis, rid)
     out = run_clock(env)
     posted = shared_posts(slack, thread, rid)
     assert len(posted) == 1
@@ -175,7 +190,7 @@ def test_killed_before_membership_was_confirmed_and_the_person_left_it_stays_pri
     del slack.hold["users.conversations"]
     slack.members[CHANNEL] = {"U0SOMEONE"}  # U0SHARER has left
 
-    time.sleep(GRACE + 0.5)
+    grace_over(shared_redis, rid)
     out = run_clock(env)
     assert shared_posts(slack, thread, rid) == []
     saved = ReflectionStore(shared_redis, 365).get(Workspace(T1), rid)
@@ -191,8 +206,10 @@ def test_a_busy_thread_under_history_limits_is_read_across_sweeps_and_posted_onc
     process killed after the ack. On the old code each sweep paged the whole thread from its start, met the
     limit on its second page and gave "unknown": never posted, though the person was told it was being shared.
     Now the clock reads only replies from just before the intent (35 are older), within its budget, resuming
-    where the last sweep stopped, and posts once."""
+    where the last sweep stopped, and posts once. Slack's "minute" is a third of the suite's here (still far
+    longer than a sweep's budget), so the second read waits less."""
     bot, env = web
+    slack.history_limits = HistoryLimits(window=HISTORY_WINDOW / 3)
     _, thread, point = weekly_post(slack, shared_redis, corpus, channel=CHANNEL)
     real_clock = slack.clock
     slack.clock = lambda: real_clock() - 3600  # the thread's earlier replies: an hour before the reflection
@@ -214,7 +231,7 @@ def test_a_busy_thread_under_history_limits_is_read_across_sweeps_and_posted_onc
 
     outs = []
     for _ in range(5):  # 16 replies from the intent on: two pages of 15, one read a "minute", so two sweeps
-        time.sleep(GRACE + 0.5)  # the claim of the sweep before has run out
+        grace_over(shared_redis, rid)  # the claim of the sweep before has run out
         outs.append(run_clock(env))
         if f"shared reflection {rid}: shared" in outs[-1]:
             break
@@ -230,6 +247,6 @@ def test_a_busy_thread_under_history_limits_is_read_across_sweeps_and_posted_onc
     assert saved is not None and saved.message_ts == posted[0]["ts"] and saved.visibility == "thread"
     assert not shared_redis.exists(keys.share_search(Workspace(T1), rid))  # settled: its progress is gone too
 
-    time.sleep(GRACE + 0.5)
+    grace_over(shared_redis, rid)
     run_clock(env)
     assert len(shared_posts(slack, thread, rid)) == 1
