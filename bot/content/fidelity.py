@@ -22,7 +22,7 @@ source texts (:mod:`bot.content.sources`) and compare:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
@@ -100,6 +100,7 @@ def check_quote(corpus: Corpus, point: Point, section: str | None) -> list[Probl
     return problems
 
 
+@lru_cache(maxsize=1024)
 def _page_pattern(ref: str) -> re.Pattern[str]:
     # the 2011-14 briefings write "(p141 and p161)" or "(p169-170)"; the 2017-19 contents "page 15"
     return re.compile(r"(?<![\w])" + re.escape(ref) + r"(?![\d])", re.IGNORECASE)
@@ -123,13 +124,26 @@ def check_pages(corpus: Corpus, point: Point, src: SourceText | None, section: s
     return problems
 
 
-def _ngrams(seq: list[str], n: int) -> set[tuple[str, ...]]:
+def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
 
 
 @cache
 def _briefing_ngrams(text: str, n: int) -> frozenset[tuple[str, ...]]:
     return frozenset(_ngrams(words(text), n))
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    """words(), cached: a point's fields and sentences, and a section's claims, are normalised by several checks
+    (and by every run of check_corpus in one process), and normalise() is most of their cost."""
+    return tuple(words(text))
+
+
+@lru_cache(maxsize=1024)
+def _joined_words(text: str) -> str:
+    """A text's normalised words joined by single spaces (what the terms and population patterns are matched on)."""
+    return " ".join(_words(text))
 
 
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
@@ -144,7 +158,7 @@ def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
     for f in point_fields(point):
         if f.label == "quote":
             continue
-        ws = words(f.text)
+        ws = _words(f.text)
         copied = next((g for g in _ngrams(ws, VERBATIM_RUN) if g in runs), None)
         if copied:
             problems.append(_problem(corpus, point, f.loc, f"{f.label}: {VERBATIM_RUN}+ words copied from the briefing "
@@ -152,7 +166,7 @@ def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
                                                            f"{' '.join(copied)!r}"))  # fmt: skip
             continue
         for sentence in _SENTENCE.split(f.text):
-            sw = words(sentence)
+            sw = _words(sentence)
             if len(sw) < CLOSE_MIN_WORDS:
                 continue
             covered = [False] * len(sw)
@@ -167,6 +181,7 @@ def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
     return problems
 
 
+@lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> re.Pattern[str] | None:
     ws = words(term)
     if not ws:
@@ -179,7 +194,7 @@ def check_terms(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Each of the point's section ``terms`` (things the cited section mentions, for search) occurs in the
     cited section. Points without a ``terms`` field pass."""
     terms: Iterable[str] = getattr(point, "terms", None) or ()
-    text = " ".join(words(section))
+    text = _joined_words(section)
     problems = []
     for i, term in enumerate(terms):
         pattern = _term_pattern(term)
@@ -241,7 +256,7 @@ def check_knowledge_check(corpus: Corpus, check: Check, section: str, whole: str
         for number in NUMBER.findall(text):
             if number not in allowed:
                 problems.append(problem((name,), f"{name}: {number} is not in the cited section {point.source.section!r}"))
-        copied = next((g for g in _ngrams(words(text), VERBATIM_RUN) if g in runs), None)
+        copied = next((g for g in _ngrams(_words(text), VERBATIM_RUN) if g in runs), None)
         if copied:
             problems.append(problem((name,), f"{name}: {VERBATIM_RUN}+ words copied from the briefing (the evidence "
                                              f"is the place for the briefing's words): {' '.join(copied)!r}"))  # fmt: skip
@@ -365,67 +380,129 @@ def content_stems(text: str) -> frozenset[str]:
     return frozenset({_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
 
 
+@lru_cache(maxsize=1024)
+def _phrase(marker: str) -> str:
+    """A marker as it is looked for in a joined text: its tokens, with a space each side."""
+    return f" {' '.join(_tokens(marker))} "
+
+
+@lru_cache(maxsize=65536)
+def _plain_words(text: str) -> tuple[str, ...]:
+    """The text's tokens with "the most ..." (a superlative, not a scope hedge) blanked out."""
+    return tuple(_SUPERLATIVE.sub(" ", " ".join(_tokens(text))).split())
+
+
+@lru_cache(maxsize=65536)
+def _found_markers(text: str, markers: tuple[str, ...]) -> tuple[str, ...]:
+    joined = " " + " ".join(_plain_words(text)) + " "
+    return tuple(m for m in markers if _phrase(m) in joined)
+
+
 def _markers(text: str, markers: Iterable[str]) -> list[str]:
-    joined = " " + _SUPERLATIVE.sub(" ", " ".join(_tokens(text))) + " "
-    return [m for m in markers if f" {' '.join(_tokens(m))} " in joined]
+    """The markers (hedges) the text uses. Cached per text: a point's sentence is asked once for each of its clauses."""
+    return list(_found_markers(text, tuple(markers)))
 
 
-def _governing(claim: str, markers: Iterable[str], shared: set[str]) -> list[str]:
-    """The hedges in ``claim`` that sit next to the content it shares with the point (not elsewhere in a long
-    sentence): at least two shared words (or all, if fewer) within HEDGE_REACH of the hedge."""
-    ws = _SUPERLATIVE.sub(" ", " ".join(_tokens(claim))).split()
-    near = []
-    need = min(2, len(shared))
+@lru_cache(maxsize=65536)
+def _marker_windows(claim: str, markers: tuple[str, ...]) -> tuple[tuple[str, tuple[frozenset[str], ...]], ...]:
+    """Each marker ``claim`` uses, with the stems around each place it occurs (in order): what _governing compares
+    with the words a point shares. Cached: a section claim pairs with many point sentences, each sharing other words."""
+    ws = _plain_words(claim)
+    places: dict[str, list[int]] = {}
+    for i, w in enumerate(ws):
+        places.setdefault(w, []).append(i)
+    found = []
     for m in markers:
-        mw = _tokens(m)
-        for i in range(len(ws) - len(mw) + 1):
+        mw = tuple(_tokens(m))
+        if not mw:  # (an empty marker would match everywhere; none is, but keep the old scan's meaning)
+            starts: Iterable[int] = range(len(ws) + 1)
+        else:
+            starts = places.get(mw[0], ())
+        windows = []
+        for i in starts:
             if ws[i : i + len(mw)] == mw:
                 # a hedge opening the claim governs all of it ("Sometimes the CAF was used ... when a referral ...")
                 around = ws if i < 3 else ws[max(0, i - HEDGE_REACH[0]) : i + len(mw) + HEDGE_REACH[1]]
-                if len({_stem(w) for w in around} & shared) >= need:
-                    near.append(m)
-                    break
-    return near
+                windows.append(frozenset(_stem(w) for w in around))
+        if windows:
+            found.append((m, tuple(windows)))
+    return tuple(found)
+
+
+def _governing(claim: str, markers: Iterable[str], shared: set[str] | frozenset[str]) -> list[str]:
+    """The hedges in ``claim`` that sit next to the content it shares with the point (not elsewhere in a long
+    sentence): at least two shared words (or all, if fewer) within HEDGE_REACH of the hedge."""
+    need = min(2, len(shared))
+    return [m for m, windows in _marker_windows(claim, tuple(markers)) if any(len(w & shared) >= need for w in windows)]
+
+
+@lru_cache(maxsize=65536)
+def _found_absolutes(text: str) -> tuple[str, ...]:
+    joined = " " + " ".join(_tokens(text)) + " "
+    for phrase in _NOT_ABSOLUTE:
+        joined = joined.replace(_phrase(phrase), " ")
+    return tuple(m for m in _ABSOLUTE if _phrase(m) in joined)
 
 
 def _absolutes(text: str) -> list[str]:
-    joined = " " + " ".join(_tokens(text)) + " "
-    for phrase in _NOT_ABSOLUTE:
-        joined = joined.replace(f" {' '.join(_tokens(phrase))} ", " ")
-    return [m for m in _ABSOLUTE if f" {' '.join(_tokens(m))} " in joined]
+    return list(_found_absolutes(text))
 
 
 _EVERY = ("all", "every", "each")
 
 
+_ABBREVIATION = re.compile(r"\b(i\.e|e\.g)\.")
+_POINT_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=1024)
+def _claims(text: str) -> tuple[str, ...]:
+    text = _ABBREVIATION.sub(lambda m: m.group(1).replace(".", ""), " ".join(text.split()))
+    return tuple(c.strip() for c in _CLAIM_SPLIT.split(text) if len(content_stems(c)) >= 2)
+
+
 def claims(text: str) -> list[str]:
     """A text cut into claims: sentences, clauses after ; or :, and bullet points. (Not normalise(): in our own text
-    "staff may" must stay two words.)"""
-    text = re.sub(r"\b(i\.e|e\.g)\.", lambda m: m.group(1).replace(".", ""), " ".join(text.split()))
-    return [c.strip() for c in _CLAIM_SPLIT.split(text) if len(content_stems(c)) >= 2]
+    "staff may" must stay two words.) Cached: a section is cut once for every check of every point citing it."""
+    return list(_claims(text))
+
+
+@lru_cache(maxsize=4096)
+def _point_claims_cached(text: str) -> tuple[tuple[str, str], ...]:
+    sentences = [s.strip() for s in _POINT_SENTENCE.split(" ".join(text.split())) if s.strip()]
+    return tuple(dict.fromkeys([(s, s) for s in sentences] + [(c, s) for s in sentences for c in _claims(s)]))
 
 
 def _point_claims(text: str) -> list[tuple[str, str]]:
     """A point's sentences, and their clauses, each with its sentence: a clause may pair with a short section claim,
     a whole sentence with a longer one; the hedges that count are the whole sentence's."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
-    return list(dict.fromkeys([(s, s) for s in sentences] + [(c, s) for s in sentences for c in claims(s)]))
+    return list(_point_claims_cached(text))
 
 
-def paired_claims(sentence: str, section_claims: list[str], least: int = PAIR_MIN_SHARED) -> list[str]:
-    """The section's claims that say the same thing as ``sentence``: those sharing the most content words with it,
-    enough of them (PAIR_MIN_SHARED, and PAIR_MIN_SHARE of the sentence's), ties included."""
+@lru_cache(maxsize=256)
+def _claim_stems(section_claims: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ...]:
+    return tuple((c, content_stems(c)) for c in section_claims)
+
+
+@lru_cache(maxsize=65536)
+def _paired(sentence: str, section_claims: tuple[str, ...], least: int) -> tuple[str, ...]:
     mine = content_stems(sentence)
     if not mine:
-        return []
+        return ()
     scored = []
-    for c in section_claims:
-        theirs = content_stems(c)
+    for c, theirs in _claim_stems(section_claims):
         shared = len(mine & theirs)
         if shared >= max(least, PAIR_MIN_SHARE * min(len(mine), len(theirs))):
             scored.append((shared, c))
     best = max((n for n, _ in scored), default=0)
-    return [c for n, c in scored if n == best]
+    return tuple(c for n, c in scored if n == best)
+
+
+def paired_claims(sentence: str, section_claims: Sequence[str], least: int = PAIR_MIN_SHARED) -> list[str]:
+    """The section's claims that say the same thing as ``sentence``: those sharing the most content words with it,
+    enough of them (PAIR_MIN_SHARED, and PAIR_MIN_SHARE of the sentence's), ties included. Cached: the hedge and
+    population checks pair the same sentences with the same section."""
+    return list(_paired(sentence, tuple(section_claims), least))
 
 
 def _claim_fields(point: Point) -> list[Field]:
@@ -440,7 +517,7 @@ def _allowed(oid: str, kind: str, label: str) -> bool:
 def check_hedges(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Warn where the section hedges a claim (sometimes, often, may, suggests, one proposal...) and the point states
     it without that hedge, or as a rule (always, never, all, must, is not the route...). One warning per field."""
-    section_claims = claims(section)
+    section_claims = _claims(section)  # (the cached tuple itself: paired_claims' cache keys share it)
     warnings = []
     for f in _claim_fields(point):
         if _allowed(point.id, "hedges", f.label):
@@ -453,7 +530,7 @@ def check_hedges(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     return warnings
 
 
-def _hedge_lost(unit: str, sentence: str, section_claims: list[str], least: int) -> Iterator[str]:
+def _hedge_lost(unit: str, sentence: str, section_claims: Sequence[str], least: int) -> Iterator[str]:
     """Why ``unit`` (a sentence of the point, or a clause of ``sentence``) loses the hedge of the section claim it pairs
     with, if it does."""
     mine_modal, mine_scope = _markers(sentence, _MODAL), _markers(sentence, _SCOPE)
@@ -484,26 +561,33 @@ def _hedge_lost(unit: str, sentence: str, section_claims: list[str], least: int)
     yield from reasons[:1]
 
 
+@lru_cache(maxsize=16384)
+def _widened(mine: str, theirs: str) -> str | None:
+    """The name of the first population in POPULATIONS that the section's claim (``theirs``, normalised words) narrows
+    and the point's sentence (``mine``) widens, or None."""
+    for narrow, broad, name, strict in POPULATIONS:
+        if strict and re.search(broad, theirs):
+            continue
+        if re.search(narrow, theirs) and not re.search(narrow, mine) and re.search(broad, mine):
+            return name
+    return None
+
+
 def check_populations(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Warn where the point widens the section's population ("a child with a learning disability" -> "a disabled
     child", "some children" -> "children"), comparing each point sentence with the section claims it pairs with."""
-    section_claims = claims(section)
+    section_claims = _claims(section)
     warnings = []
     for f in _claim_fields(point):
         if _allowed(point.id, "populations", f.label):
             continue
         for sentence, _ in _point_claims(f.text):
-            mine = " ".join(words(sentence))
+            mine = _joined_words(sentence)
             hit = None
             for claim in paired_claims(sentence, section_claims):
-                theirs = " ".join(words(claim))
-                for narrow, broad, name, strict in POPULATIONS:
-                    if strict and re.search(broad, theirs):
-                        continue
-                    if re.search(narrow, theirs) and not re.search(narrow, mine) and re.search(broad, mine):
-                        hit = (name, claim)
-                        break
-                if hit:
+                name = _widened(mine, _joined_words(claim))
+                if name is not None:
+                    hit = (name, claim)
                     break
             if hit:
                 warnings.append(_problem(corpus, point, f.loc, f"warning: {f.label}: widens the section's population "

@@ -191,10 +191,27 @@ class SourceText:
                 ends = [p for p in heading_starts if p > m.start()] + [para_end if para_end >= 0 else len(self.text)]
                 self.moved.setdefault(path, []).append((m.start(), min(ends)))
 
+    def _memo(self) -> dict[tuple[str, int | None], str | None]:
+        """Sections and the whole text already cut from this text. Not a field (dataclasses.replace() with another
+        text must not carry it over), and dropped if ``text`` is replaced: the fidelity checks ask for the same
+        section once per check of every point that cites it, and for the whole text once per point."""
+        memo: tuple[str, dict[tuple[str, int | None], str | None]] | None = self.__dict__.get("_memo_for")
+        if memo is None or memo[0] is not self.text:
+            memo = (self.text, {})
+            self.__dict__["_memo_for"] = memo
+        return memo[1]
+
     def section(self, path: str, window: int | None = None) -> str | None:
         """The cited section's normalised text (single-spaced), with ``window`` characters of slack each side;
         a parent heading's text includes its sub-sections wherever the extraction put them. ``None`` when
         the heading was not found (or a local section has no text)."""
+        memo = self._memo()
+        key = (path, window)
+        if key not in memo:
+            memo[key] = self._section(path, window)
+        return memo[key]
+
+    def _section(self, path: str, window: int | None) -> str | None:
         if self.briefing.local:
             return self.inline.get(path)
         below = path + SECTION_SEPARATOR
@@ -215,7 +232,11 @@ class SourceText:
         return " ... ".join(" ".join(self.text[a:b].split()) for a, b in merged)
 
     def whole(self) -> str:
-        return " ".join(self.text.split())
+        memo = self._memo()
+        key = ("", -1)  # (no section path is empty, and no window negative)
+        if key not in memo:
+            memo[key] = " ".join(self.text.split())
+        return memo[key]  # type: ignore[return-value]
 
 
 class Sources:
