@@ -130,7 +130,7 @@ def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
 
 @cache
 def _briefing_ngrams(text: str, n: int) -> frozenset[tuple[str, ...]]:
-    return frozenset(_ngrams(words(text), n))
+    return frozenset(_ngrams(_words(text), n))
 
 
 @lru_cache(maxsize=65536)
