@@ -125,7 +125,9 @@ def check_pages(corpus: Corpus, point: Point, src: SourceText | None, section: s
 
 
 def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
+    """Every run of ``n`` (> 0) words in ``seq``, added in order: zip builds the tuples (a briefing has ~35,000 words),
+    stopping at the shortest tail, so a text shorter than ``n`` words has none."""
+    return set(zip(*(seq[k:] for k in range(n)), strict=False))
 
 
 @cache
@@ -377,7 +379,7 @@ def content_stems(text: str) -> frozenset[str]:
     """The text's content words, crudely stemmed, for pairing sentences that make the same claim.
 
     Cached: a section sentence is compared with each sentence of every point that cites it."""
-    return frozenset({_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
+    return frozenset({_stem(w) for w in _token_tuple(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
 
 
 @lru_cache(maxsize=1024)
@@ -403,6 +405,11 @@ def _markers(text: str, markers: Iterable[str]) -> list[str]:
     return list(_found_markers(text, tuple(markers)))
 
 
+@lru_cache(maxsize=64)
+def _marker_words(markers: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((m, _token_tuple(m)) for m in markers)
+
+
 @lru_cache(maxsize=65536)
 def _marker_windows(claim: str, markers: tuple[str, ...]) -> tuple[tuple[str, tuple[frozenset[str], ...]], ...]:
     """Each marker ``claim`` uses, with the stems around each place it occurs (in order): what _governing compares
@@ -412,8 +419,7 @@ def _marker_windows(claim: str, markers: tuple[str, ...]) -> tuple[tuple[str, tu
     for i, w in enumerate(ws):
         places.setdefault(w, []).append(i)
     found = []
-    for m in markers:
-        mw = tuple(_tokens(m))
+    for m, mw in _marker_words(markers):
         if not mw:  # (an empty marker would match everywhere; none is, but keep the old scan's meaning)
             starts: Iterable[int] = range(len(ws) + 1)
         else:
@@ -562,15 +568,23 @@ def _hedge_lost(unit: str, sentence: str, section_claims: Sequence[str], least: 
 
 
 @lru_cache(maxsize=16384)
-def _widened(mine: str, theirs: str) -> str | None:
-    """The name of the first population in POPULATIONS that the section's claim (``theirs``, normalised words) narrows
-    and the point's sentence (``mine``) widens, or None."""
-    for narrow, broad, name, strict in POPULATIONS:
-        if strict and re.search(broad, theirs):
+def _widened(mine: str, theirs: str, populations: tuple[tuple[str, str, str, bool], ...]) -> str | None:
+    """The name of the first of ``populations`` (POPULATIONS) that the section's claim (``theirs``, normalised words)
+    narrows and the point's sentence (``mine``) widens, or None."""
+    for narrow, broad, name, strict in _population_patterns(populations):
+        # (the narrow population first: most section claims name none, and then nothing else need be looked for)
+        if not narrow.search(theirs) or (strict and broad.search(theirs)):
             continue
-        if re.search(narrow, theirs) and not re.search(narrow, mine) and re.search(broad, mine):
+        if not narrow.search(mine) and broad.search(mine):
             return name
     return None
+
+
+@lru_cache(maxsize=4)
+def _population_patterns(
+    populations: tuple[tuple[str, str, str, bool], ...],
+) -> tuple[tuple[re.Pattern[str], re.Pattern[str], str, bool], ...]:
+    return tuple((re.compile(narrow), re.compile(broad), name, strict) for narrow, broad, name, strict in populations)
 
 
 def check_populations(corpus: Corpus, point: Point, section: str) -> list[Problem]:
@@ -585,7 +599,7 @@ def check_populations(corpus: Corpus, point: Point, section: str) -> list[Proble
             mine = _joined_words(sentence)
             hit = None
             for claim in paired_claims(sentence, section_claims):
-                name = _widened(mine, _joined_words(claim))
+                name = _widened(mine, _joined_words(claim), POPULATIONS)
                 if name is not None:
                     hit = (name, claim)
                     break
