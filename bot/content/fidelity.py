@@ -486,8 +486,17 @@ def _point_claims(text: str) -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=256)
-def _claim_stems(section_claims: tuple[str, ...]) -> tuple[tuple[str, frozenset[str]], ...]:
-    return tuple((c, content_stems(c)) for c in section_claims)
+def _claim_index(section_claims: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], dict[str, tuple[int, ...]]]:
+    """Each claim with its number of content stems, and for each stem the claims (by index) that have it: a point's
+    sentence shares a stem with few of a section's claims, so only those are counted."""
+    postings: dict[str, list[int]] = {}
+    entries = []
+    for i, c in enumerate(section_claims):
+        stems = content_stems(c)
+        entries.append((c, len(stems)))
+        for stem in stems:
+            postings.setdefault(stem, []).append(i)
+    return tuple(entries), {stem: tuple(ix) for stem, ix in postings.items()}
 
 
 @lru_cache(maxsize=65536)
@@ -495,10 +504,20 @@ def _paired(sentence: str, section_claims: tuple[str, ...], least: int) -> tuple
     mine = content_stems(sentence)
     if not mine:
         return ()
+    entries, postings = _claim_index(section_claims)
+    counts: dict[int, int] = {}  # claim index -> content stems shared with the sentence (none shared: not here)
+    for stem in mine:
+        for i in postings.get(stem, ()):
+            counts[i] = counts.get(i, 0) + 1
+    # (a claim sharing nothing passes only if least <= 0 and it has no stems: then count every claim, as before)
+    candidates = sorted(counts) if least > 0 else range(len(entries))
+    n_mine = len(mine)
     scored = []
-    for c, theirs in _claim_stems(section_claims):
-        shared = len(mine & theirs)
-        if shared >= max(least, PAIR_MIN_SHARE * min(len(mine), len(theirs))):
+    for i in candidates:
+        c, n_theirs = entries[i]
+        shared = counts.get(i, 0)
+        # shared >= max(least, PAIR_MIN_SHARE * min(n_mine, n_theirs))
+        if shared >= least and shared >= PAIR_MIN_SHARE * (n_mine if n_mine < n_theirs else n_theirs):
             scored.append((shared, c))
     best = max((n for n, _ in scored), default=0)
     return tuple(c for n, c in scored if n == best)
