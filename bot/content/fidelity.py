@@ -130,9 +130,29 @@ def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return set(zip(*(seq[k:] for k in range(n)), strict=False))
 
 
+class _Phrases:
+    """A briefing's runs of words, asked "is this run of n words in the briefing?": its CLOSE_NGRAM-word runs are
+    indexed by where they start, and a longer run is looked for only where its first CLOSE_NGRAM words occur (a set
+    of every 15-word run of a briefing took most of the verbatim check's time)."""
+
+    def __init__(self, text: str):
+        self.words = _words(text)
+        self.starts: dict[tuple[str, ...], list[int]] = {}
+        for i, gram in enumerate(zip(*(self.words[k:] for k in range(CLOSE_NGRAM)), strict=False)):
+            self.starts.setdefault(gram, []).append(i)
+
+    def __contains__(self, gram: tuple[str, ...]) -> bool:
+        n = len(gram)
+        if n == CLOSE_NGRAM:
+            return gram in self.starts
+        if n > CLOSE_NGRAM:
+            return any(self.words[i : i + n] == gram for i in self.starts.get(gram[:CLOSE_NGRAM], ()))
+        return gram in _ngrams(self.words, n)  # (no check asks for runs shorter than CLOSE_NGRAM)
+
+
 @cache
-def _briefing_ngrams(text: str, n: int) -> frozenset[tuple[str, ...]]:
-    return frozenset(_ngrams(_words(text), n))
+def _briefing_phrases(text: str) -> _Phrases:
+    return _Phrases(text)
 
 
 @lru_cache(maxsize=65536)
@@ -154,8 +174,7 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
     """No unmarked quotation: no run of 15 normalised words from the briefing, and no sentence that is
     mostly the briefing's phrasing, outside the ``quote`` field."""
-    runs = _briefing_ngrams(whole, VERBATIM_RUN)
-    close = _briefing_ngrams(whole, CLOSE_NGRAM)
+    runs = close = _briefing_phrases(whole)
     problems = []
     for f in point_fields(point):
         if f.label == "quote":
@@ -253,7 +272,7 @@ def check_knowledge_check(corpus: Corpus, check: Check, section: str, whole: str
         if number not in evidence_numbers:
             problems.append(problem(("answer",), f"the answer's {number} is not in its evidence"))
     allowed = set(NUMBER.findall(section)) | _identity_numbers(corpus.briefings[point.source.briefing])
-    runs = _briefing_ngrams(whole, VERBATIM_RUN)
+    runs = _briefing_phrases(whole)
     for name, text in (("question", check.question), ("answer", check.answer), ("explanation", check.explanation)):
         for number in NUMBER.findall(text):
             if number not in allowed:
