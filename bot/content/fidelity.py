@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from bot.content.corpus import SECTION_SEPARATOR, Briefing, Check, Corpus, Point, Section
 from bot.content.sources import LIGATURES, NUMBER, Sources, SourceText, normalise, words
@@ -150,7 +150,7 @@ class _Phrases:
         return gram in _ngrams(self.words, n)  # (no check asks for runs shorter than CLOSE_NGRAM)
 
 
-@cache
+@lru_cache(maxsize=64)
 def _briefing_phrases(text: str) -> _Phrases:
     return _Phrases(text)
 
