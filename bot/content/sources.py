@@ -204,11 +204,12 @@ class SourceText:
                 ends = [p for p in heading_starts if p > m.start()] + [para_end if para_end >= 0 else len(self.text)]
                 self.moved.setdefault(path, []).append((m.start(), min(ends)))
 
-    def _memo(self) -> dict[tuple[str, int | None], str | None]:
-        """Sections and the whole text already cut from this text. Not a field (dataclasses.replace() with another
-        text must not carry it over), and dropped if ``text`` is replaced: the fidelity checks ask for the same
-        section once per check of every point that cites it, and for the whole text once per point."""
-        memo: tuple[str, dict[tuple[str, int | None], str | None]] | None = self.__dict__.get("_memo_for")
+    def _memo(self) -> dict[tuple[str, int | None] | None, str | None]:
+        """Sections (by path and window) and the whole text (None) already cut from this text: the fidelity checks ask
+        for the same section once per check of every point that cites it, and for the whole text once per point.
+        Not a field (dataclasses.replace() with another text must not carry it over), and dropped when ``text`` is
+        replaced; the headings' spans it is cut by are set once, when the text is made."""
+        memo: tuple[str, dict[tuple[str, int | None] | None, str | None]] | None = self.__dict__.get("_memo_for")
         if memo is None or memo[0] is not self.text:
             memo = (self.text, {})
             self.__dict__["_memo_for"] = memo
@@ -246,10 +247,10 @@ class SourceText:
 
     def whole(self) -> str:
         memo = self._memo()
-        key = ("", -1)  # (no section path is empty, and no window negative)
-        if key not in memo:
-            memo[key] = " ".join(self.text.split())
-        return memo[key]  # type: ignore[return-value]
+        whole = memo.get(None)
+        if whole is None:
+            whole = memo[None] = " ".join(self.text.split())
+        return whole
 
 
 class Sources:
