@@ -9,6 +9,7 @@ from ../shared/seeds (or $SCR_SOURCES_DIR); skips with a reason where they are a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -81,6 +82,27 @@ def test_side_by_side_headings_share_their_interleaved_text(corpus: Corpus, sour
     health = corpus.briefings["health-2011-14"]
     risk = sources.section_text(health, "Recognising risk and vulnerability > Parental risk factors and cumulative harm")
     assert risk is not None and "cumulative levels of risk the more are present (p77)" in risk
+
+
+def test_a_source_text_replaced_or_edited_is_cut_from_its_new_text(corpus: Corpus) -> None:
+    """A source text remembers the sections it has cut (the checks ask for each one for every point and check that
+    cites it), but a copy with another text (``content terms`` drops a briefing's reading list that way) and a text
+    edited in place are cut from their own words."""
+    health = corpus.briefings["health-2011-14"]
+    src = Sources(SEEDS).text(health)  # (its own Sources: the module's is shared, and this one is edited)
+    assert src is not None
+    path = "Recognising risk and vulnerability: Groups of children at particular risk > Adolescents > Suicide"
+    full, whole = src.section(path), src.whole()
+    later = "Almost half the SCRs recounted instances of the young person going missing"
+    assert full is not None and later in full
+    start = src.spans[path][0]
+    shorter = src.text[: start + 200]
+    copy = dataclasses.replace(src, text=shorter)
+    cut = copy.section(path)
+    assert cut is not None and len(cut) < len(full) and later not in cut
+    assert copy.whole() == " ".join(shorter.split()) != whole
+    src.text = shorter
+    assert (src.section(path), src.whole()) == (cut, copy.whole())
 
 
 def test_repeated_sub_headings_are_told_apart(corpus: Corpus, sources: Sources) -> None:

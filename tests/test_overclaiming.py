@@ -66,17 +66,18 @@ FAITHFUL = _point(
      "One proposal is to presume that information bearing on child welfare should be shared."])
 
 
-def _corpus(tmp_path: Path, points: str, checks: str = "") -> Path:
+def _corpus(tmp_path: Path, points: str, checks: str = "", section: str = SECTION) -> Path:
     content = tmp_path / "content"
     shutil.copytree(CONTENT_DIR, content)
     local = content / "local"
     local.mkdir(exist_ok=True)
-    (local / "anytown.yaml").write_text(BRIEFING + "points:\n" + points + (f"checks:\n{checks}" if checks else ""))
+    briefing = BRIEFING.replace(SECTION, section)
+    (local / "anytown.yaml").write_text(briefing + "points:\n" + points + (f"checks:\n{checks}" if checks else ""))
     return content
 
 
-def _warnings(tmp_path: Path, points: str, checks: str = "", only: tuple[str, ...] = ()) -> list[str]:
-    corpus = load_corpus(_corpus(tmp_path, points, checks))
+def _warnings(tmp_path: Path, points: str, checks: str = "", only: tuple[str, ...] = (), section: str = SECTION) -> list[str]:
+    corpus = load_corpus(_corpus(tmp_path, points, checks, section))
     report = check_corpus(corpus, Sources(None), only or ["hedges", "populations", "check-points"])
     return [str(w) for w in report.warnings]
 
@@ -90,6 +91,24 @@ def test_a_point_sentence_pairs_with_the_section_sentence_that_makes_the_same_cl
 
 
 # ----- each warning fires on a crafted corpus, and names file:line -------------------------------------------------
+def test_an_edited_point_or_section_is_judged_on_its_new_words_in_the_same_process(tmp_path: Path) -> None:
+    """The checks remember what they work out from a text (its claims, the claims a sentence pairs with, the hedges
+    near them), because a run compares thousands of sentences: what they remember must follow the words, so a point
+    edited after a check, or a section whose text changed, is judged again, not recalled by its id."""
+    dropped = _point("any-faithful", "Early help was sometimes used where a referral was needed",
+                     "In some reviews an early help assessment was used for sexual abuse or neglect when a referral to "
+                     "children's social care should have been made.",
+                     ["Young people were most vulnerable to exploitation while missing.",
+                      "One proposal is to presume that information bearing on child welfare should be shared."])  # fmt: skip
+    assert _warnings(tmp_path / "faithful", FAITHFUL) == []
+    found = _warnings(tmp_path / "edited", dropped)
+    assert len(found) == 1 and "key_messages[0]: drops the section's hedge ('often')" in found[0], found
+    assert _warnings(tmp_path / "faithful-again", FAITHFUL) == []
+    # the section edited: without its "often" the edited point drops nothing
+    assert _warnings(tmp_path / "section-edited", dropped, section=SECTION.replace("It was often during", "It was during")) == []
+    assert len(_warnings(tmp_path / "edited-again", dropped)) == 1
+
+
 def test_a_faithful_point_has_no_warnings(tmp_path: Path) -> None:
     assert _warnings(tmp_path, FAITHFUL) == []
 

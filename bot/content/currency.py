@@ -56,8 +56,34 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])" + words + r"(?:s|es)?(?![\w-])", flags)
 
 
+@lru_cache(maxsize=512)
+def _term_words(term: str) -> tuple[tuple[str, ...], bool]:
+    """The words a text must contain for ``term`` to match it, and whether they are compared lower-cased (the
+    pattern ignores case). Lower-casing is exact for ASCII only, so a non-ASCII term has no words to look for."""
+    pattern = _term_pattern(term)
+    folded = bool(pattern.flags & re.IGNORECASE)
+    if not term.isascii():
+        return (), folded
+    return tuple(w.lower() if folded else w for w in term.split()), folded
+
+
+def _may_mention(text: str, term: str) -> bool:
+    """False when ``text`` cannot use ``term``: it lacks one of the term's words. Every point is asked about every
+    superseded term, and this is much cheaper than the pattern."""
+    needed, folded = _term_words(term)
+    if not needed:
+        return True
+    if not folded:
+        return all(w in text for w in needed)
+    if not text.isascii():  # (in a non-ASCII text, ignoring case may match more than lower() does: "K" is "k")
+        return True
+    lower = text.lower()
+    return all(w in lower for w in needed)
+
+
 def mentions(text: str, term: str) -> bool:
-    return bool(_term_pattern(term).search(text))
+    """Whether ``text`` uses ``term`` (see _term_pattern)."""
+    return _may_mention(text, term) and bool(_term_pattern(term).search(text))
 
 
 def _point_fields(point: Point) -> Iterator[tuple[tuple[str | int, ...], str]]:
@@ -75,8 +101,12 @@ def _point_fields(point: Point) -> Iterator[tuple[tuple[str | int, ...], str]]:
 
 
 def _uses(point: Point, term: str) -> tuple[str | int, ...] | None:
-    """Where the point's text uses ``term`` first, or None."""
-    for loc, text in _point_fields(point):
+    """Where the point's text uses ``term`` first, or None. (Most points use none of the terms: their whole text is
+    looked at once before each field is.)"""
+    fields = list(_point_fields(point))
+    if not _may_mention("\n".join(text for _, text in fields), term):
+        return None
+    for loc, text in fields:
         if mentions(text, term):
             return loc
     return None

@@ -22,9 +22,9 @@ source texts (:mod:`bot.content.sources`) and compare:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 
 from bot.content.corpus import SECTION_SEPARATOR, Briefing, Check, Corpus, Point, Section
 from bot.content.sources import LIGATURES, NUMBER, Sources, SourceText, normalise, words
@@ -100,6 +100,7 @@ def check_quote(corpus: Corpus, point: Point, section: str | None) -> list[Probl
     return problems
 
 
+@lru_cache(maxsize=1024)
 def _page_pattern(ref: str) -> re.Pattern[str]:
     # the 2011-14 briefings write "(p141 and p161)" or "(p169-170)"; the 2017-19 contents "page 15"
     return re.compile(r"(?<![\w])" + re.escape(ref) + r"(?![\d])", re.IGNORECASE)
@@ -123,13 +124,48 @@ def check_pages(corpus: Corpus, point: Point, src: SourceText | None, section: s
     return problems
 
 
-def _ngrams(seq: list[str], n: int) -> set[tuple[str, ...]]:
-    return {tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)}
+def _ngrams(seq: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    """Every run of ``n`` (> 0) words in ``seq``, added in order: zip builds the tuples (a briefing has ~35,000 words),
+    stopping at the shortest tail, so a text shorter than ``n`` words has none."""
+    return set(zip(*(seq[k:] for k in range(n)), strict=False))
 
 
-@cache
-def _briefing_ngrams(text: str, n: int) -> frozenset[tuple[str, ...]]:
-    return frozenset(_ngrams(words(text), n))
+class _Phrases:
+    """A briefing's runs of words, asked "is this run of n words in the briefing?": its CLOSE_NGRAM-word runs are
+    indexed by where they start, and a longer run is looked for only where its first CLOSE_NGRAM words occur (a set
+    of every 15-word run of a briefing took most of the verbatim check's time)."""
+
+    def __init__(self, text: str):
+        self.words = _words(text)
+        self.starts: dict[tuple[str, ...], list[int]] = {}
+        for i, gram in enumerate(zip(*(self.words[k:] for k in range(CLOSE_NGRAM)), strict=False)):
+            self.starts.setdefault(gram, []).append(i)
+
+    def __contains__(self, gram: tuple[str, ...]) -> bool:
+        n = len(gram)
+        if n == CLOSE_NGRAM:
+            return gram in self.starts
+        if n > CLOSE_NGRAM:
+            return any(self.words[i : i + n] == gram for i in self.starts.get(gram[:CLOSE_NGRAM], ()))
+        return gram in _ngrams(self.words, n)  # (no check asks for runs shorter than CLOSE_NGRAM)
+
+
+@lru_cache(maxsize=64)
+def _briefing_phrases(text: str) -> _Phrases:
+    return _Phrases(text)
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    """words(), cached: a point's fields and sentences, and a section's claims, are normalised by several checks
+    (and by every run of check_corpus in one process), and normalise() is most of their cost."""
+    return tuple(words(text))
+
+
+@lru_cache(maxsize=1024)
+def _joined_words(text: str) -> str:
+    """A text's normalised words joined by single spaces (what the terms and population patterns are matched on)."""
+    return " ".join(_words(text))
 
 
 _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
@@ -138,13 +174,12 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
     """No unmarked quotation: no run of 15 normalised words from the briefing, and no sentence that is
     mostly the briefing's phrasing, outside the ``quote`` field."""
-    runs = _briefing_ngrams(whole, VERBATIM_RUN)
-    close = _briefing_ngrams(whole, CLOSE_NGRAM)
+    runs = close = _briefing_phrases(whole)
     problems = []
     for f in point_fields(point):
         if f.label == "quote":
             continue
-        ws = words(f.text)
+        ws = _words(f.text)
         copied = next((g for g in _ngrams(ws, VERBATIM_RUN) if g in runs), None)
         if copied:
             problems.append(_problem(corpus, point, f.loc, f"{f.label}: {VERBATIM_RUN}+ words copied from the briefing "
@@ -152,7 +187,7 @@ def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
                                                            f"{' '.join(copied)!r}"))  # fmt: skip
             continue
         for sentence in _SENTENCE.split(f.text):
-            sw = words(sentence)
+            sw = _words(sentence)
             if len(sw) < CLOSE_MIN_WORDS:
                 continue
             covered = [False] * len(sw)
@@ -167,6 +202,7 @@ def check_verbatim(corpus: Corpus, point: Point, whole: str) -> list[Problem]:
     return problems
 
 
+@lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> re.Pattern[str] | None:
     ws = words(term)
     if not ws:
@@ -179,7 +215,7 @@ def check_terms(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Each of the point's section ``terms`` (things the cited section mentions, for search) occurs in the
     cited section. Points without a ``terms`` field pass."""
     terms: Iterable[str] = getattr(point, "terms", None) or ()
-    text = " ".join(words(section))
+    text = _joined_words(section)
     problems = []
     for i, term in enumerate(terms):
         pattern = _term_pattern(term)
@@ -236,12 +272,12 @@ def check_knowledge_check(corpus: Corpus, check: Check, section: str, whole: str
         if number not in evidence_numbers:
             problems.append(problem(("answer",), f"the answer's {number} is not in its evidence"))
     allowed = set(NUMBER.findall(section)) | _identity_numbers(corpus.briefings[point.source.briefing])
-    runs = _briefing_ngrams(whole, VERBATIM_RUN)
+    runs = _briefing_phrases(whole)
     for name, text in (("question", check.question), ("answer", check.answer), ("explanation", check.explanation)):
         for number in NUMBER.findall(text):
             if number not in allowed:
                 problems.append(problem((name,), f"{name}: {number} is not in the cited section {point.source.section!r}"))
-        copied = next((g for g in _ngrams(words(text), VERBATIM_RUN) if g in runs), None)
+        copied = next((g for g in _ngrams(_words(text), VERBATIM_RUN) if g in runs), None)
         if copied:
             problems.append(problem((name,), f"{name}: {VERBATIM_RUN}+ words copied from the briefing (the evidence "
                                              f"is the place for the briefing's words): {' '.join(copied)!r}"))  # fmt: skip
@@ -362,70 +398,155 @@ def content_stems(text: str) -> frozenset[str]:
     """The text's content words, crudely stemmed, for pairing sentences that make the same claim.
 
     Cached: a section sentence is compared with each sentence of every point that cites it."""
-    return frozenset({_stem(w) for w in _tokens(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
+    return frozenset({_stem(w) for w in _token_tuple(text) if w not in _STOP and not w.isdigit() and len(w) > 2})
+
+
+@lru_cache(maxsize=1024)
+def _phrase(marker: str) -> str:
+    """A marker as it is looked for in a joined text: its tokens, with a space each side."""
+    return f" {' '.join(_tokens(marker))} "
+
+
+@lru_cache(maxsize=65536)
+def _plain_words(text: str) -> tuple[str, ...]:
+    """The text's tokens with "the most ..." (a superlative, not a scope hedge) blanked out."""
+    return tuple(_SUPERLATIVE.sub(" ", " ".join(_tokens(text))).split())
+
+
+@lru_cache(maxsize=65536)
+def _found_markers(text: str, markers: tuple[str, ...]) -> tuple[str, ...]:
+    joined = " " + " ".join(_plain_words(text)) + " "
+    return tuple(m for m in markers if _phrase(m) in joined)
 
 
 def _markers(text: str, markers: Iterable[str]) -> list[str]:
-    joined = " " + _SUPERLATIVE.sub(" ", " ".join(_tokens(text))) + " "
-    return [m for m in markers if f" {' '.join(_tokens(m))} " in joined]
+    """The markers (hedges) the text uses. Cached per text: a point's sentence is asked once for each of its clauses."""
+    return list(_found_markers(text, tuple(markers)))
 
 
-def _governing(claim: str, markers: Iterable[str], shared: set[str]) -> list[str]:
-    """The hedges in ``claim`` that sit next to the content it shares with the point (not elsewhere in a long
-    sentence): at least two shared words (or all, if fewer) within HEDGE_REACH of the hedge."""
-    ws = _SUPERLATIVE.sub(" ", " ".join(_tokens(claim))).split()
-    near = []
-    need = min(2, len(shared))
-    for m in markers:
-        mw = _tokens(m)
-        for i in range(len(ws) - len(mw) + 1):
+@lru_cache(maxsize=64)
+def _marker_words(markers: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((m, _token_tuple(m)) for m in markers)
+
+
+@lru_cache(maxsize=65536)
+def _marker_windows(claim: str, markers: tuple[str, ...]) -> tuple[tuple[str, tuple[frozenset[str], ...]], ...]:
+    """Each marker ``claim`` uses, with the stems around each place it occurs (in order): what _governing compares
+    with the words a point shares. Cached: a section claim pairs with many point sentences, each sharing other words."""
+    ws = _plain_words(claim)
+    places: dict[str, list[int]] = {}
+    for i, w in enumerate(ws):
+        places.setdefault(w, []).append(i)
+    found = []
+    for m, mw in _marker_words(markers):
+        if not mw:  # (an empty marker would match everywhere; none is, but keep the old scan's meaning)
+            starts: Iterable[int] = range(len(ws) + 1)
+        else:
+            starts = places.get(mw[0], ())
+        windows = []
+        for i in starts:
             if ws[i : i + len(mw)] == mw:
                 # a hedge opening the claim governs all of it ("Sometimes the CAF was used ... when a referral ...")
                 around = ws if i < 3 else ws[max(0, i - HEDGE_REACH[0]) : i + len(mw) + HEDGE_REACH[1]]
-                if len({_stem(w) for w in around} & shared) >= need:
-                    near.append(m)
-                    break
-    return near
+                windows.append(frozenset(_stem(w) for w in around))
+        if windows:
+            found.append((m, tuple(windows)))
+    return tuple(found)
+
+
+def _governing(claim: str, markers: Iterable[str], shared: set[str] | frozenset[str]) -> list[str]:
+    """The hedges in ``claim`` that sit next to the content it shares with the point (not elsewhere in a long
+    sentence): at least two shared words (or all, if fewer) within HEDGE_REACH of the hedge."""
+    need = min(2, len(shared))
+    return [m for m, windows in _marker_windows(claim, tuple(markers)) if any(len(w & shared) >= need for w in windows)]
+
+
+@lru_cache(maxsize=65536)
+def _found_absolutes(text: str) -> tuple[str, ...]:
+    joined = " " + " ".join(_tokens(text)) + " "
+    for phrase in _NOT_ABSOLUTE:
+        joined = joined.replace(_phrase(phrase), " ")
+    return tuple(m for m in _ABSOLUTE if _phrase(m) in joined)
 
 
 def _absolutes(text: str) -> list[str]:
-    joined = " " + " ".join(_tokens(text)) + " "
-    for phrase in _NOT_ABSOLUTE:
-        joined = joined.replace(f" {' '.join(_tokens(phrase))} ", " ")
-    return [m for m in _ABSOLUTE if f" {' '.join(_tokens(m))} " in joined]
+    return list(_found_absolutes(text))
 
 
 _EVERY = ("all", "every", "each")
 
 
+_ABBREVIATION = re.compile(r"\b(i\.e|e\.g)\.")
+_POINT_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=1024)
+def _claims(text: str) -> tuple[str, ...]:
+    text = _ABBREVIATION.sub(lambda m: m.group(1).replace(".", ""), " ".join(text.split()))
+    return tuple(c.strip() for c in _CLAIM_SPLIT.split(text) if len(content_stems(c)) >= 2)
+
+
 def claims(text: str) -> list[str]:
     """A text cut into claims: sentences, clauses after ; or :, and bullet points. (Not normalise(): in our own text
-    "staff may" must stay two words.)"""
-    text = re.sub(r"\b(i\.e|e\.g)\.", lambda m: m.group(1).replace(".", ""), " ".join(text.split()))
-    return [c.strip() for c in _CLAIM_SPLIT.split(text) if len(content_stems(c)) >= 2]
+    "staff may" must stay two words.) Cached: a section is cut once for every check of every point citing it."""
+    return list(_claims(text))
+
+
+@lru_cache(maxsize=4096)
+def _point_claims_cached(text: str) -> tuple[tuple[str, str], ...]:
+    sentences = [s.strip() for s in _POINT_SENTENCE.split(" ".join(text.split())) if s.strip()]
+    return tuple(dict.fromkeys([(s, s) for s in sentences] + [(c, s) for s in sentences for c in _claims(s)]))
 
 
 def _point_claims(text: str) -> list[tuple[str, str]]:
     """A point's sentences, and their clauses, each with its sentence: a clause may pair with a short section claim,
     a whole sentence with a longer one; the hedges that count are the whole sentence's."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if s.strip()]
-    return list(dict.fromkeys([(s, s) for s in sentences] + [(c, s) for s in sentences for c in claims(s)]))
+    return list(_point_claims_cached(text))
 
 
-def paired_claims(sentence: str, section_claims: list[str], least: int = PAIR_MIN_SHARED) -> list[str]:
-    """The section's claims that say the same thing as ``sentence``: those sharing the most content words with it,
-    enough of them (PAIR_MIN_SHARED, and PAIR_MIN_SHARE of the sentence's), ties included."""
+@lru_cache(maxsize=256)
+def _claim_index(section_claims: tuple[str, ...]) -> tuple[tuple[tuple[str, int], ...], dict[str, tuple[int, ...]]]:
+    """Each claim with its number of content stems, and for each stem the claims (by index) that have it: a point's
+    sentence shares a stem with few of a section's claims, so only those are counted."""
+    postings: dict[str, list[int]] = {}
+    entries = []
+    for i, c in enumerate(section_claims):
+        stems = content_stems(c)
+        entries.append((c, len(stems)))
+        for stem in stems:
+            postings.setdefault(stem, []).append(i)
+    return tuple(entries), {stem: tuple(ix) for stem, ix in postings.items()}
+
+
+@lru_cache(maxsize=65536)
+def _paired(sentence: str, section_claims: tuple[str, ...], least: int) -> tuple[str, ...]:
     mine = content_stems(sentence)
     if not mine:
-        return []
+        return ()
+    entries, postings = _claim_index(section_claims)
+    counts: dict[int, int] = {}  # claim index -> content stems shared with the sentence (none shared: not here)
+    for stem in mine:
+        for i in postings.get(stem, ()):
+            counts[i] = counts.get(i, 0) + 1
+    # (a claim sharing nothing passes only if least <= 0 and it has no stems: then count every claim, as before)
+    candidates = sorted(counts) if least > 0 else range(len(entries))
+    n_mine = len(mine)
     scored = []
-    for c in section_claims:
-        theirs = content_stems(c)
-        shared = len(mine & theirs)
-        if shared >= max(least, PAIR_MIN_SHARE * min(len(mine), len(theirs))):
+    for i in candidates:
+        c, n_theirs = entries[i]
+        shared = counts.get(i, 0)
+        # shared >= max(least, PAIR_MIN_SHARE * min(n_mine, n_theirs))
+        if shared >= least and shared >= PAIR_MIN_SHARE * (n_mine if n_mine < n_theirs else n_theirs):
             scored.append((shared, c))
     best = max((n for n, _ in scored), default=0)
-    return [c for n, c in scored if n == best]
+    return tuple(c for n, c in scored if n == best)
+
+
+def paired_claims(sentence: str, section_claims: Sequence[str], least: int = PAIR_MIN_SHARED) -> list[str]:
+    """The section's claims that say the same thing as ``sentence``: those sharing the most content words with it,
+    enough of them (PAIR_MIN_SHARED, and PAIR_MIN_SHARE of the sentence's), ties included. Cached: the hedge and
+    population checks pair the same sentences with the same section."""
+    return list(_paired(sentence, tuple(section_claims), least))
 
 
 def _claim_fields(point: Point) -> list[Field]:
@@ -440,7 +561,7 @@ def _allowed(oid: str, kind: str, label: str) -> bool:
 def check_hedges(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Warn where the section hedges a claim (sometimes, often, may, suggests, one proposal...) and the point states
     it without that hedge, or as a rule (always, never, all, must, is not the route...). One warning per field."""
-    section_claims = claims(section)
+    section_claims = _claims(section)  # (the cached tuple itself: paired_claims' cache keys share it)
     warnings = []
     for f in _claim_fields(point):
         if _allowed(point.id, "hedges", f.label):
@@ -453,7 +574,7 @@ def check_hedges(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     return warnings
 
 
-def _hedge_lost(unit: str, sentence: str, section_claims: list[str], least: int) -> Iterator[str]:
+def _hedge_lost(unit: str, sentence: str, section_claims: Sequence[str], least: int) -> Iterator[str]:
     """Why ``unit`` (a sentence of the point, or a clause of ``sentence``) loses the hedge of the section claim it pairs
     with, if it does."""
     mine_modal, mine_scope = _markers(sentence, _MODAL), _markers(sentence, _SCOPE)
@@ -484,26 +605,41 @@ def _hedge_lost(unit: str, sentence: str, section_claims: list[str], least: int)
     yield from reasons[:1]
 
 
+@lru_cache(maxsize=16384)
+def _widened(mine: str, theirs: str, populations: tuple[tuple[str, str, str, bool], ...]) -> str | None:
+    """The name of the first of ``populations`` (POPULATIONS) that the section's claim (``theirs``, normalised words)
+    narrows and the point's sentence (``mine``) widens, or None."""
+    for narrow, broad, name, strict in _population_patterns(populations):
+        # (the narrow population first: most section claims name none, and then nothing else need be looked for)
+        if not narrow.search(theirs) or (strict and broad.search(theirs)):
+            continue
+        if not narrow.search(mine) and broad.search(mine):
+            return name
+    return None
+
+
+@lru_cache(maxsize=4)
+def _population_patterns(
+    populations: tuple[tuple[str, str, str, bool], ...],
+) -> tuple[tuple[re.Pattern[str], re.Pattern[str], str, bool], ...]:
+    return tuple((re.compile(narrow), re.compile(broad), name, strict) for narrow, broad, name, strict in populations)
+
+
 def check_populations(corpus: Corpus, point: Point, section: str) -> list[Problem]:
     """Warn where the point widens the section's population ("a child with a learning disability" -> "a disabled
     child", "some children" -> "children"), comparing each point sentence with the section claims it pairs with."""
-    section_claims = claims(section)
+    section_claims = _claims(section)
     warnings = []
     for f in _claim_fields(point):
         if _allowed(point.id, "populations", f.label):
             continue
         for sentence, _ in _point_claims(f.text):
-            mine = " ".join(words(sentence))
+            mine = _joined_words(sentence)
             hit = None
             for claim in paired_claims(sentence, section_claims):
-                theirs = " ".join(words(claim))
-                for narrow, broad, name, strict in POPULATIONS:
-                    if strict and re.search(broad, theirs):
-                        continue
-                    if re.search(narrow, theirs) and not re.search(narrow, mine) and re.search(broad, mine):
-                        hit = (name, claim)
-                        break
-                if hit:
+                name = _widened(mine, _joined_words(claim), POPULATIONS)
+                if name is not None:
+                    hit = (name, claim)
                     break
             if hit:
                 warnings.append(_problem(corpus, point, f.loc, f"warning: {f.label}: widens the section's population "
