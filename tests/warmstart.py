@@ -95,6 +95,7 @@ def _serve(path: str) -> None:
     gc.freeze()  # what was preloaded is never collected: the forks' collections skip it (and leave its pages shared)
     if "prometheus_client" in sys.modules:
         print("refused: prometheus_client was imported while preloading", flush=True)
+        Path(path + REFUSED).touch()  # for the workers waiting on the shared zygote
         return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -243,28 +244,43 @@ class _Zygote:
                 return None
             shared = os.environ.get(SHARED, "")
             if shared and cls.process is None:  # an xdist worker: the controller's zygote (``share``)
-                if os.path.exists(shared):
-                    return shared
-                cls.broken = True  # gone (its controller ended?): warn once, then start cold
-                warnings.warn(f"warm starts off: the shared zygote {shared} is gone; starting the bot cold",
-                              stacklevel=3)  # fmt: skip
-                return None
+                return cls._shared(shared)
             if cls.process is None or cls.process.poll() is not None:
-                # A folder of our own (a socket's path is short: not pytest's deep tmp_path), holding its log too.
-                cls.folder = Path(tempfile.mkdtemp(prefix="scr-zygote-", dir="/tmp"))
-                cls.path = str(cls.folder / "zygote.sock")
-                with open(cls.folder / "zygote.log", "wb") as log:
-                    cls.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), cls.path],
-                                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                                   cwd=str(ROOT))  # fmt: skip
-                line = cls.process.stdout.readline().decode() if cls.process.stdout else ""
+                cls._start()
+                line = cls.process.stdout.readline().decode() if cls.process and cls.process.stdout else ""
                 if not line.startswith("ready"):
                     warnings.warn(f"warm starts off: the zygote said {line.strip()!r}; starting the bot cold",
                                   stacklevel=3)  # fmt: skip
                     cls.broken = True
                     return None
-                atexit.register(cls.close)
             return cls.path
+
+    @classmethod
+    def _start(cls) -> str:
+        """Start a zygote; it listens on the returned path once it has preloaded (``_serve``)."""
+        # A folder of our own (a socket's path is short: not pytest's deep tmp_path), holding its log too.
+        cls.folder = Path(tempfile.mkdtemp(prefix="scr-zygote-", dir="/tmp"))
+        cls.path = str(cls.folder / "zygote.sock")
+        with open(cls.folder / "zygote.log", "wb") as log:
+            cls.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), cls.path],
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                           cwd=str(ROOT))  # fmt: skip
+        atexit.register(cls.close)
+        return cls.path
+
+    @classmethod
+    def _shared(cls, path: str) -> str | None:
+        """The controller's zygote, once it listens (it preloads while the workers collect their tests); cold
+        starts, with one warning, if it refused or is gone."""
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path):
+            if os.path.exists(path + REFUSED) or not os.path.isdir(os.path.dirname(path)) or time.monotonic() > deadline:
+                cls.broken = True
+                warnings.warn(f"warm starts off: the shared zygote {path} is not listening; starting the bot cold",
+                              stacklevel=4)  # fmt: skip
+                return None
+            time.sleep(0.05)
+        return path
 
     @classmethod
     def close(cls) -> None:
@@ -280,13 +296,16 @@ class _Zygote:
 
 
 SHARED = "SCR_TEST_ZYGOTE"
+REFUSED = ".refused"  # beside the socket's path: the zygote will not listen
 
 
 def share() -> None:
-    """Start the zygote in this process (pytest's controller) and leave its address for the workers it starts,
-    so the libraries and the bot's modules are imported once per run, not once per worker."""
-    if not _cold() and (path := _Zygote.address()) is not None:
-        os.environ[SHARED] = path
+    """Start the zygote from this process (pytest's controller) and leave its address for the workers it starts,
+    so the libraries and the bot's modules are imported once per run, not once per worker. Not waited for here:
+    it preloads while the workers start and collect."""
+    if not _cold():
+        with _Zygote.lock:
+            os.environ[SHARED] = _Zygote._start()
 
 
 _PARAMETERS = list(inspect.signature(subprocess.Popen._execute_child).parameters)[1:]  # type: ignore[attr-defined]
@@ -398,4 +417,8 @@ def run(args: list[str], *, input: Any = None, capture_output: bool = False, tim
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in pytest's terminal is pytest's to handle
     sys.path[0] = str(ROOT)  # the checkout's `bot`, as `python -m bot` run from it imports (not tests/)
-    _serve(sys.argv[1])
+    try:
+        _serve(sys.argv[1])
+    finally:
+        if not os.path.exists(sys.argv[1]):  # never listened: workers waiting on it start cold at once
+            Path(sys.argv[1] + REFUSED).touch()
