@@ -81,7 +81,7 @@ def _cold() -> bool:
 
 # ----- the zygote (its own process) -----------------------------------------------------------------------------
 def _serve(path: str) -> None:
-    """Preload, then fork a waiter per request until our parent (the pytest process) closes our stdin."""
+    """Preload, then fork a waiter per request until our parent (the pytest process that started us) closes our stdin."""
     loaded = []
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy (under matplotlib): no thread pool in a forking process
     for name in (*PRELOAD, *_bot_modules()):
@@ -229,7 +229,7 @@ def _fresh_streams(*, unbuffered: bool) -> None:
 
 # ----- the client (inside the pytest process) ---------------------------------------------------------------------
 class _Zygote:
-    """This pytest process's zygote, started on first use."""
+    """The zygote this pytest process uses: its own, started on first use, or the controller's (``share``)."""
 
     lock = threading.Lock()
     process: subprocess.Popen[bytes] | None = None
