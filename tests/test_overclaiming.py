@@ -134,6 +134,16 @@ def test_a_dropped_often_is_a_warning(tmp_path: Path) -> None:
     assert len(found) == 1 and "drops the section's hedge ('often')" in found[0], found
 
 
+def test_a_hedge_is_not_read_across_a_superlative_taken_out(tmp_path: Path) -> None:
+    """"the most" is a superlative, not a scope hedge, so it is taken out before hedges are looked for; the words
+    either side must not then read as one ("at the most times" is not "at times", a hedge that would keep 'often')."""
+    point = _point("any-most", "Missing episodes", "A summary of our own.",
+                   ["Young people were at the most times vulnerable to exploitation while missing.",
+                    "Another message of our own."])  # fmt: skip
+    found = _warnings(tmp_path, point, only=("hedges",))
+    assert len(found) == 1 and "drops the section's hedge ('often')" in found[0], found
+
+
 def test_an_each_where_the_section_says_often_is_a_warning(tmp_path: Path) -> None:
     point = _point("any-each", "Missing episodes", "A summary of our own.",
                    ["Each missing episode left young people most vulnerable to exploitation.", "Another of our own."])

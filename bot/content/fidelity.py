@@ -408,14 +408,21 @@ def _phrase(marker: str) -> str:
 
 
 @lru_cache(maxsize=65536)
+def _plain_text(text: str) -> str:
+    """The text's tokens joined by spaces, with "the most ..." (a superlative, not a scope hedge) blanked out: the
+    blank stays a gap wider than one space, so no hedge is read across it ("at the most times" is not "at times")."""
+    return " " + _SUPERLATIVE.sub(" ", " ".join(_tokens(text))) + " "
+
+
+@lru_cache(maxsize=65536)
 def _plain_words(text: str) -> tuple[str, ...]:
-    """The text's tokens with "the most ..." (a superlative, not a scope hedge) blanked out."""
-    return tuple(_SUPERLATIVE.sub(" ", " ".join(_tokens(text))).split())
+    """The text's tokens with "the most ..." blanked out (``_plain_text``)."""
+    return tuple(_plain_text(text).split())
 
 
 @lru_cache(maxsize=65536)
 def _found_markers(text: str, markers: tuple[str, ...]) -> tuple[str, ...]:
-    joined = " " + " ".join(_plain_words(text)) + " "
+    joined = _plain_text(text)
     return tuple(m for m in markers if _phrase(m) in joined)
 
 
