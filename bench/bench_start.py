@@ -13,6 +13,7 @@ children) of each and the ratio warm / cold.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -22,6 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Real interpreters from scratch: the tests' start_bot forks warm processes (tests/warmstart.py), whose CPU is not
+# this process's children's and whose imports are already paid.
+os.environ["SCR_TEST_COLD"] = "1"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the conftest helpers and the fake Slack (not shipped in the package)
 
