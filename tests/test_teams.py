@@ -76,6 +76,10 @@ def test_a_token_that_does_not_hold_is_refused_and_nothing_is_stored(fault: str,
     assert send(teams_bot, ok, teams.token_for(ok)).status == 200
     wait_for(lambda: shared_redis.hexists(keys.teams_conversations(WS), "19:probe@thread.tacv2"))
     assert not shared_redis.hexists(keys.teams_conversations(WS), TEAM)
+    # The probe's install ends with its welcome card settled: wait for that too, or its last writes (the install,
+    # the welcome's claim) could land after this test's keys are cleared, in the next test's.
+    wait_for(lambda: (json.loads(shared_redis.get(keys.teams_welcome(WS, "19:probe@thread.tacv2")) or "{}")
+                      .get("state") in ("done", "failed")))  # fmt: skip
 
 
 def test_install_stores_the_reference_and_a_personal_lookup_answers_as_slack_does(
