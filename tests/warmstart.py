@@ -95,11 +95,11 @@ def _serve(path: str) -> None:
     gc.freeze()  # what was preloaded is never collected: the forks' collections skip it (and leave its pages shared)
     if "prometheus_client" in sys.modules:
         print("refused: prometheus_client was imported while preloading", flush=True)
-        Path(path + REFUSED).touch()  # for the workers waiting on the shared zygote
         return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    listener.bind(path + ".binding")
     listener.listen(64)
+    os.rename(path + ".binding", path)  # the address appears only once it accepts: workers wait for it (``_shared``)
     print("ready", len(loaded), flush=True)
     while True:
         ready, _, _ = select.select([listener, sys.stdin], [], [], 1.0)
@@ -420,5 +420,5 @@ if __name__ == "__main__":
     try:
         _serve(sys.argv[1])
     finally:
-        if not os.path.exists(sys.argv[1]):  # never listened: workers waiting on it start cold at once
+        if not os.path.exists(sys.argv[1]):  # refused or failed before listening: workers waiting start cold at once
             Path(sys.argv[1] + REFUSED).touch()
