@@ -40,6 +40,7 @@ GRACE = 5
 CALL_BUDGET_MS = "750"
 HTTP_TIMEOUT_S = "3"
 CHANNEL = "C0SHARE"
+WS = Workspace(SLACK_TEAM)
 
 
 @pytest.fixture
@@ -110,9 +111,10 @@ def grace_lapsed(r: redis.Redis, ws: Workspace, rid: str, grace: float) -> bool:
     return saved is not None and time.time() > saved.created_at + grace and not r.exists(keys.share_claim(ws, rid))
 
 
-def grace_over(r: redis.Redis, rid: str) -> None:
-    """Wait until the clock may take this module's share over (``grace_lapsed``)."""
-    wait_for(lambda: grace_lapsed(r, Workspace(T1), rid, GRACE), timeout=3 * GRACE)
+def grace_over(r: redis.Redis, rid: str, ws: Workspace = WS, grace: float = GRACE) -> None:
+    """Wait until the clock may take the share over (``grace_lapsed``; this module's workspace and grace unless
+    given)."""
+    wait_for(lambda: grace_lapsed(r, ws, rid, grace), timeout=3 * grace)
 
 
 def started(slack: FakeSlack, method: str, n: int = 0) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 import warmstart
-from test_share_intent import grace_lapsed, kill_web
+from test_share_intent import grace_over, kill_web
 from test_teams_more import APP_ID, TENANT, WS, next_monday_morning, weekly_post
 
 from bot.reflections.store import ReflectionStore
@@ -110,7 +110,7 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
 
     if case == "before_posting_graph_refuses":
         teams.graph_refuse = True
-        wait_for(lambda: grace_lapsed(shared_redis, WS, refl.id, GRACE), timeout=3 * GRACE)
+        grace_over(shared_redis, refl.id, WS, GRACE)
         out = clock(env)
         assert not shared_replies(teams, root), out  # it may be there: nothing posted blindly
         assert shared_redis.zscore(keys.shares_pending(WS), refl.id) is not None, out  # still to do
@@ -120,14 +120,14 @@ def test_a_dialog_share_whose_web_process_is_killed_is_posted_once_by_the_clock(
         teams.members[channel] = set()  # they left the team after Teams posted their words
     if case == "before_posting_roster_blip":
         teams.fail_members = 1  # the clock's first membership read fails: not known, so nothing is decided
-        wait_for(lambda: grace_lapsed(shared_redis, WS, refl.id, GRACE), timeout=3 * GRACE)
+        grace_over(shared_redis, refl.id, WS, GRACE)
         out = clock(env)
         assert not shared_replies(teams, root), out
         assert shared_redis.zscore(keys.shares_pending(WS), refl.id) is not None, out  # still to do
         assert not told_private(teams), out  # and nobody told it was kept private
 
     outs: list[str] = []
-    wait_for(lambda: grace_lapsed(shared_redis, WS, refl.id, GRACE), timeout=3 * GRACE)  # no sweep could take it before
+    grace_over(shared_redis, refl.id, WS, GRACE)  # no sweep could take it before
 
     def finished() -> bool:  # sweeps until one finds the web process's claims lapsed (the grace, the lease)
         outs.append(clock(env))
