@@ -9,6 +9,7 @@ from __future__ import annotations
 import compileall
 import hashlib
 import hmac
+import importlib
 import json
 import os
 import re
@@ -52,12 +53,25 @@ def pytest_configure(config: pytest.Config) -> None:
     """Keep bytecode for the checkout (its __pycache__ folders, ignored by git) even where the machine sets
     PYTHONDONTWRITEBYTECODE: the suite starts the bot some 570 times, and each start would otherwise compile the
     modules the warm starts' zygote did not preload (tests/warmstart.py) from source again, and each of pytest's
-    workers would rewrite the asserts of all ~100 test files again (~6 s of CPU each)."""
+    workers would rewrite the asserts of all ~100 test files again (~6 s of CPU each). The controller starts the
+    warm starts' zygote, and in a fresh checkout rewrites the test files once for all the workers."""
     sys.dont_write_bytecode = False  # this process's own, so pytest keeps the test files it rewrites
     if not hasattr(config, "workerinput"):  # the controller (or a run without workers), not each xdist worker
         compileall.compile_dir(ROOT / "bot", quiet=1)
         if getattr(config.option, "numprocesses", None):  # workers to come: one zygote for all of them
             warmstart.share()
+            _rewrite_once()
+
+
+def _rewrite_once() -> None:
+    """In a fresh checkout, rewrite the test files' asserts here, once, before the workers start: each worker would
+    otherwise rewrite all of them at the same time (about 5 s of CPU each, six times over). Importing a test file
+    through pytest's import hook is what rewrites it and keeps the result in tests/__pycache__; the workers read that."""
+    tag = f"{sys.implementation.cache_tag}-pytest-{pytest.__version__}.pyc"
+    kept = ROOT / "tests" / "__pycache__"
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        if not (kept / f"{path.stem}.{tag}").exists():
+            importlib.import_module(path.stem)
 
 
 # ----- Redis ---------------------------------------------------------------------------------
