@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,19 @@ class LocalCluster:
                 "--tls-auth-clients", "no"]  # fmt: skip
 
     def start(self, timeout: float = 20) -> LocalCluster:
+        """Start the nodes and form the cluster. One that does not form (a node's bus port, its port + 10000, taken
+        by another process meanwhile; a machine too busy to gossip in time) is started again once, on new ports,
+        with a warning naming the folder that holds the first nodes' logs."""
+        try:
+            return self._start_once(timeout)
+        except RuntimeError as exc:
+            warnings.warn(f"a local Redis Cluster did not form ({exc}; logs in {self.directory}); starting another",
+                          stacklevel=2)  # fmt: skip
+            self.processes.clear()
+            self.ports.clear()
+            return self._start_once(timeout)
+
+    def _start_once(self, timeout: float) -> LocalCluster:
         # With replicas: AOF fsynced on every write, and the healthy masters keep serving while one shard
         # fails over (cluster-require-full-coverage no, as the README asks of a production cluster).
         durable = (["--appendonly", "yes", "--appendfsync", "always", "--cluster-require-full-coverage", "no"]
@@ -85,7 +99,7 @@ class LocalCluster:
             proc = subprocess.Popen(
                 [self.exe, *self._server_args(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
-                 "--save", "", *durable, "--dir", str(node_dir)],
+                 "--save", "", *durable, "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
             )  # fmt: skip
             self.processes.append(proc)
